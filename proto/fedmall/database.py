@@ -1,0 +1,55 @@
+"""Engines and migrations, the same way for the clearing and for nodes.
+
+SQLite (the embedded default) runs in WAL mode and every transaction starts with
+BEGIN IMMEDIATE, so a writer takes the lock up front instead of failing on upgrade.
+PostgreSQL (production) is selected by URL ("postgresql+psycopg://...").
+Schemas are created by each package's Alembic migrations, never by create_all.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def is_sqlite(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+        @sa.event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None  # We issue BEGIN ourselves.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")  # Durable on commit: nothing lost on a crash.
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _on_begin(connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return sa.create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+
+
+def migrate(engine: sa.Engine, script_location: str) -> None:
+    """Bring the schema to the newest revision of the migrations at script_location."""
+    config = Config()
+    config.set_main_option("script_location", script_location)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")

@@ -1,0 +1,35 @@
+"""Bounds on everything that crosses a process boundary. One place, related by asserts."""
+
+# Envelopes and batches.
+prepares_per_batch_max = 2_000
+decisions_per_batch_max = 2_000
+notices_per_delivery_max = 2_000
+deliveries_per_stream_message_max = 64
+quote_items_per_request_max = 2_000
+envelope_bytes_max = 2 * 1024 * 1024
+grpc_message_bytes_max = 16 * 1024 * 1024
+
+# Fields.
+id_length_max = 64
+account_id_length_max = 64
+reference_length_max = 140
+holder_name_length_max = 140
+prepare_bytes_max = 512  # Bound on one serialised Prepare with every field at its max.
+
+# Money: an int64 on the wire, and no single amount above this.
+amount_minor_max = 2**63 - 1
+
+# Time.
+expiry_ms_min = 1_000
+expiry_ms_max = 24 * 3600 * 1000
+clock_skew_ms_max = 5_000
+
+# Streams and retries.
+stream_idle_poll_ms = 200
+retry_backoff_ms_max = 5_000
+
+assert envelope_bytes_max < grpc_message_bytes_max
+assert prepares_per_batch_max * prepare_bytes_max <= envelope_bytes_max
+# A delivery message may carry this many envelopes, each at most envelope_bytes_max.
+assert deliveries_per_stream_message_max * 256 * 1024 <= grpc_message_bytes_max
+assert expiry_ms_min < expiry_ms_max

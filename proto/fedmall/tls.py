@@ -1,0 +1,56 @@
+"""Mutual-TLS gRPC wiring and the caller's identity, which comes from its certificate only."""
+from __future__ import annotations
+
+import functools
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from fedmall import limits
+from fedmall.pki import Identity, TlsCredentials, identity_of
+
+_MESSAGE_OPTIONS = [
+    ("grpc.max_send_message_length", limits.grpc_message_bytes_max),
+    ("grpc.max_receive_message_length", limits.grpc_message_bytes_max),
+]
+
+
+def server_credentials(tls: TlsCredentials) -> grpc.ServerCredentials:
+    return grpc.ssl_server_credentials(
+        [(tls.key_pem, tls.certificate_pem)], root_certificates=tls.ca_pem, require_client_auth=True)
+
+
+def secure_channel(address: str, tls: TlsCredentials) -> grpc.Channel:
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=tls.ca_pem, private_key=tls.key_pem, certificate_chain=tls.certificate_pem)
+    options = _MESSAGE_OPTIONS + [("grpc.keepalive_time_ms", 30_000)]
+    return grpc.secure_channel(address, credentials, options=options)
+
+
+@functools.lru_cache(maxsize=256)
+def _identity_from_pem(certificate_pem: bytes) -> Identity | None:
+    return identity_of(certificate_pem)
+
+
+def peer_identity(context: grpc.ServicerContext) -> Identity | None:
+    """The consortium identity in the caller's verified client certificate."""
+    pems = context.auth_context().get("x509_pem_cert")
+    if not pems:
+        return None
+    return _identity_from_pem(pems[0])
+
+
+def new_server(*, threads: int) -> grpc.Server:
+    return grpc.server(futures.ThreadPoolExecutor(max_workers=threads), options=_MESSAGE_OPTIONS)
+
+
+def add_health_and_reflection(server: grpc.Server, service_names: list[str]) -> health.HealthServicer:
+    """Every server answers the standard health check and exposes reflection."""
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in service_names + [""]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection(service_names + [reflection.SERVICE_NAME, health.SERVICE_NAME], server)
+    return health_servicer

@@ -1,0 +1,175 @@
+from fedmall.v1 import envelope_pb2 as _envelope_pb2
+from fedmall.v1 import money_pb2 as _money_pb2
+from fedmall.v1 import result_pb2 as _result_pb2
+from fedmall.v1 import transfer_pb2 as _transfer_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ParticipantStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PARTICIPANT_STATUS_UNSPECIFIED: _ClassVar[ParticipantStatus]
+    PARTICIPANT_STATUS_ACTIVE: _ClassVar[ParticipantStatus]
+    PARTICIPANT_STATUS_SUSPENDED: _ClassVar[ParticipantStatus]
+PARTICIPANT_STATUS_UNSPECIFIED: ParticipantStatus
+PARTICIPANT_STATUS_ACTIVE: ParticipantStatus
+PARTICIPANT_STATUS_SUSPENDED: ParticipantStatus
+
+class TransferResult(_message.Message):
+    __slots__ = ("transfer_id", "result", "state")
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    result: _result_pb2.ResultCode
+    state: _transfer_pb2.TransferState
+    def __init__(self, transfer_id: _Optional[str] = ..., result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[_transfer_pb2.TransferState, str]] = ...) -> None: ...
+
+class SubmitPreparesRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.Envelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class SubmitPreparesResponse(_message.Message):
+    __slots__ = ("result", "results")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    results: _containers.RepeatedCompositeFieldContainer[TransferResult]
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., results: _Optional[_Iterable[_Union[TransferResult, _Mapping]]] = ...) -> None: ...
+
+class SubmitDecisionsRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.Envelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class SubmitDecisionsResponse(_message.Message):
+    __slots__ = ("result", "results")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    results: _containers.RepeatedCompositeFieldContainer[TransferResult]
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., results: _Optional[_Iterable[_Union[TransferResult, _Mapping]]] = ...) -> None: ...
+
+class GetTransferRequest(_message.Message):
+    __slots__ = ("transfer_id",)
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    transfer_id: str
+    def __init__(self, transfer_id: _Optional[str] = ...) -> None: ...
+
+class GetTransferResponse(_message.Message):
+    __slots__ = ("result", "state", "abort_reason", "prepare")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ABORT_REASON_FIELD_NUMBER: _ClassVar[int]
+    PREPARE_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    state: _transfer_pb2.TransferState
+    abort_reason: _result_pb2.ResultCode
+    prepare: _transfer_pb2.Prepare
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[_transfer_pb2.TransferState, str]] = ..., abort_reason: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., prepare: _Optional[_Union[_transfer_pb2.Prepare, _Mapping]] = ...) -> None: ...
+
+class StreamDeliveriesRequest(_message.Message):
+    __slots__ = ("after_sequence",)
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    after_sequence: int
+    def __init__(self, after_sequence: _Optional[int] = ...) -> None: ...
+
+class Delivery(_message.Message):
+    __slots__ = ("sequence", "envelope")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    envelope: _envelope_pb2.Envelope
+    def __init__(self, sequence: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class StreamDeliveriesResponse(_message.Message):
+    __slots__ = ("deliveries",)
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    deliveries: _containers.RepeatedCompositeFieldContainer[Delivery]
+    def __init__(self, deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ...) -> None: ...
+
+class Participant(_message.Message):
+    __slots__ = ("bank_id", "name", "currency", "status", "node_address")
+    BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    NODE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    bank_id: str
+    name: str
+    currency: str
+    status: ParticipantStatus
+    node_address: str
+    def __init__(self, bank_id: _Optional[str] = ..., name: _Optional[str] = ..., currency: _Optional[str] = ..., status: _Optional[_Union[ParticipantStatus, str]] = ..., node_address: _Optional[str] = ...) -> None: ...
+
+class ListParticipantsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListParticipantsResponse(_message.Message):
+    __slots__ = ("participants",)
+    PARTICIPANTS_FIELD_NUMBER: _ClassVar[int]
+    participants: _containers.RepeatedCompositeFieldContainer[Participant]
+    def __init__(self, participants: _Optional[_Iterable[_Union[Participant, _Mapping]]] = ...) -> None: ...
+
+class GetPositionRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetPositionResponse(_message.Message):
+    __slots__ = ("bank_id", "position", "reserved", "net_debit_cap", "liquidity")
+    BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    RESERVED_FIELD_NUMBER: _ClassVar[int]
+    NET_DEBIT_CAP_FIELD_NUMBER: _ClassVar[int]
+    LIQUIDITY_FIELD_NUMBER: _ClassVar[int]
+    bank_id: str
+    position: _money_pb2.Money
+    reserved: _money_pb2.Money
+    net_debit_cap: _money_pb2.Money
+    liquidity: _money_pb2.Money
+    def __init__(self, bank_id: _Optional[str] = ..., position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reserved: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., net_debit_cap: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., liquidity: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class ChangeSigningKeyRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.Envelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class ChangeSigningKeyResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+
+class SuspendParticipantRequest(_message.Message):
+    __slots__ = ("bank_id",)
+    BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    bank_id: str
+    def __init__(self, bank_id: _Optional[str] = ...) -> None: ...
+
+class SuspendParticipantResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+
+class ResumeParticipantRequest(_message.Message):
+    __slots__ = ("bank_id",)
+    BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    bank_id: str
+    def __init__(self, bank_id: _Optional[str] = ...) -> None: ...
+
+class ResumeParticipantResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
