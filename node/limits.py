@@ -1,0 +1,28 @@
+"""Bounds and timings of the node's own work. Protocol bounds live in fedmall.limits."""
+from fedmall import limits as protocol
+
+# Default expiry a payer sets on its prepares (overridable in fedmall.toml).
+transfer_expiry_ms_default = 30_000
+
+# Background workers.
+worker_poll_ms = 500            # Wake up at least this often even without a signal.
+retry_backoff_ms_min = 50
+retry_backoff_ms_max = protocol.retry_backoff_ms_max
+rpc_timeout_ms = 10_000         # Deadline of unary calls to the clearing and to peers.
+stop_timeout_ms = 5_000         # How long stop() waits for a worker thread.
+
+# Batches the node builds itself.
+outbox_batch_max = protocol.prepares_per_batch_max
+decision_batch_max = protocol.decisions_per_batch_max
+send_many_max = 10_000          # Transfers in one in-process send_many call.
+
+# Registry cache: refreshed on a miss, and at most this often.
+registry_refresh_ms_min = 1_000
+
+# gRPC server threads.
+server_threads = 16
+
+assert retry_backoff_ms_min < retry_backoff_ms_max
+assert protocol.expiry_ms_min <= transfer_expiry_ms_default <= protocol.expiry_ms_max
+assert outbox_batch_max <= protocol.prepares_per_batch_max
+assert decision_batch_max <= protocol.decisions_per_batch_max
