@@ -5,6 +5,7 @@ prepares_per_batch_max = 2_000
 decisions_per_batch_max = 2_000
 notices_per_delivery_max = 2_000
 deliveries_per_stream_message_max = 64
+stream_message_bytes_max = 8 * 1024 * 1024
 quote_items_per_request_max = 2_000
 envelope_bytes_max = 2 * 1024 * 1024
 grpc_message_bytes_max = 16 * 1024 * 1024
@@ -15,6 +16,7 @@ account_id_length_max = 64
 reference_length_max = 140
 holder_name_length_max = 140
 prepare_bytes_max = 512  # Bound on one serialised Prepare with every field at its max.
+notice_bytes_max = prepare_bytes_max + 64  # A Prepare plus state, result, fulfilment, time.
 
 # Money: an int64 on the wire, and no single amount above this.
 amount_minor_max = 2**63 - 1
@@ -30,6 +32,7 @@ retry_backoff_ms_max = 5_000
 
 assert envelope_bytes_max < grpc_message_bytes_max
 assert prepares_per_batch_max * prepare_bytes_max <= envelope_bytes_max
-# A delivery message may carry this many envelopes, each at most envelope_bytes_max.
-assert deliveries_per_stream_message_max * 256 * 1024 <= grpc_message_bytes_max
+assert notices_per_delivery_max * notice_bytes_max <= envelope_bytes_max
+# A stream message is filled up to its byte budget, then always fits in one gRPC message.
+assert stream_message_bytes_max + envelope_bytes_max <= grpc_message_bytes_max
 assert expiry_ms_min < expiry_ms_max

@@ -158,6 +158,10 @@ def ca_key_pem(ca: CertificateAuthority) -> bytes:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
+def ca_certificate_pem(ca: CertificateAuthority) -> bytes:
+    return ca.certificate.public_bytes(serialization.Encoding.PEM)
+
+
 def load_ca(key_path: Path, certificate_path: Path) -> CertificateAuthority:
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     assert isinstance(key, ec.EllipticCurvePrivateKey)

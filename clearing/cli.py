@@ -1,0 +1,182 @@
+"""fedmall-clearing: the clearing operator's command line.
+
+    init          create the consortium CA and the clearing's home
+    admit         register a bank and write its credentials bundle
+    serve         run the clearing service until SIGTERM
+    participants  list members with positions, caps and liquidity
+    suspend/resume a member
+    audit-verify  recompute the audit log's hash chain
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from fedmall import money, pki
+from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, fail, table
+from fedmall.results import FedmallError, name_of
+
+from clearing import audit, credentials, rules
+from clearing.config import ClearingConfig
+from clearing.registry import Registry
+from clearing.server import Clearing, wall_clock_ms
+from clearing.store import Store
+
+CERTIFICATE_VALIDITY_DAYS = 365
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fedmall-clearing", description="The Fedmall clearing service.")
+    parser.add_argument("--home", type=Path, required=True, help="the clearing's home folder")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    init = commands.add_parser("init", help="create the consortium CA and the clearing's home")
+    init.add_argument("--listen", default="127.0.0.1:7000", help="host:port the clearing will listen on")
+    init.add_argument("--database-url", default="", help="empty: SQLite file in the home folder")
+
+    admit = commands.add_parser("admit", help="register a bank and write its credentials bundle")
+    admit.add_argument("bank_id")
+    admit.add_argument("--name", required=True)
+    admit.add_argument("--currency", required=True)
+    admit.add_argument("--net-debit-cap", required=True, help="decimal amount, e.g. 100000.00")
+    admit.add_argument("--liquidity", required=True, help="prefunded liquidity, decimal amount")
+    admit.add_argument("--node-address", required=True, help="host:port of the bank's node")
+    admit.add_argument("--out", type=Path, required=True, help="folder for the bank's bundle")
+    admit.add_argument("--signing-public-key", type=Path,
+                       help="the bank's own Ed25519 public key (PEM); without it a key pair is made for the bundle")
+    admit.add_argument("--json", action="store_true")
+
+    commands.add_parser("serve", help="run the clearing until SIGTERM")
+
+    for name in ("participants", "audit-verify"):
+        commands.add_parser(name).add_argument("--json", action="store_true")
+    for name in ("suspend", "resume"):
+        command = commands.add_parser(name)
+        command.add_argument("bank_id")
+        command.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.command == "serve" else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
+               "suspend": _status, "resume": _status, "audit-verify": _audit_verify}[args.command]
+    try:
+        return handler(args)
+    except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
+        return fail(str(error))
+    except FedmallError as error:
+        return fail(f"{name_of(error.code)}: {error}", code=EXIT_REFUSED)
+
+
+def _init(args) -> int:
+    credentials.init_home(args.home, listen_address=args.listen, database_url=args.database_url,
+                          now=dt.datetime.now(dt.timezone.utc), validity_days=CERTIFICATE_VALIDITY_DAYS)
+    Store.open(ClearingConfig.load(args.home).database_url).close()  # Run the migrations now.
+    print(f"clearing home created in {args.home} (operator bundle in {args.home / 'operator'})")
+    return EXIT_OK
+
+
+def _open(args) -> tuple[ClearingConfig, Store, Registry]:
+    config = ClearingConfig.load(args.home)
+    store = Store.open(config.database_url)
+    return config, store, Registry(store, clock_ms=wall_clock_ms)
+
+
+def _admit(args) -> int:
+    currency = money.check_currency(args.currency)
+    cap_minor = money.parse_amount(args.net_debit_cap, currency)
+    liquidity_minor = money.parse_amount(args.liquidity, currency)
+    key_id = f"{args.bank_id}/k1"
+    if args.signing_public_key:
+        signing_key = None
+        public_key = pki.load_public_key_pem(args.signing_public_key.read_bytes())
+    else:
+        signing_key = pki.new_signing_key(key_id)
+        public_key = signing_key.private_key.public_key()
+    config, store, registry = _open(args)
+    try:
+        registry.admit(bank_id=args.bank_id, name=args.name, currency=currency, net_debit_cap_minor=cap_minor,
+                       liquidity_minor=liquidity_minor, node_address=args.node_address,
+                       signing_key_id=key_id, signing_public_key=pki.public_key_raw(public_key))
+    finally:
+        store.close()
+    credentials.write_bank_bundle(
+        config, args.out, bank_id=args.bank_id, node_address=args.node_address, signing_key_id=key_id,
+        signing_key=signing_key, now=dt.datetime.now(dt.timezone.utc), validity_days=CERTIFICATE_VALIDITY_DAYS,
+        clearing_address=config.listen_address)
+    document = {"bank_id": args.bank_id, "bundle": str(args.out), "signing_key_id": key_id,
+                "net_debit_cap_minor": cap_minor, "liquidity_minor": liquidity_minor, "currency": currency}
+    emit(document, as_json=args.json,
+         human=f"admitted {args.bank_id} ({args.name}): cap {args.net_debit_cap} {currency}, "
+               f"liquidity {args.liquidity} {currency}; bundle in {args.out}")
+    return EXIT_OK
+
+
+def _serve(args) -> int:
+    clearing = Clearing(ClearingConfig.load(args.home))
+    port = clearing.start()
+    stop = threading.Event()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stop.set())
+    print(f"clearing listening on port {port}", flush=True)
+    stop.wait()
+    clearing.stop()
+    print("clearing stopped", flush=True)
+    return EXIT_OK
+
+
+def _participants(args) -> int:
+    _, store, registry = _open(args)
+    rows = registry.list()
+    store.close()
+    document = [{
+        "bank_id": r.bank_id, "name": r.name, "currency": r.currency, "status": r.status,
+        "position_minor": r.position_minor, "reserved_minor": r.reserved_minor,
+        "net_debit_cap_minor": r.net_debit_cap_minor, "liquidity_minor": r.liquidity_minor,
+        "node_address": r.node_address} for r in rows]
+    human_rows = [{
+        "bank": d["bank_id"], "status": d["status"], "currency": d["currency"],
+        "position": money.format_amount(d["position_minor"], d["currency"]),
+        "reserved": money.format_amount(d["reserved_minor"], d["currency"]),
+        "cap": money.format_amount(d["net_debit_cap_minor"], d["currency"]),
+        "liquidity": money.format_amount(d["liquidity_minor"], d["currency"])} for d in document]
+    emit(document, as_json=args.json,
+         human=table(human_rows, ["bank", "status", "currency", "position", "reserved", "cap", "liquidity"]))
+    return EXIT_OK
+
+
+def _status(args) -> int:
+    _, store, registry = _open(args)
+    status = rules.SUSPENDED if args.command == "suspend" else rules.ACTIVE
+    try:
+        registry.set_status(args.bank_id, status)
+    finally:
+        store.close()
+    emit({"bank_id": args.bank_id, "status": status}, as_json=args.json, human=f"{args.bank_id} is now {status}")
+    return EXIT_OK
+
+
+def _audit_verify(args) -> int:
+    config = ClearingConfig.load(args.home)
+    store = Store.open(config.database_url)
+    with store.read() as connection:
+        report = audit.verify_chain(connection)
+    store.close()
+    document = {"entries": report.entries, "head_sequence": report.head.sequence,
+                "head_hash": report.head.entry_hash.hex(), "problems": list(report.problems), "ok": not report.problems}
+    human = (f"audit log: {report.entries} entries, head {report.head.sequence} {report.head.entry_hash.hex()[:16]}…; "
+             + ("chain intact" if not report.problems else "BROKEN:\n  " + "\n  ".join(report.problems)))
+    emit(document, as_json=args.json, human=human)
+    return EXIT_OK if not report.problems else EXIT_REFUSED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The participant registry: admission, status, caps, and members' signing keys."""
+from __future__ import annotations
+
+from typing import Callable
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from fedmall import money
+from fedmall.envelope import Envelope, VerificationKey, open_envelope
+from fedmall.results import FedmallError
+from fedmall.v1 import result_pb2 as rc
+from fedmall.v1 import transfer_pb2
+
+from clearing import audit, rules
+from clearing.store import Store, lock_participants, participants, signing_keys
+
+KEY_ACTIVE = "active"
+KEY_REVOKED = "revoked"
+RESERVED_IDS = ("clearing", "operator")
+
+
+class Registry:
+    def __init__(self, store: Store, *, clock_ms: Callable[[], int]) -> None:
+        self._store = store
+        self._clock_ms = clock_ms
+
+    def admit(
+        self, *, bank_id: str, name: str, currency: str, net_debit_cap_minor: int, liquidity_minor: int,
+        node_address: str, signing_key_id: str, signing_public_key: bytes,
+    ) -> None:
+        if not rules.is_account_id(bank_id) or bank_id in RESERVED_IDS:
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, f"{bank_id!r} is not a usable bank id")
+        if currency not in money.CURRENCY_EXPONENTS:
+            raise FedmallError(rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"unknown currency {currency!r}")
+        if net_debit_cap_minor < 0 or liquidity_minor < 0:
+            raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, "cap and liquidity may not be negative")
+        if not signing_key_id.startswith(bank_id + "/") or len(signing_public_key) != 32:
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, "signing key id must be '<bank_id>/<name>' with a 32-byte key")
+        now_ms = self._clock_ms()
+        with self._store.write() as connection:
+            if connection.execute(sa.select(participants.c.bank_id).where(participants.c.bank_id == bank_id)).first():
+                raise FedmallError(rc.RESULT_CODE_EXISTS, f"{bank_id} is already a participant")
+            connection.execute(sa.insert(participants).values(
+                bank_id=bank_id, name=name, currency=currency, status=rules.ACTIVE, node_address=node_address,
+                net_debit_cap_minor=net_debit_cap_minor, liquidity_minor=liquidity_minor,
+                position_minor=0, reserved_minor=0, delivery_sequence=0, admitted_at_ms=now_ms))
+            connection.execute(sa.insert(signing_keys).values(
+                key_id=signing_key_id, owner=bank_id, public_key=signing_public_key,
+                status=KEY_ACTIVE, created_at_ms=now_ms))
+            audit.append(connection, kind="admit", party_id="operator", now_ms=now_ms, body=audit.json_body({
+                "bank_id": bank_id, "name": name, "currency": currency, "node_address": node_address,
+                "net_debit_cap_minor": net_debit_cap_minor, "liquidity_minor": liquidity_minor,
+                "signing_key_id": signing_key_id, "signing_public_key": signing_public_key.hex()}))
+
+    def set_status(self, bank_id: str, status: str) -> None:
+        assert status in (rules.ACTIVE, rules.SUSPENDED)
+        now_ms = self._clock_ms()
+        with self._store.write() as connection:
+            if bank_id not in lock_participants(connection, [bank_id]):
+                raise FedmallError(rc.RESULT_CODE_UNKNOWN_PARTICIPANT, f"no participant {bank_id!r}")
+            connection.execute(sa.update(participants).where(participants.c.bank_id == bank_id).values(status=status))
+            audit.append(connection, kind=f"status.{status}", party_id="operator", now_ms=now_ms,
+                         body=audit.json_body({"bank_id": bank_id}))
+
+    def list(self) -> list[sa.Row]:
+        with self._store.read() as connection:
+            return connection.execute(sa.select(participants).order_by(participants.c.bank_id)).all()
+
+    def get(self, bank_id: str) -> sa.Row | None:
+        with self._store.read() as connection:
+            return connection.execute(sa.select(participants).where(participants.c.bank_id == bank_id)).first()
+
+    def key_lookup(self, key_id: str) -> VerificationKey | None:
+        """An active member signing key, read from the database so every process agrees."""
+        with self._store.read() as connection:
+            row = connection.execute(sa.select(signing_keys).where(
+                signing_keys.c.key_id == key_id, signing_keys.c.status == KEY_ACTIVE)).first()
+        if row is None:
+            return None
+        return VerificationKey(key_id=row.key_id, owner=row.owner,
+                               public_key=Ed25519PublicKey.from_public_bytes(row.public_key))
+
+    def change_signing_key(self, envelope: Envelope, *, peer: str) -> int:
+        """Add or revoke one of the peer's keys, on an envelope signed by another active key."""
+        change = open_envelope(envelope, transfer_pb2.SigningKeyChange, expected_signer=peer, keys=self.key_lookup)
+        if change.bank_id != peer or not change.key_id.startswith(peer + "/"):
+            raise FedmallError(rc.RESULT_CODE_FORBIDDEN, "a bank may change only its own keys")
+        now_ms = self._clock_ms()
+        with self._store.write() as connection:
+            lock_participants(connection, [peer])
+            existing = connection.execute(sa.select(signing_keys).where(signing_keys.c.key_id == change.key_id)).first()
+            if change.revoke:
+                result = self._revoke(connection, existing, change, signed_with=envelope.key_id)
+            else:
+                result = self._add(connection, existing, change, now_ms=now_ms)
+            if result == rc.RESULT_CODE_OK:
+                audit.append(connection, kind="key.revoke" if change.revoke else "key.add", party_id=peer,
+                             now_ms=now_ms, body=envelope.SerializeToString())
+        return result
+
+    @staticmethod
+    def _add(connection: sa.Connection, existing: sa.Row | None, change, *, now_ms: int) -> int:
+        if len(change.public_key) != 32:
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, "an Ed25519 public key is 32 bytes")
+        if existing is not None:
+            same = existing.public_key == change.public_key and existing.owner == change.bank_id
+            return rc.RESULT_CODE_EXISTS if same else rc.RESULT_CODE_MODIFIED_REQUEST
+        connection.execute(sa.insert(signing_keys).values(
+            key_id=change.key_id, owner=change.bank_id, public_key=change.public_key,
+            status=KEY_ACTIVE, created_at_ms=now_ms))
+        return rc.RESULT_CODE_OK
+
+    @staticmethod
+    def _revoke(connection: sa.Connection, existing: sa.Row | None, change, *, signed_with: str) -> int:
+        if existing is None or existing.owner != change.bank_id:
+            raise FedmallError(rc.RESULT_CODE_UNKNOWN_KEY, f"no key {change.key_id!r}")
+        if existing.status == KEY_REVOKED:
+            return rc.RESULT_CODE_EXISTS
+        if change.key_id == signed_with:
+            raise FedmallError(rc.RESULT_CODE_FORBIDDEN, "a key cannot revoke itself; sign with the new key")
+        connection.execute(sa.update(signing_keys).where(signing_keys.c.key_id == change.key_id)
+                           .values(status=KEY_REVOKED))
+        return rc.RESULT_CODE_OK

@@ -1,0 +1,87 @@
+"""Pure rules of the clearing: is a prepare acceptable, does it fit under the payer's limits.
+
+Outside input gets a result code from here, never an assertion.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from fedmall import limits, money
+from fedmall.v1 import result_pb2 as rc
+from fedmall.v1 import transfer_pb2
+
+ACTIVE = "active"
+SUSPENDED = "suspended"
+CONDITION_BYTES = 32
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantTerms:
+    bank_id: str
+    currency: str
+    status: str
+
+
+def is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text.lower() and len(text) == 36
+    except ValueError:
+        return False
+
+
+def is_account_id(text: str) -> bool:
+    return 0 < len(text) <= limits.account_id_length_max and all(c.isalnum() or c in "-_." for c in text)
+
+
+def prepare_problem(
+    prepare: transfer_pb2.Prepare,
+    *,
+    signer: str,
+    participants: dict[str, ParticipantTerms],
+    now_ms: int,
+) -> int:
+    """The first problem with a prepare as a result code, or RESULT_CODE_OK."""
+    if not is_uuid(prepare.transfer_id) or not is_account_id(prepare.payee_account):
+        return rc.RESULT_CODE_INVALID_FIELD
+    if len(prepare.reference) > limits.reference_length_max:
+        return rc.RESULT_CODE_INVALID_FIELD
+    if prepare.payer_bank_id != signer:
+        return rc.RESULT_CODE_PAYER_NOT_SIGNER
+    payer = participants.get(prepare.payer_bank_id)
+    payee = participants.get(prepare.payee_bank_id)
+    if payer is None or payee is None:
+        return rc.RESULT_CODE_UNKNOWN_PARTICIPANT
+    if payer.status != ACTIVE or payee.status != ACTIVE:
+        return rc.RESULT_CODE_PARTICIPANT_SUSPENDED
+    if payer.bank_id == payee.bank_id:
+        return rc.RESULT_CODE_PAYER_IS_PAYEE
+    currency = prepare.amount.currency
+    if currency not in money.CURRENCY_EXPONENTS or currency != payer.currency or currency != payee.currency:
+        return rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED
+    if not money.is_valid_amount(prepare.amount.amount_minor):
+        return rc.RESULT_CODE_INVALID_AMOUNT
+    if len(prepare.condition) != CONDITION_BYTES:
+        return rc.RESULT_CODE_INVALID_CONDITION
+    if not now_ms + limits.expiry_ms_min <= prepare.expires_at_unix_ms <= now_ms + limits.expiry_ms_max:
+        return rc.RESULT_CODE_INVALID_EXPIRY
+    return rc.RESULT_CODE_OK
+
+
+def headroom_problem(
+    *, position_minor: int, reserved_minor: int, amount_minor: int,
+    net_debit_cap_minor: int, liquidity_minor: int,
+) -> int:
+    """Would reserving amount_minor more take the payer past its liquidity or its cap?
+
+    Exposure is what the payer would owe if every reserved transfer committed:
+    position + reserved + amount. It may exceed neither the prefunded liquidity
+    (INSUFFICIENT_LIQUIDITY, checked first: the harder limit) nor the net debit cap.
+    Python ints do not overflow, so a huge amount is simply over both limits.
+    """
+    exposure_minor = position_minor + reserved_minor + amount_minor
+    if exposure_minor > liquidity_minor:
+        return rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY
+    if exposure_minor > net_debit_cap_minor:
+        return rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED
+    return rc.RESULT_CODE_OK

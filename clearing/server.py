@@ -1,0 +1,82 @@
+"""Assemble and run the clearing: store, registry, transfer service, gRPC, expiry sweeper."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from fedmall import pki, tls
+from fedmall.pki import TlsCredentials
+from fedmall.v1 import clearing_pb2, clearing_pb2_grpc
+
+from clearing.config import ClearingConfig
+from clearing.deliveries import DeliveryBell
+from clearing.registry import Registry
+from clearing.servicer import ClearingAdminServicer, ClearingServicer
+from clearing.store import Store
+from clearing.transfers import TransferService
+
+log = logging.getLogger("fedmall.clearing")
+SERVER_THREADS = 32
+SHUTDOWN_GRACE_S = 5.0
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Clearing:
+    """A running clearing. start() binds and returns the port; stop() shuts down cleanly."""
+    config: ClearingConfig
+    clock_ms: Callable[[], int] = wall_clock_ms
+    store: Store = field(init=False)
+    registry: Registry = field(init=False)
+    transfers: TransferService = field(init=False)
+    port: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.store = Store.open(self.config.database_url)
+        self.registry = Registry(self.store, clock_ms=self.clock_ms)
+        signing_key = pki.load_signing_key(self.config.home / "signing.key", self.config.signing_key_id)
+        self._bell = DeliveryBell()
+        self.transfers = TransferService(self.store, self.registry, clearing_key=signing_key,
+                                         bell=self._bell, clock_ms=self.clock_ms)
+        self._stopping = threading.Event()
+        self._server = tls.new_server(threads=SERVER_THREADS)
+        clearing_pb2_grpc.add_ClearingServiceServicer_to_server(
+            ClearingServicer(self.store, self.registry, self.transfers, self._bell, stopping=self._stopping),
+            self._server)
+        clearing_pb2_grpc.add_ClearingAdminServiceServicer_to_server(ClearingAdminServicer(self.registry), self._server)
+        services = [d.full_name for d in clearing_pb2.DESCRIPTOR.services_by_name.values()]
+        tls.add_health_and_reflection(self._server, services)
+        self._sweeper = threading.Thread(target=self._sweep, name="expiry-sweeper", daemon=True)
+
+    def start(self) -> int:
+        credentials = tls.server_credentials(TlsCredentials.load(self.config.home))
+        self.port = self._server.add_secure_port(self.config.listen_address, credentials)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.config.listen_address}")
+        self._server.start()
+        self._sweeper.start()
+        return self.port
+
+    def _sweep(self) -> None:
+        """Abort expired reservations, also those left from before a restart."""
+        interval_s = self.config.expiry_sweep_ms / 1000
+        while not self._stopping.wait(interval_s):
+            try:
+                while (expired := self.transfers.expire_due()) > 0:
+                    log.info("expired %d reserved transfers", expired)
+            except Exception:  # The sweeper must outlive a transient database error.
+                log.exception("expiry sweep failed; retrying")
+
+    def stop(self) -> None:
+        """Stop taking calls, let in-flight ones finish (each is one transaction), close."""
+        self._stopping.set()
+        self._server.stop(SHUTDOWN_GRACE_S).wait()
+        if self._sweeper.is_alive():
+            self._sweeper.join()
+        self.store.close()

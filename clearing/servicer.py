@@ -1,0 +1,144 @@
+"""The clearing's gRPC servicers: proto <-> domain, and the only place that maps
+FedmallError to result codes. Identity comes from the mTLS certificate only."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import grpc
+
+from fedmall import limits
+from fedmall.envelope import Envelope
+from fedmall.pki import Identity
+from fedmall.results import FedmallError, name_of
+from fedmall.tls import peer_identity
+from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, money_pb2
+from fedmall.v1 import result_pb2 as rc
+from fedmall.v1 import transfer_pb2
+
+from clearing import rules
+from clearing.deliveries import DeliveryBell, read_deliveries
+from clearing.registry import Registry
+from clearing.store import Store
+from clearing.transfers import TransferService
+
+log = logging.getLogger("fedmall.clearing")
+
+
+def _identity(context: grpc.ServicerContext, role: str) -> Identity:
+    identity = peer_identity(context)
+    if identity is None or identity.role != role:
+        context.abort(grpc.StatusCode.PERMISSION_DENIED, f"this service is for the {role} role")
+    return identity
+
+
+def _transfer_results(results) -> list[clearing_pb2.TransferResult]:
+    return [clearing_pb2.TransferResult(transfer_id=r.transfer_id, result=r.result, state=r.state) for r in results]
+
+
+class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
+    def __init__(self, store: Store, registry: Registry, transfers: TransferService, bell: DeliveryBell,
+                 *, stopping: threading.Event) -> None:
+        self._store = store
+        self._registry = registry
+        self._transfers = transfers
+        self._bell = bell
+        self._stopping = stopping
+
+    def _member(self, context: grpc.ServicerContext) -> str:
+        """The calling bank; it must be a registered participant."""
+        identity = _identity(context, "bank")
+        if self._registry.get(identity.party_id) is None:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{identity.party_id} is not a participant")
+        return identity.party_id
+
+    def SubmitPrepares(self, request, context):
+        peer = self._member(context)
+        try:
+            results = self._transfers.submit_prepares(request.envelope, peer=peer)
+        except FedmallError as error:
+            log.warning("prepares from %s refused: %s", peer, name_of(error.code))
+            return clearing_pb2.SubmitPreparesResponse(result=error.code)
+        log.info("prepares from %s: %d items", peer, len(results))
+        return clearing_pb2.SubmitPreparesResponse(result=rc.RESULT_CODE_OK, results=_transfer_results(results))
+
+    def SubmitDecisions(self, request, context):
+        peer = self._member(context)
+        try:
+            results = self._transfers.submit_decisions(request.envelope, peer=peer)
+        except FedmallError as error:
+            log.warning("decisions from %s refused: %s", peer, name_of(error.code))
+            return clearing_pb2.SubmitDecisionsResponse(result=error.code)
+        return clearing_pb2.SubmitDecisionsResponse(result=rc.RESULT_CODE_OK, results=_transfer_results(results))
+
+    def GetTransfer(self, request, context):
+        peer = self._member(context)
+        try:
+            row = self._transfers.get(request.transfer_id, peer=peer)
+        except FedmallError as error:
+            return clearing_pb2.GetTransferResponse(result=error.code)
+        return clearing_pb2.GetTransferResponse(
+            result=rc.RESULT_CODE_OK, state=row.state,
+            abort_reason=row.result if row.state == transfer_pb2.TRANSFER_STATE_ABORTED else rc.RESULT_CODE_OK,
+            prepare=transfer_pb2.Prepare.FromString(row.prepare_bytes))
+
+    def StreamDeliveries(self, request, context):
+        peer = self._member(context)
+        cursor = max(request.after_sequence, 0)
+        idle_timeout_s = limits.stream_idle_poll_ms / 1000
+        while context.is_active() and not self._stopping.is_set():
+            rings = self._bell.rings(peer)
+            with self._store.read() as connection:
+                rows = read_deliveries(connection, peer, after_sequence=cursor)
+            if rows:
+                cursor = rows[-1].sequence
+                yield clearing_pb2.StreamDeliveriesResponse(deliveries=[
+                    clearing_pb2.Delivery(sequence=row.sequence, envelope=Envelope.FromString(row.envelope)) for row in rows])
+            else:
+                self._bell.wait(peer, seen_rings=rings, timeout_s=idle_timeout_s)
+
+    def ListParticipants(self, request, context):
+        self._member(context)
+        return clearing_pb2.ListParticipantsResponse(participants=[
+            clearing_pb2.Participant(
+                bank_id=row.bank_id, name=row.name, currency=row.currency, node_address=row.node_address,
+                status=clearing_pb2.PARTICIPANT_STATUS_ACTIVE if row.status == rules.ACTIVE
+                else clearing_pb2.PARTICIPANT_STATUS_SUSPENDED)
+            for row in self._registry.list()])
+
+    def GetPosition(self, request, context):
+        row = self._registry.get(self._member(context))
+
+        def money(amount_minor: int) -> money_pb2.Money:
+            return money_pb2.Money(amount_minor=amount_minor, currency=row.currency)
+
+        return clearing_pb2.GetPositionResponse(
+            bank_id=row.bank_id, position=money(row.position_minor), reserved=money(row.reserved_minor),
+            net_debit_cap=money(row.net_debit_cap_minor), liquidity=money(row.liquidity_minor))
+
+    def ChangeSigningKey(self, request, context):
+        peer = self._member(context)
+        try:
+            result = self._registry.change_signing_key(request.envelope, peer=peer)
+        except FedmallError as error:
+            result = error.code
+        return clearing_pb2.ChangeSigningKeyResponse(result=result)
+
+
+class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
+    def __init__(self, registry: Registry) -> None:
+        self._registry = registry
+
+    def _set_status(self, request, context, status: str) -> int:
+        _identity(context, "operator")
+        try:
+            self._registry.set_status(request.bank_id, status)
+        except FedmallError as error:
+            return error.code
+        return rc.RESULT_CODE_OK
+
+    def SuspendParticipant(self, request, context):
+        return clearing_pb2.SuspendParticipantResponse(result=self._set_status(request, context, rules.SUSPENDED))
+
+    def ResumeParticipant(self, request, context):
+        return clearing_pb2.ResumeParticipantResponse(result=self._set_status(request, context, rules.ACTIVE))

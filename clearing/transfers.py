@@ -1,0 +1,289 @@
+"""The two-phase interbank transfer: prepare (reserve), decide (commit or abort), expire.
+
+States: RESERVED -> COMMITTED | ABORTED. A refused prepare is not stored (its refusal is
+in the audit log), so the payer may retry it under a new id once the cause is gone.
+Every transition happens inside one write transaction that also moves the positions,
+queues the signed notices and appends to the audit log (see clearing.store on locking).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Callable
+
+import sqlalchemy as sa
+
+from fedmall import limits
+from fedmall.envelope import Envelope, SigningKey, open_envelope
+from fedmall.results import FedmallError
+from fedmall.v1 import result_pb2 as rc
+from fedmall.v1 import transfer_pb2
+
+from clearing import audit, rules
+from clearing.deliveries import DeliveryBell, write_deliveries
+from clearing.registry import Registry
+from clearing.store import Store, lock_participants, participants, transfers
+
+RESERVED = transfer_pb2.TRANSFER_STATE_RESERVED
+COMMITTED = transfer_pb2.TRANSFER_STATE_COMMITTED
+ABORTED = transfer_pb2.TRANSFER_STATE_ABORTED
+
+
+@dataclass(frozen=True, slots=True)
+class TransferResult:
+    transfer_id: str
+    result: int
+    state: int = transfer_pb2.TRANSFER_STATE_UNSPECIFIED
+
+
+class _Batch:
+    """What one write transaction changes, applied to locked participant rows in memory.
+
+    Positions and reservations are tracked per bank and written once at the end; the
+    notices of every transition are grouped per recipient into one signed delivery.
+    """
+
+    def __init__(self, locked: dict[str, sa.Row]) -> None:
+        self.participants = locked
+        self.position = {bank_id: row.position_minor for bank_id, row in locked.items()}
+        self.reserved = {bank_id: row.reserved_minor for bank_id, row in locked.items()}
+        self.notices: dict[str, list[transfer_pb2.TransferNotice]] = {}
+        self.inserts: list[dict] = []
+        self.updates: dict[str, dict] = {}
+
+    def _notify(self, bank_id: str, notice: transfer_pb2.TransferNotice) -> None:
+        self.notices.setdefault(bank_id, []).append(notice)
+
+    def reserve(self, prepare: transfer_pb2.Prepare, prepare_bytes: bytes, *, now_ms: int) -> None:
+        amount_minor = prepare.amount.amount_minor
+        self.reserved[prepare.payer_bank_id] += amount_minor
+        self.inserts.append({
+            "transfer_id": prepare.transfer_id, "payer_bank_id": prepare.payer_bank_id,
+            "payee_bank_id": prepare.payee_bank_id, "amount_minor": amount_minor,
+            "currency": prepare.amount.currency, "condition": prepare.condition,
+            "expires_at_ms": prepare.expires_at_unix_ms, "prepare_bytes": prepare_bytes,
+            "prepare_sha256": hashlib.sha256(prepare_bytes).digest(), "state": RESERVED,
+            "result": rc.RESULT_CODE_OK, "fulfilment": None, "created_at_ms": now_ms, "decided_at_ms": None,
+        })
+        self._notify(prepare.payee_bank_id, transfer_pb2.TransferNotice(
+            prepare=prepare, state=RESERVED, result=rc.RESULT_CODE_OK, decided_at_unix_ms=now_ms))
+
+    def commit(self, row: dict, fulfilment: bytes, *, now_ms: int) -> None:
+        assert row["state"] == RESERVED, row
+        amount_minor = row["amount_minor"]
+        self.reserved[row["payer_bank_id"]] -= amount_minor
+        self.position[row["payer_bank_id"]] += amount_minor
+        self.position[row["payee_bank_id"]] -= amount_minor
+        self._decide(row, state=COMMITTED, result=rc.RESULT_CODE_OK, fulfilment=fulfilment, now_ms=now_ms)
+
+    def abort(self, row: dict, *, result: int, now_ms: int) -> None:
+        assert row["state"] == RESERVED, row
+        self.reserved[row["payer_bank_id"]] -= row["amount_minor"]
+        self._decide(row, state=ABORTED, result=result, fulfilment=None, now_ms=now_ms)
+
+    def _decide(self, row: dict, *, state: int, result: int, fulfilment: bytes | None, now_ms: int) -> None:
+        row.update(state=state, result=result, fulfilment=fulfilment, decided_at_ms=now_ms)
+        self.updates[row["transfer_id"]] = {"id": row["transfer_id"], "state": state, "result": result,
+                                            "fulfilment": fulfilment, "decided_at_ms": now_ms}
+        prepare = transfer_pb2.Prepare.FromString(row["prepare_bytes"])
+        notice = transfer_pb2.TransferNotice(prepare=prepare, state=state, result=result,
+                                             fulfilment=fulfilment or b"", decided_at_unix_ms=now_ms)
+        self._notify(row["payer_bank_id"], notice)
+        self._notify(row["payee_bank_id"], notice)
+
+    def write(self, connection: sa.Connection, *, clearing_key: SigningKey, now_ms: int) -> set[str]:
+        """Write everything; return the banks that got a delivery."""
+        for bank_id, reserved_minor in self.reserved.items():
+            assert reserved_minor >= 0, (bank_id, reserved_minor)
+        if self.inserts:
+            connection.execute(sa.insert(transfers), self.inserts)
+        if self.updates:
+            connection.execute(
+                sa.update(transfers).where(transfers.c.transfer_id == sa.bindparam("id"))
+                .values(state=sa.bindparam("state"), result=sa.bindparam("result"),
+                        fulfilment=sa.bindparam("fulfilment"), decided_at_ms=sa.bindparam("decided_at_ms")),
+                list(self.updates.values()))
+        sequences = write_deliveries(
+            connection, self.notices, clearing_key=clearing_key, now_ms=now_ms,
+            last_sequence_by_bank={b: row.delivery_sequence for b, row in self.participants.items()})
+        changed = [
+            {"bank": bank_id, "position": self.position[bank_id], "reserved": self.reserved[bank_id],
+             "sequence": sequences.get(bank_id, row.delivery_sequence)}
+            for bank_id, row in self.participants.items()
+            if (self.position[bank_id], self.reserved[bank_id], sequences.get(bank_id, row.delivery_sequence))
+            != (row.position_minor, row.reserved_minor, row.delivery_sequence)
+        ]
+        if changed:
+            connection.execute(
+                sa.update(participants).where(participants.c.bank_id == sa.bindparam("bank"))
+                .values(position_minor=sa.bindparam("position"), reserved_minor=sa.bindparam("reserved"),
+                        delivery_sequence=sa.bindparam("sequence")),
+                changed)
+        return set(self.notices)
+
+
+def _terms(locked: dict[str, sa.Row]) -> dict[str, rules.ParticipantTerms]:
+    return {b: rules.ParticipantTerms(bank_id=b, currency=r.currency, status=r.status) for b, r in locked.items()}
+
+
+def _results_body(envelope: Envelope, results: list[TransferResult]) -> bytes:
+    return audit.json_body({
+        "envelope": base64.b64encode(envelope.SerializeToString()).decode(),
+        "results": [[r.transfer_id, r.result] for r in results],
+    })
+
+
+class TransferService:
+    def __init__(
+        self, store: Store, registry: Registry, *, clearing_key: SigningKey, bell: DeliveryBell,
+        clock_ms: Callable[[], int],
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._clearing_key = clearing_key
+        self._bell = bell
+        self._clock_ms = clock_ms
+
+    def _open(self, envelope: Envelope, message_class, *, peer: str, items_max: int, items_of):
+        """Verify and parse an envelope; audit and re-raise any refusal."""
+        try:
+            message = open_envelope(envelope, message_class, expected_signer=peer, keys=self._registry.key_lookup)
+            count = items_of(message)
+            if count == 0:
+                raise FedmallError(rc.RESULT_CODE_MALFORMED_PAYLOAD, "empty batch")
+            if count > items_max:
+                raise FedmallError(rc.RESULT_CODE_BATCH_TOO_LARGE, f"{count} items, at most {items_max}")
+            return message
+        except FedmallError as error:
+            self._audit_refusal(envelope, peer=peer, code=error.code)
+            raise
+
+    def _audit_refusal(self, envelope: Envelope, *, peer: str, code: int) -> None:
+        now_ms = self._clock_ms()
+        with self._store.write() as connection:
+            audit.append(connection, kind="refused", party_id=peer, now_ms=now_ms, body=audit.json_body({
+                "result": code, "envelope": base64.b64encode(envelope.SerializeToString()).decode()}))
+
+    def submit_prepares(self, envelope: Envelope, *, peer: str) -> list[TransferResult]:
+        batch_message = self._open(envelope, transfer_pb2.PrepareBatch, peer=peer,
+                                   items_max=limits.prepares_per_batch_max, items_of=lambda m: len(m.prepares))
+        prepares = list(batch_message.prepares)
+        now_ms = self._clock_ms()
+        with self._store.write() as connection:
+            locked = lock_participants(connection, [peer] + [p.payee_bank_id for p in prepares])
+            terms = _terms(locked)
+            ids = [p.transfer_id for p in prepares]
+            known = {row.transfer_id: (row.prepare_sha256, row.state) for row in connection.execute(
+                sa.select(transfers.c.transfer_id, transfers.c.prepare_sha256, transfers.c.state)
+                .where(transfers.c.transfer_id.in_(ids)))}
+            batch = _Batch(locked)
+            results = []
+            for prepare in prepares:
+                prepare_bytes = prepare.SerializeToString(deterministic=True)
+                results.append(self._prepare_one(batch, prepare, prepare_bytes, known, terms, peer=peer, now_ms=now_ms))
+            recipients = batch.write(connection, clearing_key=self._clearing_key, now_ms=now_ms)
+            audit.append(connection, kind="prepares", party_id=peer, now_ms=now_ms, body=_results_body(envelope, results))
+        self._bell.ring(recipients)
+        return results
+
+    @staticmethod
+    def _prepare_one(batch: _Batch, prepare, prepare_bytes: bytes, known: dict, terms, *, peer: str, now_ms: int) -> TransferResult:
+        transfer_id = prepare.transfer_id
+        if transfer_id in known:
+            sha256, state = known[transfer_id]
+            if sha256 == hashlib.sha256(prepare_bytes).digest():
+                return TransferResult(transfer_id, rc.RESULT_CODE_EXISTS, state)
+            return TransferResult(transfer_id, rc.RESULT_CODE_MODIFIED_REQUEST, state)
+        problem = rules.prepare_problem(prepare, signer=peer, participants=terms, now_ms=now_ms)
+        if problem != rc.RESULT_CODE_OK:
+            return TransferResult(transfer_id, problem)
+        payer = batch.participants[prepare.payer_bank_id]
+        problem = rules.headroom_problem(
+            position_minor=batch.position[payer.bank_id], reserved_minor=batch.reserved[payer.bank_id],
+            amount_minor=prepare.amount.amount_minor,
+            net_debit_cap_minor=payer.net_debit_cap_minor, liquidity_minor=payer.liquidity_minor)
+        if problem != rc.RESULT_CODE_OK:
+            return TransferResult(transfer_id, problem)
+        batch.reserve(prepare, prepare_bytes, now_ms=now_ms)
+        known[transfer_id] = (hashlib.sha256(prepare_bytes).digest(), RESERVED)
+        return TransferResult(transfer_id, rc.RESULT_CODE_OK, RESERVED)
+
+    def submit_decisions(self, envelope: Envelope, *, peer: str) -> list[TransferResult]:
+        decisions = self._open(envelope, transfer_pb2.DecisionBatch, peer=peer,
+                               items_max=limits.decisions_per_batch_max,
+                               items_of=lambda m: len(m.accepts) + len(m.rejects))
+        items = [(a.transfer_id, a) for a in decisions.accepts] + [(r.transfer_id, r) for r in decisions.rejects]
+        now_ms = self._clock_ms()
+        with self._store.write() as connection:
+            ids = [transfer_id for transfer_id, _ in items]
+            payers = connection.execute(sa.select(transfers.c.payer_bank_id).where(
+                transfers.c.transfer_id.in_(ids)).distinct()).scalars().all()
+            locked = lock_participants(connection, [peer, *payers])
+            # Re-read under the locks: the state cannot change under us now.
+            rows = {row.transfer_id: row._asdict() for row in connection.execute(
+                sa.select(transfers).where(transfers.c.transfer_id.in_(ids)))}
+            batch = _Batch(locked)
+            results = [self._decide_one(batch, rows.get(transfer_id), decision, peer=peer, now_ms=now_ms)
+                       if transfer_id else TransferResult(transfer_id, rc.RESULT_CODE_INVALID_FIELD)
+                       for transfer_id, decision in items]
+            recipients = batch.write(connection, clearing_key=self._clearing_key, now_ms=now_ms)
+            audit.append(connection, kind="decisions", party_id=peer, now_ms=now_ms, body=_results_body(envelope, results))
+        self._bell.ring(recipients)
+        return results
+
+    @staticmethod
+    def _decide_one(batch: _Batch, row: dict | None, decision, *, peer: str, now_ms: int) -> TransferResult:
+        is_accept = isinstance(decision, transfer_pb2.Accept)
+        transfer_id = decision.transfer_id
+        if row is None:
+            return TransferResult(transfer_id, rc.RESULT_CODE_TRANSFER_NOT_FOUND)
+        if row["payee_bank_id"] != peer:
+            return TransferResult(transfer_id, rc.RESULT_CODE_NOT_PAYEE)
+        state = row["state"]
+        if state == COMMITTED:
+            identical = is_accept and row["fulfilment"] == decision.fulfilment
+            return TransferResult(transfer_id, rc.RESULT_CODE_EXISTS if identical else rc.RESULT_CODE_INVALID_STATE, state)
+        if state == ABORTED:
+            if row["result"] == rc.RESULT_CODE_EXPIRED:
+                return TransferResult(transfer_id, rc.RESULT_CODE_EXPIRED, state)
+            identical = not is_accept and row["result"] == rc.RESULT_CODE_PAYEE_REJECTED
+            return TransferResult(transfer_id, rc.RESULT_CODE_EXISTS if identical else rc.RESULT_CODE_INVALID_STATE, state)
+        if now_ms >= row["expires_at_ms"]:
+            batch.abort(row, result=rc.RESULT_CODE_EXPIRED, now_ms=now_ms)
+            return TransferResult(transfer_id, rc.RESULT_CODE_EXPIRED, ABORTED)
+        if not is_accept:
+            batch.abort(row, result=rc.RESULT_CODE_PAYEE_REJECTED, now_ms=now_ms)
+            return TransferResult(transfer_id, rc.RESULT_CODE_OK, ABORTED)
+        if hashlib.sha256(decision.fulfilment).digest() != row["condition"]:
+            return TransferResult(transfer_id, rc.RESULT_CODE_INVALID_FULFILMENT, state)
+        batch.commit(row, decision.fulfilment, now_ms=now_ms)
+        return TransferResult(transfer_id, rc.RESULT_CODE_OK, COMMITTED)
+
+    def expire_due(self, *, limit: int = limits.prepares_per_batch_max) -> int:
+        """Abort reserved transfers whose expiry has passed. Returns how many."""
+        now_ms = self._clock_ms()
+        with self._store.write() as connection:
+            due = connection.execute(
+                sa.select(transfers.c.transfer_id, transfers.c.payer_bank_id, transfers.c.payee_bank_id)
+                .where(transfers.c.state == RESERVED, transfers.c.expires_at_ms <= now_ms).limit(limit)).all()
+            if not due:
+                return 0
+            locked = lock_participants(connection, [b for row in due for b in (row.payer_bank_id, row.payee_bank_id)])
+            rows = connection.execute(sa.select(transfers).where(
+                transfers.c.transfer_id.in_([row.transfer_id for row in due]), transfers.c.state == RESERVED)).all()
+            batch = _Batch(locked)
+            for row in rows:
+                batch.abort(row._asdict(), result=rc.RESULT_CODE_EXPIRED, now_ms=now_ms)
+            recipients = batch.write(connection, clearing_key=self._clearing_key, now_ms=now_ms)
+            audit.append(connection, kind="expired", party_id="clearing", now_ms=now_ms,
+                         body=audit.json_body({"transfer_ids": [row.transfer_id for row in rows]}))
+        self._bell.ring(recipients)
+        return len(rows)
+
+    def get(self, transfer_id: str, *, peer: str) -> sa.Row:
+        with self._store.read() as connection:
+            row = connection.execute(sa.select(transfers).where(transfers.c.transfer_id == transfer_id)).first()
+        if row is None or peer not in (row.payer_bank_id, row.payee_bank_id):
+            raise FedmallError(rc.RESULT_CODE_TRANSFER_NOT_FOUND)
+        return row
