@@ -1,0 +1,46 @@
+"""Checks of fields that come from outside. They raise InvalidRequest, never assert."""
+from __future__ import annotations
+
+import re
+
+from fedmall import limits
+from fedmall.money import CURRENCY_EXPONENTS, is_valid_amount
+from fedmall.v1 import result_pb2
+
+from node import ledger
+from node.errors import InvalidRequest, Refused
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,%d}$" % (limits.id_length_max - 1))
+
+
+def check_id(value: str, what: str) -> str:
+    if not _ID.match(value):
+        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD,
+                             f"{what} must be 1-{limits.id_length_max} letters, digits, '-', '_' or '.'")
+    return value
+
+
+def check_account_id(value: str) -> str:
+    if not ledger.is_valid_account_id(value):
+        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD,
+                             f"account id must be 1-{limits.account_id_length_max} letters, digits, '-', '_' or '.'")
+    return value
+
+
+def check_text(value: str, what: str, *, length_max: int) -> str:
+    if len(value) > length_max or not value.isprintable():
+        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD,
+                             f"{what} must be printable and at most {length_max} characters")
+    return value
+
+
+def check_currency(currency: str) -> str:
+    if currency not in CURRENCY_EXPONENTS:
+        raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"unknown currency {currency!r}")
+    return currency
+
+
+def check_amount(amount_minor: int) -> int:
+    if not is_valid_amount(amount_minor):
+        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_AMOUNT, "amount must be positive")
+    return amount_minor

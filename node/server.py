@@ -1,0 +1,144 @@
+"""Build and run a node: gRPC servers, background workers, clean shutdown.
+
+    node = build_node(load_config(home))
+    port = node.start()       # serving NodeService + PeerService, workers running
+    ...
+    node.stop()               # stop accepting, let in-flight calls finish, stop workers, close
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Callable
+
+import grpc
+
+from fedmall.database import make_engine, migrate
+from fedmall.envelope import VerificationKey
+from fedmall.pki import TlsCredentials, load_public_key_pem, load_signing_key
+from fedmall.tls import add_health_and_reflection, new_server, secure_channel, server_credentials
+from fedmall.v1 import clearing_pb2_grpc, node_pb2, node_pb2_grpc
+
+from node import limits, store
+from node.accounts import AccountService
+from node.config import NodeConfig
+from node.decisions import DecisionSubmitter
+from node.deliveries import DeliveryConsumer
+from node.fulfilment import load_or_create_key
+from node.notices import NoticeService
+from node.outbox import OutboxSubmitter
+from node.peers import PeerDirectory
+from node.servicer import NodeServicer, PeerServicer
+from node.transfers import Quoter, TransferService
+from node.worker import Worker
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = [
+    node_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name,
+    node_pb2.DESCRIPTOR.services_by_name["PeerService"].full_name,
+]
+
+
+class Node:
+    """A running (or ready to run) bank node. Build it with build_node."""
+
+    def __init__(self, *, config: NodeConfig, engine, server: grpc.Server, health, tls: TlsCredentials,
+                 accounts: AccountService, transfers: TransferService, notices: NoticeService,
+                 workers: list[Worker], consumer: DeliveryConsumer, closers: list[Callable[[], None]]) -> None:
+        self.config = config
+        self.engine = engine
+        self.accounts = accounts
+        self.transfers = transfers
+        self.notices = notices
+        self.port = 0
+        self._server = server
+        self._health = health
+        self._tls = tls
+        self._workers = workers
+        self._consumer = consumer
+        self._closers = closers
+        self._stopped = threading.Event()
+
+    def start(self, *, workers: bool = True) -> int:
+        """Bind [node].listen_address (port 0 picks one), serve, start the workers; the bound port."""
+        self.port = self._server.add_secure_port(self.config.listen_address, server_credentials(self._tls))
+        if self.port == 0:
+            raise OSError(f"cannot listen on {self.config.listen_address}")
+        self._server.start()
+        if workers:
+            for worker in self._workers:
+                worker.start()
+        log.info("node %s listening on port %d", self.config.bank_id, self.port)
+        return self.port
+
+    def stop(self, *, grace_s: float = 5.0) -> None:
+        """Stop accepting calls, finish in-flight ones, stop the workers, close everything."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self._health.enter_graceful_shutdown()
+        self._server.stop(grace_s).wait()
+        self._consumer.stop()
+        for worker in self._workers:
+            worker.stop()
+        for close in self._closers:
+            close()
+
+    def wait(self) -> None:
+        """Block until stop() is called."""
+        self._stopped.wait()
+        self._server.wait_for_termination()
+
+
+def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
+               clearing_channel: grpc.Channel | None = None, quoter: Quoter | None = None) -> Node:
+    """Wire a node from its configuration. The clearing channel and quoter can be handed in (tests)."""
+    tls = TlsCredentials.load(config.home)
+    signing_key = load_signing_key(config.signing_key_path, config.signing_key_id)
+    clearing_key = VerificationKey(
+        key_id=config.clearing_signing_key_id, owner="clearing",
+        public_key=load_public_key_pem(config.clearing_public_key_path.read_bytes()))
+    fulfilment_key = load_or_create_key(config.fulfilment_secret_path)
+
+    engine = make_engine(config.database_url)
+    migrate(engine, "node:migrations")
+    with engine.begin() as connection:
+        store.ensure_internal_accounts(connection, now_ms=int(clock() * 1000))
+
+    channel = clearing_channel or secure_channel(config.clearing_address, tls)
+    clearing = clearing_pb2_grpc.ClearingServiceStub(channel)
+    peers = PeerDirectory(clearing, tls=tls, clock=clock)
+
+    workers: dict[str, Worker] = {}
+    accounts = AccountService(engine, clock=clock)
+    transfers = TransferService(
+        engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, quoter=quoter or peers, clock=clock,
+        transfer_expiry_ms=config.transfer_expiry_ms, on_outbox_written=lambda: workers["outbox"].wake())
+    notices = NoticeService(engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, clock=clock)
+    outbox = OutboxSubmitter(transfers, clearing, signing_key)
+    decisions = DecisionSubmitter(notices, clearing, signing_key)
+    consumer = DeliveryConsumer(
+        notices, clearing, bank_id=config.bank_id,
+        keys=lambda key_id: clearing_key if key_id == clearing_key.key_id else None,
+        on_decisions=lambda: workers["decisions"].wake())
+    workers["outbox"] = Worker(f"{config.bank_id}-outbox", outbox.step)
+    workers["decisions"] = Worker(f"{config.bank_id}-decisions", decisions.step)
+    workers["deliveries"] = Worker(f"{config.bank_id}-deliveries", consumer.step)
+
+    server = new_server(threads=limits.server_threads)
+    node_pb2_grpc.add_NodeServiceServicer_to_server(
+        NodeServicer(bank_id=config.bank_id, accounts=accounts, transfers=transfers), server)
+    node_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(transfers=transfers), server)
+    health = add_health_and_reflection(server, SERVICE_NAMES)
+
+    closers = [peers.close, engine.dispose]
+    if clearing_channel is None:
+        closers.insert(0, channel.close)
+    return Node(config=config, engine=engine, server=server, health=health, tls=tls, accounts=accounts,
+                transfers=transfers, notices=notices, workers=list(workers.values()), consumer=consumer,
+                closers=closers)
+
+
+__all__ = ["Node", "build_node", "SERVICE_NAMES"]
