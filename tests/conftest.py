@@ -1,0 +1,37 @@
+"""Shared fixtures: database URLs for both stores, and a real clearing on loopback."""
+from __future__ import annotations
+
+import pytest
+
+from tests.support.federation import new_clearing_world
+from tests.support.postgres import PostgresCluster, find_bin_dir
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster():
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries not found (/usr/lib/postgresql/*/bin); scripts/test installs them")
+    cluster = PostgresCluster(bin_dir)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """The clearing's store: the embedded default and the production one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'clearing.db'}"
+    return request.getfixturevalue("postgres_cluster").new_database()
+
+
+@pytest.fixture
+def world(tmp_path, database_url):
+    """A running clearing with banks a, b (cap 1000.00, liquidity 2000.00) and c (cap 500.00)."""
+    clearing_world = new_clearing_world(tmp_path, database_url)
+    for bank_id, cap_minor, liquidity_minor in (("bank-a", 100_000, 200_000), ("bank-b", 100_000, 200_000),
+                                                 ("bank-c", 50_000, 50_000)):
+        clearing_world.admit(bank_id, cap_minor=cap_minor, liquidity_minor=liquidity_minor, folder=tmp_path / "banks")
+    yield clearing_world
+    clearing_world.close()
