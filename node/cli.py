@@ -1,0 +1,261 @@
+"""fedmall-node: run a bank node and operate it.
+
+Every command but serve and ledger-check calls the node's own NodeService over mTLS
+with the bundle's credentials. Bad input: a message on stderr, exit 2. A refusal:
+its result code name, exit 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+import sqlalchemy as sa
+
+from fedmall.database import make_engine
+from fedmall.money import MoneyError, check_currency, format_amount, parse_amount
+from fedmall.pki import TlsCredentials
+from fedmall.results import name_of
+from fedmall.tls import secure_channel
+from fedmall.v1 import money_pb2, node_pb2, node_pb2_grpc, result_pb2
+
+from node import ledger, store
+from node.config import ConfigError, NodeConfig, load_config
+
+OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
+FINAL_STATUSES = ("COMMITTED", "ABORTED")
+CALL_TIMEOUT_S = 30.0
+
+
+class UsageError(Exception):
+    """Bad input on the command line: exit 2."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fedmall-node", description="A Fedmall member bank's node.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--home", type=Path, required=True, help="the node's credentials bundle folder")
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+        return sub
+
+    command("serve", "run the node until SIGTERM or SIGINT")
+    sub = command("open-account", "open a customer account")
+    sub.add_argument("account")
+    sub.add_argument("--name", required=True)
+    sub.add_argument("--currency", required=True)
+    sub = command("deposit", "teller deposit into an account")
+    sub.add_argument("account")
+    sub.add_argument("amount", help="decimal, like 100.00")
+    sub.add_argument("--deposit-id", default=None)
+    sub = command("send", "send money to an account at another bank")
+    sub.add_argument("--from", dest="from_account", required=True)
+    sub.add_argument("--to-bank", required=True)
+    sub.add_argument("--to-account", required=True)
+    sub.add_argument("amount", help="decimal, like 12.50, in the sending account's currency")
+    sub.add_argument("--reference", default="")
+    sub.add_argument("--transfer-id", default=None)
+    sub.add_argument("--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for the outcome")
+    sub = command("account", "show an account")
+    sub.add_argument("account")
+    sub = command("transfer", "show a transfer")
+    sub.add_argument("transfer_id")
+    command("ledger-check", "check the books in the database directly")
+    return parser
+
+
+def _emit(args, data: dict, lines: list[tuple[str, str]]) -> None:
+    if args.json:
+        print(json.dumps(data, sort_keys=True))
+        return
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"{label.ljust(width)}  {value}")
+
+
+class _Client:
+    def __init__(self, config: NodeConfig) -> None:
+        self._channel = secure_channel(config.listen_address, TlsCredentials.load(config.home))
+        self.stub = node_pb2_grpc.NodeServiceStub(self._channel)
+
+    def call(self, method: str, request):
+        try:
+            return getattr(self.stub, method)(request, timeout=CALL_TIMEOUT_S)
+        except grpc.RpcError as error:
+            raise ConnectionError(f"node did not answer: {error.code().name} {error.details()}") from None
+
+
+def _check_result(response) -> None:
+    if response.result not in OK_CODES:
+        raise _Refusal(response.result)
+
+
+class _Refusal(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(name_of(code))
+        self.code = code
+
+
+def _account(client: _Client, account_id: str):
+    response = client.call("GetAccount", node_pb2.GetAccountRequest(account_id=account_id))
+    _check_result(response)
+    return response
+
+
+def _money(money: money_pb2.Money) -> str:
+    return f"{format_amount(money.amount_minor, money.currency)} {money.currency}"
+
+
+def _show_account(args, response) -> None:
+    _emit(args, dict(account_id=response.account_id, holder_name=response.holder_name,
+                     balance_minor=response.balance.amount_minor, currency=response.balance.currency,
+                     balance=format_amount(response.balance.amount_minor, response.balance.currency),
+                     closed=response.closed),
+          [("account", response.account_id), ("holder", response.holder_name),
+           ("balance", _money(response.balance)), ("closed", "yes" if response.closed else "no")])
+
+
+def _show_transfer(args, response) -> None:
+    abort_reason = name_of(response.abort_reason) if response.abort_reason else ""
+    _emit(args, dict(transfer_id=response.transfer_id, direction=response.direction, status=response.status,
+                     amount_minor=response.amount.amount_minor, currency=response.amount.currency,
+                     amount=format_amount(response.amount.amount_minor, response.amount.currency),
+                     counterparty_bank_id=response.counterparty_bank_id, abort_reason=abort_reason),
+          [("transfer", response.transfer_id), ("direction", response.direction), ("status", response.status),
+           ("amount", _money(response.amount)), ("counterparty", response.counterparty_bank_id)]
+          + ([("abort reason", abort_reason)] if abort_reason else []))
+
+
+def _open_account(args, config: NodeConfig) -> None:
+    try:
+        check_currency(args.currency)
+    except MoneyError as error:
+        raise UsageError(str(error)) from None
+    response = _Client(config).call("OpenAccount", node_pb2.OpenAccountRequest(
+        account_id=args.account, holder_name=args.name, currency=args.currency))
+    _check_result(response)
+    _emit(args, dict(account_id=args.account, result=name_of(response.result)),
+          [("account", args.account), ("result", name_of(response.result))])
+
+
+def _deposit(args, config: NodeConfig) -> None:
+    client = _Client(config)
+    currency = _account(client, args.account).balance.currency
+    amount_minor = _parse(args.amount, currency)
+    response = client.call("Deposit", node_pb2.DepositRequest(
+        deposit_id=args.deposit_id or str(uuid.uuid4()), account_id=args.account,
+        amount=money_pb2.Money(amount_minor=amount_minor, currency=currency)))
+    _check_result(response)
+    _emit(args, dict(account_id=args.account, result=name_of(response.result),
+                     balance_minor=response.balance.amount_minor, currency=response.balance.currency,
+                     balance=format_amount(response.balance.amount_minor, response.balance.currency)),
+          [("account", args.account), ("result", name_of(response.result)), ("balance", _money(response.balance))])
+
+
+def _parse(text: str, currency: str) -> int:
+    try:
+        return parse_amount(text, currency)
+    except MoneyError as error:
+        raise UsageError(str(error)) from None
+
+
+def _send(args, config: NodeConfig) -> None:
+    client = _Client(config)
+    currency = _account(client, args.from_account).balance.currency
+    amount_minor = _parse(args.amount, currency)
+    transfer_id = args.transfer_id or str(uuid.uuid4())
+    response = client.call("SendTransfer", node_pb2.SendTransferRequest(
+        transfer_id=transfer_id, from_account_id=args.from_account, payee_bank_id=args.to_bank,
+        payee_account_id=args.to_account, amount=money_pb2.Money(amount_minor=amount_minor, currency=currency),
+        reference=args.reference))
+    _check_result(response)
+    record = client.call("GetTransferRecord", node_pb2.GetTransferRecordRequest(transfer_id=transfer_id))
+    deadline = time.monotonic() + args.wait
+    while record.status not in FINAL_STATUSES and time.monotonic() < deadline:
+        time.sleep(0.1)
+        record = client.call("GetTransferRecord", node_pb2.GetTransferRecordRequest(transfer_id=transfer_id))
+    _show_transfer(args, record)
+    if args.wait and record.status not in FINAL_STATUSES:
+        print(f"still {record.status} after {args.wait:g} s", file=sys.stderr)
+        raise SystemExit(1)
+    if record.status == "ABORTED":
+        raise SystemExit(1)
+
+
+def _show(args, config: NodeConfig) -> None:
+    client = _Client(config)
+    if args.command == "account":
+        _show_account(args, _account(client, args.account))
+        return
+    response = client.call("GetTransferRecord", node_pb2.GetTransferRecordRequest(transfer_id=args.transfer_id))
+    _check_result(response)
+    _show_transfer(args, response)
+
+
+def _ledger_check(args, config: NodeConfig) -> None:
+    engine = make_engine(config.database_url)
+    try:
+        with engine.connect() as connection:
+            summary = store.read_books(connection)
+            entries = connection.scalar(sa.select(sa.func.count()).select_from(store.journal_entries))
+    finally:
+        engine.dispose()
+    problems = ledger.books_problems(summary)
+    _emit(args, dict(ok=not problems, problems=problems, entries=entries),
+          [("entries", str(entries)), ("result", "ok" if not problems else f"{len(problems)} problems")]
+          + [("problem", problem) for problem in problems])
+    if problems:
+        raise SystemExit(1)
+
+
+def _serve(args, config: NodeConfig) -> None:
+    from node.server import build_node  # Only serve needs the whole node.
+
+    node = build_node(config)
+    port = node.start()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        # Stop from another thread: the handler must return for in-flight calls to finish.
+        signal.signal(signal_number, lambda *_: threading.Thread(target=node.stop, name="shutdown").start())
+    host = config.listen_address.rsplit(":", 1)[0]
+    print(f"node {config.bank_id} listening on {host}:{port}", flush=True)
+    node.wait()
+
+
+COMMANDS = {
+    "serve": _serve, "open-account": _open_account, "deposit": _deposit, "send": _send,
+    "account": _show, "transfer": _show, "ledger-check": _ledger_check,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.command == "serve" else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        config = load_config(args.home)
+        COMMANDS[args.command](args, config)
+    except (UsageError, ConfigError) as error:
+        print(f"fedmall-node: {error}", file=sys.stderr)
+        return 2
+    except _Refusal as refusal:
+        print(name_of(refusal.code), file=sys.stderr)
+        if args.json:
+            print(json.dumps(dict(result=name_of(refusal.code))))
+        return 1
+    except ConnectionError as error:
+        print(f"fedmall-node: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
