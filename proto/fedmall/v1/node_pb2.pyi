@@ -86,6 +86,18 @@ class SendTransferResponse(_message.Message):
     status: str
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., status: _Optional[str] = ...) -> None: ...
 
+class SendTransfersRequest(_message.Message):
+    __slots__ = ("transfers",)
+    TRANSFERS_FIELD_NUMBER: _ClassVar[int]
+    transfers: _containers.RepeatedCompositeFieldContainer[SendTransferRequest]
+    def __init__(self, transfers: _Optional[_Iterable[_Union[SendTransferRequest, _Mapping]]] = ...) -> None: ...
+
+class SendTransfersResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SendTransferResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[SendTransferResponse, _Mapping]]] = ...) -> None: ...
+
 class GetTransferRecordRequest(_message.Message):
     __slots__ = ("transfer_id",)
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]

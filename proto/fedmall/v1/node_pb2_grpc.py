@@ -56,6 +56,11 @@ class NodeServiceStub:
                 request_serializer=fedmall_dot_v1_dot_node__pb2.SendTransferRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_node__pb2.SendTransferResponse.FromString,
                 _registered_method=True)
+        self.SendTransfers = channel.unary_unary(
+                '/fedmall.v1.NodeService/SendTransfers',
+                request_serializer=fedmall_dot_v1_dot_node__pb2.SendTransfersRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_node__pb2.SendTransfersResponse.FromString,
+                _registered_method=True)
         self.GetTransferRecord = channel.unary_unary(
                 '/fedmall.v1.NodeService/GetTransferRecord',
                 request_serializer=fedmall_dot_v1_dot_node__pb2.GetTransferRecordRequest.SerializeToString,
@@ -93,6 +98,14 @@ class NodeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendTransfers(self, request, context):
+        """Many sends in one call: one quote per payee bank and one database transaction.
+        Results are one per transfer, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetTransferRecord(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -121,6 +134,11 @@ def add_NodeServiceServicer_to_server(servicer, server):
                     servicer.SendTransfer,
                     request_deserializer=fedmall_dot_v1_dot_node__pb2.SendTransferRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_node__pb2.SendTransferResponse.SerializeToString,
+            ),
+            'SendTransfers': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendTransfers,
+                    request_deserializer=fedmall_dot_v1_dot_node__pb2.SendTransfersRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_node__pb2.SendTransfersResponse.SerializeToString,
             ),
             'GetTransferRecord': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTransferRecord,
@@ -238,6 +256,33 @@ class NodeService:
             '/fedmall.v1.NodeService/SendTransfer',
             fedmall_dot_v1_dot_node__pb2.SendTransferRequest.SerializeToString,
             fedmall_dot_v1_dot_node__pb2.SendTransferResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendTransfers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.NodeService/SendTransfers',
+            fedmall_dot_v1_dot_node__pb2.SendTransfersRequest.SerializeToString,
+            fedmall_dot_v1_dot_node__pb2.SendTransfersResponse.FromString,
             options,
             channel_credentials,
             insecure,
