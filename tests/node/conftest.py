@@ -82,9 +82,12 @@ class FakeClearing(clearing_pb2_grpc.ClearingServiceServicer):
     prepare_batches: list = field(default_factory=list)
     decision_batches: list = field(default_factory=list)
     prepare_codes: dict = field(default_factory=dict)  # transfer_id -> code to answer
-    deliveries: "queue.Queue" = field(default_factory=queue.Queue)
+    deliveries: dict = field(default_factory=dict)  # bank_id -> queue.Queue of Delivery
     stream_requests: list = field(default_factory=list)
     callers: list = field(default_factory=list)
+
+    def queue_for(self, bank_id: str) -> "queue.Queue":
+        return self.deliveries.setdefault(bank_id, queue.Queue())
 
     def SubmitPrepares(self, request, context):
         self.callers.append(peer_identity(context))
@@ -108,9 +111,10 @@ class FakeClearing(clearing_pb2_grpc.ClearingServiceServicer):
 
     def StreamDeliveries(self, request, context):
         self.stream_requests.append(request.after_sequence)
+        bank_queue = self.queue_for(peer_identity(context).party_id)
         while context.is_active():
             try:
-                delivery = self.deliveries.get(timeout=0.05)
+                delivery = bank_queue.get(timeout=0.05)
             except queue.Empty:
                 continue
             yield clearing_pb2.StreamDeliveriesResponse(deliveries=[delivery])

@@ -1,0 +1,131 @@
+"""A whole node over real gRPC with mTLS, against a fake clearing and a real peer node."""
+import time
+
+import grpc
+import pytest
+
+from fedmall.tls import secure_channel
+from fedmall.v1 import clearing_pb2, money_pb2, node_pb2, node_pb2_grpc, result_pb2, transfer_pb2
+
+from node.cli import main as cli_main
+from node.config import load_config
+from node.server import build_node
+
+R = result_pb2
+
+
+def wait_until(predicate, timeout_s=5.0):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("not reached in time")
+
+
+@pytest.fixture
+def federation(consortium, fake_clearing):
+    """bank-a and bank-b nodes started on port 0, registered with the fake clearing."""
+    nodes = {}
+    for bank_id in ("bank-a", "bank-b"):
+        home = consortium.bundle(bank_id, clearing_address=fake_clearing.address)
+        nodes[bank_id] = build_node(load_config(home, environ={}))
+        port = nodes[bank_id].start()
+        fake_clearing.fake.participants.append(clearing_pb2.Participant(
+            bank_id=bank_id, currency="EUR", status=clearing_pb2.PARTICIPANT_STATUS_ACTIVE,
+            node_address=f"127.0.0.1:{port}"))
+    yield nodes
+    for node in nodes.values():
+        node.stop(grace_s=0)
+
+
+def node_stub(consortium, node, as_party="bank-a", role="bank"):
+    channel = secure_channel(f"127.0.0.1:{node.port}", consortium.credentials(as_party, role))
+    return node_pb2_grpc.NodeServiceStub(channel)
+
+
+def eur(amount_minor):
+    return money_pb2.Money(amount_minor=amount_minor, currency="EUR")
+
+
+def test_node_service__other_banks_certificate_is_forbidden(consortium, federation):
+    stub = node_stub(consortium, federation["bank-a"], as_party="bank-b")
+    assert stub.OpenAccount(node_pb2.OpenAccountRequest(
+        account_id="x", holder_name="X", currency="EUR")).result == R.RESULT_CODE_FORBIDDEN
+    assert stub.GetAccount(node_pb2.GetAccountRequest(account_id="x")).result == R.RESULT_CODE_FORBIDDEN
+    assert stub.SendTransfer(node_pb2.SendTransferRequest(transfer_id="t")).result == R.RESULT_CODE_FORBIDDEN
+
+
+def test_peer_service__quotes_only_for_banks(consortium, federation):
+    channel = secure_channel(f"127.0.0.1:{federation['bank-b'].port}", consortium.credentials("operator", "operator"))
+    with pytest.raises(grpc.RpcError) as denied:
+        node_pb2_grpc.PeerServiceStub(channel).QuoteTransfers(node_pb2.QuoteTransfersRequest())
+    assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_send__goes_through_quote_outbox_and_commit(consortium, federation, fake_clearing):
+    a = node_stub(consortium, federation["bank-a"], as_party="bank-a")
+    b = node_stub(consortium, federation["bank-b"], as_party="bank-b")
+    assert a.OpenAccount(node_pb2.OpenAccountRequest(account_id="alice", holder_name="Alice", currency="EUR")).result == R.RESULT_CODE_OK
+    assert b.OpenAccount(node_pb2.OpenAccountRequest(account_id="bob", holder_name="Bob", currency="EUR")).result == R.RESULT_CODE_OK
+    deposit = a.Deposit(node_pb2.DepositRequest(deposit_id="d1", account_id="alice", amount=eur(10_000)))
+    assert (deposit.result, deposit.balance.amount_minor) == (R.RESULT_CODE_OK, 10_000)
+
+    sent = a.SendTransfer(node_pb2.SendTransferRequest(
+        transfer_id="t1", from_account_id="alice", payee_bank_id="bank-b", payee_account_id="bob",
+        amount=eur(2_500), reference="order 7"))
+    assert (sent.result, sent.status) == (R.RESULT_CODE_OK, "PENDING")
+    assert a.GetAccount(node_pb2.GetAccountRequest(account_id="alice")).balance.amount_minor == 7_500
+
+    # The outbox submitter signs and submits at once.
+    wait_until(lambda: fake_clearing.fake.prepare_batches)
+    envelope = fake_clearing.fake.prepare_batches[0]
+    assert envelope.key_id == "bank-a/k1"
+    [prepare] = transfer_pb2.PrepareBatch.FromString(envelope.payload).prepares
+    assert (prepare.payer_bank_id, prepare.payee_account, prepare.reference) == ("bank-a", "bob", "order 7")
+
+    # The clearing delivers the prepare to bank-b, which accepts with the fulfilment.
+    def deliver(sequence, recipient, state, fulfilment=b""):
+        batch = transfer_pb2.NoticeBatch(recipient_bank_id=recipient, notices=[transfer_pb2.TransferNotice(
+            prepare=prepare, state=state, fulfilment=fulfilment)])
+        fake_clearing.fake.queue_for(recipient).put(clearing_pb2.Delivery(
+            sequence=sequence, envelope=consortium.clearing_key.sign(batch)))
+
+    deliver(1, "bank-b", transfer_pb2.TRANSFER_STATE_RESERVED)
+    wait_until(lambda: fake_clearing.fake.decision_batches)
+    [accept] = transfer_pb2.DecisionBatch.FromString(fake_clearing.fake.decision_batches[0].payload).accepts
+
+    deliver(2, "bank-b", transfer_pb2.TRANSFER_STATE_COMMITTED, accept.fulfilment)
+    deliver(1, "bank-a", transfer_pb2.TRANSFER_STATE_COMMITTED, accept.fulfilment)
+    wait_until(lambda: b.GetAccount(node_pb2.GetAccountRequest(account_id="bob")).balance.amount_minor == 2_500)
+    wait_until(lambda: a.GetTransferRecord(node_pb2.GetTransferRecordRequest(transfer_id="t1")).status == "COMMITTED")
+    incoming = b.GetTransferRecord(node_pb2.GetTransferRecordRequest(transfer_id="t1"))
+    assert (incoming.direction, incoming.status, incoming.counterparty_bank_id) == ("incoming", "COMMITTED", "bank-a")
+    assert federation["bank-a"].accounts.internal_balances() == {"@cash/EUR": -10_000, "@clearing/EUR": 2_500}
+
+
+def test_send__unknown_payee_bank_is_refused(consortium, federation):
+    a = node_stub(consortium, federation["bank-a"])
+    a.OpenAccount(node_pb2.OpenAccountRequest(account_id="alice", holder_name="Alice", currency="EUR"))
+    a.Deposit(node_pb2.DepositRequest(deposit_id="d1", account_id="alice", amount=eur(100)))
+    sent = a.SendTransfer(node_pb2.SendTransferRequest(
+        transfer_id="t1", from_account_id="alice", payee_bank_id="bank-z", payee_account_id="bob", amount=eur(50)))
+    assert sent.result == R.RESULT_CODE_UNKNOWN_PARTICIPANT
+
+
+def test_cli__open_deposit_account_and_ledger_check(consortium, fake_clearing, capsys):
+    home = consortium.bundle("bank-a", clearing_address=fake_clearing.address)
+    node = build_node(load_config(home, environ={}))
+    port = node.start()
+    try:
+        toml = (home / "fedmall.toml").read_text().replace("127.0.0.1:0", f"127.0.0.1:{port}")
+        (home / "fedmall.toml").write_text(toml)
+        assert cli_main(["open-account", "alice", "--name", "Alice", "--currency", "EUR", "--home", str(home)]) == 0
+        assert cli_main(["deposit", "alice", "12.34", "--home", str(home), "--json"]) == 0
+        assert '"balance_minor": 1234' in capsys.readouterr().out
+        assert cli_main(["deposit", "alice", "1.234", "--home", str(home)]) == 2
+        assert cli_main(["account", "nobody", "--home", str(home)]) == 1
+        assert "ACCOUNT_UNKNOWN" in capsys.readouterr().err
+        assert cli_main(["ledger-check", "--home", str(home)]) == 0
+    finally:
+        node.stop(grace_s=0)
