@@ -10,6 +10,7 @@ from fedmall.results import FedmallError
 from fedmall.tls import peer_identity
 from fedmall.v1 import money_pb2, node_pb2, node_pb2_grpc, result_pb2
 
+from node import limits
 from node.accounts import AccountService
 from node.transfers import SUBMITTED, PENDING, SendRequest, TransferService
 
@@ -83,12 +84,20 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     def SendTransfer(self, request, context):
         if not self._is_own_bank(context):
             return node_pb2.SendTransferResponse(result=FORBIDDEN)
-        outcome = self._transfers.send(SendRequest(
-            transfer_id=request.transfer_id, from_account_id=request.from_account_id,
-            payee_bank_id=request.payee_bank_id, payee_account_id=request.payee_account_id,
-            amount_minor=request.amount.amount_minor, currency=request.amount.currency,
-            reference=request.reference))
+        outcome = self._transfers.send(_send_request(request))
         return node_pb2.SendTransferResponse(result=outcome.result, status=public_status(outcome.status))
+
+    def SendTransfers(self, request, context):
+        """Many sends: one quote per payee bank, one transaction. One result per transfer, in order."""
+        if not self._is_own_bank(context):
+            return node_pb2.SendTransfersResponse(results=[
+                node_pb2.SendTransferResponse(result=FORBIDDEN) for _ in request.transfers])
+        if len(request.transfers) > limits.send_many_max:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"at most {limits.send_many_max} transfers per call")
+        outcomes = self._transfers.send_many([_send_request(transfer) for transfer in request.transfers])
+        return node_pb2.SendTransfersResponse(results=[
+            node_pb2.SendTransferResponse(result=outcome.result, status=public_status(outcome.status))
+            for outcome in outcomes])
 
     @_answers_errors(node_pb2.GetTransferRecordResponse)
     def GetTransferRecord(self, request, context):
@@ -100,6 +109,13 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
             status=public_status(record.status),
             amount=money_pb2.Money(amount_minor=record.amount_minor, currency=record.currency),
             counterparty_bank_id=record.counterparty_bank_id, abort_reason=record.abort_reason)
+
+
+def _send_request(request: node_pb2.SendTransferRequest) -> SendRequest:
+    return SendRequest(
+        transfer_id=request.transfer_id, from_account_id=request.from_account_id,
+        payee_bank_id=request.payee_bank_id, payee_account_id=request.payee_account_id,
+        amount_minor=request.amount.amount_minor, currency=request.amount.currency, reference=request.reference)
 
 
 class PeerServicer(node_pb2_grpc.PeerServiceServicer):

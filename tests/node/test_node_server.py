@@ -129,3 +129,19 @@ def test_cli__open_deposit_account_and_ledger_check(consortium, fake_clearing, c
         assert cli_main(["ledger-check", "--home", str(home)]) == 0
     finally:
         node.stop(grace_s=0)
+
+
+def test_send_transfers__one_result_per_transfer_in_order(consortium, federation, fake_clearing):
+    a = node_stub(consortium, federation["bank-a"])
+    b = node_stub(consortium, federation["bank-b"], as_party="bank-b")
+    a.OpenAccount(node_pb2.OpenAccountRequest(account_id="alice", holder_name="Alice", currency="EUR"))
+    b.OpenAccount(node_pb2.OpenAccountRequest(account_id="bob", holder_name="Bob", currency="EUR"))
+    a.Deposit(node_pb2.DepositRequest(deposit_id="d1", account_id="alice", amount=eur(100)))
+    transfers = [node_pb2.SendTransferRequest(
+        transfer_id=f"t{i}", from_account_id="alice", payee_bank_id="bank-b", payee_account_id="bob",
+        amount=eur(40)) for i in range(3)]
+    response = a.SendTransfers(node_pb2.SendTransfersRequest(transfers=transfers))
+    assert [r.result for r in response.results] == [R.RESULT_CODE_OK, R.RESULT_CODE_OK, R.RESULT_CODE_INSUFFICIENT_FUNDS]
+    other = node_stub(consortium, federation["bank-a"], as_party="bank-b")
+    forbidden = other.SendTransfers(node_pb2.SendTransfersRequest(transfers=transfers))
+    assert [r.result for r in forbidden.results] == [R.RESULT_CODE_FORBIDDEN] * 3
