@@ -1,0 +1,127 @@
+"""Start a whole federation as separate processes: one clearing and N bank nodes.
+
+Used by scripts/demo and scripts/bench. Everything goes through the real command
+lines (fedmall-clearing init/admit/serve, fedmall-node serve) on SQLite by default.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from fedmall import tls
+from fedmall.pki import TlsCredentials
+from fedmall.v1 import clearing_pb2_grpc, node_pb2_grpc
+
+BIN = Path(sys.executable).parent
+READY_TIMEOUT_S = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run(*command: str) -> str:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{result.stderr}")
+    return result.stdout
+
+
+@dataclass
+class BankSpec:
+    bank_id: str
+    name: str
+    net_debit_cap: str
+    liquidity: str
+
+
+@dataclass
+class Federation:
+    home: Path
+    currency: str
+    banks: list[BankSpec]
+    clearing_database_url: str = ""
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    node_addresses: dict[str, str] = field(default_factory=dict)
+    clearing_address: str = ""
+
+    @property
+    def clearing_home(self) -> Path:
+        return self.home / "clearing"
+
+    def bundle(self, bank_id: str) -> Path:
+        return self.home / "banks" / bank_id
+
+    def create(self) -> None:
+        """fedmall-clearing init, then admit every bank (writing its bundle)."""
+        self.clearing_address = f"127.0.0.1:{free_port()}"
+        run(str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "init",
+            "--listen", self.clearing_address, "--database-url", self.clearing_database_url)
+        for bank in self.banks:
+            address = f"127.0.0.1:{free_port()}"
+            self.node_addresses[bank.bank_id] = address
+            run(str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "admit", bank.bank_id,
+                "--name", bank.name, "--currency", self.currency, "--net-debit-cap", bank.net_debit_cap,
+                "--liquidity", bank.liquidity, "--node-address", address, "--out", str(self.bundle(bank.bank_id)))
+
+    def start(self) -> None:
+        logs = self.home / "logs"
+        logs.mkdir(exist_ok=True)
+        self._spawn("clearing", [str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "serve"], logs)
+        for bank in self.banks:
+            self._spawn(bank.bank_id, [str(BIN / "fedmall-node"), "serve", "--home", str(self.bundle(bank.bank_id))], logs)
+        for name in self.processes:
+            self._wait_ready(name, logs)
+
+    def _spawn(self, name: str, command: list[str], logs: Path) -> None:
+        log = open(logs / f"{name}.log", "w")
+        self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
+
+    def _wait_ready(self, name: str, logs: Path) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if "listening" in (logs / f"{name}.log").read_text():
+                return
+            if self.processes[name].poll() is not None:
+                raise RuntimeError(f"{name} exited at start:\n{(logs / f'{name}.log').read_text()[-3000:]}")
+            time.sleep(0.05)
+        raise RuntimeError(f"{name} did not start within {READY_TIMEOUT_S} s")
+
+    def node_stub(self, bank_id: str) -> node_pb2_grpc.NodeServiceStub:
+        channel = tls.secure_channel(self.node_addresses[bank_id], TlsCredentials.load(self.bundle(bank_id)))
+        return node_pb2_grpc.NodeServiceStub(channel)
+
+    def participants(self) -> list[dict]:
+        return json.loads(run(str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "participants", "--json"))
+
+    def ledger_check(self, bank_id: str) -> dict:
+        result = subprocess.run([str(BIN / "fedmall-node"), "ledger-check", "--home", str(self.bundle(bank_id)), "--json"],
+                                capture_output=True, text=True)
+        return json.loads(result.stdout)
+
+    def audit_verify(self) -> dict:
+        result = subprocess.run([str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "audit-verify", "--json"],
+                                capture_output=True, text=True)
+        return json.loads(result.stdout)
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
