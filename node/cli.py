@@ -210,7 +210,10 @@ def _ledger_check(args, config: NodeConfig) -> None:
     finally:
         engine.dispose()
     problems = ledger.books_problems(summary)
-    _emit(args, dict(ok=not problems, problems=problems, entries=entries),
+    internal = {a: b for a, b in sorted(summary.stored_balances.items()) if a.startswith("@")}
+    customers_minor = sum(b for a, b in summary.stored_balances.items() if not a.startswith("@"))
+    _emit(args, dict(ok=not problems, problems=problems, entries=entries, internal_balances_minor=internal,
+                     customer_balances_minor=customers_minor),
           [("entries", str(entries)), ("result", "ok" if not problems else f"{len(problems)} problems")]
           + [("problem", problem) for problem in problems])
     if problems:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from federation import BankSpec, Federation  # noqa: E402
 
 from fedmall.v1 import money_pb2, node_pb2  # noqa: E402
+from fedmall.results import name_of  # noqa: E402
 from fedmall.v1 import result_pb2 as rc  # noqa: E402
 
 CURRENCY = "EUR"
@@ -77,9 +78,10 @@ def drive(federation: Federation, bank_id: str, others: list[str], *, count: int
             amount=money_pb2.Money(amount_minor=rng.randrange(1, 10_000), currency=CURRENCY), reference="bench")
             for _ in range(size)])
         response = stub.SendTransfers(request, timeout=120)
-        refused = [r for r in response.results if r.result not in (rc.RESULT_CODE_OK,)]
+        refused = [r for r in response.results if r.result != rc.RESULT_CODE_OK]
         if refused:
-            errors.append(f"{bank_id}: {len(refused)} sends refused, first {refused[0].result}")
+            errors.append(f"{bank_id}: {len(refused)} sends refused, first {name_of(refused[0].result)}")
+            return
         sent += size
 
 
@@ -160,7 +162,7 @@ def invariants(federation: Federation) -> tuple[bool, list[str]]:
         check = federation.ledger_check(bank.bank_id)
         if not check.get("ok"):
             problems.append(f"{bank.bank_id}: ledger check failed: {check}")
-        clearing_balance = check.get("clearing_balance_minor", {}).get(CURRENCY, 0)
+        clearing_balance = check["internal_balances_minor"].get(f"@clearing/{CURRENCY}", 0)
         if clearing_balance != participants[bank.bank_id]["position_minor"]:
             problems.append(f"{bank.bank_id}: node clearing account {clearing_balance} "
                             f"!= clearing position {participants[bank.bank_id]['position_minor']}")
@@ -173,8 +175,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="End-to-end interbank transfer benchmark (JSON on stdout).")
     parser.add_argument("--banks", type=int, default=3)
     parser.add_argument("--transfers", type=int, default=30_000, help="total across all banks")
-    parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--window", type=int, default=2_000, help="most transfers in flight per bank")
+    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--window", type=int, default=300, help="most transfers in flight per bank")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--home", type=Path)
     args = parser.parse_args()
@@ -200,6 +202,8 @@ def main() -> int:
             thread.start()
         for thread in threads:
             thread.join()
+        if errors:
+            raise RuntimeError("; ".join(errors))
         wait_final(federation, expected=per_bank * args.banks, timeout_s=600)
         wall_s = time.monotonic() - started
         cpu = {name: round(cpu_seconds(p.pid) - cpu_before[name], 2) for name, p in federation.processes.items()}

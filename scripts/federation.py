@@ -79,10 +79,11 @@ class Federation:
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
         self._spawn("clearing", [str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "serve"], logs)
+        self._wait_ready("clearing", logs)
         for bank in self.banks:
             self._spawn(bank.bank_id, [str(BIN / "fedmall-node"), "serve", "--home", str(self.bundle(bank.bank_id))], logs)
-        for name in self.processes:
-            self._wait_ready(name, logs)
+        for bank in self.banks:
+            self._wait_ready(bank.bank_id, logs)
 
     def _spawn(self, name: str, command: list[str], logs: Path) -> None:
         log = open(logs / f"{name}.log", "w")

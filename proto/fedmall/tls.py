@@ -25,7 +25,7 @@ def server_credentials(tls: TlsCredentials) -> grpc.ServerCredentials:
 def secure_channel(address: str, tls: TlsCredentials) -> grpc.Channel:
     credentials = grpc.ssl_channel_credentials(
         root_certificates=tls.ca_pem, private_key=tls.key_pem, certificate_chain=tls.certificate_pem)
-    options = _MESSAGE_OPTIONS + [("grpc.keepalive_time_ms", 30_000)]
+    options = _MESSAGE_OPTIONS + [("grpc.keepalive_time_ms", CLIENT_KEEPALIVE_MS)]
     return grpc.secure_channel(address, credentials, options=options)
 
 
@@ -42,8 +42,18 @@ def peer_identity(context: grpc.ServicerContext) -> Identity | None:
     return _identity_from_pem(pems[0])
 
 
+# Clients ping every CLIENT_KEEPALIVE_MS so a dead peer on a long-lived delivery stream is
+# noticed; servers must allow that rate or they answer GOAWAY "too many pings".
+CLIENT_KEEPALIVE_MS = 30_000
+_SERVER_OPTIONS = _MESSAGE_OPTIONS + [
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", CLIENT_KEEPALIVE_MS // 2),
+    ("grpc.http2.max_ping_strikes", 0),
+]
+
+
 def new_server(*, threads: int) -> grpc.Server:
-    return grpc.server(futures.ThreadPoolExecutor(max_workers=threads), options=_MESSAGE_OPTIONS)
+    return grpc.server(futures.ThreadPoolExecutor(max_workers=threads), options=_SERVER_OPTIONS)
 
 
 def add_health_and_reflection(server: grpc.Server, service_names: list[str]) -> health.HealthServicer:
