@@ -10,6 +10,8 @@ import logging
 import threading
 from typing import Callable
 
+import grpc
+
 from node import limits
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,13 @@ class Worker:
             try:
                 more = self._step()
                 backoff_ms = limits.retry_backoff_ms_min
+            except grpc.RpcError as error:  # The peer is down or restarting: expected, say so briefly.
+                if self._stopping.is_set():
+                    break
+                log.warning("worker %s: %s; retrying in %d ms", self.name, error.code().name, backoff_ms)
+                self._stopping.wait(backoff_ms / 1000)
+                backoff_ms = min(backoff_ms * 2, limits.retry_backoff_ms_max)
+                continue
             except Exception:  # noqa: BLE001 - a worker must survive and retry.
                 if self._stopping.is_set():
                     break

@@ -25,7 +25,12 @@ def server_credentials(tls: TlsCredentials) -> grpc.ServerCredentials:
 def secure_channel(address: str, tls: TlsCredentials) -> grpc.Channel:
     credentials = grpc.ssl_channel_credentials(
         root_certificates=tls.ca_pem, private_key=tls.key_pem, certificate_chain=tls.certificate_pem)
-    options = _MESSAGE_OPTIONS + [("grpc.keepalive_time_ms", CLIENT_KEEPALIVE_MS)]
+    options = _MESSAGE_OPTIONS + [
+        ("grpc.keepalive_time_ms", CLIENT_KEEPALIVE_MS),
+        # Reconnect quickly after a peer restarts (gRPC's default backoff grows to 120 s).
+        ("grpc.initial_reconnect_backoff_ms", 100),
+        ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS_MAX),
+    ]
     return grpc.secure_channel(address, credentials, options=options)
 
 
@@ -45,6 +50,7 @@ def peer_identity(context: grpc.ServicerContext) -> Identity | None:
 # Clients ping every CLIENT_KEEPALIVE_MS so a dead peer on a long-lived delivery stream is
 # noticed; servers must allow that rate or they answer GOAWAY "too many pings".
 CLIENT_KEEPALIVE_MS = 30_000
+RECONNECT_BACKOFF_MS_MAX = 2_000
 _SERVER_OPTIONS = _MESSAGE_OPTIONS + [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", CLIENT_KEEPALIVE_MS // 2),

@@ -51,17 +51,22 @@ class ClearingWorld:
     def address(self) -> str:
         return f"127.0.0.1:{self.clearing.port}"
 
-    def start(self) -> None:
-        os.environ["FEDMALL_CLEARING_DATABASE_URL"] = self.database_url
+    def start(self, *, listen_address: str = "127.0.0.1:0") -> None:
+        overrides = {"FEDMALL_CLEARING_DATABASE_URL": self.database_url,
+                     "FEDMALL_CLEARING_LISTEN_ADDRESS": listen_address}
+        os.environ.update(overrides)
         try:
             self.clearing = Clearing(ClearingConfig.load(self.home), clock_ms=self.clock)
         finally:
-            del os.environ["FEDMALL_CLEARING_DATABASE_URL"]
+            for name in overrides:
+                del os.environ[name]
         self.clearing.start()
 
     def restart(self) -> None:
+        """Stop and start again on the same database and port, as after a crash and reboot."""
+        address = self.address
         self.clearing.stop()
-        self.start()
+        self.start(listen_address=address)
 
     def admit(self, bank_id: str, *, cap_minor: int, liquidity_minor: int, folder: Path) -> Bank:
         key = pki.new_signing_key(f"{bank_id}/k1")

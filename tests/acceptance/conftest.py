@@ -1,0 +1,124 @@
+"""A whole federation in one test: the real clearing and real bank nodes, each with its
+own gRPC server on loopback over mTLS and its own database."""
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from fedmall import tls
+from fedmall.v1 import money_pb2, node_pb2, node_pb2_grpc
+from fedmall.v1 import result_pb2 as rc
+
+from node import ledger, store
+from node.config import load_config
+from node.server import Node, build_node
+
+from tests.support.federation import CURRENCY, ClearingWorld, wait_until
+
+FINAL = ("COMMITTED", "ABORTED")
+
+
+class Federation:
+    def __init__(self, world: ClearingWorld) -> None:
+        self.world = world
+        self.nodes: dict[str, Node] = {}
+        self._stubs: dict[str, node_pb2_grpc.NodeServiceStub] = {}
+
+    def start_node(self, bank_id: str, *, workers: bool = True, **overrides) -> Node:
+        config = load_config(self.world.banks[bank_id].bundle)
+        node = build_node(dataclasses.replace(config, **overrides))
+        node.start(workers=workers)
+        self.nodes[bank_id] = node
+        return node
+
+    def stop_node(self, bank_id: str) -> None:
+        self.nodes.pop(bank_id).stop()
+        self._stubs.pop(bank_id, None)
+
+    def teller(self, bank_id: str) -> node_pb2_grpc.NodeServiceStub:
+        """The bank's own NodeService, called with the bank's certificate."""
+        if bank_id not in self._stubs:
+            bank = self.world.banks[bank_id]
+            channel = tls.secure_channel(f"127.0.0.1:{bank.node_port}", bank.tls)
+            self.world._channels.append(channel)
+            self._stubs[bank_id] = node_pb2_grpc.NodeServiceStub(channel)
+        return self._stubs[bank_id]
+
+    def open_account(self, bank_id: str, account_id: str, *, deposit_minor: int = 0) -> None:
+        teller = self.teller(bank_id)
+        response = teller.OpenAccount(node_pb2.OpenAccountRequest(
+            account_id=account_id, holder_name=account_id.title(), currency=CURRENCY))
+        assert response.result == rc.RESULT_CODE_OK
+        if deposit_minor:
+            response = teller.Deposit(node_pb2.DepositRequest(
+                deposit_id=str(uuid.uuid4()), account_id=account_id,
+                amount=money_pb2.Money(amount_minor=deposit_minor, currency=CURRENCY)))
+            assert response.result == rc.RESULT_CODE_OK
+
+    def send(self, payer: str, from_account: str, payee: str, to_account: str, amount_minor: int,
+             *, transfer_id: str | None = None) -> tuple[str, node_pb2.SendTransferResponse]:
+        transfer_id = transfer_id or str(uuid.uuid4())
+        response = self.teller(payer).SendTransfer(node_pb2.SendTransferRequest(
+            transfer_id=transfer_id, from_account_id=from_account, payee_bank_id=payee,
+            payee_account_id=to_account, amount=money_pb2.Money(amount_minor=amount_minor, currency=CURRENCY),
+            reference="acceptance"))
+        return transfer_id, response
+
+    def record(self, bank_id: str, transfer_id: str) -> node_pb2.GetTransferRecordResponse:
+        return self.teller(bank_id).GetTransferRecord(node_pb2.GetTransferRecordRequest(transfer_id=transfer_id))
+
+    def wait_final(self, bank_id: str, transfer_id: str, *, timeout_s: float = 15.0) -> node_pb2.GetTransferRecordResponse:
+        return wait_until(lambda: (r := self.record(bank_id, transfer_id)).status in FINAL and r, timeout_s=timeout_s)
+
+    def balance(self, bank_id: str, account_id: str) -> int:
+        response = self.teller(bank_id).GetAccount(node_pb2.GetAccountRequest(account_id=account_id))
+        assert response.result == rc.RESULT_CODE_OK
+        return response.balance.amount_minor
+
+    def internal(self, bank_id: str, name: str) -> int:
+        """An internal account's balance: 'clearing', 'owed-to-clearing' or 'cash'."""
+        with self.nodes[bank_id].engine.connect() as connection:
+            return connection.scalar(sa.select(store.accounts.c.balance_minor).where(
+                store.accounts.c.account_id == f"@{name}/{CURRENCY}")) or 0
+
+    def books_problems(self, bank_id: str) -> list[str]:
+        with self.nodes[bank_id].engine.connect() as connection:
+            return ledger.books_problems(store.read_books(connection))
+
+    def position(self, bank_id: str) -> tuple[int, int]:
+        participant = self.world.participant(bank_id)
+        return participant.position_minor, participant.reserved_minor
+
+    def assert_invariants(self) -> None:
+        """Every node's books balance, its clearing account equals its clearing position,
+        positions sum to zero, and the audit chain is intact."""
+        from clearing import audit
+
+        for bank_id in self.nodes:
+            assert self.books_problems(bank_id) == [], bank_id
+            assert self.internal(bank_id, "clearing") == self.position(bank_id)[0], bank_id
+        assert sum(self.position(b)[0] for b in self.world.banks) == 0
+        with self.world.clearing.store.read() as connection:
+            assert audit.verify_chain(connection).problems == ()
+
+    def close(self) -> None:
+        for bank_id in list(self.nodes):
+            self.stop_node(bank_id)
+
+
+@pytest.fixture(params=["sqlite"])
+def database_url(request, tmp_path):
+    """Whole-federation runs use the embedded default; tests/clearing covers PostgreSQL."""
+    return f"sqlite:///{tmp_path / 'clearing.db'}"
+
+
+@pytest.fixture
+def federation(world):
+    federation = Federation(world)
+    for bank_id in world.banks:
+        federation.start_node(bank_id)
+    yield federation
+    federation.close()

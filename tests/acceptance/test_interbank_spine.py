@@ -1,0 +1,206 @@
+"""The clearing spine end to end, in the style of Mojaloop's golden path: provision,
+act, and assert balances, positions and states at every step, then every way it can
+go wrong. Real clearing, real nodes, mTLS on loopback, real SQLite files."""
+from __future__ import annotations
+
+import time
+
+from fedmall.v1 import clearing_pb2, transfer_pb2
+from fedmall.v1 import result_pb2 as rc
+
+from tests.support.federation import fulfilment_for, make_prepare, wait_until
+
+EUR_100 = 10_000
+
+
+def test_golden_path__bank_a_customer_pays_bank_b_customer(federation):
+    # Provision: Alice at bank A with 100.00, Bob at bank B with nothing.
+    federation.open_account("bank-a", "alice", deposit_minor=EUR_100)
+    federation.open_account("bank-b", "bob")
+    assert federation.balance("bank-a", "alice") == EUR_100
+    assert federation.internal("bank-a", "cash") == -EUR_100  # The teller's cash came in.
+
+    # Act: Alice sends 25.00 to Bob.
+    transfer_id, response = federation.send("bank-a", "alice", "bank-b", "bob", 2_500)
+    assert (response.result, response.status) == (rc.RESULT_CODE_OK, "PENDING")
+    # The money left Alice at once, into "owed to clearing", in the outbox transaction.
+    assert federation.balance("bank-a", "alice") == 7_500
+
+    record = federation.wait_final("bank-a", transfer_id)
+    assert (record.status, record.direction) == ("COMMITTED", "outgoing")
+    wait_until(lambda: federation.record("bank-b", transfer_id).status == "COMMITTED")
+
+    # Assert: customers, the banks' clearing accounts and the clearing's positions agree.
+    assert federation.balance("bank-a", "alice") == 7_500
+    assert federation.balance("bank-b", "bob") == 2_500
+    assert federation.internal("bank-a", "owed-to-clearing") == 0
+    assert federation.internal("bank-a", "clearing") == 2_500
+    assert federation.internal("bank-b", "clearing") == -2_500
+    assert federation.position("bank-a") == (2_500, 0)
+    assert federation.position("bank-b") == (-2_500, 0)
+    federation.assert_invariants()
+
+
+def test_retry__same_transfer_id_same_content_is_exists_and_moves_nothing_twice(federation):
+    federation.open_account("bank-a", "alice", deposit_minor=EUR_100)
+    federation.open_account("bank-b", "bob")
+    transfer_id, _ = federation.send("bank-a", "alice", "bank-b", "bob", 1_000)
+    federation.wait_final("bank-a", transfer_id)
+    _, again = federation.send("bank-a", "alice", "bank-b", "bob", 1_000, transfer_id=transfer_id)
+    assert (again.result, again.status) == (rc.RESULT_CODE_EXISTS, "COMMITTED")
+    _, modified = federation.send("bank-a", "alice", "bank-b", "bob", 1_001, transfer_id=transfer_id)
+    assert modified.result == rc.RESULT_CODE_MODIFIED_REQUEST
+    assert federation.balance("bank-a", "alice") == 9_000
+    assert federation.balance("bank-b", "bob") == 1_000
+    federation.assert_invariants()
+
+
+def test_send__unknown_payee_account_is_refused_at_quote_and_moves_nothing(federation):
+    federation.open_account("bank-a", "alice", deposit_minor=EUR_100)
+    transfer_id, response = federation.send("bank-a", "alice", "bank-b", "nobody", 1_000)
+    assert response.result == rc.RESULT_CODE_ACCOUNT_UNKNOWN
+    assert federation.balance("bank-a", "alice") == EUR_100
+    assert federation.position("bank-a") == (0, 0)
+    federation.assert_invariants()
+
+
+def test_send__insufficient_funds_is_refused_at_the_node(federation):
+    federation.open_account("bank-a", "alice", deposit_minor=1_000)
+    federation.open_account("bank-b", "bob")
+    _, response = federation.send("bank-a", "alice", "bank-b", "bob", 1_001)
+    assert response.result == rc.RESULT_CODE_INSUFFICIENT_FUNDS
+    assert federation.balance("bank-a", "alice") == 1_000
+    assert federation.position("bank-a") == (0, 0)
+
+
+def test_cap__over_the_net_debit_cap_aborts_and_the_payer_gets_the_money_back(federation):
+    # bank-c may owe at most 500.00.
+    federation.open_account("bank-c", "carol", deposit_minor=100_000)
+    federation.open_account("bank-a", "alice")
+    transfer_id, response = federation.send("bank-c", "carol", "bank-a", "alice", 50_001)
+    assert response.result == rc.RESULT_CODE_OK  # Accepted by the node; the clearing decides.
+    record = federation.wait_final("bank-c", transfer_id)
+    assert (record.status, record.abort_reason) == ("ABORTED", rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY)
+    assert federation.balance("bank-c", "carol") == 100_000
+    assert federation.position("bank-c") == (0, 0)
+
+    # Within the cap it goes through; then the next one over the remaining headroom does not.
+    first, _ = federation.send("bank-c", "carol", "bank-a", "alice", 40_000)
+    assert federation.wait_final("bank-c", first).status == "COMMITTED"
+    second, _ = federation.send("bank-c", "carol", "bank-a", "alice", 10_001)
+    assert federation.wait_final("bank-c", second).status == "ABORTED"
+    assert federation.balance("bank-c", "carol") == 60_000
+    assert federation.position("bank-c") == (40_000, 0)
+    federation.assert_invariants()
+
+
+def test_payee_rejects__prepare_whose_condition_the_payee_never_quoted(federation):
+    """The payee bank checks every prepare against its own fulfilment; a prepare it did not
+    quote is rejected with a signed reject and the clearing aborts it."""
+    federation.open_account("bank-b", "bob")
+    prepare = make_prepare("bank-a", "bank-b", 700, now_ms=federation.world.clock(), account="bob")
+    envelope = federation.world.banks["bank-a"].signing_key.sign(transfer_pb2.PrepareBatch(prepares=[prepare]))
+    response = federation.world.stub("bank-a").SubmitPrepares(clearing_pb2.SubmitPreparesRequest(envelope=envelope))
+    assert response.results[0].result == rc.RESULT_CODE_OK
+
+    def aborted():
+        status = federation.world.stub("bank-a").GetTransfer(
+            clearing_pb2.GetTransferRequest(transfer_id=prepare.transfer_id))
+        return status.state == transfer_pb2.TRANSFER_STATE_ABORTED and status
+
+    status = wait_until(aborted)
+    assert status.abort_reason == rc.RESULT_CODE_PAYEE_REJECTED
+    assert federation.position("bank-a") == (0, 0)
+    assert federation.balance("bank-b", "bob") == 0
+    record = federation.record("bank-b", prepare.transfer_id)
+    assert record.status == "ABORTED"
+
+
+def test_expiry__payee_that_never_answers_times_out_and_the_payer_is_refunded(federation):
+    federation.open_account("bank-a", "alice", deposit_minor=EUR_100)
+    federation.open_account("bank-b", "bob")
+    federation.stop_node("bank-b")
+    federation.start_node("bank-b", workers=False)  # Answers quotes, never reads its deliveries.
+
+    transfer_id, _ = federation.send("bank-a", "alice", "bank-b", "bob", 3_000)
+    wait_until(lambda: federation.position("bank-a") == (0, 3_000))  # Reserved at the clearing.
+    federation.world.clock.advance(ms=60_000)  # Past the node's 30 s expiry.
+
+    record = federation.wait_final("bank-a", transfer_id)
+    assert (record.status, record.abort_reason) == ("ABORTED", rc.RESULT_CODE_EXPIRED)
+    assert federation.balance("bank-a", "alice") == EUR_100
+    assert federation.position("bank-a") == (0, 0)
+
+    # When bank B comes back it learns of the expired transfer and books nothing.
+    federation.stop_node("bank-b")
+    federation.start_node("bank-b")
+    wait_until(lambda: federation.record("bank-b", transfer_id).status == "ABORTED")
+    assert federation.balance("bank-b", "bob") == 0
+    federation.assert_invariants()
+
+
+def test_restart__payee_node_restarted_mid_stream_resumes_without_lost_or_doubled_postings(federation):
+    federation.open_account("bank-a", "alice", deposit_minor=EUR_100)
+    federation.open_account("bank-b", "bob")
+    sent = [federation.send("bank-a", "alice", "bank-b", "bob", 100 * (i + 1))[0] for i in range(5)]
+    federation.wait_final("bank-a", sent[0])
+    federation.stop_node("bank-b")  # Possibly between deliveries: the cursor is with each effect.
+    federation.start_node("bank-b")
+    for transfer_id in sent:
+        assert federation.wait_final("bank-a", transfer_id).status == "COMMITTED"
+        wait_until(lambda: federation.record("bank-b", transfer_id).status == "COMMITTED")
+    assert federation.balance("bank-b", "bob") == 100 + 200 + 300 + 400 + 500
+    assert federation.balance("bank-a", "alice") == EUR_100 - 1_500
+    federation.assert_invariants()
+
+
+def test_restart__deliveries_queued_while_the_payee_was_down_are_applied_once(federation):
+    federation.open_account("bank-a", "alice", deposit_minor=EUR_100)
+    federation.open_account("bank-b", "bob")
+    federation.stop_node("bank-b")
+    federation.start_node("bank-b", workers=False)
+    sent = [federation.send("bank-a", "alice", "bank-b", "bob", 1_000)[0] for _ in range(3)]
+    wait_until(lambda: federation.position("bank-a") == (0, 3_000))
+    federation.stop_node("bank-b")
+    federation.start_node("bank-b")
+    for transfer_id in sent:
+        assert federation.wait_final("bank-a", transfer_id).status == "COMMITTED"
+    wait_until(lambda: federation.balance("bank-b", "bob") == 3_000)
+    time.sleep(0.3)  # Give a doubled delivery time to show itself.
+    assert federation.balance("bank-b", "bob") == 3_000
+    federation.assert_invariants()
+
+
+def test_restart__clearing_restarted_with_reserved_prepares_still_commits_them(federation):
+    federation.open_account("bank-a", "alice", deposit_minor=EUR_100)
+    federation.open_account("bank-b", "bob")
+    federation.stop_node("bank-b")
+    federation.start_node("bank-b", workers=False)
+    transfer_id, _ = federation.send("bank-a", "alice", "bank-b", "bob", 4_200)
+    wait_until(lambda: federation.position("bank-a") == (0, 4_200))
+
+    federation.world.restart()  # Same database, same port.
+    assert federation.position("bank-a") == (0, 4_200)
+    federation.stop_node("bank-b")
+    federation.start_node("bank-b")  # Reads the prepare, accepts; the clearing commits.
+
+    assert federation.wait_final("bank-a", transfer_id, timeout_s=30).status == "COMMITTED"
+    wait_until(lambda: federation.balance("bank-b", "bob") == 4_200, timeout_s=30)
+    assert federation.position("bank-a") == (4_200, 0)
+    federation.assert_invariants()
+
+
+def test_suspended_payee__refused_by_the_node_or_aborted_by_the_clearing(federation):
+    federation.open_account("bank-a", "alice", deposit_minor=EUR_100)
+    federation.open_account("bank-b", "bob")
+    warm_up, _ = federation.send("bank-a", "alice", "bank-b", "bob", 1_000)  # bank A now caches B as active.
+    assert federation.wait_final("bank-a", warm_up).status == "COMMITTED"
+
+    federation.world.clearing.registry.set_status("bank-b", "suspended")
+    transfer_id, response = federation.send("bank-a", "alice", "bank-b", "bob", 1_000)
+    assert response.result == rc.RESULT_CODE_OK  # The node's directory is stale; the clearing is not.
+    record = federation.wait_final("bank-a", transfer_id)
+    assert (record.status, record.abort_reason) == ("ABORTED", rc.RESULT_CODE_PARTICIPANT_SUSPENDED)
+    assert federation.balance("bank-a", "alice") == EUR_100 - 1_000
+    assert federation.position("bank-a") == (1_000, 0)
+    federation.assert_invariants()
