@@ -1,0 +1,81 @@
+"""fedmall-clearing on the command line: the operator's set-up, listings and refusals."""
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from clearing.cli import main
+
+
+def run(capsys, home, *args) -> tuple[int, str, str]:
+    code = main(["--home", str(home), *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def home(tmp_path, capsys):
+    home = tmp_path / "clearing"
+    assert run(capsys, home, "init", "--listen", "127.0.0.1:7999")[0] == 0
+    return home
+
+
+def admit(capsys, home, tmp_path, bank_id="bank-a", *extra):
+    return run(capsys, home, "admit", bank_id, "--name", "Bank A", "--currency", "EUR", "--net-debit-cap",
+               "1000.00", "--liquidity", "2000.00", "--node-address", "127.0.0.1:7101",
+               "--out", str(tmp_path / bank_id), "--json", *extra)
+
+
+def test_init__refuses_to_overwrite_a_clearing(capsys, home):
+    code, _, err = run(capsys, home, "init")
+    assert code == 2 and "already holds a clearing" in err
+
+
+def test_admit__writes_a_bundle_with_private_files_for_the_owner_only(capsys, home, tmp_path):
+    code, out, _ = admit(capsys, home, tmp_path)
+    assert code == 0
+    document = json.loads(out)
+    assert (document["bank_id"], document["net_debit_cap_minor"], document["liquidity_minor"]) == ("bank-a", 100_000, 200_000)
+    bundle = tmp_path / "bank-a"
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "ca.pem", "clearing.pub", "fedmall.toml", "signing.key", "tls.crt", "tls.key"]
+    for private in ("signing.key", "tls.key"):
+        assert stat.S_IMODE((bundle / private).stat().st_mode) == 0o600
+    assert 'address = "127.0.0.1:7999"' in (bundle / "fedmall.toml").read_text()
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--currency", "XYZ", "unknown currency"),
+    ("--net-debit-cap", "12.345", "decimal places"),
+    ("--liquidity", "-5", "not an amount"),
+])
+def test_admit__bad_input_exits_2_and_admits_nobody(capsys, home, tmp_path, flag, value, message):
+    args = {"--currency": "EUR", "--net-debit-cap": "1000.00", "--liquidity": "2000.00"}
+    args[flag] = value
+    flat = [x for pair in args.items() for x in pair]
+    code, _, err = run(capsys, home, "admit", "bank-a", "--name", "A", *flat, "--node-address", "127.0.0.1:1",
+                       "--out", str(tmp_path / "a"))
+    assert code == 2 and message in err
+    assert json.loads(run(capsys, home, "participants", "--json")[1]) == []
+
+
+def test_admit__twice_is_refused_with_exit_1(capsys, home, tmp_path):
+    admit(capsys, home, tmp_path)
+    code, _, err = admit(capsys, home, tmp_path)
+    assert code == 1 and "EXISTS" in err
+
+
+def test_participants_suspend_resume_and_audit_verify(capsys, home, tmp_path):
+    admit(capsys, home, tmp_path)
+    code, out, _ = run(capsys, home, "participants")
+    assert code == 0 and "bank-a" in out and "1000.00" in out
+    assert run(capsys, home, "suspend", "bank-a")[0] == 0
+    assert json.loads(run(capsys, home, "participants", "--json")[1])[0]["status"] == "suspended"
+    assert run(capsys, home, "resume", "bank-a")[0] == 0
+    code, _, err = run(capsys, home, "suspend", "bank-zz")
+    assert code == 1 and "UNKNOWN_PARTICIPANT" in err
+    code, out, _ = run(capsys, home, "audit-verify", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"] and report["entries"] == 3  # admit, suspend, resume.
