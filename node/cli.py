@@ -22,11 +22,11 @@ import sqlalchemy as sa
 from fedmall.database import make_engine
 from fedmall.money import MoneyError, check_currency, format_amount, parse_amount
 from fedmall.pki import TlsCredentials
-from fedmall.results import name_of
+from fedmall.results import FedmallError, name_of
 from fedmall.tls import secure_channel
-from fedmall.v1 import money_pb2, node_pb2, node_pb2_grpc, result_pb2
+from fedmall.v1 import clearing_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc, result_pb2
 
-from node import ledger, store
+from node import keys, ledger, store
 from node.config import ConfigError, NodeConfig, load_config
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
@@ -70,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("transfer", "show a transfer")
     sub.add_argument("transfer_id")
     command("ledger-check", "check the books in the database directly")
+    command("rotate-key", "register a new signing key at the clearing and make it current (restart to use it)")
+    sub = command("revoke-key", "revoke an older signing key at the clearing, signed with the current key")
+    sub.add_argument("key_id")
     return parser
 
 
@@ -220,6 +223,33 @@ def _ledger_check(args, config: NodeConfig) -> None:
         raise SystemExit(1)
 
 
+def _clearing_stub(config: NodeConfig) -> clearing_pb2_grpc.ClearingServiceStub:
+    return clearing_pb2_grpc.ClearingServiceStub(secure_channel(config.clearing_address, TlsCredentials.load(config.home)))
+
+
+def _rotate_key(args, config: NodeConfig) -> None:
+    try:
+        new_key_id = keys.rotate_signing_key(config, _clearing_stub(config))
+    except FedmallError as error:
+        raise _Refusal(error.code) from None
+    except grpc.RpcError as error:
+        raise ConnectionError(f"clearing did not answer: {error.code().name}") from None
+    _emit(args, dict(previous_key_id=config.signing_key_id, signing_key_id=new_key_id),
+          [("previous key", f"{config.signing_key_id} (still valid until revoked)"),
+           ("current key", f"{new_key_id} (used after the node restarts)")])
+
+
+def _revoke_key(args, config: NodeConfig) -> None:
+    try:
+        result = keys.revoke_signing_key(config, _clearing_stub(config), args.key_id)
+    except FedmallError as error:
+        raise _Refusal(error.code) from None
+    except grpc.RpcError as error:
+        raise ConnectionError(f"clearing did not answer: {error.code().name}") from None
+    _emit(args, dict(key_id=args.key_id, result=name_of(result)),
+          [("revoked", args.key_id), ("result", name_of(result))])
+
+
 def _serve(args, config: NodeConfig) -> None:
     from node.server import build_node  # Only serve needs the whole node.
 
@@ -236,6 +266,7 @@ def _serve(args, config: NodeConfig) -> None:
 COMMANDS = {
     "serve": _serve, "open-account": _open_account, "deposit": _deposit, "send": _send,
     "account": _show, "transfer": _show, "ledger-check": _ledger_check,
+    "rotate-key": _rotate_key, "revoke-key": _revoke_key,
 }
 
 

@@ -74,7 +74,7 @@ def drive(federation: Federation, bank_id: str, others: list[str], *, count: int
         size = min(batch_size, count - sent)
         request = node_pb2.SendTransfersRequest(transfers=[node_pb2.SendTransferRequest(
             transfer_id=str(uuid.uuid4()), from_account_id=f"c{rng.randrange(ACCOUNTS_PER_BANK)}",
-            payee_bank_id=(payee := rng.choice(others)), payee_account_id=f"c{rng.randrange(ACCOUNTS_PER_BANK)}",
+            payee_bank_id=rng.choice(others), payee_account_id=f"c{rng.randrange(ACCOUNTS_PER_BANK)}",
             amount=money_pb2.Money(amount_minor=rng.randrange(1, 10_000), currency=CURRENCY), reference="bench")
             for _ in range(size)])
         response = stub.SendTransfers(request, timeout=120)

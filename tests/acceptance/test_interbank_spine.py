@@ -8,7 +8,7 @@ import time
 from fedmall.v1 import clearing_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
-from tests.support.federation import fulfilment_for, make_prepare, wait_until
+from tests.support.federation import make_prepare, wait_until
 
 EUR_100 = 10_000
 
@@ -203,4 +203,31 @@ def test_suspended_payee__refused_by_the_node_or_aborted_by_the_clearing(federat
     assert (record.status, record.abort_reason) == ("ABORTED", rc.RESULT_CODE_PARTICIPANT_SUSPENDED)
     assert federation.balance("bank-a", "alice") == EUR_100 - 1_000
     assert federation.position("bank-a") == (1_000, 0)
+    federation.assert_invariants()
+
+
+def test_key_rotation__the_bank_switches_keys_without_downtime(federation, capsys):
+    from node.cli import main as node_cli
+
+    federation.open_account("bank-a", "alice", deposit_minor=EUR_100)
+    federation.open_account("bank-b", "bob")
+    home = str(federation.world.banks["bank-a"].bundle)
+
+    assert node_cli(["rotate-key", "--home", home, "--json"]) == 0
+    assert '"signing_key_id": "bank-a/k2"' in capsys.readouterr().out
+    # The running node still signs with k1, which stays valid: no downtime.
+    first, _ = federation.send("bank-a", "alice", "bank-b", "bob", 100)
+    assert federation.wait_final("bank-a", first).status == "COMMITTED"
+
+    federation.stop_node("bank-a")
+    federation.start_node("bank-a")  # Now signing with k2.
+    assert node_cli(["revoke-key", "bank-a/k1", "--home", home]) == 0
+    second, _ = federation.send("bank-a", "alice", "bank-b", "bob", 100)
+    assert federation.wait_final("bank-a", second).status == "COMMITTED"
+
+    old_key = federation.world.banks["bank-a"].signing_key  # k1, revoked.
+    envelope = old_key.sign(transfer_pb2.PrepareBatch(prepares=[
+        make_prepare("bank-a", "bank-b", 5, now_ms=federation.world.clock(), account="bob")]))
+    response = federation.world.stub("bank-a").SubmitPrepares(clearing_pb2.SubmitPreparesRequest(envelope=envelope))
+    assert response.result == rc.RESULT_CODE_UNKNOWN_KEY
     federation.assert_invariants()

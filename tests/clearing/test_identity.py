@@ -6,7 +6,7 @@ import datetime as dt
 import grpc
 import pytest
 
-from fedmall import pki, tls
+from fedmall import pki
 from fedmall.pki import Identity, TlsCredentials
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, transfer_pb2
 from fedmall.v1 import result_pb2 as rc

@@ -5,7 +5,6 @@ positions, reservations and states did not change.
 """
 from __future__ import annotations
 
-import hashlib
 import uuid
 
 import pytest
@@ -299,6 +298,7 @@ def test_expiry__sweeper_aborts_reserved_transfers_and_tells_both_banks(world):
     assert world.clearing.transfers.expire_due() == 1
     assert positions(world)["bank-a"] == (0, 0)
     [notice] = notices(world, "bank-a", after_sequence=0, count=1)
+    assert notice.prepare.transfer_id == prepare.transfer_id
     assert notice.state == ABORTED and notice.result == rc.RESULT_CODE_EXPIRED
     assert notices(world, "bank-b", after_sequence=1, count=1)[0].state == ABORTED
 

@@ -5,7 +5,6 @@ import pytest
 import sqlalchemy as sa
 
 from fedmall.database import make_engine, migrate
-from fedmall.envelope import open_envelope
 from fedmall.pki import new_signing_key
 from fedmall.results import FedmallError
 from fedmall.v1 import clearing_pb2, money_pb2, node_pb2, result_pb2, transfer_pb2
