@@ -1,0 +1,504 @@
+"""A whole Fedmall federation on this machine, explained step by step.
+
+A clearing and N bank nodes run as separate processes on SQLite. Every bank opens
+a few customer accounts with teller deposits; then customers pay customers at other
+banks, one transfer at a time, each awaited until the payer's and the payee's books
+show it. A few showcase transfers go wrong on purpose. At the end the clearing's
+positions, every node's ledger and the audit chain are checked against each other.
+
+Transfers are sent one by one and each is final before the next, so the same seed
+always gives the same outcomes (transfer ids are fresh UUIDs).
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TextIO
+
+import grpc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from federation import BankSpec, Books, Check, Federation, check_books, read_books  # noqa: E402
+
+from fedmall.console import emit, fail, table  # noqa: E402
+from fedmall.money import format_amount  # noqa: E402
+from fedmall.results import name_of  # noqa: E402
+from fedmall.v1 import money_pb2, node_pb2  # noqa: E402
+
+CURRENCY = "EUR"
+BANKS_MIN, BANKS_MAX = 2, 8
+CUSTOMERS_PER_BANK = 3
+CUSTOMER_NAMES = (
+    "Ana Lima", "Ben Okafor", "Chen Wei", "Dara Novak", "Emil Berg", "Fatima Zahra", "Goran Ilic", "Hana Sato",
+    "Ines Duarte", "Jonas Meyer", "Kofi Mensah", "Lena Fischer", "Marta Rossi", "Nils Holm", "Olga Petrova",
+    "Pablo Ruiz", "Quynh Tran", "Rosa Diaz", "Sami Haddad", "Tomas Novak", "Uma Patel", "Vera Kuznetsova",
+    "Wen Li", "Yusuf Demir",
+)
+assert len(CUSTOMER_NAMES) >= BANKS_MAX * CUSTOMERS_PER_BANK
+
+DEPOSIT_MINOR = 100_000                      # 1000.00 EUR per customer.
+AMOUNT_MINOR_MIN, AMOUNT_MINOR_MAX = 100, 15_000
+NET_DEBIT_CAP, LIQUIDITY = "100000.00", "200000.00"
+# The last bank's cap is small so that it bites. Its liquidity is above the cap: the
+# clearing checks liquidity first, so with cap == liquidity the refusal would read
+# INSUFFICIENT_LIQUIDITY rather than NET_DEBIT_CAP_EXCEEDED.
+SMALL_NET_DEBIT_CAP, SMALL_LIQUIDITY = "300.00", "600.00"
+OVER_SMALL_CAP_MINOR = 45_000                # Above the small cap, below its liquidity and a fresh balance.
+OVER_BALANCE_MINOR = 500_000
+
+RPC_TIMEOUT_S = 10
+FINAL_DEADLINE_S = 45                        # Beyond the payer's 30 s prepare expiry, after which the clearing aborts.
+POLL_INTERVAL_S = 0.005
+PROGRESS_BAR_WIDTH = 30
+
+COMMITTED, ABORTED = "COMMITTED", "ABORTED"
+
+
+class DemoError(Exception):
+    """The federation did not do what the demo needs (a stuck transfer, a failed call)."""
+
+
+# The consortium ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    bank_id: str
+    account_id: str
+    name: str
+
+
+def bank_specs(count: int) -> list[BankSpec]:
+    specs = [BankSpec(f"bank-{chr(97 + index)}", f"Bank {chr(65 + index)}", NET_DEBIT_CAP, LIQUIDITY)
+             for index in range(count - 1)]
+    last = chr(97 + count - 1)
+    return specs + [BankSpec(f"bank-{last}", f"Bank {last.upper()}", SMALL_NET_DEBIT_CAP, SMALL_LIQUIDITY)]
+
+
+def customers_of(banks: list[BankSpec]) -> dict[str, list[Customer]]:
+    names = iter(CUSTOMER_NAMES)
+    return {bank.bank_id: [Customer(bank.bank_id, (name := next(names)).lower().replace(" ", "-"), name)
+                           for _ in range(CUSTOMERS_PER_BANK)] for bank in banks}
+
+
+# Moving money ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    transfer_id: str
+    payer: Customer
+    payee: Customer
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    answer: str      # The payer node's answer to the send: OK, EXISTS, or why it refused.
+    status: str = ""  # COMMITTED or ABORTED once final; "" when refused at the node.
+    reason: str = ""  # Why it was aborted.
+
+    @property
+    def kind(self) -> str:
+        return {COMMITTED: "committed", ABORTED: "aborted"}.get(self.status, "refused_at_node")
+
+    def describe(self) -> str:
+        if not self.status:
+            return f"refused at the node: {self.answer}"
+        final = f"{self.status} ({self.reason})" if self.reason else self.status
+        return f"{self.answer}, already {final}" if self.answer == "EXISTS" else final
+
+
+class Teller:
+    """Calls each bank's node as that bank's own tooling would, over mTLS."""
+
+    def __init__(self, federation: Federation) -> None:
+        self._stubs = {bank.bank_id: federation.node_stub(bank.bank_id) for bank in federation.banks}
+
+    def open_with_deposit(self, customer: Customer, *, amount_minor: int) -> None:
+        stub = self._stubs[customer.bank_id]
+        opened = stub.OpenAccount(node_pb2.OpenAccountRequest(
+            account_id=customer.account_id, holder_name=customer.name, currency=CURRENCY), timeout=RPC_TIMEOUT_S)
+        deposited = stub.Deposit(node_pb2.DepositRequest(
+            deposit_id=str(uuid.uuid4()), account_id=customer.account_id,
+            amount=money_pb2.Money(amount_minor=amount_minor, currency=CURRENCY)), timeout=RPC_TIMEOUT_S)
+        for what, result in (("open account", opened.result), ("deposit", deposited.result)):
+            if name_of(result) != "OK":
+                raise DemoError(f"{what} {customer.account_id} at {customer.bank_id}: {name_of(result)}")
+
+    def balance_minor(self, customer: Customer) -> int:
+        response = self._stubs[customer.bank_id].GetAccount(
+            node_pb2.GetAccountRequest(account_id=customer.account_id), timeout=RPC_TIMEOUT_S)
+        return response.balance.amount_minor
+
+    def move(self, transfer: Transfer) -> Outcome:
+        """Send, then wait until both banks' books show the transfer final."""
+        answer = name_of(self._stubs[transfer.payer.bank_id].SendTransfer(node_pb2.SendTransferRequest(
+            transfer_id=transfer.transfer_id, from_account_id=transfer.payer.account_id,
+            payee_bank_id=transfer.payee.bank_id, payee_account_id=transfer.payee.account_id,
+            amount=money_pb2.Money(amount_minor=transfer.amount_minor, currency=CURRENCY), reference="demo"),
+            timeout=RPC_TIMEOUT_S).result)
+        if answer not in ("OK", "EXISTS"):
+            return Outcome(answer)
+        deadline = time.monotonic() + FINAL_DEADLINE_S
+        payer_side = self._wait_final(transfer.payer.bank_id, transfer, deadline=deadline)
+        if payer_side.status == COMMITTED:
+            self._wait_final(transfer.payee.bank_id, transfer, deadline=deadline)
+        reason = name_of(payer_side.abort_reason) if payer_side.status == ABORTED else ""
+        return Outcome(answer, payer_side.status, reason)
+
+    def _wait_final(self, bank_id: str, transfer: Transfer, *, deadline: float) -> node_pb2.GetTransferRecordResponse:
+        request = node_pb2.GetTransferRecordRequest(transfer_id=transfer.transfer_id)
+        while True:
+            record = self._stubs[bank_id].GetTransferRecord(request, timeout=RPC_TIMEOUT_S)
+            if record.status in (COMMITTED, ABORTED):
+                return record
+            if time.monotonic() > deadline:
+                raise DemoError(f"transfer {transfer.transfer_id} ({transfer.payer.bank_id} -> {transfer.payee.bank_id})"
+                                f" is still {record.status or name_of(record.result)} at {bank_id}"
+                                f" after {FINAL_DEADLINE_S} s")
+            time.sleep(POLL_INTERVAL_S)
+
+
+def random_transfers(customers: dict[str, list[Customer]], *, count: int, seed: int) -> list[Transfer]:
+    rng = random.Random(seed)
+    bank_ids = sorted(customers)
+    transfers = []
+    for _ in range(count):
+        payer_bank = rng.choice(bank_ids)
+        payee_bank = rng.choice([bank_id for bank_id in bank_ids if bank_id != payer_bank])
+        transfers.append(Transfer(str(uuid.uuid4()), rng.choice(customers[payer_bank]),
+                                  rng.choice(customers[payee_bank]), rng.randint(AMOUNT_MINOR_MIN, AMOUNT_MINOR_MAX)))
+    return transfers
+
+
+# Showcases: things that go wrong on purpose ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Showcase:
+    key: str
+    why: str         # What is wrong with this transfer, for the story.
+    transfer: Transfer
+    expected: Outcome
+    consequence: str  # What the payer sees when it ends as expected.
+    outcome: Outcome
+    payer_balance_unchanged: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == self.expected and self.payer_balance_unchanged
+
+
+def showcase(teller: Teller, key: str, why: str, transfer: Transfer, *, expected: Outcome,
+             consequence: str) -> Showcase:
+    """Move transfer; the payer's balance must be the same afterwards (refused, aborted or a retry)."""
+    before_minor = teller.balance_minor(transfer.payer)
+    outcome = teller.move(transfer)
+    return Showcase(key, why, transfer, expected, consequence, outcome,
+                    teller.balance_minor(transfer.payer) == before_minor)
+
+
+def run_showcases(teller: Teller, customers: dict[str, list[Customer]], banks: list[BankSpec]) -> list[Showcase]:
+    first, second, small = (customers[bank.bank_id] for bank in (banks[0], banks[1], banks[-1]))
+    nobody = Customer(second[0].bank_id, "nobody", "nobody")
+    already_sent = Transfer(str(uuid.uuid4()), first[2], second[2], 2_500)
+    teller.move(already_sent)
+    return [
+        showcase(teller, "unknown_payee_account", f"an account {nobody.bank_id} does not have",
+                 Transfer(str(uuid.uuid4()), first[0], nobody, 2_000), expected=Outcome("ACCOUNT_UNKNOWN"),
+                 consequence=f"{nobody.bank_id} said so when asked for a quote; nothing moved"),
+        showcase(teller, "over_net_debit_cap", f"more than {small[0].bank_id}'s net debit cap",
+                 Transfer(str(uuid.uuid4()), small[0], first[0], OVER_SMALL_CAP_MINOR),
+                 expected=Outcome("OK", ABORTED, "NET_DEBIT_CAP_EXCEEDED"),
+                 consequence="the clearing refused to reserve it; the money came back to the payer"),
+        showcase(teller, "over_balance", "more than the customer has",
+                 Transfer(str(uuid.uuid4()), first[1], second[1], OVER_BALANCE_MINOR),
+                 expected=Outcome("INSUFFICIENT_FUNDS"), consequence="nothing moved"),
+        showcase(teller, "identical_retry", "a transfer already sent, sent again with the same id",
+                 already_sent, expected=Outcome("EXISTS", COMMITTED), consequence="nothing doubled"),
+    ]
+
+
+# The story ---------------------------------------------------------------------------------
+
+
+class Story:
+    """Step lines for a newcomer (stdout, or stderr under --json) and a progress bar on stderr."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def done(self, line: str) -> None:
+        print(f"✓ {line}", file=self._out, flush=True)
+
+    def failed(self, line: str) -> None:
+        print(f"✗ {line}", file=self._out, flush=True)
+
+    def note(self, line: str) -> None:
+        print(f"  {line}", file=self._out, flush=True)
+
+    @staticmethod
+    def progress(label: str, done: int, total: int) -> None:
+        """One line redrawn in place on a terminal; only the finished line otherwise (logs, pipes)."""
+        if done < total and not sys.stderr.isatty():
+            return
+        filled = PROGRESS_BAR_WIDTH * done // max(total, 1)
+        end = "\n" if done == total else ""
+        print(f"\r{label} [{'#' * filled}{'.' * (PROGRESS_BAR_WIDTH - filled)}] {done}/{total}",
+              end=end, file=sys.stderr, flush=True)
+
+
+def eur(amount_minor: int) -> str:
+    return f"{format_amount(amount_minor, CURRENCY)} {CURRENCY}"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    federation: Federation
+    customers: dict[str, list[Customer]]
+    showcases: list[Showcase]
+    transfers: list[tuple[Transfer, Outcome]]   # Every transfer moved, random and showcase, in order.
+    random_outcomes: list[Outcome]
+    books: Books
+
+
+def run_demo(federation: Federation, story: Story, *, count: int, seed: int) -> Run:
+    start_consortium(federation, story)
+    customers = customers_of(federation.banks)
+    teller = Teller(federation)
+    open_accounts(teller, customers, story)
+    showcases = run_showcases(teller, customers, federation.banks)
+    for case in showcases:
+        tell_showcase(story, case)
+    moved = move_random(teller, customers, story, count=count, seed=seed)
+    showcase_moves = [(case.transfer, case.outcome) for case in showcases]
+    return Run(federation, customers, showcases, showcase_moves + moved, [outcome for _, outcome in moved],
+               read_books(federation))
+
+
+def start_consortium(federation: Federation, story: Story) -> None:
+    federation.create()
+    small = federation.banks[-1]
+    story.done(f"consortium created in {federation.home}: clearing initialised, "
+               f"{len(federation.banks)} banks admitted ({', '.join(bank.name for bank in federation.banks)})")
+    story.note(f"{small.name} gets a small net debit cap of {small.net_debit_cap} {CURRENCY} "
+               f"(liquidity {small.liquidity}) so the cap bites; the others {NET_DEBIT_CAP} {CURRENCY}")
+    federation.start()
+    story.done(f"processes started: clearing at {federation.clearing_address}, "
+               + ", ".join(f"{bank_id} at {address}" for bank_id, address in federation.node_addresses.items()))
+    story.note(f"logs in {federation.home / 'logs'}")
+
+
+def open_accounts(teller: Teller, customers: dict[str, list[Customer]], story: Story) -> None:
+    everyone = [customer for bank_customers in customers.values() for customer in bank_customers]
+    for customer in everyone:
+        teller.open_with_deposit(customer, amount_minor=DEPOSIT_MINOR)
+    story.done(f"{len(everyone)} customers opened accounts ({CUSTOMERS_PER_BANK} per bank), "
+               f"{eur(DEPOSIT_MINOR)} teller deposit each, {eur(DEPOSIT_MINOR * len(everyone))} in all")
+
+
+def move_random(teller: Teller, customers: dict[str, list[Customer]], story: Story, *,
+                count: int, seed: int) -> list[tuple[Transfer, Outcome]]:
+    moved = []
+    for transfer in random_transfers(customers, count=count, seed=seed):
+        moved.append((transfer, teller.move(transfer)))
+        story.progress("transfers", len(moved), count)
+    kinds = Counter(outcome.kind for _, outcome in moved)
+    story.done(f"{count} random transfers of {eur(AMOUNT_MINOR_MIN)}..{eur(AMOUNT_MINOR_MAX)} moved: "
+               f"{kinds['committed']} committed, {kinds['aborted']} aborted, {kinds['refused_at_node']} refused at the node")
+    return moved
+
+
+def tell_showcase(story: Story, case: Showcase) -> None:
+    transfer = case.transfer
+    line = (f"showcase {case.key}: {transfer.payer.name} ({transfer.payer.bank_id}) pays "
+            f"{eur(transfer.amount_minor)} to {transfer.payee.account_id} at {transfer.payee.bank_id}, {case.why}")
+    if case.ok:
+        story.done(f"{line}\n    -> {case.outcome.describe()}: {case.consequence}")
+    else:
+        story.failed(f"{line}\n    -> {case.outcome.describe()}, expected {case.expected.describe()}"
+                     f"{'' if case.payer_balance_unchanged else '; the payer balance changed'}")
+
+
+# The report --------------------------------------------------------------------------------
+
+
+def money_conserved(run: Run) -> Check:
+    """With nothing in flight, interbank transfers only move customers' money: deposits == balances."""
+    deposits_minor = DEPOSIT_MINOR * sum(len(bank_customers) for bank_customers in run.customers.values())
+    balances_minor = sum(ledger["customer_balances_minor"] for ledger in run.books.ledgers.values())
+    return Check("money_conserved", "money conserved", deposits_minor == balances_minor,
+                 f"deposits {eur(deposits_minor)}, customer balances {eur(balances_minor)}")
+
+
+def showcases_as_expected(run: Run) -> Check:
+    wrong = [f"{case.key}: {case.outcome.describe()} (expected {case.expected.describe()}"
+             f"{'' if case.payer_balance_unchanged else ', payer balance changed'})" for case in run.showcases if not case.ok]
+    return Check("showcases_as_expected", "showcases ended as expected", not wrong, "; ".join(wrong) or f"{len(run.showcases)} of {len(run.showcases)}")
+
+
+def positions_match_transfers(run: Run) -> Check:
+    """The clearing's position of each bank is what it paid minus what it received, as the demo saw it."""
+    wrong = [f"{bank_id}: position {position['position_minor']}, sent - received {expected_minor}"
+             for bank_id, position in run.books.positions.items()
+             if position["position_minor"] != (expected_minor := committed_minor(run, bank_id, "payer")
+                                               - committed_minor(run, bank_id, "payee"))]
+    return Check("positions_match_transfers", "positions equal money sent minus received", not wrong,
+                 "; ".join(wrong) or f"{sum(o.status == COMMITTED for _, o in run.transfers)} committed transfers")
+
+
+def all_checks(run: Run) -> list[Check]:
+    return check_books(run.books, currency=CURRENCY) + [
+        positions_match_transfers(run), money_conserved(run), showcases_as_expected(run)]
+
+
+def committed_minor(run: Run, bank_id: str, side: str) -> int:
+    return sum(transfer.amount_minor for transfer, outcome in run.transfers
+               if outcome.status == COMMITTED and getattr(transfer, side).bank_id == bank_id)
+
+
+def bank_rows(run: Run) -> list[dict]:
+    return [dict(
+        id=bank.bank_id, name=bank.name, ledger_balanced=run.books.ledgers[bank.bank_id]["ok"],
+        clearing_position_minor=run.books.positions[bank.bank_id]["position_minor"],
+        clearing_account_minor=run.books.clearing_account_minor(bank.bank_id, CURRENCY),
+        customer_balances_minor=run.books.ledgers[bank.bank_id]["customer_balances_minor"],
+        net_debit_cap_minor=run.books.positions[bank.bank_id]["net_debit_cap_minor"],
+        sent_minor=committed_minor(run, bank.bank_id, "payer"),
+        received_minor=committed_minor(run, bank.bank_id, "payee")) for bank in run.federation.banks]
+
+
+def transfer_counts(outcomes: list[Outcome]) -> dict:
+    kinds = Counter(outcome.kind for outcome in outcomes)
+    reasons = Counter(outcome.reason or outcome.answer for outcome in outcomes if outcome.kind != "committed")
+    return dict(requested=len(outcomes), committed=kinds["committed"], aborted=kinds["aborted"],
+                refused_at_node=kinds["refused_at_node"], by_reason=dict(sorted(reasons.items())))
+
+
+def document(run: Run, checks: list[Check]) -> dict:
+    """The --json document; later issues add sections (the marketplace) beside these."""
+    return dict(
+        home=str(run.federation.home),
+        banks=bank_rows(run),
+        transfers=transfer_counts(run.random_outcomes),
+        showcases={case.key: dict(ok=case.ok, expected=asdict(case.expected), outcome=asdict(case.outcome),
+                                  payer_balance_unchanged=case.payer_balance_unchanged) for case in run.showcases},
+        checks={check.key: dict(title=check.title, ok=check.ok, detail=check.detail) for check in checks},
+        invariants_ok=all(check.ok for check in checks),
+    )
+
+
+def human_report(run: Run, data: dict) -> str:
+    return "\n\n".join([
+        "Random transfers by outcome\n" + table(outcome_rows(run.random_outcomes), ["outcome", "reason", "count"]),
+        "Banks\n" + table(human_bank_rows(data["banks"]), [
+            "bank", "customers hold", "clearing position*", "node @clearing", "sent", "received", "ledger balanced"])
+        + "\n* position > 0: the bank owes the others; < 0: the bank is owed. "
+          "The node's @clearing/EUR account must show the same.",
+        "Checks\n" + table([dict(check=check["title"], result="ok" if check["ok"] else "FAILED", detail=check["detail"])
+                            for check in data["checks"].values()], ["check", "result", "detail"]),
+        verdict(data),
+    ])
+
+
+OUTCOME_TITLES = {"committed": "committed", "aborted": "aborted by the clearing", "refused_at_node": "refused at the node"}
+
+
+def outcome_rows(outcomes: list[Outcome]) -> list[dict]:
+    counts = Counter((outcome.kind, outcome.reason or ("" if outcome.kind == "committed" else outcome.answer))
+                     for outcome in outcomes)
+    rows = [dict(outcome=OUTCOME_TITLES[kind], reason=reason, count=counts[kind, reason])
+            for kind in OUTCOME_TITLES for (counted_kind, reason) in sorted(counts) if counted_kind == kind]
+    return rows + [dict(outcome="total", reason="", count=len(outcomes))]
+
+
+def human_bank_rows(banks: list[dict]) -> list[dict]:
+    return [{
+        "bank": f"{bank['id']} ({bank['name']})", "customers hold": format_amount(bank["customer_balances_minor"], CURRENCY),
+        "clearing position*": f"{format_amount(bank['clearing_position_minor'], CURRENCY)} {owes(bank['clearing_position_minor'])}",
+        "node @clearing": format_amount(bank["clearing_account_minor"], CURRENCY),
+        "sent": format_amount(bank["sent_minor"], CURRENCY), "received": format_amount(bank["received_minor"], CURRENCY),
+        "ledger balanced": "yes" if bank["ledger_balanced"] else "NO"} for bank in banks]
+
+
+def owes(position_minor: int) -> str:
+    return "owes" if position_minor > 0 else "is owed" if position_minor < 0 else "even"
+
+
+def verdict(data: dict) -> str:
+    if data["invariants_ok"]:
+        return "All invariants hold."
+    return "Invariants FAILED: " + "; ".join(check["title"] for check in data["checks"].values() if not check["ok"])
+
+
+# Entry point -------------------------------------------------------------------------------
+
+
+def parse_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--banks", type=int, default=3, help=f"member banks, {BANKS_MIN}..{BANKS_MAX} (default 3)")
+    parser.add_argument("--transfers", type=int, default=60, help="random interbank transfers (default 60)")
+    parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same outcomes (default 7)")
+    parser.add_argument("--home", type=Path, help="keep everything here (an empty or new folder)")
+    parser.add_argument("--json", action="store_true", help="print only the JSON document on stdout")
+    return parser.parse_args()
+
+
+def usage_problem(args: argparse.Namespace) -> str:
+    if not BANKS_MIN <= args.banks <= BANKS_MAX:
+        return f"--banks must be {BANKS_MIN}..{BANKS_MAX}"
+    if args.transfers < 0:
+        return "--transfers must not be negative"
+    if args.home and args.home.exists() and any(args.home.iterdir()):
+        return f"--home {args.home} is not empty"
+    return ""
+
+
+def interrupt(signal_number: int, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    args = parse_arguments()
+    if problem := usage_problem(args):
+        return fail(problem)
+    signal.signal(signal.SIGTERM, interrupt)  # So that `finally` stops the processes on SIGTERM too.
+    home = (args.home or Path(tempfile.mkdtemp(prefix="fedmall-demo-"))).resolve()
+    federation = Federation(home=home, currency=CURRENCY, banks=bank_specs(args.banks))
+    story = Story(sys.stderr if args.json else sys.stdout)
+    if not args.json:
+        print(f"Fedmall demo: {args.banks} banks, {args.transfers} transfers, seed {args.seed}")
+    try:
+        run = run_demo(federation, story, count=args.transfers, seed=args.seed)
+    except KeyboardInterrupt:
+        return fail(f"interrupted; processes stopped, logs kept in {home / 'logs'}", code=130)
+    except grpc.RpcError as error:
+        return fail(f"a call to a node failed: {error.code().name}: {error.details()}\nlogs kept in {home / 'logs'}",
+                    code=1)
+    except (DemoError, RuntimeError) as error:
+        return fail(f"{error}\nlogs kept in {home / 'logs'}", code=1)
+    finally:
+        federation.stop()
+    data = document(run, all_checks(run))
+    emit(data, as_json=args.json, human="\n" + human_report(run, data))
+    if not data["invariants_ok"]:
+        print(f"logs kept in {home / 'logs'}", file=sys.stderr)
+        return 1
+    if not args.home:
+        shutil.rmtree(home)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
