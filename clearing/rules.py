@@ -72,16 +72,18 @@ def headroom_problem(
     *, position_minor: int, reserved_minor: int, amount_minor: int,
     net_debit_cap_minor: int, liquidity_minor: int,
 ) -> int:
-    """Would reserving amount_minor more take the payer past its liquidity or its cap?
+    """Would reserving amount_minor more take the payer past its cap or its liquidity?
 
     Exposure is what the payer would owe if every reserved transfer committed:
-    position + reserved + amount. It may exceed neither the prefunded liquidity
-    (INSUFFICIENT_LIQUIDITY, checked first: the harder limit) nor the net debit cap.
-    Python ints do not overflow, so a huge amount is simply over both limits.
+    position + reserved + amount. It may exceed neither the net debit cap the operator
+    set (NET_DEBIT_CAP_EXCEEDED) nor the prefunded liquidity behind it
+    (INSUFFICIENT_LIQUIDITY, which binds only where the cap was set above the
+    liquidity, for example after liquidity was drawn down). Python ints do not
+    overflow, so a huge amount is simply over both limits.
     """
     exposure_minor = position_minor + reserved_minor + amount_minor
-    if exposure_minor > liquidity_minor:
-        return rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY
     if exposure_minor > net_debit_cap_minor:
         return rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED
+    if exposure_minor > liquidity_minor:
+        return rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY
     return rc.RESULT_CODE_OK

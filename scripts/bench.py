@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from federation import BankSpec, Federation  # noqa: E402
+from federation import BankSpec, Federation, check_books, read_books  # noqa: E402
 
 from fedmall.v1 import money_pb2, node_pb2  # noqa: E402
 from fedmall.results import name_of  # noqa: E402
@@ -154,21 +154,9 @@ def measure(federation: Federation) -> dict:
 
 
 def invariants(federation: Federation) -> tuple[bool, list[str]]:
-    problems = []
-    participants = {p["bank_id"]: p for p in federation.participants()}
-    if sum(p["position_minor"] for p in participants.values()) != 0:
-        problems.append("clearing positions do not sum to zero")
-    for bank in federation.banks:
-        check = federation.ledger_check(bank.bank_id)
-        if not check.get("ok"):
-            problems.append(f"{bank.bank_id}: ledger check failed: {check}")
-        clearing_balance = check["internal_balances_minor"].get(f"@clearing/{CURRENCY}", 0)
-        if clearing_balance != participants[bank.bank_id]["position_minor"]:
-            problems.append(f"{bank.bank_id}: node clearing account {clearing_balance} "
-                            f"!= clearing position {participants[bank.bank_id]['position_minor']}")
-    if not federation.audit_verify().get("ok"):
-        problems.append("audit chain broken")
-    return not problems, problems
+    failed = [f"{check.title}: {check.detail}" for check in check_books(read_books(federation), currency=CURRENCY)
+              if not check.ok]
+    return not failed, failed
 
 
 def main() -> int:

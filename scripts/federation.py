@@ -15,11 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grpc
-
 from fedmall import tls
 from fedmall.pki import TlsCredentials
-from fedmall.v1 import clearing_pb2_grpc, node_pb2_grpc
+from fedmall.v1 import node_pb2_grpc
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT_S = 60

@@ -28,10 +28,11 @@ def database_url(request, tmp_path):
 
 @pytest.fixture
 def world(tmp_path, database_url):
-    """A running clearing with banks a, b (cap 1000.00, liquidity 2000.00) and c (cap 500.00)."""
+    """A running clearing with banks a, b (cap 1000.00, liquidity 2000.00) and c, whose cap
+    of 800.00 is above its liquidity of 500.00, so for c the liquidity binds."""
     clearing_world = new_clearing_world(tmp_path, database_url)
     for bank_id, cap_minor, liquidity_minor in (("bank-a", 100_000, 200_000), ("bank-b", 100_000, 200_000),
-                                                 ("bank-c", 50_000, 50_000)):
+                                                 ("bank-c", 80_000, 50_000)):
         clearing_world.admit(bank_id, cap_minor=cap_minor, liquidity_minor=liquidity_minor, folder=tmp_path / "banks")
     yield clearing_world
     clearing_world.close()

@@ -74,11 +74,23 @@ def test_send__insufficient_funds_is_refused_at_the_node(federation):
 
 
 def test_cap__over_the_net_debit_cap_aborts_and_the_payer_gets_the_money_back(federation):
-    # bank-c may owe at most 500.00.
+    # bank-a may owe at most 1000.00 (its cap; its liquidity is 2000.00).
+    federation.open_account("bank-a", "alice", deposit_minor=200_000)
+    federation.open_account("bank-b", "bob")
+    transfer_id, response = federation.send("bank-a", "alice", "bank-b", "bob", 100_001)
+    assert response.result == rc.RESULT_CODE_OK  # Accepted by the node; the clearing decides.
+    record = federation.wait_final("bank-a", transfer_id)
+    assert (record.status, record.abort_reason) == ("ABORTED", rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED)
+    assert federation.balance("bank-a", "alice") == 200_000
+    assert federation.position("bank-a") == (0, 0)
+
+
+def test_liquidity__a_cap_set_above_the_liquidity_is_bounded_by_the_liquidity(federation):
+    # bank-c: cap 800.00, prefunded liquidity only 500.00.
     federation.open_account("bank-c", "carol", deposit_minor=100_000)
     federation.open_account("bank-a", "alice")
     transfer_id, response = federation.send("bank-c", "carol", "bank-a", "alice", 50_001)
-    assert response.result == rc.RESULT_CODE_OK  # Accepted by the node; the clearing decides.
+    assert response.result == rc.RESULT_CODE_OK
     record = federation.wait_final("bank-c", transfer_id)
     assert (record.status, record.abort_reason) == ("ABORTED", rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY)
     assert federation.balance("bank-c", "carol") == 100_000

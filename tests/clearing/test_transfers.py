@@ -95,7 +95,7 @@ def test_batch__one_result_per_prepare_in_order(world):
     too_big = make_prepare("bank-a", "bank-c", 10**9, now_ms=now_ms)
     response = submit_prepares(world, "bank-a", good, to_self, too_big)
     assert [r.result for r in response.results] == [
-        rc.RESULT_CODE_OK, rc.RESULT_CODE_PAYER_IS_PAYEE, rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY]
+        rc.RESULT_CODE_OK, rc.RESULT_CODE_PAYER_IS_PAYEE, rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED]
     assert positions(world)["bank-a"] == (0, 100)
 
 
@@ -132,7 +132,7 @@ def test_prepare__same_id_other_amount_is_modified_request(world):
     (lambda p: p.__setattr__("condition", b"short"), rc.RESULT_CODE_INVALID_CONDITION),
     (lambda p: p.__setattr__("expires_at_unix_ms", p.expires_at_unix_ms - 60_000), rc.RESULT_CODE_INVALID_EXPIRY),
     (lambda p: p.__setattr__("expires_at_unix_ms", p.expires_at_unix_ms + 2 * 86_400_000), rc.RESULT_CODE_INVALID_EXPIRY),
-    (lambda p: p.amount.__setattr__("amount_minor", 2**63 - 1), rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY),
+    (lambda p: p.amount.__setattr__("amount_minor", 2**63 - 1), rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED),
 ])
 def test_prepare__bad_input_is_refused_and_changes_nothing(world, change, code):
     prepare = make_prepare("bank-a", "bank-b", 100, now_ms=world.clock())
@@ -153,7 +153,7 @@ def test_prepare__over_net_debit_cap_is_refused(world):
 
 
 def test_prepare__over_liquidity_is_refused(world):
-    world.clearing.registry  # bank-c: cap 500.00 equals liquidity 500.00; liquidity is checked first.
+    # bank-c: cap 800.00 above liquidity 500.00, so the liquidity binds.
     response = submit_prepares(world, "bank-c", make_prepare("bank-c", "bank-a", 50_001, now_ms=world.clock()))
     assert [r.result for r in response.results] == [rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY]
     assert positions(world)["bank-c"] == (0, 0)
