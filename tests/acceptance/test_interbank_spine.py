@@ -124,8 +124,8 @@ def test_payee_rejects__prepare_whose_condition_the_payee_never_quoted(federatio
     assert status.abort_reason == rc.RESULT_CODE_PAYEE_REJECTED
     assert federation.position("bank-a") == (0, 0)
     assert federation.balance("bank-b", "bob") == 0
-    record = federation.record("bank-b", prepare.transfer_id)
-    assert record.status == "ABORTED"
+    wait_until(lambda: federation.record("bank-b", prepare.transfer_id).status == "ABORTED")
+    assert federation.balance("bank-b", "bob") == 0
 
 
 def test_expiry__payee_that_never_answers_times_out_and_the_payer_is_refunded(federation):
