@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.command == "serve" else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
                "suspend": _status, "resume": _status, "audit-verify": _audit_verify}[args.command]
     try:

@@ -32,6 +32,16 @@ def _identity(context: grpc.ServicerContext, role: str) -> Identity:
     return identity
 
 
+def _log_results(kind: str, peer: str, results) -> None:
+    """One summary line per batch, and one line per refused item naming its transfer id."""
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[name_of(r.result)] = counts.get(name_of(r.result), 0) + 1
+        if r.result not in (rc.RESULT_CODE_OK, rc.RESULT_CODE_EXISTS):
+            log.info("%s %s from %s refused: %s", kind, r.transfer_id, peer, name_of(r.result))
+    log.info("%s batch from %s: %s", kind, peer, ", ".join(f"{n} {c}" for c, n in sorted(counts.items())))
+
+
 def _transfer_results(results) -> list[clearing_pb2.TransferResult]:
     return [clearing_pb2.TransferResult(transfer_id=r.transfer_id, result=r.result, state=r.state) for r in results]
 
@@ -59,7 +69,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         except FedmallError as error:
             log.warning("prepares from %s refused: %s", peer, name_of(error.code))
             return clearing_pb2.SubmitPreparesResponse(result=error.code)
-        log.info("prepares from %s: %d items", peer, len(results))
+        _log_results("prepare", peer, results)
         return clearing_pb2.SubmitPreparesResponse(result=rc.RESULT_CODE_OK, results=_transfer_results(results))
 
     def SubmitDecisions(self, request, context):
@@ -69,6 +79,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         except FedmallError as error:
             log.warning("decisions from %s refused: %s", peer, name_of(error.code))
             return clearing_pb2.SubmitDecisionsResponse(result=error.code)
+        _log_results("decision", peer, results)
         return clearing_pb2.SubmitDecisionsResponse(result=rc.RESULT_CODE_OK, results=_transfer_results(results))
 
     def GetTransfer(self, request, context):
