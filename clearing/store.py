@@ -67,7 +67,10 @@ transfers = sa.Table(
     sa.Column("fulfilment", sa.LargeBinary, nullable=True),
     sa.Column("created_at_ms", sa.BigInteger, nullable=False),
     sa.Column("decided_at_ms", sa.BigInteger, nullable=True),
+    # The settlement window that was open when the transfer committed.
+    sa.Column("window_id", sa.BigInteger, nullable=True),
     sa.Index("ix_transfers_state_expires", "state", "expires_at_ms"),
+    sa.Index("ix_transfers_window", "window_id"),
 )
 
 deliveries = sa.Table(
@@ -88,6 +91,50 @@ audit_log = sa.Table(
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("previous_hash", sa.LargeBinary, nullable=False),
     sa.Column("entry_hash", sa.LargeBinary, nullable=False),
+)
+
+settlement_windows = sa.Table(
+    "settlement_windows", metadata,
+    sa.Column("window_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("state", sa.Integer, nullable=False, index=True),
+    sa.Column("opened_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("closed_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("settled_at_ms", sa.BigInteger, nullable=True),
+    # Why the operator aborted it, or overrode a dispute to settle it.
+    sa.Column("operator_reason", sa.String(500), nullable=True),
+    # The signed SettlementReport (a serialised Envelope), once issued.
+    sa.Column("report_envelope", sa.LargeBinary, nullable=True),
+)
+
+# Each bank's net per currency in a window, fixed when the report is issued.
+window_nets = sa.Table(
+    "window_nets", metadata,
+    sa.Column("window_id", sa.BigInteger, primary_key=True),
+    sa.Column("bank_id", sa.String(64), primary_key=True),
+    sa.Column("currency", sa.String(3), primary_key=True),
+    sa.Column("debits_minor", sa.BigInteger, nullable=False),
+    sa.Column("credits_minor", sa.BigInteger, nullable=False),
+    sa.Column("net_minor", sa.BigInteger, nullable=False),
+    sa.Column("opening_position_minor", sa.BigInteger, nullable=False),
+)
+
+# Signed statement pages, kept so a member can fetch them again.
+statement_pages = sa.Table(
+    "statement_pages", metadata,
+    sa.Column("window_id", sa.BigInteger, primary_key=True),
+    sa.Column("bank_id", sa.String(64), primary_key=True),
+    sa.Column("page_index", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("envelope", sa.LargeBinary, nullable=False),
+)
+
+# Each member's latest signed answer to its statement.
+reconciliations = sa.Table(
+    "reconciliations", metadata,
+    sa.Column("window_id", sa.BigInteger, primary_key=True),
+    sa.Column("bank_id", sa.String(64), primary_key=True),
+    sa.Column("break_count", sa.Integer, nullable=False),
+    sa.Column("envelope", sa.LargeBinary, nullable=False),
+    sa.Column("received_at_ms", sa.BigInteger, nullable=False),
 )
 
 # One row: the newest audit entry. Locked FOR UPDATE by every append.

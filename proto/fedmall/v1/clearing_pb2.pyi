@@ -1,6 +1,7 @@
 from fedmall.v1 import envelope_pb2 as _envelope_pb2
 from fedmall.v1 import money_pb2 as _money_pb2
 from fedmall.v1 import result_pb2 as _result_pb2
+from fedmall.v1 import settlement_pb2 as _settlement_pb2
 from fedmall.v1 import transfer_pb2 as _transfer_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -145,6 +146,48 @@ class ChangeSigningKeyRequest(_message.Message):
     def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
 
 class ChangeSigningKeyResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+
+class GetStatementRequest(_message.Message):
+    __slots__ = ("window_id",)
+    WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    window_id: int
+    def __init__(self, window_id: _Optional[int] = ...) -> None: ...
+
+class GetStatementResponse(_message.Message):
+    __slots__ = ("result", "pages")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    PAGES_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    pages: _containers.RepeatedCompositeFieldContainer[_envelope_pb2.Envelope]
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., pages: _Optional[_Iterable[_Union[_envelope_pb2.Envelope, _Mapping]]] = ...) -> None: ...
+
+class GetSettlementReportRequest(_message.Message):
+    __slots__ = ("window_id",)
+    WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    window_id: int
+    def __init__(self, window_id: _Optional[int] = ...) -> None: ...
+
+class GetSettlementReportResponse(_message.Message):
+    __slots__ = ("result", "report", "state")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    report: _envelope_pb2.Envelope
+    state: _settlement_pb2.WindowState
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., report: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., state: _Optional[_Union[_settlement_pb2.WindowState, str]] = ...) -> None: ...
+
+class SubmitReconciliationRequest(_message.Message):
+    __slots__ = ("envelope",)
+    ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    envelope: _envelope_pb2.Envelope
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class SubmitReconciliationResponse(_message.Message):
     __slots__ = ("result",)
     RESULT_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode

@@ -71,6 +71,21 @@ class ClearingServiceStub:
                 request_serializer=fedmall_dot_v1_dot_clearing__pb2.ChangeSigningKeyRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_clearing__pb2.ChangeSigningKeyResponse.FromString,
                 _registered_method=True)
+        self.GetStatement = channel.unary_unary(
+                '/fedmall.v1.ClearingService/GetStatement',
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.GetStatementRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.GetStatementResponse.FromString,
+                _registered_method=True)
+        self.GetSettlementReport = channel.unary_unary(
+                '/fedmall.v1.ClearingService/GetSettlementReport',
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.GetSettlementReportRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.GetSettlementReportResponse.FromString,
+                _registered_method=True)
+        self.SubmitReconciliation = channel.unary_unary(
+                '/fedmall.v1.ClearingService/SubmitReconciliation',
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.SubmitReconciliationRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.SubmitReconciliationResponse.FromString,
+                _registered_method=True)
 
 
 class ClearingServiceServicer:
@@ -128,6 +143,27 @@ class ClearingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatement(self, request, context):
+        """The caller's signed statement pages for a window (also delivered on the stream).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSettlementReport(self, request, context):
+        """A window's signed settlement report.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitReconciliation(self, request, context):
+        """The caller's signed acknowledgement of, or dispute with, its statement.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClearingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -165,6 +201,21 @@ def add_ClearingServiceServicer_to_server(servicer, server):
                     servicer.ChangeSigningKey,
                     request_deserializer=fedmall_dot_v1_dot_clearing__pb2.ChangeSigningKeyRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_clearing__pb2.ChangeSigningKeyResponse.SerializeToString,
+            ),
+            'GetStatement': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatement,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.GetStatementRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.GetStatementResponse.SerializeToString,
+            ),
+            'GetSettlementReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSettlementReport,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.GetSettlementReportRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.GetSettlementReportResponse.SerializeToString,
+            ),
+            'SubmitReconciliation': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitReconciliation,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.SubmitReconciliationRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.SubmitReconciliationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -358,6 +409,87 @@ class ClearingService:
             '/fedmall.v1.ClearingService/ChangeSigningKey',
             fedmall_dot_v1_dot_clearing__pb2.ChangeSigningKeyRequest.SerializeToString,
             fedmall_dot_v1_dot_clearing__pb2.ChangeSigningKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingService/GetStatement',
+            fedmall_dot_v1_dot_clearing__pb2.GetStatementRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.GetStatementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSettlementReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingService/GetSettlementReport',
+            fedmall_dot_v1_dot_clearing__pb2.GetSettlementReportRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.GetSettlementReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitReconciliation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingService/SubmitReconciliation',
+            fedmall_dot_v1_dot_clearing__pb2.SubmitReconciliationRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.SubmitReconciliationResponse.FromString,
             options,
             channel_credentials,
             insecure,
