@@ -7,6 +7,7 @@ can prove what the operator saw.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import struct
@@ -49,6 +50,12 @@ def append(connection: sa.Connection, *, kind: str, party_id: str, body: bytes, 
         previous_hash=head.entry_hash, entry_hash=new_hash))
     connection.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(sequence=sequence, entry_hash=new_hash))
     return AuditHead(sequence=sequence, entry_hash=new_hash)
+
+
+def record_refusal(connection: sa.Connection, envelope_bytes: bytes, *, peer: str, code: int, now_ms: int) -> None:
+    """A refused envelope leaves only this trace: what was sent and why it was refused."""
+    append(connection, kind="refused", party_id=peer, now_ms=now_ms, body=json_body({
+        "result": code, "envelope": base64.b64encode(envelope_bytes).decode()}))
 
 
 def head(connection: sa.Connection) -> AuditHead:

@@ -3,6 +3,7 @@
     [identity]  party_id = "clearing", role = "clearing", signing_key_id = "clearing/k1"
     [clearing]  listen_address = "127.0.0.1:7000", database_url = ""  (empty: clearing.db in home)
                 expiry_sweep_ms = 200
+                window_close_interval_s = 0  (0: windows close only when the operator says)
 
 Overrides: FEDMALL_CLEARING_LISTEN_ADDRESS, FEDMALL_CLEARING_DATABASE_URL.
 """
@@ -25,6 +26,7 @@ class ClearingConfig:
     database_url: str
     signing_key_id: str
     expiry_sweep_ms: int
+    window_close_interval_s: int
 
     @classmethod
     def load(cls, home: Path) -> "ClearingConfig":
@@ -41,6 +43,7 @@ class ClearingConfig:
             database_url=database_url,
             signing_key_id=document["identity"]["signing_key_id"],
             expiry_sweep_ms=int(section.get("expiry_sweep_ms", 200)),
+            window_close_interval_s=int(section.get("window_close_interval_s", 0)),
         )
 
 

@@ -34,7 +34,8 @@ def init_home(home: Path, *, listen_address: str, database_url: str, now: dt.dat
     pki.write_public(home / "clearing.pub", pki.public_key_pem(signing_key.private_key.public_key()))
     (home / CONFIG_FILE).write_text(toml_document({
         "identity": {"party_id": "clearing", "role": "clearing", "signing_key_id": CLEARING_KEY_ID},
-        "clearing": {"listen_address": listen_address, "database_url": database_url, "expiry_sweep_ms": 200},
+        "clearing": {"listen_address": listen_address, "database_url": database_url, "expiry_sweep_ms": 200,
+                     "window_close_interval_s": 0},
     }))
     operator = home / "operator"
     operator.mkdir()

@@ -13,10 +13,10 @@ from collections import defaultdict
 import sqlalchemy as sa
 
 from fedmall import limits
-from fedmall.envelope import SigningKey
+from fedmall.envelope import Envelope, SigningKey
 from fedmall.v1 import transfer_pb2
 
-from clearing.store import deliveries
+from clearing.store import deliveries, lock_participants, participants
 
 
 def write_deliveries(
@@ -27,21 +27,47 @@ def write_deliveries(
     clearing_key: SigningKey,
     now_ms: int,
 ) -> dict[str, int]:
-    """Sign and store one delivery per recipient (split at the per-delivery bound).
+    """Sign and store one NoticeBatch delivery per recipient (split at the per-delivery bound).
 
     Returns each recipient's new last sequence; the caller writes it to the locked row.
     """
+    envelopes_by_bank = {
+        bank_id: [clearing_key.sign(transfer_pb2.NoticeBatch(
+            recipient_bank_id=bank_id, notices=notices[start:start + limits.notices_per_delivery_max]))
+            for start in range(0, len(notices), limits.notices_per_delivery_max)]
+        for bank_id, notices in notices_by_bank.items()}
+    return append_deliveries(connection, envelopes_by_bank, last_sequence_by_bank=last_sequence_by_bank, now_ms=now_ms)
+
+
+def append_deliveries(
+    connection: sa.Connection,
+    envelopes_by_bank: dict[str, list[Envelope]],
+    *,
+    last_sequence_by_bank: dict[str, int],
+    now_ms: int,
+) -> dict[str, int]:
+    """Number and store signed envelopes on each recipient's stream, in list order."""
     rows, new_last = [], dict(last_sequence_by_bank)
-    for bank_id, notices in sorted(notices_by_bank.items()):
-        for start in range(0, len(notices), limits.notices_per_delivery_max):
-            batch = transfer_pb2.NoticeBatch(
-                recipient_bank_id=bank_id, notices=notices[start:start + limits.notices_per_delivery_max])
+    for bank_id, envelopes in sorted(envelopes_by_bank.items()):
+        for envelope in envelopes:
             new_last[bank_id] += 1
             rows.append({"bank_id": bank_id, "sequence": new_last[bank_id],
-                         "envelope": clearing_key.sign(batch).SerializeToString(), "created_at_ms": now_ms})
+                         "envelope": envelope.SerializeToString(), "created_at_ms": now_ms})
     if rows:
         connection.execute(sa.insert(deliveries), rows)
-    return {bank_id: new_last[bank_id] for bank_id in notices_by_bank}
+    return {bank_id: new_last[bank_id] for bank_id in envelopes_by_bank}
+
+
+def deliver(connection: sa.Connection, envelopes_by_bank: dict[str, list[Envelope]], *, now_ms: int) -> None:
+    """Lock the recipients' rows, append the envelopes to their streams, store the new sequences."""
+    locked = lock_participants(connection, envelopes_by_bank)
+    sequences = append_deliveries(connection, envelopes_by_bank, now_ms=now_ms,
+                                  last_sequence_by_bank={b: row.delivery_sequence for b, row in locked.items()})
+    if sequences:
+        connection.execute(
+            sa.update(participants).where(participants.c.bank_id == sa.bindparam("bank"))
+            .values(delivery_sequence=sa.bindparam("sequence")),
+            [{"bank": bank_id, "sequence": sequence} for bank_id, sequence in sequences.items()])
 
 
 def read_deliveries(connection: sa.Connection, bank_id: str, *, after_sequence: int) -> list[sa.Row]:

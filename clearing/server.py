@@ -17,10 +17,12 @@ from clearing.registry import Registry
 from clearing.servicer import ClearingAdminServicer, ClearingServicer
 from clearing.store import Store
 from clearing.transfers import TransferService
+from clearing.windows import WindowService
 
 log = logging.getLogger("fedmall.clearing")
 SERVER_THREADS = 32
 SHUTDOWN_GRACE_S = 5.0
+WINDOW_CHECK_INTERVAL_S = 0.5
 
 
 def wall_clock_ms() -> int:
@@ -35,6 +37,7 @@ class Clearing:
     store: Store = field(init=False)
     registry: Registry = field(init=False)
     transfers: TransferService = field(init=False)
+    windows: WindowService = field(init=False)
     port: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -44,15 +47,19 @@ class Clearing:
         self._bell = DeliveryBell()
         self.transfers = TransferService(self.store, self.registry, clearing_key=signing_key,
                                          bell=self._bell, clock_ms=self.clock_ms)
+        self.windows = WindowService(self.store, self.registry, clearing_key=signing_key, bell=self._bell,
+                                     clock_ms=self.clock_ms)
         self._stopping = threading.Event()
         self._server = tls.new_server(threads=SERVER_THREADS)
         clearing_pb2_grpc.add_ClearingServiceServicer_to_server(
-            ClearingServicer(self.store, self.registry, self.transfers, self._bell, stopping=self._stopping),
+            ClearingServicer(self.store, self.registry, self.transfers, self.windows, self._bell,
+                             stopping=self._stopping),
             self._server)
         clearing_pb2_grpc.add_ClearingAdminServiceServicer_to_server(ClearingAdminServicer(self.registry), self._server)
         services = [d.full_name for d in clearing_pb2.DESCRIPTOR.services_by_name.values()]
         tls.add_health_and_reflection(self._server, services)
         self._sweeper = threading.Thread(target=self._sweep, name="expiry-sweeper", daemon=True)
+        self._scheduler = threading.Thread(target=self._schedule_windows, name="window-scheduler", daemon=True)
 
     def start(self) -> int:
         credentials = tls.server_credentials(TlsCredentials.load(self.config.home))
@@ -61,6 +68,7 @@ class Clearing:
             raise OSError(f"cannot listen on {self.config.listen_address}")
         self._server.start()
         self._sweeper.start()
+        self._scheduler.start()
         return self.port
 
     def _sweep(self) -> None:
@@ -73,10 +81,27 @@ class Clearing:
             except Exception:  # The sweeper must outlive a transient database error.
                 log.exception("expiry sweep failed; retrying")
 
+    def _schedule_windows(self) -> None:
+        """Close the window every window_close_interval_s (0: only the operator closes), and
+        issue the report and statements of any closed window, also one left by a crash."""
+        interval_ms = self.config.window_close_interval_s * 1000
+        last_close_ms = self.clock_ms()
+        while not self._stopping.wait(WINDOW_CHECK_INTERVAL_S):
+            try:
+                if interval_ms and self.clock_ms() - last_close_ms >= interval_ms:
+                    closed, opened = self.windows.close()
+                    last_close_ms = self.clock_ms()
+                    log.info("closed settlement window %d on schedule; window %d is open", closed, opened)
+                for window_id in self.windows.issue_closed():
+                    log.info("issued report and statements of window %d", window_id)
+            except Exception:  # The scheduler must outlive a transient database error.
+                log.exception("window scheduling failed; retrying")
+
     def stop(self) -> None:
         """Stop taking calls, let in-flight ones finish (each is one transaction), close."""
         self._stopping.set()
         self._server.stop(SHUTDOWN_GRACE_S).wait()
-        if self._sweeper.is_alive():
-            self._sweeper.join()
+        for thread in (self._sweeper, self._scheduler):
+            if thread.is_alive():
+                thread.join()
         self.store.close()

@@ -21,6 +21,7 @@ from clearing.deliveries import DeliveryBell, read_deliveries
 from clearing.registry import Registry
 from clearing.store import Store
 from clearing.transfers import TransferService
+from clearing.windows import WindowService
 
 log = logging.getLogger("fedmall.clearing")
 
@@ -47,11 +48,12 @@ def _transfer_results(results) -> list[clearing_pb2.TransferResult]:
 
 
 class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
-    def __init__(self, store: Store, registry: Registry, transfers: TransferService, bell: DeliveryBell,
-                 *, stopping: threading.Event) -> None:
+    def __init__(self, store: Store, registry: Registry, transfers: TransferService, windows: WindowService,
+                 bell: DeliveryBell, *, stopping: threading.Event) -> None:
         self._store = store
         self._registry = registry
         self._transfers = transfers
+        self._windows = windows
         self._bell = bell
         self._stopping = stopping
 
@@ -126,6 +128,35 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         return clearing_pb2.GetPositionResponse(
             bank_id=row.bank_id, position=money(row.position_minor), reserved=money(row.reserved_minor),
             net_debit_cap=money(row.net_debit_cap_minor), liquidity=money(row.liquidity_minor))
+
+    def GetStatement(self, request, context):
+        peer = self._member(context)
+        try:
+            self._windows.window(request.window_id)
+        except FedmallError as error:
+            return clearing_pb2.GetStatementResponse(result=error.code)
+        pages = self._windows.statement(request.window_id, peer)
+        if not pages:
+            return clearing_pb2.GetStatementResponse(result=rc.RESULT_CODE_WINDOW_STATE_INVALID)
+        return clearing_pb2.GetStatementResponse(result=rc.RESULT_CODE_OK, pages=pages)
+
+    def GetSettlementReport(self, request, context):
+        self._member(context)
+        try:
+            envelope, _ = self._windows.report(request.window_id)
+            state = self._windows.window(request.window_id).state
+        except FedmallError as error:
+            return clearing_pb2.GetSettlementReportResponse(result=error.code)
+        return clearing_pb2.GetSettlementReportResponse(result=rc.RESULT_CODE_OK, report=envelope, state=state)
+
+    def SubmitReconciliation(self, request, context):
+        peer = self._member(context)
+        try:
+            result = self._windows.record_reconciliation(request.envelope, peer=peer)
+        except FedmallError as error:
+            log.warning("reconciliation from %s refused: %s (%s)", peer, name_of(error.code), error)
+            result = error.code
+        return clearing_pb2.SubmitReconciliationResponse(result=result)
 
     def ChangeSigningKey(self, request, context):
         peer = self._member(context)

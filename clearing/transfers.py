@@ -24,6 +24,7 @@ from clearing import audit, rules
 from clearing.deliveries import DeliveryBell, write_deliveries
 from clearing.registry import Registry
 from clearing.store import Store, lock_participants, participants, transfers
+from clearing.windows import open_window_id
 
 RESERVED = transfer_pb2.TRANSFER_STATE_RESERVED
 COMMITTED = transfer_pb2.TRANSFER_STATE_COMMITTED
@@ -69,26 +70,29 @@ class _Batch:
         self._notify(prepare.payee_bank_id, transfer_pb2.TransferNotice(
             prepare=prepare, state=RESERVED, result=rc.RESULT_CODE_OK, decided_at_unix_ms=now_ms))
 
-    def commit(self, row: dict, fulfilment: bytes, *, now_ms: int) -> None:
+    def commit(self, row: dict, fulfilment: bytes, *, window_id: int, now_ms: int) -> None:
         assert row["state"] == RESERVED, row
         amount_minor = row["amount_minor"]
         self.reserved[row["payer_bank_id"]] -= amount_minor
         self.position[row["payer_bank_id"]] += amount_minor
         self.position[row["payee_bank_id"]] -= amount_minor
-        self._decide(row, state=COMMITTED, result=rc.RESULT_CODE_OK, fulfilment=fulfilment, now_ms=now_ms)
+        self._decide(row, state=COMMITTED, result=rc.RESULT_CODE_OK, fulfilment=fulfilment, window_id=window_id,
+                     now_ms=now_ms)
 
     def abort(self, row: dict, *, result: int, now_ms: int) -> None:
         assert row["state"] == RESERVED, row
         self.reserved[row["payer_bank_id"]] -= row["amount_minor"]
-        self._decide(row, state=ABORTED, result=result, fulfilment=None, now_ms=now_ms)
+        self._decide(row, state=ABORTED, result=result, fulfilment=None, window_id=None, now_ms=now_ms)
 
-    def _decide(self, row: dict, *, state: int, result: int, fulfilment: bytes | None, now_ms: int) -> None:
-        row.update(state=state, result=result, fulfilment=fulfilment, decided_at_ms=now_ms)
+    def _decide(self, row: dict, *, state: int, result: int, fulfilment: bytes | None, window_id: int | None,
+                now_ms: int) -> None:
+        row.update(state=state, result=result, fulfilment=fulfilment, decided_at_ms=now_ms, window_id=window_id)
         self.updates[row["transfer_id"]] = {"id": row["transfer_id"], "state": state, "result": result,
-                                            "fulfilment": fulfilment, "decided_at_ms": now_ms}
+                                            "fulfilment": fulfilment, "decided_at_ms": now_ms, "window": window_id}
         prepare = transfer_pb2.Prepare.FromString(row["prepare_bytes"])
         notice = transfer_pb2.TransferNotice(prepare=prepare, state=state, result=result,
-                                             fulfilment=fulfilment or b"", decided_at_unix_ms=now_ms)
+                                             fulfilment=fulfilment or b"", decided_at_unix_ms=now_ms,
+                                             settlement_window_id=window_id or 0)
         self._notify(row["payer_bank_id"], notice)
         self._notify(row["payee_bank_id"], notice)
 
@@ -102,7 +106,8 @@ class _Batch:
             connection.execute(
                 sa.update(transfers).where(transfers.c.transfer_id == sa.bindparam("id"))
                 .values(state=sa.bindparam("state"), result=sa.bindparam("result"),
-                        fulfilment=sa.bindparam("fulfilment"), decided_at_ms=sa.bindparam("decided_at_ms")),
+                        fulfilment=sa.bindparam("fulfilment"), decided_at_ms=sa.bindparam("decided_at_ms"),
+                        window_id=sa.bindparam("window")),
                 list(self.updates.values()))
         sequences = write_deliveries(
             connection, self.notices, clearing_key=clearing_key, now_ms=now_ms,
@@ -160,10 +165,8 @@ class TransferService:
             raise
 
     def _audit_refusal(self, envelope: Envelope, *, peer: str, code: int) -> None:
-        now_ms = self._clock_ms()
         with self._store.write() as connection:
-            audit.append(connection, kind="refused", party_id=peer, now_ms=now_ms, body=audit.json_body({
-                "result": code, "envelope": base64.b64encode(envelope.SerializeToString()).decode()}))
+            audit.record_refusal(connection, envelope.SerializeToString(), peer=peer, code=code, now_ms=self._clock_ms())
 
     def submit_prepares(self, envelope: Envelope, *, peer: str) -> list[TransferResult]:
         batch_message = self._open(envelope, transfer_pb2.PrepareBatch, peer=peer,
@@ -220,11 +223,13 @@ class TransferService:
             payers = connection.execute(sa.select(transfers.c.payer_bank_id).where(
                 transfers.c.transfer_id.in_(ids)).distinct()).scalars().all()
             locked = lock_participants(connection, [peer, *payers])
+            window_id = open_window_id(connection)  # Share-locked: it cannot close under these commits.
             # Re-read under the locks: the state cannot change under us now.
             rows = {row.transfer_id: row._asdict() for row in connection.execute(
                 sa.select(transfers).where(transfers.c.transfer_id.in_(ids)))}
             batch = _Batch(locked)
-            results = [self._decide_one(batch, rows.get(transfer_id), decision, peer=peer, now_ms=now_ms)
+            results = [self._decide_one(batch, rows.get(transfer_id), decision, peer=peer, window_id=window_id,
+                                        now_ms=now_ms)
                        if transfer_id else TransferResult(transfer_id, rc.RESULT_CODE_INVALID_FIELD)
                        for transfer_id, decision in items]
             recipients = batch.write(connection, clearing_key=self._clearing_key, now_ms=now_ms)
@@ -233,7 +238,8 @@ class TransferService:
         return results
 
     @staticmethod
-    def _decide_one(batch: _Batch, row: dict | None, decision, *, peer: str, now_ms: int) -> TransferResult:
+    def _decide_one(batch: _Batch, row: dict | None, decision, *, peer: str, window_id: int,
+                    now_ms: int) -> TransferResult:
         is_accept = isinstance(decision, transfer_pb2.Accept)
         transfer_id = decision.transfer_id
         if row is None:
@@ -257,7 +263,7 @@ class TransferService:
             return TransferResult(transfer_id, rc.RESULT_CODE_OK, ABORTED)
         if hashlib.sha256(decision.fulfilment).digest() != row["condition"]:
             return TransferResult(transfer_id, rc.RESULT_CODE_INVALID_FULFILMENT, state)
-        batch.commit(row, decision.fulfilment, now_ms=now_ms)
+        batch.commit(row, decision.fulfilment, window_id=window_id, now_ms=now_ms)
         return TransferResult(transfer_id, rc.RESULT_CODE_OK, COMMITTED)
 
     def expire_due(self, *, limit: int = limits.prepares_per_batch_max) -> int:

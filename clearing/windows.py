@@ -1,0 +1,371 @@
+"""Settlement windows: close, net, issue signed reports and statements, take the members'
+reconciliations, settle against prefunded liquidity, or abort.
+
+    OPEN -> CLOSED -> PENDING_SETTLEMENT -> SETTLED
+                 \\________________________-> ABORTED (its transfers move to the open window)
+
+Exactly one window is OPEN. A commit share-locks the open window's row
+(``open_window_id``) and closing locks it for update, so a close waits for the commits
+in flight and no transfer can commit into a closed window.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Callable
+
+import sqlalchemy as sa
+
+from fedmall import limits
+from fedmall.envelope import Envelope, SigningKey, open_envelope
+from fedmall.results import FedmallError
+from fedmall.v1 import money_pb2, settlement_pb2, transfer_pb2
+from fedmall.v1 import result_pb2 as rc
+
+from clearing import audit, netting
+from clearing.deliveries import DeliveryBell, deliver
+from clearing.registry import Registry
+from clearing.store import (
+    Store, lock_participants, participants, reconciliations, settlement_windows, statement_pages, transfers, window_nets)
+
+OPEN = settlement_pb2.WINDOW_STATE_OPEN
+CLOSED = settlement_pb2.WINDOW_STATE_CLOSED
+PENDING_SETTLEMENT = settlement_pb2.WINDOW_STATE_PENDING_SETTLEMENT
+SETTLED = settlement_pb2.WINDOW_STATE_SETTLED
+ABORTED = settlement_pb2.WINDOW_STATE_ABORTED
+COMMITTED = transfer_pb2.TRANSFER_STATE_COMMITTED
+
+ACKNOWLEDGED, DISPUTED, SILENT = "acknowledged", "disputed", "silent"
+
+
+def state_name(state: int) -> str:
+    return settlement_pb2.WindowState.Name(state).removeprefix("WINDOW_STATE_")
+
+
+def open_window_id(connection: sa.Connection) -> int:
+    """The open window, share-locked until this transaction ends.
+
+    On PostgreSQL a waiter on a window that closed meanwhile gets no row back (the row
+    no longer matches); the loop then finds the window that replaced it.
+    """
+    for _ in range(3):
+        window_id = connection.scalar(sa.select(settlement_windows.c.window_id)
+                                      .where(settlement_windows.c.state == OPEN).with_for_update(read=True))
+        if window_id is not None:
+            return window_id
+    raise AssertionError("no open settlement window")  # Closing always opens the next one.
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAnswer:
+    bank_id: str
+    status: str  # acknowledged, disputed or silent
+    breaks: tuple[settlement_pb2.ReconciliationBreak, ...]
+
+
+def _money(amount_minor: int, currency: str) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=amount_minor, currency=currency)
+
+
+class WindowService:
+    def __init__(self, store: Store, registry: Registry, *, clearing_key: SigningKey, bell: DeliveryBell,
+                 clock_ms: Callable[[], int]) -> None:
+        self._store = store
+        self._registry = registry
+        self._key = clearing_key
+        self._bell = bell
+        self._clock_ms = clock_ms
+
+    # Reading ---------------------------------------------------------------------------
+
+    def windows(self) -> list[sa.Row]:
+        with self._store.read() as connection:
+            return connection.execute(sa.select(settlement_windows).order_by(settlement_windows.c.window_id)).all()
+
+    def window(self, window_id: int) -> sa.Row:
+        with self._store.read() as connection:
+            return self._window(connection, window_id)
+
+    @staticmethod
+    def _window(connection: sa.Connection, window_id: int, *, for_update: bool = False) -> sa.Row:
+        query = sa.select(settlement_windows).where(settlement_windows.c.window_id == window_id)
+        row = connection.execute(query.with_for_update() if for_update else query).first()
+        if row is None:
+            raise FedmallError(rc.RESULT_CODE_WINDOW_NOT_FOUND, f"no settlement window {window_id}")
+        return row
+
+    def report(self, window_id: int) -> tuple[Envelope, settlement_pb2.SettlementReport]:
+        row = self.window(window_id)
+        if row.report_envelope is None:
+            raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID, f"window {window_id} has no report yet")
+        envelope = Envelope.FromString(row.report_envelope)
+        return envelope, settlement_pb2.SettlementReport.FromString(envelope.payload)
+
+    def statement(self, window_id: int, bank_id: str) -> list[Envelope]:
+        with self._store.read() as connection:
+            return [Envelope.FromString(data) for data in connection.execute(
+                sa.select(statement_pages.c.envelope)
+                .where(statement_pages.c.window_id == window_id, statement_pages.c.bank_id == bank_id)
+                .order_by(statement_pages.c.page_index)).scalars()]
+
+    def nets(self, window_id: int) -> list[sa.Row]:
+        with self._store.read() as connection:
+            return connection.execute(sa.select(window_nets).where(window_nets.c.window_id == window_id)
+                                      .order_by(window_nets.c.bank_id)).all()
+
+    def answers(self, window_id: int) -> list[MemberAnswer]:
+        """Each member's answer to its statement for the window."""
+        with self._store.read() as connection:
+            return self._answers(connection, window_id)
+
+    @staticmethod
+    def _answers(connection: sa.Connection, window_id: int) -> list[MemberAnswer]:
+        bank_ids = connection.execute(sa.select(window_nets.c.bank_id).where(window_nets.c.window_id == window_id)
+                                      .distinct().order_by(window_nets.c.bank_id)).scalars().all()
+        received = {row.bank_id: row for row in connection.execute(
+            sa.select(reconciliations).where(reconciliations.c.window_id == window_id))}
+        answers = []
+        for bank_id in bank_ids:
+            row = received.get(bank_id)
+            if row is None:
+                answers.append(MemberAnswer(bank_id, SILENT, ()))
+                continue
+            answer = settlement_pb2.Reconciliation.FromString(Envelope.FromString(row.envelope).payload)
+            answers.append(MemberAnswer(bank_id, DISPUTED if answer.breaks else ACKNOWLEDGED, tuple(answer.breaks)))
+        return answers
+
+    # Closing and issuing --------------------------------------------------------------
+
+    def close(self, *, window_id: int | None = None) -> tuple[int, int]:
+        """Close the open window (or check that window_id is it) and open the next, atomically."""
+        now_ms = self._clock_ms()
+        with self._store.write() as connection:
+            current = connection.execute(sa.select(settlement_windows).where(settlement_windows.c.state == OPEN)
+                                         .with_for_update()).one()
+            if window_id is not None and window_id != current.window_id:
+                self._window(connection, window_id)  # WINDOW_NOT_FOUND when there is no such window.
+                raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID,
+                                   f"window {window_id} is not open (window {current.window_id} is)")
+            next_id = current.window_id + 1
+            connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == current.window_id)
+                               .values(state=CLOSED, closed_at_ms=now_ms))
+            connection.execute(sa.insert(settlement_windows).values(window_id=next_id, state=OPEN, opened_at_ms=now_ms))
+            audit.append(connection, kind="window.close", party_id="operator", now_ms=now_ms,
+                         body=audit.json_body({"closed": current.window_id, "opened": next_id}))
+        return current.window_id, next_id
+
+    def issue_closed(self) -> list[int]:
+        """Issue the report and statements of every CLOSED window (after a close or a crash)."""
+        with self._store.read() as connection:
+            closed = connection.execute(sa.select(settlement_windows.c.window_id)
+                                        .where(settlement_windows.c.state == CLOSED)).scalars().all()
+        return [window_id for window_id in closed if self.issue(window_id)]
+
+    def issue(self, window_id: int) -> bool:
+        """Net a CLOSED window; sign and deliver its report and every member's statement.
+
+        Returns False when the window was not CLOSED (already issued, say): safe to retry.
+        """
+        now_ms = self._clock_ms()
+        with self._store.write() as connection:
+            window = self._window(connection, window_id, for_update=True)
+            if window.state != CLOSED:
+                return False
+            members = connection.execute(sa.select(participants.c.bank_id, participants.c.currency)
+                                         .order_by(participants.c.bank_id)).all()
+            result = netting.net(self._bilateral(connection, window_id), bank_ids=[m.bank_id for m in members],
+                                 currencies={m.bank_id: m.currency for m in members})
+            opening = self._opening_positions(connection, window_id)
+            head = audit.head(connection)
+            report = self._report(window, result, head)
+            report_envelope = self._key.sign(report)
+            connection.execute(sa.insert(window_nets), [{
+                "window_id": window_id, "bank_id": row.bank_id, "currency": row.currency,
+                "debits_minor": row.debits_minor, "credits_minor": row.credits_minor, "net_minor": row.net_minor,
+                "opening_position_minor": opening.get(row.bank_id, 0)} for row in result.rows])
+            pages = self._statements(connection, window_id, result, opening, head)
+            connection.execute(sa.insert(statement_pages), [
+                {"window_id": window_id, "bank_id": bank_id, "page_index": index, "envelope": page.SerializeToString()}
+                for bank_id, bank_pages in pages.items() for index, page in enumerate(bank_pages)])
+            deliver(connection, {bank_id: bank_pages + [report_envelope] for bank_id, bank_pages in pages.items()},
+                    now_ms=now_ms)
+            connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == window_id)
+                               .values(state=PENDING_SETTLEMENT, report_envelope=report_envelope.SerializeToString()))
+            audit.append(connection, kind="window.issue", party_id="clearing", now_ms=now_ms, body=audit.json_body({
+                "window_id": window_id,
+                "report_sha256": hashlib.sha256(report_envelope.SerializeToString()).hexdigest()}))
+        self._bell.ring(list(pages))
+        return True
+
+    def netting(self, window_id: int) -> netting.Netting:
+        """The window's netting straight from the transfers (also for an open window)."""
+        with self._store.read() as connection:
+            members = connection.execute(sa.select(participants.c.bank_id, participants.c.currency)).all()
+            return netting.net(self._bilateral(connection, window_id), bank_ids=[m.bank_id for m in members],
+                               currencies={m.bank_id: m.currency for m in members})
+
+    @staticmethod
+    def _bilateral(connection: sa.Connection, window_id: int) -> list[netting.Bilateral]:
+        t = transfers.c
+        rows = connection.execute(
+            sa.select(t.payer_bank_id, t.payee_bank_id, t.currency, sa.func.sum(t.amount_minor), sa.func.count())
+            .where(t.window_id == window_id, t.state == COMMITTED)
+            .group_by(t.payer_bank_id, t.payee_bank_id, t.currency))
+        return [netting.Bilateral(payer, payee, currency, int(amount), int(count))
+                for payer, payee, currency, amount, count in rows]
+
+    @staticmethod
+    def _opening_positions(connection: sa.Connection, window_id: int) -> dict[str, int]:
+        """Each bank's position from the earlier windows not yet settled: what it owed at this window's start."""
+        t, w = transfers.c, settlement_windows.c
+        unsettled = sa.select(w.window_id).where(w.window_id < window_id, w.state.in_([CLOSED, PENDING_SETTLEMENT]))
+        positions: dict[str, int] = {}
+        for column, sign in ((t.payer_bank_id, 1), (t.payee_bank_id, -1)):
+            for bank_id, amount in connection.execute(
+                    sa.select(column, sa.func.sum(t.amount_minor))
+                    .where(t.state == COMMITTED, t.window_id.in_(unsettled)).group_by(column)):
+                positions[bank_id] = positions.get(bank_id, 0) + sign * int(amount)
+        return positions
+
+    @staticmethod
+    def _report(window: sa.Row, result: netting.Netting, head: audit.AuditHead) -> settlement_pb2.SettlementReport:
+        return settlement_pb2.SettlementReport(
+            window_id=window.window_id, opened_at_unix_ms=window.opened_at_ms,
+            closed_at_unix_ms=window.closed_at_ms or 0, transfer_count=result.transfer_count,
+            gross=[_money(amount, currency) for currency, amount in sorted(result.gross_minor.items())],
+            net_total=[_money(amount, currency) for currency, amount in sorted(result.net_total_minor.items())],
+            net_positions=[settlement_pb2.NetPosition(
+                bank_id=row.bank_id, debits=_money(row.debits_minor, row.currency),
+                credits=_money(row.credits_minor, row.currency), net=_money(row.net_minor, row.currency))
+                for row in result.rows],
+            audit_head=settlement_pb2.AuditHead(sequence=head.sequence, entry_hash=head.entry_hash))
+
+    def _statements(self, connection: sa.Connection, window_id: int, result: netting.Netting,
+                    opening: dict[str, int], head: audit.AuditHead) -> dict[str, list[Envelope]]:
+        """Every member's statement pages, signed: all its transfers of the window, in commit order."""
+        entries: dict[str, list[settlement_pb2.StatementEntry]] = {row.bank_id: [] for row in result.rows}
+        t = transfers.c
+        for row in connection.execute(
+                sa.select(t.transfer_id, t.payer_bank_id, t.payee_bank_id, t.amount_minor, t.currency,
+                          t.prepare_bytes, t.decided_at_ms)
+                .where(t.window_id == window_id, t.state == COMMITTED).order_by(t.decided_at_ms, t.transfer_id)):
+            reference = transfer_pb2.Prepare.FromString(row.prepare_bytes).reference
+            for bank_id, direction, counterparty in (
+                    (row.payer_bank_id, settlement_pb2.ENTRY_DIRECTION_DEBIT, row.payee_bank_id),
+                    (row.payee_bank_id, settlement_pb2.ENTRY_DIRECTION_CREDIT, row.payer_bank_id)):
+                entries[bank_id].append(settlement_pb2.StatementEntry(
+                    transfer_id=row.transfer_id, direction=direction, counterparty_bank_id=counterparty,
+                    amount=_money(row.amount_minor, row.currency), reference=reference,
+                    committed_at_unix_ms=row.decided_at_ms))
+        pages: dict[str, list[Envelope]] = {}
+        page_size = limits.notices_per_delivery_max
+        for row in result.rows:
+            bank_entries = entries[row.bank_id]
+            page_count = max(1, -(-len(bank_entries) // page_size))
+            opening_minor = opening.get(row.bank_id, 0)
+            pages[row.bank_id] = [self._key.sign(settlement_pb2.Statement(
+                window_id=window_id, bank_id=row.bank_id, page_index=index, page_count=page_count,
+                entries=bank_entries[index * page_size:(index + 1) * page_size],
+                opening_position=_money(opening_minor, row.currency),
+                closing_position=_money(opening_minor - row.net_minor, row.currency),
+                net=_money(row.net_minor, row.currency), entry_count=len(bank_entries),
+                audit_head=settlement_pb2.AuditHead(sequence=head.sequence, entry_hash=head.entry_hash)))
+                for index in range(page_count)]
+        return pages
+
+    # Members' answers -------------------------------------------------------------------
+
+    def record_reconciliation(self, envelope: Envelope, *, peer: str) -> int:
+        """Store a member's signed acknowledgement or dispute of its statement."""
+        now_ms = self._clock_ms()
+        try:
+            answer = open_envelope(envelope, settlement_pb2.Reconciliation, expected_signer=peer,
+                                   keys=self._registry.key_lookup)
+            if answer.bank_id != peer:
+                raise FedmallError(rc.RESULT_CODE_FORBIDDEN, "a member answers only for itself")
+        except FedmallError as error:
+            with self._store.write() as connection:
+                audit.record_refusal(connection, envelope.SerializeToString(), peer=peer, code=error.code, now_ms=now_ms)
+            raise
+        with self._store.write() as connection:
+            window = self._window(connection, answer.window_id, for_update=True)
+            if window.state != PENDING_SETTLEMENT:
+                raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID,
+                                   f"window {answer.window_id} is {state_name(window.state)}")
+            pages = connection.execute(
+                sa.select(statement_pages.c.envelope).where(
+                    statement_pages.c.window_id == answer.window_id, statement_pages.c.bank_id == peer)
+                .order_by(statement_pages.c.page_index)).scalars().all()
+            issued_sha256 = hashlib.sha256(b"".join(Envelope.FromString(page).payload for page in pages)).digest()
+            if answer.statement_sha256 != issued_sha256:
+                raise FedmallError(rc.RESULT_CODE_STATEMENT_MISMATCH, "not the statement the clearing issued")
+            key = {"window_id": answer.window_id, "bank_id": peer}
+            previous = connection.execute(sa.select(reconciliations.c.envelope).filter_by(**key)).scalar()
+            if previous is not None and Envelope.FromString(previous).payload == envelope.payload:
+                return rc.RESULT_CODE_EXISTS
+            connection.execute(sa.delete(reconciliations).filter_by(**key))
+            connection.execute(sa.insert(reconciliations).values(
+                **key, break_count=len(answer.breaks), envelope=envelope.SerializeToString(), received_at_ms=now_ms))
+            audit.append(connection, kind="reconciliation", party_id=peer, now_ms=now_ms,
+                         body=envelope.SerializeToString())
+        return rc.RESULT_CODE_OK
+
+    # Settling and aborting ----------------------------------------------------------------
+
+    def settle(self, window_id: int, *, override_reason: str | None = None) -> list[sa.Row]:
+        """Record final settlement: each member's liquidity and position move by its net.
+
+        Refused unless the window is PENDING_SETTLEMENT and every member acknowledged its
+        statement, or the operator overrides with a reason (which is recorded).
+        """
+        now_ms = self._clock_ms()
+        with self._store.write() as connection:
+            window = self._window(connection, window_id, for_update=True)
+            if window.state != PENDING_SETTLEMENT:
+                raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID,
+                                   f"window {window_id} is {state_name(window.state)}, not PENDING_SETTLEMENT")
+            unresolved = [a for a in self._answers(connection, window_id) if a.status != ACKNOWLEDGED]
+            if unresolved and not override_reason:
+                raise FedmallError(rc.RESULT_CODE_SETTLEMENT_DISPUTED, "not settled: " + ", ".join(
+                    f"{a.bank_id} {a.status}" for a in unresolved))
+            nets = connection.execute(sa.select(window_nets).where(window_nets.c.window_id == window_id)).all()
+            for currency in {row.currency for row in nets}:
+                assert sum(row.net_minor for row in nets if row.currency == currency) == 0, (window_id, currency)
+            locked = lock_participants(connection, [row.bank_id for row in nets])
+            connection.execute(
+                sa.update(participants).where(participants.c.bank_id == sa.bindparam("bank"))
+                .values(liquidity_minor=sa.bindparam("liquidity"), position_minor=sa.bindparam("position")),
+                [{"bank": row.bank_id, "liquidity": locked[row.bank_id].liquidity_minor + row.net_minor,
+                  "position": locked[row.bank_id].position_minor + row.net_minor} for row in nets])
+            connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == window_id)
+                               .values(state=SETTLED, settled_at_ms=now_ms, operator_reason=override_reason))
+            deliver(connection, {row.bank_id: [self._key.sign(settlement_pb2.WindowSettled(
+                window_id=window_id, bank_id=row.bank_id, net=_money(row.net_minor, row.currency),
+                settled_at_unix_ms=now_ms))] for row in nets}, now_ms=now_ms)
+            audit.append(connection, kind="window.settle", party_id="operator", now_ms=now_ms, body=audit.json_body({
+                "window_id": window_id, "override_reason": override_reason,
+                "nets": {f"{row.bank_id}/{row.currency}": row.net_minor for row in nets}}))
+        self._bell.ring([row.bank_id for row in nets])
+        return nets
+
+    def abort(self, window_id: int, *, reason: str) -> int:
+        """Abandon a closed, unsettled window; its transfers join the open window. Returns that id."""
+        if not reason:
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, "aborting a window needs a reason")
+        now_ms = self._clock_ms()
+        with self._store.write() as connection:
+            window = self._window(connection, window_id, for_update=True)
+            if window.state not in (CLOSED, PENDING_SETTLEMENT):
+                raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID,
+                                   f"window {window_id} is {state_name(window.state)}")
+            open_id = open_window_id(connection)
+            connection.execute(sa.update(transfers).where(transfers.c.window_id == window_id).values(window_id=open_id))
+            connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == window_id)
+                               .values(state=ABORTED, operator_reason=reason))
+            members = connection.execute(sa.select(participants.c.bank_id)).scalars().all()
+            notice = self._key.sign(settlement_pb2.WindowAborted(window_id=window_id, moved_to_window_id=open_id))
+            deliver(connection, {bank_id: [notice] for bank_id in members}, now_ms=now_ms)
+            audit.append(connection, kind="window.abort", party_id="operator", now_ms=now_ms,
+                         body=audit.json_body({"window_id": window_id, "moved_to": open_id, "reason": reason}))
+        self._bell.ring(members)
+        return open_id
