@@ -6,6 +6,7 @@
     participants  list members with positions, caps and liquidity
     suspend/resume a member
     audit-verify  recompute the audit log's hash chain
+    windows, report, reconcile, settle, abort-window: settlement (see clearing.settlement_cli)
 """
 from __future__ import annotations
 
@@ -21,11 +22,13 @@ from fedmall import money, pki
 from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, fail, table
 from fedmall.results import FedmallError, name_of
 
-from clearing import audit, credentials, rules
+from clearing import audit, credentials, rules, settlement_cli
 from clearing.config import ClearingConfig
+from clearing.deliveries import DeliveryBell
 from clearing.registry import Registry
 from clearing.server import Clearing, wall_clock_ms
 from clearing.store import Store
+from clearing.windows import WindowService
 
 CERTIFICATE_VALIDITY_DAYS = 365
 
@@ -59,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name)
         command.add_argument("bank_id")
         command.add_argument("--json", action="store_true")
+    settlement_cli.add_commands(commands)
     return parser
 
 
@@ -67,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.command == "serve" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
-               "suspend": _status, "resume": _status, "audit-verify": _audit_verify}[args.command]
+               "suspend": _status, "resume": _status, "audit-verify": _audit_verify}.get(args.command)
     try:
-        return handler(args)
+        return handler(args) if handler else _settlement(args)
     except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
         return fail(str(error))
     except FedmallError as error:
@@ -151,6 +155,16 @@ def _participants(args) -> int:
     emit(document, as_json=args.json,
          human=table(human_rows, ["bank", "status", "currency", "position", "reserved", "cap", "liquidity"]))
     return EXIT_OK
+
+
+def _settlement(args) -> int:
+    config, store, registry = _open(args)
+    signing_key = pki.load_signing_key(config.home / "signing.key", config.signing_key_id)
+    windows = WindowService(store, registry, clearing_key=signing_key, bell=DeliveryBell(), clock_ms=wall_clock_ms)
+    try:
+        return settlement_cli.COMMANDS[args.command](args, windows)
+    finally:
+        store.close()
 
 
 def _status(args) -> int:

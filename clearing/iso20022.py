@@ -1,0 +1,399 @@
+"""ISO 20022 messages for a settlement window: pure functions, values in, XML bytes out.
+
+- ``camt053_statement``: a ``camt.053.001.08`` BankToCustomerStatement of one member's
+  settlement account at the clearing, one ``Stmt`` per currency it moved in the window.
+- ``pacs008_transfer``: a ``pacs.008.001.08`` FIToFICustomerCreditTransfer for one
+  committed transfer, settled through the clearing (SttlmMtd ``CLRG``).
+
+Both are checked against the official schemas in tests/schemas (see its README).
+
+Signs. The clearing keeps a *position* per bank: positive means the bank owes the other
+members. The statement shows the same thing from the account owner's side: a position
+owed by the bank is a debit balance (``CdtDbtInd DBIT``), a position in its favour (or
+zero) a credit balance (``CRDT``); the amount is always the absolute value, as ISO 20022
+amounts cannot be negative. An outgoing transfer (the bank paid) is a ``DBIT`` entry, an
+incoming one (the bank was paid) a ``CRDT`` entry. So, as signed balances with credit
+positive:
+
+    closing = opening + credits - debits     (= -(opening_position - net))
+
+Identifiers. Transfer ids are 36-character UUIDs, one longer than ISO's ``Max35Text``,
+so ``EndToEndId``, ``InstrId``, ``TxId`` and ``MsgId`` carry the UUID's 32 hex digits
+without hyphens, and ``UETR`` carries the id itself (lowercase) when it is a version 4
+UUID, as the schema's ``UUIDv4Identifier`` pattern demands; other UUID versions get no
+UETR. A bank is identified as ``FinInstnId/Othr/Id`` = bank id with ``Issr`` FEDMALL,
+and its settlement account at the clearing as ``Acct/Id/Othr/Id`` = bank id. A bank id
+or payee account too long for ISO's fields (35 and 34 characters) is refused with
+``INVALID_FIELD`` rather than cut, since a shortened id would name someone else.
+
+Times are UTC: ``ISODateTime`` as ``2026-11-28T12:10:59.123+00:00``, dates (booking,
+value, interbank settlement) are the UTC date of the commit.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import re
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import Sequence
+
+from fedmall import money
+from fedmall.results import FedmallError
+from fedmall.v1 import result_pb2 as rc
+
+CAMT053_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
+PACS008_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08"
+
+# Issuer of the proprietary identifiers (bank ids, settlement accounts) and clearing system.
+ISSUER = "FEDMALL"
+
+# Field lengths of the ISO 20022 types used here.
+max35_length = 35
+max34_length = 34  # Max34Text: GenericAccountIdentification1/Id.
+max140_length = 140
+# ActiveOrHistoricCurrencyAndAmount and DecimalNumber: totalDigits 18. An amount of at
+# most 18 digits in minor units has at most 18 digits as a decimal.
+amount_digits_max = 18
+
+# Bank transaction codes (ISO external code list): Payments / issued or received credit
+# transfer / ACH transaction, the family for transfers cleared through a clearing house.
+DOMAIN_PAYMENTS = "PMNT"
+FAMILY_ISSUED_CREDIT_TRANSFER = "ICDT"
+FAMILY_RECEIVED_CREDIT_TRANSFER = "RCDT"
+SUBFAMILY_ACH_TRANSACTION = "ATXN"
+
+CREDIT = "CRDT"
+DEBIT = "DBIT"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    bank_id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    window_id: int
+    state: int
+    opened_at_ms: int
+    closed_at_ms: int
+    settled_at_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Net:
+    """One bank's movement in one currency in a window (a row of window_nets)."""
+
+    bank_id: str
+    currency: str
+    debits_minor: int
+    credits_minor: int
+    net_minor: int
+    # The bank's clearing position before the window; positive: it owes.
+    opening_position_minor: int
+
+    @property
+    def closing_position_minor(self) -> int:
+        # Debits raise what the bank owes, credits lower it: opening + debits - credits.
+        return self.opening_position_minor - self.net_minor
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """A committed transfer with the terms the payer signed."""
+
+    transfer_id: str
+    payer_bank_id: str
+    payee_bank_id: str
+    payee_account: str
+    amount_minor: int
+    currency: str
+    reference: str
+    committed_at_ms: int
+
+
+# --- camt.053 -------------------------------------------------------------------------
+
+
+def camt053_statement(
+    *, window: Window, member: Member, nets: Sequence[Net], transfers: Sequence[Transfer], created_at_ms: int,
+) -> bytes:
+    """The member's settlement-account statement for the window: one Stmt per currency.
+
+    ``nets`` are the member's rows for the window, ``transfers`` every committed transfer
+    of the window in which the member is payer or payee.
+    """
+    assert all(net.bank_id == member.bank_id for net in nets)
+    document = ET.Element("Document", xmlns=CAMT053_NAMESPACE)
+    message = _sub(document, "BkToCstmrStmt")
+    header = _sub(message, "GrpHdr")
+    _sub(header, "MsgId", _message_id("C053", f"W{window.window_id}", member.bank_id))
+    _sub(header, "CreDtTm", iso_datetime(created_at_ms))
+    for net in sorted(nets, key=lambda net: net.currency):
+        in_currency = [t for t in transfers if t.currency == net.currency]
+        _statement(message, window=window, member=member, net=net, transfers=in_currency,
+                   created_at_ms=created_at_ms)
+    return _serialise(document)
+
+
+def _statement(
+    parent: ET.Element, *, window: Window, member: Member, net: Net, transfers: Sequence[Transfer],
+    created_at_ms: int,
+) -> None:
+    bank_id = member.bank_id
+    entries = sorted(transfers, key=lambda t: (t.committed_at_ms, t.transfer_id))
+    debits = [t for t in entries if t.payer_bank_id == bank_id]
+    credits = [t for t in entries if t.payee_bank_id == bank_id]
+    # The window's fixed nets were computed from these same transfers: a difference is our bug.
+    assert len(debits) + len(credits) == len(entries), "a transfer on a statement not of its member"
+    assert sum(t.amount_minor for t in debits) == net.debits_minor, (bank_id, net.currency, "debits")
+    assert sum(t.amount_minor for t in credits) == net.credits_minor, (bank_id, net.currency, "credits")
+    assert net.net_minor == net.credits_minor - net.debits_minor, (bank_id, net.currency, "net")
+
+    statement = _sub(parent, "Stmt")
+    _sub(statement, "Id", f"W{window.window_id}-{net.currency}")
+    _sub(statement, "ElctrncSeqNb", str(window.window_id))
+    _sub(statement, "CreDtTm", iso_datetime(created_at_ms))
+    period = _sub(statement, "FrToDt")
+    _sub(period, "FrDtTm", iso_datetime(window.opened_at_ms))
+    _sub(period, "ToDtTm", iso_datetime(window.closed_at_ms))
+    account = _sub(statement, "Acct")
+    _account_id(account, bank_id)
+    _sub(account, "Ccy", net.currency)
+    owner = _sub(account, "Ownr")
+    _optional_text(owner, "Nm", member.name, max140_length)
+    _organisation_id(owner, bank_id)
+    servicer = _sub(_sub(account, "Svcr"), "FinInstnId")
+    _sub(servicer, "Nm", "Fedmall clearing")
+
+    # A position owed by the bank is a debit balance: balance = -position.
+    _balance(statement, "OPBD", -net.opening_position_minor, net.currency, window.opened_at_ms)
+    _balance(statement, "CLBD", -net.closing_position_minor, net.currency, window.closed_at_ms)
+
+    summary = _sub(statement, "TxsSummry")
+    total = _sub(summary, "TtlNtries")
+    _sub(total, "NbOfNtries", str(len(entries)))
+    _sub(total, "Sum", _decimal(net.debits_minor + net.credits_minor, net.currency))
+    total_net = _sub(total, "TtlNetNtry")
+    _sub(total_net, "Amt", _decimal(abs(net.net_minor), net.currency))
+    _sub(total_net, "CdtDbtInd", CREDIT if net.net_minor >= 0 else DEBIT)
+    for tag, items, sum_minor in (("TtlCdtNtries", credits, net.credits_minor),
+                                  ("TtlDbtNtries", debits, net.debits_minor)):
+        totals = _sub(summary, tag)
+        _sub(totals, "NbOfNtries", str(len(items)))
+        _sub(totals, "Sum", _decimal(sum_minor, net.currency))
+
+    for transfer in entries:
+        _entry(statement, transfer, incoming=transfer.payee_bank_id == bank_id)
+
+
+def _balance(parent: ET.Element, code: str, balance_minor: int, currency: str, at_ms: int) -> None:
+    balance = _sub(parent, "Bal")
+    _sub(_sub(_sub(balance, "Tp"), "CdOrPrtry"), "Cd", code)
+    _amount(balance, "Amt", abs(balance_minor), currency)
+    _sub(balance, "CdtDbtInd", CREDIT if balance_minor >= 0 else DEBIT)
+    _sub(_sub(balance, "Dt"), "DtTm", iso_datetime(at_ms))
+
+
+def _entry(parent: ET.Element, transfer: Transfer, *, incoming: bool) -> None:
+    direction = CREDIT if incoming else DEBIT
+    compact_id = compact_transfer_id(transfer.transfer_id)
+    entry = _sub(parent, "Ntry")
+    _sub(entry, "NtryRef", compact_id)
+    _amount(entry, "Amt", transfer.amount_minor, transfer.currency)
+    _sub(entry, "CdtDbtInd", direction)
+    _sub(_sub(entry, "Sts"), "Cd", "BOOK")
+    _sub(_sub(entry, "BookgDt"), "DtTm", iso_datetime(transfer.committed_at_ms))
+    _sub(_sub(entry, "ValDt"), "Dt", iso_date(transfer.committed_at_ms))
+    _sub(entry, "AcctSvcrRef", compact_id)
+    domain = _sub(_sub(entry, "BkTxCd"), "Domn")
+    _sub(domain, "Cd", DOMAIN_PAYMENTS)
+    family = _sub(domain, "Fmly")
+    _sub(family, "Cd", FAMILY_RECEIVED_CREDIT_TRANSFER if incoming else FAMILY_ISSUED_CREDIT_TRANSFER)
+    _sub(family, "SubFmlyCd", SUBFAMILY_ACH_TRANSACTION)
+
+    details = _sub(_sub(entry, "NtryDtls"), "TxDtls")
+    _references(_sub(details, "Refs"), transfer)
+    _amount(details, "Amt", transfer.amount_minor, transfer.currency)
+    _sub(details, "CdtDbtInd", direction)
+    parties = _sub(details, "RltdPties")
+    creditor_account = _sub(parties, "CdtrAcct")
+    _account_id(creditor_account, transfer.payee_account)
+    agents = _sub(details, "RltdAgts")
+    _agent(agents, "DbtrAgt", transfer.payer_bank_id)
+    _agent(agents, "CdtrAgt", transfer.payee_bank_id)
+    _remittance(details, transfer.reference)
+
+
+def _references(refs: ET.Element, transfer: Transfer) -> None:
+    compact_id = compact_transfer_id(transfer.transfer_id)
+    _sub(refs, "InstrId", compact_id)
+    _sub(refs, "EndToEndId", compact_id)
+    uetr = uetr_of(transfer.transfer_id)
+    if uetr is not None:
+        _sub(refs, "UETR", uetr)
+    _sub(refs, "TxId", compact_id)
+
+
+# --- pacs.008 -------------------------------------------------------------------------
+
+
+def pacs008_transfer(transfer: Transfer, *, payer: Member, payee: Member, created_at_ms: int) -> bytes:
+    """One committed transfer as the credit transfer the clearing settled (method CLRG).
+
+    The clearing knows the payer only as its bank (the Prepare names no payer account),
+    so the payer bank is both Dbtr and DbtrAgt; the creditor is known by its account
+    (CdtrAcct) at the payee bank, not by name, so Cdtr is empty.
+    """
+    assert payer.bank_id == transfer.payer_bank_id and payee.bank_id == transfer.payee_bank_id
+    compact_id = compact_transfer_id(transfer.transfer_id)
+    document = ET.Element("Document", xmlns=PACS008_NAMESPACE)
+    message = _sub(document, "FIToFICstmrCdtTrf")
+    header = _sub(message, "GrpHdr")
+    _sub(header, "MsgId", compact_id)
+    _sub(header, "CreDtTm", iso_datetime(created_at_ms))
+    _sub(header, "NbOfTxs", "1")
+    settlement = _sub(header, "SttlmInf")
+    _sub(settlement, "SttlmMtd", "CLRG")
+    _sub(_sub(settlement, "ClrSys"), "Prtry", ISSUER)
+
+    transaction = _sub(message, "CdtTrfTxInf")
+    payment_id = _sub(transaction, "PmtId")
+    _sub(payment_id, "InstrId", compact_id)
+    _sub(payment_id, "EndToEndId", compact_id)
+    _sub(payment_id, "TxId", compact_id)
+    uetr = uetr_of(transfer.transfer_id)
+    if uetr is not None:
+        _sub(payment_id, "UETR", uetr)
+    _amount(transaction, "IntrBkSttlmAmt", transfer.amount_minor, transfer.currency)
+    _sub(transaction, "IntrBkSttlmDt", iso_date(transfer.committed_at_ms))
+    _sub(transaction, "AccptncDtTm", iso_datetime(transfer.committed_at_ms))
+    _sub(transaction, "ChrgBr", "SLEV")
+    _agent(transaction, "InstgAgt", payer.bank_id)
+    _agent(transaction, "InstdAgt", payee.bank_id)
+    debtor = _sub(transaction, "Dbtr")
+    _optional_text(debtor, "Nm", payer.name, max140_length)
+    _organisation_id(debtor, payer.bank_id)
+    _agent(transaction, "DbtrAgt", payer.bank_id, name=payer.name)
+    _agent(transaction, "CdtrAgt", payee.bank_id, name=payee.name)
+    _sub(transaction, "Cdtr")
+    _account_id(_sub(transaction, "CdtrAcct"), transfer.payee_account)
+    _remittance(transaction, transfer.reference)
+    return _serialise(document)
+
+
+# --- identifiers, amounts, times ------------------------------------------------------
+
+
+def compact_transfer_id(transfer_id: str) -> str:
+    """A transfer id that fits Max35Text: a UUID's 32 hex digits, else the id as it is."""
+    try:
+        return uuid.UUID(transfer_id).hex
+    except ValueError:
+        return _checked_id(transfer_id, max35_length, "transfer id")
+
+
+def uetr_of(transfer_id: str) -> str | None:
+    """The id as a UETR when it is an RFC 4122 version 4 UUID, else None (no UETR)."""
+    try:
+        parsed = uuid.UUID(transfer_id)
+    except ValueError:
+        return None
+    if parsed.version != 4 or parsed.variant != uuid.RFC_4122:
+        return None
+    return str(parsed)
+
+
+def iso_datetime(at_ms: int) -> str:
+    """Unix milliseconds -> '2026-11-28T12:10:59.123+00:00' (ISODateTime, UTC)."""
+    seconds, milliseconds = divmod(at_ms, 1000)
+    moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{milliseconds:03d}+00:00"
+
+
+def iso_date(at_ms: int) -> str:
+    """Unix milliseconds -> the UTC date, '2026-11-28' (ISODate)."""
+    return datetime.datetime.fromtimestamp(at_ms // 1000, tz=datetime.timezone.utc).date().isoformat()
+
+
+def _decimal(amount_minor: int, currency: str) -> str:
+    if len(str(abs(amount_minor))) > amount_digits_max:
+        raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT,
+                           f"{amount_minor} {currency} minor units has more than {amount_digits_max} digits")
+    return money.format_amount(amount_minor, currency)
+
+
+def _amount(parent: ET.Element, tag: str, amount_minor: int, currency: str) -> None:
+    assert amount_minor >= 0, "ISO 20022 amounts are not negative; the sign goes in CdtDbtInd"
+    _sub(parent, tag, _decimal(amount_minor, currency)).set("Ccy", currency)
+
+
+def _checked_id(text: str, length_max: int, what: str) -> str:
+    if not 0 < len(text) <= length_max or _XML_ILLEGAL.search(text):
+        raise FedmallError(rc.RESULT_CODE_INVALID_FIELD,
+                           f"{what} {text!r} does not fit ISO 20022 ({length_max} characters at most)")
+    return text
+
+
+def _message_id(*parts: str) -> str:
+    """A Max35Text message id: the parts joined, or when too long a prefix and a hash."""
+    text = "-".join(parts)
+    if len(text) <= max35_length:
+        return text
+    return f"{text[:22]}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+# --- elements -------------------------------------------------------------------------
+
+
+def _agent(parent: ET.Element, tag: str, bank_id: str, *, name: str = "") -> None:
+    institution = _sub(_sub(parent, tag), "FinInstnId")
+    _optional_text(institution, "Nm", name, max140_length)
+    other = _sub(institution, "Othr")
+    _sub(other, "Id", _checked_id(bank_id, max35_length, "bank id"))
+    _sub(other, "Issr", ISSUER)
+
+
+def _organisation_id(party: ET.Element, bank_id: str) -> None:
+    other = _sub(_sub(_sub(party, "Id"), "OrgId"), "Othr")
+    _sub(other, "Id", _checked_id(bank_id, max35_length, "bank id"))
+    _sub(other, "Issr", ISSUER)
+
+
+def _account_id(account: ET.Element, account_id: str) -> None:
+    other = _sub(_sub(account, "Id"), "Othr")
+    _sub(other, "Id", _checked_id(account_id, max34_length, "account id"))
+
+
+def _remittance(parent: ET.Element, reference: str) -> None:
+    if reference:
+        _sub(_sub(parent, "RmtInf"), "Ustrd", _xml_text(reference)[:max140_length])
+
+
+def _optional_text(parent: ET.Element, tag: str, text: str, length_max: int) -> None:
+    if text.strip():
+        _sub(parent, tag, _xml_text(text)[:length_max])
+
+
+# Characters XML 1.0 cannot carry at all (control characters other than tab, CR, LF; and
+# U+FFFE/U+FFFF). A signed reference may hold them; they become U+FFFD in the export.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_text(text: str) -> str:
+    return _XML_ILLEGAL.sub("\ufffd", text)
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
+    element = ET.SubElement(parent, tag)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _serialise(document: ET.Element) -> bytes:
+    ET.indent(document)
+    return ET.tostring(document, encoding="UTF-8", xml_declaration=True) + b"\n"

@@ -1,0 +1,232 @@
+"""Settlement windows at the clearing over real gRPC: close, net, statements, answers,
+settle, abort; every refusal leaves everything as it was."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import sqlalchemy as sa
+
+from fedmall.envelope import Envelope, VerificationKey, open_envelope
+from fedmall import pki
+from fedmall.results import FedmallError
+from fedmall.v1 import clearing_pb2, settlement_pb2, transfer_pb2
+from fedmall.v1 import result_pb2 as rc
+
+from clearing.store import transfers
+
+from tests.clearing.test_transfers import accept, submit_decisions, submit_prepares
+from tests.support.federation import make_prepare
+
+COMMITTED = transfer_pb2.TRANSFER_STATE_COMMITTED
+
+
+def commit(world, payer: str, payee: str, amount_minor: int) -> str:
+    prepare = make_prepare(payer, payee, amount_minor, now_ms=world.clock())
+    assert submit_prepares(world, payer, prepare).results[0].result == rc.RESULT_CODE_OK
+    assert submit_decisions(world, payee, accepts=[accept(prepare.transfer_id)]).results[0].state == COMMITTED
+    return prepare.transfer_id
+
+
+def close(world) -> int:
+    closed, _ = world.clearing.windows.close()
+    assert world.clearing.windows.issue(closed)
+    return closed
+
+
+def statement(world, bank_id: str, window_id: int) -> tuple[list[Envelope], list[settlement_pb2.Statement]]:
+    response = world.stub(bank_id).GetStatement(clearing_pb2.GetStatementRequest(window_id=window_id))
+    assert response.result == rc.RESULT_CODE_OK
+    public_key = pki.load_public_key_pem((world.home / "clearing.pub").read_bytes())
+    key = VerificationKey("clearing/k1", "clearing", public_key)
+    pages = [open_envelope(page, settlement_pb2.Statement, expected_signer="clearing", keys=lambda _: key)
+             for page in response.pages]
+    return list(response.pages), pages
+
+
+def answer(world, bank_id: str, window_id: int, *, breaks=(), key=None, statement_sha256: bytes | None = None) -> int:
+    envelopes, _ = statement(world, bank_id, window_id)
+    digest = statement_sha256 or hashlib.sha256(b"".join(e.payload for e in envelopes)).digest()
+    reconciliation = settlement_pb2.Reconciliation(window_id=window_id, bank_id=bank_id, statement_sha256=digest,
+                                                   breaks=breaks)
+    envelope = (key or world.banks[bank_id].signing_key).sign(reconciliation)
+    return world.stub(bank_id).SubmitReconciliation(clearing_pb2.SubmitReconciliationRequest(envelope=envelope)).result
+
+
+def acknowledge_all(world, window_id: int) -> None:
+    for bank_id in world.banks:
+        assert answer(world, bank_id, window_id) == rc.RESULT_CODE_OK
+
+
+def state(world, window_id: int) -> str:
+    return settlement_pb2.WindowState.Name(world.clearing.windows.window(window_id).state).removeprefix("WINDOW_STATE_")
+
+
+def test_close__report_and_statements_are_signed_and_sum_to_zero(world):
+    first = commit(world, "bank-a", "bank-b", 700)
+    commit(world, "bank-b", "bank-c", 200)
+    commit(world, "bank-c", "bank-a", 100)
+    window_id = close(world)
+    assert state(world, window_id) == "PENDING_SETTLEMENT"
+    assert state(world, window_id + 1) == "OPEN"
+
+    nets = {row.bank_id: row.net_minor for row in world.clearing.windows.nets(window_id)}
+    assert nets == {"bank-a": -600, "bank-b": 500, "bank-c": 100}
+    _, report = world.clearing.windows.report(window_id)
+    assert [m.amount_minor for m in report.gross] == [1000]
+    assert [m.amount_minor for m in report.net_total] == [600]
+    assert report.audit_head.sequence > 0
+
+    _, pages = statement(world, "bank-a", window_id)
+    [page] = pages
+    assert (page.page_count, page.entry_count, page.net.amount_minor) == (1, 2, -600)
+    assert (page.opening_position.amount_minor, page.closing_position.amount_minor) == (0, 600)
+    debit = next(e for e in page.entries if e.transfer_id == first)
+    assert (debit.direction, debit.counterparty_bank_id, debit.amount.amount_minor) == (
+        settlement_pb2.ENTRY_DIRECTION_DEBIT, "bank-b", 700)
+
+
+def test_close__a_transfer_committed_after_close_belongs_to_the_next_window(world):
+    commit(world, "bank-a", "bank-b", 100)
+    window_id = close(world)
+    later = commit(world, "bank-a", "bank-b", 50)
+    with world.clearing.store.read() as connection:
+        assert connection.scalar(sa.select(transfers.c.window_id).where(transfers.c.transfer_id == later)) == window_id + 1
+
+
+def test_close__under_concurrent_commits_every_transfer_lands_in_exactly_one_window(world):
+    stop = threading.Event()
+    committed: list[str] = []
+
+    def traffic(payer: str, payee: str) -> None:
+        while not stop.is_set():
+            committed.append(commit(world, payer, payee, 1))
+
+    with ThreadPoolExecutor(3) as pool:
+        for payer, payee in (("bank-a", "bank-b"), ("bank-b", "bank-c"), ("bank-c", "bank-a")):
+            pool.submit(traffic, payer, payee)
+        closed = []
+        for _ in range(4):
+            threading.Event().wait(0.15)
+            closed.append(close(world))
+        stop.set()
+    last = close(world)
+    with world.clearing.store.read() as connection:
+        rows = connection.execute(sa.select(transfers.c.transfer_id, transfers.c.window_id)
+                                  .where(transfers.c.state == COMMITTED)).all()
+    assert len(rows) == len(committed) > 20
+    assert all(row.window_id in closed + [last] for row in rows)
+    for window_id in closed + [last]:
+        assert sum(row.net_minor for row in world.clearing.windows.nets(window_id)) == 0
+        _, report = world.clearing.windows.report(window_id)
+        assert report.transfer_count == sum(1 for row in rows if row.window_id == window_id)
+
+
+def test_settle__moves_liquidity_and_resets_positions(world):
+    commit(world, "bank-a", "bank-b", 30_000)
+    commit(world, "bank-b", "bank-c", 10_000)
+    window_id = close(world)
+    acknowledge_all(world, window_id)
+    before = {b: world.participant(b) for b in world.banks}
+    world.clearing.windows.settle(window_id)
+    assert state(world, window_id) == "SETTLED"
+    after = {b: world.participant(b) for b in world.banks}
+    assert {b: after[b].position_minor for b in after} == {"bank-a": 0, "bank-b": 0, "bank-c": 0}
+    assert {b: after[b].liquidity_minor - before[b].liquidity_minor for b in after} == {
+        "bank-a": -30_000, "bank-b": 20_000, "bank-c": 10_000}
+    # The headroom under the cap is back: bank-a can send its full cap again.
+    prepare = make_prepare("bank-a", "bank-b", 100_000, now_ms=world.clock())
+    assert submit_prepares(world, "bank-a", prepare).results[0].result == rc.RESULT_CODE_OK
+
+
+def refused(call) -> int:
+    with pytest.raises(FedmallError) as error:
+        call()
+    return error.value.code
+
+
+def test_settle__an_open_window_twice_or_disputed_is_refused_and_changes_nothing(world):
+    commit(world, "bank-a", "bank-b", 500)
+    assert refused(lambda: world.clearing.windows.settle(1)) == rc.RESULT_CODE_WINDOW_STATE_INVALID
+    window_id = close(world)
+    assert refused(lambda: world.clearing.windows.close(window_id=window_id)) == rc.RESULT_CODE_WINDOW_STATE_INVALID
+    assert refused(lambda: world.clearing.windows.settle(99)) == rc.RESULT_CODE_WINDOW_NOT_FOUND
+
+    acknowledge_all(world, window_id)
+    dispute = settlement_pb2.ReconciliationBreak(kind=settlement_pb2.BREAK_KIND_MISSING_AT_NODE, transfer_id="x")
+    assert answer(world, "bank-b", window_id, breaks=[dispute]) == rc.RESULT_CODE_OK
+    positions = {b: world.participant(b).position_minor for b in world.banks}
+    assert refused(lambda: world.clearing.windows.settle(window_id)) == rc.RESULT_CODE_SETTLEMENT_DISPUTED
+    assert {b: world.participant(b).position_minor for b in world.banks} == positions
+    assert state(world, window_id) == "PENDING_SETTLEMENT"
+
+    world.clearing.windows.settle(window_id, override_reason="bank-b's break explained by phone, ticket 42")
+    assert world.clearing.windows.window(window_id).operator_reason.startswith("bank-b's break")
+    assert refused(lambda: world.clearing.windows.settle(window_id)) == rc.RESULT_CODE_WINDOW_STATE_INVALID
+
+
+def test_settle__a_silent_member_blocks_settlement(world):
+    commit(world, "bank-a", "bank-b", 500)
+    window_id = close(world)
+    assert answer(world, "bank-a", window_id) == rc.RESULT_CODE_OK
+    assert [a.status for a in world.clearing.windows.answers(window_id)] == ["acknowledged", "silent", "silent"]
+    assert refused(lambda: world.clearing.windows.settle(window_id)) == rc.RESULT_CODE_SETTLEMENT_DISPUTED
+
+
+def test_reconciliation__forged_wrong_statement_or_for_another_bank_is_refused(world):
+    commit(world, "bank-a", "bank-b", 500)
+    window_id = close(world)
+    assert answer(world, "bank-a", window_id, key=world.banks["bank-c"].signing_key) == rc.RESULT_CODE_SIGNER_NOT_PEER
+    assert answer(world, "bank-a", window_id, statement_sha256=bytes(32)) == rc.RESULT_CODE_STATEMENT_MISMATCH
+    assert answer(world, "bank-a", window_id) == rc.RESULT_CODE_OK
+    assert answer(world, "bank-a", window_id) == rc.RESULT_CODE_EXISTS
+    assert [a.status for a in world.clearing.windows.answers(window_id)][0] == "acknowledged"
+
+
+def test_restart__between_close_and_settle_the_window_report_and_answers_survive(world):
+    commit(world, "bank-a", "bank-b", 800)
+    window_id = close(world)
+    acknowledge_all(world, window_id)
+    _, report_before = world.clearing.windows.report(window_id)
+    world.restart()
+    _, report_after = world.clearing.windows.report(window_id)
+    assert report_after == report_before
+    assert state(world, window_id) == "PENDING_SETTLEMENT"
+    assert {a.status for a in world.clearing.windows.answers(window_id)} == {"acknowledged"}
+    world.clearing.windows.settle(window_id)
+    assert world.participant("bank-a").position_minor == 0
+
+
+def test_restart__a_window_closed_but_not_issued_is_issued_by_the_restarted_clearing(world):
+    commit(world, "bank-a", "bank-b", 800)
+    closed, _ = world.clearing.windows.close()  # Crash before issue().
+    world.restart()
+    from tests.support.federation import wait_until
+    wait_until(lambda: state(world, closed) == "PENDING_SETTLEMENT")
+
+
+def test_abort__moves_the_transfers_to_the_open_window(world):
+    transfer_id = commit(world, "bank-a", "bank-b", 800)
+    window_id = close(world)
+    assert refused(lambda: world.clearing.windows.abort(window_id, reason="")) == rc.RESULT_CODE_INVALID_FIELD
+    moved_to = world.clearing.windows.abort(window_id, reason="wrong cut-off time")
+    assert state(world, window_id) == "ABORTED"
+    with world.clearing.store.read() as connection:
+        assert connection.scalar(sa.select(transfers.c.window_id).where(transfers.c.transfer_id == transfer_id)) == moved_to
+    assert world.participant("bank-a").position_minor == 800  # Positions do not move on an abort.
+    next_window = close(world)
+    assert {row.bank_id: row.net_minor for row in world.clearing.windows.nets(next_window)}["bank-a"] == -800
+
+
+def test_statement__pages_split_at_the_bound_and_each_stands_alone(world, monkeypatch):
+    from fedmall import limits
+    monkeypatch.setattr(limits, "notices_per_delivery_max", 2)
+    for _ in range(5):
+        commit(world, "bank-a", "bank-b", 10)
+    window_id = close(world)
+    _, pages = statement(world, "bank-a", window_id)
+    assert [(p.page_index, p.page_count, len(p.entries), p.entry_count) for p in pages] == [
+        (0, 3, 2, 5), (1, 3, 2, 5), (2, 3, 1, 5)]
+    assert answer(world, "bank-a", window_id) == rc.RESULT_CODE_OK
