@@ -11,6 +11,9 @@ Internal accounts, one per kind and currency, have ids customers cannot take
     @owed-to-clearing/EUR     money a customer sent that the clearing has not settled yet
     @clearing/EUR             the node's settlement position with the clearing; it
                               equals the clearing's position for this bank (positive: we owe)
+    @liquidity/EUR            the bank's prefunded liquidity at the clearing; final settlement
+                              of a window moves its net between here and @clearing:
+                              @clearing +net, @liquidity -net (net = credits - debits)
 
 Every entry id is derived from what caused it ("deposit:<id>", "send:<transfer>"...),
 so applying the same cause twice is detectable: the entry already exists.
@@ -27,7 +30,8 @@ from fedmall import limits
 CASH = "cash"
 OWED_TO_CLEARING = "owed-to-clearing"
 CLEARING = "clearing"
-INTERNAL_KINDS = (CASH, OWED_TO_CLEARING, CLEARING)
+LIQUIDITY = "liquidity"
+INTERNAL_KINDS = (CASH, OWED_TO_CLEARING, CLEARING, LIQUIDITY)
 
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,%d}$" % limits.account_id_length_max)
 

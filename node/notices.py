@@ -1,7 +1,8 @@
-"""What the clearing tells this bank, applied to the books; and the payee's decisions.
+"""What the clearing tells this bank about transfers, applied to the books; and the payee's decisions.
 
-One delivery (a clearing-signed NoticeBatch) is applied in ONE transaction together
-with the stream cursor, so a crash replays a delivery, never loses or doubles it.
+A NoticeBatch is applied inside its delivery's transaction, together with the stream
+cursor (node.deliveries), so a crash replays a delivery, never loses or doubles it.
+A COMMITTED notice also records the settlement window the transfer belongs to.
 Each notice is also idempotent on its own: a transition happens only from the
 states that allow it, and every journal entry id names its cause.
 
@@ -23,10 +24,9 @@ import sqlalchemy as sa
 from fedmall import limits as protocol
 from fedmall.money import is_valid_amount
 from fedmall.results import name_of
-from fedmall.v1 import envelope_pb2, result_pb2, transfer_pb2
+from fedmall.v1 import result_pb2, transfer_pb2
 
 from node import ledger, store
-from node.errors import Refused
 from node.fulfilment import FulfilmentKey, condition_of
 from node.transfers import (
     ABORTED, ACCEPTED, COMMITTED, OK, PENDING, REJECTED, SUBMITTED, abort_outgoing, payee_account_problem)
@@ -60,18 +60,12 @@ def decide(prepare: transfer_pb2.Prepare, account, key: FulfilmentKey) -> Decisi
     return Decision(result=OK, fulfilment=fulfilment)
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryOutcome:
-    applied: bool            # False when the delivery was applied before (a replay).
-    decisions: int           # How many new decisions wait to be sent.
-
-
 @dataclass(slots=True)
 class _Changes:
     """What one delivery changes; written with executemany at the end."""
     entries: list
     outgoing_submitted: list
-    outgoing_committed: list
+    outgoing_committed: list     # (transfer id, window id)
     outgoing_aborted: list
     incoming_new: dict
     incoming_updates: dict
@@ -89,24 +83,13 @@ class NoticeService:
         with self._engine.connect() as connection:
             return store.read_cursor(connection)
 
-    def apply_delivery(self, *, sequence: int, envelope: envelope_pb2.Envelope,
-                       batch: transfer_pb2.NoticeBatch) -> DeliveryOutcome:
-        """Apply a verified delivery and move the cursor to sequence, in one transaction."""
-        if batch.recipient_bank_id != self._bank_id:
-            raise Refused(result_pb2.RESULT_CODE_FORBIDDEN, f"delivery for {batch.recipient_bank_id!r}")
-        if len(batch.notices) > protocol.notices_per_delivery_max:
-            raise Refused(result_pb2.RESULT_CODE_BATCH_TOO_LARGE, "too many notices in one delivery")
-        now_ms = int(self._clock() * 1000)
-        with self._engine.begin() as connection:
-            if sequence <= store.read_cursor(connection):
-                return DeliveryOutcome(applied=False, decisions=0)
-            changes = self._plan(connection, batch, now_ms=now_ms)
-            self._write(connection, changes, now_ms=now_ms)
-            connection.execute(store.received_deliveries.insert().values(
-                sequence=sequence, payload_type=envelope.payload_type, payload=envelope.payload,
-                key_id=envelope.key_id, signature=envelope.signature, applied_at_unix_ms=now_ms))
-            store.write_cursor(connection, sequence)
-        return DeliveryOutcome(applied=True, decisions=len(changes.incoming_new))
+    def apply_batch(self, connection: sa.Connection, batch: transfer_pb2.NoticeBatch, *, now_ms: int) -> int:
+        """Apply a verified NoticeBatch in the delivery's transaction; how many new decisions wait."""
+        assert batch.recipient_bank_id == self._bank_id, "node.deliveries checks the recipient"
+        assert len(batch.notices) <= protocol.notices_per_delivery_max, "node.deliveries checks the size"
+        changes = self._plan(connection, batch, now_ms=now_ms)
+        self._write(connection, changes, now_ms=now_ms)
+        return len(changes.incoming_new)
 
     def _plan(self, connection: sa.Connection, batch: transfer_pb2.NoticeBatch, *, now_ms: int) -> _Changes:
         as_payer = {n.prepare.transfer_id for n in batch.notices if n.prepare.payer_bank_id == self._bank_id}
@@ -141,7 +124,7 @@ class NoticeService:
             changes.outgoing_submitted.append(transfer_id)
         elif notice.state == COMMITTED_STATE and current in (PENDING, SUBMITTED):
             status[transfer_id] = COMMITTED
-            changes.outgoing_committed.append(transfer_id)
+            changes.outgoing_committed.append((transfer_id, notice.settlement_window_id or None))
             changes.entries.append(ledger.move(
                 f"settle:{transfer_id}", "settle",
                 source=ledger.internal_account_id(ledger.OWED_TO_CLEARING, row.currency),
@@ -184,6 +167,7 @@ class NoticeService:
                 log.error("cannot credit incoming transfer %s: no account %s", transfer_id, row["payee_account_id"])
                 return
             row["status"] = COMMITTED
+            row["window_id"] = notice.settlement_window_id or None
             changes.incoming_updates[transfer_id] = row
             changes.entries.append(ledger.move(
                 f"receive:{transfer_id}", "receive",
@@ -203,12 +187,16 @@ class NoticeService:
 
     def _write(self, connection: sa.Connection, changes: _Changes, *, now_ms: int) -> None:
         table = store.outgoing_transfers
-        for transfer_ids, status in ((changes.outgoing_submitted, SUBMITTED), (changes.outgoing_committed, COMMITTED)):
-            if transfer_ids:
-                connection.execute(
-                    table.update().where(table.c.transfer_id == sa.bindparam("target"))
-                    .values(status=status, updated_at_unix_ms=now_ms),
-                    [dict(target=transfer_id) for transfer_id in transfer_ids])
+        if changes.outgoing_submitted:
+            connection.execute(
+                table.update().where(table.c.transfer_id == sa.bindparam("target"))
+                .values(status=SUBMITTED, updated_at_unix_ms=now_ms),
+                [dict(target=transfer_id) for transfer_id in changes.outgoing_submitted])
+        if changes.outgoing_committed:
+            connection.execute(
+                table.update().where(table.c.transfer_id == sa.bindparam("target"))
+                .values(status=COMMITTED, window_id=sa.bindparam("window"), updated_at_unix_ms=now_ms),
+                [dict(target=transfer_id, window=window_id) for transfer_id, window_id in changes.outgoing_committed])
         abort_outgoing(connection, changes.outgoing_aborted, now_ms=now_ms)
         incoming = store.incoming_transfers
         if changes.incoming_new:
@@ -218,9 +206,9 @@ class NoticeService:
             connection.execute(
                 incoming.update().where(incoming.c.transfer_id == sa.bindparam("target"))
                 .values(status=sa.bindparam("new_status"), abort_reason=sa.bindparam("new_abort_reason"),
-                        updated_at_unix_ms=now_ms),
-                [dict(target=row["transfer_id"], new_status=row["status"], new_abort_reason=row["abort_reason"])
-                 for row in updates])
+                        window_id=sa.bindparam("new_window_id"), updated_at_unix_ms=now_ms),
+                [dict(target=row["transfer_id"], new_status=row["status"], new_abort_reason=row["abort_reason"],
+                      new_window_id=row["window_id"]) for row in updates])
         done = store.existing_entry_ids(connection, [entry.entry_id for entry in changes.entries])
         store.write_entries(connection, [entry for entry in changes.entries if entry.entry_id not in done],
                             now_ms=now_ms)
@@ -268,4 +256,4 @@ def _incoming_row(prepare: transfer_pb2.Prepare, *, now_ms: int, status: str, re
         payee_account_id=prepare.payee_account, amount_minor=prepare.amount.amount_minor,
         currency=prepare.amount.currency, reference=prepare.reference, status=status,
         reject_reason=reject_reason, abort_reason=result_pb2.RESULT_CODE_UNSPECIFIED, fulfilment=fulfilment,
-        decision_sent=decision_sent, created_at_unix_ms=now_ms, updated_at_unix_ms=now_ms)
+        decision_sent=decision_sent, created_at_unix_ms=now_ms, updated_at_unix_ms=now_ms, window_id=None)

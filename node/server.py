@@ -24,12 +24,14 @@ from node import limits, store
 from node.accounts import AccountService
 from node.config import NodeConfig
 from node.decisions import DecisionSubmitter
-from node.deliveries import DeliveryConsumer
+from node.deliveries import DeliveryApplier, DeliveryConsumer
 from node.fulfilment import load_or_create_key
 from node.notices import NoticeService
 from node.outbox import OutboxSubmitter
 from node.peers import PeerDirectory
+from node.reconciliations import ReconciliationSubmitter
 from node.servicer import NodeServicer, PeerServicer
+from node.settlement import SettlementService
 from node.transfers import Quoter, TransferService
 from node.worker import Worker
 
@@ -46,12 +48,14 @@ class Node:
 
     def __init__(self, *, config: NodeConfig, engine, server: grpc.Server, health, tls: TlsCredentials,
                  accounts: AccountService, transfers: TransferService, notices: NoticeService,
-                 workers: list[Worker], consumer: DeliveryConsumer, closers: list[Callable[[], None]]) -> None:
+                 settlement: SettlementService, workers: list[Worker], consumer: DeliveryConsumer,
+                 closers: list[Callable[[], None]]) -> None:
         self.config = config
         self.engine = engine
         self.accounts = accounts
         self.transfers = transfers
         self.notices = notices
+        self.settlement = settlement
         self.port = 0
         self._server = server
         self._health = health
@@ -117,14 +121,18 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, quoter=quoter or peers, clock=clock,
         transfer_expiry_ms=config.transfer_expiry_ms, on_outbox_written=lambda: workers["outbox"].wake())
     notices = NoticeService(engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, clock=clock)
+    settlement = SettlementService(engine, bank_id=config.bank_id, signing_key=signing_key, clock=clock)
     outbox = OutboxSubmitter(transfers, clearing, signing_key)
     decisions = DecisionSubmitter(notices, clearing, signing_key)
+    reconciliations = ReconciliationSubmitter(settlement, clearing)
     consumer = DeliveryConsumer(
-        notices, clearing, bank_id=config.bank_id,
-        keys=lambda key_id: clearing_key if key_id == clearing_key.key_id else None,
-        on_decisions=lambda: workers["decisions"].wake())
+        DeliveryApplier(engine, notices=notices, settlement=settlement, clock=clock), clearing,
+        bank_id=config.bank_id, keys=lambda key_id: clearing_key if key_id == clearing_key.key_id else None,
+        on_decisions=lambda: workers["decisions"].wake(),
+        on_reconciliations=lambda: workers["reconciliations"].wake())
     workers["outbox"] = Worker(f"{config.bank_id}-outbox", outbox.step)
     workers["decisions"] = Worker(f"{config.bank_id}-decisions", decisions.step)
+    workers["reconciliations"] = Worker(f"{config.bank_id}-reconciliations", reconciliations.step)
     workers["deliveries"] = Worker(f"{config.bank_id}-deliveries", consumer.step)
 
     server = new_server(threads=limits.server_threads)
@@ -137,8 +145,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     if clearing_channel is None:
         closers.insert(0, channel.close)
     return Node(config=config, engine=engine, server=server, health=health, tls=tls, accounts=accounts,
-                transfers=transfers, notices=notices, workers=list(workers.values()), consumer=consumer,
-                closers=closers)
+                transfers=transfers, notices=notices, settlement=settlement, workers=list(workers.values()),
+                consumer=consumer, closers=closers)
 
 
 __all__ = ["Node", "build_node", "SERVICE_NAMES"]

@@ -69,6 +69,8 @@ outgoing_transfers = sa.Table(
     sa.Column("abort_reason", sa.Integer, nullable=False),
     sa.Column("created_at_unix_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_at_unix_ms", sa.BigInteger, nullable=False),
+    # The settlement window the clearing committed the transfer in (None until COMMITTED).
+    sa.Column("window_id", sa.BigInteger, nullable=True, index=True),
 )
 
 # Transfers to this bank's customers. ACCEPTED | REJECTED (our decision) -> COMMITTED | ABORTED.
@@ -88,6 +90,8 @@ incoming_transfers = sa.Table(
     sa.Column("decision_sent", sa.Boolean, nullable=False, index=True),
     sa.Column("created_at_unix_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_at_unix_ms", sa.BigInteger, nullable=False),
+    # The settlement window the clearing committed the transfer in (None until COMMITTED).
+    sa.Column("window_id", sa.BigInteger, nullable=True, index=True),
 )
 
 # Every delivery applied, exactly as the clearing signed it (so the bank can prove it).
@@ -99,6 +103,33 @@ received_deliveries = sa.Table(
     sa.Column("key_id", sa.String(80), nullable=False),
     sa.Column("signature", sa.LargeBinary, nullable=False),
     sa.Column("applied_at_unix_ms", sa.BigInteger, nullable=False),
+)
+
+# The pages of this bank's statements, exactly as the clearing signed them. A window is
+# reconciled once all page_count pages are held; an aborted window's pages are deleted.
+statement_pages = sa.Table(
+    "statement_pages", metadata,
+    sa.Column("window_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("page_index", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("page_count", sa.Integer, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("key_id", sa.String(80), nullable=False),
+    sa.Column("signature", sa.LargeBinary, nullable=False),
+    sa.Column("received_at_unix_ms", sa.BigInteger, nullable=False),
+)
+
+# The reconciliation outbox: this bank's signed answer to each window's statement
+# (an acknowledgement when break_count is 0, else a dispute). sent is False until the
+# clearing gave a definitive answer, whose result code is kept in answer_result.
+reconciliations = sa.Table(
+    "reconciliations", metadata,
+    sa.Column("window_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("envelope", sa.LargeBinary, nullable=False),  # A serialised, signed Envelope.
+    sa.Column("break_count", sa.Integer, nullable=False),
+    sa.Column("sent", sa.Boolean, nullable=False, index=True),
+    sa.Column("answer_result", sa.Integer, nullable=False),
+    sa.Column("created_at_unix_ms", sa.BigInteger, nullable=False),
+    sa.Column("sent_at_unix_ms", sa.BigInteger, nullable=True),
 )
 
 node_state = sa.Table(
@@ -155,6 +186,13 @@ def existing_entry_ids(connection: sa.Connection, entry_ids: Iterable[str]) -> s
 def read_cursor(connection: sa.Connection) -> int:
     value = connection.scalar(sa.select(node_state.c.value_int).where(node_state.c.key == DELIVERY_CURSOR))
     return value or 0
+
+
+def record_delivery(connection: sa.Connection, *, sequence: int, envelope, now_ms: int) -> None:
+    """Keep a delivery exactly as the clearing signed it."""
+    connection.execute(received_deliveries.insert().values(
+        sequence=sequence, payload_type=envelope.payload_type, payload=envelope.payload,
+        key_id=envelope.key_id, signature=envelope.signature, applied_at_unix_ms=now_ms))
 
 
 def write_cursor(connection: sa.Connection, sequence: int) -> None:

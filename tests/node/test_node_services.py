@@ -11,10 +11,11 @@ from fedmall.v1 import clearing_pb2, money_pb2, node_pb2, result_pb2, transfer_p
 
 from node import ledger, store
 from node.accounts import AccountService
-from node.deliveries import DeliveryConsumer, DeliveryRefused
+from node.deliveries import DeliveryApplier, DeliveryConsumer, DeliveryRefused
 from node.errors import Unavailable
 from node.fulfilment import FulfilmentKey
 from node.notices import NoticeService
+from node.settlement import SettlementService
 from node.transfers import SendRequest, TransferService
 
 R = result_pb2
@@ -57,6 +58,9 @@ class Bank:
         self.transfers = TransferService(self.engine, bank_id=bank_id, fulfilment_key=key, quoter=quoter,
                                          clock=clock, transfer_expiry_ms=30_000, on_outbox_written=self._wake)
         self.notices = NoticeService(self.engine, bank_id=bank_id, fulfilment_key=key, clock=clock)
+        self.signing_key = new_signing_key(f"{bank_id}/k1")
+        self.settlement = SettlementService(self.engine, bank_id=bank_id, signing_key=self.signing_key, clock=clock)
+        self.applier = DeliveryApplier(self.engine, notices=self.notices, settlement=self.settlement, clock=clock)
 
     def _wake(self):
         self.woken += 1
@@ -247,7 +251,7 @@ def notice(prepare, state, result=R.RESULT_CODE_OK, fulfilment=b""):
 
 
 def consumer(bank, bank_id):
-    return DeliveryConsumer(bank.notices, clearing=None, bank_id=bank_id, keys=clearing_keys)
+    return DeliveryConsumer(bank.applier, clearing=None, bank_id=bank_id, keys=clearing_keys)
 
 
 def test_payer_commit__replayed_delivery_posts_once(bank_a):
