@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_netting import measure_netting  # noqa: E402
 from federation import BankSpec, Federation, check_books, read_books  # noqa: E402
 
 from fedmall.v1 import money_pb2, node_pb2  # noqa: E402
@@ -167,6 +168,8 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=300, help="most transfers in flight per bank")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--home", type=Path)
+    parser.add_argument("--netting-transfers", type=int, default=1_000_000,
+                        help="size of the netting benchmark (0 skips it)")
     args = parser.parse_args()
 
     home = args.home or Path(tempfile.mkdtemp(prefix="fedmall-bench-"))
@@ -199,6 +202,11 @@ def main() -> int:
         ok, problems = invariants(federation)
     finally:
         federation.stop()
+    if args.netting_transfers:
+        netting = measure_netting(home, transfer_count=args.netting_transfers, seed=args.seed)
+        result.update(netting)
+        if args.netting_transfers == 1_000_000:
+            result["netting_1m_s"] = netting["netting_s"]
     result.update({
         "cores": os.cpu_count(), "batch_size": args.batch_size, "banks": args.banks, "store": "sqlite",
         "wall_seconds": round(wall_s, 2), "cpu_seconds_by_process": cpu,
