@@ -1,7 +1,8 @@
 """fedmall-node: run a bank node and operate it.
 
-Every command but serve and ledger-check calls the node's own NodeService over mTLS
-with the bundle's credentials. Bad input: a message on stderr, exit 2. A refusal:
+Every command but serve, ledger-check, reconciliations and reconciliation calls the
+node's own NodeService over mTLS with the bundle's credentials; those read the node's
+database directly. Bad input: a message on stderr, exit 2. A refusal:
 its result code name, exit 1.
 """
 from __future__ import annotations
@@ -19,14 +20,15 @@ from pathlib import Path
 import grpc
 import sqlalchemy as sa
 
+from fedmall.console import table
 from fedmall.database import make_engine
 from fedmall.money import MoneyError, check_currency, format_amount, parse_amount
 from fedmall.pki import TlsCredentials
 from fedmall.results import FedmallError, name_of
 from fedmall.tls import secure_channel
-from fedmall.v1 import clearing_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc, result_pb2
+from fedmall.v1 import clearing_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc, result_pb2, settlement_pb2
 
-from node import keys, ledger, store
+from node import keys, ledger, settlement, store
 from node.config import ConfigError, NodeConfig, load_config
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
@@ -70,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("transfer", "show a transfer")
     sub.add_argument("transfer_id")
     command("ledger-check", "check the books in the database directly")
+    command("reconciliations", "this bank's statements per settlement window and its answers to them")
+    sub = command("reconciliation", "the breaks this bank found in one window's statement")
+    sub.add_argument("window", type=int)
     command("rotate-key", "register a new signing key at the clearing and make it current (restart to use it)")
     sub = command("revoke-key", "revoke an older signing key at the clearing, signed with the current key")
     sub.add_argument("key_id")
@@ -223,6 +228,100 @@ def _ledger_check(args, config: NodeConfig) -> None:
         raise SystemExit(1)
 
 
+def _read_database(config: NodeConfig, read):
+    engine = make_engine(config.database_url)
+    try:
+        with engine.connect() as connection:
+            return read(connection)
+    finally:
+        engine.dispose()
+
+
+def _net(amount_minor: int | None, currency: str) -> str:
+    if amount_minor is None or not currency:
+        return ""
+    return f"{format_amount(amount_minor, currency)} {currency}"
+
+
+def _sent(view: settlement.WindowView) -> str:
+    if not view.sent:
+        return "no"
+    if view.answer_result in OK_CODES:
+        return "yes"
+    return f"yes, {name_of(view.answer_result)}"
+
+
+def _window_json(view: settlement.WindowView) -> dict:
+    return dict(window_id=view.window_id, pages_held=view.pages_held, pages_expected=view.pages_expected,
+                currency=view.currency, statement_net_minor=view.statement_net_minor,
+                node_net_minor=view.node_net_minor, break_count=view.break_count, answer=view.answer,
+                sent=view.sent, answer_result=name_of(view.answer_result) if view.sent else "")
+
+
+def _reconciliations(args, config: NodeConfig) -> None:
+    views = _read_database(config, settlement.read_windows)
+    if args.json:
+        print(json.dumps(dict(windows=[_window_json(view) for view in views]), sort_keys=True))
+        return
+    if not views:
+        print("no statements received yet")
+        return
+    print(table([{
+        "window": view.window_id, "pages": f"{view.pages_held}/{view.pages_expected}",
+        "statement net": _net(view.statement_net_minor, view.currency),
+        "node net": _net(view.node_net_minor, view.currency),
+        "breaks": "" if view.break_count is None else view.break_count,
+        "answer": view.answer, "sent": _sent(view)} for view in views],
+        ["window", "pages", "statement net", "node net", "breaks", "answer", "sent"]))
+
+
+def _entry_text(entry: settlement_pb2.StatementEntry, present: bool) -> str:
+    if not present:
+        return "-"
+    direction = settlement_pb2.EntryDirection.Name(entry.direction).removeprefix("ENTRY_DIRECTION_")
+    return f"{direction} {entry.counterparty_bank_id} {_net(entry.amount.amount_minor, entry.amount.currency)}"
+
+
+def _entry_json(entry: settlement_pb2.StatementEntry, present: bool) -> dict | None:
+    if not present:
+        return None
+    return dict(direction=settlement_pb2.EntryDirection.Name(entry.direction).removeprefix("ENTRY_DIRECTION_"),
+                counterparty_bank_id=entry.counterparty_bank_id, amount_minor=entry.amount.amount_minor,
+                currency=entry.amount.currency, reference=entry.reference)
+
+
+def _reconciliation(args, config: NodeConfig) -> None:
+    def read(connection):
+        views = [view for view in settlement.read_windows(connection) if view.window_id == args.window]
+        return views, settlement.read_reconciliation(connection, args.window)
+
+    views, answer = _read_database(config, read)
+    if not views:
+        raise _Refusal(result_pb2.RESULT_CODE_WINDOW_NOT_FOUND)
+    [view] = views
+    breaks = list(answer.breaks) if answer is not None else []
+    rows = [dict(kind=settlement_pb2.BreakKind.Name(item.kind).removeprefix("BREAK_KIND_"),
+                 transfer_id=item.transfer_id,
+                 clearing_entry=_entry_json(item.clearing_entry, item.HasField("clearing_entry")),
+                 node_entry=_entry_json(item.node_entry, item.HasField("node_entry"))) for item in breaks]
+    if args.json:
+        print(json.dumps(dict(_window_json(view), breaks=rows), sort_keys=True))
+        return
+    _emit(args, {}, [("window", str(view.window_id)), ("pages", f"{view.pages_held}/{view.pages_expected}"),
+                     ("statement net", _net(view.statement_net_minor, view.currency)),
+                     ("node net", _net(view.node_net_minor, view.currency)), ("answer", view.answer),
+                     ("breaks", "" if view.break_count is None else str(view.break_count)),
+                     ("sent", _sent(view))])
+    if view.break_count and len(breaks) < view.break_count:
+        print(f"(the answer lists the first {len(breaks)} breaks)")
+    if breaks:
+        print()
+        print(table([{"kind": row["kind"], "transfer": item.transfer_id,
+                      "clearing says": _entry_text(item.clearing_entry, item.HasField("clearing_entry")),
+                      "books say": _entry_text(item.node_entry, item.HasField("node_entry"))}
+                     for row, item in zip(rows, breaks)], ["kind", "transfer", "clearing says", "books say"]))
+
+
 def _clearing_stub(config: NodeConfig) -> clearing_pb2_grpc.ClearingServiceStub:
     return clearing_pb2_grpc.ClearingServiceStub(secure_channel(config.clearing_address, TlsCredentials.load(config.home)))
 
@@ -267,6 +366,7 @@ COMMANDS = {
     "serve": _serve, "open-account": _open_account, "deposit": _deposit, "send": _send,
     "account": _show, "transfer": _show, "ledger-check": _ledger_check,
     "rotate-key": _rotate_key, "revoke-key": _revoke_key,
+    "reconciliations": _reconciliations, "reconciliation": _reconciliation,
 }
 
 

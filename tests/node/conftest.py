@@ -85,6 +85,8 @@ class FakeClearing(clearing_pb2_grpc.ClearingServiceServicer):
     deliveries: dict = field(default_factory=dict)  # bank_id -> queue.Queue of Delivery
     stream_requests: list = field(default_factory=list)
     callers: list = field(default_factory=list)
+    reconciliations: list = field(default_factory=list)  # Envelopes of SubmitReconciliation.
+    reconciliation_code: int = result_pb2.RESULT_CODE_OK
 
     def queue_for(self, bank_id: str) -> "queue.Queue":
         return self.deliveries.setdefault(bank_id, queue.Queue())
@@ -105,6 +107,10 @@ class FakeClearing(clearing_pb2_grpc.ClearingServiceServicer):
         ids = [a.transfer_id for a in batch.accepts] + [r.transfer_id for r in batch.rejects]
         return clearing_pb2.SubmitDecisionsResponse(result=result_pb2.RESULT_CODE_OK, results=[
             clearing_pb2.TransferResult(transfer_id=i, result=result_pb2.RESULT_CODE_OK) for i in ids])
+
+    def SubmitReconciliation(self, request, context):
+        self.reconciliations.append(request.envelope)
+        return clearing_pb2.SubmitReconciliationResponse(result=self.reconciliation_code)
 
     def ListParticipants(self, request, context):
         return clearing_pb2.ListParticipantsResponse(participants=self.participants)
