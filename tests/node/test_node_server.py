@@ -145,3 +145,51 @@ def test_send_transfers__one_result_per_transfer_in_order(consortium, federation
     other = node_stub(consortium, federation["bank-a"], as_party="bank-b")
     forbidden = other.SendTransfers(node_pb2.SendTransfersRequest(transfers=transfers))
     assert [r.result for r in forbidden.results] == [R.RESULT_CODE_FORBIDDEN] * 3
+
+
+def test_offline_node__reconciles_when_it_comes_back_and_cli_shows_it(consortium, fake_clearing, capsys):
+    from fedmall.v1 import settlement_pb2 as S
+
+    home = consortium.bundle("bank-a", clearing_address=fake_clearing.address)
+    node = build_node(load_config(home, environ={}))
+    node.accounts.open_account(account_id="alice", holder_name="Alice", currency="EUR")
+    node.stop(grace_s=0)  # Offline while the clearing commits, closes window 3 and issues the statement.
+
+    prepares = [transfer_pb2.Prepare(transfer_id=f"t{i}", payer_bank_id="bank-b", payee_bank_id="bank-a",
+                                     payee_account="alice", amount=eur(100 * i), condition=b"c" * 32)
+                for i in (1, 2, 3)]
+    notices = [transfer_pb2.TransferNotice(prepare=p, state=transfer_pb2.TRANSFER_STATE_COMMITTED,
+                                           settlement_window_id=3) for p in prepares]
+    entries = [S.StatementEntry(transfer_id=p.transfer_id, direction=S.ENTRY_DIRECTION_CREDIT,
+                                counterparty_bank_id="bank-b", amount=p.amount) for p in prepares]
+    pages = [S.Statement(window_id=3, bank_id="bank-a", page_index=i, page_count=2, entries=chunk, net=eur(600),
+                         entry_count=3) for i, chunk in enumerate([entries[:2], entries[2:]])]
+    messages = [transfer_pb2.NoticeBatch(recipient_bank_id="bank-a", notices=notices), *pages,
+                S.SettlementReport(window_id=3, transfer_count=3)]
+    for sequence, message in enumerate(messages, start=1):
+        fake_clearing.fake.queue_for("bank-a").put(clearing_pb2.Delivery(
+            sequence=sequence, envelope=consortium.clearing_key.sign(message)))
+
+    node = build_node(load_config(home, environ={}))
+    node.start()
+    try:
+        wait_until(lambda: fake_clearing.fake.reconciliations)
+        [envelope] = fake_clearing.fake.reconciliations
+        answer = S.Reconciliation.FromString(envelope.payload)
+        assert (envelope.key_id, answer.window_id, list(answer.breaks), answer.node_net) == (
+            "bank-a/k1", 3, [], eur(600))
+        wait_until(lambda: node.settlement.pending_reconciliations(limit=1) == [])
+    finally:
+        node.stop(grace_s=0)
+
+    capsys.readouterr()
+    assert cli_main(["reconciliations", "--home", str(home)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["window", "pages", "statement", "net", "node", "net", "breaks", "answer", "sent"]
+    assert lines[2].split() == ["3", "2/2", "6.00", "EUR", "6.00", "EUR", "0", "acknowledged", "yes"]
+    assert cli_main(["reconciliations", "--home", str(home), "--json"]) == 0
+    assert '"answer": "acknowledged"' in capsys.readouterr().out
+    assert cli_main(["reconciliation", "3", "--home", str(home), "--json"]) == 0
+    assert '"breaks": []' in capsys.readouterr().out
+    assert cli_main(["reconciliation", "4", "--home", str(home)]) == 1
+    assert "WINDOW_NOT_FOUND" in capsys.readouterr().err
