@@ -6,7 +6,7 @@ from typing import Callable
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from fedmall import money
+from fedmall import limits, money
 from fedmall.envelope import Envelope, VerificationKey, open_envelope
 from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
@@ -29,7 +29,7 @@ class Registry:
         self, *, bank_id: str, name: str, currency: str, net_debit_cap_minor: int, liquidity_minor: int,
         node_address: str, signing_key_id: str, signing_public_key: bytes,
     ) -> None:
-        if not rules.is_account_id(bank_id) or bank_id in RESERVED_IDS:
+        if not rules.is_account_id(bank_id) or len(bank_id) > limits.bank_id_length_max or bank_id in RESERVED_IDS:
             raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, f"{bank_id!r} is not a usable bank id")
         if currency not in money.CURRENCY_EXPONENTS:
             raise FedmallError(rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"unknown currency {currency!r}")

@@ -5,16 +5,19 @@
     reconcile --window N                            each member: acknowledged, disputed, silent
     settle --window N [--override-reason TEXT]      record final settlement
     abort-window --window N --reason TEXT           abandon a window before settlement
+    export --window N [--out DIR]                   camt.053, pacs.008 and CSV files
 """
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+from pathlib import Path
 
 from fedmall import money
 from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, table
 from fedmall.v1 import settlement_pb2
 
+from clearing import exports
 from clearing.windows import ACKNOWLEDGED, WindowService, state_name
 
 
@@ -36,6 +39,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     settle.add_argument("--window", type=int, required=True)
     settle.add_argument("--override-reason", help="settle despite disputes or silence; recorded in the audit log")
     settle.add_argument("--json", action="store_true")
+    export = commands.add_parser("export", help="ISO 20022 camt.053 per member, pacs.008 per transfer, CSV report")
+    export.add_argument("--window", type=int, required=True)
+    export.add_argument("--out", type=Path, help="folder for the files (default: exports/w<N> in the home)")
+    export.add_argument("--json", action="store_true")
     abort = commands.add_parser("abort-window", help="abandon a closed window; its transfers move to the open one")
     abort.add_argument("--window", type=int, required=True)
     abort.add_argument("--reason", required=True)
@@ -150,5 +157,14 @@ def abort_command(args, windows: WindowService) -> int:
     return EXIT_OK
 
 
+def export_command(args, windows: WindowService) -> int:
+    out = args.out or args.home / "exports" / f"w{args.window}"
+    paths = exports.export_window(windows.store, args.window, out, created_at_ms=windows.clock_ms())
+    emit([str(p) for p in paths], as_json=args.json,
+         human=f"window {args.window}: {len(paths)} files in {out}\n" + "\n".join(f"  {p.name}" for p in paths[:10])
+         + (f"\n  … and {len(paths) - 10} more" if len(paths) > 10 else ""))
+    return EXIT_OK
+
+
 COMMANDS = {"windows": windows_command, "report": report_command, "reconcile": reconcile_command,
-            "settle": settle_command, "abort-window": abort_command}
+            "settle": settle_command, "abort-window": abort_command, "export": export_command}

@@ -70,20 +70,20 @@ def _money(amount_minor: int, currency: str) -> money_pb2.Money:
 class WindowService:
     def __init__(self, store: Store, registry: Registry, *, clearing_key: SigningKey, bell: DeliveryBell,
                  clock_ms: Callable[[], int]) -> None:
-        self._store = store
+        self.store = store
+        self.clock_ms = clock_ms
         self._registry = registry
         self._key = clearing_key
         self._bell = bell
-        self._clock_ms = clock_ms
 
     # Reading ---------------------------------------------------------------------------
 
     def windows(self) -> list[sa.Row]:
-        with self._store.read() as connection:
+        with self.store.read() as connection:
             return connection.execute(sa.select(settlement_windows).order_by(settlement_windows.c.window_id)).all()
 
     def window(self, window_id: int) -> sa.Row:
-        with self._store.read() as connection:
+        with self.store.read() as connection:
             return self._window(connection, window_id)
 
     @staticmethod
@@ -102,20 +102,20 @@ class WindowService:
         return envelope, settlement_pb2.SettlementReport.FromString(envelope.payload)
 
     def statement(self, window_id: int, bank_id: str) -> list[Envelope]:
-        with self._store.read() as connection:
+        with self.store.read() as connection:
             return [Envelope.FromString(data) for data in connection.execute(
                 sa.select(statement_pages.c.envelope)
                 .where(statement_pages.c.window_id == window_id, statement_pages.c.bank_id == bank_id)
                 .order_by(statement_pages.c.page_index)).scalars()]
 
     def nets(self, window_id: int) -> list[sa.Row]:
-        with self._store.read() as connection:
+        with self.store.read() as connection:
             return connection.execute(sa.select(window_nets).where(window_nets.c.window_id == window_id)
                                       .order_by(window_nets.c.bank_id)).all()
 
     def answers(self, window_id: int) -> list[MemberAnswer]:
         """Each member's answer to its statement for the window."""
-        with self._store.read() as connection:
+        with self.store.read() as connection:
             return self._answers(connection, window_id)
 
     @staticmethod
@@ -138,8 +138,8 @@ class WindowService:
 
     def close(self, *, window_id: int | None = None) -> tuple[int, int]:
         """Close the open window (or check that window_id is it) and open the next, atomically."""
-        now_ms = self._clock_ms()
-        with self._store.write() as connection:
+        now_ms = self.clock_ms()
+        with self.store.write() as connection:
             current = connection.execute(sa.select(settlement_windows).where(settlement_windows.c.state == OPEN)
                                          .with_for_update()).one()
             if window_id is not None and window_id != current.window_id:
@@ -156,7 +156,7 @@ class WindowService:
 
     def issue_closed(self) -> list[int]:
         """Issue the report and statements of every CLOSED window (after a close or a crash)."""
-        with self._store.read() as connection:
+        with self.store.read() as connection:
             closed = connection.execute(sa.select(settlement_windows.c.window_id)
                                         .where(settlement_windows.c.state == CLOSED)).scalars().all()
         return [window_id for window_id in closed if self.issue(window_id)]
@@ -166,8 +166,8 @@ class WindowService:
 
         Returns False when the window was not CLOSED (already issued, say): safe to retry.
         """
-        now_ms = self._clock_ms()
-        with self._store.write() as connection:
+        now_ms = self.clock_ms()
+        with self.store.write() as connection:
             window = self._window(connection, window_id, for_update=True)
             if window.state != CLOSED:
                 return False
@@ -199,7 +199,7 @@ class WindowService:
 
     def netting(self, window_id: int) -> netting.Netting:
         """The window's netting straight from the transfers (also for an open window)."""
-        with self._store.read() as connection:
+        with self.store.read() as connection:
             members = connection.execute(sa.select(participants.c.bank_id, participants.c.currency)).all()
             return netting.net(self._bilateral(connection, window_id), bank_ids=[m.bank_id for m in members],
                                currencies={m.bank_id: m.currency for m in members})
@@ -277,17 +277,17 @@ class WindowService:
 
     def record_reconciliation(self, envelope: Envelope, *, peer: str) -> int:
         """Store a member's signed acknowledgement or dispute of its statement."""
-        now_ms = self._clock_ms()
+        now_ms = self.clock_ms()
         try:
             answer = open_envelope(envelope, settlement_pb2.Reconciliation, expected_signer=peer,
                                    keys=self._registry.key_lookup)
             if answer.bank_id != peer:
                 raise FedmallError(rc.RESULT_CODE_FORBIDDEN, "a member answers only for itself")
         except FedmallError as error:
-            with self._store.write() as connection:
+            with self.store.write() as connection:
                 audit.record_refusal(connection, envelope.SerializeToString(), peer=peer, code=error.code, now_ms=now_ms)
             raise
-        with self._store.write() as connection:
+        with self.store.write() as connection:
             window = self._window(connection, answer.window_id, for_update=True)
             if window.state != PENDING_SETTLEMENT:
                 raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID,
@@ -318,8 +318,8 @@ class WindowService:
         Refused unless the window is PENDING_SETTLEMENT and every member acknowledged its
         statement, or the operator overrides with a reason (which is recorded).
         """
-        now_ms = self._clock_ms()
-        with self._store.write() as connection:
+        now_ms = self.clock_ms()
+        with self.store.write() as connection:
             window = self._window(connection, window_id, for_update=True)
             if window.state != PENDING_SETTLEMENT:
                 raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID,
@@ -352,8 +352,8 @@ class WindowService:
         """Abandon a closed, unsettled window; its transfers join the open window. Returns that id."""
         if not reason:
             raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, "aborting a window needs a reason")
-        now_ms = self._clock_ms()
-        with self._store.write() as connection:
+        now_ms = self.clock_ms()
+        with self.store.write() as connection:
             window = self._window(connection, window_id, for_update=True)
             if window.state not in (CLOSED, PENDING_SETTLEMENT):
                 raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID,

@@ -102,8 +102,16 @@ class Federation:
         channel = tls.secure_channel(self.node_addresses[bank_id], TlsCredentials.load(self.bundle(bank_id)))
         return node_pb2_grpc.NodeServiceStub(channel)
 
+    def clearing_cli(self, *args: str, check: bool = True):
+        """Run `fedmall-clearing --home ... ARGS --json` and return its JSON (also when it exits 1)."""
+        result = subprocess.run([str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), *args, "--json"],
+                                capture_output=True, text=True)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"fedmall-clearing {' '.join(args)} failed:\n{result.stderr}")
+        return json.loads(result.stdout)
+
     def participants(self) -> list[dict]:
-        return json.loads(run(str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "participants", "--json"))
+        return self.clearing_cli("participants")
 
     def ledger_check(self, bank_id: str) -> dict:
         result = subprocess.run([str(BIN / "fedmall-node"), "ledger-check", "--home", str(self.bundle(bank_id)), "--json"],
@@ -111,9 +119,7 @@ class Federation:
         return json.loads(result.stdout)
 
     def audit_verify(self) -> dict:
-        result = subprocess.run([str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "audit-verify", "--json"],
-                                capture_output=True, text=True)
-        return json.loads(result.stdout)
+        return self.clearing_cli("audit-verify", check=False)
 
     def stop(self) -> None:
         for process in self.processes.values():

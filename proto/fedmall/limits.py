@@ -12,7 +12,11 @@ grpc_message_bytes_max = 16 * 1024 * 1024
 
 # Fields.
 id_length_max = 64
-account_id_length_max = 64
+# Bank and account ids travel in ISO 20022 exports, whose identifier fields hold at most
+# 35 (Max35Text) and account ids 34 characters.
+account_id_length_max = 34
+bank_id_length_max = 34
+iso20022_identifier_length_max = 35
 reference_length_max = 140
 holder_name_length_max = 140
 prepare_bytes_max = 512  # Bound on one serialised Prepare with every field at its max.
@@ -36,3 +40,4 @@ assert notices_per_delivery_max * notice_bytes_max <= envelope_bytes_max
 # A stream message is filled up to its byte budget, then always fits in one gRPC message.
 assert stream_message_bytes_max + envelope_bytes_max <= grpc_message_bytes_max
 assert expiry_ms_min < expiry_ms_max
+assert max(account_id_length_max, bank_id_length_max) < iso20022_identifier_length_max
