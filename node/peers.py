@@ -30,23 +30,26 @@ class PeerDirectory:
         self._clock = clock
         self._channel_factory = channel_factory
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._participants: dict[str, clearing_pb2.Participant] = {}
         self._refreshed_at_ms = -limits.registry_refresh_ms_min
         self._channels: dict[str, grpc.Channel] = {}
 
     def refresh(self, *, force: bool = False) -> None:
-        now_ms = int(self._clock() * 1000)
-        with self._lock:
+        # One refresh at a time: a caller arriving during a refresh waits for its result
+        # instead of reading the registry before it has arrived.
+        with self._refresh_lock:
+            now_ms = int(self._clock() * 1000)
             if not force and now_ms - self._refreshed_at_ms < limits.registry_refresh_ms_min:
                 return
-            self._refreshed_at_ms = now_ms
-        try:
-            response = self._clearing.ListParticipants(
-                clearing_pb2.ListParticipantsRequest(), timeout=limits.rpc_timeout_ms / 1000)
-        except grpc.RpcError as error:
-            raise Unavailable(f"clearing registry: {error.code().name}") from None
-        with self._lock:
-            self._participants = {participant.bank_id: participant for participant in response.participants}
+            try:
+                response = self._clearing.ListParticipants(
+                    clearing_pb2.ListParticipantsRequest(), timeout=limits.rpc_timeout_ms / 1000)
+            except grpc.RpcError as error:
+                raise Unavailable(f"clearing registry: {error.code().name}") from None
+            with self._lock:
+                self._participants = {participant.bank_id: participant for participant in response.participants}
+                self._refreshed_at_ms = now_ms
 
     def participant(self, bank_id: str) -> clearing_pb2.Participant:
         with self._lock:
