@@ -28,6 +28,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from demo_settlement import Settlement, settle_day  # noqa: E402
 from federation import BankSpec, Books, Check, Federation, check_books, read_books  # noqa: E402
 
 from fedmall.console import emit, fail, table  # noqa: E402
@@ -270,6 +271,7 @@ class Run:
     showcases: list[Showcase]
     transfers: list[tuple[Transfer, Outcome]]   # Every transfer moved, random and showcase, in order.
     random_outcomes: list[Outcome]
+    settlement: Settlement
     books: Books
 
 
@@ -283,8 +285,21 @@ def run_demo(federation: Federation, story: Story, *, count: int, seed: int) -> 
         tell_showcase(story, case)
     moved = move_random(teller, customers, story, count=count, seed=seed)
     showcase_moves = [(case.transfer, case.outcome) for case in showcases]
+    settlement = settle_day(federation, currency=CURRENCY)
+    tell_settlement(story, settlement)
     return Run(federation, customers, showcases, showcase_moves + moved, [outcome for _, outcome in moved],
-               read_books(federation))
+               settlement, read_books(federation))
+
+
+def tell_settlement(story: Story, settlement: Settlement) -> None:
+    story.done(f"settlement window {settlement.window} closed: {settlement.transfer_count} transfers netted; "
+               f"each bank got a signed statement and reconciled it against its own books")
+    if settlement.settled:
+        story.done(f"every bank acknowledged with no breaks; the operator settled window {settlement.window} "
+                   "against the banks' prefunded liquidity and each bank booked it")
+    else:
+        story.failed(f"window {settlement.window} not settled: {settlement.breaks} breaks, "
+                     f"acknowledged by {', '.join(settlement.acknowledged_by) or 'nobody'}")
 
 
 def start_consortium(federation: Federation, story: Story) -> None:
@@ -348,19 +363,31 @@ def showcases_as_expected(run: Run) -> Check:
     return Check("showcases_as_expected", "showcases ended as expected", not wrong, "; ".join(wrong) or f"{len(run.showcases)} of {len(run.showcases)}")
 
 
-def positions_match_transfers(run: Run) -> Check:
-    """The clearing's position of each bank is what it paid minus what it received, as the demo saw it."""
-    wrong = [f"{bank_id}: position {position['position_minor']}, sent - received {expected_minor}"
-             for bank_id, position in run.books.positions.items()
-             if position["position_minor"] != (expected_minor := committed_minor(run, bank_id, "payer")
-                                               - committed_minor(run, bank_id, "payee"))]
-    return Check("positions_match_transfers", "positions equal money sent minus received", not wrong,
+def nets_match_transfers(run: Run) -> Check:
+    """Each bank's settlement net is what it received minus what it paid, as the demo saw it."""
+    wrong = [f"{bank_id}: net {net_minor}, received - sent {expected_minor}"
+             for bank_id, net_minor in run.settlement.net_positions.items()
+             if net_minor != (expected_minor := committed_minor(run, bank_id, "payee")
+                              - committed_minor(run, bank_id, "payer"))]
+    return Check("nets_match_transfers", "settlement nets equal money received minus sent", not wrong,
                  "; ".join(wrong) or f"{sum(o.status == COMMITTED for _, o in run.transfers)} committed transfers")
+
+
+def window_settled(run: Run) -> Check:
+    settlement = run.settlement
+    missing = sorted(set(settlement.net_positions) - set(settlement.acknowledged_by))
+    nets_zero = sum(settlement.net_positions.values()) == 0
+    positions_reset = all(p["position_minor"] == 0 for p in run.books.positions.values())
+    ok = settlement.settled and not missing and settlement.breaks == 0 and nets_zero and positions_reset
+    return Check("window_settled", "window reconciled with no breaks, settled, positions reset", ok,
+                 f"window {settlement.window}: {settlement.breaks} breaks, nets sum {sum(settlement.net_positions.values())}"
+                 + (f", silent or disputing: {', '.join(missing)}" if missing else "")
+                 + ("" if positions_reset else ", positions not reset"))
 
 
 def all_checks(run: Run) -> list[Check]:
     return check_books(run.books, currency=CURRENCY) + [
-        positions_match_transfers(run), money_conserved(run), showcases_as_expected(run)]
+        nets_match_transfers(run), window_settled(run), money_conserved(run), showcases_as_expected(run)]
 
 
 def committed_minor(run: Run, bank_id: str, side: str) -> int:
@@ -392,6 +419,7 @@ def document(run: Run, checks: list[Check]) -> dict:
         home=str(run.federation.home),
         banks=bank_rows(run),
         transfers=transfer_counts(run.random_outcomes),
+        settlement=settlement_document(run.settlement),
         showcases={case.key: dict(ok=case.ok, expected=asdict(case.expected), outcome=asdict(case.outcome),
                                   payer_balance_unchanged=case.payer_balance_unchanged) for case in run.showcases},
         checks={check.key: dict(title=check.title, ok=check.ok, detail=check.detail) for check in checks},
@@ -399,8 +427,30 @@ def document(run: Run, checks: list[Check]) -> dict:
     )
 
 
+def settlement_document(settlement: Settlement) -> dict:
+    return dict(window=settlement.window, transfer_count=settlement.transfer_count,
+                gross_minor=settlement.gross_minor, net_minor=settlement.net_minor,
+                liquidity_saving_pct=settlement.liquidity_saving_pct, net_positions=settlement.net_positions,
+                acknowledged_by=settlement.acknowledged_by, breaks=settlement.breaks, settled=settlement.settled)
+
+
+def settlement_report(settlement: Settlement) -> str:
+    rows = [dict(bank=bank_id, net=format_amount(net_minor, CURRENCY),
+                 answer="acknowledged" if bank_id in settlement.acknowledged_by else "NOT acknowledged",
+                 liquidity=f"{format_amount(settlement.liquidity_before_minor[bank_id], CURRENCY)} -> "
+                           f"{format_amount(settlement.liquidity_after_minor[bank_id], CURRENCY)}")
+            for bank_id, net_minor in settlement.net_positions.items()]
+    return (f"Settlement of window {settlement.window}: gross {eur(settlement.gross_minor)} moved in "
+            f"{settlement.transfer_count} transfers, settled by net payments of {eur(settlement.net_minor)} "
+            f"(liquidity saving {settlement.liquidity_saving_pct}%)\n"
+            + table(rows, ["bank", "net", "answer", "liquidity"])
+            + "\n* net > 0: the bank receives at settlement; < 0: it pays. Liquidity is its prefunded balance "
+              "at the clearing, before -> after.")
+
+
 def human_report(run: Run, data: dict) -> str:
     return "\n\n".join([
+        settlement_report(run.settlement),
         "Random transfers by outcome\n" + table(outcome_rows(run.random_outcomes), ["outcome", "reason", "count"]),
         "Banks\n" + table(human_bank_rows(data["banks"]), [
             "bank", "customers hold", "clearing position*", "node @clearing", "sent", "received", "ledger balanced"])
