@@ -79,3 +79,26 @@ def test_participants_suspend_resume_and_audit_verify(capsys, home, tmp_path):
     code, out, _ = run(capsys, home, "audit-verify", "--json")
     report = json.loads(out)
     assert code == 0 and report["ok"] and report["entries"] == 3  # admit, suspend, resume.
+
+
+def test_settlement_commands__close_report_reconcile_settle_export(capsys, home, tmp_path):
+    admit(capsys, home, tmp_path)
+    code, out, _ = run(capsys, home, "windows", "close", "--json")
+    assert code == 0 and json.loads(out) == {"closed": 1, "opened": 2}
+    code, _, err = run(capsys, home, "windows", "close", "--window", "1")
+    assert code == 1 and "WINDOW_STATE_INVALID" in err
+    code, out, _ = run(capsys, home, "report", "--window", "1", "--json")
+    assert code == 0 and json.loads(out)["state"] == "PENDING_SETTLEMENT"
+    code, out, _ = run(capsys, home, "reconcile", "--window", "1", "--json")
+    assert code == 1 and json.loads(out)["silent"] == ["bank-a"]
+    code, _, err = run(capsys, home, "settle", "--window", "2")
+    assert code == 1 and "WINDOW_STATE_INVALID" in err
+    code, _, err = run(capsys, home, "settle", "--window", "1")
+    assert code == 1 and "SETTLEMENT_DISPUTED" in err
+    code, out, _ = run(capsys, home, "settle", "--window", "1", "--override-reason", "test", "--json")
+    assert code == 0 and json.loads(out)["override_reason"] == "test"
+    code, out, _ = run(capsys, home, "export", "--window", "1", "--out", str(tmp_path / "x"), "--json")
+    assert code == 0 and sorted(p.rsplit("/", 1)[-1] for p in json.loads(out)) == [
+        "camt053-bank-a-w1.xml", "settlement-w1.csv"]
+    code, out, _ = run(capsys, home, "windows", "list", "--json")
+    assert [(w["window"], w["state"]) for w in json.loads(out)] == [(1, "SETTLED"), (2, "OPEN")]

@@ -230,3 +230,20 @@ def test_statement__pages_split_at_the_bound_and_each_stands_alone(world, monkey
     assert [(p.page_index, p.page_count, len(p.entries), p.entry_count) for p in pages] == [
         (0, 3, 2, 5), (1, 3, 2, 5), (2, 3, 1, 5)]
     assert answer(world, "bank-a", window_id) == rc.RESULT_CODE_OK
+
+
+def test_schedule__windows_close_on_their_own_every_interval(world):
+    import dataclasses
+    from clearing.server import Clearing
+
+    commit(world, "bank-a", "bank-b", 100)
+    config = dataclasses.replace(world.clearing.config, window_close_interval_s=1, listen_address="127.0.0.1:0",
+                                 database_url=world.database_url)
+    scheduled = Clearing(config, clock_ms=world.clock)
+    scheduled.start()
+    try:
+        from tests.support.federation import wait_until
+        wait_until(lambda: state(world, 1) == "PENDING_SETTLEMENT", timeout_s=10)
+        assert state(world, 2) in ("OPEN", "CLOSED", "PENDING_SETTLEMENT")
+    finally:
+        scheduled.stop()
