@@ -1,0 +1,411 @@
+from fedmall.v1 import money_pb2 as _money_pb2
+from fedmall.v1 import result_pb2 as _result_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class MerchantStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MERCHANT_STATUS_UNSPECIFIED: _ClassVar[MerchantStatus]
+    MERCHANT_STATUS_ACTIVE: _ClassVar[MerchantStatus]
+    MERCHANT_STATUS_SUSPENDED: _ClassVar[MerchantStatus]
+
+class OrderState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ORDER_STATE_UNSPECIFIED: _ClassVar[OrderState]
+    ORDER_STATE_PLACING: _ClassVar[OrderState]
+    ORDER_STATE_PAID: _ClassVar[OrderState]
+    ORDER_STATE_SHIPPED: _ClassVar[OrderState]
+    ORDER_STATE_RECEIVED: _ClassVar[OrderState]
+    ORDER_STATE_COMPLETED: _ClassVar[OrderState]
+    ORDER_STATE_CANCELLED: _ClassVar[OrderState]
+    ORDER_STATE_REFUNDED: _ClassVar[OrderState]
+    ORDER_STATE_FAILED: _ClassVar[OrderState]
+
+class OrderEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ORDER_EVENT_KIND_UNSPECIFIED: _ClassVar[OrderEventKind]
+    ORDER_EVENT_KIND_SHIPPED: _ClassVar[OrderEventKind]
+    ORDER_EVENT_KIND_CANCELLED: _ClassVar[OrderEventKind]
+    ORDER_EVENT_KIND_COMPLETED: _ClassVar[OrderEventKind]
+    ORDER_EVENT_KIND_REFUNDED: _ClassVar[OrderEventKind]
+MERCHANT_STATUS_UNSPECIFIED: MerchantStatus
+MERCHANT_STATUS_ACTIVE: MerchantStatus
+MERCHANT_STATUS_SUSPENDED: MerchantStatus
+ORDER_STATE_UNSPECIFIED: OrderState
+ORDER_STATE_PLACING: OrderState
+ORDER_STATE_PAID: OrderState
+ORDER_STATE_SHIPPED: OrderState
+ORDER_STATE_RECEIVED: OrderState
+ORDER_STATE_COMPLETED: OrderState
+ORDER_STATE_CANCELLED: OrderState
+ORDER_STATE_REFUNDED: OrderState
+ORDER_STATE_FAILED: OrderState
+ORDER_EVENT_KIND_UNSPECIFIED: OrderEventKind
+ORDER_EVENT_KIND_SHIPPED: OrderEventKind
+ORDER_EVENT_KIND_CANCELLED: OrderEventKind
+ORDER_EVENT_KIND_COMPLETED: OrderEventKind
+ORDER_EVENT_KIND_REFUNDED: OrderEventKind
+
+class Product(_message.Message):
+    __slots__ = ("bank_id", "merchant_id", "merchant_name", "sku", "title", "description", "price", "stock_available")
+    BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_NAME_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    STOCK_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    bank_id: str
+    merchant_id: str
+    merchant_name: str
+    sku: str
+    title: str
+    description: str
+    price: _money_pb2.Money
+    stock_available: int
+    def __init__(self, bank_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., merchant_name: _Optional[str] = ..., sku: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., stock_available: _Optional[int] = ...) -> None: ...
+
+class OrderItem(_message.Message):
+    __slots__ = ("sku", "quantity", "unit_price", "title")
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    sku: str
+    quantity: int
+    unit_price: _money_pb2.Money
+    title: str
+    def __init__(self, sku: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., title: _Optional[str] = ...) -> None: ...
+
+class Order(_message.Message):
+    __slots__ = ("order_id", "checkout_id", "buyer_bank_id", "buyer_account_id", "seller_bank_id", "merchant_id", "items", "total", "state", "tracking_reference", "refunded", "problem", "problem_detail", "release_transfer_id", "placed_at_unix_ms", "updated_at_unix_ms", "auto_confirm_at_unix_ms")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKOUT_ID_FIELD_NUMBER: _ClassVar[int]
+    BUYER_BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    SELLER_BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TRACKING_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    REFUNDED_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    PROBLEM_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    RELEASE_TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    PLACED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    AUTO_CONFIRM_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    checkout_id: str
+    buyer_bank_id: str
+    buyer_account_id: str
+    seller_bank_id: str
+    merchant_id: str
+    items: _containers.RepeatedCompositeFieldContainer[OrderItem]
+    total: _money_pb2.Money
+    state: OrderState
+    tracking_reference: str
+    refunded: _money_pb2.Money
+    problem: _result_pb2.ResultCode
+    problem_detail: str
+    release_transfer_id: str
+    placed_at_unix_ms: int
+    updated_at_unix_ms: int
+    auto_confirm_at_unix_ms: int
+    def __init__(self, order_id: _Optional[str] = ..., checkout_id: _Optional[str] = ..., buyer_bank_id: _Optional[str] = ..., buyer_account_id: _Optional[str] = ..., seller_bank_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[OrderItem, _Mapping]]] = ..., total: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., state: _Optional[_Union[OrderState, str]] = ..., tracking_reference: _Optional[str] = ..., refunded: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., problem: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., problem_detail: _Optional[str] = ..., release_transfer_id: _Optional[str] = ..., placed_at_unix_ms: _Optional[int] = ..., updated_at_unix_ms: _Optional[int] = ..., auto_confirm_at_unix_ms: _Optional[int] = ...) -> None: ...
+
+class OnboardMerchantRequest(_message.Message):
+    __slots__ = ("merchant_id", "legal_name", "contact", "settlement_account_id")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    legal_name: str
+    contact: str
+    settlement_account_id: str
+    def __init__(self, merchant_id: _Optional[str] = ..., legal_name: _Optional[str] = ..., contact: _Optional[str] = ..., settlement_account_id: _Optional[str] = ...) -> None: ...
+
+class OnboardMerchantResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+
+class SetMerchantStatusRequest(_message.Message):
+    __slots__ = ("merchant_id", "status")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    status: MerchantStatus
+    def __init__(self, merchant_id: _Optional[str] = ..., status: _Optional[_Union[MerchantStatus, str]] = ...) -> None: ...
+
+class SetMerchantStatusResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+
+class UpsertProductRequest(_message.Message):
+    __slots__ = ("merchant_id", "sku", "title", "description", "price", "stock")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PRICE_FIELD_NUMBER: _ClassVar[int]
+    STOCK_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    sku: str
+    title: str
+    description: str
+    price: _money_pb2.Money
+    stock: int
+    def __init__(self, merchant_id: _Optional[str] = ..., sku: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., stock: _Optional[int] = ...) -> None: ...
+
+class UpsertProductResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+
+class ListMerchantProductsRequest(_message.Message):
+    __slots__ = ("merchant_id",)
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    def __init__(self, merchant_id: _Optional[str] = ...) -> None: ...
+
+class ListMerchantProductsResponse(_message.Message):
+    __slots__ = ("result", "products")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    products: _containers.RepeatedCompositeFieldContainer[Product]
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("query", "page_size", "page")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    page_size: int
+    page: int
+    def __init__(self, query: _Optional[str] = ..., page_size: _Optional[int] = ..., page: _Optional[int] = ...) -> None: ...
+
+class SearchResponse(_message.Message):
+    __slots__ = ("products", "total", "banks_not_answering")
+    PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    BANKS_NOT_ANSWERING_FIELD_NUMBER: _ClassVar[int]
+    products: _containers.RepeatedCompositeFieldContainer[Product]
+    total: int
+    banks_not_answering: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ..., total: _Optional[int] = ..., banks_not_answering: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CartItem(_message.Message):
+    __slots__ = ("seller_bank_id", "merchant_id", "sku", "quantity", "unit_price")
+    SELLER_BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    UNIT_PRICE_FIELD_NUMBER: _ClassVar[int]
+    seller_bank_id: str
+    merchant_id: str
+    sku: str
+    quantity: int
+    unit_price: _money_pb2.Money
+    def __init__(self, seller_bank_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class CheckoutRequest(_message.Message):
+    __slots__ = ("checkout_id", "buyer_account_id", "items")
+    CHECKOUT_ID_FIELD_NUMBER: _ClassVar[int]
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    checkout_id: str
+    buyer_account_id: str
+    items: _containers.RepeatedCompositeFieldContainer[CartItem]
+    def __init__(self, checkout_id: _Optional[str] = ..., buyer_account_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[CartItem, _Mapping]]] = ...) -> None: ...
+
+class CheckoutResponse(_message.Message):
+    __slots__ = ("result", "detail", "orders")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    detail: str
+    orders: _containers.RepeatedCompositeFieldContainer[Order]
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ..., orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ...) -> None: ...
+
+class ShipOrderRequest(_message.Message):
+    __slots__ = ("merchant_id", "order_id", "tracking_reference")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    TRACKING_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    order_id: str
+    tracking_reference: str
+    def __init__(self, merchant_id: _Optional[str] = ..., order_id: _Optional[str] = ..., tracking_reference: _Optional[str] = ...) -> None: ...
+
+class ShipOrderResponse(_message.Message):
+    __slots__ = ("result", "order")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    order: Order
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
+
+class ConfirmReceiptRequest(_message.Message):
+    __slots__ = ("buyer_account_id", "order_id")
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    buyer_account_id: str
+    order_id: str
+    def __init__(self, buyer_account_id: _Optional[str] = ..., order_id: _Optional[str] = ...) -> None: ...
+
+class ConfirmReceiptResponse(_message.Message):
+    __slots__ = ("result", "order")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    order: Order
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
+
+class CancelOrderRequest(_message.Message):
+    __slots__ = ("buyer_account_id", "order_id")
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    buyer_account_id: str
+    order_id: str
+    def __init__(self, buyer_account_id: _Optional[str] = ..., order_id: _Optional[str] = ...) -> None: ...
+
+class CancelOrderResponse(_message.Message):
+    __slots__ = ("result", "order")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    order: Order
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
+
+class RefundOrderRequest(_message.Message):
+    __slots__ = ("refund_id", "merchant_id", "order_id", "amount", "reason")
+    REFUND_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    refund_id: str
+    merchant_id: str
+    order_id: str
+    amount: _money_pb2.Money
+    reason: str
+    def __init__(self, refund_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., order_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RefundOrderResponse(_message.Message):
+    __slots__ = ("result", "order")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    order: Order
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
+
+class GetOrderRequest(_message.Message):
+    __slots__ = ("order_id", "buyer_account_id", "merchant_id")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    buyer_account_id: str
+    merchant_id: str
+    def __init__(self, order_id: _Optional[str] = ..., buyer_account_id: _Optional[str] = ..., merchant_id: _Optional[str] = ...) -> None: ...
+
+class GetOrderResponse(_message.Message):
+    __slots__ = ("result", "order")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    order: Order
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
+
+class ListOrdersRequest(_message.Message):
+    __slots__ = ("buyer_account_id", "merchant_id")
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    buyer_account_id: str
+    merchant_id: str
+    def __init__(self, buyer_account_id: _Optional[str] = ..., merchant_id: _Optional[str] = ...) -> None: ...
+
+class ListOrdersResponse(_message.Message):
+    __slots__ = ("orders",)
+    ORDERS_FIELD_NUMBER: _ClassVar[int]
+    orders: _containers.RepeatedCompositeFieldContainer[Order]
+    def __init__(self, orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ...) -> None: ...
+
+class SearchCatalogueRequest(_message.Message):
+    __slots__ = ("query", "limit")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    limit: int
+    def __init__(self, query: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class SearchCatalogueResponse(_message.Message):
+    __slots__ = ("products",)
+    PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    products: _containers.RepeatedCompositeFieldContainer[Product]
+    def __init__(self, products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ...) -> None: ...
+
+class PlaceOrderRequest(_message.Message):
+    __slots__ = ("order_id", "checkout_id", "buyer_account_id", "merchant_id", "items", "total")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHECKOUT_ID_FIELD_NUMBER: _ClassVar[int]
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    checkout_id: str
+    buyer_account_id: str
+    merchant_id: str
+    items: _containers.RepeatedCompositeFieldContainer[OrderItem]
+    total: _money_pb2.Money
+    def __init__(self, order_id: _Optional[str] = ..., checkout_id: _Optional[str] = ..., buyer_account_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[OrderItem, _Mapping]]] = ..., total: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class PlaceOrderResponse(_message.Message):
+    __slots__ = ("result", "detail", "settlement_account_id")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SETTLEMENT_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    detail: str
+    settlement_account_id: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ..., settlement_account_id: _Optional[str] = ...) -> None: ...
+
+class NotifyOrderEventRequest(_message.Message):
+    __slots__ = ("event_id", "order_id", "kind", "tracking_reference", "amount", "transfer_id")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TRACKING_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    event_id: str
+    order_id: str
+    kind: OrderEventKind
+    tracking_reference: str
+    amount: _money_pb2.Money
+    transfer_id: str
+    def __init__(self, event_id: _Optional[str] = ..., order_id: _Optional[str] = ..., kind: _Optional[_Union[OrderEventKind, str]] = ..., tracking_reference: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., transfer_id: _Optional[str] = ...) -> None: ...
+
+class NotifyOrderEventResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
