@@ -1,7 +1,8 @@
 """fedmall-node: run a bank node and operate it.
 
 Every command but serve, ledger-check, reconciliations and reconciliation calls the
-node's own NodeService over mTLS with the bundle's credentials; those read the node's
+node's own NodeService (the marketplace commands, in node.marketplace_cli, its
+MarketplaceService) over mTLS with the bundle's credentials; those read the node's
 database directly. Bad input: a message on stderr, exit 2. A refusal:
 its result code name, exit 1.
 """
@@ -26,9 +27,10 @@ from fedmall.money import MoneyError, check_currency, format_amount, parse_amoun
 from fedmall.pki import TlsCredentials
 from fedmall.results import FedmallError, name_of
 from fedmall.tls import secure_channel
-from fedmall.v1 import clearing_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc, result_pb2, settlement_pb2
+from fedmall.v1 import (clearing_pb2_grpc, marketplace_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc, result_pb2,
+                        settlement_pb2)
 
-from node import keys, ledger, settlement, store
+from node import keys, ledger, marketplace_cli, settlement, store
 from node.config import ConfigError, NodeConfig, load_config
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
@@ -78,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     command("rotate-key", "register a new signing key at the clearing and make it current (restart to use it)")
     sub = command("revoke-key", "revoke an older signing key at the clearing, signed with the current key")
     sub.add_argument("key_id")
+    marketplace_cli.add_commands(commands)
     return parser
 
 
@@ -94,10 +97,11 @@ class _Client:
     def __init__(self, config: NodeConfig) -> None:
         self._channel = secure_channel(config.listen_address, TlsCredentials.load(config.home))
         self.stub = node_pb2_grpc.NodeServiceStub(self._channel)
+        self.marketplace = marketplace_pb2_grpc.MarketplaceServiceStub(self._channel)
 
-    def call(self, method: str, request):
+    def call(self, method: str, request, *, stub=None):
         try:
-            return getattr(self.stub, method)(request, timeout=CALL_TIMEOUT_S)
+            return getattr(stub or self.stub, method)(request, timeout=CALL_TIMEOUT_S)
         except grpc.RpcError as error:
             raise ConnectionError(f"node did not answer: {error.code().name} {error.details()}") from None
 
@@ -362,11 +366,21 @@ def _serve(args, config: NodeConfig) -> None:
     node.wait()
 
 
+def _marketplace(args, config: NodeConfig) -> None:
+    try:
+        marketplace_cli.COMMANDS[args.command](args, _Client(config))
+    except marketplace_cli.BadInput as error:
+        raise UsageError(str(error)) from None
+    except marketplace_cli.Refused as refusal:
+        raise _Refusal(refusal.code) from None
+
+
 COMMANDS = {
     "serve": _serve, "open-account": _open_account, "deposit": _deposit, "send": _send,
     "account": _show, "transfer": _show, "ledger-check": _ledger_check,
     "rotate-key": _rotate_key, "revoke-key": _revoke_key,
     "reconciliations": _reconciliations, "reconciliation": _reconciliation,
+    **dict.fromkeys(marketplace_cli.COMMANDS, _marketplace),
 }
 
 

@@ -1,0 +1,480 @@
+"""The marketplace commands on fedmall-node, for each role at this bank:
+
+    merchant onboard M --name N --contact C --settlement-account A | suspend M | resume M
+    product set --merchant M SKU --title T [--description D] --price 12.50 --currency EUR --stock N
+    product list --merchant M
+    search QUERY [--page N] [--page-size N]          the whole federation's catalogue
+    checkout --buyer A --item BANK/MERCHANT/SKU:QTY@PRICE ... | --cart FILE [--checkout-id UUID]
+    ship --merchant M ORDER --tracking REF
+    confirm --buyer A ORDER | cancel --buyer A ORDER
+    refund --merchant M ORDER AMOUNT [--reason TEXT] [--refund-id UUID]
+    order ORDER (--buyer A | --merchant M)
+    orders [--buyer A | --merchant M]
+
+Each calls the node's own MarketplaceService through the client node.cli hands in (the
+bundle's mTLS credentials). Amounts are typed and shown as decimals; the wire carries
+minor units. Bad input raises BadInput before any marketplace request is sent (exit 2);
+a result other than OK or EXISTS raises Refused (exit 1).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import decimal
+import json
+import uuid
+from pathlib import Path
+from typing import Callable, Protocol
+
+from fedmall.console import table
+from fedmall.money import MoneyError, check_currency, format_amount, parse_amount
+from fedmall.results import name_of
+from fedmall.v1 import marketplace_pb2, money_pb2, node_pb2, result_pb2
+
+OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
+
+# Bounds on what this command reads from the user.
+cart_file_bytes_max = 1024 * 1024
+cart_items_max = 1_000
+count_max = 2**63 - 1  # int64 on the wire: quantities and stock.
+page_max = 2**31 - 1  # int32 on the wire: page and page size.
+search_page_size_default = 20
+
+
+class BadInput(Exception):
+    """Bad input on the command line: nothing was sent."""
+
+
+class Refused(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(_code_name(code))
+        self.code = code
+
+
+class Client(Protocol):
+    """node.cli's client: NodeService by default, MarketplaceService through stub=."""
+    marketplace: object
+
+    def call(self, method: str, request, *, stub=None): ...
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    def command(parent, name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = parent.add_parser(name, help=help_text)
+        sub.add_argument("--home", type=Path, required=True, help="the node's credentials bundle folder")
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+        return sub
+
+    merchant = commands.add_parser("merchant", help="onboard, suspend or resume a merchant banking here")
+    actions = merchant.add_subparsers(dest="action", required=True)
+    sub = command(actions, "onboard", "onboard a merchant with a settlement account at this bank")
+    sub.add_argument("merchant")
+    sub.add_argument("--name", required=True, help="legal name")
+    sub.add_argument("--contact", required=True)
+    sub.add_argument("--settlement-account", required=True, help="an account at this bank")
+    command(actions, "suspend", "stop a merchant selling").add_argument("merchant")
+    command(actions, "resume", "let a suspended merchant sell again").add_argument("merchant")
+
+    product = commands.add_parser("product", help="a merchant's products")
+    actions = product.add_subparsers(dest="action", required=True)
+    sub = command(actions, "set", "create or change a product")
+    sub.add_argument("--merchant", required=True)
+    sub.add_argument("sku")
+    sub.add_argument("--title", required=True)
+    sub.add_argument("--description", default="")
+    sub.add_argument("--price", required=True, help="decimal, like 12.50")
+    sub.add_argument("--currency", required=True)
+    sub.add_argument("--stock", required=True, help="units on hand")
+    command(actions, "list", "a merchant's products").add_argument("--merchant", required=True)
+
+    sub = command(commands, "search", "search the catalogues of every member bank")
+    sub.add_argument("query")
+    sub.add_argument("--page", default="0", help="zero-based page of the ranked results (default 0)")
+    sub.add_argument("--page-size", default=str(search_page_size_default))
+    sub = command(commands, "checkout", "buy a cart: one order per merchant, the money held in escrow")
+    sub.add_argument("--buyer", required=True, help="the buyer's account at this bank")
+    sub.add_argument("--item", action="append", default=[], metavar="BANK/MERCHANT/SKU:QTY@PRICE",
+                     help="unit price as the buyer saw it, decimal; repeat for more items")
+    sub.add_argument("--cart", type=Path, help='JSON list of {"seller_bank_id", "merchant_id", "sku", '
+                                               '"quantity", "unit_price"}')
+    sub.add_argument("--checkout-id", default=None, help="UUID; a retry with the same id is safe")
+    sub = command(commands, "ship", "the merchant ships an order")
+    sub.add_argument("--merchant", required=True)
+    sub.add_argument("order_id")
+    sub.add_argument("--tracking", required=True, help="the carrier's tracking reference")
+    for name, text in (("confirm", "the buyer confirms receipt: the escrow is released"),
+                       ("cancel", "the buyer cancels before shipping: the escrow is refunded")):
+        sub = command(commands, name, text)
+        sub.add_argument("--buyer", required=True)
+        sub.add_argument("order_id")
+    sub = command(commands, "refund", "the merchant refunds part or all of a completed order")
+    sub.add_argument("--merchant", required=True)
+    sub.add_argument("order_id")
+    sub.add_argument("amount", help="decimal, in the order's currency")
+    sub.add_argument("--reason", default="")
+    sub.add_argument("--refund-id", default=None, help="UUID; a retry with the same id is safe")
+    sub = command(commands, "order", "one order, as its buyer or its merchant sees it")
+    sub.add_argument("order_id")
+    sub.add_argument("--buyer")
+    sub.add_argument("--merchant")
+    sub = command(commands, "orders", "a buyer's or a merchant's orders (neither: all at this bank)")
+    sub.add_argument("--buyer")
+    sub.add_argument("--merchant")
+
+
+# Parsing what the user typed. Pure; BadInput on anything wrong.
+
+def _count(text: str, what: str, *, minimum: int, maximum: int) -> int:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 19) or not minimum <= int(digits) <= maximum:
+        raise BadInput(f"{what} must be a whole number from {minimum} to {maximum}, not {text!r}")
+    return int(digits)
+
+
+def _amount(text: str, currency: str) -> int:
+    try:
+        return parse_amount(text, currency)
+    except MoneyError as error:
+        raise BadInput(str(error)) from None
+
+
+def _uuid(text: str | None, what: str) -> str:
+    if text is None:
+        return str(uuid.uuid4())
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise BadInput(f"{what} must be a UUID, not {text!r}") from None
+
+
+def _one_actor(args, *, required: bool) -> tuple[str, str]:
+    """(buyer_account_id, merchant_id) with at most one set, or exactly one if required."""
+    buyer, merchant = args.buyer or "", args.merchant or ""
+    if buyer and merchant:
+        raise BadInput("give --buyer or --merchant, not both")
+    if required and not (buyer or merchant):
+        raise BadInput("give --buyer or --merchant")
+    return buyer, merchant
+
+
+def parse_item(spec: str) -> tuple[str, str, str, int, str]:
+    """'bank-b/acme/SKU-1:2@12.50' -> ('bank-b', 'acme', 'SKU-1', 2, '12.50'). The price stays text
+    until the buyer's currency is known."""
+    path, at, price = spec.rpartition("@")
+    path, colon, quantity = path.rpartition(":")
+    parts = path.split("/", 2)
+    if not at or not colon or len(parts) != 3 or not all(parts) or not price:
+        raise BadInput(f"item {spec!r} is not BANK/MERCHANT/SKU:QTY@PRICE, like bank-b/acme/SKU-1:2@12.50")
+    return parts[0], parts[1], parts[2], _count(quantity, f"quantity in {spec!r}", minimum=1, maximum=count_max), price
+
+
+def parse_cart(text: str) -> list[tuple[str, str, str, int, str]]:
+    """A JSON list of {"seller_bank_id", "merchant_id", "sku", "quantity", "unit_price"}."""
+    try:
+        document = json.loads(text, parse_float=decimal.Decimal)
+    except (ValueError, RecursionError) as error:
+        raise BadInput(f"cart is not JSON: {error}") from None
+    if not isinstance(document, list) or not document:
+        raise BadInput("cart must be a non-empty JSON list of items")
+    keys = {"seller_bank_id", "merchant_id", "sku", "quantity", "unit_price"}
+    items = []
+    for number, entry in enumerate(document, start=1):
+        if not isinstance(entry, dict) or set(entry) != keys:
+            raise BadInput(f"cart item {number} must have exactly the keys {', '.join(sorted(keys))}")
+        names = [entry["seller_bank_id"], entry["merchant_id"], entry["sku"]]
+        if not all(isinstance(name, str) and name for name in names):
+            raise BadInput(f"cart item {number}: seller_bank_id, merchant_id and sku must be non-empty text")
+        quantity, price = entry["quantity"], entry["unit_price"]
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= count_max:
+            raise BadInput(f"cart item {number}: quantity must be a whole number from 1")
+        if isinstance(price, bool) or not isinstance(price, (str, int, decimal.Decimal)):
+            raise BadInput(f"cart item {number}: unit_price must be a decimal like \"12.50\"")
+        items.append((*names, quantity, str(price)))
+    return items
+
+
+def _read_cart(path: Path) -> list[tuple[str, str, str, int, str]]:
+    try:
+        with path.open("rb") as file:
+            data = file.read(cart_file_bytes_max + 1)
+    except OSError as error:
+        raise BadInput(f"cannot read cart {path}: {error.strerror}") from None
+    if len(data) > cart_file_bytes_max:
+        raise BadInput(f"cart {path} is larger than {cart_file_bytes_max} bytes")
+    try:
+        return parse_cart(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise BadInput(f"cart {path} is not UTF-8 text") from None
+
+
+# Showing what came back.
+
+def _code_name(code: int) -> str:
+    try:
+        return name_of(code)
+    except ValueError:
+        return str(code)
+
+
+def _state_name(state: int) -> str:
+    try:
+        return marketplace_pb2.OrderState.Name(state).removeprefix("ORDER_STATE_")
+    except ValueError:
+        return str(state)
+
+
+def _decimal(money: money_pb2.Money) -> str:
+    if not money.currency:
+        return ""
+    try:
+        return format_amount(money.amount_minor, money.currency)
+    except MoneyError:
+        return f"{money.amount_minor} minor units"
+
+
+def _money(money: money_pb2.Money) -> str:
+    return f"{_decimal(money)} {money.currency}" if money.currency else ""
+
+
+def _money_column(amounts: list[money_pb2.Money]) -> list[str]:
+    """'9.50 EUR' and '120.00 EUR' with their decimal points in one column."""
+    width = max([len(_decimal(money)) for money in amounts] + [0])
+    return [f"{_decimal(money).rjust(width)} {money.currency}" if money.currency else "" for money in amounts]
+
+
+def _money_json(prefix: str, money: money_pb2.Money) -> dict:
+    return {f"{prefix}_minor": money.amount_minor, prefix: _decimal(money), f"{prefix}_currency": money.currency}
+
+
+def _time(unix_ms: int) -> str:
+    if not unix_ms:
+        return ""
+    return dt.datetime.fromtimestamp(unix_ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _problem(order: marketplace_pb2.Order) -> str:
+    name = _code_name(order.problem) if order.problem else ""
+    return f"{name}: {order.problem_detail}" if name and order.problem_detail else name or order.problem_detail
+
+
+def _print_json(document: dict) -> None:
+    print(json.dumps(document, sort_keys=True))
+
+
+def _print_lines(lines: list[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"{label.ljust(width)}  {value}".rstrip())
+
+
+def _product_json(product: marketplace_pb2.Product) -> dict:
+    return dict(bank_id=product.bank_id, merchant_id=product.merchant_id, merchant_name=product.merchant_name,
+                sku=product.sku, title=product.title, description=product.description,
+                stock_available=product.stock_available, **_money_json("price", product.price))
+
+
+def order_json(order: marketplace_pb2.Order) -> dict:
+    return dict(
+        order_id=order.order_id, checkout_id=order.checkout_id, buyer_bank_id=order.buyer_bank_id,
+        buyer_account_id=order.buyer_account_id, seller_bank_id=order.seller_bank_id,
+        merchant_id=order.merchant_id, state=_state_name(order.state),
+        items=[dict(sku=item.sku, title=item.title, quantity=item.quantity,
+                    **_money_json("unit_price", item.unit_price)) for item in order.items],
+        **_money_json("total", order.total), **_money_json("refunded", order.refunded),
+        tracking_reference=order.tracking_reference,
+        problem=_code_name(order.problem) if order.problem else "", problem_detail=order.problem_detail,
+        release_transfer_id=order.release_transfer_id, placed_at_unix_ms=order.placed_at_unix_ms,
+        updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms)
+
+
+def _show_order(args, order: marketplace_pb2.Order, result: int) -> None:
+    if args.json:
+        _print_json(dict(result=_code_name(result), order=order_json(order)))
+        return
+    lines = [("order", order.order_id), ("state", _state_name(order.state)), ("result", _code_name(result)),
+             ("buyer", f"{order.buyer_account_id} at {order.buyer_bank_id}"),
+             ("merchant", f"{order.merchant_id} at {order.seller_bank_id}"),
+             ("total", _money(order.total)), ("refunded", _money(order.refunded)),
+             ("tracking", order.tracking_reference), ("problem", _problem(order)),
+             ("release transfer", order.release_transfer_id), ("checkout", order.checkout_id),
+             ("placed", _time(order.placed_at_unix_ms)), ("updated", _time(order.updated_at_unix_ms)),
+             ("auto-confirm", _time(order.auto_confirm_at_unix_ms))]
+    _print_lines([(label, value) for label, value in lines if value])  # JSON has every field, set or not.
+    if order.items:
+        print()
+        prices = _money_column([item.unit_price for item in order.items])
+        print(table([{"sku": item.sku, "title": item.title, "quantity": item.quantity, "unit price": price}
+                     for item, price in zip(order.items, prices)], ["sku", "title", "quantity", "unit price"]))
+
+
+def _orders_table(orders: list[marketplace_pb2.Order]) -> str:
+    totals = _money_column([order.total for order in orders])
+    return table([{"order": order.order_id, "buyer": order.buyer_account_id, "buyer bank": order.buyer_bank_id,
+                   "seller bank": order.seller_bank_id, "merchant": order.merchant_id, "total": total,
+                   "state": _state_name(order.state), "problem": _problem(order)}
+                  for order, total in zip(orders, totals)],
+                 ["order", "buyer", "buyer bank", "seller bank", "merchant", "total", "state", "problem"])
+
+
+# The commands. Each validates everything it can before its first call.
+
+def _market(client: Client, method: str, request):
+    response = client.call(method, request, stub=client.marketplace)
+    if hasattr(response, "result") and response.result not in OK_CODES:
+        raise Refused(response.result)
+    return response
+
+
+def _currency_of_account(client: Client, account_id: str) -> str:
+    response = client.call("GetAccount", node_pb2.GetAccountRequest(account_id=account_id))
+    if response.result not in OK_CODES:
+        raise Refused(response.result)
+    return response.balance.currency
+
+
+def _merchant(args, client: Client) -> None:
+    if args.action == "onboard":
+        response = _market(client, "OnboardMerchant", marketplace_pb2.OnboardMerchantRequest(
+            merchant_id=args.merchant, legal_name=args.name, contact=args.contact,
+            settlement_account_id=args.settlement_account))
+        status = "ACTIVE"
+    else:
+        status = "SUSPENDED" if args.action == "suspend" else "ACTIVE"
+        response = _market(client, "SetMerchantStatus", marketplace_pb2.SetMerchantStatusRequest(
+            merchant_id=args.merchant, status=marketplace_pb2.MerchantStatus.Value(f"MERCHANT_STATUS_{status}")))
+    if args.json:
+        _print_json(dict(merchant_id=args.merchant, status=status, result=_code_name(response.result)))
+        return
+    _print_lines([("merchant", args.merchant), ("status", status), ("result", _code_name(response.result))])
+
+
+def _product(args, client: Client) -> None:
+    if args.action == "list":
+        products = list(_market(client, "ListMerchantProducts", marketplace_pb2.ListMerchantProductsRequest(
+            merchant_id=args.merchant)).products)
+        if args.json:
+            _print_json(dict(merchant_id=args.merchant, products=[_product_json(p) for p in products]))
+        elif not products:
+            print(f"{args.merchant} has no products")
+        else:
+            prices = _money_column([product.price for product in products])
+            print(table([{"sku": p.sku, "title": p.title, "price": price, "stock": p.stock_available}
+                         for p, price in zip(products, prices)], ["sku", "title", "price", "stock"]))
+        return
+    try:
+        currency = check_currency(args.currency)
+    except MoneyError as error:
+        raise BadInput(str(error)) from None
+    price = money_pb2.Money(amount_minor=_amount(args.price, currency), currency=currency)
+    stock = _count(args.stock, "--stock", minimum=0, maximum=count_max)
+    response = _market(client, "UpsertProduct", marketplace_pb2.UpsertProductRequest(
+        merchant_id=args.merchant, sku=args.sku, title=args.title, description=args.description,
+        price=price, stock=stock))
+    if args.json:
+        _print_json(dict(merchant_id=args.merchant, sku=args.sku, stock=stock, result=_code_name(response.result),
+                         **_money_json("price", price)))
+        return
+    _print_lines([("merchant", args.merchant), ("sku", args.sku), ("title", args.title), ("price", _money(price)),
+                  ("stock", str(stock)), ("result", _code_name(response.result))])
+
+
+def _search(args, client: Client) -> None:
+    page = _count(args.page, "--page", minimum=0, maximum=page_max)
+    page_size = _count(args.page_size, "--page-size", minimum=1, maximum=page_max)
+    response = _market(client, "Search", marketplace_pb2.SearchRequest(
+        query=args.query, page=page, page_size=page_size))
+    products, missing = list(response.products), sorted(response.banks_not_answering)
+    if args.json:
+        _print_json(dict(query=args.query, page=page, page_size=page_size, total=response.total,
+                         products=[_product_json(p) for p in products], banks_not_answering=missing))
+        return
+    if products:
+        prices = _money_column([product.price for product in products])
+        print(table([{"bank": p.bank_id, "merchant": p.merchant_id, "sku": p.sku, "title": p.title,
+                      "price": price, "stock": p.stock_available} for p, price in zip(products, prices)],
+                    ["bank", "merchant", "sku", "title", "price", "stock"]))
+        print(f"{len(products)} of {response.total} results, page {page}")
+    else:
+        print(f"no results on page {page} ({response.total} in all)")
+    print(f"banks not answering: {', '.join(missing)}" if missing else "every bank answered")
+
+
+def _checkout(args, client: Client) -> None:
+    specs = (_read_cart(args.cart) if args.cart else []) + [parse_item(spec) for spec in args.item]
+    if not specs:
+        raise BadInput("give at least one --item or a --cart file")
+    if len(specs) > cart_items_max:
+        raise BadInput(f"at most {cart_items_max} items in one checkout")
+    checkout_id = _uuid(args.checkout_id, "--checkout-id")
+    currency = _currency_of_account(client, args.buyer)
+    items = [marketplace_pb2.CartItem(
+        seller_bank_id=bank, merchant_id=merchant, sku=sku, quantity=quantity,
+        unit_price=money_pb2.Money(amount_minor=_amount(price, currency), currency=currency))
+        for bank, merchant, sku, quantity, price in specs]
+    response = _market(client, "Checkout", marketplace_pb2.CheckoutRequest(
+        checkout_id=checkout_id, buyer_account_id=args.buyer, items=items))
+    orders = list(response.orders)
+    if args.json:
+        _print_json(dict(checkout_id=checkout_id, result=_code_name(response.result), detail=response.detail,
+                         orders=[order_json(order) for order in orders]))
+        return
+    totals = _money_column([order.total for order in orders])
+    print(table([{"order": order.order_id, "seller bank": order.seller_bank_id, "merchant": order.merchant_id,
+                  "total": total, "state": _state_name(order.state), "problem": _problem(order)}
+                 for order, total in zip(orders, totals)],
+                ["order", "seller bank", "merchant", "total", "state", "problem"]))
+    detail = f", {response.detail}" if response.detail else ""
+    print(f"checkout {checkout_id}: {_code_name(response.result)}{detail}")
+
+
+def _ship(args, client: Client) -> None:
+    response = _market(client, "ShipOrder", marketplace_pb2.ShipOrderRequest(
+        merchant_id=args.merchant, order_id=args.order_id, tracking_reference=args.tracking))
+    _show_order(args, response.order, response.result)
+
+
+def _confirm_or_cancel(args, client: Client) -> None:
+    if args.command == "confirm":
+        response = _market(client, "ConfirmReceipt", marketplace_pb2.ConfirmReceiptRequest(
+            buyer_account_id=args.buyer, order_id=args.order_id))
+    else:
+        response = _market(client, "CancelOrder", marketplace_pb2.CancelOrderRequest(
+            buyer_account_id=args.buyer, order_id=args.order_id))
+    _show_order(args, response.order, response.result)
+
+
+def _refund(args, client: Client) -> None:
+    refund_id = _uuid(args.refund_id, "--refund-id")
+    # The refund is in the order's currency, which only the order knows.
+    currency = _market(client, "GetOrder", marketplace_pb2.GetOrderRequest(
+        order_id=args.order_id, merchant_id=args.merchant)).order.total.currency
+    amount = money_pb2.Money(amount_minor=_amount(args.amount, currency), currency=currency)
+    response = _market(client, "RefundOrder", marketplace_pb2.RefundOrderRequest(
+        refund_id=refund_id, merchant_id=args.merchant, order_id=args.order_id, amount=amount, reason=args.reason))
+    _show_order(args, response.order, response.result)
+
+
+def _order(args, client: Client) -> None:
+    buyer, merchant = _one_actor(args, required=True)
+    response = _market(client, "GetOrder", marketplace_pb2.GetOrderRequest(
+        order_id=args.order_id, buyer_account_id=buyer, merchant_id=merchant))
+    _show_order(args, response.order, response.result)
+
+
+def _orders(args, client: Client) -> None:
+    buyer, merchant = _one_actor(args, required=False)
+    orders = list(_market(client, "ListOrders", marketplace_pb2.ListOrdersRequest(
+        buyer_account_id=buyer, merchant_id=merchant)).orders)
+    if args.json:
+        _print_json(dict(buyer_account_id=buyer, merchant_id=merchant, orders=[order_json(o) for o in orders]))
+    elif not orders:
+        print("no orders")
+    else:
+        print(_orders_table(orders))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Client], None]] = {
+    "merchant": _merchant, "product": _product, "search": _search, "checkout": _checkout, "ship": _ship,
+    "confirm": _confirm_or_cancel, "cancel": _confirm_or_cancel, "refund": _refund, "order": _order,
+    "orders": _orders,
+}
