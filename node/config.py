@@ -36,6 +36,10 @@ class NodeConfig:
     listen_address: str
     database_url: str
     transfer_expiry_ms: int
+    # The marketplace: how long after shipping an order confirms itself, and how long a
+    # search waits for the other banks.
+    auto_confirm_after_s: int = limits.auto_confirm_after_s_default
+    search_deadline_ms: int = limits.search_deadline_ms_default
 
     @property
     def fulfilment_secret_path(self) -> Path:
@@ -64,6 +68,18 @@ def _text(section: dict, section_name: str, key: str, *, required: bool = True) 
     return value
 
 
+AUTO_CONFIRM_AFTER_S_MAX = 365 * 24 * 3600
+SEARCH_DEADLINE_MS_MIN = 50
+SEARCH_DEADLINE_MS_MAX = 30_000
+
+
+def _bounded_int(section: dict, key: str, default: int, *, low: int, high: int) -> int:
+    value = section.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{CONFIG_FILE}: [node].{key} must be an integer in {low}..{high}")
+    return value
+
+
 def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConfig:
     home = Path(home)
     path = home / CONFIG_FILE
@@ -83,6 +99,10 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
         raise ConfigError(
             f"{CONFIG_FILE}: [node].transfer_expiry_ms must be an integer in "
             f"{protocol.expiry_ms_min}..{protocol.expiry_ms_max}")
+    auto_confirm_after_s = _bounded_int(node, "auto_confirm_after_s", limits.auto_confirm_after_s_default,
+                                        low=1, high=AUTO_CONFIRM_AFTER_S_MAX)
+    search_deadline_ms = _bounded_int(node, "search_deadline_ms", limits.search_deadline_ms_default,
+                                      low=SEARCH_DEADLINE_MS_MIN, high=SEARCH_DEADLINE_MS_MAX)
     database_url = environ.get("FEDMALL_NODE_DATABASE_URL") or _text(node, "node", "database_url", required=False)
     return NodeConfig(
         home=home,
@@ -93,4 +113,6 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
         listen_address=environ.get("FEDMALL_NODE_LISTEN_ADDRESS") or _text(node, "node", "listen_address"),
         database_url=database_url or sqlite_url(home / DATABASE_FILE),
         transfer_expiry_ms=expiry_ms,
+        auto_confirm_after_s=auto_confirm_after_s,
+        search_deadline_ms=search_deadline_ms,
     )

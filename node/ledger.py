@@ -14,6 +14,9 @@ Internal accounts, one per kind and currency, have ids customers cannot take
     @liquidity/EUR            the bank's prefunded liquidity at the clearing; final settlement
                               of a window moves its net between here and @clearing:
                               @clearing +net, @liquidity -net (net = credits - debits)
+    @escrow/EUR               buyers' money held for marketplace orders until the goods
+                              arrive: checkout buyer -x, escrow +x; then escrow -x to the
+                              merchant (or to the clearing), or back to the buyer
 
 Every entry id is derived from what caused it ("deposit:<id>", "send:<transfer>"...),
 so applying the same cause twice is detectable: the entry already exists.
@@ -31,7 +34,8 @@ CASH = "cash"
 OWED_TO_CLEARING = "owed-to-clearing"
 CLEARING = "clearing"
 LIQUIDITY = "liquidity"
-INTERNAL_KINDS = (CASH, OWED_TO_CLEARING, CLEARING, LIQUIDITY)
+ESCROW = "escrow"
+INTERNAL_KINDS = (CASH, OWED_TO_CLEARING, CLEARING, LIQUIDITY, ESCROW)
 
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,%d}$" % limits.account_id_length_max)
 

@@ -29,7 +29,40 @@ registry_refresh_ms_min = 1_000
 # gRPC server threads.
 server_threads = 16
 
+# The marketplace: bounds on what customers and peers send.
+merchant_name_length_max = 140
+merchant_contact_length_max = 200
+product_title_length_max = 140
+product_description_length_max = 2_000
+product_stock_max = 1_000_000_000
+items_per_order_max = 50
+items_per_cart_max = 100
+item_quantity_max = 10_000
+search_query_length_max = 200
+search_words_max = 10
+search_page_size_max = 100
+search_page_size_default = 20
+search_results_per_bank_max = 200           # Best matches one bank returns to a fan-out.
+tracking_reference_length_max = 100
+refund_reason_length_max = 140
+orders_listed_max = 1_000
+
+# The marketplace: timings (config keys in [node] override the first two).
+search_deadline_ms_default = 800
+auto_confirm_after_s_default = 7 * 24 * 3600
+place_order_timeout_ms = 5_000              # Deadline of the PlaceOrder calls of one checkout.
+order_recovery_age_ms = 15_000              # A PLACING order older than this was left by a crash.
+release_retry_pause_ms = 2_000              # Pause before a refused release is tried again.
+refund_abandon_age_ms = 60_000              # A refund with no transfer after this was left by a crash.
+order_events_per_step_max = 64
+orders_per_step_max = 64
+
 assert retry_backoff_ms_min < retry_backoff_ms_max
+assert items_per_order_max <= items_per_cart_max
+assert search_page_size_default <= search_page_size_max <= search_results_per_bank_max
+assert place_order_timeout_ms < order_recovery_age_ms
+assert search_words_max <= search_query_length_max
+assert item_quantity_max * items_per_cart_max <= product_stock_max
 assert protocol.expiry_ms_min <= transfer_expiry_ms_default <= protocol.expiry_ms_max
 assert outbox_batch_max <= protocol.prepares_per_batch_max
 assert decision_batch_max <= protocol.decisions_per_batch_max

@@ -13,7 +13,8 @@ import grpc
 
 from fedmall.pki import TlsCredentials
 from fedmall.tls import secure_channel
-from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, node_pb2, node_pb2_grpc, result_pb2
+from fedmall.v1 import (
+    clearing_pb2, clearing_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc, result_pb2)
 
 from node import limits
 from node.errors import Refused, Unavailable
@@ -66,12 +67,36 @@ class PeerDirectory:
             raise Unavailable(f"{bank_id!r} has no node address")
         return participant
 
-    def _stub(self, address: str) -> node_pb2_grpc.PeerServiceStub:
+    def _channel(self, address: str) -> grpc.Channel:
         with self._lock:
             channel = self._channels.get(address)
             if channel is None:
                 channel = self._channels[address] = self._channel_factory(address, self._tls)
-        return node_pb2_grpc.PeerServiceStub(channel)
+        return channel
+
+    def _stub(self, address: str) -> node_pb2_grpc.PeerServiceStub:
+        return node_pb2_grpc.PeerServiceStub(self._channel(address))
+
+    # The marketplace --------------------------------------------------------------------
+
+    def other_active_bank_ids(self) -> list[str]:
+        """Every ACTIVE participant with a node address (this bank too; callers skip it)."""
+        self.refresh()
+        with self._lock:
+            return sorted(bank_id for bank_id, participant in self._participants.items()
+                          if participant.status == clearing_pb2.PARTICIPANT_STATUS_ACTIVE and participant.node_address)
+
+    def marketplace(self, bank_id: str) -> marketplace_pb2_grpc.MarketplacePeerServiceStub:
+        """The MarketplacePeerService of a member bank's node (this bank's own too)."""
+        return marketplace_pb2_grpc.MarketplacePeerServiceStub(self._channel(self.participant(bank_id).node_address))
+
+    def search_catalogue(self, bank_id: str, request: marketplace_pb2.SearchCatalogueRequest, *,
+                         timeout_s: float) -> marketplace_pb2.SearchCatalogueResponse:
+        return self.marketplace(bank_id).SearchCatalogue(request, timeout=timeout_s)
+
+    def call_failed(self) -> None:
+        """A peer did not answer: maybe it moved, so re-read the registry on the next miss."""
+        self._refreshed_at_ms = -limits.registry_refresh_ms_min
 
     def quote(self, payee_bank_id: str, items: list[node_pb2.QuoteItem]) -> list[node_pb2.QuoteResult]:
         address = self.participant(payee_bank_id).node_address

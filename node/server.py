@@ -18,14 +18,17 @@ from fedmall.database import make_engine, migrate
 from fedmall.envelope import VerificationKey
 from fedmall.pki import TlsCredentials, load_public_key_pem, load_signing_key
 from fedmall.tls import add_health_and_reflection, new_server, secure_channel, server_credentials
-from fedmall.v1 import clearing_pb2_grpc, node_pb2, node_pb2_grpc
+from fedmall.v1 import clearing_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc
 
 from node import limits, store
 from node.accounts import AccountService
+from node.catalogue import CatalogueService
 from node.config import NodeConfig
 from node.decisions import DecisionSubmitter
 from node.deliveries import DeliveryApplier, DeliveryConsumer
 from node.fulfilment import load_or_create_key
+from node.marketplace_servicer import MarketplacePeerServicer, MarketplaceServicer
+from node.merchants import MerchantService
 from node.notices import NoticeService
 from node.outbox import OutboxSubmitter
 from node.peers import PeerDirectory
@@ -40,6 +43,8 @@ log = logging.getLogger(__name__)
 SERVICE_NAMES = [
     node_pb2.DESCRIPTOR.services_by_name["NodeService"].full_name,
     node_pb2.DESCRIPTOR.services_by_name["PeerService"].full_name,
+    marketplace_pb2.DESCRIPTOR.services_by_name["MarketplaceService"].full_name,
+    marketplace_pb2.DESCRIPTOR.services_by_name["MarketplacePeerService"].full_name,
 ]
 
 
@@ -49,13 +54,18 @@ class Node:
     def __init__(self, *, config: NodeConfig, engine, server: grpc.Server, health, tls: TlsCredentials,
                  accounts: AccountService, transfers: TransferService, notices: NoticeService,
                  settlement: SettlementService, workers: list[Worker], consumer: DeliveryConsumer,
-                 closers: list[Callable[[], None]]) -> None:
+                 closers: list[Callable[[], None]], merchants: MerchantService | None = None,
+                 catalogue: CatalogueService | None = None, seller_orders=None, buyer_orders=None) -> None:
         self.config = config
         self.engine = engine
         self.accounts = accounts
         self.transfers = transfers
         self.notices = notices
         self.settlement = settlement
+        self.merchants = merchants
+        self.catalogue = catalogue
+        self.seller_orders = seller_orders
+        self.buyer_orders = buyer_orders
         self.port = 0
         self._server = server
         self._health = health
@@ -130,6 +140,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         bank_id=config.bank_id, keys=lambda key_id: clearing_key if key_id == clearing_key.key_id else None,
         on_decisions=lambda: workers["decisions"].wake(),
         on_reconciliations=lambda: workers["reconciliations"].wake())
+    merchants = MerchantService(engine, bank_id=config.bank_id, clock=clock)
+    catalogue = CatalogueService(engine, bank_id=config.bank_id, peers=peers, deadline_ms=config.search_deadline_ms)
     workers["outbox"] = Worker(f"{config.bank_id}-outbox", outbox.step)
     workers["decisions"] = Worker(f"{config.bank_id}-decisions", decisions.step)
     workers["reconciliations"] = Worker(f"{config.bank_id}-reconciliations", reconciliations.step)
@@ -139,14 +151,18 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     node_pb2_grpc.add_NodeServiceServicer_to_server(
         NodeServicer(bank_id=config.bank_id, accounts=accounts, transfers=transfers), server)
     node_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(transfers=transfers), server)
+    marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(
+        MarketplaceServicer(bank_id=config.bank_id, merchants=merchants, catalogue=catalogue), server)
+    marketplace_pb2_grpc.add_MarketplacePeerServiceServicer_to_server(
+        MarketplacePeerServicer(catalogue=catalogue), server)
     health = add_health_and_reflection(server, SERVICE_NAMES)
 
-    closers = [peers.close, engine.dispose]
+    closers = [catalogue.close, peers.close, engine.dispose]
     if clearing_channel is None:
         closers.insert(0, channel.close)
     return Node(config=config, engine=engine, server=server, health=health, tls=tls, accounts=accounts,
                 transfers=transfers, notices=notices, settlement=settlement, workers=list(workers.values()),
-                consumer=consumer, closers=closers)
+                consumer=consumer, closers=closers, merchants=merchants, catalogue=catalogue)
 
 
 __all__ = ["Node", "build_node", "SERVICE_NAMES"]

@@ -218,3 +218,7 @@ def read_books(connection: sa.Connection) -> ledger.BooksSummary:
         .group_by(postings.c.account_id))}
     return ledger.BooksSummary(entry_totals=entry_totals, currency_totals=currency_totals,
                                stored_balances=stored, posted_balances=posted)
+
+
+# The marketplace's tables live in their own module, on this metadata (the migrations see them).
+from node import marketplace_store  # noqa: E402,F401

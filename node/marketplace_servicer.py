@@ -1,0 +1,176 @@
+"""Thin gRPC servicers of the marketplace: proto -> domain -> proto.
+
+The only place marketplace exceptions become result codes. MarketplaceService is the
+bank's own channels (the caller must hold this bank's certificate); the request names
+the merchant or buyer acting and the services check what it owns.
+MarketplacePeerService is other member banks: the caller is the bank in its certificate.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+
+import grpc
+
+from fedmall.results import FedmallError
+from fedmall.tls import peer_identity
+from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_pb2
+
+from node import limits, merchants as merchant_rules
+from node.catalogue import CatalogueService
+from node.merchants import MerchantService, ProductView
+from node.orders import Item, OrderView
+
+log = logging.getLogger(__name__)
+
+OK = result_pb2.RESULT_CODE_OK
+FORBIDDEN = result_pb2.RESULT_CODE_FORBIDDEN
+
+_STATUS = {marketplace_pb2.MERCHANT_STATUS_ACTIVE: merchant_rules.ACTIVE,
+           marketplace_pb2.MERCHANT_STATUS_SUSPENDED: merchant_rules.SUSPENDED}
+
+
+def _answers_errors(response_class):
+    """Turn a FedmallError raised by a service into response_class(result=code[, detail])."""
+    has_detail = "detail" in response_class.DESCRIPTOR.fields_by_name
+
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, request, context):
+            try:
+                return method(self, request, context)
+            except FedmallError as error:
+                log.info("%s refused: %s", method.__name__, error)
+                response = response_class(result=error.code)
+                if has_detail:
+                    response.detail = str(error)[:200]
+                return response
+        return wrapper
+    return decorate
+
+
+def _own_bank_only(response_class):
+    """Refuse callers that do not hold this bank's certificate (FORBIDDEN)."""
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, request, context):
+            identity = peer_identity(context)
+            if identity is None or identity.role != "bank" or identity.party_id != self._bank_id:
+                return response_class(result=FORBIDDEN)
+            return method(self, request, context)
+        return wrapper
+    return decorate
+
+
+def _money(amount_minor: int, currency: str) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=amount_minor, currency=currency)
+
+
+def product_to_proto(product: ProductView) -> marketplace_pb2.Product:
+    return marketplace_pb2.Product(
+        bank_id=product.bank_id, merchant_id=product.merchant_id, merchant_name=product.merchant_name,
+        sku=product.sku, title=product.title, description=product.description,
+        price=_money(product.price_minor, product.currency), stock_available=product.stock_available)
+
+
+def order_to_proto(order: OrderView) -> marketplace_pb2.Order:
+    return marketplace_pb2.Order(
+        order_id=order.order_id, checkout_id=order.checkout_id, buyer_bank_id=order.buyer_bank_id,
+        buyer_account_id=order.buyer_account_id, seller_bank_id=order.seller_bank_id,
+        merchant_id=order.merchant_id,
+        items=[marketplace_pb2.OrderItem(sku=item.sku, quantity=item.quantity, title=item.title,
+                                         unit_price=_money(item.unit_price_minor, order.currency))
+               for item in order.items],
+        total=_money(order.total_minor, order.currency), state=marketplace_pb2.OrderState.Value(
+            f"ORDER_STATE_{order.state}"),
+        tracking_reference=order.tracking_reference, refunded=_money(order.refunded_minor, order.currency),
+        problem=order.problem, problem_detail=order.problem_detail,
+        release_transfer_id=order.release_transfer_id, placed_at_unix_ms=order.placed_at_unix_ms,
+        updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms)
+
+
+def items_from_proto(items) -> list[Item]:
+    return [Item(sku=item.sku, quantity=item.quantity, unit_price_minor=item.unit_price.amount_minor,
+                 title=item.title) for item in items]
+
+
+class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
+    """The bank's own channels; callers must hold this bank's certificate."""
+
+    def __init__(self, *, bank_id: str, merchants: MerchantService, catalogue: CatalogueService,
+                 seller_orders=None, buyer_orders=None) -> None:
+        self._bank_id = bank_id
+        self._merchants = merchants
+        self._catalogue = catalogue
+        self._seller_orders = seller_orders
+        self._buyer_orders = buyer_orders
+
+    @_own_bank_only(marketplace_pb2.OnboardMerchantResponse)
+    @_answers_errors(marketplace_pb2.OnboardMerchantResponse)
+    def OnboardMerchant(self, request, context):
+        code = self._merchants.onboard(
+            merchant_id=request.merchant_id, legal_name=request.legal_name, contact=request.contact,
+            settlement_account_id=request.settlement_account_id)
+        return marketplace_pb2.OnboardMerchantResponse(result=code)
+
+    @_own_bank_only(marketplace_pb2.SetMerchantStatusResponse)
+    @_answers_errors(marketplace_pb2.SetMerchantStatusResponse)
+    def SetMerchantStatus(self, request, context):
+        status = _STATUS.get(request.status)
+        if status is None:
+            return marketplace_pb2.SetMerchantStatusResponse(result=result_pb2.RESULT_CODE_INVALID_FIELD)
+        return marketplace_pb2.SetMerchantStatusResponse(
+            result=self._merchants.set_status(merchant_id=request.merchant_id, status=status))
+
+    @_own_bank_only(marketplace_pb2.UpsertProductResponse)
+    @_answers_errors(marketplace_pb2.UpsertProductResponse)
+    def UpsertProduct(self, request, context):
+        code = self._merchants.upsert_product(
+            merchant_id=request.merchant_id, sku=request.sku, title=request.title, description=request.description,
+            price_minor=request.price.amount_minor, currency=request.price.currency, stock=request.stock)
+        return marketplace_pb2.UpsertProductResponse(result=code)
+
+    @_own_bank_only(marketplace_pb2.ListMerchantProductsResponse)
+    @_answers_errors(marketplace_pb2.ListMerchantProductsResponse)
+    def ListMerchantProducts(self, request, context):
+        products = self._merchants.list_products(request.merchant_id)
+        return marketplace_pb2.ListMerchantProductsResponse(
+            result=OK, products=[product_to_proto(product) for product in products])
+
+    def Search(self, request, context):
+        identity = peer_identity(context)
+        if identity is None or identity.role != "bank" or identity.party_id != self._bank_id:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only this bank's channels may search here")
+        try:
+            page = self._catalogue.search(request.query, page=request.page, page_size=request.page_size)
+        except FedmallError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        return marketplace_pb2.SearchResponse(
+            products=[product_to_proto(product) for product in page.products], total=page.total,
+            banks_not_answering=page.banks_not_answering)
+
+
+class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceServicer):
+    """Calls from member banks' nodes (this bank's own too); the caller is its certificate."""
+
+    def __init__(self, *, catalogue: CatalogueService, seller_orders=None, buyer_orders=None) -> None:
+        self._catalogue = catalogue
+        self._seller_orders = seller_orders
+        self._buyer_orders = buyer_orders
+
+    @staticmethod
+    def _caller_bank(context: grpc.ServicerContext) -> str:
+        identity = peer_identity(context)
+        if identity is None or identity.role != "bank":
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only member banks may call")
+        return identity.party_id
+
+    def SearchCatalogue(self, request, context):
+        self._caller_bank(context)
+        try:
+            products = self._catalogue.search_local(
+                request.query, limit=min(request.limit or limits.search_results_per_bank_max,
+                                         limits.search_results_per_bank_max))
+        except FedmallError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        return marketplace_pb2.SearchCatalogueResponse(products=[product_to_proto(product) for product in products])

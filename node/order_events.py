@@ -1,0 +1,119 @@
+"""Order events between the two banks of an order: an outbox, and its sender.
+
+An event is written in the same transaction as the state change it reports (enqueue),
+and the sender delivers it with NotifyOrderEvent. A gRPC error, UNAVAILABLE or a
+suspended recipient leaves it waiting to be sent again; any other answer is definitive
+and kept in answer_result. Event ids are derived from their cause, and the receiver
+records every event it applied (record_received), so a repeat changes nothing.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Protocol
+
+import grpc
+import sqlalchemy as sa
+
+from fedmall.results import FedmallError, name_of
+from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_pb2
+
+from node import limits, marketplace_store as tables
+
+log = logging.getLogger(__name__)
+
+SHIPPED = marketplace_pb2.ORDER_EVENT_KIND_SHIPPED
+CANCELLED = marketplace_pb2.ORDER_EVENT_KIND_CANCELLED
+COMPLETED = marketplace_pb2.ORDER_EVENT_KIND_COMPLETED
+REFUNDED = marketplace_pb2.ORDER_EVENT_KIND_REFUNDED
+
+_RETRY_CODES = (result_pb2.RESULT_CODE_UNAVAILABLE, result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED)
+
+
+class MarketplacePeers(Protocol):
+    """Other banks' MarketplacePeerService (node.peers.PeerDirectory in production)."""
+
+    def marketplace(self, bank_id: str) -> marketplace_pb2_grpc.MarketplacePeerServiceStub: ...
+
+    def call_failed(self) -> None: ...
+
+
+def enqueue(connection: sa.Connection, *, event_id: str, order_id: str, recipient_bank_id: str, kind: int,
+            now_ms: int, tracking_reference: str = "", amount_minor: int = 0, currency: str = "",
+            transfer_id: str = "") -> None:
+    """Write an event for the other bank, in the caller's transaction; a repeat writes nothing."""
+    exists = connection.scalar(sa.select(tables.order_events.c.event_id)
+                               .where(tables.order_events.c.event_id == event_id))
+    if exists is not None:
+        return
+    connection.execute(tables.order_events.insert().values(
+        event_id=event_id, order_id=order_id, recipient_bank_id=recipient_bank_id, kind=kind,
+        tracking_reference=tracking_reference, amount_minor=amount_minor, currency=currency,
+        transfer_id=transfer_id, sent=False, answer_result=result_pb2.RESULT_CODE_UNSPECIFIED,
+        created_at_unix_ms=now_ms))
+
+
+def record_received(connection: sa.Connection, *, event_id: str, sender_bank_id: str, order_id: str, kind: int,
+                    now_ms: int) -> bool:
+    """Remember an applied event in the caller's transaction; False when it was applied before."""
+    exists = connection.scalar(sa.select(tables.received_order_events.c.event_id)
+                               .where(tables.received_order_events.c.event_id == event_id))
+    if exists is not None:
+        return False
+    connection.execute(tables.received_order_events.insert().values(
+        event_id=event_id, sender_bank_id=sender_bank_id, order_id=order_id, kind=kind, received_at_unix_ms=now_ms))
+    return True
+
+
+def request_of(row) -> marketplace_pb2.NotifyOrderEventRequest:
+    request = marketplace_pb2.NotifyOrderEventRequest(
+        event_id=row.event_id, order_id=row.order_id, kind=row.kind, tracking_reference=row.tracking_reference,
+        transfer_id=row.transfer_id)
+    if row.amount_minor:
+        request.amount.CopyFrom(money_pb2.Money(amount_minor=row.amount_minor, currency=row.currency))
+    return request
+
+
+class OrderEventSender:
+    def __init__(self, engine: sa.Engine, *, peers: MarketplacePeers, clock: Callable[[], float]) -> None:
+        self._engine = engine
+        self._peers = peers
+        self._clock = clock
+
+    def step(self) -> bool:
+        """Send the oldest unsent events; True when all went and a full batch may be waiting."""
+        table = tables.order_events
+        with self._engine.connect() as connection:
+            rows = connection.execute(sa.select(table).where(table.c.sent.is_(False))
+                                      .order_by(table.c.created_at_unix_ms, table.c.event_id)
+                                      .limit(limits.order_events_per_step_max)).all()
+        if not rows:
+            return False
+        answered, waiting = [], 0
+        for row in rows:
+            code = self._send(row)
+            if code in _RETRY_CODES:
+                waiting += 1
+            else:
+                answered.append(dict(target=row.event_id, answer=code))
+        if answered:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    table.update().where(table.c.event_id == sa.bindparam("target"))
+                    .values(sent=True, answer_result=sa.bindparam("answer")), answered)
+        return waiting == 0 and len(rows) == limits.order_events_per_step_max
+
+    def _send(self, row) -> int:
+        try:
+            response = self._peers.marketplace(row.recipient_bank_id).NotifyOrderEvent(
+                request_of(row), timeout=limits.rpc_timeout_ms / 1000)
+        except grpc.RpcError as error:
+            log.warning("order event %s to %s: %s; will retry", row.event_id, row.recipient_bank_id,
+                        error.code().name)
+            self._peers.call_failed()
+            return result_pb2.RESULT_CODE_UNAVAILABLE
+        except FedmallError as error:
+            return error.code
+        if response.result not in (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS):
+            log.info("order event %s (%s) refused by %s: %s", row.event_id, row.order_id, row.recipient_bank_id,
+                     name_of(response.result))
+        return response.result
