@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from fedmall import limits
+
 from clearing.store import audit_head, audit_log
 
 GENESIS_HASH = bytes(32)
@@ -53,9 +55,13 @@ def append(connection: sa.Connection, *, kind: str, party_id: str, body: bytes, 
 
 
 def record_refusal(connection: sa.Connection, envelope_bytes: bytes, *, peer: str, code: int, now_ms: int) -> None:
-    """A refused envelope leaves only this trace: what was sent and why it was refused."""
-    append(connection, kind="refused", party_id=peer, now_ms=now_ms, body=json_body({
-        "result": code, "envelope": base64.b64encode(envelope_bytes).decode()}))
+    """A refused envelope leaves only this trace: what was sent (a large one by its hash and
+    size, so refusals cannot grow the log without bound) and why it was refused."""
+    document: dict = {"result": code, "envelope_sha256": hashlib.sha256(envelope_bytes).hexdigest(),
+                      "envelope_bytes": len(envelope_bytes)}
+    if len(envelope_bytes) <= limits.audit_refusal_bytes_max:
+        document["envelope"] = base64.b64encode(envelope_bytes).decode()
+    append(connection, kind="refused", party_id=peer, now_ms=now_ms, body=json_body(document))
 
 
 def head(connection: sa.Connection) -> AuditHead:

@@ -32,11 +32,25 @@ def write_deliveries(
     Returns each recipient's new last sequence; the caller writes it to the locked row.
     """
     envelopes_by_bank = {
-        bank_id: [clearing_key.sign(transfer_pb2.NoticeBatch(
-            recipient_bank_id=bank_id, notices=notices[start:start + limits.notices_per_delivery_max]))
-            for start in range(0, len(notices), limits.notices_per_delivery_max)]
+        bank_id: [clearing_key.sign(transfer_pb2.NoticeBatch(recipient_bank_id=bank_id, notices=chunk))
+                  for chunk in _chunks(notices)]
         for bank_id, notices in notices_by_bank.items()}
     return append_deliveries(connection, envelopes_by_bank, last_sequence_by_bank=last_sequence_by_bank, now_ms=now_ms)
+
+
+def _chunks(notices: list[transfer_pb2.TransferNotice]) -> list[list[transfer_pb2.TransferNotice]]:
+    """Split at the per-delivery count and keep each delivery's payload under the envelope bound."""
+    budget = limits.envelope_bytes_max - 4096  # Room for the signature, key id and framing.
+    chunks: list[list[transfer_pb2.TransferNotice]] = [[]]
+    size = 0
+    for notice in notices:
+        notice_size = notice.ByteSize() + 8
+        if chunks[-1] and (len(chunks[-1]) == limits.notices_per_delivery_max or size + notice_size > budget):
+            chunks.append([])
+            size = 0
+        chunks[-1].append(notice)
+        size += notice_size
+    return chunks
 
 
 def append_deliveries(

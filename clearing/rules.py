@@ -34,6 +34,14 @@ def is_account_id(text: str) -> bool:
     return 0 < len(text) <= limits.account_id_length_max and all(c.isalnum() or c in "-_." for c in text)
 
 
+def has_unknown_fields(prepare: transfer_pb2.Prepare) -> bool:
+    """Fields the contract does not define would be copied into the payee's notices."""
+    known = transfer_pb2.Prepare()
+    known.CopyFrom(prepare)
+    known.DiscardUnknownFields()
+    return known.ByteSize() != prepare.ByteSize()
+
+
 def prepare_problem(
     prepare: transfer_pb2.Prepare,
     *,
@@ -42,6 +50,8 @@ def prepare_problem(
     now_ms: int,
 ) -> int:
     """The first problem with a prepare as a result code, or RESULT_CODE_OK."""
+    if prepare.ByteSize() > limits.prepare_bytes_max or has_unknown_fields(prepare):
+        return rc.RESULT_CODE_INVALID_FIELD
     if not is_uuid(prepare.transfer_id) or not is_account_id(prepare.payee_account):
         return rc.RESULT_CODE_INVALID_FIELD
     if len(prepare.reference) > limits.reference_length_max:

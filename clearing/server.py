@@ -20,7 +20,8 @@ from clearing.transfers import TransferService
 from clearing.windows import WindowService
 
 log = logging.getLogger("fedmall.clearing")
-SERVER_THREADS = 32
+# Each member holds one thread with its delivery stream; the rest serve unary calls.
+SERVER_THREADS = 64
 SHUTDOWN_GRACE_S = 5.0
 WINDOW_CHECK_INTERVAL_S = 0.5
 
@@ -85,13 +86,10 @@ class Clearing:
         """Close the window every window_close_interval_s (0: only the operator closes), and
         issue the report and statements of any closed window, also one left by a crash."""
         interval_ms = self.config.window_close_interval_s * 1000
-        last_close_ms = self.clock_ms()
         while not self._stopping.wait(WINDOW_CHECK_INTERVAL_S):
             try:
-                if interval_ms and self.clock_ms() - last_close_ms >= interval_ms:
-                    closed, opened = self.windows.close()
-                    last_close_ms = self.clock_ms()
-                    log.info("closed settlement window %d on schedule; window %d is open", closed, opened)
+                if interval_ms and (closed := self.windows.close(open_for_ms_min=interval_ms)):
+                    log.info("closed settlement window %d on schedule; window %d is open", *closed)
                 for window_id in self.windows.issue_closed():
                     log.info("issued report and statements of window %d", window_id)
             except Exception:  # The scheduler must outlive a transient database error.

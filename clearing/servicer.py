@@ -56,6 +56,8 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         self._windows = windows
         self._bell = bell
         self._stopping = stopping
+        self._streams_lock = threading.Lock()
+        self._stream_generation: dict[str, int] = {}
 
     def _member(self, context: grpc.ServicerContext) -> str:
         """The calling bank; it must be a registered participant."""
@@ -99,7 +101,12 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         peer = self._member(context)
         cursor = max(request.after_sequence, 0)
         idle_timeout_s = limits.stream_idle_poll_ms / 1000
-        while context.is_active() and not self._stopping.is_set():
+        # One stream per bank: a new one (a reconnect) ends the old, so dead or repeated
+        # streams cannot pile up and hold the server's threads.
+        with self._streams_lock:
+            generation = self._stream_generation[peer] = self._stream_generation.get(peer, 0) + 1
+        self._bell.ring([peer])  # Wake the old stream so it sees it was replaced.
+        while context.is_active() and not self._stopping.is_set() and self._stream_generation[peer] == generation:
             rings = self._bell.rings(peer)
             with self._store.read() as connection:
                 rows = read_deliveries(connection, peer, after_sequence=cursor)

@@ -68,7 +68,7 @@ def windows_command(args, windows: WindowService) -> int:
             ["window", "state", "opened", "closed", "settled"]))
         return EXIT_OK
     if args.action == "close":
-        closed, opened = windows.close(window_id=args.window)
+        closed, opened = windows.close(window_id=args.window)  # Never None without open_for_ms_min.
         windows.issue(closed)
         emit({"closed": closed, "opened": opened}, as_json=args.json,
              human=f"closed window {closed} (report and statements issued); window {opened} is open")

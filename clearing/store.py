@@ -169,7 +169,7 @@ class Store:
             yield connection
 
     def read(self) -> contextlib.AbstractContextManager[sa.Connection]:
-        return self.engine.connect()
+        return database.read_connection(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

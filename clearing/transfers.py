@@ -172,14 +172,14 @@ class TransferService:
         batch_message = self._open(envelope, transfer_pb2.PrepareBatch, peer=peer,
                                    items_max=limits.prepares_per_batch_max, items_of=lambda m: len(m.prepares))
         prepares = list(batch_message.prepares)
-        now_ms = self._clock_ms()
         with self._store.write() as connection:
             locked = lock_participants(connection, [peer] + [p.payee_bank_id for p in prepares])
+            now_ms = self._clock_ms()  # After the locks: waiting for them must not stretch an expiry.
             terms = _terms(locked)
             ids = [p.transfer_id for p in prepares]
-            known = {row.transfer_id: (row.prepare_sha256, row.state) for row in connection.execute(
-                sa.select(transfers.c.transfer_id, transfers.c.prepare_sha256, transfers.c.state)
-                .where(transfers.c.transfer_id.in_(ids)))}
+            known = {row.transfer_id: (row.payer_bank_id, row.prepare_sha256, row.state) for row in connection.execute(
+                sa.select(transfers.c.transfer_id, transfers.c.payer_bank_id, transfers.c.prepare_sha256,
+                          transfers.c.state).where(transfers.c.transfer_id.in_(ids)))}
             batch = _Batch(locked)
             results = []
             for prepare in prepares:
@@ -194,7 +194,9 @@ class TransferService:
     def _prepare_one(batch: _Batch, prepare, prepare_bytes: bytes, known: dict, terms, *, peer: str, now_ms: int) -> TransferResult:
         transfer_id = prepare.transfer_id
         if transfer_id in known:
-            sha256, state = known[transfer_id]
+            payer_bank_id, sha256, state = known[transfer_id]
+            if payer_bank_id != peer:  # Another bank's transfer: say nothing about it.
+                return TransferResult(transfer_id, rc.RESULT_CODE_MODIFIED_REQUEST)
             if sha256 == hashlib.sha256(prepare_bytes).digest():
                 return TransferResult(transfer_id, rc.RESULT_CODE_EXISTS, state)
             return TransferResult(transfer_id, rc.RESULT_CODE_MODIFIED_REQUEST, state)
@@ -209,7 +211,7 @@ class TransferService:
         if problem != rc.RESULT_CODE_OK:
             return TransferResult(transfer_id, problem)
         batch.reserve(prepare, prepare_bytes, now_ms=now_ms)
-        known[transfer_id] = (hashlib.sha256(prepare_bytes).digest(), RESERVED)
+        known[transfer_id] = (peer, hashlib.sha256(prepare_bytes).digest(), RESERVED)
         return TransferResult(transfer_id, rc.RESULT_CODE_OK, RESERVED)
 
     def submit_decisions(self, envelope: Envelope, *, peer: str) -> list[TransferResult]:
@@ -217,13 +219,13 @@ class TransferService:
                                items_max=limits.decisions_per_batch_max,
                                items_of=lambda m: len(m.accepts) + len(m.rejects))
         items = [(a.transfer_id, a) for a in decisions.accepts] + [(r.transfer_id, r) for r in decisions.rejects]
-        now_ms = self._clock_ms()
         with self._store.write() as connection:
             ids = [transfer_id for transfer_id, _ in items]
             payers = connection.execute(sa.select(transfers.c.payer_bank_id).where(
                 transfers.c.transfer_id.in_(ids)).distinct()).scalars().all()
             locked = lock_participants(connection, [peer, *payers])
             window_id = open_window_id(connection)  # Share-locked: it cannot close under these commits.
+            now_ms = self._clock_ms()  # After the locks: a late accept must not beat its expiry.
             # Re-read under the locks: the state cannot change under us now.
             rows = {row.transfer_id: row._asdict() for row in connection.execute(
                 sa.select(transfers).where(transfers.c.transfer_id.in_(ids)))}

@@ -136,12 +136,21 @@ class WindowService:
 
     # Closing and issuing --------------------------------------------------------------
 
-    def close(self, *, window_id: int | None = None) -> tuple[int, int]:
-        """Close the open window (or check that window_id is it) and open the next, atomically."""
-        now_ms = self.clock_ms()
+    def close(self, *, window_id: int | None = None, open_for_ms_min: int = 0) -> tuple[int, int] | None:
+        """Close the open window (or check that window_id is it) and open the next, atomically.
+
+        With open_for_ms_min, close only a window open at least that long (the schedule:
+        judged on the locked row, so several clearing processes close it once) and return
+        None otherwise.
+        """
         with self.store.write() as connection:
             current = connection.execute(sa.select(settlement_windows).where(settlement_windows.c.state == OPEN)
-                                         .with_for_update()).one()
+                                         .with_for_update()).first()
+            now_ms = self.clock_ms()
+            if current is None:  # Another process closed it while we waited for the lock.
+                raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID, "the open window just closed; try again")
+            if now_ms - current.opened_at_ms < open_for_ms_min:
+                return None
             if window_id is not None and window_id != current.window_id:
                 self._window(connection, window_id)  # WINDOW_NOT_FOUND when there is no such window.
                 raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID,
@@ -324,6 +333,11 @@ class WindowService:
             if window.state != PENDING_SETTLEMENT:
                 raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID,
                                    f"window {window_id} is {state_name(window.state)}, not PENDING_SETTLEMENT")
+            earlier = connection.scalar(sa.select(sa.func.min(settlement_windows.c.window_id)).where(
+                settlement_windows.c.window_id < window_id,
+                settlement_windows.c.state.in_([CLOSED, PENDING_SETTLEMENT])))
+            if earlier is not None:  # Out of order, a bank could be settled past its prefunded liquidity.
+                raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID, f"settle window {earlier} first")
             unresolved = [a for a in self._answers(connection, window_id) if a.status != ACKNOWLEDGED]
             if unresolved and not override_reason:
                 raise FedmallError(rc.RESULT_CODE_SETTLEMENT_DISPUTED, "not settled: " + ", ".join(

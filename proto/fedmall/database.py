@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+READ_ONLY_OPTION = "fedmall_read_only"
 
 
 def sqlite_url(path: Path) -> str:
@@ -40,10 +41,18 @@ def make_engine(url: str) -> sa.Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _on_begin(connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read (see read_connection) takes a WAL snapshot and no lock; everything
+            # else may write and takes the write lock up front.
+            read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return sa.create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+
+
+def read_connection(engine: sa.Engine) -> sa.Connection:
+    """A connection for reading only: on SQLite it neither takes nor waits for the write lock."""
+    return engine.connect().execution_options(**{READ_ONLY_OPTION: True})
 
 
 def migrate(engine: sa.Engine, script_location: str) -> None:

@@ -7,7 +7,7 @@ notices_per_delivery_max = 2_000
 deliveries_per_stream_message_max = 64
 stream_message_bytes_max = 8 * 1024 * 1024
 quote_items_per_request_max = 2_000
-envelope_bytes_max = 2 * 1024 * 1024
+envelope_bytes_max = 4 * 1024 * 1024
 grpc_message_bytes_max = 16 * 1024 * 1024
 
 # Fields.
@@ -19,8 +19,14 @@ bank_id_length_max = 34
 iso20022_identifier_length_max = 35
 reference_length_max = 140
 holder_name_length_max = 140
-prepare_bytes_max = 512  # Bound on one serialised Prepare with every field at its max.
-notice_bytes_max = prepare_bytes_max + 64  # A Prepare plus state, result, fulfilment, time.
+# One serialised Prepare with every field at its max: ids and accounts (36 + 3 * 34), the
+# amount (~16), condition (34), expiry (~11) and a reference of 140 characters of up to
+# 4 UTF-8 bytes each (563), with tags: under 800. A larger one is refused at the clearing,
+# as is one carrying fields the contract does not define.
+prepare_bytes_max = 1024
+notice_bytes_max = prepare_bytes_max + 64  # A Prepare plus state, result, fulfilment, times.
+statement_entry_bytes_max = 720  # Ids (36 + 34), amount, time and the reference (563), with tags.
+audit_refusal_bytes_max = 64 * 1024  # Larger refused envelopes are logged by hash and size.
 
 # Money: an int64 on the wire, and no single amount above this.
 amount_minor_max = 2**63 - 1
@@ -37,6 +43,7 @@ retry_backoff_ms_max = 5_000
 assert envelope_bytes_max < grpc_message_bytes_max
 assert prepares_per_batch_max * prepare_bytes_max <= envelope_bytes_max
 assert notices_per_delivery_max * notice_bytes_max <= envelope_bytes_max
+assert notices_per_delivery_max * statement_entry_bytes_max <= envelope_bytes_max
 # A stream message is filled up to its byte budget, then always fits in one gRPC message.
 assert stream_message_bytes_max + envelope_bytes_max <= grpc_message_bytes_max
 assert expiry_ms_min < expiry_ms_max

@@ -52,6 +52,9 @@ def peer_identity(context: grpc.ServicerContext) -> Identity | None:
 CLIENT_KEEPALIVE_MS = 30_000
 RECONNECT_BACKOFF_MS_MAX = 2_000
 _SERVER_OPTIONS = _MESSAGE_OPTIONS + [
+    # The server pings too, so a stream whose client vanished is closed and its thread freed.
+    ("grpc.keepalive_time_ms", CLIENT_KEEPALIVE_MS),
+    ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_recv_ping_interval_without_data_ms", CLIENT_KEEPALIVE_MS // 2),
     ("grpc.http2.max_ping_strikes", 0),

@@ -323,3 +323,27 @@ def test_stream__resumes_after_cursor_without_gaps(world):
     assert [d.sequence for d in first] == [1, 2, 3, 4, 5]
     resumed = next_deliveries(world.stub("bank-b"), after_sequence=3, count=2)
     assert [d.sequence for d in resumed] == [4, 5]
+
+
+def test_prepare__fields_outside_the_contract_or_oversize_are_refused(world):
+    prepare = make_prepare("bank-a", "bank-b", 100, now_ms=world.clock())
+    padded = transfer_pb2.Prepare()
+    padded.MergeFromString(prepare.SerializeToString() + b"\xfa\x06\x03abc")  # Field 111, unknown.
+    assert padded.ByteSize() > prepare.ByteSize()
+    assert [r.result for r in submit_prepares(world, "bank-a", padded).results] == [rc.RESULT_CODE_INVALID_FIELD]
+    assert positions(world)["bank-a"] == (0, 0)
+
+
+def test_prepare__another_banks_transfer_id_reveals_nothing(world):
+    prepare = reserve(world)
+    copy = make_prepare("bank-c", "bank-b", 1_000, now_ms=world.clock(), transfer_id=prepare.transfer_id)
+    [result] = submit_prepares(world, "bank-c", copy).results
+    assert (result.result, result.state) == (rc.RESULT_CODE_MODIFIED_REQUEST, transfer_pb2.TRANSFER_STATE_UNSPECIFIED)
+
+
+def test_stream__a_new_stream_for_the_same_bank_ends_the_old_one(world):
+    old = world.stub("bank-b").StreamDeliveries(clearing_pb2.StreamDeliveriesRequest(after_sequence=0), timeout=10)
+    reserve(world, 10)
+    assert next(old).deliveries[0].sequence == 1
+    assert [d.sequence for d in next_deliveries(world.stub("bank-b"), after_sequence=0, count=1)] == [1]
+    assert list(old) == []  # The replaced stream ends cleanly instead of waiting for its deadline.

@@ -105,13 +105,15 @@ def test_close__under_concurrent_commits_every_transfer_lands_in_exactly_one_win
             committed.append(commit(world, payer, payee, 1))
 
     with ThreadPoolExecutor(3) as pool:
-        for payer, payee in (("bank-a", "bank-b"), ("bank-b", "bank-c"), ("bank-c", "bank-a")):
-            pool.submit(traffic, payer, payee)
+        workers = [pool.submit(traffic, payer, payee)
+                   for payer, payee in (("bank-a", "bank-b"), ("bank-b", "bank-c"), ("bank-c", "bank-a"))]
         closed = []
         for _ in range(4):
             threading.Event().wait(0.15)
             closed.append(close(world))
         stop.set()
+        for worker in workers:
+            worker.result()  # A failed commit in a worker fails the test.
     last = close(world)
     with world.clearing.store.read() as connection:
         rows = connection.execute(sa.select(transfers.c.transfer_id, transfers.c.window_id)
@@ -247,3 +249,17 @@ def test_schedule__windows_close_on_their_own_every_interval(world):
         assert state(world, 2) in ("OPEN", "CLOSED", "PENDING_SETTLEMENT")
     finally:
         scheduled.stop()
+
+
+def test_settle__windows_settle_in_order(world):
+    commit(world, "bank-a", "bank-b", 100)
+    first = close(world)
+    commit(world, "bank-b", "bank-a", 100)
+    second = close(world)
+    acknowledge_all(world, first)
+    acknowledge_all(world, second)
+    assert refused(lambda: world.clearing.windows.settle(second)) == rc.RESULT_CODE_WINDOW_STATE_INVALID
+    assert state(world, second) == "PENDING_SETTLEMENT"
+    world.clearing.windows.settle(first)
+    world.clearing.windows.settle(second)
+    assert all(world.participant(b).position_minor == 0 for b in world.banks)
