@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from fedmall import tls
-from fedmall.v1 import money_pb2, node_pb2, node_pb2_grpc
+from fedmall.v1 import marketplace_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc
 from fedmall.v1 import result_pb2 as rc
 
 from node import ledger, store
@@ -25,7 +25,7 @@ class Federation:
     def __init__(self, world: ClearingWorld) -> None:
         self.world = world
         self.nodes: dict[str, Node] = {}
-        self._stubs: dict[str, node_pb2_grpc.NodeServiceStub] = {}
+        self._channels: dict[str, object] = {}
 
     def start_node(self, bank_id: str, *, workers: bool = True, **overrides) -> Node:
         config = load_config(self.world.banks[bank_id].bundle)
@@ -36,16 +36,23 @@ class Federation:
 
     def stop_node(self, bank_id: str) -> None:
         self.nodes.pop(bank_id).stop()
-        self._stubs.pop(bank_id, None)
+        channel = self._channels.pop(bank_id, None)
+        if channel is not None:
+            channel.close()
+
+    def _channel(self, bank_id: str):
+        if bank_id not in self._channels:
+            bank = self.world.banks[bank_id]
+            self._channels[bank_id] = tls.secure_channel(f"127.0.0.1:{bank.node_port}", bank.tls)
+        return self._channels[bank_id]
 
     def teller(self, bank_id: str) -> node_pb2_grpc.NodeServiceStub:
         """The bank's own NodeService, called with the bank's certificate."""
-        if bank_id not in self._stubs:
-            bank = self.world.banks[bank_id]
-            channel = tls.secure_channel(f"127.0.0.1:{bank.node_port}", bank.tls)
-            self.world._channels.append(channel)
-            self._stubs[bank_id] = node_pb2_grpc.NodeServiceStub(channel)
-        return self._stubs[bank_id]
+        return node_pb2_grpc.NodeServiceStub(self._channel(bank_id))
+
+    def market(self, bank_id: str) -> marketplace_pb2_grpc.MarketplaceServiceStub:
+        """The bank's own MarketplaceService (its app backend), called with the bank's certificate."""
+        return marketplace_pb2_grpc.MarketplaceServiceStub(self._channel(bank_id))
 
     def open_account(self, bank_id: str, account_id: str, *, deposit_minor: int = 0) -> None:
         teller = self.teller(bank_id)
@@ -107,6 +114,8 @@ class Federation:
     def close(self) -> None:
         for bank_id in list(self.nodes):
             self.stop_node(bank_id)
+        for channel in self._channels.values():
+            channel.close()
 
 
 @pytest.fixture(params=["sqlite"])
