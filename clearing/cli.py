@@ -6,6 +6,7 @@
     participants  list members with positions, caps and liquidity
     suspend/resume a member
     audit-verify  recompute the audit log's hash chain
+    transfers     how many transfers are in each state, and why aborted ones were
     windows, report, reconcile, settle, abort-window: settlement (see clearing.settlement_cli)
 """
 from __future__ import annotations
@@ -18,16 +19,19 @@ import sys
 import threading
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from fedmall import money, pki
 from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, fail, table
 from fedmall.results import FedmallError, name_of
+from fedmall.v1 import transfer_pb2
 
 from clearing import audit, credentials, rules, settlement_cli
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.registry import Registry
 from clearing.server import Clearing, wall_clock_ms
-from clearing.store import Store
+from clearing.store import Store, transfers
 from clearing.windows import WindowService
 
 CERTIFICATE_VALIDITY_DAYS = 365
@@ -56,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("serve", help="run the clearing until SIGTERM")
 
-    for name in ("participants", "audit-verify"):
+    for name in ("participants", "audit-verify", "transfers"):
         commands.add_parser(name).add_argument("--json", action="store_true")
     for name in ("suspend", "resume"):
         command = commands.add_parser(name)
@@ -71,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.command == "serve" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
-               "suspend": _status, "resume": _status, "audit-verify": _audit_verify}.get(args.command)
+               "suspend": _status, "resume": _status, "audit-verify": _audit_verify,
+               "transfers": _transfers}.get(args.command)
     try:
         return handler(args) if handler else _settlement(args)
     except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
@@ -165,6 +170,29 @@ def _settlement(args) -> int:
         return settlement_cli.COMMANDS[args.command](args, windows)
     finally:
         store.close()
+
+
+def _transfers(args) -> int:
+    """How many transfers the clearing holds in each state, and why the aborted ones were."""
+    _, store, _ = _open(args)
+    with store.read() as connection:
+        rows = connection.execute(sa.select(transfers.c.state, transfers.c.result, sa.func.count())
+                                  .group_by(transfers.c.state, transfers.c.result)).all()
+    store.close()
+    by_state: dict[str, int] = {}
+    aborted_by_reason: dict[str, int] = {}
+    for state, result, count in rows:
+        name = transfer_pb2.TransferState.Name(state).removeprefix("TRANSFER_STATE_").lower()
+        by_state[name] = by_state.get(name, 0) + count
+        if state == transfer_pb2.TRANSFER_STATE_ABORTED:
+            aborted_by_reason[name_of(result)] = aborted_by_reason.get(name_of(result), 0) + count
+    document = {"by_state": by_state, "aborted_by_reason": aborted_by_reason}
+    human = table([{"state": k, "transfers": v} for k, v in sorted(by_state.items())], ["state", "transfers"])
+    if aborted_by_reason:
+        human += "\n\n" + table([{"abort reason": k, "transfers": v} for k, v in sorted(aborted_by_reason.items())],
+                                 ["abort reason", "transfers"])
+    emit(document, as_json=args.json, human=human)
+    return EXIT_OK
 
 
 def _status(args) -> int:

@@ -102,3 +102,9 @@ def test_settlement_commands__close_report_reconcile_settle_export(capsys, home,
         "camt053-bank-a-w1.xml", "settlement-w1.csv"]
     code, out, _ = run(capsys, home, "windows", "list", "--json")
     assert [(w["window"], w["state"]) for w in json.loads(out)] == [(1, "SETTLED"), (2, "OPEN")]
+
+
+def test_transfers__counts_by_state_and_abort_reason(capsys, home, tmp_path):
+    admit(capsys, home, tmp_path)
+    code, out, _ = run(capsys, home, "transfers", "--json")
+    assert code == 0 and json.loads(out) == {"by_state": {}, "aborted_by_reason": {}}
