@@ -263,3 +263,17 @@ def test_settle__windows_settle_in_order(world):
     world.clearing.windows.settle(first)
     world.clearing.windows.settle(second)
     assert all(world.participant(b).position_minor == 0 for b in world.banks)
+
+
+def test_cli_transfers__counts_committed_and_aborted_by_reason(world, capsys):
+    import json
+    from clearing.cli import main
+
+    commit(world, "bank-a", "bank-b", 100)
+    prepare = make_prepare("bank-a", "bank-b", 100, now_ms=world.clock())
+    submit_prepares(world, "bank-a", prepare)
+    submit_decisions(world, "bank-b", rejects=[transfer_pb2.Reject(
+        transfer_id=prepare.transfer_id, reason_code=rc.RESULT_CODE_ACCOUNT_UNKNOWN)])
+    assert main(["--home", str(world.home), "transfers", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "by_state": {"committed": 1, "aborted": 1}, "aborted_by_reason": {"PAYEE_REJECTED": 1}}
