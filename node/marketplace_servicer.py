@@ -16,10 +16,13 @@ from fedmall.results import FedmallError
 from fedmall.tls import peer_identity
 from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_pb2
 
-from node import limits, merchants as merchant_rules
+from node import limits, merchants as merchant_rules, order_events
+from node.buyer_orders import BuyerOrderService, CartLine
 from node.catalogue import CatalogueService
+from node.errors import InvalidRequest
 from node.merchants import MerchantService, ProductView
 from node.orders import Item, OrderView
+from node.seller_orders import PlaceOrder, SellerOrderService
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +101,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
     """The bank's own channels; callers must hold this bank's certificate."""
 
     def __init__(self, *, bank_id: str, merchants: MerchantService, catalogue: CatalogueService,
-                 seller_orders=None, buyer_orders=None) -> None:
+                 seller_orders: SellerOrderService, buyer_orders: BuyerOrderService) -> None:
         self._bank_id = bank_id
         self._merchants = merchants
         self._catalogue = catalogue
@@ -149,11 +152,79 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             products=[product_to_proto(product) for product in page.products], total=page.total,
             banks_not_answering=page.banks_not_answering)
 
+    @_own_bank_only(marketplace_pb2.CheckoutResponse)
+    @_answers_errors(marketplace_pb2.CheckoutResponse)
+    def Checkout(self, request, context):
+        outcome = self._buyer_orders.checkout(
+            checkout_id=request.checkout_id, buyer_account_id=request.buyer_account_id,
+            lines=[CartLine(seller_bank_id=item.seller_bank_id, merchant_id=item.merchant_id, sku=item.sku,
+                            quantity=item.quantity, unit_price_minor=item.unit_price.amount_minor,
+                            currency=item.unit_price.currency) for item in request.items])
+        return marketplace_pb2.CheckoutResponse(
+            result=outcome.result, orders=[order_to_proto(order) for order in outcome.orders])
+
+    @_own_bank_only(marketplace_pb2.ShipOrderResponse)
+    @_answers_errors(marketplace_pb2.ShipOrderResponse)
+    def ShipOrder(self, request, context):
+        code, order = self._seller_orders.ship(merchant_id=request.merchant_id, order_id=request.order_id,
+                                               tracking_reference=request.tracking_reference)
+        return marketplace_pb2.ShipOrderResponse(result=code, order=order_to_proto(order))
+
+    @_own_bank_only(marketplace_pb2.ConfirmReceiptResponse)
+    @_answers_errors(marketplace_pb2.ConfirmReceiptResponse)
+    def ConfirmReceipt(self, request, context):
+        order = self._buyer_orders.confirm(buyer_account_id=request.buyer_account_id, order_id=request.order_id)
+        return marketplace_pb2.ConfirmReceiptResponse(result=OK, order=order_to_proto(order))
+
+    @_own_bank_only(marketplace_pb2.CancelOrderResponse)
+    @_answers_errors(marketplace_pb2.CancelOrderResponse)
+    def CancelOrder(self, request, context):
+        order = self._buyer_orders.cancel(buyer_account_id=request.buyer_account_id, order_id=request.order_id)
+        return marketplace_pb2.CancelOrderResponse(result=OK, order=order_to_proto(order))
+
+    @_own_bank_only(marketplace_pb2.RefundOrderResponse)
+    @_answers_errors(marketplace_pb2.RefundOrderResponse)
+    def RefundOrder(self, request, context):
+        code, order = self._seller_orders.refund(
+            refund_id=request.refund_id, merchant_id=request.merchant_id, order_id=request.order_id,
+            amount_minor=request.amount.amount_minor, currency=request.amount.currency, reason=request.reason)
+        return marketplace_pb2.RefundOrderResponse(result=code, order=order_to_proto(order))
+
+    @_own_bank_only(marketplace_pb2.GetOrderResponse)
+    @_answers_errors(marketplace_pb2.GetOrderResponse)
+    def GetOrder(self, request, context):
+        if bool(request.buyer_account_id) == bool(request.merchant_id):
+            raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "name exactly one of buyer or merchant")
+        if request.buyer_account_id:
+            order = self._buyer_orders.get(buyer_account_id=request.buyer_account_id, order_id=request.order_id)
+        else:
+            order = self._seller_orders.get(merchant_id=request.merchant_id, order_id=request.order_id)
+        return marketplace_pb2.GetOrderResponse(result=OK, order=order_to_proto(order))
+
+    def ListOrders(self, request, context):
+        identity = peer_identity(context)
+        if identity is None or identity.role != "bank" or identity.party_id != self._bank_id:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only this bank's channels may list orders")
+        try:
+            if request.buyer_account_id and request.merchant_id:
+                raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "name at most one of buyer or merchant")
+            if request.buyer_account_id:
+                orders = self._buyer_orders.list(buyer_account_id=request.buyer_account_id)
+            elif request.merchant_id:
+                orders = self._seller_orders.list(merchant_id=request.merchant_id)
+            else:  # The bank's view: its buyers' orders, and its merchants' orders for other banks' buyers.
+                orders = self._buyer_orders.list() + [
+                    order for order in self._seller_orders.list() if order.buyer_bank_id != self._bank_id]
+        except FedmallError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        return marketplace_pb2.ListOrdersResponse(orders=[order_to_proto(order) for order in orders])
+
 
 class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceServicer):
     """Calls from member banks' nodes (this bank's own too); the caller is its certificate."""
 
-    def __init__(self, *, catalogue: CatalogueService, seller_orders=None, buyer_orders=None) -> None:
+    def __init__(self, *, catalogue: CatalogueService, seller_orders: SellerOrderService,
+                 buyer_orders: BuyerOrderService) -> None:
         self._catalogue = catalogue
         self._seller_orders = seller_orders
         self._buyer_orders = buyer_orders
@@ -174,3 +245,25 @@ class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceService
         except FedmallError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         return marketplace_pb2.SearchCatalogueResponse(products=[product_to_proto(product) for product in products])
+
+    @_answers_errors(marketplace_pb2.PlaceOrderResponse)
+    def PlaceOrder(self, request, context):
+        buyer_bank_id = self._caller_bank(context)
+        placed = self._seller_orders.place(buyer_bank_id=buyer_bank_id, order=PlaceOrder(
+            order_id=request.order_id, checkout_id=request.checkout_id, buyer_account_id=request.buyer_account_id,
+            merchant_id=request.merchant_id, items=tuple(items_from_proto(request.items)),
+            total_minor=request.total.amount_minor, currency=request.total.currency))
+        return marketplace_pb2.PlaceOrderResponse(result=placed.result,
+                                                  settlement_account_id=placed.settlement_account_id)
+
+    @_answers_errors(marketplace_pb2.NotifyOrderEventResponse)
+    def NotifyOrderEvent(self, request, context):
+        sender_bank_id = self._caller_bank(context)
+        if request.kind in (order_events.CANCELLED, order_events.COMPLETED):
+            code = self._seller_orders.apply_event(sender_bank_id=sender_bank_id, event_id=request.event_id,
+                                                   order_id=request.order_id, kind=request.kind)
+        elif request.kind in (order_events.SHIPPED, order_events.REFUNDED):
+            code = self._buyer_orders.apply_event(sender_bank_id=sender_bank_id, event=request)
+        else:
+            code = result_pb2.RESULT_CODE_INVALID_FIELD
+        return marketplace_pb2.NotifyOrderEventResponse(result=code)

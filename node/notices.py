@@ -73,7 +73,11 @@ class _Changes:
 
 class NoticeService:
     def __init__(self, engine: sa.Engine, *, bank_id: str, fulfilment_key: FulfilmentKey,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float],
+                 on_outgoing_committed: Callable[[sa.Connection, list[str], int], None] = lambda *_: None) -> None:
+        """on_outgoing_committed(connection, transfer ids, now_ms) runs in the delivery's transaction
+        after outgoing transfers committed (the marketplace completes orders and refunds there)."""
+        self._on_outgoing_committed = on_outgoing_committed
         self._engine = engine
         self._bank_id = bank_id
         self._key = fulfilment_key
@@ -212,6 +216,9 @@ class NoticeService:
         done = store.existing_entry_ids(connection, [entry.entry_id for entry in changes.entries])
         store.write_entries(connection, [entry for entry in changes.entries if entry.entry_id not in done],
                             now_ms=now_ms)
+        if changes.outgoing_committed:
+            self._on_outgoing_committed(
+                connection, [transfer_id for transfer_id, _ in changes.outgoing_committed], now_ms)
 
     # Decisions waiting to be sent -----------------------------------------------------
 

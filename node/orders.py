@@ -98,6 +98,6 @@ def seller_view(row, *, bank_id: str) -> OrderView:
         buyer_account_id=row.buyer_account_id, seller_bank_id=bank_id, merchant_id=row.merchant_id,
         items=items_from_json(row.items), total_minor=row.total_minor, currency=row.currency,
         state=PAID if row.state == RESERVED else row.state, tracking_reference=row.tracking_reference,
-        refunded_minor=row.refunded_minor, problem=result_pb2.RESULT_CODE_UNSPECIFIED, problem_detail="",
+        refunded_minor=row.refunded_minor, problem=result_pb2.RESULT_CODE_OK, problem_detail="",
         release_transfer_id="", placed_at_unix_ms=row.placed_at_unix_ms, updated_at_unix_ms=row.updated_at_unix_ms,
         auto_confirm_at_unix_ms=0)

@@ -22,6 +22,7 @@ from fedmall.v1 import clearing_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc,
 
 from node import limits, store
 from node.accounts import AccountService
+from node.buyer_orders import BuyerOrderService
 from node.catalogue import CatalogueService
 from node.config import NodeConfig
 from node.decisions import DecisionSubmitter
@@ -29,10 +30,12 @@ from node.deliveries import DeliveryApplier, DeliveryConsumer
 from node.fulfilment import load_or_create_key
 from node.marketplace_servicer import MarketplacePeerServicer, MarketplaceServicer
 from node.merchants import MerchantService
+from node.order_events import OrderEventSender
 from node.notices import NoticeService
 from node.outbox import OutboxSubmitter
 from node.peers import PeerDirectory
 from node.reconciliations import ReconciliationSubmitter
+from node.seller_orders import SellerOrderService
 from node.servicer import NodeServicer, PeerServicer
 from node.settlement import SettlementService
 from node.transfers import Quoter, TransferService
@@ -130,7 +133,9 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     transfers = TransferService(
         engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, quoter=quoter or peers, clock=clock,
         transfer_expiry_ms=config.transfer_expiry_ms, on_outbox_written=lambda: workers["outbox"].wake())
-    notices = NoticeService(engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, clock=clock)
+    notices = NoticeService(engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, clock=clock,
+                            on_outgoing_committed=lambda connection, transfer_ids, now_ms: orders_committed(
+                                connection, transfer_ids, now_ms))
     settlement = SettlementService(engine, bank_id=config.bank_id, signing_key=signing_key, clock=clock)
     outbox = OutboxSubmitter(transfers, clearing, signing_key)
     decisions = DecisionSubmitter(notices, clearing, signing_key)
@@ -142,27 +147,51 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         on_reconciliations=lambda: workers["reconciliations"].wake())
     merchants = MerchantService(engine, bank_id=config.bank_id, clock=clock)
     catalogue = CatalogueService(engine, bank_id=config.bank_id, peers=peers, deadline_ms=config.search_deadline_ms)
+    seller_orders = SellerOrderService(engine, bank_id=config.bank_id, transfers=transfers, clock=clock,
+                                       on_event_written=lambda: workers["order-events"].wake())
+    buyer_orders = BuyerOrderService(engine, bank_id=config.bank_id, peers=peers, transfers=transfers, clock=clock,
+                                     auto_confirm_after_s=config.auto_confirm_after_s,
+                                     on_event_written=lambda: workers["order-events"].wake())
+
+    def orders_committed(connection, transfer_ids, now_ms) -> None:
+        """Outgoing transfers committed (in the delivery's transaction): releases and refunds."""
+        if buyer_orders.release_committed(connection, transfer_ids, now_ms=now_ms) | seller_orders.refund_committed(
+                connection, transfer_ids, now_ms=now_ms):
+            workers["order-events"].wake()  # Polling covers a wake that comes before the commit.
+
+    def order_timers() -> bool:
+        more = buyer_orders.auto_confirm_step()
+        buyer_orders.release_step()
+        buyer_orders.recover_step()
+        seller_orders.watch_refunds()
+        return more
+
+    order_event_sender = OrderEventSender(engine, peers=peers, clock=clock)
     workers["outbox"] = Worker(f"{config.bank_id}-outbox", outbox.step)
     workers["decisions"] = Worker(f"{config.bank_id}-decisions", decisions.step)
     workers["reconciliations"] = Worker(f"{config.bank_id}-reconciliations", reconciliations.step)
     workers["deliveries"] = Worker(f"{config.bank_id}-deliveries", consumer.step)
+    workers["order-events"] = Worker(f"{config.bank_id}-order-events", order_event_sender.step)
+    workers["orders"] = Worker(f"{config.bank_id}-orders", order_timers)
 
     server = new_server(threads=limits.server_threads)
     node_pb2_grpc.add_NodeServiceServicer_to_server(
         NodeServicer(bank_id=config.bank_id, accounts=accounts, transfers=transfers), server)
     node_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(transfers=transfers), server)
     marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(
-        MarketplaceServicer(bank_id=config.bank_id, merchants=merchants, catalogue=catalogue), server)
+        MarketplaceServicer(bank_id=config.bank_id, merchants=merchants, catalogue=catalogue,
+                            seller_orders=seller_orders, buyer_orders=buyer_orders), server)
     marketplace_pb2_grpc.add_MarketplacePeerServiceServicer_to_server(
-        MarketplacePeerServicer(catalogue=catalogue), server)
+        MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders), server)
     health = add_health_and_reflection(server, SERVICE_NAMES)
 
-    closers = [catalogue.close, peers.close, engine.dispose]
+    closers = [catalogue.close, buyer_orders.close, peers.close, engine.dispose]
     if clearing_channel is None:
         closers.insert(0, channel.close)
     return Node(config=config, engine=engine, server=server, health=health, tls=tls, accounts=accounts,
                 transfers=transfers, notices=notices, settlement=settlement, workers=list(workers.values()),
-                consumer=consumer, closers=closers, merchants=merchants, catalogue=catalogue)
+                consumer=consumer, closers=closers, merchants=merchants, catalogue=catalogue,
+                seller_orders=seller_orders, buyer_orders=buyer_orders)
 
 
 __all__ = ["Node", "build_node", "SERVICE_NAMES"]

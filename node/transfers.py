@@ -142,31 +142,40 @@ class TransferService:
     def send(self, request: SendRequest) -> SendOutcome:
         return self.send_many([request])[0]
 
-    def send_many(self, requests: Sequence[SendRequest]) -> list[SendOutcome]:
+    def send_system(self, request: SendRequest, *, internal_source: bool) -> SendOutcome:
+        """A transfer the node itself starts (marketplace releases and refunds).
+
+        With internal_source the money may leave an internal account (@escrow/<cur>);
+        everything else is the ordinary send path: quote, outbox, prepare.
+        """
+        return self.send_many([request], internal_source=internal_source)[0]
+
+    def send_many(self, requests: Sequence[SendRequest], *, internal_source: bool = False) -> list[SendOutcome]:
         """Send transfers: one quote call per payee bank, one transaction for all outbox rows.
 
         One outcome per request, in order. A request refused before the transaction
-        changes nothing; its outcome says why.
+        changes nothing; its outcome says why. internal_source: see send_system.
         """
         if len(requests) > limits.send_many_max:
             raise InvalidRequest(result_pb2.RESULT_CODE_BATCH_TOO_LARGE, f"at most {limits.send_many_max} transfers")
         outcomes: list[SendOutcome | None] = [None] * len(requests)
         for index, request in enumerate(requests):
             try:
-                self._check_fields(request)
+                self._check_fields(request, internal_source=internal_source)
             except FedmallError as error:
                 outcomes[index] = SendOutcome(result=error.code, status="")
-        self._precheck(requests, outcomes)
+        self._precheck(requests, outcomes, internal_source=internal_source)
         conditions = self._quote_all(requests, outcomes)
         if conditions:
-            self._write_outbox(requests, outcomes, conditions)
+            self._write_outbox(requests, outcomes, conditions, internal_source=internal_source)
             self._on_outbox_written()
         assert all(outcome is not None for outcome in outcomes)
         return outcomes  # type: ignore[return-value]
 
-    def _check_fields(self, request: SendRequest) -> None:
+    def _check_fields(self, request: SendRequest, *, internal_source: bool = False) -> None:
         fields.check_id(request.transfer_id, "transfer id")
-        fields.check_account_id(request.from_account_id)
+        if not (internal_source and request.from_account_id.startswith("@")):
+            fields.check_account_id(request.from_account_id)
         fields.check_id(request.payee_bank_id, "payee bank id")
         fields.check_account_id(request.payee_account_id)
         fields.check_amount(request.amount_minor)
@@ -175,7 +184,8 @@ class TransferService:
         if request.payee_bank_id == self._bank_id:
             raise Refused(result_pb2.RESULT_CODE_PAYER_IS_PAYEE, "the payee bank is this bank")
 
-    def _precheck(self, requests: Sequence[SendRequest], outcomes: list[SendOutcome | None]) -> None:
+    def _precheck(self, requests: Sequence[SendRequest], outcomes: list[SendOutcome | None], *,
+                  internal_source: bool = False) -> None:
         """Replays and account checks, before asking anyone for a quote."""
         open_indexes = [index for index, outcome in enumerate(outcomes) if outcome is None]
         with self._engine.connect() as connection:
@@ -186,13 +196,18 @@ class TransferService:
             if request.transfer_id in existing:
                 outcomes[index] = _replay(existing[request.transfer_id], request)
                 continue
-            code = self._payer_account_problem(accounts.get(request.from_account_id), request)
+            code = self._payer_account_problem(accounts.get(request.from_account_id), request,
+                                               internal_source=internal_source)
             if code != OK:
                 outcomes[index] = SendOutcome(result=code, status="")
 
     @staticmethod
-    def _payer_account_problem(account, request: SendRequest, balance_minor: int | None = None) -> int:
-        code = payee_account_problem(account, request.currency)
+    def _payer_account_problem(account, request: SendRequest, balance_minor: int | None = None, *,
+                               internal_source: bool = False) -> int:
+        if internal_source and account is not None and account.internal:
+            code = OK if account.currency == request.currency else result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED
+        else:
+            code = payee_account_problem(account, request.currency)
         if code != OK:
             return code
         balance = account.balance_minor if balance_minor is None else balance_minor
@@ -241,7 +256,7 @@ class TransferService:
         return conditions
 
     def _write_outbox(self, requests: Sequence[SendRequest], outcomes: list[SendOutcome | None],
-                      conditions: dict[int, bytes]) -> None:
+                      conditions: dict[int, bytes], *, internal_source: bool = False) -> None:
         now_ms = self._now_ms()
         rows, entries = [], []
         with self._engine.begin() as connection:
@@ -256,7 +271,8 @@ class TransferService:
                     outcomes[index] = _replay(existing[request.transfer_id], request)
                     continue
                 account = accounts.get(request.from_account_id)
-                code = self._payer_account_problem(account, request, balances.get(request.from_account_id, 0))
+                code = self._payer_account_problem(account, request, balances.get(request.from_account_id, 0),
+                                                   internal_source=internal_source)
                 if code != OK:
                     outcomes[index] = SendOutcome(result=code, status="")
                     continue

@@ -1,0 +1,521 @@
+"""Orders at the buyer's bank: checkout, escrow, confirm, cancel, release.
+
+    Checkout         -> PLACING (no money) -> PlaceOrder at the seller's bank
+                     PLACING -> PAID       escrow:<order>    buyer -x, @escrow +x
+                     PLACING -> FAILED     the seller refused or did not answer; no money held
+    event SHIPPED    PAID -> SHIPPED       tracking, auto_confirm_at = now + auto_confirm_after_s
+    ConfirmReceipt   SHIPPED -> RECEIVED   (or the auto-confirm timer ran out), then the release:
+                     same bank:  RECEIVED -> COMPLETED   release:<order>  @escrow -x, merchant +x
+                     other bank: an interbank transfer from @escrow to the merchant's settlement
+                                 account; COMPLETED when it commits (release_committed, in the
+                                 notice's transaction). If it aborts the reversal puts the money
+                                 back in @escrow, `problem` says why, and release_step tries the
+                                 next attempt after a pause.
+    CancelOrder      PAID -> CANCELLED     once the seller agreed (it has not shipped);
+                                           unescrow:<order>  @escrow -x, buyer +x
+    event REFUNDED   COMPLETED|REFUNDED -> REFUNDED   refunded += x (the money comes as a transfer)
+
+Every state change is a conditional update from the states that allow it, in the
+transaction that posts its money, so a retry or a second worker changes nothing twice.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import grpc
+import sqlalchemy as sa
+
+from fedmall.results import FedmallError
+from fedmall.v1 import marketplace_pb2, money_pb2, result_pb2
+
+from node import fields, ledger, limits, marketplace_store as tables, order_events, store
+from node.accounts import load_customer_account
+from node.errors import InvalidRequest, Refused, Unavailable
+from node.merchants import check_quantity
+from node.order_events import MarketplacePeers
+from node.orders import (
+    CANCELLED, COMPLETED, FAILED, PAID, PLACING, RECEIVED, REFUNDED, SHIPPED, Item, OrderView, buyer_view,
+    derived_id, items_from_json, items_to_json, items_total)
+from node.transfers import ABORTED, COMMITTED, SendRequest, TransferService
+
+log = logging.getLogger(__name__)
+
+OK = result_pb2.RESULT_CODE_OK
+EXISTS = result_pb2.RESULT_CODE_EXISTS
+UNAVAILABLE = result_pb2.RESULT_CODE_UNAVAILABLE
+NO_PROBLEM = result_pb2.RESULT_CODE_OK  # An order without a problem says OK.
+
+
+@dataclass(frozen=True, slots=True)
+class CartLine:
+    seller_bank_id: str
+    merchant_id: str
+    sku: str
+    quantity: int
+    unit_price_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutResult:
+    result: int                  # OK, or EXISTS for a retry of the same checkout.
+    orders: list[OrderView]
+
+
+def check_lines(lines: Sequence[CartLine]) -> None:
+    if not 0 < len(lines) <= limits.items_per_cart_max:
+        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, f"1..{limits.items_per_cart_max} items per cart")
+    for line in lines:
+        fields.check_id(line.seller_bank_id, "seller bank id")
+        fields.check_id(line.merchant_id, "merchant id")
+        fields.check_id(line.sku, "sku")
+        check_quantity(line.quantity)
+        fields.check_amount(line.unit_price_minor)
+        fields.check_currency(line.currency)
+
+
+def split_cart(lines: Sequence[CartLine]) -> dict[tuple[str, str], list[Item]]:
+    """One order per (seller bank, merchant), in cart order. Pure; refuses a SKU twice in one order."""
+    orders: dict[tuple[str, str], list[Item]] = {}
+    for line in lines:
+        items = orders.setdefault((line.seller_bank_id, line.merchant_id), [])
+        if any(item.sku == line.sku for item in items):
+            raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, f"{line.sku!r} twice for one merchant")
+        items.append(Item(sku=line.sku, quantity=line.quantity, unit_price_minor=line.unit_price_minor))
+        if len(items) > limits.items_per_order_max:
+            raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD,
+                                 f"at most {limits.items_per_order_max} items per merchant")
+    return orders
+
+
+def request_sha256(buyer_account_id: str, lines: Sequence[CartLine]) -> str:
+    text = json.dumps([buyer_account_id, [list(vars_of(line)) for line in lines]], separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def vars_of(line: CartLine) -> tuple:
+    return (line.seller_bank_id, line.merchant_id, line.sku, line.quantity, line.unit_price_minor, line.currency)
+
+
+def escrow_account(currency: str) -> str:
+    return ledger.internal_account_id(ledger.ESCROW, currency)
+
+
+class BuyerOrderService:
+    def __init__(self, engine: sa.Engine, *, bank_id: str, peers: MarketplacePeers, transfers: TransferService,
+                 clock: Callable[[], float], auto_confirm_after_s: int,
+                 on_event_written: Callable[[], None] = lambda: None,
+                 recovery_age_ms: int = limits.order_recovery_age_ms,
+                 release_retry_pause_ms: int = limits.release_retry_pause_ms) -> None:
+        self._engine = engine
+        self._bank_id = bank_id
+        self._peers = peers
+        self._transfers = transfers
+        self._clock = clock
+        self._auto_confirm_after_ms = auto_confirm_after_s * 1000
+        self._on_event_written = on_event_written
+        self._recovery_age_ms = recovery_age_ms
+        self._release_retry_pause_ms = release_retry_pause_ms
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix=f"{bank_id}-place")
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # Checkout -------------------------------------------------------------------------------
+
+    def checkout(self, *, checkout_id: str, buyer_account_id: str, lines: Sequence[CartLine]) -> CheckoutResult:
+        """Split the cart, place each order at its seller's bank, escrow the paid ones."""
+        fields.check_id(checkout_id, "checkout id")
+        fields.check_account_id(buyer_account_id)
+        check_lines(lines)
+        digest = request_sha256(buyer_account_id, lines)
+        replay = self._replay(checkout_id, digest)
+        if replay is not None:
+            return replay
+        orders = split_cart(lines)
+        currency = lines[0].currency
+        with self._engine.begin() as connection:
+            account = load_customer_account(connection, buyer_account_id)
+            if account.closed:
+                raise Refused(result_pb2.RESULT_CODE_ACCOUNT_CLOSED, f"account {buyer_account_id!r} is closed")
+            if any(line.currency != account.currency for line in lines):
+                raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED,
+                              f"account {buyer_account_id!r} holds {account.currency}")
+            totals = {key: items_total(items) for key, items in orders.items()}
+            if sum(totals.values()) > account.balance_minor:
+                raise Refused(result_pb2.RESULT_CODE_INSUFFICIENT_FUNDS,
+                              f"the cart costs {sum(totals.values())}, the balance is {account.balance_minor}")
+            now_ms = self._now_ms()
+            try:
+                with connection.begin_nested():
+                    connection.execute(tables.checkouts.insert().values(
+                        checkout_id=checkout_id, buyer_account_id=buyer_account_id, request_sha256=digest,
+                        created_at_unix_ms=now_ms))
+            except sa.exc.IntegrityError:
+                replay = None  # Another call with this id won the race: answer as a replay below.
+            else:
+                replay = False
+                connection.execute(tables.buyer_orders.insert(), [dict(
+                    order_id=derived_id(self._bank_id, checkout_id, seller_bank_id, merchant_id),
+                    checkout_id=checkout_id, buyer_account_id=buyer_account_id, seller_bank_id=seller_bank_id,
+                    merchant_id=merchant_id, items=items_to_json(items), total_minor=totals[(seller_bank_id, merchant_id)],
+                    currency=currency, state=PLACING, tracking_reference="", refunded_minor=0, problem=NO_PROBLEM,
+                    problem_detail="", settlement_account_id="", release_attempt=0, release_transfer_id=None,
+                    release_retry_at_unix_ms=None, auto_confirm_at_unix_ms=None, placed_at_unix_ms=now_ms,
+                    updated_at_unix_ms=now_ms) for (seller_bank_id, merchant_id), items in orders.items()])
+        if replay is None:
+            return self._replay(checkout_id, digest)
+        self._place_all(self._orders_of(checkout_id))
+        return CheckoutResult(result=OK, orders=self._orders_of(checkout_id))
+
+    def _replay(self, checkout_id: str, digest: str) -> CheckoutResult | None:
+        with self._engine.connect() as connection:
+            row = connection.execute(sa.select(tables.checkouts).where(
+                tables.checkouts.c.checkout_id == checkout_id)).first()
+        if row is None:
+            return None
+        if row.request_sha256 != digest:
+            raise Refused(result_pb2.RESULT_CODE_MODIFIED_REQUEST, f"checkout {checkout_id!r} had other content")
+        return CheckoutResult(result=EXISTS, orders=self._orders_of(checkout_id))
+
+    def _orders_of(self, checkout_id: str) -> list[OrderView]:
+        table = tables.buyer_orders
+        with self._engine.connect() as connection:
+            rows = connection.execute(sa.select(table).where(table.c.checkout_id == checkout_id)
+                                      .order_by(table.c.seller_bank_id, table.c.merchant_id)).all()
+        return [buyer_view(row, bank_id=self._bank_id) for row in rows]
+
+    def _place_all(self, orders: Sequence[OrderView]) -> None:
+        """PlaceOrder at every seller in parallel, then escrow (or fail) each order on its own."""
+        futures = {self._pool.submit(self._place, order): order for order in orders if order.state == PLACING}
+        for future in concurrent.futures.as_completed(futures):
+            order = futures[future]
+            code, settlement_account_id, detail = future.result()
+            if code in (OK, EXISTS):
+                self._escrow(order.order_id, settlement_account_id)
+            else:
+                self._fail(order.order_id, code, detail, tell_seller=code == UNAVAILABLE)
+
+    def _place(self, order: OrderView) -> tuple[int, str, str]:
+        request = marketplace_pb2.PlaceOrderRequest(
+            order_id=order.order_id, checkout_id=order.checkout_id, buyer_account_id=order.buyer_account_id,
+            merchant_id=order.merchant_id, total=money_pb2.Money(amount_minor=order.total_minor, currency=order.currency),
+            items=[marketplace_pb2.OrderItem(
+                sku=item.sku, quantity=item.quantity,
+                unit_price=money_pb2.Money(amount_minor=item.unit_price_minor, currency=order.currency))
+                for item in order.items])
+        try:
+            stub = self._peers.marketplace(order.seller_bank_id)
+            response = stub.PlaceOrder(request, timeout=limits.place_order_timeout_ms / 1000)
+        except FedmallError as error:
+            return error.code, "", str(error)
+        except grpc.RpcError as error:
+            self._peers.call_failed()
+            return UNAVAILABLE, "", f"{order.seller_bank_id} did not answer: {error.code().name}"
+        return response.result, response.settlement_account_id, response.detail
+
+    def _escrow(self, order_id: str, settlement_account_id: str) -> None:
+        """PLACING -> PAID with the escrow posting, or FAILED if the balance fell short meanwhile."""
+        table = tables.buyer_orders
+        now_ms = self._now_ms()
+        with self._engine.begin() as connection:
+            moved = connection.execute(table.update().where(table.c.order_id == order_id, table.c.state == PLACING)
+                                       .values(state=PAID, settlement_account_id=settlement_account_id,
+                                               updated_at_unix_ms=now_ms))
+            if moved.rowcount == 0:
+                return
+            row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
+            balance = connection.scalar(sa.select(store.accounts.c.balance_minor).where(
+                store.accounts.c.account_id == row.buyer_account_id).with_for_update())
+            if balance < row.total_minor:
+                self._mark_failed(connection, row, result_pb2.RESULT_CODE_INSUFFICIENT_FUNDS,
+                                  "the balance fell short before the escrow", tell_seller=True, now_ms=now_ms)
+                tell = True
+            else:
+                store.write_entries(connection, [ledger.move(
+                    f"escrow:{order_id}", "escrow", source=row.buyer_account_id, destination=escrow_account(row.currency),
+                    amount_minor=row.total_minor, currency=row.currency)], now_ms=now_ms)
+                tell = False
+        if tell:
+            self._on_event_written()
+
+    def _fail(self, order_id: str, code: int, detail: str, *, tell_seller: bool) -> None:
+        table = tables.buyer_orders
+        now_ms = self._now_ms()
+        with self._engine.begin() as connection:
+            row = connection.execute(sa.select(table).where(table.c.order_id == order_id, table.c.state == PLACING)).first()
+            if row is None:
+                return
+            self._mark_failed(connection, row, code, detail, tell_seller=tell_seller, now_ms=now_ms)
+        if tell_seller:
+            self._on_event_written()
+
+    def _mark_failed(self, connection: sa.Connection, row, code: int, detail: str, *, tell_seller: bool,
+                     now_ms: int) -> None:
+        """FAILED, no money held; tell_seller: the seller may hold stock for it (it answered late or not at all)."""
+        table = tables.buyer_orders
+        connection.execute(table.update().where(table.c.order_id == row.order_id).values(
+            state=FAILED, problem=code, problem_detail=detail[:200], updated_at_unix_ms=now_ms))
+        if tell_seller:
+            order_events.enqueue(connection, event_id=derived_id(row.order_id, "cancel"), order_id=row.order_id,
+                                 recipient_bank_id=row.seller_bank_id, kind=order_events.CANCELLED, now_ms=now_ms)
+
+    # The buyer acts ---------------------------------------------------------------------------
+
+    def _own_order(self, connection: sa.Connection, buyer_account_id: str, order_id: str):
+        fields.check_account_id(buyer_account_id)
+        fields.check_id(order_id, "order id")
+        row = connection.execute(sa.select(tables.buyer_orders).where(tables.buyer_orders.c.order_id == order_id)).first()
+        if row is None or row.buyer_account_id != buyer_account_id:  # Someone else's: as if it did not exist.
+            raise Refused(result_pb2.RESULT_CODE_ORDER_UNKNOWN, f"no order {order_id!r} for {buyer_account_id!r}")
+        return row
+
+    def get(self, *, buyer_account_id: str, order_id: str) -> OrderView:
+        with self._engine.connect() as connection:
+            return buyer_view(self._own_order(connection, buyer_account_id, order_id), bank_id=self._bank_id)
+
+    def list(self, *, buyer_account_id: str = "") -> list[OrderView]:
+        table = tables.buyer_orders
+        query = sa.select(table).order_by(table.c.placed_at_unix_ms, table.c.order_id).limit(limits.orders_listed_max)
+        if buyer_account_id:
+            query = query.where(table.c.buyer_account_id == fields.check_account_id(buyer_account_id))
+        with self._engine.connect() as connection:
+            return [buyer_view(row, bank_id=self._bank_id) for row in connection.execute(query)]
+
+    def cancel(self, *, buyer_account_id: str, order_id: str) -> OrderView:
+        """PAID -> CANCELLED once the seller's bank agreed; the escrow goes back to the buyer."""
+        with self._engine.connect() as connection:
+            row = self._own_order(connection, buyer_account_id, order_id)
+        if row.state != PAID:
+            raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
+        request = marketplace_pb2.NotifyOrderEventRequest(
+            event_id=derived_id(order_id, "cancel"), order_id=order_id, kind=order_events.CANCELLED)
+        try:
+            response = self._peers.marketplace(row.seller_bank_id).NotifyOrderEvent(
+                request, timeout=limits.rpc_timeout_ms / 1000)
+        except grpc.RpcError as error:
+            self._peers.call_failed()
+            raise Unavailable(f"{row.seller_bank_id} did not answer: {error.code().name}") from None
+        if response.result not in (OK, EXISTS):
+            raise Refused(response.result, f"the seller's bank refused the cancellation")
+        table = tables.buyer_orders
+        now_ms = self._now_ms()
+        with self._engine.begin() as connection:
+            moved = connection.execute(table.update().where(table.c.order_id == order_id, table.c.state == PAID)
+                                       .values(state=CANCELLED, updated_at_unix_ms=now_ms))
+            if moved.rowcount:
+                store.write_entries(connection, [ledger.move(
+                    f"unescrow:{order_id}", "unescrow", source=escrow_account(row.currency),
+                    destination=row.buyer_account_id, amount_minor=row.total_minor, currency=row.currency)],
+                    now_ms=now_ms)
+            row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
+        if row.state != CANCELLED:
+            raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
+        return buyer_view(row, bank_id=self._bank_id)
+
+    def confirm(self, *, buyer_account_id: str, order_id: str) -> OrderView:
+        """SHIPPED -> RECEIVED, and the escrow is released to the merchant."""
+        with self._engine.connect() as connection:
+            row = self._own_order(connection, buyer_account_id, order_id)
+        if row.state != SHIPPED or not self._receive(order_id):
+            raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
+        self._release(order_id)
+        return self.get(buyer_account_id=buyer_account_id, order_id=order_id)
+
+    def _receive(self, order_id: str) -> bool:
+        """SHIPPED -> RECEIVED; a book release at once when the merchant banks here. False if not SHIPPED."""
+        table = tables.buyer_orders
+        now_ms = self._now_ms()
+        with self._engine.begin() as connection:
+            row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
+            transfer_id = derived_id(order_id, "release", "1")
+            moved = connection.execute(table.update().where(table.c.order_id == order_id, table.c.state == SHIPPED)
+                                       .values(state=RECEIVED, release_attempt=1, release_transfer_id=transfer_id,
+                                               release_retry_at_unix_ms=None, updated_at_unix_ms=now_ms))
+            if moved.rowcount == 0:
+                return False
+            if row.seller_bank_id == self._bank_id:
+                store.write_entries(connection, [ledger.move(
+                    f"release:{order_id}", "release", source=escrow_account(row.currency),
+                    destination=row.settlement_account_id, amount_minor=row.total_minor, currency=row.currency)],
+                    now_ms=now_ms)
+                connection.execute(table.update().where(table.c.order_id == order_id).values(release_transfer_id=None))
+                self._complete(connection, row, now_ms=now_ms)
+        return True
+
+    def _complete(self, connection: sa.Connection, row, *, now_ms: int) -> None:
+        table = tables.buyer_orders
+        connection.execute(table.update().where(table.c.order_id == row.order_id, table.c.state == RECEIVED).values(
+            state=COMPLETED, problem=NO_PROBLEM, problem_detail="", release_retry_at_unix_ms=None,
+            updated_at_unix_ms=now_ms))
+        order_events.enqueue(connection, event_id=derived_id(row.order_id, "completed"), order_id=row.order_id,
+                             recipient_bank_id=row.seller_bank_id, kind=order_events.COMPLETED, now_ms=now_ms)
+
+    def _release(self, order_id: str) -> None:
+        """Send the current release attempt of a RECEIVED order (other bank); a refusal is kept as the problem."""
+        table = tables.buyer_orders
+        with self._engine.connect() as connection:
+            row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
+        if row.state != RECEIVED or row.seller_bank_id == self._bank_id:
+            self._on_event_written()
+            return
+        outcome = self._transfers.send_system(SendRequest(
+            transfer_id=row.release_transfer_id, from_account_id=escrow_account(row.currency),
+            payee_bank_id=row.seller_bank_id, payee_account_id=row.settlement_account_id,
+            amount_minor=row.total_minor, currency=row.currency, reference=f"order {order_id}"), internal_source=True)
+        if outcome.result not in (OK, EXISTS):
+            log.info("release of order %s refused before it went out: %d", order_id, outcome.result)
+            self._set_problem(order_id, row.release_attempt, outcome.result, "the release transfer was refused")
+
+    def _set_problem(self, order_id: str, attempt: int, code: int, detail: str) -> None:
+        table = tables.buyer_orders
+        now_ms = self._now_ms()
+        with self._engine.begin() as connection:
+            connection.execute(table.update().where(
+                table.c.order_id == order_id, table.c.state == RECEIVED, table.c.release_attempt == attempt).values(
+                problem=code, problem_detail=detail, release_retry_at_unix_ms=now_ms + self._release_retry_pause_ms,
+                updated_at_unix_ms=now_ms))
+
+    def release_committed(self, connection: sa.Connection, transfer_ids: Sequence[str], *, now_ms: int) -> bool:
+        """In a COMMITTED notice's transaction: orders whose release committed -> COMPLETED."""
+        if not transfer_ids:
+            return False
+        table = tables.buyer_orders
+        rows = connection.execute(sa.select(table).where(
+            table.c.release_transfer_id.in_(list(transfer_ids)), table.c.state == RECEIVED)).all()
+        for row in rows:
+            self._complete(connection, row, now_ms=now_ms)
+        return bool(rows)
+
+    # Events from the seller's bank ---------------------------------------------------------------
+
+    def apply_event(self, *, sender_bank_id: str, event: marketplace_pb2.NotifyOrderEventRequest) -> int:
+        """SHIPPED or REFUNDED from the order's seller bank; OK, EXISTS or why not."""
+        fields.check_id(event.event_id, "event id")
+        fields.check_id(event.order_id, "order id")
+        fields.check_text(event.tracking_reference, "tracking reference",
+                          length_max=limits.tracking_reference_length_max)
+        table = tables.buyer_orders
+        now_ms = self._now_ms()
+        with self._engine.begin() as connection:
+            row = connection.execute(sa.select(table).where(table.c.order_id == event.order_id)).first()
+            if row is None:
+                raise Refused(result_pb2.RESULT_CODE_ORDER_UNKNOWN, f"no order {event.order_id!r}")
+            if row.seller_bank_id != sender_bank_id:
+                raise Refused(result_pb2.RESULT_CODE_FORBIDDEN, f"{sender_bank_id!r} is not the order's seller bank")
+            if row.state == PLACING:
+                raise Unavailable(f"order {event.order_id!r} is still being placed")
+            if event.kind == order_events.SHIPPED:
+                if row.state in (SHIPPED, RECEIVED, COMPLETED, REFUNDED):
+                    return EXISTS
+                if row.state != PAID:
+                    raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {event.order_id!r} is {row.state}")
+                connection.execute(table.update().where(table.c.order_id == row.order_id, table.c.state == PAID).values(
+                    state=SHIPPED, tracking_reference=event.tracking_reference,
+                    auto_confirm_at_unix_ms=now_ms + self._auto_confirm_after_ms, updated_at_unix_ms=now_ms))
+                return OK
+            return self._refunded(connection, row, event, sender_bank_id=sender_bank_id, now_ms=now_ms)
+
+    def _refunded(self, connection: sa.Connection, row, event, *, sender_bank_id: str, now_ms: int) -> int:
+        amount = event.amount
+        fields.check_amount(amount.amount_minor)
+        if amount.currency != row.currency:
+            raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"order {row.order_id!r} is in {row.currency}")
+        if row.state not in (COMPLETED, REFUNDED):
+            raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {row.order_id!r} is {row.state}")
+        if not order_events.record_received(connection, event_id=event.event_id, sender_bank_id=sender_bank_id,
+                                            order_id=row.order_id, kind=event.kind, now_ms=now_ms):
+            return EXISTS
+        if row.refunded_minor + amount.amount_minor > row.total_minor:
+            raise Refused(result_pb2.RESULT_CODE_REFUND_EXCEEDS_PAID, f"order {row.order_id!r} was paid {row.total_minor}")
+        table = tables.buyer_orders
+        connection.execute(table.update().where(table.c.order_id == row.order_id).values(
+            state=REFUNDED, refunded_minor=table.c.refunded_minor + amount.amount_minor, updated_at_unix_ms=now_ms))
+        return OK
+
+    # Workers ------------------------------------------------------------------------------------
+
+    def auto_confirm_step(self) -> bool:
+        """SHIPPED orders past their auto-confirm time: confirmed as if the buyer had."""
+        table = tables.buyer_orders
+        with self._engine.connect() as connection:
+            order_ids = connection.scalars(sa.select(table.c.order_id).where(
+                table.c.state == SHIPPED, table.c.auto_confirm_at_unix_ms <= self._now_ms())
+                .limit(limits.orders_per_step_max)).all()
+        for order_id in order_ids:
+            if self._receive(order_id):
+                log.info("order %s confirmed automatically", order_id)
+                self._release(order_id)
+        return len(order_ids) == limits.orders_per_step_max
+
+    def release_step(self) -> bool:
+        """RECEIVED orders whose release is not in flight: send it, note why it aborted, or try again."""
+        table, outgoing = tables.buyer_orders, store.outgoing_transfers
+        now_ms = self._now_ms()
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(table, outgoing.c.status.label("transfer_status"), outgoing.c.abort_reason)
+                .select_from(table.outerjoin(outgoing, outgoing.c.transfer_id == table.c.release_transfer_id))
+                .where(table.c.state == RECEIVED).order_by(table.c.updated_at_unix_ms)
+                .limit(limits.orders_per_step_max)).all()
+        for row in rows:
+            if row.seller_bank_id == self._bank_id or row.transfer_status in ("PENDING", "SUBMITTED"):
+                continue
+            due = row.release_retry_at_unix_ms is None or row.release_retry_at_unix_ms <= now_ms
+            if row.transfer_status == COMMITTED:
+                with self._engine.begin() as connection:
+                    self._complete(connection, row, now_ms=now_ms)
+            elif row.transfer_status is None and due:
+                self._release(row.order_id)
+            elif row.transfer_status == ABORTED and row.release_retry_at_unix_ms is None:
+                self._set_problem(row.order_id, row.release_attempt, row.abort_reason,
+                                  "the release transfer aborted; the money stays in escrow")
+            elif row.transfer_status == ABORTED and due:
+                self._next_attempt(row)
+        return False
+
+    def _next_attempt(self, row) -> None:
+        table = tables.buyer_orders
+        attempt = row.release_attempt + 1
+        with self._engine.begin() as connection:
+            moved = connection.execute(table.update().where(
+                table.c.order_id == row.order_id, table.c.state == RECEIVED,
+                table.c.release_attempt == row.release_attempt).values(
+                release_attempt=attempt, release_transfer_id=derived_id(row.order_id, "release", str(attempt)),
+                release_retry_at_unix_ms=None, updated_at_unix_ms=self._now_ms()))
+        if moved.rowcount:
+            log.info("order %s: release attempt %d", row.order_id, attempt)
+            self._release(row.order_id)
+
+    def recover_step(self) -> bool:
+        """PLACING orders a crash left behind: place them again (idempotent), then escrow or fail."""
+        table = tables.buyer_orders
+        with self._engine.connect() as connection:
+            rows = connection.execute(sa.select(table).where(
+                table.c.state == PLACING, table.c.placed_at_unix_ms <= self._now_ms() - self._recovery_age_ms)
+                .limit(limits.orders_per_step_max)).all()
+        if rows:
+            log.info("recovering %d orders left in PLACING", len(rows))
+            self._place_all([buyer_view(row, bank_id=self._bank_id) for row in rows])
+        return False
+
+    def escrow_held_minor(self, currency: str) -> int:
+        """What @escrow should hold: orders PAID, SHIPPED, RECEIVED whose release is not in flight."""
+        table, outgoing = tables.buyer_orders, store.outgoing_transfers
+        with self._engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(table.c.total_minor, table.c.state, outgoing.c.status)
+                .select_from(table.outerjoin(outgoing, outgoing.c.transfer_id == table.c.release_transfer_id))
+                .where(table.c.currency == currency, table.c.state.in_([PAID, SHIPPED, RECEIVED]))).all()
+        return sum(row.total_minor for row in rows if row.status not in ("PENDING", "SUBMITTED", COMMITTED))
+
+
+__all__ = ["BuyerOrderService", "CartLine", "CheckoutResult", "split_cart", "items_from_json"]
