@@ -149,3 +149,20 @@ def balance(engine, account_id: str) -> int:
     with engine.connect() as connection:
         return connection.scalar(sa.select(store.accounts.c.balance_minor)
                                  .where(store.accounts.c.account_id == account_id))
+
+
+@pytest.fixture
+def world_market(world):
+    """A factory: world_market(**config overrides) starts every node with them."""
+    started = []
+
+    def start(**overrides) -> Market:
+        market = Market(world)
+        for bank_id in world.banks:
+            market.start_node(bank_id, **overrides)
+        started.append(market)
+        return market
+
+    yield start
+    for market in started:
+        market.close()

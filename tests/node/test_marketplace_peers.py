@@ -1,0 +1,108 @@
+"""MarketplacePeerService as other banks call it: PlaceOrder idempotency and refusals,
+identity by certificate for order events."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from fedmall import tls
+from fedmall.v1 import marketplace_pb2 as mp, marketplace_pb2_grpc, money_pb2
+from fedmall.v1 import result_pb2 as rc
+
+from tests.node.marketplace_world import database_url, eur, market  # noqa: F401
+
+A, B, C = "bank-a", "bank-b", "bank-c"
+
+
+def peer(market, caller: str, callee: str) -> marketplace_pb2_grpc.MarketplacePeerServiceStub:
+    """callee's MarketplacePeerService, called with caller's certificate."""
+    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks[callee].node_port}", market.world.banks[caller].tls)
+    market.world._channels.append(channel)
+    return marketplace_pb2_grpc.MarketplacePeerServiceStub(channel)
+
+
+def place(stub, *, order_id: str, sku: str = "mug", quantity: int = 1, price_minor: int = 500,
+          currency: str = "EUR", merchant_id: str = "beta") -> mp.PlaceOrderResponse:
+    price = money_pb2.Money(amount_minor=price_minor, currency=currency)
+    return stub.PlaceOrder(mp.PlaceOrderRequest(
+        order_id=order_id, checkout_id="c-1", buyer_account_id="buyer", merchant_id=merchant_id,
+        items=[mp.OrderItem(sku=sku, quantity=quantity, unit_price=price)],
+        total=money_pb2.Money(amount_minor=price_minor * quantity, currency=currency)))
+
+
+@pytest.fixture
+def seller(market):
+    settle = market.merchant(B, "beta")
+    market.product(B, "beta", "mug", title="Mug", price_minor=500, stock=3)
+    return settle
+
+
+def test_place_order__same_order_again_is_exists_other_content_modified(market, seller):
+    stub = peer(market, A, B)
+    first = place(stub, order_id="o-1", quantity=2)
+    assert first.result == rc.RESULT_CODE_OK and first.settlement_account_id == seller
+    assert place(stub, order_id="o-1", quantity=2).result == rc.RESULT_CODE_EXISTS
+    assert place(stub, order_id="o-1", quantity=1).result == rc.RESULT_CODE_MODIFIED_REQUEST
+    assert place(peer(market, C, B), order_id="o-1", quantity=2).result == rc.RESULT_CODE_MODIFIED_REQUEST
+    assert market.products(B, "beta")["mug"].stock_available == 1
+
+
+@pytest.mark.parametrize("kwargs, code", [
+    (dict(sku="teapot"), rc.RESULT_CODE_PRODUCT_UNKNOWN),
+    (dict(price_minor=400), rc.RESULT_CODE_PRICE_CHANGED),
+    (dict(quantity=4), rc.RESULT_CODE_INSUFFICIENT_STOCK),
+    (dict(currency="JPY"), rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED),
+    (dict(merchant_id="ghost"), rc.RESULT_CODE_MERCHANT_UNKNOWN),
+    (dict(quantity=0), rc.RESULT_CODE_INVALID_FIELD),
+])
+def test_place_order__each_refusal_reserves_nothing(market, seller, kwargs, code):
+    assert place(peer(market, A, B), order_id=str(uuid.uuid4()), **kwargs).result == code
+    assert market.products(B, "beta")["mug"].stock_available == 3
+
+
+def test_place_order__suspended_merchant_is_refused(market, seller):
+    market.market(B).SetMerchantStatus(mp.SetMerchantStatusRequest(merchant_id="beta",
+                                                                   status=mp.MERCHANT_STATUS_SUSPENDED))
+    assert place(peer(market, A, B), order_id="o-2").result == rc.RESULT_CODE_MERCHANT_SUSPENDED
+
+
+def test_notify__only_the_orders_counterparty_bank_may_send_events(market, seller):
+    market.open_account(A, "buyer", deposit_minor=5_000)
+    order = market.checkout(A, "buyer", [(B, "beta", "mug", 1, 500)]).orders[0]
+    assert order.state == mp.ORDER_STATE_PAID
+    # Bank c is party to nothing: it can neither ship at the buyer's bank nor cancel at the seller's.
+    shipped = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id=order.order_id,
+                                         kind=mp.ORDER_EVENT_KIND_SHIPPED, tracking_reference="FAKE")
+    assert peer(market, C, A).NotifyOrderEvent(shipped).result == rc.RESULT_CODE_FORBIDDEN
+    cancelled = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id=order.order_id,
+                                           kind=mp.ORDER_EVENT_KIND_CANCELLED)
+    assert peer(market, C, B).NotifyOrderEvent(cancelled).result == rc.RESULT_CODE_FORBIDDEN
+    # The buyer's bank cannot pretend to be the seller, nor refund itself.
+    assert peer(market, A, A).NotifyOrderEvent(shipped).result == rc.RESULT_CODE_FORBIDDEN
+    refunded = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id=order.order_id,
+                                          kind=mp.ORDER_EVENT_KIND_REFUNDED, amount=eur(500))
+    assert peer(market, A, A).NotifyOrderEvent(refunded).result == rc.RESULT_CODE_FORBIDDEN
+    unknown = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id="nope",
+                                         kind=mp.ORDER_EVENT_KIND_SHIPPED)
+    assert peer(market, B, A).NotifyOrderEvent(unknown).result == rc.RESULT_CODE_ORDER_UNKNOWN
+    assert market.buyer_order(A, "buyer", order.order_id).state == mp.ORDER_STATE_PAID
+    assert market.seller_order(B, "beta", order.order_id).state == mp.ORDER_STATE_PAID
+    # A refund event before completion, from the right bank, is refused and changes nothing.
+    assert peer(market, B, A).NotifyOrderEvent(refunded).result == rc.RESULT_CODE_ORDER_STATE_INVALID
+    market.assert_books()
+
+
+def test_ship__twice_with_same_tracking_is_exists_stock_taken_once(market, seller):
+    market.open_account(A, "buyer", deposit_minor=5_000)
+    order = market.checkout(A, "buyer", [(B, "beta", "mug", 2, 500)]).orders[0]
+    request = mp.ShipOrderRequest(merchant_id="beta", order_id=order.order_id, tracking_reference="T1")
+    assert market.market(B).ShipOrder(request).result == rc.RESULT_CODE_OK
+    assert market.market(B).ShipOrder(request).result == rc.RESULT_CODE_EXISTS
+    other = mp.ShipOrderRequest(merchant_id="beta", order_id=order.order_id, tracking_reference="T2")
+    assert market.market(B).ShipOrder(other).result == rc.RESULT_CODE_ORDER_STATE_INVALID
+    products = market.products(B, "beta")
+    assert products["mug"].stock_available == 1
+    refund = mp.RefundOrderRequest(refund_id=str(uuid.uuid4()), merchant_id="beta", order_id=order.order_id,
+                                   amount=eur(100))
+    assert market.market(B).RefundOrder(refund).result == rc.RESULT_CODE_ORDER_STATE_INVALID  # Not completed yet.

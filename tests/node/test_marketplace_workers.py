@@ -1,0 +1,109 @@
+"""Background work of the marketplace on real nodes: auto-confirm, release retried after a
+cap refusal, PLACING orders recovered after a crash, events to a node that was down."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import sqlalchemy as sa
+
+from fedmall.v1 import marketplace_pb2 as mp
+from fedmall.v1 import result_pb2 as rc
+
+from node import marketplace_store as tables
+from node.orders import PLACING, derived_id, items_to_json, Item
+from tests.node.marketplace_world import Market, database_url, market, world_market  # noqa: F401
+from tests.support.federation import wait_until
+
+A, B, C = "bank-a", "bank-b", "bank-c"
+
+
+def test_auto_confirm__shipped_order_confirms_itself_and_releases(world_market):
+    market = world_market(auto_confirm_after_s=1)
+    settle = market.merchant(B, "beta")
+    market.product(B, "beta", "mug", title="Mug", price_minor=500, stock=10)
+    market.open_account(A, "buyer", deposit_minor=10_000)
+    order = market.checkout(A, "buyer", [(B, "beta", "mug", 2, 500)]).orders[0]
+    assert order.state == mp.ORDER_STATE_PAID
+    market.market(B).ShipOrder(mp.ShipOrderRequest(merchant_id="beta", order_id=order.order_id, tracking_reference="T"))
+    market.wait_buyer_state(A, "buyer", order.order_id, mp.ORDER_STATE_COMPLETED)
+    wait_until(lambda: market.balance(B, settle) == 1_000)
+    market.wait_seller_state(B, "beta", order.order_id, mp.ORDER_STATE_COMPLETED)
+    assert market.escrow(A) == 0
+    market.assert_invariants()
+
+
+def test_release__refused_by_the_cap_stays_in_escrow_then_retries(market):
+    settle = market.merchant(A, "alpha")
+    market.product(A, "alpha", "sofa", title="Sofa", price_minor=60_000, stock=1)
+    market.open_account(C, "buyer", deposit_minor=100_000)
+    order = market.checkout(C, "buyer", [(A, "alpha", "sofa", 1, 60_000)]).orders[0]
+    assert order.state == mp.ORDER_STATE_PAID, order
+    market.market(A).ShipOrder(mp.ShipOrderRequest(merchant_id="alpha", order_id=order.order_id))
+    market.wait_buyer_state(C, "buyer", order.order_id, mp.ORDER_STATE_SHIPPED)
+    market.market(C).ConfirmReceipt(mp.ConfirmReceiptRequest(buyer_account_id="buyer", order_id=order.order_id))
+    # Bank c's liquidity (500.00) is below the 600.00 release: the clearing refuses it.
+    stuck = wait_until(lambda: (o := market.buyer_order(C, "buyer", order.order_id)).problem not in (
+        rc.RESULT_CODE_OK, rc.RESULT_CODE_UNSPECIFIED) and o)
+    assert stuck.state == mp.ORDER_STATE_RECEIVED
+    assert stuck.problem in (rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY, rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED)
+    assert market.escrow(C) == 60_000 and market.balance(A, settle) == 0
+    # Money comes into bank c; its position now allows the release, which a later attempt sends.
+    market.open_account(A, "payer", deposit_minor=30_000)
+    transfer_id, _ = market.send(A, "payer", C, "buyer", 30_000)
+    assert market.wait_final(A, transfer_id).status == "COMMITTED"
+    done = market.wait_buyer_state(C, "buyer", order.order_id, mp.ORDER_STATE_COMPLETED, timeout_s=20)
+    assert done.problem == rc.RESULT_CODE_OK and done.release_transfer_id != stuck.release_transfer_id
+    wait_until(lambda: market.balance(A, settle) == 60_000)
+    assert market.escrow(C) == 0
+    market.assert_invariants()
+
+
+def test_recovery__placing_orders_left_by_a_crash_are_placed_and_paid(market):
+    market.merchant(B, "beta")
+    market.product(B, "beta", "mug", title="Mug", price_minor=500, stock=10)
+    market.open_account(A, "buyer", deposit_minor=10_000)
+    market.open_account(A, "broke")
+    long_ago_ms = int(time.time() * 1000) - 60_000
+    orders = {}
+    with market.nodes[A].engine.begin() as connection:  # What a crash after writing PLACING leaves behind.
+        for buyer in ("buyer", "broke"):
+            checkout_id = str(uuid.uuid4())
+            order_id = derived_id(A, checkout_id, B, "beta")
+            orders[buyer] = order_id
+            connection.execute(tables.checkouts.insert().values(
+                checkout_id=checkout_id, buyer_account_id=buyer, request_sha256="0" * 64,
+                created_at_unix_ms=long_ago_ms))
+            connection.execute(tables.buyer_orders.insert().values(
+                order_id=order_id, checkout_id=checkout_id, buyer_account_id=buyer, seller_bank_id=B,
+                merchant_id="beta", items=items_to_json([Item(sku="mug", quantity=3, unit_price_minor=500)]),
+                total_minor=1_500, currency="EUR", state=PLACING, tracking_reference="", refunded_minor=0,
+                problem=rc.RESULT_CODE_OK, problem_detail="", settlement_account_id="", release_attempt=0,
+                placed_at_unix_ms=long_ago_ms, updated_at_unix_ms=long_ago_ms))
+    paid = market.wait_buyer_state(A, "buyer", orders["buyer"], mp.ORDER_STATE_PAID)
+    assert paid.total.amount_minor == 1_500 and market.balance(A, "buyer") == 8_500
+    failed = market.wait_buyer_state(A, "broke", orders["broke"], mp.ORDER_STATE_FAILED)
+    assert failed.problem == rc.RESULT_CODE_INSUFFICIENT_FUNDS
+    # The broke buyer's reservation is given back at the seller: no stock leaked.
+    market.wait_seller_state(B, "beta", orders["broke"], mp.ORDER_STATE_CANCELLED)
+    assert market.products(B, "beta")["mug"].stock_available == 7
+    assert market.escrow(A) == 1_500
+    market.assert_books()
+
+
+def test_events__a_seller_event_waits_for_a_buyer_node_that_was_down(market):
+    market.merchant(B, "beta")
+    market.product(B, "beta", "mug", title="Mug", price_minor=500, stock=10)
+    market.open_account(A, "buyer", deposit_minor=10_000)
+    order = market.checkout(A, "buyer", [(B, "beta", "mug", 1, 500)]).orders[0]
+    market.stop_node(A)
+    shipped = market.market(B).ShipOrder(mp.ShipOrderRequest(merchant_id="beta", order_id=order.order_id,
+                                                             tracking_reference="LATE"))
+    assert shipped.result == rc.RESULT_CODE_OK
+    time.sleep(0.5)
+    market.start_node(A)
+    arrived = market.wait_buyer_state(A, "buyer", order.order_id, mp.ORDER_STATE_SHIPPED, timeout_s=20)
+    assert arrived.tracking_reference == "LATE"
+    with market.nodes[B].engine.connect() as connection:
+        assert connection.scalar(sa.select(sa.func.count()).select_from(tables.order_events)
+                                 .where(tables.order_events.c.sent.is_(False))) == 0
