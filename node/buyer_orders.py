@@ -305,7 +305,7 @@ class BuyerOrderService:
             self._peers.call_failed()
             raise Unavailable(f"{row.seller_bank_id} did not answer: {error.code().name}") from None
         if response.result not in (OK, EXISTS):
-            raise Refused(response.result, f"the seller's bank refused the cancellation")
+            raise Refused(response.result, "the seller's bank refused the cancellation")
         table = tables.buyer_orders
         now_ms = self._now_ms()
         with self._engine.begin() as connection:

@@ -263,7 +263,7 @@ class SellerOrderService:
                 currency=currency, reference=f"refund {order_id}"), internal_source=False)
             if outcome.result not in (OK, EXISTS):
                 self._fail_refund(refund_id)
-                raise Refused(outcome.result, f"the refund transfer was refused")
+                raise Refused(outcome.result, "the refund transfer was refused")
         self._on_event_written()
         with self._engine.connect() as connection:
             return OK, seller_view(self._own_order(connection, merchant_id, order_id), bank_id=self._bank_id)

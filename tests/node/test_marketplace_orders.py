@@ -178,3 +178,22 @@ def test_checkout__seller_node_down_fails_that_order_with_no_money_held(market):
     assert orders["beta"].state == mp.ORDER_STATE_FAILED and orders["beta"].problem == rc.RESULT_CODE_UNAVAILABLE
     assert market.balance(A, "buyer") == 50_000 - 2_000 and market.escrow(A) == 2_000
     market.assert_books()
+
+
+def test_refund__same_bank_is_a_book_transfer_and_never_above_paid(market):
+    accounts = shop(market)
+    order = by_merchant(market.checkout(A, "buyer", [(A, "alpha", "kettle", 1, 2_000)]))["alpha"]
+    market.market(A).ShipOrder(mp.ShipOrderRequest(merchant_id="alpha", order_id=order.order_id))
+    market.wait_buyer_state(A, "buyer", order.order_id, mp.ORDER_STATE_SHIPPED)
+    market.market(A).ConfirmReceipt(mp.ConfirmReceiptRequest(buyer_account_id="buyer", order_id=order.order_id))
+    market.wait_seller_state(A, "alpha", order.order_id, mp.ORDER_STATE_COMPLETED)
+    assert market.balance(A, accounts["alpha"]) == 2_000
+    for amount, code in ((1_500, rc.RESULT_CODE_OK), (600, rc.RESULT_CODE_REFUND_EXCEEDS_PAID),
+                         (500, rc.RESULT_CODE_OK), (1, rc.RESULT_CODE_REFUND_EXCEEDS_PAID)):
+        response = market.market(A).RefundOrder(mp.RefundOrderRequest(
+            refund_id=str(uuid.uuid4()), merchant_id="alpha", order_id=order.order_id, amount=eur(amount)))
+        assert response.result == code, (amount, response)
+    assert market.balance(A, accounts["alpha"]) == 0 and market.balance(A, "buyer") == 50_000
+    refunded = wait_until(lambda: (o := market.buyer_order(A, "buyer", order.order_id)).refunded.amount_minor == 2_000 and o)
+    assert refunded.state == mp.ORDER_STATE_REFUNDED
+    market.assert_invariants()

@@ -12,7 +12,7 @@ from fedmall.v1 import result_pb2 as rc
 
 from node import marketplace_store as tables
 from node.orders import PLACING, derived_id, items_to_json, Item
-from tests.node.marketplace_world import Market, database_url, market, world_market  # noqa: F401
+from tests.node.marketplace_world import database_url, market, world_market  # noqa: F401
 from tests.support.federation import wait_until
 
 A, B, C = "bank-a", "bank-b", "bank-c"
@@ -107,3 +107,19 @@ def test_events__a_seller_event_waits_for_a_buyer_node_that_was_down(market):
     with market.nodes[B].engine.connect() as connection:
         assert connection.scalar(sa.select(sa.func.count()).select_from(tables.order_events)
                                  .where(tables.order_events.c.sent.is_(False))) == 0
+
+
+def test_restart__buyer_node_restarted_after_confirm_completes_the_release(market):
+    settle = market.merchant(B, "beta")
+    market.product(B, "beta", "mug", title="Mug", price_minor=500, stock=10)
+    market.open_account(A, "buyer", deposit_minor=10_000)
+    order = market.checkout(A, "buyer", [(B, "beta", "mug", 2, 500)]).orders[0]
+    market.market(B).ShipOrder(mp.ShipOrderRequest(merchant_id="beta", order_id=order.order_id))
+    market.wait_buyer_state(A, "buyer", order.order_id, mp.ORDER_STATE_SHIPPED)
+    market.market(A).ConfirmReceipt(mp.ConfirmReceiptRequest(buyer_account_id="buyer", order_id=order.order_id))
+    market.stop_node(A)
+    market.start_node(A)
+    market.wait_buyer_state(A, "buyer", order.order_id, mp.ORDER_STATE_COMPLETED, timeout_s=20)
+    wait_until(lambda: market.balance(B, settle) == 1_000)
+    assert market.escrow(A) == 0 and market.balance(A, "buyer") == 9_000
+    market.assert_invariants()
