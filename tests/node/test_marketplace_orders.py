@@ -35,6 +35,7 @@ def test_checkout__one_cart_two_banks_both_paid_escrow_held_stock_reserved(marke
     assert orders["beta"].total.amount_minor == 1_500
     assert market.balance(A, "buyer") == 50_000 - 3_500
     assert market.escrow(A) == 3_500
+    assert market.nodes[A].buyer_orders.escrow_held_minor("EUR") == 3_500  # Escrow matches the open orders.
     assert market.products(B, "beta")["mug"].stock_available == 7
     assert market.products(A, "alpha")["kettle"].stock_available == 4
     seller_view = market.seller_order(B, "beta", orders["beta"].order_id)

@@ -48,6 +48,7 @@ def test_release__refused_by_the_cap_stays_in_escrow_then_retries(market):
     assert stuck.state == mp.ORDER_STATE_RECEIVED
     assert stuck.problem in (rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY, rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED)
     assert market.escrow(C) == 60_000 and market.balance(A, settle) == 0
+    assert market.nodes[C].buyer_orders.escrow_held_minor("EUR") == 60_000
     # Money comes into bank c; its position now allows the release, which a later attempt sends.
     market.open_account(A, "payer", deposit_minor=30_000)
     transfer_id, _ = market.send(A, "payer", C, "buyer", 30_000)
