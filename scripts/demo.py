@@ -1,13 +1,16 @@
 """A whole Fedmall federation on this machine, explained step by step.
 
 A clearing and N bank nodes run as separate processes on SQLite. Every bank opens
-a few customer accounts with teller deposits; then customers pay customers at other
-banks, one transfer at a time, each awaited until the payer's and the payee's books
-show it. A few showcase transfers go wrong on purpose. At the end the clearing's
-positions, every node's ledger and the audit chain are checked against each other.
+customer accounts with teller deposits; customers pay customers at other banks (a few
+showcase transfers go wrong on purpose); merchants at every bank list products and
+simulated shoppers search the whole federation and buy across banks, with the buyer's
+bank holding the money in escrow until receipt, some cancellations and some refunds.
+At the end of the day the clearing closes the settlement window, every bank reconciles
+its signed statement, the operator settles, and the clearing's positions, every node's
+ledger and the audit chain are checked against each other.
 
-Transfers are sent one by one and each is final before the next, so the same seed
-always gives the same outcomes (transfer ids are fresh UUIDs).
+Everything runs one step at a time and each step is final before the next, so the same
+seed always gives the same business outcome (ids are fresh UUIDs).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from demo_market import MERCHANTS_PER_BANK, MarketResult, interbank_nets, open_shops, shop_around  # noqa: E402
 from demo_settlement import Settlement, settle_day  # noqa: E402
 from federation import BankSpec, Books, Check, Federation, check_books, read_books  # noqa: E402
 
@@ -47,15 +51,15 @@ CUSTOMER_NAMES = (
 )
 assert len(CUSTOMER_NAMES) >= BANKS_MAX * CUSTOMERS_PER_BANK
 
-DEPOSIT_MINOR = 100_000                      # 1000.00 EUR per customer.
+DEPOSIT_MINOR = 500_000                      # 5000.00 EUR per customer.
 AMOUNT_MINOR_MIN, AMOUNT_MINOR_MAX = 100, 15_000
 NET_DEBIT_CAP, LIQUIDITY = "100000.00", "200000.00"
-# The last bank's cap is small so that it bites. Its liquidity is above the cap: the
-# clearing checks liquidity first, so with cap == liquidity the refusal would read
-# INSUFFICIENT_LIQUIDITY rather than NET_DEBIT_CAP_EXCEEDED.
-SMALL_NET_DEBIT_CAP, SMALL_LIQUIDITY = "300.00", "600.00"
-OVER_SMALL_CAP_MINOR = 45_000                # Above the small cap, below its liquidity and a fresh balance.
-OVER_BALANCE_MINOR = 500_000
+# The last bank's cap is small so that it bites (a showcase transfer goes over it), yet
+# large enough for its shoppers' purchases from the other banks during one window.
+SMALL_NET_DEBIT_CAP, SMALL_LIQUIDITY = "3000.00", "6000.00"
+OVER_SMALL_CAP_MINOR = 400_000               # Above the small cap, below its liquidity and a fresh balance.
+OVER_BALANCE_MINOR = 1_000_000
+AUTO_CONFIRM_AFTER_S = 2                     # Shipped orders the buyer never confirms complete after this.
 
 RPC_TIMEOUT_S = 10
 FINAL_DEADLINE_S = 45                        # Beyond the payer's 30 s prepare expiry, after which the clearing aborts.
@@ -271,11 +275,13 @@ class Run:
     showcases: list[Showcase]
     transfers: list[tuple[Transfer, Outcome]]   # Every transfer moved, random and showcase, in order.
     random_outcomes: list[Outcome]
+    market: MarketResult
     settlement: Settlement
+    clearing_transfers: dict                    # `fedmall-clearing transfers --json`
     books: Books
 
 
-def run_demo(federation: Federation, story: Story, *, count: int, seed: int) -> Run:
+def run_demo(federation: Federation, story: Story, *, transfers: int, orders: int, seed: int) -> Run:
     start_consortium(federation, story)
     customers = customers_of(federation.banks)
     teller = Teller(federation)
@@ -283,12 +289,28 @@ def run_demo(federation: Federation, story: Story, *, count: int, seed: int) -> 
     showcases = run_showcases(teller, customers, federation.banks)
     for case in showcases:
         tell_showcase(story, case)
-    moved = move_random(teller, customers, story, count=count, seed=seed)
+    moved = move_random(teller, customers, story, count=transfers, seed=seed)
     showcase_moves = [(case.transfer, case.outcome) for case in showcases]
+    market = run_market(federation, customers, story, orders=orders, seed=seed)
     settlement = settle_day(federation, currency=CURRENCY)
     tell_settlement(story, settlement)
     return Run(federation, customers, showcases, showcase_moves + moved, [outcome for _, outcome in moved],
-               settlement, read_books(federation))
+               market, settlement, federation.clearing_cli("transfers"), read_books(federation))
+
+
+def run_market(federation: Federation, customers: dict[str, list[Customer]], story: Story, *,
+               orders: int, seed: int) -> MarketResult:
+    shops = open_shops(federation, currency=CURRENCY, rng=random.Random(seed))
+    story.done(f"{len(shops)} merchants opened shops ({MERCHANTS_PER_BANK} per bank), 3 products each, "
+               f"selling into a settlement account at their own bank")
+    buyers = [(c.bank_id, c.account_id) for bank_customers in customers.values() for c in bank_customers]
+    market = shop_around(federation, buyers, orders=orders, seed=seed,
+                         progress=lambda done, total: story.progress("orders", done, total))
+    counts = market.counts()
+    story.done(f"shoppers ran {market.searches} federated searches and {market.checkouts} checkouts: "
+               f"{counts['placed']} orders placed ({counts['cross_bank']} across banks), "
+               f"{counts['completed']} completed, {counts['cancelled']} cancelled, {counts['refunded']} refunded")
+    return market
 
 
 def tell_settlement(story: Story, settlement: Settlement) -> None:
@@ -365,12 +387,24 @@ def showcases_as_expected(run: Run) -> Check:
 
 def nets_match_transfers(run: Run) -> Check:
     """Each bank's settlement net is what it received minus what it paid, as the demo saw it."""
+    market = interbank_nets(run.market)
     wrong = [f"{bank_id}: net {net_minor}, received - sent {expected_minor}"
              for bank_id, net_minor in run.settlement.net_positions.items()
              if net_minor != (expected_minor := committed_minor(run, bank_id, "payee")
-                              - committed_minor(run, bank_id, "payer"))]
+                              - committed_minor(run, bank_id, "payer") + market.get(bank_id, 0))]
     return Check("nets_match_transfers", "settlement nets equal money received minus sent", not wrong,
                  "; ".join(wrong) or f"{sum(o.status == COMMITTED for _, o in run.transfers)} committed transfers")
+
+
+def escrow_empty(run: Run) -> Check:
+    """Every order ended, so no buyer's money may still sit in escrow."""
+    held = {bank_id: minor for bank_id in run.books.ledgers if (minor := escrow_minor(run, bank_id))}
+    return Check("escrow_empty", "no money left in escrow", not held,
+                 ", ".join(f"{b}: {eur(m)}" for b, m in held.items()) or f"{len(run.market.orders)} orders ended")
+
+
+def escrow_minor(run: Run, bank_id: str) -> int:
+    return run.books.ledgers[bank_id]["internal_balances_minor"].get(f"@escrow/{CURRENCY}", 0)
 
 
 def window_settled(run: Run) -> Check:
@@ -387,7 +421,8 @@ def window_settled(run: Run) -> Check:
 
 def all_checks(run: Run) -> list[Check]:
     return check_books(run.books, currency=CURRENCY) + [
-        nets_match_transfers(run), window_settled(run), money_conserved(run), showcases_as_expected(run)]
+        nets_match_transfers(run), escrow_empty(run), window_settled(run), money_conserved(run),
+        showcases_as_expected(run)]
 
 
 def committed_minor(run: Run, bank_id: str, side: str) -> int:
@@ -401,6 +436,7 @@ def bank_rows(run: Run) -> list[dict]:
         clearing_position_minor=run.books.positions[bank.bank_id]["position_minor"],
         clearing_account_minor=run.books.clearing_account_minor(bank.bank_id, CURRENCY),
         customer_balances_minor=run.books.ledgers[bank.bank_id]["customer_balances_minor"],
+        escrow_minor=escrow_minor(run, bank.bank_id),
         net_debit_cap_minor=run.books.positions[bank.bank_id]["net_debit_cap_minor"],
         sent_minor=committed_minor(run, bank.bank_id, "payer"),
         received_minor=committed_minor(run, bank.bank_id, "payee")) for bank in run.federation.banks]
@@ -418,7 +454,12 @@ def document(run: Run, checks: list[Check]) -> dict:
     return dict(
         home=str(run.federation.home),
         banks=bank_rows(run),
-        transfers=transfer_counts(run.random_outcomes),
+        payments=transfer_counts(run.random_outcomes),
+        transfers=dict(committed=run.clearing_transfers["by_state"].get("committed", 0),
+                       aborted=run.clearing_transfers["by_state"].get("aborted", 0),
+                       aborted_by_reason=run.clearing_transfers["aborted_by_reason"]),
+        orders=run.market.counts(),
+        market_money=run.market.money(),
         settlement=settlement_document(run.settlement),
         showcases={case.key: dict(ok=case.ok, expected=asdict(case.expected), outcome=asdict(case.outcome),
                                   payer_balance_unchanged=case.payer_balance_unchanged) for case in run.showcases},
@@ -448,12 +489,24 @@ def settlement_report(settlement: Settlement) -> str:
               "at the clearing, before -> after.")
 
 
+def market_report(data: dict) -> str:
+    orders, money = data["orders"], data["market_money"]
+    rows = [dict(orders=name, count=orders[name]) for name in ("placed", "completed", "cancelled", "refunded", "failed")]
+    failed = ", ".join(f"{reason} {count}" for reason, count in orders["failed_by_reason"].items())
+    return ("Marketplace orders (cross-bank: {})\n".format(orders["cross_bank"]) + table(rows, ["orders", "count"])
+            + (f"\nfailed at checkout: {failed}" if failed else "")
+            + f"\nmerchants paid inside their buyers' banks (book transfers): {eur(money['paid_inside_banks_minor'])}"
+            + f"\nmerchants paid across banks (through the clearing): {eur(money['paid_between_banks_minor'])}"
+            + f"\nrefunded to buyers after completion: {eur(money['refunded_minor'])}")
+
+
 def human_report(run: Run, data: dict) -> str:
     return "\n\n".join([
+        market_report(data),
         settlement_report(run.settlement),
         "Random transfers by outcome\n" + table(outcome_rows(run.random_outcomes), ["outcome", "reason", "count"]),
         "Banks\n" + table(human_bank_rows(data["banks"]), [
-            "bank", "customers hold", "clearing position*", "node @clearing", "sent", "received", "ledger balanced"])
+            "bank", "customers hold", "escrow", "clearing position*", "node @clearing", "ledger balanced"])
         + "\n* position > 0: the bank owes the others; < 0: the bank is owed. "
           "The node's @clearing/EUR account must show the same.",
         "Checks\n" + table([dict(check=check["title"], result="ok" if check["ok"] else "FAILED", detail=check["detail"])
@@ -478,6 +531,7 @@ def human_bank_rows(banks: list[dict]) -> list[dict]:
         "bank": f"{bank['id']} ({bank['name']})", "customers hold": format_amount(bank["customer_balances_minor"], CURRENCY),
         "clearing position*": f"{format_amount(bank['clearing_position_minor'], CURRENCY)} {owes(bank['clearing_position_minor'])}",
         "node @clearing": format_amount(bank["clearing_account_minor"], CURRENCY),
+        "escrow": format_amount(bank["escrow_minor"], CURRENCY),
         "sent": format_amount(bank["sent_minor"], CURRENCY), "received": format_amount(bank["received_minor"], CURRENCY),
         "ledger balanced": "yes" if bank["ledger_balanced"] else "NO"} for bank in banks]
 
@@ -498,7 +552,8 @@ def verdict(data: dict) -> str:
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--banks", type=int, default=3, help=f"member banks, {BANKS_MIN}..{BANKS_MAX} (default 3)")
-    parser.add_argument("--transfers", type=int, default=60, help="random interbank transfers (default 60)")
+    parser.add_argument("--transfers", type=int, default=20, help="random interbank payments (default 20)")
+    parser.add_argument("--orders", type=int, default=60, help="marketplace orders the shoppers place (default 60)")
     parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same outcomes (default 7)")
     parser.add_argument("--home", type=Path, help="keep everything here (an empty or new folder)")
     parser.add_argument("--json", action="store_true", help="print only the JSON document on stdout")
@@ -508,8 +563,8 @@ def parse_arguments() -> argparse.Namespace:
 def usage_problem(args: argparse.Namespace) -> str:
     if not BANKS_MIN <= args.banks <= BANKS_MAX:
         return f"--banks must be {BANKS_MIN}..{BANKS_MAX}"
-    if args.transfers < 0:
-        return "--transfers must not be negative"
+    if args.transfers < 0 or args.orders < 0:
+        return "--transfers and --orders must not be negative"
     if args.home and args.home.exists() and any(args.home.iterdir()):
         return f"--home {args.home} is not empty"
     return ""
@@ -525,12 +580,13 @@ def main() -> int:
         return fail(problem)
     signal.signal(signal.SIGTERM, interrupt)  # So that `finally` stops the processes on SIGTERM too.
     home = (args.home or Path(tempfile.mkdtemp(prefix="fedmall-demo-"))).resolve()
-    federation = Federation(home=home, currency=CURRENCY, banks=bank_specs(args.banks))
+    federation = Federation(home=home, currency=CURRENCY, banks=bank_specs(args.banks),
+                            node_settings={"auto_confirm_after_s": AUTO_CONFIRM_AFTER_S})
     story = Story(sys.stderr if args.json else sys.stdout)
     if not args.json:
-        print(f"Fedmall demo: {args.banks} banks, {args.transfers} transfers, seed {args.seed}")
+        print(f"Fedmall demo: {args.banks} banks, {args.transfers} payments, {args.orders} orders, seed {args.seed}")
     try:
-        run = run_demo(federation, story, count=args.transfers, seed=args.seed)
+        run = run_demo(federation, story, transfers=args.transfers, orders=args.orders, seed=args.seed)
     except KeyboardInterrupt:
         return fail(f"interrupted; processes stopped, logs kept in {home / 'logs'}", code=130)
     except grpc.RpcError as error:

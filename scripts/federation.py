@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import grpc
+
 from fedmall import tls
 from fedmall.pki import TlsCredentials
-from fedmall.v1 import node_pb2_grpc
+from fedmall.v1 import marketplace_pb2_grpc, node_pb2_grpc
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT_S = 60
@@ -50,8 +52,10 @@ class Federation:
     currency: str
     banks: list[BankSpec]
     clearing_database_url: str = ""
+    node_settings: dict[str, int] = field(default_factory=dict)  # Extra [node] keys for every bundle.
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     node_addresses: dict[str, str] = field(default_factory=dict)
+    channels: dict[str, grpc.Channel] = field(default_factory=dict)
     clearing_address: str = ""
 
     @property
@@ -72,6 +76,8 @@ class Federation:
             run(str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "admit", bank.bank_id,
                 "--name", bank.name, "--currency", self.currency, "--net-debit-cap", bank.net_debit_cap,
                 "--liquidity", bank.liquidity, "--node-address", address, "--out", str(self.bundle(bank.bank_id)))
+            with open(self.bundle(bank.bank_id) / "fedmall.toml", "a") as config:  # [node] is the last section.
+                config.writelines(f"{key} = {value}\n" for key, value in self.node_settings.items())
 
     def start(self) -> None:
         logs = self.home / "logs"
@@ -98,9 +104,18 @@ class Federation:
             time.sleep(0.05)
         raise RuntimeError(f"{name} did not start within {READY_TIMEOUT_S} s")
 
+    def _channel(self, bank_id: str) -> grpc.Channel:
+        """One mTLS channel per bank, with the bank's own credentials (its tellers and apps)."""
+        if bank_id not in self.channels:
+            self.channels[bank_id] = tls.secure_channel(self.node_addresses[bank_id],
+                                                        TlsCredentials.load(self.bundle(bank_id)))
+        return self.channels[bank_id]
+
     def node_stub(self, bank_id: str) -> node_pb2_grpc.NodeServiceStub:
-        channel = tls.secure_channel(self.node_addresses[bank_id], TlsCredentials.load(self.bundle(bank_id)))
-        return node_pb2_grpc.NodeServiceStub(channel)
+        return node_pb2_grpc.NodeServiceStub(self._channel(bank_id))
+
+    def market_stub(self, bank_id: str) -> marketplace_pb2_grpc.MarketplaceServiceStub:
+        return marketplace_pb2_grpc.MarketplaceServiceStub(self._channel(bank_id))
 
     def clearing_cli(self, *args: str, check: bool = True):
         """Run `fedmall-clearing --home ... ARGS --json` and return its JSON (also when it exits 1)."""
@@ -122,6 +137,8 @@ class Federation:
         return self.clearing_cli("audit-verify", check=False)
 
     def stop(self) -> None:
+        for channel in self.channels.values():
+            channel.close()
         for process in self.processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

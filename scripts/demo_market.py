@@ -1,0 +1,205 @@
+"""The demo's marketplace act: merchants list products at every bank, simulated shoppers
+search the whole federation and buy across banks, merchants ship, buyers confirm (or the
+timer does), some cancel before shipping and some get refunds after completion."""
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from federation import Federation
+
+from fedmall.v1 import marketplace_pb2 as mp
+from fedmall.v1 import money_pb2, node_pb2
+from fedmall.v1 import result_pb2 as rc
+
+GOODS = [  # word, title, description, unit price (minor units)
+    ("tea", "Green tea tin", "loose leaf tea for the kitchen", 450),
+    ("mug", "Stoneware mug", "a mug for tea or coffee", 1_200),
+    ("pot", "Cast iron pot", "kitchen pot for slow cooking", 3_500),
+    ("bowl", "Rice bowl", "porcelain bowl for the kitchen table", 800),
+    ("kettle", "Steel kettle", "kettle for tea", 2_900),
+    ("spoon", "Wooden spoon", "kitchen spoon in beech", 300),
+]
+MERCHANTS_PER_BANK = 2
+STOCK = 400
+CANCEL_SHARE = 0.10
+AUTO_CONFIRM_SHARE = 0.10  # Shipped orders the buyer never confirms: the timer does.
+REFUND_SHARE = 0.10
+FINAL = {mp.ORDER_STATE_COMPLETED, mp.ORDER_STATE_CANCELLED, mp.ORDER_STATE_REFUNDED, mp.ORDER_STATE_FAILED}
+FINAL_WAIT_S = 60
+
+
+@dataclass
+class Shop:
+    bank_id: str
+    merchant_id: str
+    settlement_account: str
+
+
+@dataclass
+class MarketResult:
+    merchants: int = 0
+    products: int = 0
+    checkouts: int = 0
+    searches: int = 0
+    searches_partial: int = 0
+    orders: dict[str, mp.Order] = field(default_factory=dict)   # order id -> final order (buyer's view)
+    failed_reasons: Counter = field(default_factory=Counter)
+    refunds_minor: int = 0
+
+    def counts(self) -> dict:
+        states = Counter(mp.OrderState.Name(o.state).removeprefix("ORDER_STATE_").lower() for o in self.orders.values())
+        placed = [o for o in self.orders.values() if o.state != mp.ORDER_STATE_FAILED]
+        return dict(placed=len(placed), completed=states["completed"], cancelled=states["cancelled"],
+                    refunded=states["refunded"], failed=states["failed"],
+                    cross_bank=sum(o.seller_bank_id != o.buyer_bank_id for o in placed),
+                    failed_by_reason=dict(sorted(self.failed_reasons.items())))
+
+    def money(self) -> dict:
+        """Money paid to merchants, inside one bank and between banks, net of refunds."""
+        paid = [o for o in self.orders.values() if o.state in (mp.ORDER_STATE_COMPLETED, mp.ORDER_STATE_REFUNDED)]
+        inside = sum(o.total.amount_minor - o.refunded.amount_minor for o in paid if o.seller_bank_id == o.buyer_bank_id)
+        between = sum(o.total.amount_minor - o.refunded.amount_minor for o in paid if o.seller_bank_id != o.buyer_bank_id)
+        return dict(paid_inside_banks_minor=inside, paid_between_banks_minor=between, refunded_minor=self.refunds_minor)
+
+
+def eur(amount_minor: int, currency: str) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=amount_minor, currency=currency)
+
+
+def open_shops(federation: Federation, *, currency: str, rng: random.Random) -> list[Shop]:
+    shops = []
+    for bank in federation.banks:
+        market, teller = federation.market_stub(bank.bank_id), federation.node_stub(bank.bank_id)
+        for index in range(MERCHANTS_PER_BANK):
+            shop = Shop(bank.bank_id, f"{bank.bank_id}-shop{index + 1}", f"{bank.bank_id}-shop{index + 1}-sales")
+            teller.OpenAccount(node_pb2.OpenAccountRequest(account_id=shop.settlement_account,
+                                                           holder_name=shop.merchant_id, currency=currency))
+            _ok(market.OnboardMerchant(mp.OnboardMerchantRequest(
+                merchant_id=shop.merchant_id, legal_name=f"{bank.name} shop {index + 1}",
+                contact=f"{shop.merchant_id}@example.test", settlement_account_id=shop.settlement_account)))
+            for word, title, description, price in rng.sample(GOODS, 3):
+                _ok(market.UpsertProduct(mp.UpsertProductRequest(
+                    merchant_id=shop.merchant_id, sku=f"{word}-{index + 1}", title=title, description=description,
+                    price=eur(price + rng.randrange(0, 5) * 10, currency), stock=STOCK)))
+            shops.append(shop)
+    return shops
+
+
+def _ok(response) -> None:
+    if response.result not in (rc.RESULT_CODE_OK, rc.RESULT_CODE_EXISTS):
+        raise RuntimeError(f"marketplace call refused: {rc.ResultCode.Name(response.result)}")
+
+
+def shop_around(federation: Federation, buyers: list[tuple[str, str]], *, orders: int, seed: int,
+                progress: Callable[[int, int], None]) -> MarketResult:
+    """Shoppers check out carts until `orders` orders were placed, then each order meets its fate."""
+    rng = random.Random(seed)
+    result = MarketResult()
+    fates: dict[str, str] = {}
+    while sum(o.state != mp.ORDER_STATE_FAILED for o in result.orders.values()) < orders:
+        bank_id, account = rng.choice(buyers)
+        market = federation.market_stub(bank_id)
+        found = market.Search(mp.SearchRequest(query=rng.choice(GOODS)[0], page_size=10))
+        result.searches += 1
+        result.searches_partial += bool(found.banks_not_answering)
+        if not found.products:
+            continue
+        picks = rng.sample(list(found.products), min(len(found.products), rng.randint(1, 3)))
+        response = market.Checkout(mp.CheckoutRequest(
+            checkout_id=str(uuid.UUID(int=rng.getrandbits(128))), buyer_account_id=account, items=[
+                mp.CartItem(seller_bank_id=p.bank_id, merchant_id=p.merchant_id, sku=p.sku,
+                            quantity=rng.randint(1, 2), unit_price=p.price) for p in picks]))
+        result.checkouts += 1
+        if response.result != rc.RESULT_CODE_OK:
+            result.failed_reasons[rc.ResultCode.Name(response.result).removeprefix("RESULT_CODE_")] += 1
+            continue
+        for order in response.orders:
+            result.orders[order.order_id] = order
+            if order.state == mp.ORDER_STATE_FAILED:
+                result.failed_reasons[rc.ResultCode.Name(order.problem).removeprefix("RESULT_CODE_")] += 1
+            else:
+                fates[order.order_id] = _fate(rng)
+        progress(min(orders, len(fates)), orders)
+    for order_id, fate in sorted(fates.items()):
+        _play(federation, result.orders[order_id], fate, result, rng)
+    for order_id, fate in fates.items():
+        result.orders[order_id] = _wait(federation, result.orders[order_id], {FATE_ENDS[fate]})
+    return result
+
+
+FATE_ENDS = {"cancel": mp.ORDER_STATE_CANCELLED, "auto-confirm": mp.ORDER_STATE_COMPLETED,
+             "confirm": mp.ORDER_STATE_COMPLETED, "confirm-and-refund": mp.ORDER_STATE_REFUNDED}
+
+
+def _fate(rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < CANCEL_SHARE:
+        return "cancel"
+    if roll < CANCEL_SHARE + AUTO_CONFIRM_SHARE:
+        return "auto-confirm"
+    return "confirm-and-refund" if rng.random() < REFUND_SHARE else "confirm"
+
+
+def _play(federation: Federation, order: mp.Order, fate: str, result: MarketResult, rng: random.Random) -> None:
+    buyer_market = federation.market_stub(order.buyer_bank_id)
+    seller_market = federation.market_stub(order.seller_bank_id)
+    if fate == "cancel":
+        _ok(buyer_market.CancelOrder(mp.CancelOrderRequest(buyer_account_id=order.buyer_account_id,
+                                                           order_id=order.order_id)))
+        return
+    _ok(seller_market.ShipOrder(mp.ShipOrderRequest(merchant_id=order.merchant_id, order_id=order.order_id,
+                                                    tracking_reference=f"TRK-{order.order_id[:8]}")))
+    shipped = _wait(federation, order, {mp.ORDER_STATE_SHIPPED} | FINAL | {mp.ORDER_STATE_RECEIVED})
+    if fate == "auto-confirm":
+        return
+    if shipped.state == mp.ORDER_STATE_SHIPPED:
+        confirmed = buyer_market.ConfirmReceipt(mp.ConfirmReceiptRequest(buyer_account_id=order.buyer_account_id,
+                                                                         order_id=order.order_id))
+        if confirmed.result != rc.RESULT_CODE_ORDER_STATE_INVALID:  # Else the auto-confirm timer was first.
+            _ok(confirmed)
+    if fate == "confirm-and-refund":
+        # The merchant refunds once its own bank has heard that the order completed.
+        _wait(federation, order, {mp.ORDER_STATE_COMPLETED}, merchant_view=True)
+        amount_minor = max(1, order.total.amount_minor // 2)
+        _ok(seller_market.RefundOrder(mp.RefundOrderRequest(
+            refund_id=str(uuid.UUID(int=rng.getrandbits(128))), merchant_id=order.merchant_id,
+            order_id=order.order_id, amount=eur(amount_minor, order.total.currency), reason="damaged in transit")))
+        result.refunds_minor += amount_minor
+
+
+def _order(federation: Federation, order: mp.Order, *, merchant_view: bool = False) -> mp.Order:
+    """The order as the buyer's bank sees it, or as the merchant's bank does."""
+    if merchant_view:
+        return federation.market_stub(order.seller_bank_id).GetOrder(mp.GetOrderRequest(
+            order_id=order.order_id, merchant_id=order.merchant_id)).order
+    return federation.market_stub(order.buyer_bank_id).GetOrder(mp.GetOrderRequest(
+        order_id=order.order_id, buyer_account_id=order.buyer_account_id)).order
+
+
+def _wait(federation: Federation, order: mp.Order, states: set[int], *, merchant_view: bool = False) -> mp.Order:
+    deadline = time.monotonic() + FINAL_WAIT_S
+    while time.monotonic() < deadline:
+        current = _order(federation, order, merchant_view=merchant_view)
+        if current.state in states:
+            return current
+        time.sleep(0.05)
+    raise RuntimeError(f"order {order.order_id} stuck in {mp.OrderState.Name(current.state)}")
+
+
+def interbank_nets(result: MarketResult) -> dict[str, int]:
+    """What the marketplace moved between banks, per bank (received - paid): releases of
+    cross-bank orders to the merchants' banks and refunds back to the buyers' banks."""
+    nets: Counter = Counter()
+    for order in result.orders.values():
+        if order.seller_bank_id == order.buyer_bank_id or order.state not in (
+                mp.ORDER_STATE_COMPLETED, mp.ORDER_STATE_REFUNDED):
+            continue
+        moved_minor = order.total.amount_minor - order.refunded.amount_minor
+        nets[order.seller_bank_id] += moved_minor
+        nets[order.buyer_bank_id] -= moved_minor
+    return dict(nets)
