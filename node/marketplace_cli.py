@@ -252,8 +252,12 @@ def _time(unix_ms: int) -> str:
     return dt.datetime.fromtimestamp(unix_ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _has_problem(order: marketplace_pb2.Order) -> bool:
+    return order.problem not in (result_pb2.RESULT_CODE_UNSPECIFIED, result_pb2.RESULT_CODE_OK)
+
+
 def _problem(order: marketplace_pb2.Order) -> str:
-    name = _code_name(order.problem) if order.problem else ""
+    name = _code_name(order.problem) if _has_problem(order) else ""
     return f"{name}: {order.problem_detail}" if name and order.problem_detail else name or order.problem_detail
 
 
@@ -282,7 +286,7 @@ def order_json(order: marketplace_pb2.Order) -> dict:
                     **_money_json("unit_price", item.unit_price)) for item in order.items],
         **_money_json("total", order.total), **_money_json("refunded", order.refunded),
         tracking_reference=order.tracking_reference,
-        problem=_code_name(order.problem) if order.problem else "", problem_detail=order.problem_detail,
+        problem=_code_name(order.problem) if _has_problem(order) else "", problem_detail=order.problem_detail,
         release_transfer_id=order.release_transfer_id, placed_at_unix_ms=order.placed_at_unix_ms,
         updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms)
 

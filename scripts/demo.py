@@ -393,7 +393,8 @@ def nets_match_transfers(run: Run) -> Check:
              if net_minor != (expected_minor := committed_minor(run, bank_id, "payee")
                               - committed_minor(run, bank_id, "payer") + market.get(bank_id, 0))]
     return Check("nets_match_transfers", "settlement nets equal money received minus sent", not wrong,
-                 "; ".join(wrong) or f"{sum(o.status == COMMITTED for _, o in run.transfers)} committed transfers")
+                 "; ".join(wrong) or f"{sum(o.status == COMMITTED for _, o in run.transfers)} payments and "
+                                     f"{run.market.counts()['cross_bank']} cross-bank orders agree")
 
 
 def escrow_empty(run: Run) -> Check:
@@ -504,7 +505,7 @@ def human_report(run: Run, data: dict) -> str:
     return "\n\n".join([
         market_report(data),
         settlement_report(run.settlement),
-        "Random transfers by outcome\n" + table(outcome_rows(run.random_outcomes), ["outcome", "reason", "count"]),
+        "Payments between customers, by outcome\n" + table(outcome_rows(run.random_outcomes), ["outcome", "reason", "count"]),
         "Banks\n" + table(human_bank_rows(data["banks"]), [
             "bank", "customers hold", "escrow", "clearing position*", "node @clearing", "ledger balanced"])
         + "\n* position > 0: the bank owes the others; < 0: the bank is owed. "
