@@ -6,6 +6,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
+from fedmall.database import read_connection
 from fedmall import limits
 from fedmall.v1 import result_pb2
 
@@ -95,12 +96,12 @@ class AccountService:
 
     def get_account(self, account_id: str) -> AccountView:
         fields.check_account_id(account_id)
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             return load_customer_account(connection, account_id)
 
     def internal_balances(self) -> dict[str, int]:
         """Non-zero balances of the internal accounts, by account id."""
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             return {row.account_id: row.balance_minor for row in connection.execute(
                 sa.select(store.accounts.c.account_id, store.accounts.c.balance_minor)
                 .where(store.accounts.c.internal, store.accounts.c.balance_minor != 0))}

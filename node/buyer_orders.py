@@ -30,6 +30,7 @@ from typing import Callable, Sequence
 import grpc
 import sqlalchemy as sa
 
+from fedmall.database import read_connection
 from fedmall.results import FedmallError
 from fedmall.v1 import marketplace_pb2, money_pb2, result_pb2
 
@@ -177,7 +178,7 @@ class BuyerOrderService:
         return CheckoutResult(result=OK, orders=self._orders_of(checkout_id))
 
     def _replay(self, checkout_id: str, digest: str) -> CheckoutResult | None:
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             row = connection.execute(sa.select(tables.checkouts).where(
                 tables.checkouts.c.checkout_id == checkout_id)).first()
         if row is None:
@@ -188,7 +189,7 @@ class BuyerOrderService:
 
     def _orders_of(self, checkout_id: str) -> list[OrderView]:
         table = tables.buyer_orders
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             rows = connection.execute(sa.select(table).where(table.c.checkout_id == checkout_id)
                                       .order_by(table.c.seller_bank_id, table.c.merchant_id)).all()
         return [buyer_view(row, bank_id=self._bank_id) for row in rows]
@@ -279,7 +280,7 @@ class BuyerOrderService:
         return row
 
     def get(self, *, buyer_account_id: str, order_id: str) -> OrderView:
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             return buyer_view(self._own_order(connection, buyer_account_id, order_id), bank_id=self._bank_id)
 
     def list(self, *, buyer_account_id: str = "") -> list[OrderView]:
@@ -287,12 +288,12 @@ class BuyerOrderService:
         query = sa.select(table).order_by(table.c.placed_at_unix_ms, table.c.order_id).limit(limits.orders_listed_max)
         if buyer_account_id:
             query = query.where(table.c.buyer_account_id == fields.check_account_id(buyer_account_id))
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             return [buyer_view(row, bank_id=self._bank_id) for row in connection.execute(query)]
 
     def cancel(self, *, buyer_account_id: str, order_id: str) -> OrderView:
         """PAID -> CANCELLED once the seller's bank agreed; the escrow goes back to the buyer."""
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             row = self._own_order(connection, buyer_account_id, order_id)
         if row.state != PAID:
             raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
@@ -323,7 +324,7 @@ class BuyerOrderService:
 
     def confirm(self, *, buyer_account_id: str, order_id: str) -> OrderView:
         """SHIPPED -> RECEIVED, and the escrow is released to the merchant."""
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             row = self._own_order(connection, buyer_account_id, order_id)
         if row.state != SHIPPED or not self._receive(order_id):
             raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
@@ -362,7 +363,7 @@ class BuyerOrderService:
     def _release(self, order_id: str) -> None:
         """Send the current release attempt of a RECEIVED order (other bank); a refusal is kept as the problem."""
         table = tables.buyer_orders
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
         if row.state != RECEIVED or row.seller_bank_id == self._bank_id:
             self._on_event_written()
@@ -446,7 +447,7 @@ class BuyerOrderService:
     def auto_confirm_step(self) -> bool:
         """SHIPPED orders past their auto-confirm time: confirmed as if the buyer had."""
         table = tables.buyer_orders
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             order_ids = connection.scalars(sa.select(table.c.order_id).where(
                 table.c.state == SHIPPED, table.c.auto_confirm_at_unix_ms <= self._now_ms())
                 .limit(limits.orders_per_step_max)).all()
@@ -460,7 +461,7 @@ class BuyerOrderService:
         """RECEIVED orders whose release is not in flight: send it, note why it aborted, or try again."""
         table, outgoing = tables.buyer_orders, store.outgoing_transfers
         now_ms = self._now_ms()
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             rows = connection.execute(
                 sa.select(table, outgoing.c.status.label("transfer_status"), outgoing.c.abort_reason)
                 .select_from(table.outerjoin(outgoing, outgoing.c.transfer_id == table.c.release_transfer_id))
@@ -498,7 +499,7 @@ class BuyerOrderService:
     def recover_step(self) -> bool:
         """PLACING orders a crash left behind: place them again (idempotent), then escrow or fail."""
         table = tables.buyer_orders
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             rows = connection.execute(sa.select(table).where(
                 table.c.state == PLACING, table.c.placed_at_unix_ms <= self._now_ms() - self._recovery_age_ms)
                 .limit(limits.orders_per_step_max)).all()
@@ -510,7 +511,7 @@ class BuyerOrderService:
     def escrow_held_minor(self, currency: str) -> int:
         """What @escrow should hold: orders PAID, SHIPPED, RECEIVED whose release is not in flight."""
         table, outgoing = tables.buyer_orders, store.outgoing_transfers
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             rows = connection.execute(
                 sa.select(table.c.total_minor, table.c.state, outgoing.c.status)
                 .select_from(table.outerjoin(outgoing, outgoing.c.transfer_id == table.c.release_transfer_id))

@@ -19,6 +19,7 @@ from typing import Iterable, Protocol, Sequence
 
 import sqlalchemy as sa
 
+from fedmall.database import read_connection
 from fedmall.v1 import marketplace_pb2, result_pb2
 
 from node import limits, marketplace_store as tables
@@ -105,7 +106,7 @@ class CatalogueService:
             tables.merchants.c.status == tables.ACTIVE,
             tables.products.c.stock_on_hand - tables.products.c.stock_reserved > 0,
             *(_like_any(word) for word in words))
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             rows = connection.execute(statement).all()
         return rank(words, (product_view(row, bank_id=self._bank_id) for row in rows))[:limit]
 

@@ -22,7 +22,7 @@ import grpc
 import sqlalchemy as sa
 
 from fedmall.console import table
-from fedmall.database import make_engine
+from fedmall.database import make_engine, read_connection
 from fedmall.money import MoneyError, check_currency, format_amount, parse_amount
 from fedmall.pki import TlsCredentials
 from fedmall.results import FedmallError, name_of
@@ -216,7 +216,7 @@ def _show(args, config: NodeConfig) -> None:
 def _ledger_check(args, config: NodeConfig) -> None:
     engine = make_engine(config.database_url)
     try:
-        with engine.connect() as connection:
+        with read_connection(engine) as connection:
             summary = store.read_books(connection)
             entries = connection.scalar(sa.select(sa.func.count()).select_from(store.journal_entries))
     finally:
@@ -235,7 +235,7 @@ def _ledger_check(args, config: NodeConfig) -> None:
 def _read_database(config: NodeConfig, read):
     engine = make_engine(config.database_url)
     try:
-        with engine.connect() as connection:
+        with read_connection(engine) as connection:
             return read(connection)
     finally:
         engine.dispose()

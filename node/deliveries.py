@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from google.protobuf.message import Message
 
+from fedmall.database import read_connection
 from fedmall import limits as protocol
 from fedmall.envelope import KeyLookup, open_envelope, pae
 from fedmall.results import FedmallError
@@ -110,7 +111,7 @@ class DeliveryApplier:
         self._clock = clock
 
     def cursor(self) -> int:
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             return store.read_cursor(connection)
 
     def apply(self, *, sequence: int, envelope: envelope_pb2.Envelope, message: Message | None) -> DeliveryOutcome:

@@ -12,6 +12,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
+from fedmall.database import read_connection
 from fedmall.v1 import result_pb2
 
 from node import fields, limits, marketplace_store as tables, store
@@ -160,7 +161,7 @@ class MerchantService:
 
     def list_products(self, merchant_id: str) -> list[ProductView]:
         fields.check_id(merchant_id, "merchant id")
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             load_merchant(connection, merchant_id)
             rows = connection.execute(product_query().where(tables.products.c.merchant_id == merchant_id)
                                       .order_by(tables.products.c.sku)).all()
@@ -168,5 +169,5 @@ class MerchantService:
 
     def get_merchant(self, merchant_id: str) -> MerchantView:
         fields.check_id(merchant_id, "merchant id")
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             return load_merchant(connection, merchant_id)

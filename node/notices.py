@@ -21,6 +21,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
+from fedmall.database import read_connection
 from fedmall import limits as protocol
 from fedmall.money import is_valid_amount
 from fedmall.results import name_of
@@ -84,7 +85,7 @@ class NoticeService:
         self._clock = clock
 
     def cursor(self) -> int:
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             return store.read_cursor(connection)
 
     def apply_batch(self, connection: sa.Connection, batch: transfer_pb2.NoticeBatch, *, now_ms: int) -> int:
@@ -225,7 +226,7 @@ class NoticeService:
     def pending_decisions(self, *, limit: int) -> transfer_pb2.DecisionBatch:
         assert 0 < limit <= protocol.decisions_per_batch_max
         table = store.incoming_transfers
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             rows = connection.execute(
                 sa.select(table.c.transfer_id, table.c.status, table.c.reject_reason, table.c.fulfilment)
                 .where(table.c.decision_sent.is_(False)).order_by(table.c.created_at_unix_ms, table.c.transfer_id)

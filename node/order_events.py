@@ -14,6 +14,7 @@ from typing import Callable, Protocol
 import grpc
 import sqlalchemy as sa
 
+from fedmall.database import read_connection
 from fedmall.results import FedmallError, name_of
 from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_pb2
 
@@ -82,7 +83,7 @@ class OrderEventSender:
     def step(self) -> bool:
         """Send the oldest unsent events; True when all went and a full batch may be waiting."""
         table = tables.order_events
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             rows = connection.execute(sa.select(table).where(table.c.sent.is_(False))
                                       .order_by(table.c.created_at_unix_ms, table.c.event_id)
                                       .limit(limits.order_events_per_step_max)).all()

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 
 import sqlalchemy as sa
 
+from fedmall.database import read_connection
 from fedmall.v1 import result_pb2
 
 from node import fields, ledger, limits, marketplace_store as tables, order_events, store
@@ -265,7 +266,7 @@ class SellerOrderService:
                 self._fail_refund(refund_id)
                 raise Refused(outcome.result, "the refund transfer was refused")
         self._on_event_written()
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             return OK, seller_view(self._own_order(connection, merchant_id, order_id), bank_id=self._bank_id)
 
     def _refund_event(self, connection: sa.Connection, row, *, refund_id: str, amount_minor: int, transfer_id: str,
@@ -306,7 +307,7 @@ class SellerOrderService:
         """Refunds whose transfer aborted, or never went out (a crash): FAILED, amount refundable again."""
         refunds, outgoing = tables.seller_refunds, store.outgoing_transfers
         now_ms = self._now_ms()
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             rows = connection.execute(
                 sa.select(refunds.c.refund_id, refunds.c.created_at_unix_ms, outgoing.c.status)
                 .select_from(refunds.outerjoin(outgoing, outgoing.c.transfer_id == refunds.c.transfer_id))
@@ -327,7 +328,7 @@ class SellerOrderService:
     # Reading --------------------------------------------------------------------------------
 
     def get(self, *, merchant_id: str, order_id: str) -> OrderView:
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             return seller_view(self._own_order(connection, merchant_id, order_id), bank_id=self._bank_id)
 
     def list(self, *, merchant_id: str = "") -> list[OrderView]:
@@ -335,5 +336,5 @@ class SellerOrderService:
         query = sa.select(table).order_by(table.c.placed_at_unix_ms, table.c.order_id).limit(limits.orders_listed_max)
         if merchant_id:
             query = query.where(table.c.merchant_id == fields.check_id(merchant_id, "merchant id"))
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             return [seller_view(row, bank_id=self._bank_id) for row in connection.execute(query)]

@@ -25,6 +25,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
+from fedmall.database import read_connection
 from fedmall.envelope import SigningKey
 from fedmall.money import CURRENCY_EXPONENTS, is_valid_amount
 from fedmall.v1 import envelope_pb2, result_pb2, settlement_pb2
@@ -259,7 +260,7 @@ class SettlementService:
     def pending_reconciliations(self, *, limit: int) -> list[tuple[int, envelope_pb2.Envelope]]:
         assert 0 < limit <= limits.reconciliations_per_step_max
         table = store.reconciliations
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             rows = connection.execute(sa.select(table.c.window_id, table.c.envelope)
                                       .where(table.c.sent.is_(False)).order_by(table.c.window_id).limit(limit)).all()
         return [(row.window_id, envelope_pb2.Envelope.FromString(row.envelope)) for row in rows]

@@ -13,6 +13,7 @@ from typing import Callable, Protocol, Sequence
 
 import sqlalchemy as sa
 
+from fedmall.database import read_connection
 from fedmall import limits as protocol
 from fedmall.results import FedmallError
 from fedmall.v1 import money_pb2, node_pb2, result_pb2, transfer_pb2
@@ -188,7 +189,7 @@ class TransferService:
                   internal_source: bool = False) -> None:
         """Replays and account checks, before asking anyone for a quote."""
         open_indexes = [index for index, outcome in enumerate(outcomes) if outcome is None]
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             existing = _outgoing_by_id(connection, {requests[index].transfer_id for index in open_indexes})
             accounts = _accounts_by_id(connection, {requests[index].from_account_id for index in open_indexes})
         for index in open_indexes:
@@ -303,7 +304,7 @@ class TransferService:
         """The oldest PENDING outbox rows, as the prepares to sign."""
         assert 0 < limit <= protocol.prepares_per_batch_max
         table = store.outgoing_transfers
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             rows = connection.execute(sa.select(table).where(table.c.status == PENDING)
                                       .order_by(table.c.created_at_unix_ms, table.c.transfer_id).limit(limit)).all()
         return [transfer_pb2.Prepare(
@@ -340,7 +341,7 @@ class TransferService:
         if len(items) > protocol.quote_items_per_request_max:
             raise InvalidRequest(result_pb2.RESULT_CODE_BATCH_TOO_LARGE,
                                  f"at most {protocol.quote_items_per_request_max} items")
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             accounts = _accounts_by_id(connection, {item.payee_account for item in items
                                                     if ledger.is_valid_account_id(item.payee_account)})
         outcomes = []
@@ -365,7 +366,7 @@ class TransferService:
 
     def get_record(self, transfer_id: str) -> TransferRecord:
         fields.check_id(transfer_id, "transfer id")
-        with self._engine.connect() as connection:
+        with read_connection(self._engine) as connection:
             row = connection.execute(sa.select(store.outgoing_transfers)
                                      .where(store.outgoing_transfers.c.transfer_id == transfer_id)).first()
             if row is not None:

@@ -124,7 +124,12 @@ def test_a_buyer_at_bank_a_buys_from_merchants_at_a_b_and_c_in_one_cart(federati
     assert federation.position("bank-a") == (1_200, 0)
     assert federation.position("bank-b") == (-1_200, 0)
 
-    # A partial refund of the mug, approved by the merchant: a return transfer B -> A.
+    # A partial refund of the mug, approved by the merchant once its bank heard of the completion:
+    # a return transfer B -> A.
+    def merchant_view():
+        return federation.market("bank-b").GetOrder(mp.GetOrderRequest(order_id=mug, merchant_id="mug-works")).order
+
+    wait_until(lambda: merchant_view().state == mp.ORDER_STATE_COMPLETED)
     too_much = federation.market("bank-b").RefundOrder(mp.RefundOrderRequest(
         refund_id=str(uuid.uuid4()), merchant_id="mug-works", order_id=mug, amount=eur(1_201)))
     assert too_much.result == rc.RESULT_CODE_REFUND_EXCEEDS_PAID
