@@ -67,24 +67,23 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         return identity.party_id
 
     def SubmitPrepares(self, request, context):
-        peer = self._member(context)
-        try:
-            results = self._transfers.submit_prepares(request.envelope, peer=peer)
-        except FedmallError as error:
-            log.warning("prepares from %s refused: %s", peer, name_of(error.code))
-            return clearing_pb2.SubmitPreparesResponse(result=error.code)
-        _log_results("prepare", peer, results)
-        return clearing_pb2.SubmitPreparesResponse(result=rc.RESULT_CODE_OK, results=_transfer_results(results))
+        return self._submit(context, "prepare", self._transfers.submit_prepares, request.envelope,
+                            clearing_pb2.SubmitPreparesResponse)
 
     def SubmitDecisions(self, request, context):
+        return self._submit(context, "decision", self._transfers.submit_decisions, request.envelope,
+                            clearing_pb2.SubmitDecisionsResponse)
+
+    def _submit(self, context, kind: str, submit, envelope, response_class):
+        """A signed batch: an envelope-level refusal, or one result per item."""
         peer = self._member(context)
         try:
-            results = self._transfers.submit_decisions(request.envelope, peer=peer)
+            results = submit(envelope, peer=peer)
         except FedmallError as error:
-            log.warning("decisions from %s refused: %s", peer, name_of(error.code))
-            return clearing_pb2.SubmitDecisionsResponse(result=error.code)
-        _log_results("decision", peer, results)
-        return clearing_pb2.SubmitDecisionsResponse(result=rc.RESULT_CODE_OK, results=_transfer_results(results))
+            log.warning("%s batch from %s refused: %s", kind, peer, name_of(error.code))
+            return response_class(result=error.code)
+        _log_results(kind, peer, results)
+        return response_class(result=rc.RESULT_CODE_OK, results=_transfer_results(results))
 
     def GetTransfer(self, request, context):
         peer = self._member(context)
