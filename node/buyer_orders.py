@@ -1,8 +1,10 @@
 """Orders at the buyer's bank: checkout, escrow, confirm, cancel, release.
 
-    Checkout         -> PLACING (no money) -> PlaceOrder at the seller's bank
-                     PLACING -> PAID       escrow:<order>    buyer -x, @escrow +x
-                     PLACING -> FAILED     the seller refused or did not answer; no money held
+    Checkout         -> PLACING            escrow:<order>    buyer -x, @escrow +x, in the transaction
+                                           that writes the orders; then PlaceOrder at the seller's bank
+                     PLACING -> PAID       the seller reserved the stock (no money moves)
+                     PLACING -> FAILED     the seller refused or did not answer (or recovery gave up);
+                                           unescrow:<order>  @escrow -x, buyer +x, in the same transaction
     event SHIPPED    PAID -> SHIPPED       tracking, auto_confirm_at = now + auto_confirm_after_s
     ConfirmReceipt   SHIPPED -> RECEIVED   (or the auto-confirm timer ran out), then the release:
                      same bank:  RECEIVED -> COMPLETED   release:<order>  @escrow -x, merchant +x
@@ -133,7 +135,7 @@ class BuyerOrderService:
     # Checkout -------------------------------------------------------------------------------
 
     def checkout(self, *, checkout_id: str, buyer_account_id: str, lines: Sequence[CartLine]) -> CheckoutResult:
-        """Split the cart, place each order at its seller's bank, escrow the paid ones."""
+        """Split the cart, escrow every order's total, then place each order at its seller's bank."""
         fields.check_id(checkout_id, "checkout id")
         fields.check_account_id(buyer_account_id)
         check_lines(lines)
@@ -144,6 +146,8 @@ class BuyerOrderService:
         orders = split_cart(lines)
         currency = lines[0].currency
         with self._engine.begin() as connection:
+            connection.execute(sa.select(store.accounts.c.account_id).where(  # Lock the balance checked below.
+                store.accounts.c.account_id == buyer_account_id).with_for_update())
             account = load_customer_account(connection, buyer_account_id)
             if account.closed:
                 raise Refused(result_pb2.RESULT_CODE_ACCOUNT_CLOSED, f"account {buyer_account_id!r} is closed")
@@ -164,14 +168,19 @@ class BuyerOrderService:
                 replay = None  # Another call with this id won the race: answer as a replay below.
             else:
                 replay = False
-                connection.execute(tables.buyer_orders.insert(), [dict(
+                rows = [dict(
                     order_id=derived_id(self._bank_id, checkout_id, seller_bank_id, merchant_id),
                     checkout_id=checkout_id, buyer_account_id=buyer_account_id, seller_bank_id=seller_bank_id,
                     merchant_id=merchant_id, items=items_to_json(items), total_minor=totals[(seller_bank_id, merchant_id)],
                     currency=currency, state=PLACING, tracking_reference="", refunded_minor=0, problem=NO_PROBLEM,
                     problem_detail="", settlement_account_id="", release_attempt=0, release_transfer_id=None,
                     release_retry_at_unix_ms=None, auto_confirm_at_unix_ms=None, placed_at_unix_ms=now_ms,
-                    updated_at_unix_ms=now_ms) for (seller_bank_id, merchant_id), items in orders.items()])
+                    updated_at_unix_ms=now_ms) for (seller_bank_id, merchant_id), items in orders.items()]
+                connection.execute(tables.buyer_orders.insert(), rows)
+                # The money is in escrow before any seller reserves: PAID can only follow a held escrow.
+                store.write_entries(connection, [ledger.move(
+                    f"escrow:{row['order_id']}", "escrow", source=buyer_account_id, destination=escrow_account(currency),
+                    amount_minor=row["total_minor"], currency=currency) for row in rows], now_ms=now_ms)
         if replay is None:
             return self._replay(checkout_id, digest)
         self._place_all(self._orders_of(checkout_id))
@@ -195,13 +204,13 @@ class BuyerOrderService:
         return [buyer_view(row, bank_id=self._bank_id) for row in rows]
 
     def _place_all(self, orders: Sequence[OrderView]) -> None:
-        """PlaceOrder at every seller in parallel, then escrow (or fail) each order on its own."""
+        """PlaceOrder at every seller in parallel, then mark each order PAID (or FAILED) on its own."""
         futures = {self._pool.submit(self._place, order): order for order in orders if order.state == PLACING}
         for future in concurrent.futures.as_completed(futures):
             order = futures[future]
             code, settlement_account_id, detail = future.result()
             if code in (OK, EXISTS):
-                self._escrow(order.order_id, settlement_account_id)
+                self._paid(order.order_id, settlement_account_id)
             else:
                 self._fail(order.order_id, code, detail, tell_seller=code == UNAVAILABLE)
 
@@ -223,30 +232,13 @@ class BuyerOrderService:
             return UNAVAILABLE, "", f"{order.seller_bank_id} did not answer: {error.code().name}"
         return response.result, response.settlement_account_id, response.detail
 
-    def _escrow(self, order_id: str, settlement_account_id: str) -> None:
-        """PLACING -> PAID with the escrow posting, or FAILED if the balance fell short meanwhile."""
+    def _paid(self, order_id: str, settlement_account_id: str) -> None:
+        """PLACING -> PAID: the seller reserved; the money has been in escrow since checkout."""
         table = tables.buyer_orders
-        now_ms = self._now_ms()
         with self._engine.begin() as connection:
-            moved = connection.execute(table.update().where(table.c.order_id == order_id, table.c.state == PLACING)
-                                       .values(state=PAID, settlement_account_id=settlement_account_id,
-                                               updated_at_unix_ms=now_ms))
-            if moved.rowcount == 0:
-                return
-            row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
-            balance = connection.scalar(sa.select(store.accounts.c.balance_minor).where(
-                store.accounts.c.account_id == row.buyer_account_id).with_for_update())
-            if balance < row.total_minor:
-                self._mark_failed(connection, row, result_pb2.RESULT_CODE_INSUFFICIENT_FUNDS,
-                                  "the balance fell short before the escrow", tell_seller=True, now_ms=now_ms)
-                tell = True
-            else:
-                store.write_entries(connection, [ledger.move(
-                    f"escrow:{order_id}", "escrow", source=row.buyer_account_id, destination=escrow_account(row.currency),
-                    amount_minor=row.total_minor, currency=row.currency)], now_ms=now_ms)
-                tell = False
-        if tell:
-            self._on_event_written()
+            connection.execute(table.update().where(table.c.order_id == order_id, table.c.state == PLACING)
+                               .values(state=PAID, settlement_account_id=settlement_account_id,
+                                       updated_at_unix_ms=self._now_ms()))
 
     def _fail(self, order_id: str, code: int, detail: str, *, tell_seller: bool) -> None:
         table = tables.buyer_orders
@@ -261,10 +253,19 @@ class BuyerOrderService:
 
     def _mark_failed(self, connection: sa.Connection, row, code: int, detail: str, *, tell_seller: bool,
                      now_ms: int) -> None:
-        """FAILED, no money held; tell_seller: the seller may hold stock for it (it answered late or not at all)."""
+        """PLACING -> FAILED and the escrow back to the buyer, in the caller's transaction.
+
+        tell_seller: the seller may hold stock for it (it answered late or not at all).
+        """
         table = tables.buyer_orders
-        connection.execute(table.update().where(table.c.order_id == row.order_id).values(
-            state=FAILED, problem=code, problem_detail=detail[:200], updated_at_unix_ms=now_ms))
+        moved = connection.execute(table.update().where(table.c.order_id == row.order_id, table.c.state == PLACING)
+                                   .values(state=FAILED, problem=code, problem_detail=detail[:200],
+                                           updated_at_unix_ms=now_ms))
+        if moved.rowcount == 0:
+            return
+        store.write_entries(connection, [ledger.move(
+            f"unescrow:{row.order_id}", "unescrow", source=escrow_account(row.currency),
+            destination=row.buyer_account_id, amount_minor=row.total_minor, currency=row.currency)], now_ms=now_ms)
         if tell_seller:
             order_events.enqueue(connection, event_id=derived_id(row.order_id, "cancel"), order_id=row.order_id,
                                  recipient_bank_id=row.seller_bank_id, kind=order_events.CANCELLED, now_ms=now_ms)
@@ -497,7 +498,7 @@ class BuyerOrderService:
             self._release(row.order_id)
 
     def recover_step(self) -> bool:
-        """PLACING orders a crash left behind: place them again (idempotent), then escrow or fail."""
+        """PLACING orders a crash left behind (money in escrow): place them again (idempotent), then PAID or FAILED."""
         table = tables.buyer_orders
         with read_connection(self._engine) as connection:
             rows = connection.execute(sa.select(table).where(
@@ -509,13 +510,13 @@ class BuyerOrderService:
         return False
 
     def escrow_held_minor(self, currency: str) -> int:
-        """What @escrow should hold: orders PAID, SHIPPED, RECEIVED whose release is not in flight."""
+        """What @escrow should hold: orders PLACING, PAID, SHIPPED, RECEIVED whose release is not in flight."""
         table, outgoing = tables.buyer_orders, store.outgoing_transfers
         with read_connection(self._engine) as connection:
             rows = connection.execute(
                 sa.select(table.c.total_minor, table.c.state, outgoing.c.status)
                 .select_from(table.outerjoin(outgoing, outgoing.c.transfer_id == table.c.release_transfer_id))
-                .where(table.c.currency == currency, table.c.state.in_([PAID, SHIPPED, RECEIVED]))).all()
+                .where(table.c.currency == currency, table.c.state.in_([PLACING, PAID, SHIPPED, RECEIVED]))).all()
         return sum(row.total_minor for row in rows if row.status not in ("PENDING", "SUBMITTED", COMMITTED))
 
 

@@ -52,6 +52,42 @@ def test_checkout__one_cart_two_banks_both_paid_escrow_held_stock_reserved(marke
     market.assert_books()
 
 
+def test_checkout__escrow_is_held_before_the_seller_reserves(market):
+    shop(market)
+    seen = []
+    seller = market.nodes[B].seller_orders
+    place = seller.place
+
+    def place_and_look(**kwargs):  # What the buyer's bank holds when the seller reserves.
+        seen.append((market.balance(A, "buyer"), market.escrow(A)))
+        return place(**kwargs)
+
+    seller.place = place_and_look
+    order = by_merchant(market.checkout(A, "buyer", [(B, "beta", "mug", 3, 500)]))["beta"]
+    assert seen == [(50_000 - 1_500, 1_500)]
+    assert order.state == mp.ORDER_STATE_PAID
+    assert market.balance(A, "buyer") == 50_000 - 1_500 and market.escrow(A) == 1_500
+    market.assert_books()
+
+
+def test_checkout__a_refused_order_gives_its_escrow_back_in_the_same_step(market):
+    shop(market)
+    seen = []
+    seller = market.nodes[B].seller_orders
+    place = seller.place
+
+    def place_and_look(**kwargs):
+        seen.append(market.escrow(A))
+        return place(**kwargs)
+
+    seller.place = place_and_look
+    order = by_merchant(market.checkout(A, "buyer", [(B, "beta", "mug", 11, 500)]))["beta"]
+    assert seen == [5_500]
+    assert order.state == mp.ORDER_STATE_FAILED and order.problem == rc.RESULT_CODE_INSUFFICIENT_STOCK
+    assert market.balance(A, "buyer") == 50_000 and market.escrow(A) == 0
+    market.assert_books()
+
+
 def test_checkout__refusals_reserve_and_debit_nothing(market):
     shop(market)
     cases = [

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fedmall.v1 import marketplace_pb2 as mp
 from fedmall.v1 import result_pb2 as rc
 
-from node import marketplace_store as tables
+from node import ledger, marketplace_store as tables, store
 from node.orders import PLACING, derived_id, items_to_json, Item
 from tests.node.marketplace_world import database_url, market, world_market  # noqa: F401
 from tests.support.federation import wait_until
@@ -60,35 +60,39 @@ def test_release__refused_by_the_cap_stays_in_escrow_then_retries(market):
     market.assert_invariants()
 
 
-def test_recovery__placing_orders_left_by_a_crash_are_placed_and_paid(market):
+def test_recovery__placing_orders_left_by_a_crash_are_placed_and_paid_or_failed_with_escrow_back(market):
     market.merchant(B, "beta")
     market.product(B, "beta", "mug", title="Mug", price_minor=500, stock=10)
     market.open_account(A, "buyer", deposit_minor=10_000)
-    market.open_account(A, "broke")
     long_ago_ms = int(time.time() * 1000) - 60_000
     orders = {}
-    with market.nodes[A].engine.begin() as connection:  # What a crash after writing PLACING leaves behind.
-        for buyer in ("buyer", "broke"):
+    # What a crash after checkout's transaction leaves behind: PLACING orders, their money in escrow.
+    with market.nodes[A].engine.begin() as connection:
+        for sku in ("mug", "teapot"):
             checkout_id = str(uuid.uuid4())
             order_id = derived_id(A, checkout_id, B, "beta")
-            orders[buyer] = order_id
+            orders[sku] = order_id
             connection.execute(tables.checkouts.insert().values(
-                checkout_id=checkout_id, buyer_account_id=buyer, request_sha256="0" * 64,
+                checkout_id=checkout_id, buyer_account_id="buyer", request_sha256="0" * 64,
                 created_at_unix_ms=long_ago_ms))
             connection.execute(tables.buyer_orders.insert().values(
-                order_id=order_id, checkout_id=checkout_id, buyer_account_id=buyer, seller_bank_id=B,
-                merchant_id="beta", items=items_to_json([Item(sku="mug", quantity=3, unit_price_minor=500)]),
+                order_id=order_id, checkout_id=checkout_id, buyer_account_id="buyer", seller_bank_id=B,
+                merchant_id="beta", items=items_to_json([Item(sku=sku, quantity=3, unit_price_minor=500)]),
                 total_minor=1_500, currency="EUR", state=PLACING, tracking_reference="", refunded_minor=0,
                 problem=rc.RESULT_CODE_OK, problem_detail="", settlement_account_id="", release_attempt=0,
                 placed_at_unix_ms=long_ago_ms, updated_at_unix_ms=long_ago_ms))
-    paid = market.wait_buyer_state(A, "buyer", orders["buyer"], mp.ORDER_STATE_PAID)
-    assert paid.total.amount_minor == 1_500 and market.balance(A, "buyer") == 8_500
-    failed = market.wait_buyer_state(A, "broke", orders["broke"], mp.ORDER_STATE_FAILED)
-    assert failed.problem == rc.RESULT_CODE_INSUFFICIENT_FUNDS
-    # The broke buyer's reservation is given back at the seller: no stock leaked.
-    market.wait_seller_state(B, "beta", orders["broke"], mp.ORDER_STATE_CANCELLED)
+            store.write_entries(connection, [ledger.move(
+                f"escrow:{order_id}", "escrow", source="buyer", destination="@escrow/EUR", amount_minor=1_500,
+                currency="EUR")], now_ms=long_ago_ms)
+    assert market.nodes[A].buyer_orders.escrow_held_minor("EUR") == 3_000
+    paid = market.wait_buyer_state(A, "buyer", orders["mug"], mp.ORDER_STATE_PAID)
+    assert paid.total.amount_minor == 1_500
+    failed = market.wait_buyer_state(A, "buyer", orders["teapot"], mp.ORDER_STATE_FAILED)
+    assert failed.problem == rc.RESULT_CODE_PRODUCT_UNKNOWN
+    # The paid order's money stays in escrow; the failed one's came back.
+    assert market.balance(A, "buyer") == 8_500 and market.escrow(A) == 1_500
+    assert market.nodes[A].buyer_orders.escrow_held_minor("EUR") == 1_500
     assert market.products(B, "beta")["mug"].stock_available == 7
-    assert market.escrow(A) == 1_500
     market.assert_books()
 
 
