@@ -1,7 +1,7 @@
 """The marketplace's tables (SQLAlchemy 2 Core), on node.store.metadata.
 
 Seller side (orders for this bank's merchants): merchants, products, seller_orders,
-seller_refunds. Buyer side (orders of this bank's buyers): checkouts, buyer_orders.
+seller_refunds, seller_cancelled_unplaced. Buyer side (orders of this bank's buyers): checkouts, buyer_orders.
 Both sides: order_events (the outbox of events for the other bank) and
 received_order_events (events applied here, so a repeat changes nothing).
 
@@ -70,6 +70,16 @@ seller_refunds = sa.Table(
     sa.Column("reason", sa.String(140), nullable=False),
     sa.Column("transfer_id", sa.String(64), nullable=True, index=True),
     sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("created_at_unix_ms", sa.BigInteger, nullable=False),
+)
+
+# CANCELLED events for orders this bank did not know when they came (PlaceOrder still on its
+# way, or lost): a later PlaceOrder with that id from that bank is refused.
+seller_cancelled_unplaced = sa.Table(
+    "seller_cancelled_unplaced", metadata,
+    sa.Column("buyer_bank_id", sa.String(64), primary_key=True),
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("event_id", sa.String(64), nullable=False),
     sa.Column("created_at_unix_ms", sa.BigInteger, nullable=False),
 )
 

@@ -3,6 +3,8 @@
     PlaceOrder (buyer's bank)      -> RESERVED     stock_reserved += qty, all items or none
     ShipOrder (merchant)           RESERVED -> SHIPPED      on_hand -= qty, reserved -= qty; event SHIPPED
     event CANCELLED (buyer's bank) RESERVED -> CANCELLED    reserved -= qty (after shipping: refused)
+                                   unknown order: remembered (seller_cancelled_unplaced), OK; a
+                                   PlaceOrder with that id from that bank is then refused
     event COMPLETED (buyer's bank) SHIPPED -> COMPLETED     the escrow reached the merchant
     RefundOrder (merchant)         COMPLETED|REFUNDED -> REFUNDED   refunded += x <= total; event REFUNDED
 
@@ -72,9 +74,22 @@ def check_place_order(order: PlaceOrder) -> None:
         raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_AMOUNT, "total is not the sum of the items")
 
 
+def lock_order_id(connection: sa.Connection, order_id: str) -> None:
+    """Serialise PlaceOrder and a CANCELLED event for one order id on PostgreSQL, where neither
+    would see the other's uncommitted row. SQLite writers take the database lock (BEGIN IMMEDIATE)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), dict(key=f"order:{order_id}"))
+
+
 def stock_changes(items: Sequence[Item], *, on_hand_sign: int, reserved_sign: int) -> list[dict]:
     return [dict(target_sku=item.sku, on_hand_delta=on_hand_sign * item.quantity,
                  reserved_delta=reserved_sign * item.quantity) for item in items]
+
+
+def cancelled_unplaced(connection: sa.Connection, *, buyer_bank_id: str, order_id: str) -> bool:
+    table = tables.seller_cancelled_unplaced
+    return connection.scalar(sa.select(table.c.order_id).where(
+        table.c.buyer_bank_id == buyer_bank_id, table.c.order_id == order_id)) is not None
 
 
 class SellerOrderService:
@@ -96,6 +111,7 @@ class SellerOrderService:
         check_place_order(order)
         table = tables.seller_orders
         with self._engine.begin() as connection:
+            lock_order_id(connection, order.order_id)
             previous = connection.execute(sa.select(table).where(table.c.order_id == order.order_id)).first()
             merchant = load_merchant(connection, order.merchant_id)
             if previous is not None:
@@ -107,6 +123,9 @@ class SellerOrderService:
                     raise Refused(result_pb2.RESULT_CODE_MODIFIED_REQUEST,
                                   f"order {order.order_id!r} was placed with other content")
                 return Placed(result=EXISTS, settlement_account_id=merchant.settlement_account_id)
+            if cancelled_unplaced(connection, buyer_bank_id=buyer_bank_id, order_id=order.order_id):
+                raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID,
+                              f"order {order.order_id!r} was cancelled before it arrived")
             if merchant.status != ACTIVE:
                 raise Refused(result_pb2.RESULT_CODE_MERCHANT_SUSPENDED, f"merchant {order.merchant_id!r} is suspended")
             titled = self._check_and_reserve(connection, order)
@@ -189,7 +208,11 @@ class SellerOrderService:
         fields.check_id(order_id, "order id")
         table = tables.seller_orders
         with self._engine.begin() as connection:
+            lock_order_id(connection, order_id)
             row = connection.execute(sa.select(table).where(table.c.order_id == order_id).with_for_update()).first()
+            if row is None and kind == order_events.CANCELLED:
+                return self._cancel_unplaced(connection, sender_bank_id=sender_bank_id, event_id=event_id,
+                                             order_id=order_id)
             if row is None:
                 raise Refused(result_pb2.RESULT_CODE_ORDER_UNKNOWN, f"no order {order_id!r}")
             if row.buyer_bank_id != sender_bank_id:
@@ -208,6 +231,16 @@ class SellerOrderService:
                     items_from_json(row.items), on_hand_sign=0, reserved_sign=-1))
             connection.execute(table.update().where(table.c.order_id == order_id).values(
                 state=target, updated_at_unix_ms=now_ms))
+        return OK
+
+    def _cancel_unplaced(self, connection: sa.Connection, *, sender_bank_id: str, event_id: str,
+                         order_id: str) -> int:
+        """A cancellation that overtook its PlaceOrder (or whose PlaceOrder was lost): remember it."""
+        if cancelled_unplaced(connection, buyer_bank_id=sender_bank_id, order_id=order_id):
+            return EXISTS
+        connection.execute(tables.seller_cancelled_unplaced.insert().values(
+            buyer_bank_id=sender_bank_id, order_id=order_id, event_id=event_id, created_at_unix_ms=self._now_ms()))
+        log.info("order %s from %s cancelled before it arrived", order_id, sender_bank_id)
         return OK
 
     # Refunds -------------------------------------------------------------------------------

@@ -106,3 +106,16 @@ def test_ship__twice_with_same_tracking_is_exists_stock_taken_once(market, selle
     refund = mp.RefundOrderRequest(refund_id=str(uuid.uuid4()), merchant_id="beta", order_id=order.order_id,
                                    amount=eur(100))
     assert market.market(B).RefundOrder(refund).result == rc.RESULT_CODE_ORDER_STATE_INVALID  # Not completed yet.
+
+
+def test_place_order__after_a_cancel_that_overtook_it_is_refused_nothing_reserved(market, seller):
+    stub = peer(market, A, B)
+    cancelled = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id="o-late",
+                                           kind=mp.ORDER_EVENT_KIND_CANCELLED)
+    assert stub.NotifyOrderEvent(cancelled).result == rc.RESULT_CODE_OK
+    assert stub.NotifyOrderEvent(cancelled).result == rc.RESULT_CODE_EXISTS
+    late = place(stub, order_id="o-late", quantity=2)
+    assert late.result == rc.RESULT_CODE_ORDER_STATE_INVALID
+    assert market.products(B, "beta")["mug"].stock_available == 3
+    # The tombstone is the cancelling bank's own: another bank's order with that id is not blocked.
+    assert place(peer(market, C, B), order_id="o-late", quantity=1).result == rc.RESULT_CODE_OK
