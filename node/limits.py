@@ -55,12 +55,15 @@ order_recovery_age_ms = 15_000              # A PLACING order older than this wa
 release_retry_pause_ms = 2_000              # Pause before a refused release is tried again.
 refund_abandon_age_ms = 60_000              # A refund with no transfer after this was left by a crash.
 order_events_per_step_max = 64
+order_event_retry_ms_min = 500              # First pause after a recipient did not answer; doubles per attempt
+order_event_retry_ms_max = 60_000           # up to this.
 orders_per_step_max = 64
 
 assert retry_backoff_ms_min < retry_backoff_ms_max
 assert items_per_order_max <= items_per_cart_max
 assert search_page_size_default <= search_page_size_max <= search_results_per_bank_max
 assert place_order_timeout_ms < order_recovery_age_ms
+assert 0 < order_event_retry_ms_min < order_event_retry_ms_max
 assert search_words_max <= search_query_length_max
 assert item_quantity_max * items_per_cart_max <= product_stock_max
 assert protocol.expiry_ms_min <= transfer_expiry_ms_default <= protocol.expiry_ms_max

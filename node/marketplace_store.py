@@ -119,7 +119,8 @@ buyer_orders = sa.Table(
 )
 
 # Events for the other bank of an order, sent by node.order_events. sent is False until the
-# other bank answered with a result code (gRPC errors are retried).
+# other bank answered with a result code (gRPC errors are retried, each event not before
+# next_attempt_at_unix_ms, with a backoff that grows with attempts).
 order_events = sa.Table(
     "order_events", metadata,
     sa.Column("event_id", sa.String(64), primary_key=True),
@@ -133,6 +134,8 @@ order_events = sa.Table(
     sa.Column("sent", sa.Boolean, nullable=False, index=True),
     sa.Column("answer_result", sa.Integer, nullable=False),
     sa.Column("created_at_unix_ms", sa.BigInteger, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at_unix_ms", sa.BigInteger, nullable=False, index=True),
 )
 
 received_order_events = sa.Table(

@@ -2,7 +2,9 @@
 
 An event is written in the same transaction as the state change it reports (enqueue),
 and the sender delivers it with NotifyOrderEvent. A gRPC error, UNAVAILABLE or a
-suspended recipient leaves it waiting to be sent again; any other answer is definitive
+suspended recipient leaves it waiting to be sent again after a pause that doubles with
+each attempt (retry_pause_ms); the recipient's other waiting events wait as long, so
+one bank that is down holds up no other bank's events. Any other answer is definitive
 and kept in answer_result. Event ids are derived from their cause, and the receiver
 records every event it applied (record_received), so a repeat changes nothing.
 """
@@ -50,7 +52,7 @@ def enqueue(connection: sa.Connection, *, event_id: str, order_id: str, recipien
         event_id=event_id, order_id=order_id, recipient_bank_id=recipient_bank_id, kind=kind,
         tracking_reference=tracking_reference, amount_minor=amount_minor, currency=currency,
         transfer_id=transfer_id, sent=False, answer_result=result_pb2.RESULT_CODE_UNSPECIFIED,
-        created_at_unix_ms=now_ms))
+        created_at_unix_ms=now_ms, attempts=0, next_attempt_at_unix_ms=now_ms))
 
 
 def record_received(connection: sa.Connection, *, event_id: str, sender_bank_id: str, order_id: str, kind: int,
@@ -63,6 +65,11 @@ def record_received(connection: sa.Connection, *, event_id: str, sender_bank_id:
     connection.execute(tables.received_order_events.insert().values(
         event_id=event_id, sender_bank_id=sender_bank_id, order_id=order_id, kind=kind, received_at_unix_ms=now_ms))
     return True
+
+
+def retry_pause_ms(attempts: int) -> int:
+    """The pause after a failed attempt (attempts made before it): doubling, bounded. Pure."""
+    return min(limits.order_event_retry_ms_max, limits.order_event_retry_ms_min << min(attempts, 16))
 
 
 def request_of(row) -> marketplace_pb2.NotifyOrderEventRequest:
@@ -80,28 +87,49 @@ class OrderEventSender:
         self._peers = peers
         self._clock = clock
 
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
     def step(self) -> bool:
-        """Send the oldest unsent events; True when all went and a full batch may be waiting."""
+        """Send the oldest due events; a recipient that fails is skipped for the rest of the step
+        and its events wait out the pause. True when a full batch went and more may be due."""
         table = tables.order_events
+        now_ms = self._now_ms()
         with read_connection(self._engine) as connection:
-            rows = connection.execute(sa.select(table).where(table.c.sent.is_(False))
-                                      .order_by(table.c.created_at_unix_ms, table.c.event_id)
-                                      .limit(limits.order_events_per_step_max)).all()
+            rows = connection.execute(sa.select(table).where(
+                table.c.sent.is_(False), table.c.next_attempt_at_unix_ms <= now_ms)
+                .order_by(table.c.next_attempt_at_unix_ms, table.c.created_at_unix_ms, table.c.event_id)
+                .limit(limits.order_events_per_step_max)).all()
         if not rows:
             return False
-        answered, waiting = [], 0
+        answered, failed = [], {}
         for row in rows:
+            if row.recipient_bank_id in failed:
+                continue
             code = self._send(row)
             if code in _RETRY_CODES:
-                waiting += 1
+                failed[row.recipient_bank_id] = row
             else:
                 answered.append(dict(target=row.event_id, answer=code))
-        if answered:
-            with self._engine.begin() as connection:
+        with self._engine.begin() as connection:
+            if answered:
                 connection.execute(
                     table.update().where(table.c.event_id == sa.bindparam("target"))
                     .values(sent=True, answer_result=sa.bindparam("answer")), answered)
-        return waiting == 0 and len(rows) == limits.order_events_per_step_max
+            for bank_id, row in failed.items():
+                self._wait(connection, bank_id, row, now_ms=now_ms)
+        return len(rows) == limits.order_events_per_step_max
+
+    @staticmethod
+    def _wait(connection: sa.Connection, bank_id: str, row, *, now_ms: int) -> None:
+        """The failed event's attempts + 1; it and the bank's other due-sooner events wait the pause."""
+        table = tables.order_events
+        next_ms = now_ms + retry_pause_ms(row.attempts)
+        connection.execute(table.update().where(table.c.event_id == row.event_id, table.c.sent.is_(False))
+                           .values(attempts=table.c.attempts + 1))
+        connection.execute(table.update().where(
+            table.c.recipient_bank_id == bank_id, table.c.sent.is_(False),
+            table.c.next_attempt_at_unix_ms < next_ms).values(next_attempt_at_unix_ms=next_ms))
 
     def _send(self, row) -> int:
         try:

@@ -1,0 +1,90 @@
+"""The order-event sender on its own, against fake peers: retries with a backoff, and one
+bank that is down holds up no other bank's events."""
+from __future__ import annotations
+
+import grpc
+import sqlalchemy as sa
+
+from fedmall.v1 import marketplace_pb2 as mp
+from fedmall.v1 import result_pb2 as rc
+
+from node import limits, marketplace_store as tables, order_events
+from tests.node.marketplace_world import node_engine  # noqa: F401
+
+DOWN, UP = "bank-down", "bank-up"
+
+
+class _NoAnswer(grpc.RpcError):
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+
+class FakePeers:
+    """UP answers every event OK; DOWN never answers. Records each call's (bank, event id)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def marketplace(self, bank_id: str):
+        peers = self
+
+        class Stub:
+            def NotifyOrderEvent(self, request, timeout):  # noqa: N802 - the gRPC method name
+                peers.calls.append((bank_id, request.event_id))
+                if bank_id == DOWN:
+                    raise _NoAnswer()
+                return mp.NotifyOrderEventResponse(result=rc.RESULT_CODE_OK)
+        return Stub()
+
+    def call_failed(self) -> None:
+        pass
+
+
+def enqueue(engine, bank_id: str, count: int, *, now_ms: int) -> None:
+    with engine.begin() as connection:
+        for index in range(count):
+            order_events.enqueue(connection, event_id=f"{bank_id}-{index}", order_id=f"o-{index}",
+                                 recipient_bank_id=bank_id, kind=order_events.SHIPPED, now_ms=now_ms + index)
+
+
+def unsent(engine, bank_id: str) -> int:
+    table = tables.order_events
+    with engine.connect() as connection:
+        return connection.scalar(sa.select(sa.func.count()).select_from(table).where(
+            table.c.recipient_bank_id == bank_id, table.c.sent.is_(False)))
+
+
+def test_sender__a_down_bank_does_not_hold_up_a_healthy_banks_events(node_engine):
+    enqueue(node_engine, DOWN, limits.order_events_per_step_max + 6, now_ms=0)  # Older, and a full batch.
+    enqueue(node_engine, UP, 3, now_ms=1_000)
+    peers, now_s = FakePeers(), [10.0]
+    sender = order_events.OrderEventSender(node_engine, peers=peers, clock=lambda: now_s[0])
+    for _ in range(3):
+        sender.step()
+    assert unsent(node_engine, UP) == 0
+    assert [call for call in peers.calls if call[0] == DOWN] == [(DOWN, f"{DOWN}-0")]  # One try, the rest skipped.
+    assert unsent(node_engine, DOWN) == limits.order_events_per_step_max + 6
+
+
+def test_sender__a_down_bank_is_tried_again_after_a_growing_pause(node_engine):
+    enqueue(node_engine, DOWN, 2, now_ms=0)
+    peers, now_s = FakePeers(), [10.0]
+    sender = order_events.OrderEventSender(node_engine, peers=peers, clock=lambda: now_s[0])
+    sender.step()
+    sender.step()
+    assert len(peers.calls) == 1  # Not due again yet.
+    now_s[0] += limits.order_event_retry_ms_min / 1000
+    sender.step()
+    assert len(peers.calls) == 2
+    now_s[0] += limits.order_event_retry_ms_min / 1000
+    sender.step()
+    assert len(peers.calls) == 2  # The second pause is twice the first.
+    now_s[0] += limits.order_event_retry_ms_min / 1000
+    sender.step()
+    assert len(peers.calls) == 3
+
+
+def test_retry_pause__doubles_and_is_bounded():
+    assert order_events.retry_pause_ms(0) == limits.order_event_retry_ms_min
+    assert order_events.retry_pause_ms(1) == 2 * limits.order_event_retry_ms_min
+    assert order_events.retry_pause_ms(1_000) == limits.order_event_retry_ms_max
