@@ -13,8 +13,12 @@
                                  notice's transaction). If it aborts the reversal puts the money
                                  back in @escrow, `problem` says why, and release_step tries the
                                  next attempt after a pause.
-    CancelOrder      PAID -> CANCELLED     once the seller agreed (it has not shipped);
-                                           unescrow:<order>  @escrow -x, buyer +x
+    CancelOrder      PAID -> CANCELLING    with the CANCELLED event queued for the seller, in one
+                                           transaction (shown as PAID); then the seller is asked at once
+                     CANCELLING -> CANCELLED   the seller agreed (it has not shipped), in the same
+                                           transaction as unescrow:<order>  @escrow -x, buyer +x
+                     CANCELLING -> PAID    the seller refused (it shipped). No answer: the event
+                                           sender's answer finishes it (event_answered)
     event REFUNDED   COMPLETED|REFUNDED -> REFUNDED   refunded += x (the money comes as a transfer)
 
 Every state change is a conditional update from the states that allow it, in the
@@ -42,7 +46,7 @@ from node.errors import InvalidRequest, Refused, Unavailable
 from node.merchants import check_quantity
 from node.order_events import MarketplacePeers
 from node.orders import (
-    CANCELLED, COMPLETED, FAILED, PAID, PLACING, RECEIVED, REFUNDED, SHIPPED, Item, OrderView, buyer_view,
+    CANCELLED, CANCELLING, COMPLETED, FAILED, PAID, PLACING, RECEIVED, REFUNDED, SHIPPED, Item, OrderView, buyer_view,
     derived_id, items_from_json, items_to_json, items_total)
 from node.transfers import ABORTED, COMMITTED, SendRequest, TransferService
 
@@ -293,35 +297,64 @@ class BuyerOrderService:
             return [buyer_view(row, bank_id=self._bank_id) for row in connection.execute(query)]
 
     def cancel(self, *, buyer_account_id: str, order_id: str) -> OrderView:
-        """PAID -> CANCELLED once the seller's bank agreed; the escrow goes back to the buyer."""
-        with read_connection(self._engine) as connection:
+        """PAID -> CANCELLING (recorded, event queued), then ask the seller's bank and apply its answer.
+
+        If the seller's bank does not answer, the cancellation stays recorded and the event
+        sender finishes it; the caller hears UNAVAILABLE and may ask again.
+        """
+        table = tables.buyer_orders
+        event_id = derived_id(order_id, "cancel")
+        with self._engine.begin() as connection:
             row = self._own_order(connection, buyer_account_id, order_id)
-        if row.state != PAID:
-            raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
-        request = marketplace_pb2.NotifyOrderEventRequest(
-            event_id=derived_id(order_id, "cancel"), order_id=order_id, kind=order_events.CANCELLED)
+            if row.state not in (PAID, CANCELLING):
+                raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
+            now_ms = self._now_ms()
+            connection.execute(table.update().where(table.c.order_id == order_id, table.c.state == PAID)
+                               .values(state=CANCELLING, updated_at_unix_ms=now_ms))
+            order_events.enqueue(connection, event_id=event_id, order_id=order_id,
+                                 recipient_bank_id=row.seller_bank_id, kind=order_events.CANCELLED, now_ms=now_ms)
+        request = marketplace_pb2.NotifyOrderEventRequest(event_id=event_id, order_id=order_id,
+                                                          kind=order_events.CANCELLED)
         try:
             response = self._peers.marketplace(row.seller_bank_id).NotifyOrderEvent(
                 request, timeout=limits.rpc_timeout_ms / 1000)
         except grpc.RpcError as error:
             self._peers.call_failed()
-            raise Unavailable(f"{row.seller_bank_id} did not answer: {error.code().name}") from None
-        if response.result not in (OK, EXISTS):
-            raise Refused(response.result, "the seller's bank refused the cancellation")
-        table = tables.buyer_orders
-        now_ms = self._now_ms()
+            self._on_event_written()
+            raise Unavailable(f"{row.seller_bank_id} did not answer ({error.code().name}); the cancellation "
+                              "is recorded and completes when it does") from None
+        if response.result in order_events.RETRY_CODES:
+            self._on_event_written()
+            raise Unavailable(f"{row.seller_bank_id} cannot answer now; the cancellation is recorded")
         with self._engine.begin() as connection:
-            moved = connection.execute(table.update().where(table.c.order_id == order_id, table.c.state == PAID)
-                                       .values(state=CANCELLED, updated_at_unix_ms=now_ms))
-            if moved.rowcount:
-                store.write_entries(connection, [ledger.move(
-                    f"unescrow:{order_id}", "unescrow", source=escrow_account(row.currency),
-                    destination=row.buyer_account_id, amount_minor=row.total_minor, currency=row.currency)],
-                    now_ms=now_ms)
+            self._cancel_answered(connection, order_id, response.result, now_ms=self._now_ms())
+            order_events.mark_sent(connection, event_id=event_id, answer=response.result)
             row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
         if row.state != CANCELLED:
-            raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
+            raise Refused(response.result if response.result not in (OK, EXISTS)
+                          else result_pb2.RESULT_CODE_ORDER_STATE_INVALID,
+                          f"the seller's bank refused the cancellation; order {order_id!r} is {row.state}")
         return buyer_view(row, bank_id=self._bank_id)
+
+    def _cancel_answered(self, connection: sa.Connection, order_id: str, code: int, *, now_ms: int) -> None:
+        """The seller's definitive answer to a cancellation: CANCELLED with the escrow back, or PAID again."""
+        table = tables.buyer_orders
+        agreed = code in (OK, EXISTS)
+        moved = connection.execute(table.update().where(table.c.order_id == order_id, table.c.state == CANCELLING)
+                                   .values(state=CANCELLED if agreed else PAID, updated_at_unix_ms=now_ms))
+        if moved.rowcount and agreed:
+            row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
+            store.write_entries(connection, [ledger.move(
+                f"unescrow:{order_id}", "unescrow", source=escrow_account(row.currency),
+                destination=row.buyer_account_id, amount_minor=row.total_minor, currency=row.currency)],
+                now_ms=now_ms)
+        elif moved.rowcount:
+            log.info("order %s: the seller refused the cancellation (%d); PAID again", order_id, code)
+
+    def event_answered(self, connection: sa.Connection, event, code: int, *, now_ms: int) -> None:
+        """In the event sender's transaction: a definitive answer to an event this bank sent."""
+        if event.kind == order_events.CANCELLED:
+            self._cancel_answered(connection, event.order_id, code, now_ms=now_ms)
 
     def confirm(self, *, buyer_account_id: str, order_id: str) -> OrderView:
         """SHIPPED -> RECEIVED, and the escrow is released to the merchant."""
@@ -418,9 +451,10 @@ class BuyerOrderService:
             if event.kind == order_events.SHIPPED:
                 if row.state in (SHIPPED, RECEIVED, COMPLETED, REFUNDED):
                     return EXISTS
-                if row.state != PAID:
+                if row.state not in (PAID, CANCELLING):  # Shipped before the cancel arrived: it will be refused.
                     raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {event.order_id!r} is {row.state}")
-                connection.execute(table.update().where(table.c.order_id == row.order_id, table.c.state == PAID).values(
+                connection.execute(table.update().where(
+                    table.c.order_id == row.order_id, table.c.state.in_([PAID, CANCELLING])).values(
                     state=SHIPPED, tracking_reference=event.tracking_reference,
                     auto_confirm_at_unix_ms=now_ms + self._auto_confirm_after_ms, updated_at_unix_ms=now_ms))
                 return OK
@@ -510,13 +544,13 @@ class BuyerOrderService:
         return False
 
     def escrow_held_minor(self, currency: str) -> int:
-        """What @escrow should hold: orders PLACING, PAID, SHIPPED, RECEIVED whose release is not in flight."""
+        """What @escrow should hold: orders PLACING, PAID, CANCELLING, SHIPPED, RECEIVED whose release is not in flight."""
         table, outgoing = tables.buyer_orders, store.outgoing_transfers
         with read_connection(self._engine) as connection:
             rows = connection.execute(
                 sa.select(table.c.total_minor, table.c.state, outgoing.c.status)
                 .select_from(table.outerjoin(outgoing, outgoing.c.transfer_id == table.c.release_transfer_id))
-                .where(table.c.currency == currency, table.c.state.in_([PLACING, PAID, SHIPPED, RECEIVED]))).all()
+                .where(table.c.currency == currency, table.c.state.in_([PLACING, PAID, CANCELLING, SHIPPED, RECEIVED]))).all()
         return sum(row.total_minor for row in rows if row.status not in ("PENDING", "SUBMITTED", COMMITTED))
 
 

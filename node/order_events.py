@@ -11,7 +11,7 @@ records every event it applied (record_received), so a repeat changes nothing.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import grpc
 import sqlalchemy as sa
@@ -29,7 +29,7 @@ CANCELLED = marketplace_pb2.ORDER_EVENT_KIND_CANCELLED
 COMPLETED = marketplace_pb2.ORDER_EVENT_KIND_COMPLETED
 REFUNDED = marketplace_pb2.ORDER_EVENT_KIND_REFUNDED
 
-_RETRY_CODES = (result_pb2.RESULT_CODE_UNAVAILABLE, result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED)
+RETRY_CODES = (result_pb2.RESULT_CODE_UNAVAILABLE, result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED)
 
 
 class MarketplacePeers(Protocol):
@@ -67,6 +67,13 @@ def record_received(connection: sa.Connection, *, event_id: str, sender_bank_id:
     return True
 
 
+def mark_sent(connection: sa.Connection, *, event_id: str, answer: int) -> None:
+    """An event answered outside the sender (a synchronous call): the sender leaves it alone."""
+    table = tables.order_events
+    connection.execute(table.update().where(table.c.event_id == event_id, table.c.sent.is_(False))
+                       .values(sent=True, answer_result=answer))
+
+
 def retry_pause_ms(attempts: int) -> int:
     """The pause after a failed attempt (attempts made before it): doubling, bounded. Pure."""
     return min(limits.order_event_retry_ms_max, limits.order_event_retry_ms_min << min(attempts, 16))
@@ -82,10 +89,13 @@ def request_of(row) -> marketplace_pb2.NotifyOrderEventRequest:
 
 
 class OrderEventSender:
-    def __init__(self, engine: sa.Engine, *, peers: MarketplacePeers, clock: Callable[[], float]) -> None:
+    def __init__(self, engine: sa.Engine, *, peers: MarketplacePeers, clock: Callable[[], float],
+                 on_answered: Callable[[sa.Connection, Any, int], None] = lambda *_: None) -> None:
+        """on_answered(connection, event row, answer) runs in the transaction that marks an event sent."""
         self._engine = engine
         self._peers = peers
         self._clock = clock
+        self._on_answered = on_answered
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -107,15 +117,16 @@ class OrderEventSender:
             if row.recipient_bank_id in failed:
                 continue
             code = self._send(row)
-            if code in _RETRY_CODES:
+            if code in RETRY_CODES:
                 failed[row.recipient_bank_id] = row
             else:
-                answered.append(dict(target=row.event_id, answer=code))
+                answered.append((row, code))
         with self._engine.begin() as connection:
-            if answered:
-                connection.execute(
-                    table.update().where(table.c.event_id == sa.bindparam("target"))
-                    .values(sent=True, answer_result=sa.bindparam("answer")), answered)
+            for row, code in answered:
+                moved = connection.execute(table.update().where(table.c.event_id == row.event_id, table.c.sent.is_(False))
+                                           .values(sent=True, answer_result=code))
+                if moved.rowcount:
+                    self._on_answered(connection, row, code)
             for bank_id, row in failed.items():
                 self._wait(connection, bank_id, row, now_ms=now_ms)
         return len(rows) == limits.order_events_per_step_max

@@ -1,8 +1,8 @@
 """Plain data both sides of an order share: items, the order as callers see it, ids. Pure.
 
-Order states (the proto's OrderState names). The buyer's bank goes through all of them;
-the seller's bank keeps RESERVED (stock held; shown as PAID), SHIPPED, COMPLETED,
-CANCELLED and REFUNDED.
+Order states (the proto's OrderState names). The buyer's bank goes through all of them,
+and CANCELLING (shown as PAID); the seller's bank keeps RESERVED (stock held; shown as
+PAID), SHIPPED, COMPLETED, CANCELLED and REFUNDED.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from node.errors import InvalidRequest
 PLACING, PAID, SHIPPED, RECEIVED = "PLACING", "PAID", "SHIPPED", "RECEIVED"
 COMPLETED, CANCELLED, REFUNDED, FAILED = "COMPLETED", "CANCELLED", "REFUNDED", "FAILED"
 RESERVED = "RESERVED"   # Seller side only: stock reserved, not shipped.
+CANCELLING = "CANCELLING"   # Buyer side only: cancel asked of the seller, no answer yet (shown as PAID).
 
 # Ids derived from other ids (uuid5), so a retry derives the same one.
 ORDER_NAMESPACE = uuid.UUID("5b0c6a4e-3f1d-5c8e-9a57-6d2f1e0b7c31")
@@ -85,8 +86,8 @@ def buyer_view(row, *, bank_id: str) -> OrderView:
     return OrderView(
         order_id=row.order_id, checkout_id=row.checkout_id, buyer_bank_id=bank_id,
         buyer_account_id=row.buyer_account_id, seller_bank_id=row.seller_bank_id, merchant_id=row.merchant_id,
-        items=items_from_json(row.items), total_minor=row.total_minor, currency=row.currency, state=row.state,
-        tracking_reference=row.tracking_reference, refunded_minor=row.refunded_minor, problem=row.problem,
+        items=items_from_json(row.items), total_minor=row.total_minor, currency=row.currency,
+        state=PAID if row.state == CANCELLING else row.state, tracking_reference=row.tracking_reference, refunded_minor=row.refunded_minor, problem=row.problem,
         problem_detail=row.problem_detail, release_transfer_id=row.release_transfer_id or "",
         placed_at_unix_ms=row.placed_at_unix_ms, updated_at_unix_ms=row.updated_at_unix_ms,
         auto_confirm_at_unix_ms=row.auto_confirm_at_unix_ms or 0)

@@ -166,7 +166,9 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         seller_orders.watch_refunds()
         return more
 
-    order_event_sender = OrderEventSender(engine, peers=peers, clock=clock)
+    order_event_sender = OrderEventSender(
+        engine, peers=peers, clock=clock, on_answered=lambda connection, event, code: buyer_orders.event_answered(
+            connection, event, code, now_ms=int(clock() * 1000)))
     workers["outbox"] = Worker(f"{config.bank_id}-outbox", outbox.step)
     workers["decisions"] = Worker(f"{config.bank_id}-decisions", decisions.step)
     workers["reconciliations"] = Worker(f"{config.bank_id}-reconciliations", reconciliations.step)

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fedmall.v1 import marketplace_pb2 as mp
 from fedmall.v1 import result_pb2 as rc
 
-from node import ledger, marketplace_store as tables, store
+from node import ledger, marketplace_store as tables, order_events, store
 from node.orders import PLACING, derived_id, items_to_json, Item
 from tests.node.marketplace_world import database_url, market, world_market  # noqa: F401
 from tests.support.federation import wait_until
@@ -128,3 +128,49 @@ def test_restart__buyer_node_restarted_after_confirm_completes_the_release(marke
     wait_until(lambda: market.balance(B, settle) == 1_000)
     assert market.escrow(A) == 0 and market.balance(A, "buyer") == 9_000
     market.assert_invariants()
+
+
+def test_cancel__seller_down_is_recorded_and_finished_when_it_answers(market):
+    market.merchant(B, "beta")
+    market.product(B, "beta", "mug", title="Mug", price_minor=500, stock=10)
+    market.open_account(A, "buyer", deposit_minor=10_000)
+    order = market.checkout(A, "buyer", [(B, "beta", "mug", 2, 500)]).orders[0]
+    assert order.state == mp.ORDER_STATE_PAID
+    market.stop_node(B)
+    cancel = mp.CancelOrderRequest(buyer_account_id="buyer", order_id=order.order_id)
+    assert market.market(A).CancelOrder(cancel).result == rc.RESULT_CODE_UNAVAILABLE
+    # Recorded, not yet done: shown as PAID, the money still in escrow, and no second cancel step needed.
+    assert market.buyer_order(A, "buyer", order.order_id).state == mp.ORDER_STATE_PAID
+    assert market.escrow(A) == 1_000 and market.nodes[A].buyer_orders.escrow_held_minor("EUR") == 1_000
+    market.start_node(B)
+    market.wait_buyer_state(A, "buyer", order.order_id, mp.ORDER_STATE_CANCELLED, timeout_s=20)
+    assert market.balance(A, "buyer") == 10_000 and market.escrow(A) == 0
+    market.wait_seller_state(B, "beta", order.order_id, mp.ORDER_STATE_CANCELLED)
+    assert market.products(B, "beta")["mug"].stock_available == 10
+    assert market.market(A).CancelOrder(cancel).result == rc.RESULT_CODE_ORDER_STATE_INVALID
+    market.assert_books()
+
+
+def test_cancel__seller_refusal_seen_by_the_event_sender_puts_the_order_back_to_paid(market):
+    market.merchant(B, "beta")
+    market.product(B, "beta", "mug", title="Mug", price_minor=500, stock=10)
+    market.open_account(A, "buyer", deposit_minor=10_000)
+    order = market.checkout(A, "buyer", [(B, "beta", "mug", 1, 500)]).orders[0]
+    with market.nodes[A].engine.begin() as connection:  # What a crash right after recording the cancel leaves.
+        connection.execute(tables.buyer_orders.update().where(tables.buyer_orders.c.order_id == order.order_id)
+                           .values(state="CANCELLING"))
+    with market.nodes[B].engine.begin() as connection:  # The seller shipped meanwhile (its event not yet sent).
+        connection.execute(tables.seller_orders.update().where(tables.seller_orders.c.order_id == order.order_id)
+                           .values(state="SHIPPED"))
+    with market.nodes[A].engine.begin() as connection:
+        order_events.enqueue(connection, event_id=derived_id(order.order_id, "cancel"), order_id=order.order_id,
+                             recipient_bank_id=B, kind=order_events.CANCELLED, now_ms=0)
+    wait_until(lambda: _state(market, order.order_id) == "PAID")
+    assert market.escrow(A) == 500 and market.balance(A, "buyer") == 9_500
+    market.assert_books()
+
+
+def _state(market, order_id: str) -> str:
+    with market.nodes[A].engine.connect() as connection:
+        return connection.scalar(sa.select(tables.buyer_orders.c.state).where(
+            tables.buyer_orders.c.order_id == order_id))
