@@ -5,7 +5,9 @@ A product matches when its title, description or SKU contains every query word
 description, plus 2 when a word is exactly its SKU. Results rank by score (high
 first), then price (low first), then (bank, merchant, sku) so the order is total.
 
-Search at a node asks every other ACTIVE member in parallel with a deadline, merges
+Search at a node asks every other ACTIVE member in parallel with a deadline (each search
+its own threads, one per bank, each call given the time left, so slow banks leave no
+queue behind for the next search), merges
 their answers with its own, re-scores with the same function (never trusting a peer's
 order), pages, and names the banks that did not answer in time.
 """
@@ -96,7 +98,6 @@ class CatalogueService:
         self._bank_id = bank_id
         self._peers = peers
         self._deadline_ms = deadline_ms
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix=f"{bank_id}-search")
 
     def search_local(self, query: str, *, limit: int) -> list[ProductView]:
         """This bank's best matches (at most limit)."""
@@ -125,12 +126,16 @@ class CatalogueService:
             log.warning("search: no peer directory (%s); local results only", error)
             bank_ids = []
         request = marketplace_pb2.SearchCatalogueRequest(query=query, limit=wanted)
-        timeout_s = self._deadline_ms / 1000
-        futures = {self._pool.submit(self._peers.search_catalogue, bank_id, request, timeout_s=timeout_s): bank_id
-                   for bank_id in bank_ids}
-        found = list(self.search_local(query, limit=wanted))
-        remaining_s = max(0.0, timeout_s - (time.monotonic() - started))
-        done, _ = concurrent.futures.wait(futures, timeout=remaining_s)
+        deadline_s = started + self._deadline_ms / 1000
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(bank_ids)),
+                                                     thread_name_prefix=f"{self._bank_id}-search")
+        try:
+            futures = {pool.submit(self._ask, bank_id, request, deadline_s=deadline_s): bank_id
+                       for bank_id in bank_ids}
+            found = list(self.search_local(query, limit=wanted))
+            done, _ = concurrent.futures.wait(futures, timeout=max(0.0, deadline_s - time.monotonic()))
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # Late calls end at the deadline on their own.
         not_answering = []
         for future, bank_id in futures.items():
             if future not in done or future.exception() is not None:
@@ -143,8 +148,16 @@ class CatalogueService:
         return SearchPage(products=ranked[start:start + page_size], total=len(ranked),
                           banks_not_answering=sorted(not_answering))
 
+    def _ask(self, bank_id: str, request: marketplace_pb2.SearchCatalogueRequest, *,
+             deadline_s: float) -> marketplace_pb2.SearchCatalogueResponse:
+        """One bank's answer, with only the time left before the search's deadline."""
+        remaining_s = deadline_s - time.monotonic()
+        if remaining_s <= 0:
+            raise TimeoutError(f"no time left to ask {bank_id}")
+        return self._peers.search_catalogue(bank_id, request, timeout_s=remaining_s)
+
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Nothing to release: each search's threads end by its deadline."""
 
 
 __all__ = ["CatalogueService", "SearchPage", "matches", "query_words", "rank", "score"]

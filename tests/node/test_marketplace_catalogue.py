@@ -1,15 +1,17 @@
 """Merchants, products and the federated catalogue."""
 from __future__ import annotations
 
+import concurrent.futures
 import time
 
 import pytest
 import sqlalchemy as sa
 
-from fedmall.v1 import marketplace_pb2 as mp
+from fedmall.v1 import marketplace_pb2 as mp, money_pb2
 from fedmall.v1 import result_pb2 as rc
 
 from node import catalogue
+from node.catalogue import CatalogueService
 from node.errors import InvalidRequest, Refused
 from node.merchants import MerchantService, ProductView
 from tests.node.marketplace_world import database_url, market, node_engine, open_account  # noqa: F401
@@ -154,3 +156,27 @@ def test_search__suspended_merchant_is_not_listed(market):
         merchant_id="beta", status=mp.MERCHANT_STATUS_SUSPENDED))
     assert response.result == rc.RESULT_CODE_OK
     assert list(market.market("bank-a").Search(mp.SearchRequest(query="kettle")).products) == []
+
+
+class _SlowAndFastPeers:
+    """SLOW holds every call until its timeout (as a silent node does); FAST answers at once."""
+
+    def other_active_bank_ids(self) -> list[str]:
+        return ["bank-slow", "bank-fast"]
+
+    def search_catalogue(self, bank_id, request, *, timeout_s):
+        if bank_id == "bank-slow":
+            time.sleep(timeout_s)
+            raise TimeoutError("deadline exceeded")
+        return mp.SearchCatalogueResponse(products=[mp.Product(
+            bank_id=bank_id, merchant_id="m", merchant_name="M", sku="mug", title="Mug", description="",
+            price=money_pb2.Money(amount_minor=500, currency="EUR"), stock_available=1)])
+
+
+def test_search__many_at_once_with_a_silent_bank_still_hear_the_healthy_one(node_engine):
+    catalogue = CatalogueService(node_engine, bank_id="bank-a", peers=_SlowAndFastPeers(), deadline_ms=300)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=40) as callers:
+        pages = list(callers.map(lambda _: catalogue.search("mug", page=0, page_size=10), range(40)))
+    catalogue.close()
+    assert all(page.banks_not_answering == ["bank-slow"] for page in pages)
+    assert all([product.bank_id for product in page.products] == ["bank-fast"] for page in pages)
