@@ -216,7 +216,8 @@ class BuyerOrderService:
             if code in (OK, EXISTS):
                 self._paid(order.order_id, settlement_account_id)
             else:
-                self._fail(order.order_id, code, detail, tell_seller=code == UNAVAILABLE)
+                self._fail(order.order_id, code, detail,
+                           tell_seller=code in (UNAVAILABLE, result_pb2.RESULT_CODE_INVALID_FIELD))
 
     def _place(self, order: OrderView) -> tuple[int, str, str]:
         request = marketplace_pb2.PlaceOrderRequest(
@@ -234,6 +235,10 @@ class BuyerOrderService:
         except grpc.RpcError as error:
             self._peers.call_failed()
             return UNAVAILABLE, "", f"{order.seller_bank_id} did not answer: {error.code().name}"
+        if response.result in (OK, EXISTS) and not ledger.is_valid_account_id(response.settlement_account_id):
+            # The escrow could never be released to it: fail the order now, money back, seller told.
+            return (result_pb2.RESULT_CODE_INVALID_FIELD, "",
+                    f"{order.seller_bank_id} named no usable settlement account")
         return response.result, response.settlement_account_id, response.detail
 
     def _paid(self, order_id: str, settlement_account_id: str) -> None:
@@ -467,15 +472,33 @@ class BuyerOrderService:
             raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"order {row.order_id!r} is in {row.currency}")
         if row.state not in (COMPLETED, REFUNDED):
             raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {row.order_id!r} is {row.state}")
+        if sender_bank_id != self._bank_id:
+            self._check_refund_arrived(connection, row, event, sender_bank_id=sender_bank_id)
         if not order_events.record_received(connection, event_id=event.event_id, sender_bank_id=sender_bank_id,
                                             order_id=row.order_id, kind=event.kind, now_ms=now_ms):
             return EXISTS
-        if row.refunded_minor + amount.amount_minor > row.total_minor:
-            raise Refused(result_pb2.RESULT_CODE_REFUND_EXCEEDS_PAID, f"order {row.order_id!r} was paid {row.total_minor}")
         table = tables.buyer_orders
-        connection.execute(table.update().where(table.c.order_id == row.order_id).values(
+        # Conditional and relative: two refunds racing (PostgreSQL) cannot pass the total together.
+        updated = connection.execute(table.update().where(
+            table.c.order_id == row.order_id,
+            table.c.refunded_minor + amount.amount_minor <= table.c.total_minor).values(
             state=REFUNDED, refunded_minor=table.c.refunded_minor + amount.amount_minor, updated_at_unix_ms=now_ms))
+        if updated.rowcount != 1:
+            raise Refused(result_pb2.RESULT_CODE_REFUND_EXCEEDS_PAID, f"order {row.order_id!r} was paid {row.total_minor}")
         return OK
+
+    @staticmethod
+    def _check_refund_arrived(connection: sa.Connection, row, event, *, sender_bank_id: str) -> None:
+        """A refund from another bank counts only once its money has: the named transfer from
+        that bank to this order's buyer, for that amount, must have committed here."""
+        incoming = store.incoming_transfers
+        transfer = connection.execute(sa.select(incoming).where(
+            incoming.c.transfer_id == event.transfer_id)).first() if event.transfer_id else None
+        if transfer is None or transfer.status != "COMMITTED":  # Not here yet: the sender retries.
+            raise Refused(result_pb2.RESULT_CODE_UNAVAILABLE, f"refund transfer {event.transfer_id!r} not committed here")
+        if (transfer.payer_bank_id, transfer.payee_account_id, transfer.amount_minor, transfer.currency) != (
+                sender_bank_id, row.buyer_account_id, event.amount.amount_minor, event.amount.currency):
+            raise Refused(result_pb2.RESULT_CODE_INVALID_FIELD, f"transfer {event.transfer_id!r} is not this refund")
 
     # Workers ------------------------------------------------------------------------------------
 

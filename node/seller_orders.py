@@ -314,11 +314,13 @@ class SellerOrderService:
         table, refunds = tables.seller_orders, tables.seller_refunds
         with self._engine.begin() as connection:
             refund = connection.execute(sa.select(refunds).where(
-                refunds.c.refund_id == refund_id, refunds.c.status == REFUND_PENDING)).first()
+                refunds.c.refund_id == refund_id, refunds.c.status == REFUND_PENDING).with_for_update()).first()
             if refund is None:
                 return
             connection.execute(refunds.update().where(refunds.c.refund_id == refund_id).values(status=REFUND_FAILED))
-            order = connection.execute(sa.select(table).where(table.c.order_id == refund.order_id)).one()
+            # Locked, so a refund being added at the same moment (PostgreSQL) is not overwritten.
+            order = connection.execute(sa.select(table).where(table.c.order_id == refund.order_id)
+                                       .with_for_update()).one()
             refunded = order.refunded_minor - refund.amount_minor
             connection.execute(table.update().where(table.c.order_id == refund.order_id).values(
                 refunded_minor=refunded, state=REFUNDED if refunded else COMPLETED, updated_at_unix_ms=self._now_ms()))
