@@ -119,3 +119,19 @@ def test_place_order__after_a_cancel_that_overtook_it_is_refused_nothing_reserve
     assert market.products(B, "beta")["mug"].stock_available == 3
     # The tombstone is the cancelling bank's own: another bank's order with that id is not blocked.
     assert place(peer(market, C, B), order_id="o-late", quantity=1).result == rc.RESULT_CODE_OK
+
+
+def test_notify__a_refund_claimed_without_its_transfer_committed_is_not_believed(market, seller):
+    market.open_account(A, "buyer", deposit_minor=50_000)
+    order = market.checkout(A, "buyer", [(B, "beta", "mug", 2, 500)]).orders[0]
+    market.market(B).ShipOrder(mp.ShipOrderRequest(merchant_id="beta", order_id=order.order_id, tracking_reference="T"))
+    market.wait_buyer_state(A, "buyer", order.order_id, mp.ORDER_STATE_SHIPPED)
+    market.market(A).ConfirmReceipt(mp.ConfirmReceiptRequest(buyer_account_id="buyer", order_id=order.order_id))
+    market.wait_buyer_state(A, "buyer", order.order_id, mp.ORDER_STATE_COMPLETED)
+
+    claimed = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id=order.order_id,
+                                         kind=mp.ORDER_EVENT_KIND_REFUNDED, amount=eur(500),
+                                         transfer_id=str(uuid.uuid4()))
+    assert peer(market, B, A).NotifyOrderEvent(claimed).result == rc.RESULT_CODE_UNAVAILABLE
+    assert market.buyer_order(A, "buyer", order.order_id).state == mp.ORDER_STATE_COMPLETED
+    assert market.buyer_order(A, "buyer", order.order_id).refunded.amount_minor == 0
