@@ -211,13 +211,37 @@ class BuyerOrderService:
         """PlaceOrder at every seller in parallel, then mark each order PAID (or FAILED) on its own."""
         futures = {self._pool.submit(self._place, order): order for order in orders if order.state == PLACING}
         for future in concurrent.futures.as_completed(futures):
-            order = futures[future]
-            code, settlement_account_id, detail = future.result()
-            if code in (OK, EXISTS):
-                self._paid(order.order_id, settlement_account_id)
-            else:
-                self._fail(order.order_id, code, detail,
-                           tell_seller=code in (UNAVAILABLE, result_pb2.RESULT_CODE_INVALID_FIELD))
+            self._placed(futures[future], future.result())
+
+    def _place_by_bank(self, orders: Sequence[OrderView]) -> None:
+        """Each seller bank's orders in turn, the banks in parallel; a bank that does not answer
+        is asked nothing more this time (its other orders stay PLACING for the next pass)."""
+        by_bank: dict[str, list[OrderView]] = {}
+        for order in orders:
+            if order.state == PLACING:
+                by_bank.setdefault(order.seller_bank_id, []).append(order)
+        futures = [self._pool.submit(self._place_in_turn, bank_orders) for bank_orders in by_bank.values()]
+        for future in concurrent.futures.as_completed(futures):
+            for order, outcome in future.result():
+                self._placed(order, outcome)
+
+    def _place_in_turn(self, orders: Sequence[OrderView]) -> list[tuple[OrderView, tuple[int, str, str]]]:
+        """One bank's orders one after another, up to and including the first it does not answer."""
+        outcomes = []
+        for order in orders:
+            outcome = self._place(order)
+            outcomes.append((order, outcome))
+            if outcome[0] == UNAVAILABLE:
+                break
+        return outcomes
+
+    def _placed(self, order: OrderView, outcome: tuple[int, str, str]) -> None:
+        code, settlement_account_id, detail = outcome
+        if code in (OK, EXISTS):
+            self._paid(order.order_id, settlement_account_id)
+        else:
+            self._fail(order.order_id, code, detail,
+                       tell_seller=code in (UNAVAILABLE, result_pb2.RESULT_CODE_INVALID_FIELD))
 
     def _place(self, order: OrderView) -> tuple[int, str, str]:
         request = marketplace_pb2.PlaceOrderRequest(
@@ -399,14 +423,15 @@ class BuyerOrderService:
         order_events.enqueue(connection, event_id=derived_id(row.order_id, "completed"), order_id=row.order_id,
                              recipient_bank_id=row.seller_bank_id, kind=order_events.COMPLETED, now_ms=now_ms)
 
-    def _release(self, order_id: str) -> None:
-        """Send the current release attempt of a RECEIVED order (other bank); a refusal is kept as the problem."""
+    def _release(self, order_id: str) -> int:
+        """Send the current release attempt of a RECEIVED order (other bank); a refusal is kept as the problem.
+        The send's result (OK when there was nothing to send)."""
         table = tables.buyer_orders
         with read_connection(self._engine) as connection:
             row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
         if row.state != RECEIVED or row.seller_bank_id == self._bank_id:
             self._on_event_written()
-            return
+            return OK
         outcome = self._transfers.send_system(SendRequest(
             transfer_id=row.release_transfer_id, from_account_id=escrow_account(row.currency),
             payee_bank_id=row.seller_bank_id, payee_account_id=row.settlement_account_id,
@@ -414,6 +439,7 @@ class BuyerOrderService:
         if outcome.result not in (OK, EXISTS):
             log.info("release of order %s refused before it went out: %d", order_id, outcome.result)
             self._set_problem(order_id, row.release_attempt, outcome.result, "the release transfer was refused")
+        return outcome.result
 
     def _set_problem(self, order_id: str, attempt: int, code: int, detail: str) -> None:
         table = tables.buyer_orders
@@ -503,20 +529,31 @@ class BuyerOrderService:
     # Workers ------------------------------------------------------------------------------------
 
     def auto_confirm_step(self) -> bool:
-        """SHIPPED orders past their auto-confirm time: confirmed as if the buyer had."""
+        """SHIPPED orders past their auto-confirm time: confirmed as if the buyer had. After a seller
+        bank fails to answer, its other releases wait the retry pause instead of being sent."""
         table = tables.buyer_orders
         with read_connection(self._engine) as connection:
-            order_ids = connection.scalars(sa.select(table.c.order_id).where(
+            rows = connection.execute(sa.select(table.c.order_id, table.c.seller_bank_id).where(
                 table.c.state == SHIPPED, table.c.auto_confirm_at_unix_ms <= self._now_ms())
-                .limit(limits.orders_per_step_max)).all()
-        for order_id in order_ids:
-            if self._receive(order_id):
-                log.info("order %s confirmed automatically", order_id)
-                self._release(order_id)
-        return len(order_ids) == limits.orders_per_step_max
+                .order_by(table.c.auto_confirm_at_unix_ms).limit(limits.orders_per_step_max)).all()
+        failed_banks: set[str] = set()
+        for row in rows:
+            if not self._receive(row.order_id):
+                continue
+            log.info("order %s confirmed automatically", row.order_id)
+            if row.seller_bank_id in failed_banks:
+                self._set_problem(row.order_id, 1, UNAVAILABLE, self._not_asked(row.seller_bank_id))
+            elif self._release(row.order_id) in order_events.RETRY_CODES:
+                failed_banks.add(row.seller_bank_id)
+        return len(rows) == limits.orders_per_step_max
+
+    @staticmethod
+    def _not_asked(bank_id: str) -> str:
+        return f"{bank_id} did not answer for another order; the release waits the retry pause"
 
     def release_step(self) -> bool:
-        """RECEIVED orders whose release is not in flight: send it, note why it aborted, or try again."""
+        """RECEIVED orders whose release is not in flight: send it, note why it aborted, or try again.
+        After a seller bank fails to answer, its other due orders wait the retry pause unsent."""
         table, outgoing = tables.buyer_orders, store.outgoing_transfers
         now_ms = self._now_ms()
         with read_connection(self._engine) as connection:
@@ -525,23 +562,29 @@ class BuyerOrderService:
                 .select_from(table.outerjoin(outgoing, outgoing.c.transfer_id == table.c.release_transfer_id))
                 .where(table.c.state == RECEIVED).order_by(table.c.updated_at_unix_ms)
                 .limit(limits.orders_per_step_max)).all()
+        failed_banks: set[str] = set()
         for row in rows:
             if row.seller_bank_id == self._bank_id or row.transfer_status in ("PENDING", "SUBMITTED"):
                 continue
             due = row.release_retry_at_unix_ms is None or row.release_retry_at_unix_ms <= now_ms
+            code = OK
             if row.transfer_status == COMMITTED:
                 with self._engine.begin() as connection:
                     self._complete(connection, row, now_ms=now_ms)
-            elif row.transfer_status is None and due:
-                self._release(row.order_id)
             elif row.transfer_status == ABORTED and row.release_retry_at_unix_ms is None:
                 self._set_problem(row.order_id, row.release_attempt, row.abort_reason,
                                   "the release transfer aborted; the money stays in escrow")
+            elif due and row.transfer_status in (None, ABORTED) and row.seller_bank_id in failed_banks:
+                self._set_problem(row.order_id, row.release_attempt, UNAVAILABLE, self._not_asked(row.seller_bank_id))
+            elif row.transfer_status is None and due:
+                code = self._release(row.order_id)
             elif row.transfer_status == ABORTED and due:
-                self._next_attempt(row)
+                code = self._next_attempt(row)
+            if code in order_events.RETRY_CODES:
+                failed_banks.add(row.seller_bank_id)
         return False
 
-    def _next_attempt(self, row) -> None:
+    def _next_attempt(self, row) -> int:
         table = tables.buyer_orders
         attempt = row.release_attempt + 1
         with self._engine.begin() as connection:
@@ -550,20 +593,22 @@ class BuyerOrderService:
                 table.c.release_attempt == row.release_attempt).values(
                 release_attempt=attempt, release_transfer_id=derived_id(row.order_id, "release", str(attempt)),
                 release_retry_at_unix_ms=None, updated_at_unix_ms=self._now_ms()))
-        if moved.rowcount:
-            log.info("order %s: release attempt %d", row.order_id, attempt)
-            self._release(row.order_id)
+        if not moved.rowcount:
+            return OK
+        log.info("order %s: release attempt %d", row.order_id, attempt)
+        return self._release(row.order_id)
 
     def recover_step(self) -> bool:
-        """PLACING orders a crash left behind (money in escrow): place them again (idempotent), then PAID or FAILED."""
+        """PLACING orders a crash left behind (money in escrow): place them again (idempotent), then PAID
+        or FAILED. A seller bank that does not answer is asked nothing more this pass."""
         table = tables.buyer_orders
         with read_connection(self._engine) as connection:
             rows = connection.execute(sa.select(table).where(
                 table.c.state == PLACING, table.c.placed_at_unix_ms <= self._now_ms() - self._recovery_age_ms)
-                .limit(limits.orders_per_step_max)).all()
+                .order_by(table.c.placed_at_unix_ms).limit(limits.orders_per_step_max)).all()
         if rows:
             log.info("recovering %d orders left in PLACING", len(rows))
-            self._place_all([buyer_view(row, bank_id=self._bank_id) for row in rows])
+            self._place_by_bank([buyer_view(row, bank_id=self._bank_id) for row in rows])
         return False
 
     def escrow_held_minor(self, currency: str) -> int:
