@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Protocol
 
 import grpc
 
@@ -19,7 +20,7 @@ from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_
 from node import limits, merchants as merchant_rules, order_events
 from node.buyer_orders import BuyerOrderService, CartLine
 from node.catalogue import CatalogueService
-from node.errors import InvalidRequest
+from node.errors import InvalidRequest, Refused
 from node.merchants import MerchantService, ProductView
 from node.orders import Item, OrderView
 from node.seller_orders import PlaceOrder, SellerOrderService
@@ -220,24 +221,38 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
         return marketplace_pb2.ListOrdersResponse(orders=[order_to_proto(order) for order in orders])
 
 
+class Participants(Protocol):
+    """The participant registry as callers are checked against it (node.peers.PeerDirectory)."""
+
+    def is_suspended(self, bank_id: str) -> bool: ...
+
+
 class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceServicer):
-    """Calls from member banks' nodes (this bank's own too); the caller is its certificate."""
+    """Calls from member banks' nodes (this bank's own too); the caller is its certificate,
+    and a suspended member is refused (PARTICIPANT_SUSPENDED, or PERMISSION_DENIED for a
+    call without a result code)."""
 
     def __init__(self, *, catalogue: CatalogueService, seller_orders: SellerOrderService,
-                 buyer_orders: BuyerOrderService) -> None:
+                 buyer_orders: BuyerOrderService, participants: Participants) -> None:
         self._catalogue = catalogue
         self._seller_orders = seller_orders
         self._buyer_orders = buyer_orders
+        self._participants = participants
 
-    @staticmethod
-    def _caller_bank(context: grpc.ServicerContext) -> str:
+    def _caller_bank(self, context: grpc.ServicerContext) -> str:
+        """The calling bank; Refused (PARTICIPANT_SUSPENDED) when it is suspended."""
         identity = peer_identity(context)
         if identity is None or identity.role != "bank":
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "only member banks may call")
+        if self._participants.is_suspended(identity.party_id):
+            raise Refused(result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED, f"{identity.party_id!r} is suspended")
         return identity.party_id
 
     def SearchCatalogue(self, request, context):
-        self._caller_bank(context)
+        try:
+            self._caller_bank(context)
+        except FedmallError as error:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
         try:
             products = self._catalogue.search_local(
                 request.query, limit=min(request.limit or limits.search_results_per_bank_max,

@@ -67,6 +67,17 @@ class PeerDirectory:
             raise Unavailable(f"{bank_id!r} has no node address")
         return participant
 
+    def is_suspended(self, bank_id: str) -> bool:
+        """Whether a (calling) bank is suspended, by a registry read at most registry_refresh_ms_min
+        old; the last read when the clearing does not answer."""
+        try:
+            self.refresh()
+        except Unavailable as error:
+            log.warning("participant status of %s from the last registry read: %s", bank_id, error)
+        with self._lock:
+            participant = self._participants.get(bank_id)
+        return participant is not None and participant.status == clearing_pb2.PARTICIPANT_STATUS_SUSPENDED
+
     def _channel(self, address: str) -> grpc.Channel:
         with self._lock:
             channel = self._channels.get(address)

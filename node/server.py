@@ -184,7 +184,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         MarketplaceServicer(bank_id=config.bank_id, merchants=merchants, catalogue=catalogue,
                             seller_orders=seller_orders, buyer_orders=buyer_orders), server)
     marketplace_pb2_grpc.add_MarketplacePeerServiceServicer_to_server(
-        MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders), server)
+        MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders,
+                                participants=peers), server)
     health = add_health_and_reflection(server, SERVICE_NAMES)
 
     closers = [catalogue.close, buyer_orders.close, peers.close, engine.dispose]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import grpc
 import pytest
 
 from fedmall import tls
@@ -11,6 +12,7 @@ from fedmall.v1 import marketplace_pb2 as mp, marketplace_pb2_grpc, money_pb2
 from fedmall.v1 import result_pb2 as rc
 
 from tests.node.marketplace_world import database_url, eur, market  # noqa: F401
+from tests.support.federation import wait_until
 
 A, B, C = "bank-a", "bank-b", "bank-c"
 
@@ -135,3 +137,22 @@ def test_notify__a_refund_claimed_without_its_transfer_committed_is_not_believed
     assert peer(market, B, A).NotifyOrderEvent(claimed).result == rc.RESULT_CODE_UNAVAILABLE
     assert market.buyer_order(A, "buyer", order.order_id).state == mp.ORDER_STATE_COMPLETED
     assert market.buyer_order(A, "buyer", order.order_id).refunded.amount_minor == 0
+
+
+def test_suspended_member__cannot_place_notify_or_search(market, seller):
+    market.world.clearing.registry.set_status(A, "suspended")
+    # The seller's node reads the registry again within registry_refresh_ms_min.
+    wait_until(lambda: place(peer(market, A, B), order_id="o-s").result == rc.RESULT_CODE_PARTICIPANT_SUSPENDED)
+    event = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id="o-s", kind=mp.ORDER_EVENT_KIND_CANCELLED)
+    assert peer(market, A, B).NotifyOrderEvent(event).result == rc.RESULT_CODE_PARTICIPANT_SUSPENDED
+    with pytest.raises(grpc.RpcError) as refused:
+        peer(market, A, B).SearchCatalogue(mp.SearchCatalogueRequest(query="mug"))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert market.products(B, "beta")["mug"].stock_available == 3
+    # A member in good standing is served as before.
+    assert place(peer(market, C, B), order_id="o-c").result == rc.RESULT_CODE_OK
+    assert [p.sku for p in peer(market, C, B).SearchCatalogue(mp.SearchCatalogueRequest(query="mug")).products] == [
+        "mug"]
+    # Reinstated: served again.
+    market.world.clearing.registry.set_status(A, "active")
+    wait_until(lambda: place(peer(market, A, B), order_id="o-s").result == rc.RESULT_CODE_OK)
