@@ -138,10 +138,11 @@ order_events = sa.Table(
     sa.Column("next_attempt_at_unix_ms", sa.BigInteger, nullable=False, index=True),
 )
 
+# Keyed by (sender, event id): each bank names its own events.
 received_order_events = sa.Table(
     "received_order_events", metadata,
+    sa.Column("sender_bank_id", sa.String(64), primary_key=True),
     sa.Column("event_id", sa.String(64), primary_key=True),
-    sa.Column("sender_bank_id", sa.String(64), nullable=False),
     sa.Column("order_id", sa.String(64), nullable=False),
     sa.Column("kind", sa.Integer, nullable=False),
     sa.Column("received_at_unix_ms", sa.BigInteger, nullable=False),

@@ -57,9 +57,11 @@ def enqueue(connection: sa.Connection, *, event_id: str, order_id: str, recipien
 
 def record_received(connection: sa.Connection, *, event_id: str, sender_bank_id: str, order_id: str, kind: int,
                     now_ms: int) -> bool:
-    """Remember an applied event in the caller's transaction; False when it was applied before."""
-    exists = connection.scalar(sa.select(tables.received_order_events.c.event_id)
-                               .where(tables.received_order_events.c.event_id == event_id))
+    """Remember an applied event in the caller's transaction; False when it was applied before.
+    Keyed by sender and event id: one bank's event ids cannot shadow another's."""
+    table = tables.received_order_events
+    exists = connection.scalar(sa.select(table.c.event_id).where(
+        table.c.sender_bank_id == sender_bank_id, table.c.event_id == event_id))
     if exists is not None:
         return False
     connection.execute(tables.received_order_events.insert().values(

@@ -1,6 +1,7 @@
 """Orders at the merchant's bank: stock reservations, shipping, refunds.
 
-    PlaceOrder (buyer's bank)      -> RESERVED     stock_reserved += qty, all items or none
+    PlaceOrder (buyer's bank)      -> RESERVED     stock_reserved += qty, all items or none; an order id
+                                   another buyer bank already placed is refused (FORBIDDEN)
     ShipOrder (merchant)           RESERVED -> SHIPPED      on_hand -= qty, reserved -= qty; event SHIPPED
     event CANCELLED (buyer's bank) RESERVED -> CANCELLED    reserved -= qty (after shipping: refused)
                                    unknown order: remembered (seller_cancelled_unplaced), OK; a
@@ -114,6 +115,10 @@ class SellerOrderService:
             lock_order_id(connection, order.order_id)
             previous = connection.execute(sa.select(table).where(table.c.order_id == order.order_id)).first()
             merchant = load_merchant(connection, order.merchant_id)
+            if previous is not None and previous.buyer_bank_id != buyer_bank_id:
+                # Order ids are one namespace here: another bank's order is not this bank's to touch.
+                raise Refused(result_pb2.RESULT_CODE_FORBIDDEN,
+                              f"order {order.order_id!r} belongs to another buyer bank")
             if previous is not None:
                 if (previous.buyer_bank_id, previous.checkout_id, previous.buyer_account_id, previous.merchant_id,
                         previous.total_minor, previous.currency) != (

@@ -88,3 +88,14 @@ def test_retry_pause__doubles_and_is_bounded():
     assert order_events.retry_pause_ms(0) == limits.order_event_retry_ms_min
     assert order_events.retry_pause_ms(1) == 2 * limits.order_event_retry_ms_min
     assert order_events.retry_pause_ms(1_000) == limits.order_event_retry_ms_max
+
+
+def test_received__the_same_event_id_from_another_bank_is_another_event(node_engine):
+    with node_engine.begin() as connection:
+        def record(sender_bank_id: str) -> bool:
+            return order_events.record_received(connection, event_id="e-1", sender_bank_id=sender_bank_id,
+                                                order_id="o-1", kind=order_events.REFUNDED, now_ms=0)
+        assert record("bank-b") is True
+        assert record("bank-b") is False   # A repeat from its sender.
+        assert record("bank-c") is True    # Bank c cannot shadow, nor be shadowed by, bank b's event.
+        assert record("bank-c") is False

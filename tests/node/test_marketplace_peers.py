@@ -46,7 +46,16 @@ def test_place_order__same_order_again_is_exists_other_content_modified(market, 
     assert first.result == rc.RESULT_CODE_OK and first.settlement_account_id == seller
     assert place(stub, order_id="o-1", quantity=2).result == rc.RESULT_CODE_EXISTS
     assert place(stub, order_id="o-1", quantity=1).result == rc.RESULT_CODE_MODIFIED_REQUEST
-    assert place(peer(market, C, B), order_id="o-1", quantity=2).result == rc.RESULT_CODE_MODIFIED_REQUEST
+    assert market.products(B, "beta")["mug"].stock_available == 1
+
+
+def test_place_order__an_order_id_another_buyer_bank_placed_is_forbidden(market, seller):
+    assert place(peer(market, A, B), order_id="o-1", quantity=2).result == rc.RESULT_CODE_OK
+    # Same content or other: bank c cannot take, replay or read back bank a's order.
+    for quantity in (2, 1):
+        refused = place(peer(market, C, B), order_id="o-1", quantity=quantity)
+        assert (refused.result, refused.settlement_account_id) == (rc.RESULT_CODE_FORBIDDEN, "")
+    assert market.seller_order(B, "beta", "o-1").buyer_bank_id == A
     assert market.products(B, "beta")["mug"].stock_available == 1
 
 
