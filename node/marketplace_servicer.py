@@ -93,6 +93,12 @@ def order_to_proto(order: OrderView) -> marketplace_pb2.Order:
         updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms)
 
 
+def newest_first(orders: list[OrderView]) -> list[OrderView]:
+    """Newest placed first, at most orders_listed_max. Pure."""
+    ordered = sorted(orders, key=lambda order: (order.placed_at_unix_ms, order.order_id), reverse=True)
+    return ordered[:limits.orders_listed_max]
+
+
 def items_from_proto(items) -> list[Item]:
     return [Item(sku=item.sku, quantity=item.quantity, unit_price_minor=item.unit_price.amount_minor,
                  title=item.title) for item in items]
@@ -214,8 +220,8 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             elif request.merchant_id:
                 orders = self._seller_orders.list(merchant_id=request.merchant_id)
             else:  # The bank's view: its buyers' orders, and its merchants' orders for other banks' buyers.
-                orders = self._buyer_orders.list() + [
-                    order for order in self._seller_orders.list() if order.buyer_bank_id != self._bank_id]
+                orders = newest_first(self._buyer_orders.list() + [
+                    order for order in self._seller_orders.list() if order.buyer_bank_id != self._bank_id])
         except FedmallError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         return marketplace_pb2.ListOrdersResponse(orders=[order_to_proto(order) for order in orders])
