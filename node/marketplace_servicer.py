@@ -18,6 +18,7 @@ from fedmall.tls import peer_identity
 from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_pb2
 
 from node import limits, merchants as merchant_rules, order_events
+from node.answers import answers_errors
 from node.buyer_orders import BuyerOrderService, CartLine
 from node.catalogue import CatalogueService
 from node.errors import InvalidRequest, Refused
@@ -32,25 +33,6 @@ FORBIDDEN = result_pb2.RESULT_CODE_FORBIDDEN
 
 _STATUS = {marketplace_pb2.MERCHANT_STATUS_ACTIVE: merchant_rules.ACTIVE,
            marketplace_pb2.MERCHANT_STATUS_SUSPENDED: merchant_rules.SUSPENDED}
-
-
-def _answers_errors(response_class):
-    """Turn a FedmallError raised by a service into response_class(result=code[, detail])."""
-    has_detail = "detail" in response_class.DESCRIPTOR.fields_by_name
-
-    def decorate(method):
-        @functools.wraps(method)
-        def wrapper(self, request, context):
-            try:
-                return method(self, request, context)
-            except FedmallError as error:
-                log.info("%s refused: %s", method.__name__, error)
-                response = response_class(result=error.code)
-                if has_detail:
-                    response.detail = str(error)[:200]
-                return response
-        return wrapper
-    return decorate
 
 
 def _own_bank_only(response_class):
@@ -116,7 +98,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
         self._buyer_orders = buyer_orders
 
     @_own_bank_only(marketplace_pb2.OnboardMerchantResponse)
-    @_answers_errors(marketplace_pb2.OnboardMerchantResponse)
+    @answers_errors(marketplace_pb2.OnboardMerchantResponse)
     def OnboardMerchant(self, request, context):
         code = self._merchants.onboard(
             merchant_id=request.merchant_id, legal_name=request.legal_name, contact=request.contact,
@@ -124,7 +106,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
         return marketplace_pb2.OnboardMerchantResponse(result=code)
 
     @_own_bank_only(marketplace_pb2.SetMerchantStatusResponse)
-    @_answers_errors(marketplace_pb2.SetMerchantStatusResponse)
+    @answers_errors(marketplace_pb2.SetMerchantStatusResponse)
     def SetMerchantStatus(self, request, context):
         status = _STATUS.get(request.status)
         if status is None:
@@ -133,7 +115,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             result=self._merchants.set_status(merchant_id=request.merchant_id, status=status))
 
     @_own_bank_only(marketplace_pb2.UpsertProductResponse)
-    @_answers_errors(marketplace_pb2.UpsertProductResponse)
+    @answers_errors(marketplace_pb2.UpsertProductResponse)
     def UpsertProduct(self, request, context):
         code = self._merchants.upsert_product(
             merchant_id=request.merchant_id, sku=request.sku, title=request.title, description=request.description,
@@ -141,7 +123,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
         return marketplace_pb2.UpsertProductResponse(result=code)
 
     @_own_bank_only(marketplace_pb2.ListMerchantProductsResponse)
-    @_answers_errors(marketplace_pb2.ListMerchantProductsResponse)
+    @answers_errors(marketplace_pb2.ListMerchantProductsResponse)
     def ListMerchantProducts(self, request, context):
         products = self._merchants.list_products(request.merchant_id)
         return marketplace_pb2.ListMerchantProductsResponse(
@@ -160,7 +142,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             banks_not_answering=page.banks_not_answering)
 
     @_own_bank_only(marketplace_pb2.CheckoutResponse)
-    @_answers_errors(marketplace_pb2.CheckoutResponse)
+    @answers_errors(marketplace_pb2.CheckoutResponse)
     def Checkout(self, request, context):
         outcome = self._buyer_orders.checkout(
             checkout_id=request.checkout_id, buyer_account_id=request.buyer_account_id,
@@ -171,26 +153,26 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             result=outcome.result, orders=[order_to_proto(order) for order in outcome.orders])
 
     @_own_bank_only(marketplace_pb2.ShipOrderResponse)
-    @_answers_errors(marketplace_pb2.ShipOrderResponse)
+    @answers_errors(marketplace_pb2.ShipOrderResponse)
     def ShipOrder(self, request, context):
         code, order = self._seller_orders.ship(merchant_id=request.merchant_id, order_id=request.order_id,
                                                tracking_reference=request.tracking_reference)
         return marketplace_pb2.ShipOrderResponse(result=code, order=order_to_proto(order))
 
     @_own_bank_only(marketplace_pb2.ConfirmReceiptResponse)
-    @_answers_errors(marketplace_pb2.ConfirmReceiptResponse)
+    @answers_errors(marketplace_pb2.ConfirmReceiptResponse)
     def ConfirmReceipt(self, request, context):
         order = self._buyer_orders.confirm(buyer_account_id=request.buyer_account_id, order_id=request.order_id)
         return marketplace_pb2.ConfirmReceiptResponse(result=OK, order=order_to_proto(order))
 
     @_own_bank_only(marketplace_pb2.CancelOrderResponse)
-    @_answers_errors(marketplace_pb2.CancelOrderResponse)
+    @answers_errors(marketplace_pb2.CancelOrderResponse)
     def CancelOrder(self, request, context):
         order = self._buyer_orders.cancel(buyer_account_id=request.buyer_account_id, order_id=request.order_id)
         return marketplace_pb2.CancelOrderResponse(result=OK, order=order_to_proto(order))
 
     @_own_bank_only(marketplace_pb2.RefundOrderResponse)
-    @_answers_errors(marketplace_pb2.RefundOrderResponse)
+    @answers_errors(marketplace_pb2.RefundOrderResponse)
     def RefundOrder(self, request, context):
         code, order = self._seller_orders.refund(
             refund_id=request.refund_id, merchant_id=request.merchant_id, order_id=request.order_id,
@@ -198,7 +180,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
         return marketplace_pb2.RefundOrderResponse(result=code, order=order_to_proto(order))
 
     @_own_bank_only(marketplace_pb2.GetOrderResponse)
-    @_answers_errors(marketplace_pb2.GetOrderResponse)
+    @answers_errors(marketplace_pb2.GetOrderResponse)
     def GetOrder(self, request, context):
         if bool(request.buyer_account_id) == bool(request.merchant_id):
             raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "name exactly one of buyer or merchant")
@@ -267,7 +249,7 @@ class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceService
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         return marketplace_pb2.SearchCatalogueResponse(products=[product_to_proto(product) for product in products])
 
-    @_answers_errors(marketplace_pb2.PlaceOrderResponse)
+    @answers_errors(marketplace_pb2.PlaceOrderResponse)
     def PlaceOrder(self, request, context):
         buyer_bank_id = self._caller_bank(context)
         placed = self._seller_orders.place(buyer_bank_id=buyer_bank_id, order=PlaceOrder(
@@ -277,7 +259,7 @@ class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceService
         return marketplace_pb2.PlaceOrderResponse(result=placed.result,
                                                   settlement_account_id=placed.settlement_account_id)
 
-    @_answers_errors(marketplace_pb2.NotifyOrderEventResponse)
+    @answers_errors(marketplace_pb2.NotifyOrderEventResponse)
     def NotifyOrderEvent(self, request, context):
         sender_bank_id = self._caller_bank(context)
         if request.kind in (order_events.CANCELLED, order_events.COMPLETED):

@@ -1,7 +1,6 @@
 """Thin gRPC servicers: proto -> domain -> proto. The only place exceptions become result codes."""
 from __future__ import annotations
 
-import functools
 import logging
 
 import grpc
@@ -11,6 +10,7 @@ from fedmall.tls import peer_identity
 from fedmall.v1 import money_pb2, node_pb2, node_pb2_grpc, result_pb2
 
 from node import limits
+from node.answers import answers_errors
 from node.accounts import AccountService
 from node.transfers import SUBMITTED, PENDING, SendRequest, TransferService
 
@@ -27,20 +27,6 @@ def public_status(status: str) -> str:
     return _PUBLIC_STATUS.get(status, status)
 
 
-def _answers_errors(response_class):
-    """Turn a FedmallError raised by a service into response_class(result=code)."""
-    def decorate(method):
-        @functools.wraps(method)
-        def wrapper(self, request, context):
-            try:
-                return method(self, request, context)
-            except FedmallError as error:
-                log.info("%s refused: %s", method.__name__, error)
-                return response_class(result=error.code)
-        return wrapper
-    return decorate
-
-
 class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     """The bank's own operations; callers must hold this bank's certificate."""
 
@@ -53,7 +39,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         identity = peer_identity(context)
         return identity is not None and identity.role == "bank" and identity.party_id == self._bank_id
 
-    @_answers_errors(node_pb2.OpenAccountResponse)
+    @answers_errors(node_pb2.OpenAccountResponse)
     def OpenAccount(self, request, context):
         if not self._is_own_bank(context):
             return node_pb2.OpenAccountResponse(result=FORBIDDEN)
@@ -61,7 +47,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
             account_id=request.account_id, holder_name=request.holder_name, currency=request.currency)
         return node_pb2.OpenAccountResponse(result=code)
 
-    @_answers_errors(node_pb2.DepositResponse)
+    @answers_errors(node_pb2.DepositResponse)
     def Deposit(self, request, context):
         if not self._is_own_bank(context):
             return node_pb2.DepositResponse(result=FORBIDDEN)
@@ -71,7 +57,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         return node_pb2.DepositResponse(result=code, balance=money_pb2.Money(
             amount_minor=account.balance_minor, currency=account.currency))
 
-    @_answers_errors(node_pb2.GetAccountResponse)
+    @answers_errors(node_pb2.GetAccountResponse)
     def GetAccount(self, request, context):
         if not self._is_own_bank(context):
             return node_pb2.GetAccountResponse(result=FORBIDDEN)
@@ -80,7 +66,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
             result=OK, account_id=account.account_id, holder_name=account.holder_name, closed=account.closed,
             balance=money_pb2.Money(amount_minor=account.balance_minor, currency=account.currency))
 
-    @_answers_errors(node_pb2.SendTransferResponse)
+    @answers_errors(node_pb2.SendTransferResponse)
     def SendTransfer(self, request, context):
         if not self._is_own_bank(context):
             return node_pb2.SendTransferResponse(result=FORBIDDEN)
@@ -99,7 +85,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
             node_pb2.SendTransferResponse(result=outcome.result, status=public_status(outcome.status))
             for outcome in outcomes])
 
-    @_answers_errors(node_pb2.GetTransferRecordResponse)
+    @answers_errors(node_pb2.GetTransferRecordResponse)
     def GetTransferRecord(self, request, context):
         if not self._is_own_bank(context):
             return node_pb2.GetTransferRecordResponse(result=FORBIDDEN)

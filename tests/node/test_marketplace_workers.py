@@ -109,9 +109,13 @@ def test_events__a_seller_event_waits_for_a_buyer_node_that_was_down(market):
     market.start_node(A)
     arrived = market.wait_buyer_state(A, "buyer", order.order_id, mp.ORDER_STATE_SHIPPED, timeout_s=20)
     assert arrived.tracking_reference == "LATE"
-    with market.nodes[B].engine.connect() as connection:
-        assert connection.scalar(sa.select(sa.func.count()).select_from(tables.order_events)
-                                 .where(tables.order_events.c.sent.is_(False))) == 0
+
+    def unsent() -> int:  # The sender marks an event sent just after the buyer's node answered.
+        with market.nodes[B].engine.connect() as connection:
+            return connection.scalar(sa.select(sa.func.count()).select_from(tables.order_events)
+                                     .where(tables.order_events.c.sent.is_(False)))
+
+    wait_until(lambda: unsent() == 0)
 
 
 def test_restart__buyer_node_restarted_after_confirm_completes_the_release(market):
