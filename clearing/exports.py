@@ -22,7 +22,6 @@ the sum of the positive nets (what really moves at settlement) and
 from __future__ import annotations
 
 import csv
-import decimal
 import io
 import os
 from collections import defaultdict
@@ -37,7 +36,7 @@ from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import settlement_pb2, transfer_pb2
 
-from clearing import iso20022
+from clearing import iso20022, netting
 from clearing.iso20022 import Member, Net, Transfer, Window
 from clearing.store import Store, participants, settlement_windows, transfers, window_nets
 
@@ -194,16 +193,9 @@ def _total_row(window: Window, nets: Sequence[Net], currency: str) -> dict:
         **_amount_columns("net", net_sum_minor, currency),
         **_amount_columns("gross", gross_minor, currency),
         **_amount_columns("net_total", net_total_minor, currency),
-        "liquidity_saving_pct": liquidity_saving_pct(gross_minor=gross_minor, net_total_minor=net_total_minor),
+        "liquidity_saving_pct": str(netting.liquidity_saving_pct(gross_minor=gross_minor,
+                                                                 net_total_minor=net_total_minor)),
     }
-
-
-def liquidity_saving_pct(*, gross_minor: int, net_total_minor: int) -> str:
-    """100 * (1 - net / gross) to two decimals, half-even; '0.00' for an empty window."""
-    if gross_minor == 0:
-        return "0.00"
-    saving = decimal.Decimal(gross_minor - net_total_minor) * 100 / decimal.Decimal(gross_minor)
-    return str(saving.quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_HALF_EVEN))
 
 
 def _amount_columns(name: str, amount_minor: int, currency: str) -> dict[str, str | int]:

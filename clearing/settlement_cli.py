@@ -17,7 +17,7 @@ from fedmall import money
 from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, table
 from fedmall.v1 import settlement_pb2
 
-from clearing import exports
+from clearing import exports, netting
 from clearing.windows import ACKNOWLEDGED, WindowService, state_name
 
 
@@ -96,7 +96,8 @@ def report_document(windows: WindowService, window_id: int) -> dict:
             net_total_minor={m.currency: m.amount_minor for m in report.net_total},
             audit_head={"sequence": report.audit_head.sequence, "entry_hash": report.audit_head.entry_hash.hex()})
     document["liquidity_saving_pct"] = {
-        currency: round(100 * (1 - document["net_total_minor"].get(currency, 0) / gross), 2) if gross else 0.0
+        currency: float(netting.liquidity_saving_pct(gross_minor=gross,
+                                                     net_total_minor=document["net_total_minor"].get(currency, 0)))
         for currency, gross in document["gross_minor"].items()}
     return document
 

@@ -23,7 +23,7 @@ from fedmall.results import FedmallError
 from fedmall.v1 import money_pb2, settlement_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
-from clearing import exports, iso20022
+from clearing import exports, iso20022, netting
 from clearing.store import Store, participants, settlement_windows, transfers, window_nets
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
@@ -368,8 +368,8 @@ def test_settlement_csv__totals_give_gross_net_and_liquidity_saving(window):
 
 
 def test_liquidity_saving_pct__an_empty_window_saves_nothing():
-    assert exports.liquidity_saving_pct(gross_minor=0, net_total_minor=0) == "0.00"
-    assert exports.liquidity_saving_pct(gross_minor=3, net_total_minor=1) == "66.67"
+    assert str(netting.liquidity_saving_pct(gross_minor=0, net_total_minor=0)) == "0.00"
+    assert str(netting.liquidity_saving_pct(gross_minor=3, net_total_minor=1)) == "66.67"
 
 
 # --- export_window --------------------------------------------------------------------
