@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from fedmall import limits, money
+from fedmall import identifiers, limits, money
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
@@ -30,8 +30,7 @@ def is_uuid(text: str) -> bool:
         return False
 
 
-def is_account_id(text: str) -> bool:
-    return 0 < len(text) <= limits.account_id_length_max and all(c.isalnum() or c in "-_." for c in text)
+is_account_id = identifiers.is_account_id
 
 
 def has_unknown_fields(prepare: transfer_pb2.Prepare) -> bool:

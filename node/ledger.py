@@ -23,12 +23,11 @@ so applying the same cause twice is detectable: the entry already exists.
 """
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Iterable
 
-from fedmall import limits
+from fedmall import identifiers
 
 CASH = "cash"
 OWED_TO_CLEARING = "owed-to-clearing"
@@ -37,11 +36,7 @@ LIQUIDITY = "liquidity"
 ESCROW = "escrow"
 INTERNAL_KINDS = (CASH, OWED_TO_CLEARING, CLEARING, LIQUIDITY, ESCROW)
 
-_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,%d}$" % limits.account_id_length_max)
-
-
-def is_valid_account_id(account_id: str) -> bool:
-    return bool(_ACCOUNT_ID.match(account_id))
+is_valid_account_id = identifiers.is_account_id
 
 
 def internal_account_id(kind: str, currency: str) -> str:
