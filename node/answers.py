@@ -1,10 +1,13 @@
-"""The one place that turns a service's FedmallError into a response's result code."""
+"""The servicers' two guards: who may call (own_bank_only), and the one place that turns a
+service's FedmallError into a response's result code (answers_errors)."""
 from __future__ import annotations
 
 import functools
 import logging
 
 from fedmall.results import FedmallError
+from fedmall.tls import peer_identity
+from fedmall.v1 import result_pb2
 
 log = logging.getLogger(__name__)
 DETAIL_LENGTH_MAX = 200
@@ -25,5 +28,18 @@ def answers_errors(response_class):
                 if has_detail:
                     response.detail = str(error)[:DETAIL_LENGTH_MAX]
                 return response
+        return wrapper
+    return decorate
+
+
+def own_bank_only(response_class):
+    """Refuse callers that do not hold this bank's certificate (FORBIDDEN); the servicer has _bank_id."""
+    def decorate(method):
+        @functools.wraps(method)
+        def wrapper(self, request, context):
+            identity = peer_identity(context)
+            if identity is None or identity.role != "bank" or identity.party_id != self._bank_id:
+                return response_class(result=result_pb2.RESULT_CODE_FORBIDDEN)
+            return method(self, request, context)
         return wrapper
     return decorate

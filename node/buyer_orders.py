@@ -48,6 +48,7 @@ from node.order_events import MarketplacePeers
 from node.orders import (
     CANCELLED, CANCELLING, COMPLETED, FAILED, PAID, PLACING, RECEIVED, REFUNDED, SHIPPED, Item, OrderView, buyer_view,
     derived_id, items_from_json, items_to_json, items_total)
+from node.repayments import write_entries_repaying_loans
 from node.transfers import ABORTED, COMMITTED, SendRequest, TransferService
 
 log = logging.getLogger(__name__)
@@ -408,8 +409,8 @@ class BuyerOrderService:
                                                release_retry_at_unix_ms=None, updated_at_unix_ms=now_ms))
             if moved.rowcount == 0:
                 return False
-            if row.seller_bank_id == self._bank_id:
-                store.write_entries(connection, [ledger.move(
+            if row.seller_bank_id == self._bank_id:  # The merchant's loans take their share (node.repayments).
+                write_entries_repaying_loans(connection, [ledger.move(
                     f"release:{order_id}", "release", source=escrow_account(row.currency),
                     destination=row.settlement_account_id, amount_minor=row.total_minor, currency=row.currency)],
                     now_ms=now_ms)

@@ -3,6 +3,9 @@
     FEDMALL_NODE_DATABASE_URL     [node].database_url (empty: sqlite file node.db in home)
     FEDMALL_NODE_LISTEN_ADDRESS   [node].listen_address
     FEDMALL_CLEARING_ADDRESS      [clearing].address
+
+[node].credit_policy names the bank's merchant credit policy file (relative to home);
+without it the node does not lend.
 """
 from __future__ import annotations
 
@@ -40,6 +43,8 @@ class NodeConfig:
     # search waits for the other banks.
     auto_confirm_after_s: int = limits.auto_confirm_after_s_default
     search_deadline_ms: int = limits.search_deadline_ms_default
+    # Merchant credit: the bank's policy file (node.credit_policy); None: this bank does not lend.
+    credit_policy_path: Path | None = None
 
     @property
     def fulfilment_secret_path(self) -> Path:
@@ -104,6 +109,7 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
     search_deadline_ms = _bounded_int(node, "search_deadline_ms", limits.search_deadline_ms_default,
                                       low=SEARCH_DEADLINE_MS_MIN, high=SEARCH_DEADLINE_MS_MAX)
     database_url = environ.get("FEDMALL_NODE_DATABASE_URL") or _text(node, "node", "database_url", required=False)
+    credit_policy = _text(node, "node", "credit_policy", required=False)
     return NodeConfig(
         home=home,
         bank_id=_text(identity, "identity", "party_id"),
@@ -115,4 +121,5 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
         transfer_expiry_ms=expiry_ms,
         auto_confirm_after_s=auto_confirm_after_s,
         search_deadline_ms=search_deadline_ms,
+        credit_policy_path=home / credit_policy if credit_policy else None,
     )

@@ -42,7 +42,7 @@ import sqlalchemy as sa
 
 from fedmall.v1 import result_pb2
 
-from node import marketplace_store as tables, order_events
+from node import limits, marketplace_store as tables, order_events
 from node.errors import Refused
 from node.orders import CANCELLED, COMPLETED, REFUNDED, RESERVED, SHIPPED, derived_id
 
@@ -52,9 +52,6 @@ SALE_STATES = (SHIPPED, COMPLETED, REFUNDED)
 RATE_WINDOW_DAYS = 180                  # Rates, averages and the oldest order read.
 TREND_WINDOW_DAYS = 90
 sales_trend_bp_max = 100 * BASIS_POINTS
-# Bound on the orders read for one merchant (belongs in node/limits.py once credit is wired in).
-trade_orders_read_max = 200_000
-ids_per_query_max = 500                 # Event ids in one IN (...) list.
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +77,16 @@ class OrderRecord:
 
 @dataclass(frozen=True, slots=True)
 class LoanHistory:
-    """The merchant's loans at this bank (none exist yet: callers pass NO_LOANS)."""
+    """The merchant's loans at this bank (node.lending.read_loan_history reads them)."""
     outstanding_minor: int
-    repaid_on_time_count: int
-    repaid_late_count: int
+    repaid_on_time_count: int   # Repaid in full, never overdue.
+    repaid_late_count: int      # Repaid in full after being overdue.
+    overdue_count: int          # Loans overdue now.
     non_performing_count: int   # Loans non-performing now.
 
 
-NO_LOANS = LoanHistory(outstanding_minor=0, repaid_on_time_count=0, repaid_late_count=0, non_performing_count=0)
+NO_LOANS = LoanHistory(outstanding_minor=0, repaid_on_time_count=0, repaid_late_count=0, overdue_count=0,
+                       non_performing_count=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +119,7 @@ class TradeFeatures:
     current_loan_balance_minor: int
     loans_repaid_on_time: int
     loans_repaid_late: int
+    loans_overdue: int
     loans_non_performing: int
 
 
@@ -201,6 +201,7 @@ def trade_features(*, merchant: MerchantRecord, orders: Sequence[OrderRecord], l
         current_loan_balance_minor=loans.outstanding_minor,
         loans_repaid_on_time=loans.repaid_on_time_count,
         loans_repaid_late=loans.repaid_late_count,
+        loans_overdue=loans.overdue_count,
         loans_non_performing=loans.non_performing_count,
     )
 
@@ -225,10 +226,10 @@ def read_trade_record(connection: sa.Connection, merchant_id: str, *, bank_id: s
     oldest_ms = now_ms - RATE_WINDOW_DAYS * DAY_MS
     rows = connection.execute(
         sa.select(*columns).where(orders.c.merchant_id == merchant_id, orders.c.placed_at_unix_ms > oldest_ms)
-        .order_by(orders.c.placed_at_unix_ms.desc(), orders.c.order_id).limit(trade_orders_read_max + 1)).all()
-    if len(rows) > trade_orders_read_max:
+        .order_by(orders.c.placed_at_unix_ms.desc(), orders.c.order_id).limit(limits.trade_orders_read_max + 1)).all()
+    if len(rows) > limits.trade_orders_read_max:
         raise Refused(result_pb2.RESULT_CODE_BATCH_TOO_LARGE,
-                      f"more than {trade_orders_read_max} orders in {RATE_WINDOW_DAYS} days")
+                      f"more than {limits.trade_orders_read_max} orders in {RATE_WINDOW_DAYS} days")
     older_sale = connection.execute(
         sa.select(*columns).where(orders.c.merchant_id == merchant_id, orders.c.placed_at_unix_ms <= oldest_ms,
                                   orders.c.state.in_(SALE_STATES))
@@ -248,10 +249,10 @@ def _ship_times(connection: sa.Connection, order_ids: Sequence[str]) -> dict[str
     event_order = {derived_id(order_id, "shipped"): order_id for order_id in order_ids}
     event_ids = list(event_order)
     shipped_at: dict[str, int] = {}
-    for start in range(0, len(event_ids), ids_per_query_max):
+    for start in range(0, len(event_ids), limits.ids_per_query_max):
         for event_id, created_at_ms in connection.execute(
                 sa.select(events.c.event_id, events.c.created_at_unix_ms).where(
-                    events.c.event_id.in_(event_ids[start:start + ids_per_query_max]),
+                    events.c.event_id.in_(event_ids[start:start + limits.ids_per_query_max]),
                     events.c.kind == order_events.SHIPPED)):
             shipped_at[event_order[event_id]] = created_at_ms
     return shipped_at

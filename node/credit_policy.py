@@ -12,9 +12,10 @@
     [limit]                            limit = min(monthly sales x grade multiple, grade cap),
     round_down_to_minor = 1000         rounded down; monthly sales = net_sales_minor_90d // 3
 
-    [loans]                            for the loans to come
+    [loans]                            the terms every new loan is written with (node.loans)
     repayment_share_bp = 2000          share of each incoming settlement credit that repays
-    overdue_after_days = 30            days without a repayment before a loan is overdue
+    term_days = 180                    the loan should be repaid by then (the schedule's last date)
+    overdue_after_days = 30            days without a repayment (or past the term) before overdue
     non_performing_after_days = 90     ... and non-performing
 
     [[grades]]                         best first; a total of at least points_min earns the grade;
@@ -87,6 +88,7 @@ class Knockouts:
 @dataclass(frozen=True, slots=True)
 class LoanTerms:
     repayment_share_bp: int
+    term_days: int
     overdue_after_days: int
     non_performing_after_days: int
 
@@ -109,7 +111,7 @@ class CreditPolicy:
 
 _TOP_KEYS = {"name", "currency", "ship_within_hours", "knockouts", "limit", "loans", "grades", "scorecard"}
 _KNOCKOUT_KEYS = ("tenure_days_min", "gross_sales_minor_90d_min", "refund_rate_bp_max")
-_LOAN_KEYS = ("repayment_share_bp", "overdue_after_days", "non_performing_after_days")
+_LOAN_KEYS = ("repayment_share_bp", "term_days", "overdue_after_days", "non_performing_after_days")
 _GRADE_KEYS = {"name", "points_min", "sales_multiple_bp", "limit_max_minor", "fee_bp"}
 _points_abs_max = 1_000_000
 _weight_max = 1_000
@@ -175,6 +177,8 @@ def validate(document: dict) -> list[str]:
     _check_keys(problems, "loans", loans, allowed=_LOAN_KEYS, required=_LOAN_KEYS)
     if "repayment_share_bp" in loans:
         _check_int(problems, "loans.repayment_share_bp", loans["repayment_share_bp"], low=1, high=BASIS_POINTS)
+    if "term_days" in loans:
+        _check_int(problems, "loans.term_days", loans["term_days"], low=1, high=_days_max)
     overdue_ok = "overdue_after_days" in loans and _check_int(
         problems, "loans.overdue_after_days", loans["overdue_after_days"], low=1, high=_days_max)
     non_performing_ok = "non_performing_after_days" in loans and _check_int(

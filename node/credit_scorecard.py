@@ -20,6 +20,7 @@ SUSPENDED = "suspended"
 TOO_NEW = "too_new"
 SALES_TOO_LOW = "sales_too_low"
 REFUND_RATE_TOO_HIGH = "refund_rate_too_high"
+OVERDUE_LOAN = "overdue_loan"
 NON_PERFORMING_LOAN = "non_performing_loan"
 MONTHS_PER_90_DAYS = 3
 
@@ -87,6 +88,8 @@ def knockouts_of(features: TradeFeatures, policy: CreditPolicy) -> tuple[Knockou
     if features.refund_rate_bp > rules.refund_rate_bp_max:
         found.append(Knockout(REFUND_RATE_TOO_HIGH, f"refund rate {features.refund_rate_bp} bp over the cut-off "
                                                     f"{rules.refund_rate_bp_max} bp"))
+    if features.loans_overdue > 0:
+        found.append(Knockout(OVERDUE_LOAN, f"{features.loans_overdue} loan(s) overdue"))
     if features.loans_non_performing > 0:
         found.append(Knockout(NON_PERFORMING_LOAN, f"{features.loans_non_performing} loan(s) non-performing"))
     return tuple(found)

@@ -17,6 +17,10 @@ Internal accounts, one per kind and currency, have ids customers cannot take
     @escrow/EUR               buyers' money held for marketplace orders until the goods
                               arrive: checkout buyer -x, escrow +x; then escrow -x to the
                               merchant (or to the clearing), or back to the buyer
+    @lending/EUR              merchant loans (node.loans): minus what merchants owe the bank.
+                              A disbursement takes principal + fee out of it; every repayment
+                              puts money back, so -balance = the loans' outstanding total
+    @credit-fees/EUR          the bank's fee income on merchant loans, earned at disbursement
 
 Every entry id is derived from what caused it ("deposit:<id>", "send:<transfer>"...),
 so applying the same cause twice is detectable: the entry already exists.
@@ -34,7 +38,9 @@ OWED_TO_CLEARING = "owed-to-clearing"
 CLEARING = "clearing"
 LIQUIDITY = "liquidity"
 ESCROW = "escrow"
-INTERNAL_KINDS = (CASH, OWED_TO_CLEARING, CLEARING, LIQUIDITY, ESCROW)
+LENDING = "lending"
+CREDIT_FEES = "credit-fees"
+INTERNAL_KINDS = (CASH, OWED_TO_CLEARING, CLEARING, LIQUIDITY, ESCROW, LENDING, CREDIT_FEES)
 
 is_valid_account_id = identifiers.is_account_id
 

@@ -59,6 +59,15 @@ order_event_retry_ms_min = 500              # First pause after a recipient did 
 order_event_retry_ms_max = 60_000           # up to this.
 orders_per_step_max = 64
 
+# Merchant credit.
+trade_orders_read_max = 200_000             # Orders of one merchant read to score it (180 days).
+ids_per_query_max = 500                     # Ids in one IN (...) list.
+loans_listed_max = 100                      # A merchant's loans, newest first.
+loan_book_listed_max = 10_000               # Loans listed in the bank's loan book, newest first.
+loan_statement_lines_max = 1_000            # Newest lines of one loan's statement.
+loans_reviewed_per_step_max = 500           # Loans the review worker judges in one transaction.
+loan_review_poll_ms = 60_000                # The review worker looks at the loans this often.
+
 assert retry_backoff_ms_min < retry_backoff_ms_max
 assert items_per_order_max <= items_per_cart_max
 assert search_page_size_default <= search_page_size_max <= search_results_per_bank_max

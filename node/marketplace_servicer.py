@@ -7,7 +7,6 @@ MarketplacePeerService is other member banks: the caller is the bank in its cert
 """
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Protocol
 
@@ -18,7 +17,7 @@ from fedmall.tls import peer_identity
 from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_pb2
 
 from node import limits, merchants as merchant_rules, order_events
-from node.answers import answers_errors
+from node.answers import answers_errors, own_bank_only
 from node.buyer_orders import BuyerOrderService, CartLine
 from node.catalogue import CatalogueService
 from node.errors import InvalidRequest, Refused
@@ -29,23 +28,9 @@ from node.seller_orders import PlaceOrder, SellerOrderService
 log = logging.getLogger(__name__)
 
 OK = result_pb2.RESULT_CODE_OK
-FORBIDDEN = result_pb2.RESULT_CODE_FORBIDDEN
 
 _STATUS = {marketplace_pb2.MERCHANT_STATUS_ACTIVE: merchant_rules.ACTIVE,
            marketplace_pb2.MERCHANT_STATUS_SUSPENDED: merchant_rules.SUSPENDED}
-
-
-def _own_bank_only(response_class):
-    """Refuse callers that do not hold this bank's certificate (FORBIDDEN)."""
-    def decorate(method):
-        @functools.wraps(method)
-        def wrapper(self, request, context):
-            identity = peer_identity(context)
-            if identity is None or identity.role != "bank" or identity.party_id != self._bank_id:
-                return response_class(result=FORBIDDEN)
-            return method(self, request, context)
-        return wrapper
-    return decorate
 
 
 def _money(amount_minor: int, currency: str) -> money_pb2.Money:
@@ -97,7 +82,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
         self._seller_orders = seller_orders
         self._buyer_orders = buyer_orders
 
-    @_own_bank_only(marketplace_pb2.OnboardMerchantResponse)
+    @own_bank_only(marketplace_pb2.OnboardMerchantResponse)
     @answers_errors(marketplace_pb2.OnboardMerchantResponse)
     def OnboardMerchant(self, request, context):
         code = self._merchants.onboard(
@@ -105,7 +90,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             settlement_account_id=request.settlement_account_id)
         return marketplace_pb2.OnboardMerchantResponse(result=code)
 
-    @_own_bank_only(marketplace_pb2.SetMerchantStatusResponse)
+    @own_bank_only(marketplace_pb2.SetMerchantStatusResponse)
     @answers_errors(marketplace_pb2.SetMerchantStatusResponse)
     def SetMerchantStatus(self, request, context):
         status = _STATUS.get(request.status)
@@ -114,7 +99,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
         return marketplace_pb2.SetMerchantStatusResponse(
             result=self._merchants.set_status(merchant_id=request.merchant_id, status=status))
 
-    @_own_bank_only(marketplace_pb2.UpsertProductResponse)
+    @own_bank_only(marketplace_pb2.UpsertProductResponse)
     @answers_errors(marketplace_pb2.UpsertProductResponse)
     def UpsertProduct(self, request, context):
         code = self._merchants.upsert_product(
@@ -122,7 +107,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             price_minor=request.price.amount_minor, currency=request.price.currency, stock=request.stock)
         return marketplace_pb2.UpsertProductResponse(result=code)
 
-    @_own_bank_only(marketplace_pb2.ListMerchantProductsResponse)
+    @own_bank_only(marketplace_pb2.ListMerchantProductsResponse)
     @answers_errors(marketplace_pb2.ListMerchantProductsResponse)
     def ListMerchantProducts(self, request, context):
         products = self._merchants.list_products(request.merchant_id)
@@ -141,7 +126,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             products=[product_to_proto(product) for product in page.products], total=page.total,
             banks_not_answering=page.banks_not_answering)
 
-    @_own_bank_only(marketplace_pb2.CheckoutResponse)
+    @own_bank_only(marketplace_pb2.CheckoutResponse)
     @answers_errors(marketplace_pb2.CheckoutResponse)
     def Checkout(self, request, context):
         outcome = self._buyer_orders.checkout(
@@ -152,26 +137,26 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
         return marketplace_pb2.CheckoutResponse(
             result=outcome.result, orders=[order_to_proto(order) for order in outcome.orders])
 
-    @_own_bank_only(marketplace_pb2.ShipOrderResponse)
+    @own_bank_only(marketplace_pb2.ShipOrderResponse)
     @answers_errors(marketplace_pb2.ShipOrderResponse)
     def ShipOrder(self, request, context):
         code, order = self._seller_orders.ship(merchant_id=request.merchant_id, order_id=request.order_id,
                                                tracking_reference=request.tracking_reference)
         return marketplace_pb2.ShipOrderResponse(result=code, order=order_to_proto(order))
 
-    @_own_bank_only(marketplace_pb2.ConfirmReceiptResponse)
+    @own_bank_only(marketplace_pb2.ConfirmReceiptResponse)
     @answers_errors(marketplace_pb2.ConfirmReceiptResponse)
     def ConfirmReceipt(self, request, context):
         order = self._buyer_orders.confirm(buyer_account_id=request.buyer_account_id, order_id=request.order_id)
         return marketplace_pb2.ConfirmReceiptResponse(result=OK, order=order_to_proto(order))
 
-    @_own_bank_only(marketplace_pb2.CancelOrderResponse)
+    @own_bank_only(marketplace_pb2.CancelOrderResponse)
     @answers_errors(marketplace_pb2.CancelOrderResponse)
     def CancelOrder(self, request, context):
         order = self._buyer_orders.cancel(buyer_account_id=request.buyer_account_id, order_id=request.order_id)
         return marketplace_pb2.CancelOrderResponse(result=OK, order=order_to_proto(order))
 
-    @_own_bank_only(marketplace_pb2.RefundOrderResponse)
+    @own_bank_only(marketplace_pb2.RefundOrderResponse)
     @answers_errors(marketplace_pb2.RefundOrderResponse)
     def RefundOrder(self, request, context):
         code, order = self._seller_orders.refund(
@@ -179,7 +164,7 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             amount_minor=request.amount.amount_minor, currency=request.amount.currency, reason=request.reason)
         return marketplace_pb2.RefundOrderResponse(result=code, order=order_to_proto(order))
 
-    @_own_bank_only(marketplace_pb2.GetOrderResponse)
+    @own_bank_only(marketplace_pb2.GetOrderResponse)
     @answers_errors(marketplace_pb2.GetOrderResponse)
     def GetOrder(self, request, context):
         if bool(request.buyer_account_id) == bool(request.merchant_id):

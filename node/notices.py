@@ -10,7 +10,8 @@ states that allow it, and every journal entry id names its cause.
               COMMITTED   PENDING|SUBMITTED -> COMMITTED   owed-to-clearing -x, clearing +x
               ABORTED     PENDING|SUBMITTED -> ABORTED     owed-to-clearing -x, customer +x
     as payee  RESERVED    (new) -> ACCEPTED | REJECTED     a decision waits to be sent
-              COMMITTED   ACCEPTED -> COMMITTED            clearing -x, customer +x
+              COMMITTED   ACCEPTED -> COMMITTED            clearing -x, customer +x (less the share
+                                                           that repays the customer's loans: node.repayments)
               ABORTED     ACCEPTED|REJECTED -> ABORTED     no money moved
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ from fedmall.v1 import result_pb2, transfer_pb2
 
 from node import ledger, store
 from node.fulfilment import FulfilmentKey, condition_of
+from node.repayments import write_entries_repaying_loans
 from node.transfers import (
     ABORTED, ACCEPTED, COMMITTED, OK, PENDING, REJECTED, SUBMITTED, abort_outgoing, payee_account_problem)
 
@@ -215,8 +217,8 @@ class NoticeService:
                 [dict(target=row["transfer_id"], new_status=row["status"], new_abort_reason=row["abort_reason"],
                       new_window_id=row["window_id"]) for row in updates])
         done = store.existing_entry_ids(connection, [entry.entry_id for entry in changes.entries])
-        store.write_entries(connection, [entry for entry in changes.entries if entry.entry_id not in done],
-                            now_ms=now_ms)
+        write_entries_repaying_loans(
+            connection, [entry for entry in changes.entries if entry.entry_id not in done], now_ms=now_ms)
         if changes.outgoing_committed:
             self._on_outgoing_committed(
                 connection, [transfer_id for transfer_id, _ in changes.outgoing_committed], now_ms)

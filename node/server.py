@@ -18,16 +18,20 @@ from fedmall.database import make_engine, migrate
 from fedmall.envelope import VerificationKey
 from fedmall.pki import TlsCredentials, load_public_key_pem, load_signing_key
 from fedmall.tls import add_health_and_reflection, new_server, secure_channel, server_credentials
-from fedmall.v1 import clearing_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc
+from fedmall.v1 import (
+    clearing_pb2_grpc, credit_pb2, credit_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc)
 
 from node import limits, store
 from node.accounts import AccountService
 from node.buyer_orders import BuyerOrderService
 from node.catalogue import CatalogueService
-from node.config import NodeConfig
+from node.config import ConfigError, NodeConfig
+from node.credit_policy import PolicyError, load_policy
+from node.credit_servicer import CreditServicer
 from node.decisions import DecisionSubmitter
 from node.deliveries import DeliveryApplier, DeliveryConsumer
 from node.fulfilment import load_or_create_key
+from node.lending import LendingService
 from node.marketplace_servicer import MarketplacePeerServicer, MarketplaceServicer
 from node.merchants import MerchantService
 from node.order_events import OrderEventSender
@@ -48,6 +52,7 @@ SERVICE_NAMES = [
     node_pb2.DESCRIPTOR.services_by_name["PeerService"].full_name,
     marketplace_pb2.DESCRIPTOR.services_by_name["MarketplaceService"].full_name,
     marketplace_pb2.DESCRIPTOR.services_by_name["MarketplacePeerService"].full_name,
+    credit_pb2.DESCRIPTOR.services_by_name["CreditService"].full_name,
 ]
 
 
@@ -58,7 +63,8 @@ class Node:
                  accounts: AccountService, transfers: TransferService, notices: NoticeService,
                  settlement: SettlementService, workers: list[Worker], consumer: DeliveryConsumer,
                  closers: list[Callable[[], None]], merchants: MerchantService | None = None,
-                 catalogue: CatalogueService | None = None, seller_orders=None, buyer_orders=None) -> None:
+                 catalogue: CatalogueService | None = None, seller_orders=None, buyer_orders=None,
+                 lending: LendingService | None = None) -> None:
         self.config = config
         self.engine = engine
         self.accounts = accounts
@@ -69,6 +75,7 @@ class Node:
         self.catalogue = catalogue
         self.seller_orders = seller_orders
         self.buyer_orders = buyer_orders
+        self.lending = lending
         self.port = 0
         self._server = server
         self._health = health
@@ -113,6 +120,10 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
                clearing_channel: grpc.Channel | None = None, quoter: Quoter | None = None) -> Node:
     """Wire a node from its configuration. The clearing channel and quoter can be handed in (tests)."""
     tls = TlsCredentials.load(config.home)
+    try:
+        credit_policy = load_policy(config.credit_policy_path) if config.credit_policy_path else None
+    except PolicyError as error:
+        raise ConfigError(f"[node].credit_policy: {error}") from None
     signing_key = load_signing_key(config.signing_key_path, config.signing_key_id)
     clearing_key = VerificationKey(
         key_id=config.clearing_signing_key_id, owner="clearing",
@@ -153,6 +164,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
                                      auto_confirm_after_s=config.auto_confirm_after_s,
                                      on_event_written=lambda: workers["order-events"].wake())
 
+    lending = LendingService(engine, bank_id=config.bank_id, policy=credit_policy, clock=clock)
+
     def orders_committed(connection, transfer_ids, now_ms) -> None:
         """Outgoing transfers committed (in the delivery's transaction): releases and refunds."""
         if buyer_orders.release_committed(connection, transfer_ids, now_ms=now_ms) | seller_orders.refund_committed(
@@ -175,6 +188,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     workers["deliveries"] = Worker(f"{config.bank_id}-deliveries", consumer.step)
     workers["order-events"] = Worker(f"{config.bank_id}-order-events", order_event_sender.step)
     workers["orders"] = Worker(f"{config.bank_id}-orders", order_timers)
+    workers["loan-review"] = Worker(f"{config.bank_id}-loan-review", lending.review_step,
+                                    poll_ms=limits.loan_review_poll_ms)
 
     server = new_server(threads=limits.server_threads)
     node_pb2_grpc.add_NodeServiceServicer_to_server(
@@ -186,6 +201,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     marketplace_pb2_grpc.add_MarketplacePeerServiceServicer_to_server(
         MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders,
                                 participants=peers), server)
+    credit_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(bank_id=config.bank_id, lending=lending), server)
     health = add_health_and_reflection(server, SERVICE_NAMES)
 
     closers = [catalogue.close, buyer_orders.close, peers.close, engine.dispose]
@@ -194,7 +210,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     return Node(config=config, engine=engine, server=server, health=health, tls=tls, accounts=accounts,
                 transfers=transfers, notices=notices, settlement=settlement, workers=list(workers.values()),
                 consumer=consumer, closers=closers, merchants=merchants, catalogue=catalogue,
-                seller_orders=seller_orders, buyer_orders=buyer_orders)
+                seller_orders=seller_orders, buyer_orders=buyer_orders, lending=lending)
 
 
 __all__ = ["Node", "build_node", "SERVICE_NAMES"]

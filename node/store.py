@@ -222,3 +222,4 @@ def read_books(connection: sa.Connection) -> ledger.BooksSummary:
 
 # The marketplace's tables live in their own module, on this metadata (the migrations see them).
 from node import marketplace_store  # noqa: E402,F401
+from node import credit_store  # noqa: E402,F401

@@ -22,8 +22,8 @@ def test_example_policy__loads_cleanly():
     assert (policy.name, policy.currency, policy.ship_within_ms) == ("example-2030-01", "EUR", 72 * 3_600_000)
     assert [grade.name for grade in policy.grades] == ["A", "B", "C", "D", "E"]
     assert policy.grades[-1].points_min is None
-    assert (policy.loans.repayment_share_bp, policy.loans.overdue_after_days,
-            policy.loans.non_performing_after_days) == (2_000, 30, 90)
+    assert (policy.loans.repayment_share_bp, policy.loans.term_days, policy.loans.overdue_after_days,
+            policy.loans.non_performing_after_days) == (2_000, 180, 30, 90)
     tenure = policy.scorecard[0]
     assert tenure.feature == "tenure_days"
     assert tenure.bands == (Band(0, 180, 0), Band(180, 365, 10), Band(365, 730, 20), Band(730, None, 25))

@@ -70,7 +70,7 @@ def good_history() -> list[OrderRecord]:
 
 def test_good_merchant__features_points_grade_a_and_limit():
     loans = LoanHistory(outstanding_minor=200_000, repaid_on_time_count=2, repaid_late_count=0,
-                        non_performing_count=0)
+                        overdue_count=0, non_performing_count=0)
     features = features_of(merchant(tenure_days=800), good_history(), loans)
     assert features == TradeFeatures(
         merchant_id="m-1", currency="EUR", computed_at_unix_ms=NOW_MS, suspended=False,
@@ -87,7 +87,8 @@ def test_good_merchant__features_points_grade_a_and_limit():
         on_time_shipping_rate_bp=9_444,            # 17 / 18 = 9444.4 bp, rounded down.
         cross_bank_buyer_share_bp=6_666,           # 4 / 6 buyers.
         days_since_last_sale=5,
-        current_loan_balance_minor=200_000, loans_repaid_on_time=2, loans_repaid_late=0, loans_non_performing=0)
+        current_loan_balance_minor=200_000, loans_repaid_on_time=2, loans_repaid_late=0, loans_overdue=0,
+        loans_non_performing=0)
     decision = score(features, POLICY)
     assert points(decision) == {
         "tenure_days": 25, "sales_trend_bp": 15, "gross_sales_minor_90d": 20, "refund_rate_bp": 15,
@@ -153,7 +154,7 @@ def test_declining_merchant__lower_grade_and_limit():
 def test_dormant_suspended_merchant_with_a_bad_loan__every_knockout_named():
     orders = [order(0, age_days=400, total_minor=500_000)]
     loans = LoanHistory(outstanding_minor=50_000, repaid_on_time_count=0, repaid_late_count=1,
-                        non_performing_count=1)
+                        overdue_count=0, non_performing_count=1)
     features = features_of(merchant(tenure_days=800, status="SUSPENDED"), orders, loans)
     assert features.days_since_last_sale == 400                  # The older sale still counts here.
     assert (features.gross_sales_minor_180d, features.order_count_180d, features.average_order_value_minor) == (

@@ -1,0 +1,428 @@
+"""Merchant loans at the merchant's bank: offer, instant decision, disbursement, payoff,
+the loan's status over time, and the views (the merchant's loans, the bank's loan book).
+
+    offer     features from this node's own records (node.credit_features) scored by the
+              bank's policy (node.credit_scorecard): grade, limit, every line explained
+    apply     decided at once, in one transaction: the decision is recorded whatever it is;
+              an approval also writes the loan, its schedule and the disbursement
+                  disburse:<loan>   @lending -(principal + fee), merchant +principal,
+                                    @credit-fees +fee
+              Refusals, in this order: MERCHANT_UNKNOWN, MERCHANT_SUSPENDED, CREDIT_DECLINED
+              (the knockouts), LOAN_OPEN (one loan at a time), CREDIT_LIMIT_EXCEEDED.
+    repay     from sales: node.repayments, inside each credit's own entry
+    pay off   payoff:<loan>     merchant -outstanding, @lending +outstanding
+    review    a worker moves loans to OVERDUE and NON_PERFORMING as days pass (node.loans)
+
+The loan is written with the policy's terms of that day (fee, repayment share, term,
+overdue and non-performing days); a later policy change applies to new loans only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import sqlalchemy as sa
+
+from fedmall.database import read_connection
+from fedmall.v1 import result_pb2
+
+from node import credit_store as tables, fields, ledger, limits, loans, store
+from node.credit_features import (
+    DAY_MS, LoanHistory, TradeFeatures, read_trade_record, trade_features)
+from node.credit_policy import CreditPolicy
+from node.credit_scorecard import CreditDecision, score
+from node.errors import Refused
+from node.marketplace_store import ACTIVE, merchants as merchant_table
+from node.repayments import clock_of
+
+OK = result_pb2.RESULT_CODE_OK
+EXISTS = result_pb2.RESULT_CODE_EXISTS
+DISBURSED = "DISBURSED"
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    features: TradeFeatures
+    decision: CreditDecision
+    policy: CreditPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class LoanView:
+    loan_id: str
+    merchant_id: str
+    account_id: str
+    currency: str
+    principal_minor: int
+    fee_minor: int
+    repaid_minor: int
+    outstanding_minor: int
+    status: str
+    grade: str
+    repayment_share_bp: int
+    disbursed_at_unix_ms: int
+    maturity_at_unix_ms: int
+    last_repaid_at_unix_ms: int | None
+    closed_at_unix_ms: int | None
+    ever_overdue: bool
+    schedule: tuple[loans.Installment, ...]
+    due_by_now_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    at_unix_ms: int
+    kind: str                   # DISBURSED, SALES or PAYOFF.
+    entry_id: str
+    credit_minor: int
+    amount_minor: int
+    outstanding_after_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    result: int                 # OK or EXISTS; refusals raise.
+    loan: LoanView
+    offer: Offer | None         # None for a repeated application.
+
+
+@dataclass(frozen=True, slots=True)
+class BookTotals:
+    currency: str
+    loans: int
+    loans_open: int
+    disbursed_minor: int
+    fees_minor: int
+    repaid_minor: int
+    outstanding_minor: int
+    overdue_minor: int
+    non_performing_minor: int
+    lending_account_minor: int  # Minus the @lending balance: equals outstanding_minor when the books agree.
+
+    @property
+    def non_performing_ratio_bp(self) -> int:
+        return self.non_performing_minor * 10_000 // self.outstanding_minor if self.outstanding_minor else 0
+
+
+@dataclass(frozen=True, slots=True)
+class LoanBook:
+    totals: tuple[BookTotals, ...]
+    loans: tuple[LoanView, ...]     # Newest first, at most limits.loan_book_listed_max.
+    truncated: bool
+
+
+class CreditDisabled(Refused):
+    def __init__(self) -> None:
+        super().__init__(result_pb2.RESULT_CODE_CREDIT_DISABLED,
+                         "this bank has no credit policy ([node].credit_policy in fedmall.toml)")
+
+
+def read_loan_history(connection: sa.Connection, merchant_id: str) -> LoanHistory:
+    table = tables.loans
+    counts = dict(connection.execute(
+        sa.select(sa.case((sa.and_(table.c.status == tables.REPAID, table.c.ever_overdue), "late"),
+                          else_=table.c.status).label("kind"), sa.func.count())
+        .where(table.c.merchant_id == merchant_id).group_by(sa.text("kind"))).all())
+    outstanding = connection.scalar(sa.select(sa.func.coalesce(sa.func.sum(table.c.outstanding_minor), 0)).where(
+        table.c.merchant_id == merchant_id, table.c.status.in_(tables.OPEN_STATUSES)))
+    return LoanHistory(outstanding_minor=outstanding, repaid_on_time_count=counts.get(tables.REPAID, 0),
+                       repaid_late_count=counts.get("late", 0), overdue_count=counts.get(tables.OVERDUE, 0),
+                       non_performing_count=counts.get(tables.NON_PERFORMING, 0))
+
+
+class LendingService:
+    def __init__(self, engine: sa.Engine, *, bank_id: str, policy: CreditPolicy | None,
+                 clock: Callable[[], float]) -> None:
+        self._engine = engine
+        self._bank_id = bank_id
+        self._policy = policy
+        self._clock = clock
+        self._review_after = ""     # Keyset cursor of the review worker.
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _require_policy(self) -> CreditPolicy:
+        if self._policy is None:
+            raise CreditDisabled()
+        return self._policy
+
+    # The merchant ---------------------------------------------------------------------------
+
+    def _offer(self, connection: sa.Connection, merchant_id: str, *, now_ms: int) -> Offer:
+        policy = self._require_policy()
+        record = read_trade_record(connection, merchant_id, bank_id=self._bank_id, now_ms=now_ms)
+        features = trade_features(merchant=record.merchant, orders=record.orders,
+                                  loans=read_loan_history(connection, merchant_id), now_ms=now_ms,
+                                  currency=policy.currency, ship_within_ms=policy.ship_within_ms)
+        return Offer(features=features, decision=score(features, policy), policy=policy)
+
+    def offer(self, merchant_id: str) -> Offer:
+        fields.check_id(merchant_id, "merchant id")
+        self._require_policy()
+        with read_connection(self._engine) as connection:
+            return self._offer(connection, merchant_id, now_ms=self._now_ms())
+
+    def apply(self, *, application_id: str, merchant_id: str, amount_minor: int, currency: str) -> Application:
+        """Decide at once; disburse when approved. Refusals raise Refused and post nothing."""
+        fields.check_id(application_id, "application id")
+        fields.check_id(merchant_id, "merchant id")
+        fields.check_amount(amount_minor)
+        fields.check_currency(currency)
+        policy = self._require_policy()
+        if currency != policy.currency:
+            raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"this bank lends in {policy.currency}")
+        now_ms = self._now_ms()
+        request = (merchant_id, amount_minor, currency)
+        try:
+            with self._engine.begin() as connection:
+                # The merchant's row lock orders its applications (one open loan at a time).
+                merchant = connection.execute(sa.select(merchant_table).where(
+                    merchant_table.c.merchant_id == merchant_id).with_for_update()).first()
+                earlier = self._earlier_application(connection, application_id, request)
+                if earlier is not None:
+                    return earlier
+                if merchant is None:
+                    raise Refused(result_pb2.RESULT_CODE_MERCHANT_UNKNOWN, f"no merchant {merchant_id!r}")
+                offer = self._offer(connection, merchant_id, now_ms=now_ms)
+                code, reason = self._refusal(connection, merchant, offer, amount_minor)
+                self._record_application(connection, application_id, request, offer, code=code, reason=reason,
+                                         now_ms=now_ms)
+                if code == OK:
+                    self._disburse(connection, application_id, merchant, amount_minor, offer, now_ms=now_ms)
+        except sa.exc.IntegrityError:  # The same id, for another merchant, won a race: answer as a repeat.
+            with read_connection(self._engine) as connection:
+                earlier = self._earlier_application(connection, application_id, request)
+            assert earlier is not None, "an application insert failed with no application written"
+            return earlier
+        if code != OK:
+            raise Refused(code, reason)
+        return Application(result=OK, loan=self.loan(merchant_id=merchant_id, loan_id=application_id), offer=offer)
+
+    def _earlier_application(self, connection, application_id: str, request: tuple) -> Application | None:
+        """The answer to a repeated application: EXISTS with its loan, or its refusal again."""
+        table = tables.loan_applications
+        row = connection.execute(sa.select(table).where(table.c.application_id == application_id)).first()
+        if row is None:
+            return None
+        if (row.merchant_id, row.amount_minor, row.currency) != request:
+            raise Refused(result_pb2.RESULT_CODE_MODIFIED_REQUEST,
+                          f"application {application_id!r} was made with other content")
+        if row.outcome == tables.DECLINED:
+            raise Refused(row.result, f"application {application_id!r} was declined: {row.reason}")
+        return Application(result=EXISTS, loan=_loan_view(connection, _loan_row(connection, application_id),
+                                                          now_ms=self._now_ms()), offer=None)
+
+    def _refusal(self, connection, merchant, offer: Offer, amount_minor: int) -> tuple[int, str]:
+        decision = offer.decision
+        if merchant.status != ACTIVE:
+            return result_pb2.RESULT_CODE_MERCHANT_SUSPENDED, "the merchant is suspended"
+        if decision.knockouts:
+            return result_pb2.RESULT_CODE_CREDIT_DECLINED, "; ".join(
+                f"{knockout.rule}: {knockout.reason}" for knockout in decision.knockouts)
+        open_loan = connection.scalar(sa.select(tables.loans.c.loan_id).where(
+            tables.loans.c.merchant_id == merchant.merchant_id, tables.loans.c.status.in_(tables.OPEN_STATUSES))
+            .limit(1))
+        if open_loan is not None:
+            return result_pb2.RESULT_CODE_LOAN_OPEN, f"loan {open_loan!r} is open; one loan at a time"
+        if amount_minor > decision.available_minor:
+            return (result_pb2.RESULT_CODE_CREDIT_LIMIT_EXCEEDED,
+                    f"{amount_minor} is above the {decision.available_minor} {decision.currency} minor units "
+                    f"available (limit {decision.limit_minor}, grade {decision.grade})")
+        account = connection.execute(sa.select(store.accounts).where(
+            store.accounts.c.account_id == merchant.settlement_account_id)).one()
+        if account.closed:
+            return result_pb2.RESULT_CODE_ACCOUNT_CLOSED, f"account {account.account_id!r} is closed"
+        if account.currency != decision.currency:
+            return (result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED,
+                    f"the settlement account holds {account.currency}, the loan would be {decision.currency}")
+        return OK, ""
+
+    def _record_application(self, connection, application_id: str, request: tuple, offer: Offer, *,
+                            code: int, reason: str, now_ms: int) -> None:
+        decision = offer.decision
+        merchant_id, amount_minor, currency = request
+        connection.execute(tables.loan_applications.insert().values(
+            application_id=application_id, merchant_id=merchant_id, amount_minor=amount_minor, currency=currency,
+            outcome=tables.APPROVED if code == OK else tables.DECLINED, result=code, reason=reason[:400],
+            policy_name=decision.policy_name[:100], total_points=decision.total_points, grade=decision.grade[:20],
+            limit_minor=decision.limit_minor, decided_at_unix_ms=now_ms))
+
+    def _disburse(self, connection, loan_id: str, merchant, principal_minor: int, offer: Offer, *,
+                  now_ms: int) -> None:
+        terms, currency = offer.policy.loans, offer.decision.currency
+        fee_minor = loans.fee_of(principal_minor, offer.decision.fee_bp)
+        owed_minor = principal_minor + fee_minor
+        maturity_ms = now_ms + terms.term_days * DAY_MS
+        connection.execute(tables.loans.insert().values(
+            loan_id=loan_id, merchant_id=merchant.merchant_id, account_id=merchant.settlement_account_id,
+            currency=currency, principal_minor=principal_minor, fee_minor=fee_minor, repaid_minor=0,
+            outstanding_minor=owed_minor, repayment_share_bp=terms.repayment_share_bp,
+            overdue_after_days=terms.overdue_after_days, non_performing_after_days=terms.non_performing_after_days,
+            status=tables.CURRENT, ever_overdue=False, disbursed_at_unix_ms=now_ms, maturity_at_unix_ms=maturity_ms,
+            last_repaid_at_unix_ms=None, status_changed_at_unix_ms=now_ms, closed_at_unix_ms=None))
+        connection.execute(tables.loan_schedule.insert(), [
+            dict(loan_id=loan_id, installment=item.installment, due_at_unix_ms=item.due_at_unix_ms,
+                 cumulative_due_minor=item.cumulative_due_minor)
+            for item in loans.schedule(owed_minor=owed_minor, disbursed_at_ms=now_ms, term_days=terms.term_days)])
+        postings = [ledger.Posting(ledger.internal_account_id(ledger.LENDING, currency), -owed_minor, currency),
+                    ledger.Posting(merchant.settlement_account_id, principal_minor, currency)]
+        if fee_minor:
+            postings.append(ledger.Posting(ledger.internal_account_id(ledger.CREDIT_FEES, currency), fee_minor,
+                                           currency))
+        store.write_entries(connection, [ledger.Entry(f"disburse:{loan_id}", "disburse", tuple(postings))],
+                            now_ms=now_ms)
+
+    def pay_off(self, *, merchant_id: str, loan_id: str) -> tuple[int, LoanView]:
+        """Repay what is left from the settlement account: OK, or EXISTS when already repaid."""
+        fields.check_id(merchant_id, "merchant id")
+        fields.check_id(loan_id, "loan id")
+        now_ms = self._now_ms()
+        with self._engine.begin() as connection:
+            row = _loan_row(connection, loan_id, merchant_id=merchant_id, for_update=True)
+            if row.status == tables.REPAID:
+                return EXISTS, _loan_view(connection, row, now_ms=now_ms)
+            owed = row.outstanding_minor
+            balance = connection.scalar(sa.select(store.accounts.c.balance_minor).where(
+                store.accounts.c.account_id == row.account_id).with_for_update())
+            if balance < owed:
+                raise Refused(result_pb2.RESULT_CODE_INSUFFICIENT_FUNDS,
+                              f"the settlement account holds {balance}, the loan needs {owed}")
+            entry_id = f"payoff:{loan_id}"
+            store.write_entries(connection, [ledger.move(
+                entry_id, "payoff", source=row.account_id,
+                destination=ledger.internal_account_id(ledger.LENDING, row.currency), amount_minor=owed,
+                currency=row.currency)], now_ms=now_ms)
+            connection.execute(tables.loan_repayments.insert().values(
+                entry_id=entry_id, loan_id=loan_id, source=tables.PAYOFF, credit_minor=owed, amount_minor=owed,
+                outstanding_after_minor=0, created_at_unix_ms=now_ms))
+            connection.execute(tables.loans.update().where(tables.loans.c.loan_id == loan_id).values(
+                outstanding_minor=0, repaid_minor=tables.loans.c.repaid_minor + owed, status=tables.REPAID,
+                last_repaid_at_unix_ms=now_ms, status_changed_at_unix_ms=now_ms, closed_at_unix_ms=now_ms))
+            return OK, _loan_view(connection, _loan_row(connection, loan_id), now_ms=now_ms)
+
+    def loan(self, *, merchant_id: str, loan_id: str) -> LoanView:
+        fields.check_id(merchant_id, "merchant id")
+        fields.check_id(loan_id, "loan id")
+        with read_connection(self._engine) as connection:
+            return _loan_view(connection, _loan_row(connection, loan_id, merchant_id=merchant_id),
+                              now_ms=self._now_ms())
+
+    def statement(self, *, merchant_id: str, loan_id: str) -> tuple[list[StatementLine], bool]:
+        """The disbursement and every repayment, oldest first; True when older lines were left out."""
+        fields.check_id(merchant_id, "merchant id")
+        fields.check_id(loan_id, "loan id")
+        table = tables.loan_repayments
+        with read_connection(self._engine) as connection:
+            row = _loan_row(connection, loan_id, merchant_id=merchant_id)
+            repayments = connection.execute(
+                sa.select(table).where(table.c.loan_id == loan_id)
+                .order_by(table.c.created_at_unix_ms.desc(), table.c.entry_id.desc())
+                .limit(limits.loan_statement_lines_max + 1)).all()
+        truncated = len(repayments) > limits.loan_statement_lines_max
+        lines = [] if truncated else [StatementLine(
+            at_unix_ms=row.disbursed_at_unix_ms, kind=DISBURSED, entry_id=f"disburse:{loan_id}", credit_minor=0,
+            amount_minor=row.principal_minor + row.fee_minor,
+            outstanding_after_minor=row.principal_minor + row.fee_minor)]
+        lines += [StatementLine(at_unix_ms=item.created_at_unix_ms, kind=item.source, entry_id=item.entry_id,
+                                credit_minor=item.credit_minor, amount_minor=item.amount_minor,
+                                outstanding_after_minor=item.outstanding_after_minor)
+                  for item in reversed(repayments[:limits.loan_statement_lines_max])]
+        return lines, truncated
+
+    def loans_of(self, merchant_id: str) -> list[LoanView]:
+        fields.check_id(merchant_id, "merchant id")
+        table = tables.loans
+        with read_connection(self._engine) as connection:
+            rows = connection.execute(sa.select(table).where(table.c.merchant_id == merchant_id)
+                                      .order_by(table.c.disbursed_at_unix_ms.desc(), table.c.loan_id)
+                                      .limit(limits.loans_listed_max)).all()
+            now_ms = self._now_ms()
+            return [_loan_view(connection, row, now_ms=now_ms) for row in rows]
+
+    # The bank -------------------------------------------------------------------------------
+
+    def book(self) -> LoanBook:
+        table = tables.loans
+        with read_connection(self._engine) as connection:
+            totals = []
+            for currency, in connection.execute(sa.select(table.c.currency).distinct().order_by(table.c.currency)):
+                totals.append(_book_totals(connection, currency))
+            rows = connection.execute(sa.select(table).order_by(table.c.disbursed_at_unix_ms.desc(), table.c.loan_id)
+                                      .limit(limits.loan_book_listed_max + 1)).all()
+            now_ms = self._now_ms()
+            views = tuple(_loan_view(connection, row, now_ms=now_ms, with_schedule=False)
+                          for row in rows[:limits.loan_book_listed_max])
+        return LoanBook(totals=tuple(totals), loans=views, truncated=len(rows) > limits.loan_book_listed_max)
+
+    def review_step(self) -> bool:
+        """Move open loans to the status their days give them (node.loans); True when more are waiting."""
+        table = tables.loans
+        now_ms = self._now_ms()
+        with self._engine.begin() as connection:
+            rows = connection.execute(
+                sa.select(table).where(table.c.status.in_(tables.OPEN_STATUSES), table.c.loan_id > self._review_after)
+                .order_by(table.c.loan_id).limit(limits.loans_reviewed_per_step_max).with_for_update()).all()
+            for row in rows:
+                status = loans.status_at(clock_of(row, status=row.status, outstanding_minor=row.outstanding_minor,
+                                                  last_repaid_at_ms=row.last_repaid_at_unix_ms), now_ms)
+                if status != row.status:
+                    connection.execute(table.update().where(table.c.loan_id == row.loan_id).values(
+                        status=status, status_changed_at_unix_ms=now_ms,
+                        ever_overdue=row.ever_overdue or status in (tables.OVERDUE, tables.NON_PERFORMING)))
+        more = len(rows) == limits.loans_reviewed_per_step_max
+        self._review_after = rows[-1].loan_id if more else ""
+        return more
+
+
+def _loan_row(connection: sa.Connection, loan_id: str, *, merchant_id: str | None = None, for_update: bool = False):
+    """The loan; LOAN_UNKNOWN also when it belongs to another merchant (a merchant sees only its own)."""
+    query = sa.select(tables.loans).where(tables.loans.c.loan_id == loan_id)
+    if merchant_id is not None:
+        query = query.where(tables.loans.c.merchant_id == merchant_id)
+    row = connection.execute(query.with_for_update() if for_update else query).first()
+    if row is None:
+        raise Refused(result_pb2.RESULT_CODE_LOAN_UNKNOWN, f"no loan {loan_id!r}"
+                      + (f" of merchant {merchant_id!r}" if merchant_id else ""))
+    return row
+
+
+def _loan_view(connection: sa.Connection, row, *, now_ms: int, with_schedule: bool = True) -> LoanView:
+    installments: tuple[loans.Installment, ...] = ()
+    if with_schedule:
+        installments = tuple(loans.Installment(item.installment, item.due_at_unix_ms, item.cumulative_due_minor)
+                             for item in connection.execute(
+                                 sa.select(tables.loan_schedule).where(tables.loan_schedule.c.loan_id == row.loan_id)
+                                 .order_by(tables.loan_schedule.c.installment)))
+    grade = connection.scalar(sa.select(tables.loan_applications.c.grade).where(
+        tables.loan_applications.c.application_id == row.loan_id)) or ""
+    return LoanView(
+        loan_id=row.loan_id, merchant_id=row.merchant_id, account_id=row.account_id, currency=row.currency,
+        principal_minor=row.principal_minor, fee_minor=row.fee_minor, repaid_minor=row.repaid_minor,
+        outstanding_minor=row.outstanding_minor, status=row.status, grade=grade,
+        repayment_share_bp=row.repayment_share_bp, disbursed_at_unix_ms=row.disbursed_at_unix_ms,
+        maturity_at_unix_ms=row.maturity_at_unix_ms, last_repaid_at_unix_ms=row.last_repaid_at_unix_ms,
+        closed_at_unix_ms=row.closed_at_unix_ms, ever_overdue=row.ever_overdue, schedule=installments,
+        due_by_now_minor=loans.due_by(installments, now_ms) if installments else 0)
+
+
+def _book_totals(connection: sa.Connection, currency: str) -> BookTotals:
+    table = tables.loans
+    open_ = table.c.status.in_(tables.OPEN_STATUSES)
+
+    def total(column, condition=sa.true()):
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, column), else_=0)), 0)
+
+    row = connection.execute(sa.select(
+        sa.func.count().label("loans"), total(1, open_).label("loans_open"),
+        total(table.c.principal_minor).label("disbursed"), total(table.c.fee_minor).label("fees"),
+        total(table.c.repaid_minor).label("repaid"), total(table.c.outstanding_minor, open_).label("outstanding"),
+        total(table.c.outstanding_minor, table.c.status == tables.OVERDUE).label("overdue"),
+        total(table.c.outstanding_minor, table.c.status == tables.NON_PERFORMING).label("non_performing"),
+    ).where(table.c.currency == currency)).one()
+    lending = connection.scalar(sa.select(store.accounts.c.balance_minor).where(
+        store.accounts.c.account_id == ledger.internal_account_id(ledger.LENDING, currency))) or 0
+    return BookTotals(currency=currency, loans=row.loans, loans_open=row.loans_open, disbursed_minor=row.disbursed,
+                      fees_minor=row.fees, repaid_minor=row.repaid, outstanding_minor=row.outstanding,
+                      overdue_minor=row.overdue, non_performing_minor=row.non_performing,
+                      lending_account_minor=-lending)
