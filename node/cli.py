@@ -2,9 +2,15 @@
 
 Every command but serve, ledger-check, reconciliations and reconciliation calls the
 node's own NodeService (the marketplace commands, in node.marketplace_cli, its
-MarketplaceService) over mTLS with the bundle's credentials; those read the node's
-database directly. Bad input: a message on stderr, exit 2. A refusal:
-its result code name, exit 1.
+MarketplaceService; the `credit` commands, in node.credit_cli, its CreditService) over
+mTLS with the bundle's credentials; those read the node's database directly. Bad input:
+a message on stderr, exit 2. A refusal: its result code name (and the node's detail,
+when the command has one) on stderr, exit 1.
+
+    serve | open-account | deposit | send | account | transfer | ledger-check
+    reconciliations | reconciliation | rotate-key | revoke-key
+    merchant | product | search | checkout | ship | confirm | cancel | refund | order | orders
+    credit offer | apply | loans | loan | payoff | book
 """
 from __future__ import annotations
 
@@ -27,10 +33,10 @@ from fedmall.money import MoneyError, check_currency, format_amount, parse_amoun
 from fedmall.pki import TlsCredentials
 from fedmall.results import FedmallError, name_of
 from fedmall.tls import secure_channel
-from fedmall.v1 import (clearing_pb2_grpc, marketplace_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc, result_pb2,
-                        settlement_pb2)
+from fedmall.v1 import (clearing_pb2_grpc, credit_pb2_grpc, marketplace_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc,
+                        result_pb2, settlement_pb2)
 
-from node import keys, ledger, marketplace_cli, settlement, store
+from node import credit_cli, keys, ledger, marketplace_cli, settlement, store
 from node.config import ConfigError, NodeConfig, load_config
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
@@ -81,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = command("revoke-key", "revoke an older signing key at the clearing, signed with the current key")
     sub.add_argument("key_id")
     marketplace_cli.add_commands(commands)
+    credit_cli.add_commands(commands)
     return parser
 
 
@@ -98,6 +105,7 @@ class _Client:
         self._channel = secure_channel(config.listen_address, TlsCredentials.load(config.home))
         self.stub = node_pb2_grpc.NodeServiceStub(self._channel)
         self.marketplace = marketplace_pb2_grpc.MarketplaceServiceStub(self._channel)
+        self.credit = credit_pb2_grpc.CreditServiceStub(self._channel)
 
     def call(self, method: str, request, *, stub=None):
         try:
@@ -112,9 +120,10 @@ def _check_result(response) -> None:
 
 
 class _Refusal(Exception):
-    def __init__(self, code: int) -> None:
+    def __init__(self, code: int, detail: str = "") -> None:
         super().__init__(name_of(code))
         self.code = code
+        self.detail = detail
 
 
 def _account(client: _Client, account_id: str):
@@ -375,12 +384,22 @@ def _marketplace(args, config: NodeConfig) -> None:
         raise _Refusal(refusal.code) from None
 
 
+def _credit(args, config: NodeConfig) -> None:
+    try:
+        credit_cli.COMMANDS[args.command](args, _Client(config))
+    except credit_cli.BadInput as error:
+        raise UsageError(str(error)) from None
+    except credit_cli.Refused as refusal:
+        raise _Refusal(refusal.code, refusal.detail) from None
+
+
 COMMANDS = {
     "serve": _serve, "open-account": _open_account, "deposit": _deposit, "send": _send,
     "account": _show, "transfer": _show, "ledger-check": _ledger_check,
     "rotate-key": _rotate_key, "revoke-key": _revoke_key,
     "reconciliations": _reconciliations, "reconciliation": _reconciliation,
     **dict.fromkeys(marketplace_cli.COMMANDS, _marketplace),
+    **dict.fromkeys(credit_cli.COMMANDS, _credit),
 }
 
 
@@ -395,9 +414,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fedmall-node: {error}", file=sys.stderr)
         return 2
     except _Refusal as refusal:
-        print(name_of(refusal.code), file=sys.stderr)
+        name = name_of(refusal.code)
+        print(f"{name}: {refusal.detail}" if refusal.detail else name, file=sys.stderr)
         if args.json:
-            print(json.dumps(dict(result=name_of(refusal.code))))
+            print(json.dumps(dict(result=name, detail=refusal.detail) if refusal.detail else dict(result=name)))
         return 1
     except ConnectionError as error:
         print(f"fedmall-node: {error}", file=sys.stderr)

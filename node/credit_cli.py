@@ -1,0 +1,447 @@
+"""The merchant credit commands on fedmall-node, `credit ACTION`, for a merchant banking
+here and for the bank's own staff:
+
+    credit offer --merchant M              score, grade, limit, available, fee, repayment share
+                                           and term; every scored feature's value, band, weight
+                                           and points; every knockout that declines
+    credit apply --merchant M AMOUNT [--currency EUR] [--application-id ID]
+                                           decided at once; an approved loan is disbursed into
+                                           the merchant's settlement account
+    credit loans --merchant M              the merchant's loans, newest first
+    credit loan --merchant M LOAN          one loan, its schedule and its statement
+    credit payoff --merchant M LOAN        repay what is left from the settlement account
+    credit book [--csv FILE | --csv -]     the bank's loan book: totals per currency and the
+                                           loans; --csv writes one row per loan (CSV_COLUMNS)
+
+Each calls the node's own CreditService through the client node.cli hands in (the
+bundle's mTLS credentials). Amounts are typed and shown as decimals, basis points as
+percentages; --json gives minor units, currencies and basis points. Bad input raises
+BadInput before any credit request is sent (exit 2; a --csv file that cannot be written
+is found when it is written); a result other than OK or EXISTS raises Refused with the
+node's detail, the reason (exit 1).
+
+An application is idempotent by its id: without --application-id a fresh UUID is used and
+printed, so that after a lost answer the same application can be made again (it answers
+EXISTS with the loan, or the same refusal).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import decimal
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Callable, Protocol
+
+from fedmall.console import table
+from fedmall.money import MoneyError, check_currency, format_amount, parse_amount
+from fedmall.results import name_of
+from fedmall.v1 import credit_pb2, money_pb2, result_pb2
+
+from node import fields
+from node.errors import InvalidRequest
+
+OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
+CURRENCY_DEFAULT = "EUR"
+CSV_TO_STDOUT = "-"
+CSV_COLUMNS = ("loan_id", "merchant_id", "account_id", "currency", "principal_minor", "fee_minor", "repaid_minor",
+               "outstanding_minor", "status", "grade", "repayment_share_bp", "disbursed_at", "maturity_at",
+               "last_repaid_at", "closed_at", "ever_overdue")
+
+
+class BadInput(Exception):
+    """Bad input on the command line: nothing was sent."""
+
+
+class Refused(Exception):
+    def __init__(self, code: int, detail: str = "") -> None:
+        super().__init__(_code_name(code))
+        self.code = code
+        self.detail = detail
+
+
+class Client(Protocol):
+    """node.cli's client: NodeService by default, CreditService through stub=client.credit."""
+    credit: object
+
+    def call(self, method: str, request, *, stub=None): ...
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text)
+        sub.add_argument("--home", type=Path, required=True, help="the node's credentials bundle folder")
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
+        return sub
+
+    credit = commands.add_parser("credit", help="merchant credit at this bank: offers, loans, the loan book")
+    actions = credit.add_subparsers(dest="action", required=True)
+    command("offer", "a merchant's score, grade and limit now, every line explained").add_argument(
+        "--merchant", required=True)
+    sub = command("apply", "apply for a loan: decided at once, disbursed into the settlement account")
+    sub.add_argument("--merchant", required=True)
+    sub.add_argument("amount", help="decimal, like 1500.00")
+    sub.add_argument("--currency", default=CURRENCY_DEFAULT,
+                     help=f"the currency the bank lends in (default {CURRENCY_DEFAULT})")
+    sub.add_argument("--application-id", default=None,
+                     help="letters, digits, '-', '_' or '.' (default a fresh UUID); a retry with the same id is safe")
+    command("loans", "a merchant's loans, newest first").add_argument("--merchant", required=True)
+    for name, text in (("loan", "one loan with its schedule and statement"),
+                       ("payoff", "repay what is left of a loan from the settlement account")):
+        sub = command(name, text)
+        sub.add_argument("--merchant", required=True)
+        sub.add_argument("loan_id")
+    sub = command("book", "the bank's loan book: totals per currency and every loan")
+    sub.add_argument("--csv", default=None, metavar="FILE", help="also write one row per loan; '-' for stdout only")
+
+
+# Parsing what the user typed. Pure; BadInput on anything wrong.
+
+def _amount(text: str, currency: str) -> int:
+    try:
+        return parse_amount(text, check_currency(currency))
+    except MoneyError as error:
+        raise BadInput(str(error)) from None
+
+
+def _application_id(text: str | None) -> str:
+    if text is None:
+        return str(uuid.uuid4())
+    try:
+        return fields.check_id(text, "--application-id")
+    except InvalidRequest as error:
+        raise BadInput(f"{error}, not {text!r}") from None
+
+
+def _csv_file(args) -> Path | None:
+    """The file --csv names: None without --csv or with --csv - (stdout)."""
+    if args.csv is None:
+        return None
+    if args.csv == CSV_TO_STDOUT:
+        if args.json:
+            raise BadInput("--csv - and --json would both write to stdout; give --csv a file")
+        return None
+    path = Path(args.csv)
+    if path.is_dir() or not path.parent.is_dir():
+        raise BadInput(f"--csv {args.csv}: not a file in an existing folder")
+    return path
+
+
+# Showing what came back.
+
+def _code_name(code: int) -> str:
+    try:
+        return name_of(code)
+    except ValueError:
+        return str(code)
+
+
+def _status_name(status: int) -> str:
+    try:
+        return credit_pb2.LoanStatus.Name(status).removeprefix("LOAN_STATUS_")
+    except ValueError:
+        return str(status)
+
+
+def _decimal(money: money_pb2.Money) -> str:
+    if not money.currency:
+        return ""
+    try:
+        return format_amount(money.amount_minor, money.currency)
+    except MoneyError:
+        return f"{money.amount_minor} minor units"
+
+
+def _money(money: money_pb2.Money) -> str:
+    return f"{_decimal(money)} {money.currency}" if money.currency else ""
+
+
+def _money_column(amounts: list[money_pb2.Money]) -> list[str]:
+    """'9.50 EUR' and '120.00 EUR' with their decimal points in one column."""
+    width = max([len(_decimal(money)) for money in amounts] + [0])
+    return [f"{_decimal(money).rjust(width)} {money.currency}" if money.currency else "" for money in amounts]
+
+
+def _money_json(prefix: str, money: money_pb2.Money) -> dict:
+    return {f"{prefix}_minor": money.amount_minor, prefix: _decimal(money), f"{prefix}_currency": money.currency}
+
+
+def _percent(basis_points: int) -> str:
+    return f"{decimal.Decimal(basis_points).scaleb(-2):.2f} %"
+
+
+def _utc(unix_ms: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(unix_ms / 1000, dt.timezone.utc)
+
+
+def _time(unix_ms: int) -> str:
+    return _utc(unix_ms).strftime("%Y-%m-%d %H:%M:%S UTC") if unix_ms else ""
+
+
+def _iso_time(unix_ms: int) -> str:
+    return _utc(unix_ms).strftime("%Y-%m-%dT%H:%M:%SZ") if unix_ms else ""
+
+
+def _print_json(document: dict) -> None:
+    print(json.dumps(document, sort_keys=True))
+
+
+def _print_lines(lines: list[tuple[str, str]]) -> None:
+    """'label  value' lines, the values in one column; lines without a value are left out."""
+    lines = [(label, value) for label, value in lines if value]  # JSON has every field, set or not.
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"{label.ljust(width)}  {value}".rstrip())
+
+
+def offer_json(offer: credit_pb2.CreditOffer) -> dict:
+    return dict(
+        merchant_id=offer.merchant_id, policy_name=offer.policy_name, features=dict(offer.features),
+        scores=[dict(feature=line.feature, value=line.value, band=line.band, weight=line.weight, points=line.points)
+                for line in offer.scores],
+        total_points=offer.total_points, grade=offer.grade,
+        knockouts=[dict(rule=knockout.rule, reason=knockout.reason) for knockout in offer.knockouts],
+        **_money_json("monthly_sales", offer.monthly_sales), **_money_json("limit", offer.limit),
+        **_money_json("available", offer.available), fee_bp=offer.fee_bp,
+        repayment_share_bp=offer.repayment_share_bp, term_days=offer.term_days,
+        computed_at_unix_ms=offer.computed_at_unix_ms)
+
+
+def loan_json(loan: credit_pb2.Loan) -> dict:
+    return dict(
+        loan_id=loan.loan_id, merchant_id=loan.merchant_id, account_id=loan.account_id,
+        **_money_json("principal", loan.principal), **_money_json("fee", loan.fee),
+        **_money_json("repaid", loan.repaid), **_money_json("outstanding", loan.outstanding),
+        **_money_json("due_by_now", loan.due_by_now), status=_status_name(loan.status), grade=loan.grade,
+        repayment_share_bp=loan.repayment_share_bp, disbursed_at_unix_ms=loan.disbursed_at_unix_ms,
+        maturity_at_unix_ms=loan.maturity_at_unix_ms, last_repaid_at_unix_ms=loan.last_repaid_at_unix_ms,
+        closed_at_unix_ms=loan.closed_at_unix_ms, ever_overdue=loan.ever_overdue,
+        schedule=[dict(installment=item.installment, due_at_unix_ms=item.due_at_unix_ms,
+                       **_money_json("cumulative_due", item.cumulative_due)) for item in loan.schedule])
+
+
+def _line_json(line: credit_pb2.StatementLine) -> dict:
+    return dict(at_unix_ms=line.at_unix_ms, kind=line.kind, entry_id=line.entry_id,
+                **_money_json("credit", line.credit), **_money_json("amount", line.amount),
+                **_money_json("outstanding_after", line.outstanding_after))
+
+
+def _totals_json(totals: credit_pb2.LoanBookTotals) -> dict:
+    return dict(
+        currency=totals.currency, loans=totals.loans, loans_open=totals.loans_open,
+        **_money_json("disbursed", totals.disbursed), **_money_json("fees", totals.fees),
+        **_money_json("repaid", totals.repaid), **_money_json("outstanding", totals.outstanding),
+        **_money_json("overdue", totals.overdue), **_money_json("non_performing", totals.non_performing),
+        non_performing_ratio_bp=totals.non_performing_ratio_bp,
+        **_money_json("lending_account", totals.lending_account), books_agree=_books_agree(totals))
+
+
+def _books_agree(totals: credit_pb2.LoanBookTotals) -> bool:
+    return totals.lending_account == totals.outstanding
+
+
+def _show_offer(offer: credit_pb2.CreditOffer) -> None:
+    limit, available = _money_column([offer.limit, offer.available])
+    _print_lines([
+        ("merchant", offer.merchant_id), ("policy", offer.policy_name),
+        ("score", f"{offer.total_points} points"), ("grade", offer.grade),
+        ("limit", limit), ("available", available), ("monthly sales", _money(offer.monthly_sales)),
+        ("fee", _percent(offer.fee_bp)),
+        ("repayment share", f"{_percent(offer.repayment_share_bp)} of each incoming credit"),
+        ("term", f"{offer.term_days} days"), ("computed", _time(offer.computed_at_unix_ms))])
+    if offer.scores:
+        print()
+        print(table([{"feature": line.feature, "value": line.value, "band": line.band, "weight": line.weight,
+                      "points": line.points} for line in offer.scores],
+                    ["feature", "value", "band", "weight", "points"]))
+    if offer.knockouts:
+        print()
+    for knockout in offer.knockouts:
+        print(f"declined: {knockout.rule}: {knockout.reason}")
+
+
+def _show_loan(loan: credit_pb2.Loan, head: list[tuple[str, str]]) -> None:
+    principal, fee, repaid, outstanding, due_by_now = _money_column(
+        [loan.principal, loan.fee, loan.repaid, loan.outstanding, loan.due_by_now])
+    _print_lines(head + [
+        ("loan", loan.loan_id), ("merchant", loan.merchant_id), ("account", loan.account_id),
+        ("status", _status_name(loan.status)), ("grade", loan.grade),
+        ("principal", principal), ("fee", fee), ("repaid", repaid), ("outstanding", outstanding),
+        ("due by now", due_by_now),
+        ("repayment share", f"{_percent(loan.repayment_share_bp)} of each incoming credit"),
+        ("disbursed", _time(loan.disbursed_at_unix_ms)), ("maturity", _time(loan.maturity_at_unix_ms)),
+        ("last repaid", _time(loan.last_repaid_at_unix_ms)), ("closed", _time(loan.closed_at_unix_ms)),
+        ("ever overdue", "yes" if loan.ever_overdue else "no")])
+    if loan.schedule:
+        print()
+        dues = _money_column([item.cumulative_due for item in loan.schedule])
+        print(table([{"installment": item.installment, "due": _time(item.due_at_unix_ms), "cumulative due": due}
+                     for item, due in zip(loan.schedule, dues)], ["installment", "due", "cumulative due"]))
+
+
+def _statement_table(lines: list[credit_pb2.StatementLine]) -> str:
+    credits = _money_column([line.credit if line.credit.amount_minor else money_pb2.Money() for line in lines])
+    amounts = _money_column([line.amount for line in lines])
+    afters = _money_column([line.outstanding_after for line in lines])
+    return table([{"time": _time(line.at_unix_ms), "kind": line.kind, "entry": line.entry_id, "credit": credit,
+                   "amount": amount, "outstanding after": after}
+                  for line, credit, amount, after in zip(lines, credits, amounts, afters)],
+                 ["time", "kind", "entry", "credit", "amount", "outstanding after"])
+
+
+def _loans_table(loans: list[credit_pb2.Loan], *, with_merchant: bool) -> str:
+    principals = _money_column([loan.principal for loan in loans])
+    fees = _money_column([loan.fee for loan in loans])
+    repaids = _money_column([loan.repaid for loan in loans])
+    outstandings = _money_column([loan.outstanding for loan in loans])
+    rows = [{"loan": loan.loan_id, "merchant": loan.merchant_id, "status": _status_name(loan.status),
+             "grade": loan.grade, "principal": principal, "fee": fee, "repaid": repaid, "outstanding": outstanding,
+             "disbursed": _time(loan.disbursed_at_unix_ms), "maturity": _time(loan.maturity_at_unix_ms)}
+            for loan, principal, fee, repaid, outstanding in zip(loans, principals, fees, repaids, outstandings)]
+    return table(rows, ["loan"] + (["merchant"] if with_merchant else [])
+                 + ["status", "grade", "principal", "fee", "repaid", "outstanding", "disbursed", "maturity"])
+
+
+def _totals_table(totals: list[credit_pb2.LoanBookTotals]) -> str:
+    return table([{"currency": item.currency, "loans": item.loans, "open": item.loans_open,
+                   "disbursed": _decimal(item.disbursed), "fees": _decimal(item.fees),
+                   "repaid": _decimal(item.repaid), "outstanding": _decimal(item.outstanding),
+                   "overdue": _decimal(item.overdue), "non-performing": _decimal(item.non_performing),
+                   "NPL ratio": _percent(item.non_performing_ratio_bp),
+                   "@lending": _decimal(item.lending_account),
+                   "= outstanding": "yes" if _books_agree(item) else "NO"} for item in totals],
+                 ["currency", "loans", "open", "disbursed", "fees", "repaid", "outstanding", "overdue",
+                  "non-performing", "NPL ratio", "@lending", "= outstanding"])
+
+
+def _csv_row(loan: credit_pb2.Loan) -> dict:
+    return dict(
+        loan_id=loan.loan_id, merchant_id=loan.merchant_id, account_id=loan.account_id,
+        currency=loan.principal.currency, principal_minor=loan.principal.amount_minor,
+        fee_minor=loan.fee.amount_minor, repaid_minor=loan.repaid.amount_minor,
+        outstanding_minor=loan.outstanding.amount_minor, status=_status_name(loan.status), grade=loan.grade,
+        repayment_share_bp=loan.repayment_share_bp, disbursed_at=_iso_time(loan.disbursed_at_unix_ms),
+        maturity_at=_iso_time(loan.maturity_at_unix_ms), last_repaid_at=_iso_time(loan.last_repaid_at_unix_ms),
+        closed_at=_iso_time(loan.closed_at_unix_ms), ever_overdue="true" if loan.ever_overdue else "false")
+
+
+def write_csv(file, loans: list[credit_pb2.Loan]) -> None:
+    """One row per loan under a header of CSV_COLUMNS; times in ISO 8601 UTC, empty when unset."""
+    writer = csv.DictWriter(file, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    writer.writerows(_csv_row(loan) for loan in loans)
+
+
+# The commands. Each validates everything it can before its first call.
+
+def _credit(client: Client, method: str, request):
+    response = client.call(method, request, stub=client.credit)
+    if response.result not in OK_CODES:
+        raise Refused(response.result, response.detail)
+    return response
+
+
+def _offer(args, client: Client) -> None:
+    offer = _credit(client, "GetCreditOffer", credit_pb2.GetCreditOfferRequest(merchant_id=args.merchant)).offer
+    if args.json:
+        _print_json(offer_json(offer))
+        return
+    _show_offer(offer)
+
+
+def _apply(args, client: Client) -> None:
+    amount = money_pb2.Money(amount_minor=_amount(args.amount, args.currency), currency=args.currency)
+    application_id = _application_id(args.application_id)
+    try:
+        response = _credit(client, "ApplyForLoan", credit_pb2.ApplyForLoanRequest(
+            application_id=application_id, merchant_id=args.merchant, amount=amount))
+    except ConnectionError as error:  # The node may have decided: the same id again answers with the decision.
+        raise ConnectionError(f"{error}; to retry, give --application-id {application_id}") from None
+    if args.json:
+        _print_json(dict(application_id=application_id, result=_code_name(response.result),
+                         loan=loan_json(response.loan),
+                         offer=offer_json(response.offer) if response.HasField("offer") else None))
+        return
+    _show_loan(response.loan, [("application", application_id), ("result", _code_name(response.result))])
+
+
+def _loans(args, client: Client) -> None:
+    loans = list(_credit(client, "ListLoans", credit_pb2.ListLoansRequest(merchant_id=args.merchant)).loans)
+    if args.json:
+        _print_json(dict(merchant_id=args.merchant, loans=[loan_json(loan) for loan in loans]))
+    elif not loans:
+        print(f"{args.merchant} has no loans")
+    else:
+        print(_loans_table(loans, with_merchant=False))
+
+
+def _loan(args, client: Client) -> None:
+    response = _credit(client, "GetLoan", credit_pb2.GetLoanRequest(merchant_id=args.merchant,
+                                                                   loan_id=args.loan_id))
+    lines = list(response.statement)
+    if args.json:
+        _print_json(dict(loan=loan_json(response.loan), statement=[_line_json(line) for line in lines],
+                         statement_truncated=response.statement_truncated))
+        return
+    _show_loan(response.loan, [])
+    print()
+    if response.statement_truncated:
+        print(f"(the newest {len(lines)} lines of the statement)")
+    print(_statement_table(lines) if lines else "no statement lines")
+
+
+def _payoff(args, client: Client) -> None:
+    response = _credit(client, "PayOffLoan", credit_pb2.PayOffLoanRequest(merchant_id=args.merchant,
+                                                                         loan_id=args.loan_id))
+    if args.json:
+        _print_json(dict(result=_code_name(response.result), loan=loan_json(response.loan)))
+        return
+    _show_loan(response.loan, [("result", _code_name(response.result))])
+
+
+def _book(args, client: Client) -> None:
+    path = _csv_file(args)
+    response = _credit(client, "GetLoanBook", credit_pb2.GetLoanBookRequest())
+    totals, loans = list(response.totals), list(response.loans)
+    if args.csv == CSV_TO_STDOUT:
+        write_csv(sys.stdout, loans)
+        return
+    if path is not None:
+        try:
+            with path.open("w", newline="", encoding="utf-8") as file:
+                write_csv(file, loans)
+        except OSError as error:
+            raise BadInput(f"cannot write {path}: {error.strerror}") from None
+    if args.json:
+        _print_json(dict(totals=[_totals_json(item) for item in totals], loans=[loan_json(loan) for loan in loans],
+                         loans_truncated=response.loans_truncated))
+        return
+    _show_book(totals, loans, truncated=response.loans_truncated)
+    if path is not None:
+        print(f"wrote {len(loans)} loans to {path}")
+
+
+def _show_book(totals: list[credit_pb2.LoanBookTotals], loans: list[credit_pb2.Loan], *, truncated: bool) -> None:
+    if not totals:
+        print("no loans yet")
+        return
+    print(_totals_table(totals))
+    print()
+    if truncated:
+        print(f"(the newest {len(loans)} loans)")
+    print(_loans_table(loans, with_merchant=True))
+
+
+ACTIONS: dict[str, Callable[[argparse.Namespace, Client], None]] = {
+    "offer": _offer, "apply": _apply, "loans": _loans, "loan": _loan, "payoff": _payoff, "book": _book,
+}
+
+
+def _run(args, client: Client) -> None:
+    ACTIONS[args.action](args, client)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Client], None]] = {"credit": _run}

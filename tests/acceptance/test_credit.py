@@ -1,0 +1,139 @@
+"""Merchant credit through real nodes over mTLS: a merchant at bank B, scored on the sales B's
+node saw, borrows; sales to buyers at A (interbank, through the clearing) and at B (book
+releases) repay it; a refund, a payoff; nobody else sees the loan."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from fedmall import tls
+from fedmall.v1 import credit_pb2 as cr, credit_pb2_grpc, marketplace_pb2 as mp
+from fedmall.v1 import result_pb2 as rc
+
+from tests.node.marketplace_world import Market, eur, world_market  # noqa: F401
+from tests.support.credit import permissive_policy
+from tests.support.federation import wait_until
+
+SELLER, MERCHANT, PRICE = "bank-b", "bakery", 30_000
+ANN, BOB = ("bank-a", "ann"), ("bank-b", "bob")     # A buyer across banks, a buyer at the merchant's bank.
+
+
+@pytest.fixture
+def market(world_market, tmp_path):  # noqa: F811
+    market = world_market(credit_policy_path=permissive_policy(tmp_path))
+    for bank_id, buyer in (ANN, BOB):
+        market.open_account(bank_id, buyer, deposit_minor=500_000)
+    market.merchant(SELLER, MERCHANT)
+    market.merchant(SELLER, "florist")
+    market.product(SELLER, MERCHANT, "loaf", title="Sourdough crate", price_minor=PRICE, stock=100)
+    return market
+
+
+def credit(market: Market, bank_id: str = SELLER, *, as_bank: str | None = None) -> credit_pb2_grpc.CreditServiceStub:
+    """The bank's CreditService, called with its own certificate (or another bank's)."""
+    caller = market.world.banks[as_bank or bank_id]
+    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks[bank_id].node_port}", caller.tls)
+    market.world._channels.append(channel)
+    return credit_pb2_grpc.CreditServiceStub(channel)
+
+
+def settlement_balance(market: Market) -> int:
+    return market.balance(SELLER, f"settle-{MERCHANT}")
+
+
+def sell(market: Market, buyer: tuple[str, str], *, paid_minor: int) -> str:
+    """One loaf: checkout, ship, confirm; returns when paid_minor reached the merchant's account."""
+    bank_id, account = buyer
+    before = settlement_balance(market)
+    checkout = market.checkout(bank_id, account, [(SELLER, MERCHANT, "loaf", 1, PRICE)])
+    assert checkout.result == rc.RESULT_CODE_OK, checkout
+    order_id = checkout.orders[0].order_id
+    assert market.market(SELLER).ShipOrder(mp.ShipOrderRequest(
+        merchant_id=MERCHANT, order_id=order_id, tracking_reference="T")).result == rc.RESULT_CODE_OK
+    market.wait_buyer_state(bank_id, account, order_id, mp.ORDER_STATE_SHIPPED)
+    assert market.market(bank_id).ConfirmReceipt(mp.ConfirmReceiptRequest(
+        buyer_account_id=account, order_id=order_id)).result == rc.RESULT_CODE_OK
+    wait_until(lambda: settlement_balance(market) == before + paid_minor, timeout_s=15)
+    market.wait_seller_state(SELLER, MERCHANT, order_id, mp.ORDER_STATE_COMPLETED)
+    return order_id
+
+
+def loan_of(market: Market, loan_id: str, merchant_id: str = MERCHANT) -> cr.GetLoanResponse:
+    return credit(market).GetLoan(cr.GetLoanRequest(merchant_id=merchant_id, loan_id=loan_id))
+
+
+def assert_loan_book_agrees(market: Market) -> None:
+    book = credit(market).GetLoanBook(cr.GetLoanBookRequest())
+    assert book.result == rc.RESULT_CODE_OK
+    for totals in book.totals:
+        assert totals.outstanding.amount_minor == totals.lending_account.amount_minor, totals
+
+
+def test_a_merchant_borrows_on_its_trade_and_repays_from_interbank_and_book_sales(market):
+    for buyer in (ANN, ANN, BOB, BOB):
+        sell(market, buyer, paid_minor=PRICE)
+
+    # Scored on what bank B's node saw: 4 sales of 300.00, half the buyers at another bank.
+    offer = credit(market).GetCreditOffer(cr.GetCreditOfferRequest(merchant_id=MERCHANT))
+    assert offer.result == rc.RESULT_CODE_OK, offer
+    points = {line.feature: line.points for line in offer.offer.scores}
+    assert offer.offer.features["gross_sales_minor_90d"] == 120_000
+    assert offer.offer.features["cross_bank_buyer_share_bp"] == 5_000
+    assert offer.offer.features["on_time_shipping_rate_bp"] == 10_000
+    assert (points["refund_rate_bp"], points["on_time_shipping_rate_bp"], points["cross_bank_buyer_share_bp"]) == (
+        15, 10, 10)
+    assert (offer.offer.total_points, offer.offer.grade, list(offer.offer.knockouts)) == (55, "C", [])
+    assert (offer.offer.limit.amount_minor, offer.offer.fee_bp) == (40_000, 400)   # 120 000 / 3 x 1.0.
+
+    over = credit(market).ApplyForLoan(cr.ApplyForLoanRequest(
+        application_id=str(uuid.uuid4()), merchant_id=MERCHANT, amount=eur(40_001)))
+    assert over.result == rc.RESULT_CODE_CREDIT_LIMIT_EXCEEDED and "40000" in over.detail
+    application_id = str(uuid.uuid4())
+    approved = credit(market).ApplyForLoan(cr.ApplyForLoanRequest(
+        application_id=application_id, merchant_id=MERCHANT, amount=eur(40_000)))
+    assert approved.result == rc.RESULT_CODE_OK, approved
+    assert (approved.loan.principal.amount_minor, approved.loan.fee.amount_minor,
+            approved.loan.outstanding.amount_minor) == (40_000, 1_600, 41_600)
+    assert settlement_balance(market) == 4 * PRICE + 40_000
+
+    # Sales repay 20 %: across banks (the clearing's commit) and inside bank B (a book release).
+    across = sell(market, ANN, paid_minor=PRICE - 6_000)
+    sell(market, BOB, paid_minor=PRICE - 6_000)
+    loan = loan_of(market, application_id)
+    assert (loan.loan.repaid.amount_minor, loan.loan.outstanding.amount_minor) == (12_000, 29_600)
+    assert [(line.kind, line.entry_id.split(":")[0], line.credit.amount_minor, line.amount.amount_minor)
+            for line in loan.statement] == [("DISBURSED", "disburse", 0, 41_600),
+                                            ("SALES", "receive", PRICE, 6_000), ("SALES", "release", PRICE, 6_000)]
+    assert_loan_book_agrees(market)
+
+    # A full refund of a sale that partly repaid the loan: the repayment stands, the merchant's
+    # account pays the whole refund, the loan record is unchanged.
+    before = settlement_balance(market)
+    refund = market.market(SELLER).RefundOrder(mp.RefundOrderRequest(
+        refund_id=str(uuid.uuid4()), merchant_id=MERCHANT, order_id=across, amount=eur(PRICE), reason="stale"))
+    assert refund.result == rc.RESULT_CODE_OK, refund
+    market.wait_buyer_state(*ANN, across, mp.ORDER_STATE_REFUNDED)
+    assert settlement_balance(market) == before - PRICE
+    assert loan_of(market, application_id).loan.outstanding.amount_minor == 29_600
+
+    # Nobody else sees it: another merchant, or another bank's node.
+    assert loan_of(market, application_id, "florist").result == rc.RESULT_CODE_LOAN_UNKNOWN
+    assert list(credit(market).ListLoans(cr.ListLoansRequest(merchant_id="florist")).loans) == []
+    intruder = credit(market, as_bank="bank-a")
+    assert intruder.GetCreditOffer(cr.GetCreditOfferRequest(merchant_id=MERCHANT)).result == rc.RESULT_CODE_FORBIDDEN
+    assert intruder.GetLoanBook(cr.GetLoanBookRequest()).result == rc.RESULT_CODE_FORBIDDEN
+    assert intruder.GetLoan(cr.GetLoanRequest(merchant_id=MERCHANT, loan_id=application_id)).result == \
+        rc.RESULT_CODE_FORBIDDEN
+
+    # Early payoff, then sales reach the merchant whole.
+    before = settlement_balance(market)
+    paid = credit(market).PayOffLoan(cr.PayOffLoanRequest(merchant_id=MERCHANT, loan_id=application_id))
+    assert (paid.result, paid.loan.status, paid.loan.outstanding.amount_minor) == (
+        rc.RESULT_CODE_OK, cr.LOAN_STATUS_REPAID, 0)
+    assert settlement_balance(market) == before - 29_600
+    sell(market, BOB, paid_minor=PRICE)
+    assert [line.kind for line in loan_of(market, application_id).statement] == [
+        "DISBURSED", "SALES", "SALES", "PAYOFF"]
+    assert_loan_book_agrees(market)
+    market.assert_invariants()

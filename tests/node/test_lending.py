@@ -1,0 +1,303 @@
+"""node.lending and node.repayments on a real (SQLite) node database with constructed merchant
+histories: the decision, the disbursement, repayment from sales, payoff, overdue and non-performing,
+and every refusal leaving the books untouched. The interbank path through real nodes is in
+tests/acceptance/test_credit.py."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from fedmall.v1 import result_pb2 as rc, transfer_pb2
+from fedmall.v1.money_pb2 import Money
+
+from node import credit_store, ledger, store
+from node.credit_features import DAY_MS
+from node.credit_policy import load_policy
+from node.errors import FedmallError
+from node.fulfilment import FulfilmentKey
+from node.lending import LendingService
+from node.notices import NoticeService
+from node.repayments import write_entries_repaying_loans
+from tests.node.credit_history import add_merchant, add_order
+from tests.node.marketplace_world import balance, books_problems, node_engine  # noqa: F401
+
+POLICY = load_policy(Path(__file__).parents[2] / "node" / "credit_policy.example.toml")
+T0 = 20_000 * DAY_MS
+LENDING = ledger.internal_account_id(ledger.LENDING, "EUR")
+FEES = ledger.internal_account_id(ledger.CREDIT_FEES, "EUR")
+ESCROW = ledger.internal_account_id(ledger.ESCROW, "EUR")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_ms = T0
+
+    def __call__(self) -> float:
+        return self.now_ms / 1000
+
+    def advance(self, *, days: float) -> None:
+        self.now_ms += int(days * DAY_MS)
+
+
+def good_history(connection, merchant_id: str, *, status: str = "ACTIVE", tenure_days: int = 400,
+                 refunded_minor: int = 0) -> None:
+    """12 completed sales of 1 000.00 EUR in the last 60 days, to buyers at another bank.
+
+    Points (example policy): tenure 400 d 20, trend flat 10, 90-day sales 12 000.00 20,
+    refunds 0 % 15, no cancellations 5, ship times unknown -5, all buyers cross-bank 10,
+    last sale 5 days ago 5: 80, grade B (x1.5, fee 2.5 %). Monthly sales 4 000.00: limit 6 000.00.
+    """
+    add_merchant(connection, merchant_id, status=status, created_at_ms=T0 - tenure_days * DAY_MS)
+    for index in range(12):
+        add_order(connection, f"{merchant_id}-o{index}", merchant_id=merchant_id, state="COMPLETED",
+                  placed_ms=T0 - (5 + 5 * index) * DAY_MS, total_minor=100_000,
+                  refunded_minor=refunded_minor if index == 0 else 0)
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def lending(node_engine, clock):  # noqa: F811
+    with node_engine.begin() as connection:
+        good_history(connection, "m-good")
+        good_history(connection, "m-other")
+        good_history(connection, "m-suspended", status="SUSPENDED")
+        good_history(connection, "m-new", tenure_days=20)
+        good_history(connection, "m-refunds", refunded_minor=200_000)   # 2 000.00 of 12 000.00: 16.7 %.
+    return LendingService(node_engine, bank_id="bank-a", policy=POLICY, clock=clock)
+
+
+def journal(engine) -> tuple[int, int]:
+    with engine.connect() as connection:
+        return (connection.scalar(sa.select(sa.func.count()).select_from(store.journal_entries)),
+                connection.scalar(sa.select(sa.func.count()).select_from(credit_store.loans)))
+
+
+def assert_loan_books(engine) -> None:
+    """Double entry holds and @lending mirrors what the open loans are owed."""
+    assert books_problems(engine) == []
+    with engine.connect() as connection:
+        loans = connection.execute(sa.select(credit_store.loans)).all()
+    assert all(loan.repaid_minor + loan.outstanding_minor == loan.principal_minor + loan.fee_minor for loan in loans)
+    assert -balance(engine, LENDING) == sum(loan.outstanding_minor for loan in loans)
+
+
+def sale_credit(engine, entry_id: str, account_id: str, amount_minor: int, *, now_ms: int) -> None:
+    """A book release of an order's escrow to the merchant, as node.buyer_orders writes it."""
+    with engine.begin() as connection:
+        write_entries_repaying_loans(connection, [ledger.move(
+            entry_id, "release", source=ESCROW, destination=account_id, amount_minor=amount_minor,
+            currency="EUR")], now_ms=now_ms)
+
+
+def refused(call, code: int) -> str:
+    with pytest.raises(FedmallError) as caught:
+        call()
+    assert caught.value.code == code, caught.value
+    return str(caught.value)
+
+
+def test_offer_and_apply__instant_decision_disburses_with_balanced_postings(lending, node_engine):  # noqa: F811
+    offer = lending.offer("m-good")
+    assert (offer.decision.total_points, offer.decision.grade, offer.decision.knockouts) == (80, "B", ())
+    assert (offer.decision.limit_minor, offer.decision.available_minor, offer.decision.fee_bp) == (
+        600_000, 600_000, 250)
+
+    application = lending.apply(application_id="app-1", merchant_id="m-good", amount_minor=500_000, currency="EUR")
+    loan = application.loan
+    assert application.result == rc.RESULT_CODE_OK
+    assert (loan.principal_minor, loan.fee_minor, loan.outstanding_minor, loan.repaid_minor) == (
+        500_000, 12_500, 512_500, 0)
+    assert (loan.status, loan.grade, loan.repayment_share_bp, loan.account_id) == ("CURRENT", "B", 2_000, "acct-m-good")
+    assert loan.maturity_at_unix_ms == T0 + 180 * DAY_MS
+    assert [item.cumulative_due_minor for item in loan.schedule] == [
+        85_417, 170_834, 256_250, 341_667, 427_084, 512_500]
+    assert (balance(node_engine, "acct-m-good"), balance(node_engine, LENDING), balance(node_engine, FEES)) == (
+        500_000, -512_500, 12_500)
+    assert_loan_books(node_engine)
+
+    # The offer now counts the loan: the limit less what is owed.
+    assert lending.offer("m-good").decision.available_minor == 600_000 - 512_500
+    book = lending.book()
+    assert [(t.loans, t.loans_open, t.disbursed_minor, t.fees_minor, t.outstanding_minor, t.lending_account_minor)
+            for t in book.totals] == [(1, 1, 500_000, 12_500, 512_500, 512_500)]
+
+
+def test_apply__every_refusal_names_its_reason_and_posts_nothing(lending, node_engine, clock):  # noqa: F811
+    def apply(application_id: str, merchant_id: str = "m-good", amount_minor: int = 100_000, currency: str = "EUR"):
+        return lambda: lending.apply(application_id=application_id, merchant_id=merchant_id,
+                                     amount_minor=amount_minor, currency=currency)
+
+    before = journal(node_engine)
+    assert "available" in refused(apply("a-above", amount_minor=600_001), rc.RESULT_CODE_CREDIT_LIMIT_EXCEEDED)
+    # The same application again is the same refusal; other content under its id is refused as such.
+    assert "declined" in refused(apply("a-above", amount_minor=600_001), rc.RESULT_CODE_CREDIT_LIMIT_EXCEEDED)
+    refused(apply("a-above", amount_minor=600_000), rc.RESULT_CODE_MODIFIED_REQUEST)
+    refused(apply("a-suspended", "m-suspended"), rc.RESULT_CODE_MERCHANT_SUSPENDED)
+    assert "too_new" in refused(apply("a-new", "m-new"), rc.RESULT_CODE_CREDIT_DECLINED)
+    assert "refund_rate_too_high" in refused(apply("a-refunds", "m-refunds"), rc.RESULT_CODE_CREDIT_DECLINED)
+    refused(apply("a-nobody", "m-nobody"), rc.RESULT_CODE_MERCHANT_UNKNOWN)
+    refused(apply("a-usd", currency="USD"), rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED)
+    refused(apply("bad id!"), rc.RESULT_CODE_INVALID_FIELD)
+    refused(apply("a-zero", amount_minor=0), rc.RESULT_CODE_INVALID_AMOUNT)
+    disabled = LendingService(node_engine, bank_id="bank-a", policy=None, clock=clock)
+    refused(lambda: disabled.apply(application_id="a-off", merchant_id="m-good", amount_minor=1, currency="EUR"),
+            rc.RESULT_CODE_CREDIT_DISABLED)
+    assert journal(node_engine) == before
+
+    # Twice for the same application: one loan, one disbursement.
+    first = lending.apply(application_id="a-1", merchant_id="m-good", amount_minor=100_000, currency="EUR")
+    after_first = journal(node_engine)
+    again = lending.apply(application_id="a-1", merchant_id="m-good", amount_minor=100_000, currency="EUR")
+    assert (first.result, again.result, again.loan.loan_id) == (rc.RESULT_CODE_OK, rc.RESULT_CODE_EXISTS, "a-1")
+    assert journal(node_engine) == after_first == (before[0] + 1, 1)
+    assert "one loan at a time" in refused(apply("a-2"), rc.RESULT_CODE_LOAN_OPEN)
+
+    # Non-performing: 90 days without a repayment. Declined for that, whatever else is true.
+    clock.advance(days=91)
+    while lending.review_step():
+        pass
+    assert lending.loan(merchant_id="m-good", loan_id="a-1").status == "NON_PERFORMING"
+    assert "non_performing_loan" in refused(apply("a-3"), rc.RESULT_CODE_CREDIT_DECLINED)
+    assert journal(node_engine) == after_first
+    with node_engine.connect() as connection:
+        outcomes = dict(connection.execute(sa.select(credit_store.loan_applications.c.application_id,
+                                                     credit_store.loan_applications.c.outcome)).all())
+    assert outcomes == {"a-above": "DECLINED", "a-suspended": "DECLINED", "a-new": "DECLINED",
+                        "a-refunds": "DECLINED", "a-1": "APPROVED", "a-2": "DECLINED", "a-3": "DECLINED"}
+    assert_loan_books(node_engine)
+
+
+def test_loan_life__repaid_from_many_sales_never_more_than_owed(lending, node_engine, clock):  # noqa: F811
+    lending.apply(application_id="loan-1", merchant_id="m-good", amount_minor=100_000, currency="EUR")
+    owed = 102_500
+    credits = [40_000] * 12 + [150_000]      # 12 x 8 000.00 repaid = 96 000.00; the last takes only 6 500.
+    for index, amount in enumerate(credits):
+        clock.advance(days=10)
+        sale_credit(node_engine, f"release:sale-{index}", "acct-m-good", amount, now_ms=clock.now_ms)
+        assert_loan_books(node_engine)
+    loan = lending.loan(merchant_id="m-good", loan_id="loan-1")
+    assert (loan.status, loan.outstanding_minor, loan.repaid_minor, loan.ever_overdue) == ("REPAID", 0, owed, False)
+    assert loan.closed_at_unix_ms == clock.now_ms
+    # The merchant received every credit less what repaid the loan.
+    assert balance(node_engine, "acct-m-good") == 100_000 + sum(credits) - owed
+    lines, truncated = lending.statement(merchant_id="m-good", loan_id="loan-1")
+    assert not truncated
+    assert [(line.kind, line.amount_minor) for line in lines] == [("DISBURSED", owed)] + [
+        ("SALES", 8_000)] * 12 + [("SALES", 6_500)]
+    assert lines[-1].credit_minor == 150_000 and lines[-1].outstanding_after_minor == 0
+
+    # Repaid: further sales reach the merchant whole; a later loan is possible, and the history counts it.
+    sale_credit(node_engine, "release:after", "acct-m-good", 10_000, now_ms=clock.now_ms)
+    assert balance(node_engine, "acct-m-good") == 100_000 + sum(credits) - owed + 10_000
+    assert lending.offer("m-good").features.loans_repaid_on_time == 1
+    assert_loan_books(node_engine)
+
+
+def test_payoff__early_from_the_account_once_and_refused_without_the_money(lending, node_engine, clock):  # noqa: F811
+    lending.apply(application_id="loan-p", merchant_id="m-good", amount_minor=200_000, currency="EUR")
+    sale_credit(node_engine, "release:one-sale", "acct-m-good", 50_000, now_ms=clock.now_ms)   # Repays 10 000.
+    with node_engine.begin() as connection:   # The merchant spends most of the loan.
+        store.write_entries(connection, [ledger.move("spend", "test", source="acct-m-good", destination=ESCROW,
+                                                     amount_minor=150_000, currency="EUR")], now_ms=0)
+    before = journal(node_engine)
+    refused(lambda: lending.pay_off(merchant_id="m-good", loan_id="loan-p"), rc.RESULT_CODE_INSUFFICIENT_FUNDS)
+    refused(lambda: lending.pay_off(merchant_id="m-other", loan_id="loan-p"), rc.RESULT_CODE_LOAN_UNKNOWN)
+    assert journal(node_engine) == before
+
+    clock.advance(days=1)
+    sale_credit(node_engine, "release:big-sale", "acct-m-good", 200_000, now_ms=clock.now_ms)   # Repays 40 000.
+    clock.advance(days=3)
+    result, loan = lending.pay_off(merchant_id="m-good", loan_id="loan-p")
+    assert (result, loan.status, loan.outstanding_minor, loan.repaid_minor) == (
+        rc.RESULT_CODE_OK, "REPAID", 0, 205_000)
+    assert balance(node_engine, "acct-m-good") == 200_000 + 40_000 - 150_000 + 160_000 - 155_000
+    again, _ = lending.pay_off(merchant_id="m-good", loan_id="loan-p")
+    assert again == rc.RESULT_CODE_EXISTS
+    lines, _ = lending.statement(merchant_id="m-good", loan_id="loan-p")
+    assert [(line.kind, line.amount_minor) for line in lines] == [
+        ("DISBURSED", 205_000), ("SALES", 10_000), ("SALES", 40_000), ("PAYOFF", 155_000)]
+    assert_loan_books(node_engine)
+
+
+def test_overdue__limit_drops_to_zero_a_repayment_cures_it_non_performing_stays(lending, node_engine, clock):  # noqa: F811
+    lending.apply(application_id="loan-o", merchant_id="m-good", amount_minor=300_000, currency="EUR")
+    clock.advance(days=29)
+    assert not lending.review_step()
+    assert lending.loan(merchant_id="m-good", loan_id="loan-o").status == "CURRENT"
+    clock.advance(days=1)
+    lending.review_step()
+    assert lending.loan(merchant_id="m-good", loan_id="loan-o").status == "OVERDUE"
+    decision = lending.offer("m-good").decision
+    assert [knockout.rule for knockout in decision.knockouts] == ["overdue_loan"]
+    assert (decision.limit_minor, decision.available_minor) == (0, 0)
+    assert lending.book().totals[0].overdue_minor == 307_500
+
+    sale_credit(node_engine, "release:cure", "acct-m-good", 10_000, now_ms=clock.now_ms)
+    loan = lending.loan(merchant_id="m-good", loan_id="loan-o")
+    assert (loan.status, loan.ever_overdue, loan.outstanding_minor) == ("CURRENT", True, 305_500)
+
+    clock.advance(days=90)
+    lending.review_step()
+    assert lending.loan(merchant_id="m-good", loan_id="loan-o").status == "NON_PERFORMING"
+    book = lending.book().totals[0]
+    assert (book.non_performing_minor, book.non_performing_ratio_bp) == (305_500, 10_000)
+    sale_credit(node_engine, "release:late", "acct-m-good", 10_000, now_ms=clock.now_ms)   # Still repays...
+    loan = lending.loan(merchant_id="m-good", loan_id="loan-o")
+    assert (loan.status, loan.outstanding_minor) == ("NON_PERFORMING", 303_500)        # ...but stays so.
+    assert lending.offer("m-good").decision.available_minor == 0
+    assert_loan_books(node_engine)
+
+
+def incoming_commit(transfer_id: str, account_id: str, amount_minor: int) -> transfer_pb2.NoticeBatch:
+    """The clearing's COMMITTED notice of an interbank payment to account_id at bank-a."""
+    prepare = transfer_pb2.Prepare(transfer_id=transfer_id, payer_bank_id="bank-b", payee_bank_id="bank-a",
+                                   payee_account=account_id, amount=Money(amount_minor=amount_minor, currency="EUR"))
+    batch = transfer_pb2.NoticeBatch(recipient_bank_id="bank-a")
+    batch.notices.add(prepare=prepare, state=transfer_pb2.TRANSFER_STATE_COMMITTED, fulfilment=b"\x01" * 32,
+                      settlement_window_id=7)
+    return batch
+
+
+def test_interbank_credit__a_crash_before_commit_splits_nothing_the_replay_splits_once(lending, node_engine,
+                                                                                      clock):  # noqa: F811
+    lending.apply(application_id="loan-c", merchant_id="m-good", amount_minor=100_000, currency="EUR")
+    notices = NoticeService(node_engine, bank_id="bank-a", fulfilment_key=FulfilmentKey(b"k" * 32), clock=clock)
+    batch = incoming_commit("t-1", "acct-m-good", 30_000)
+
+    class Crash(Exception):
+        pass
+
+    with pytest.raises(Crash):   # The node dies after applying the delivery, before its commit.
+        with node_engine.begin() as connection:
+            notices.apply_batch(connection, batch, now_ms=clock.now_ms)
+            raise Crash
+    assert (balance(node_engine, "acct-m-good"), lending.loan(merchant_id="m-good", loan_id="loan-c").repaid_minor) \
+        == (100_000, 0)
+
+    for _ in range(2):   # The delivery comes again after the restart, and once more (a duplicate).
+        with node_engine.begin() as connection:
+            notices.apply_batch(connection, batch, now_ms=clock.now_ms)
+    loan = lending.loan(merchant_id="m-good", loan_id="loan-c")
+    assert (loan.repaid_minor, balance(node_engine, "acct-m-good")) == (6_000, 100_000 + 24_000)
+    lines, _ = lending.statement(merchant_id="m-good", loan_id="loan-c")
+    assert [(line.entry_id, line.amount_minor) for line in lines[1:]] == [("receive:t-1", 6_000)]
+    with node_engine.connect() as connection:
+        postings = connection.execute(sa.select(store.postings.c.account_id, store.postings.c.amount_minor).where(
+            store.postings.c.entry_id == "receive:t-1").order_by(store.postings.c.account_id)).all()
+    assert [tuple(row) for row in postings] == [
+        (ledger.internal_account_id(ledger.CLEARING, "EUR"), -30_000), (LENDING, 6_000), ("acct-m-good", 24_000)]
+    assert_loan_books(node_engine)
+
+
+def test_privacy__a_merchant_sees_only_its_own_loans(lending):
+    lending.apply(application_id="loan-mine", merchant_id="m-good", amount_minor=100_000, currency="EUR")
+    refused(lambda: lending.loan(merchant_id="m-other", loan_id="loan-mine"), rc.RESULT_CODE_LOAN_UNKNOWN)
+    refused(lambda: lending.statement(merchant_id="m-other", loan_id="loan-mine"), rc.RESULT_CODE_LOAN_UNKNOWN)
+    assert lending.loans_of("m-other") == []
+    assert [loan.loan_id for loan in lending.loans_of("m-good")] == ["loan-mine"]
