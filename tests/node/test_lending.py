@@ -1,4 +1,4 @@
-"""node.lending and node.repayments on a real (SQLite) node database with constructed merchant
+"""node.lending and node.repayments on a real node database (SQLite and PostgreSQL) with constructed merchant
 histories: the decision, the disbursement, repayment from sales, payoff, overdue and non-performing,
 and every refusal leaving the books untouched. The interbank path through real nodes is in
 tests/acceptance/test_credit.py."""
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from fedmall.database import make_engine, migrate
 from fedmall.v1 import result_pb2 as rc, transfer_pb2
 from fedmall.v1.money_pb2 import Money
 
@@ -21,7 +22,7 @@ from node.lending import LendingService
 from node.notices import NoticeService
 from node.repayments import write_entries_repaying_loans
 from tests.node.credit_history import add_merchant, add_order
-from tests.node.marketplace_world import balance, books_problems, node_engine  # noqa: F401
+from tests.node.marketplace_world import balance, books_problems
 
 POLICY = load_policy(Path(__file__).parents[2] / "node" / "credit_policy.example.toml")
 T0 = 20_000 * DAY_MS
@@ -56,13 +57,28 @@ def good_history(connection, merchant_id: str, *, status: str = "ACTIVE", tenure
                   refunded_minor=refunded_minor if index == 0 else 0)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def node_engine(request, tmp_path):
+    """A migrated node database on each store, with its internal accounts, and no server."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'node.db'}"
+    else:
+        url = request.getfixturevalue("postgres_cluster").new_database()
+    engine = make_engine(url)
+    migrate(engine, "node:migrations")
+    with engine.begin() as connection:
+        store.ensure_internal_accounts(connection, now_ms=0)
+    yield engine
+    engine.dispose()
+
+
 @pytest.fixture
 def clock():
     return Clock()
 
 
 @pytest.fixture
-def lending(node_engine, clock):  # noqa: F811
+def lending(node_engine, clock):
     with node_engine.begin() as connection:
         good_history(connection, "m-good")
         good_history(connection, "m-other")
@@ -102,7 +118,7 @@ def refused(call, code: int) -> str:
     return str(caught.value)
 
 
-def test_offer_and_apply__instant_decision_disburses_with_balanced_postings(lending, node_engine):  # noqa: F811
+def test_offer_and_apply__instant_decision_disburses_with_balanced_postings(lending, node_engine):
     offer = lending.offer("m-good")
     assert (offer.decision.total_points, offer.decision.grade, offer.decision.knockouts) == (80, "B", ())
     assert (offer.decision.limit_minor, offer.decision.available_minor, offer.decision.fee_bp) == (
@@ -128,7 +144,7 @@ def test_offer_and_apply__instant_decision_disburses_with_balanced_postings(lend
             for t in book.totals] == [(1, 1, 500_000, 12_500, 512_500, 512_500)]
 
 
-def test_apply__every_refusal_names_its_reason_and_posts_nothing(lending, node_engine, clock):  # noqa: F811
+def test_apply__every_refusal_names_its_reason_and_posts_nothing(lending, node_engine, clock):
     def apply(application_id: str, merchant_id: str = "m-good", amount_minor: int = 100_000, currency: str = "EUR"):
         return lambda: lending.apply(application_id=application_id, merchant_id=merchant_id,
                                      amount_minor=amount_minor, currency=currency)
@@ -173,7 +189,7 @@ def test_apply__every_refusal_names_its_reason_and_posts_nothing(lending, node_e
     assert_loan_books(node_engine)
 
 
-def test_loan_life__repaid_from_many_sales_never_more_than_owed(lending, node_engine, clock):  # noqa: F811
+def test_loan_life__repaid_from_many_sales_never_more_than_owed(lending, node_engine, clock):
     lending.apply(application_id="loan-1", merchant_id="m-good", amount_minor=100_000, currency="EUR")
     owed = 102_500
     credits = [40_000] * 12 + [150_000]      # 12 x 8 000.00 repaid = 96 000.00; the last takes only 6 500.
@@ -199,7 +215,7 @@ def test_loan_life__repaid_from_many_sales_never_more_than_owed(lending, node_en
     assert_loan_books(node_engine)
 
 
-def test_payoff__early_from_the_account_once_and_refused_without_the_money(lending, node_engine, clock):  # noqa: F811
+def test_payoff__early_from_the_account_once_and_refused_without_the_money(lending, node_engine, clock):
     lending.apply(application_id="loan-p", merchant_id="m-good", amount_minor=200_000, currency="EUR")
     sale_credit(node_engine, "release:one-sale", "acct-m-good", 50_000, now_ms=clock.now_ms)   # Repays 10 000.
     with node_engine.begin() as connection:   # The merchant spends most of the loan.
@@ -225,7 +241,7 @@ def test_payoff__early_from_the_account_once_and_refused_without_the_money(lendi
     assert_loan_books(node_engine)
 
 
-def test_overdue__limit_drops_to_zero_a_repayment_cures_it_non_performing_stays(lending, node_engine, clock):  # noqa: F811
+def test_overdue__limit_drops_to_zero_a_repayment_cures_it_non_performing_stays(lending, node_engine, clock):
     lending.apply(application_id="loan-o", merchant_id="m-good", amount_minor=300_000, currency="EUR")
     clock.advance(days=29)
     assert not lending.review_step()
@@ -265,7 +281,7 @@ def incoming_commit(transfer_id: str, account_id: str, amount_minor: int) -> tra
 
 
 def test_interbank_credit__a_crash_before_commit_splits_nothing_the_replay_splits_once(lending, node_engine,
-                                                                                      clock):  # noqa: F811
+                                                                                      clock):
     lending.apply(application_id="loan-c", merchant_id="m-good", amount_minor=100_000, currency="EUR")
     notices = NoticeService(node_engine, bank_id="bank-a", fulfilment_key=FulfilmentKey(b"k" * 32), clock=clock)
     batch = incoming_commit("t-1", "acct-m-good", 30_000)
