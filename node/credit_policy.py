@@ -5,7 +5,7 @@
     ship_within_hours = 72             an order shipped later than this after it was placed is late
 
     [knockouts]                        any one declines the merchant, with the reason; so do a
-    tenure_days_min = 90               suspended merchant and a non-performing loan (always on)
+    tenure_days_min = 90               suspended merchant and an overdue or non-performing loan
     gross_sales_minor_90d_min = 300000
     refund_rate_bp_max = 1500
 

@@ -3,7 +3,8 @@
     features (node.credit_features) + policy (node.credit_policy)
       -> each scored feature: value, its band, weight x band points = contribution
       -> total = sum of contributions -> grade (the first whose points_min the total reaches)
-      -> knockouts (each with its reason): any one declines
+      -> knockouts (each with its reason): any one declines; the policy's rules, and always a
+         suspended merchant and an overdue or non-performing loan
       -> limit = min(monthly sales x grade multiple, grade cap), rounded down; 0 when declined
 
 Monthly sales are net_sales_minor_90d // 3 (90 days counted as three months).

@@ -33,3 +33,24 @@ def test_load_config__missing_section_is_a_config_error(tmp_path):
     (tmp_path / "fedmall.toml").write_text('[identity]\nparty_id = "x"\nsigning_key_id = "x/k1"\n')
     with pytest.raises(ConfigError, match=r"\[clearing\]"):
         load_config(tmp_path, environ={})
+
+
+def test_load_config__credit_policy_is_a_path_in_home_or_none(consortium):
+    home = consortium.bundle("bank-a")
+    assert load_config(home, environ={}).credit_policy_path is None
+    with (home / "fedmall.toml").open("a") as config:
+        config.write('credit_policy = "credit.toml"\n')
+    assert load_config(home, environ={}).credit_policy_path == home / "credit.toml"
+
+
+def test_build_node__a_bad_credit_policy_stops_the_start_with_every_problem(consortium):
+    from node.server import build_node
+
+    home = consortium.bundle("bank-a")
+    (home / "credit.toml").write_text('name = "x"\ncurrency = "EUR"\n')
+    with (home / "fedmall.toml").open("a") as config:
+        config.write('credit_policy = "credit.toml"\n')
+    with pytest.raises(ConfigError) as refused:
+        build_node(load_config(home, environ={}))
+    assert str(refused.value).startswith(f"[node].credit_policy: {home / 'credit.toml'}: 14 problem(s):\n")
+    assert "\n  missing table [knockouts]\n" in str(refused.value)
