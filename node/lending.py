@@ -334,7 +334,7 @@ class LendingService:
         fields.check_id(merchant_id, "merchant id")
         table = tables.loans
         with read_connection(self._engine) as connection:
-            rows = connection.execute(sa.select(table).where(table.c.merchant_id == merchant_id)
+            rows = connection.execute(_loans_query().where(table.c.merchant_id == merchant_id)
                                       .order_by(table.c.disbursed_at_unix_ms.desc(), table.c.loan_id)
                                       .limit(limits.loans_listed_max)).all()
             now_ms = self._now_ms()
@@ -348,7 +348,7 @@ class LendingService:
             totals = []
             for currency, in connection.execute(sa.select(table.c.currency).distinct().order_by(table.c.currency)):
                 totals.append(_book_totals(connection, currency))
-            rows = connection.execute(sa.select(table).order_by(table.c.disbursed_at_unix_ms.desc(), table.c.loan_id)
+            rows = connection.execute(_loans_query().order_by(table.c.disbursed_at_unix_ms.desc(), table.c.loan_id)
                                       .limit(limits.loan_book_listed_max + 1)).all()
             now_ms = self._now_ms()
             views = tuple(_loan_view(connection, row, now_ms=now_ms, with_schedule=False)
@@ -375,12 +375,19 @@ class LendingService:
         return more
 
 
+def _loans_query() -> sa.Select:
+    """Loans with the grade their application was approved at."""
+    applications = tables.loan_applications
+    return sa.select(tables.loans, applications.c.grade).join(
+        applications, applications.c.application_id == tables.loans.c.loan_id)
+
+
 def _loan_row(connection: sa.Connection, loan_id: str, *, merchant_id: str | None = None, for_update: bool = False):
     """The loan; LOAN_UNKNOWN also when it belongs to another merchant (a merchant sees only its own)."""
-    query = sa.select(tables.loans).where(tables.loans.c.loan_id == loan_id)
+    query = _loans_query().where(tables.loans.c.loan_id == loan_id)
     if merchant_id is not None:
         query = query.where(tables.loans.c.merchant_id == merchant_id)
-    row = connection.execute(query.with_for_update() if for_update else query).first()
+    row = connection.execute(query.with_for_update(of=tables.loans) if for_update else query).first()
     if row is None:
         raise Refused(result_pb2.RESULT_CODE_LOAN_UNKNOWN, f"no loan {loan_id!r}"
                       + (f" of merchant {merchant_id!r}" if merchant_id else ""))
@@ -394,12 +401,10 @@ def _loan_view(connection: sa.Connection, row, *, now_ms: int, with_schedule: bo
                              for item in connection.execute(
                                  sa.select(tables.loan_schedule).where(tables.loan_schedule.c.loan_id == row.loan_id)
                                  .order_by(tables.loan_schedule.c.installment)))
-    grade = connection.scalar(sa.select(tables.loan_applications.c.grade).where(
-        tables.loan_applications.c.application_id == row.loan_id)) or ""
     return LoanView(
         loan_id=row.loan_id, merchant_id=row.merchant_id, account_id=row.account_id, currency=row.currency,
         principal_minor=row.principal_minor, fee_minor=row.fee_minor, repaid_minor=row.repaid_minor,
-        outstanding_minor=row.outstanding_minor, status=row.status, grade=grade,
+        outstanding_minor=row.outstanding_minor, status=row.status, grade=row.grade,
         repayment_share_bp=row.repayment_share_bp, disbursed_at_unix_ms=row.disbursed_at_unix_ms,
         maturity_at_unix_ms=row.maturity_at_unix_ms, last_repaid_at_unix_ms=row.last_repaid_at_unix_ms,
         closed_at_unix_ms=row.closed_at_unix_ms, ever_overdue=row.ever_overdue, schedule=installments,
