@@ -181,6 +181,10 @@ def _time(unix_ms: int) -> str:
     return _utc(unix_ms).strftime("%Y-%m-%d %H:%M:%S UTC") if unix_ms else ""
 
 
+def _date(unix_ms: int) -> str:
+    return _utc(unix_ms).strftime("%Y-%m-%d") if unix_ms else ""
+
+
 def _iso_time(unix_ms: int) -> str:
     return _utc(unix_ms).strftime("%Y-%m-%dT%H:%M:%SZ") if unix_ms else ""
 
@@ -299,7 +303,7 @@ def _loans_table(loans: list[credit_pb2.Loan], *, with_merchant: bool) -> str:
     outstandings = _money_column([loan.outstanding for loan in loans])
     rows = [{"loan": loan.loan_id, "merchant": loan.merchant_id, "status": _status_name(loan.status),
              "grade": loan.grade, "principal": principal, "fee": fee, "repaid": repaid, "outstanding": outstanding,
-             "disbursed": _time(loan.disbursed_at_unix_ms), "maturity": _time(loan.maturity_at_unix_ms)}
+             "disbursed": _date(loan.disbursed_at_unix_ms), "maturity": _date(loan.maturity_at_unix_ms)}
             for loan, principal, fee, repaid, outstanding in zip(loans, principals, fees, repaids, outstandings)]
     return table(rows, ["loan"] + (["merchant"] if with_merchant else [])
                  + ["status", "grade", "principal", "fee", "repaid", "outstanding", "disbursed", "maturity"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import grpc
 
 from fedmall import tls
 from fedmall.pki import TlsCredentials
-from fedmall.v1 import marketplace_pb2_grpc, node_pb2_grpc
+from fedmall.v1 import credit_pb2_grpc, marketplace_pb2_grpc, node_pb2_grpc
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT_S = 60
@@ -38,6 +39,17 @@ def run(*command: str) -> str:
     return result.stdout
 
 
+def toml_value(value: int | str | bool) -> str:
+    """A TOML literal: a JSON string is a valid TOML basic string (same escapes), ints as they are."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    raise TypeError(f"no TOML literal for {type(value).__name__} {value!r}")
+
+
 @dataclass
 class BankSpec:
     bank_id: str
@@ -52,7 +64,8 @@ class Federation:
     currency: str
     banks: list[BankSpec]
     clearing_database_url: str = ""
-    node_settings: dict[str, int] = field(default_factory=dict)  # Extra [node] keys for every bundle.
+    node_settings: dict[str, int | str | bool] = field(default_factory=dict)  # Extra [node] keys for every bundle.
+    bundle_files: dict[str, Path] = field(default_factory=dict)  # Name in every bundle -> the file copied there.
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     node_addresses: dict[str, str] = field(default_factory=dict)
     channels: dict[str, grpc.Channel] = field(default_factory=dict)
@@ -76,8 +89,10 @@ class Federation:
             run(str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "admit", bank.bank_id,
                 "--name", bank.name, "--currency", self.currency, "--net-debit-cap", bank.net_debit_cap,
                 "--liquidity", bank.liquidity, "--node-address", address, "--out", str(self.bundle(bank.bank_id)))
+            for name, source in self.bundle_files.items():
+                shutil.copyfile(source, self.bundle(bank.bank_id) / name)
             with open(self.bundle(bank.bank_id) / "fedmall.toml", "a") as config:  # [node] is the last section.
-                config.writelines(f"{key} = {value}\n" for key, value in self.node_settings.items())
+                config.writelines(f"{key} = {toml_value(value)}\n" for key, value in self.node_settings.items())
 
     def start(self) -> None:
         logs = self.home / "logs"
@@ -116,6 +131,9 @@ class Federation:
 
     def market_stub(self, bank_id: str) -> marketplace_pb2_grpc.MarketplaceServiceStub:
         return marketplace_pb2_grpc.MarketplaceServiceStub(self._channel(bank_id))
+
+    def credit_stub(self, bank_id: str) -> credit_pb2_grpc.CreditServiceStub:
+        return credit_pb2_grpc.CreditServiceStub(self._channel(bank_id))
 
     def clearing_cli(self, *args: str, check: bool = True):
         """Run `fedmall-clearing --home ... ARGS --json` and return its JSON (also when it exits 1)."""

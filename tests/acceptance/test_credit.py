@@ -1,6 +1,6 @@
 """Merchant credit through real nodes over mTLS: a merchant at bank B, scored on the sales B's
-node saw, borrows; sales to buyers at A (interbank, through the clearing) and at B (book
-releases) repay it; a refund, a payoff; nobody else sees the loan."""
+node saw, borrows; sales to buyers at A (interbank, through the clearing, over several settled
+windows) and at B (book releases) repay it; a refund, a payoff; nobody else sees the loan."""
 from __future__ import annotations
 
 import uuid
@@ -59,6 +59,17 @@ def sell(market: Market, buyer: tuple[str, str], *, paid_minor: int) -> str:
     return order_id
 
 
+def settle_window(market: Market) -> None:
+    """Close the open window; once every bank acknowledged its statement, settle it."""
+    windows = market.world.clearing.windows
+    window_id, _ = windows.close()
+    assert windows.issue(window_id)
+    wait_until(lambda: {answer.status for answer in windows.answers(window_id)} == {"acknowledged"}, timeout_s=20)
+    windows.settle(window_id)
+    for bank_id in market.world.banks:
+        wait_until(lambda: market.internal(bank_id, "clearing") == 0)
+
+
 def loan_of(market: Market, loan_id: str, merchant_id: str = MERCHANT) -> cr.GetLoanResponse:
     return credit(market).GetLoan(cr.GetLoanRequest(merchant_id=merchant_id, loan_id=loan_id))
 
@@ -97,14 +108,17 @@ def test_a_merchant_borrows_on_its_trade_and_repays_from_interbank_and_book_sale
             approved.loan.outstanding.amount_minor) == (40_000, 1_600, 41_600)
     assert settlement_balance(market) == 4 * PRICE + 40_000
 
-    # Sales repay 20 %: across banks (the clearing's commit) and inside bank B (a book release).
-    across = sell(market, ANN, paid_minor=PRICE - 6_000)
+    # Sales repay 20 %: inside bank B (a book release), and across banks (the clearing's commit),
+    # one interbank sale per settlement window, each window reconciled and settled.
     sell(market, BOB, paid_minor=PRICE - 6_000)
+    for _ in range(3):
+        across = sell(market, ANN, paid_minor=PRICE - 6_000)
+        settle_window(market)
     loan = loan_of(market, application_id)
-    assert (loan.loan.repaid.amount_minor, loan.loan.outstanding.amount_minor) == (12_000, 29_600)
+    assert (loan.loan.repaid.amount_minor, loan.loan.outstanding.amount_minor) == (24_000, 17_600)
     assert [(line.kind, line.entry_id.split(":")[0], line.credit.amount_minor, line.amount.amount_minor)
-            for line in loan.statement] == [("DISBURSED", "disburse", 0, 41_600),
-                                            ("SALES", "receive", PRICE, 6_000), ("SALES", "release", PRICE, 6_000)]
+            for line in loan.statement] == [("DISBURSED", "disburse", 0, 41_600), ("SALES", "release", PRICE, 6_000)] \
+        + [("SALES", "receive", PRICE, 6_000)] * 3
     assert_loan_book_agrees(market)
 
     # A full refund of a sale that partly repaid the loan: the repayment stands, the merchant's
@@ -115,7 +129,7 @@ def test_a_merchant_borrows_on_its_trade_and_repays_from_interbank_and_book_sale
     assert refund.result == rc.RESULT_CODE_OK, refund
     market.wait_buyer_state(*ANN, across, mp.ORDER_STATE_REFUNDED)
     assert settlement_balance(market) == before - PRICE
-    assert loan_of(market, application_id).loan.outstanding.amount_minor == 29_600
+    assert loan_of(market, application_id).loan.outstanding.amount_minor == 17_600
 
     # Nobody else sees it: another merchant, or another bank's node.
     assert loan_of(market, application_id, "florist").result == rc.RESULT_CODE_LOAN_UNKNOWN
@@ -131,9 +145,9 @@ def test_a_merchant_borrows_on_its_trade_and_repays_from_interbank_and_book_sale
     paid = credit(market).PayOffLoan(cr.PayOffLoanRequest(merchant_id=MERCHANT, loan_id=application_id))
     assert (paid.result, paid.loan.status, paid.loan.outstanding.amount_minor) == (
         rc.RESULT_CODE_OK, cr.LOAN_STATUS_REPAID, 0)
-    assert settlement_balance(market) == before - 29_600
+    assert settlement_balance(market) == before - 17_600
     sell(market, BOB, paid_minor=PRICE)
     assert [line.kind for line in loan_of(market, application_id).statement] == [
-        "DISBURSED", "SALES", "SALES", "PAYOFF"]
+        "DISBURSED"] + ["SALES"] * 4 + ["PAYOFF"]
     assert_loan_book_agrees(market)
     market.assert_invariants()

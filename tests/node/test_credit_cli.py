@@ -274,7 +274,7 @@ def test_loans__table_of_the_merchants_loans(node, capsys):
     assert lines[0].split() == ["loan", "status", "grade", "principal", "fee", "repaid", "outstanding", "disbursed",
                                 "maturity"]
     assert lines[2].split() == [APPLICATION_ID, "CURRENT", "B", "500.00", "EUR", "12.50", "EUR", "102.50", "EUR",
-                                "410.00", "EUR", "2030-01-01", "00:00:00", "UTC", "2030-06-30", "00:00:00", "UTC"]
+                                "410.00", "EUR", "2030-01-01", "2030-06-30"]
     assert lines[3].split()[:3] == ["loan-0", "REPAID", "C"]
     assert lines[2].index("500.00") + 6 == lines[3].index("2000.00") + 7
 
