@@ -31,12 +31,13 @@ from fedmall.console import table
 from fedmall.database import make_engine, read_connection
 from fedmall.money import MoneyError, check_currency, format_amount, parse_amount
 from fedmall.pki import TlsCredentials
-from fedmall.results import FedmallError, name_of
+from fedmall.results import FedmallError
 from fedmall.tls import secure_channel
 from fedmall.v1 import (clearing_pb2_grpc, credit_pb2_grpc, marketplace_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc,
                         result_pb2, settlement_pb2)
 
-from node import credit_cli, keys, ledger, marketplace_cli, settlement, store
+from node import command_output, credit_cli, keys, ledger, marketplace_cli, settlement, store
+from node.command_output import code_name
 from node.config import ConfigError, NodeConfig, load_config
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
@@ -121,7 +122,7 @@ def _check_result(response) -> None:
 
 class _Refusal(Exception):
     def __init__(self, code: int, detail: str = "") -> None:
-        super().__init__(name_of(code))
+        super().__init__(code_name(code))
         self.code = code
         self.detail = detail
 
@@ -146,7 +147,7 @@ def _show_account(args, response) -> None:
 
 
 def _show_transfer(args, response) -> None:
-    abort_reason = name_of(response.abort_reason) if response.abort_reason else ""
+    abort_reason = code_name(response.abort_reason) if response.abort_reason else ""
     _emit(args, dict(transfer_id=response.transfer_id, direction=response.direction, status=response.status,
                      amount_minor=response.amount.amount_minor, currency=response.amount.currency,
                      amount=format_amount(response.amount.amount_minor, response.amount.currency),
@@ -164,8 +165,8 @@ def _open_account(args, config: NodeConfig) -> None:
     response = _Client(config).call("OpenAccount", node_pb2.OpenAccountRequest(
         account_id=args.account, holder_name=args.name, currency=args.currency))
     _check_result(response)
-    _emit(args, dict(account_id=args.account, result=name_of(response.result)),
-          [("account", args.account), ("result", name_of(response.result))])
+    _emit(args, dict(account_id=args.account, result=code_name(response.result)),
+          [("account", args.account), ("result", code_name(response.result))])
 
 
 def _deposit(args, config: NodeConfig) -> None:
@@ -176,10 +177,10 @@ def _deposit(args, config: NodeConfig) -> None:
         deposit_id=args.deposit_id or str(uuid.uuid4()), account_id=args.account,
         amount=money_pb2.Money(amount_minor=amount_minor, currency=currency)))
     _check_result(response)
-    _emit(args, dict(account_id=args.account, result=name_of(response.result),
+    _emit(args, dict(account_id=args.account, result=code_name(response.result),
                      balance_minor=response.balance.amount_minor, currency=response.balance.currency,
                      balance=format_amount(response.balance.amount_minor, response.balance.currency)),
-          [("account", args.account), ("result", name_of(response.result)), ("balance", _money(response.balance))])
+          [("account", args.account), ("result", code_name(response.result)), ("balance", _money(response.balance))])
 
 
 def _parse(text: str, currency: str) -> int:
@@ -261,14 +262,14 @@ def _sent(view: settlement.WindowView) -> str:
         return "no"
     if view.answer_result in OK_CODES:
         return "yes"
-    return f"yes, {name_of(view.answer_result)}"
+    return f"yes, {code_name(view.answer_result)}"
 
 
 def _window_json(view: settlement.WindowView) -> dict:
     return dict(window_id=view.window_id, pages_held=view.pages_held, pages_expected=view.pages_expected,
                 currency=view.currency, statement_net_minor=view.statement_net_minor,
                 node_net_minor=view.node_net_minor, break_count=view.break_count, answer=view.answer,
-                sent=view.sent, answer_result=name_of(view.answer_result) if view.sent else "")
+                sent=view.sent, answer_result=code_name(view.answer_result) if view.sent else "")
 
 
 def _reconciliations(args, config: NodeConfig) -> None:
@@ -358,8 +359,8 @@ def _revoke_key(args, config: NodeConfig) -> None:
         raise _Refusal(error.code) from None
     except grpc.RpcError as error:
         raise ConnectionError(f"clearing did not answer: {error.code().name}") from None
-    _emit(args, dict(key_id=args.key_id, result=name_of(result)),
-          [("revoked", args.key_id), ("result", name_of(result))])
+    _emit(args, dict(key_id=args.key_id, result=code_name(result)),
+          [("revoked", args.key_id), ("result", code_name(result))])
 
 
 def _serve(args, config: NodeConfig) -> None:
@@ -375,22 +376,16 @@ def _serve(args, config: NodeConfig) -> None:
     node.wait()
 
 
-def _marketplace(args, config: NodeConfig) -> None:
-    try:
-        marketplace_cli.COMMANDS[args.command](args, _Client(config))
-    except marketplace_cli.BadInput as error:
-        raise UsageError(str(error)) from None
-    except marketplace_cli.Refused as refusal:
-        raise _Refusal(refusal.code) from None
-
-
-def _credit(args, config: NodeConfig) -> None:
-    try:
-        credit_cli.COMMANDS[args.command](args, _Client(config))
-    except credit_cli.BadInput as error:
-        raise UsageError(str(error)) from None
-    except credit_cli.Refused as refusal:
-        raise _Refusal(refusal.code, refusal.detail) from None
+def _command_group(group_commands: dict):
+    """A command of node.marketplace_cli or node.credit_cli, its failures made this module's."""
+    def run(args, config: NodeConfig) -> None:
+        try:
+            group_commands[args.command](args, _Client(config))
+        except command_output.BadInput as error:
+            raise UsageError(str(error)) from None
+        except command_output.Refused as refusal:
+            raise _Refusal(refusal.code, refusal.detail) from None
+    return run
 
 
 COMMANDS = {
@@ -398,8 +393,8 @@ COMMANDS = {
     "account": _show, "transfer": _show, "ledger-check": _ledger_check,
     "rotate-key": _rotate_key, "revoke-key": _revoke_key,
     "reconciliations": _reconciliations, "reconciliation": _reconciliation,
-    **dict.fromkeys(marketplace_cli.COMMANDS, _marketplace),
-    **dict.fromkeys(credit_cli.COMMANDS, _credit),
+    **dict.fromkeys(marketplace_cli.COMMANDS, _command_group(marketplace_cli.COMMANDS)),
+    **dict.fromkeys(credit_cli.COMMANDS, _command_group(credit_cli.COMMANDS)),
 }
 
 
@@ -414,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fedmall-node: {error}", file=sys.stderr)
         return 2
     except _Refusal as refusal:
-        name = name_of(refusal.code)
+        name = code_name(refusal.code)
         print(f"{name}: {refusal.detail}" if refusal.detail else name, file=sys.stderr)
         if args.json:
             print(json.dumps(dict(result=name, detail=refusal.detail) if refusal.detail else dict(result=name)))

@@ -28,20 +28,19 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime as dt
 import decimal
-import json
 import sys
 import uuid
 from pathlib import Path
 from typing import Callable, Protocol
 
 from fedmall.console import table
-from fedmall.money import MoneyError, check_currency, format_amount, parse_amount
-from fedmall.results import name_of
 from fedmall.v1 import credit_pb2, money_pb2, result_pb2
 
 from node import fields
+from node.command_output import (
+    BadInput, Refused, amount_minor, code_name, decimal_text, money_column, money_json, money_text, print_json,
+    print_lines, time_text, utc)
 from node.errors import InvalidRequest
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
@@ -50,17 +49,6 @@ CSV_TO_STDOUT = "-"
 CSV_COLUMNS = ("loan_id", "merchant_id", "account_id", "currency", "principal_minor", "fee_minor", "repaid_minor",
                "outstanding_minor", "status", "grade", "repayment_share_bp", "disbursed_at", "maturity_at",
                "last_repaid_at", "closed_at", "ever_overdue")
-
-
-class BadInput(Exception):
-    """Bad input on the command line: nothing was sent."""
-
-
-class Refused(Exception):
-    def __init__(self, code: int, detail: str = "") -> None:
-        super().__init__(_code_name(code))
-        self.code = code
-        self.detail = detail
 
 
 class Client(Protocol):
@@ -98,14 +86,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--csv", default=None, metavar="FILE", help="also write one row per loan; '-' for stdout only")
 
 
-# Parsing what the user typed. Pure; BadInput on anything wrong.
-
-def _amount(text: str, currency: str) -> int:
-    try:
-        return parse_amount(text, check_currency(currency))
-    except MoneyError as error:
-        raise BadInput(str(error)) from None
-
+# Checking what the user typed, before anything is sent. BadInput on anything wrong.
 
 def _application_id(text: str | None) -> str:
     if text is None:
@@ -132,13 +113,6 @@ def _csv_file(args) -> Path | None:
 
 # Showing what came back.
 
-def _code_name(code: int) -> str:
-    try:
-        return name_of(code)
-    except ValueError:
-        return str(code)
-
-
 def _status_name(status: int) -> str:
     try:
         return credit_pb2.LoanStatus.Name(status).removeprefix("LOAN_STATUS_")
@@ -146,59 +120,16 @@ def _status_name(status: int) -> str:
         return str(status)
 
 
-def _decimal(money: money_pb2.Money) -> str:
-    if not money.currency:
-        return ""
-    try:
-        return format_amount(money.amount_minor, money.currency)
-    except MoneyError:
-        return f"{money.amount_minor} minor units"
-
-
-def _money(money: money_pb2.Money) -> str:
-    return f"{_decimal(money)} {money.currency}" if money.currency else ""
-
-
-def _money_column(amounts: list[money_pb2.Money]) -> list[str]:
-    """'9.50 EUR' and '120.00 EUR' with their decimal points in one column."""
-    width = max([len(_decimal(money)) for money in amounts] + [0])
-    return [f"{_decimal(money).rjust(width)} {money.currency}" if money.currency else "" for money in amounts]
-
-
-def _money_json(prefix: str, money: money_pb2.Money) -> dict:
-    return {f"{prefix}_minor": money.amount_minor, prefix: _decimal(money), f"{prefix}_currency": money.currency}
-
-
 def _percent(basis_points: int) -> str:
     return f"{decimal.Decimal(basis_points).scaleb(-2):.2f} %"
 
 
-def _utc(unix_ms: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(unix_ms / 1000, dt.timezone.utc)
-
-
-def _time(unix_ms: int) -> str:
-    return _utc(unix_ms).strftime("%Y-%m-%d %H:%M:%S UTC") if unix_ms else ""
-
-
 def _date(unix_ms: int) -> str:
-    return _utc(unix_ms).strftime("%Y-%m-%d") if unix_ms else ""
+    return utc(unix_ms).strftime("%Y-%m-%d") if unix_ms else ""
 
 
 def _iso_time(unix_ms: int) -> str:
-    return _utc(unix_ms).strftime("%Y-%m-%dT%H:%M:%SZ") if unix_ms else ""
-
-
-def _print_json(document: dict) -> None:
-    print(json.dumps(document, sort_keys=True))
-
-
-def _print_lines(lines: list[tuple[str, str]]) -> None:
-    """'label  value' lines, the values in one column; lines without a value are left out."""
-    lines = [(label, value) for label, value in lines if value]  # JSON has every field, set or not.
-    width = max(len(label) for label, _ in lines)
-    for label, value in lines:
-        print(f"{label.ljust(width)}  {value}".rstrip())
+    return utc(unix_ms).strftime("%Y-%m-%dT%H:%M:%SZ") if unix_ms else ""
 
 
 def offer_json(offer: credit_pb2.CreditOffer) -> dict:
@@ -208,8 +139,8 @@ def offer_json(offer: credit_pb2.CreditOffer) -> dict:
                 for line in offer.scores],
         total_points=offer.total_points, grade=offer.grade,
         knockouts=[dict(rule=knockout.rule, reason=knockout.reason) for knockout in offer.knockouts],
-        **_money_json("monthly_sales", offer.monthly_sales), **_money_json("limit", offer.limit),
-        **_money_json("available", offer.available), fee_bp=offer.fee_bp,
+        **money_json("monthly_sales", offer.monthly_sales), **money_json("limit", offer.limit),
+        **money_json("available", offer.available), fee_bp=offer.fee_bp,
         repayment_share_bp=offer.repayment_share_bp, term_days=offer.term_days,
         computed_at_unix_ms=offer.computed_at_unix_ms)
 
@@ -217,30 +148,30 @@ def offer_json(offer: credit_pb2.CreditOffer) -> dict:
 def loan_json(loan: credit_pb2.Loan) -> dict:
     return dict(
         loan_id=loan.loan_id, merchant_id=loan.merchant_id, account_id=loan.account_id,
-        **_money_json("principal", loan.principal), **_money_json("fee", loan.fee),
-        **_money_json("repaid", loan.repaid), **_money_json("outstanding", loan.outstanding),
-        **_money_json("due_by_now", loan.due_by_now), status=_status_name(loan.status), grade=loan.grade,
+        **money_json("principal", loan.principal), **money_json("fee", loan.fee),
+        **money_json("repaid", loan.repaid), **money_json("outstanding", loan.outstanding),
+        **money_json("due_by_now", loan.due_by_now), status=_status_name(loan.status), grade=loan.grade,
         repayment_share_bp=loan.repayment_share_bp, disbursed_at_unix_ms=loan.disbursed_at_unix_ms,
         maturity_at_unix_ms=loan.maturity_at_unix_ms, last_repaid_at_unix_ms=loan.last_repaid_at_unix_ms,
         closed_at_unix_ms=loan.closed_at_unix_ms, ever_overdue=loan.ever_overdue,
         schedule=[dict(installment=item.installment, due_at_unix_ms=item.due_at_unix_ms,
-                       **_money_json("cumulative_due", item.cumulative_due)) for item in loan.schedule])
+                       **money_json("cumulative_due", item.cumulative_due)) for item in loan.schedule])
 
 
 def _line_json(line: credit_pb2.StatementLine) -> dict:
     return dict(at_unix_ms=line.at_unix_ms, kind=line.kind, entry_id=line.entry_id,
-                **_money_json("credit", line.credit), **_money_json("amount", line.amount),
-                **_money_json("outstanding_after", line.outstanding_after))
+                **money_json("credit", line.credit), **money_json("amount", line.amount),
+                **money_json("outstanding_after", line.outstanding_after))
 
 
 def _totals_json(totals: credit_pb2.LoanBookTotals) -> dict:
     return dict(
         currency=totals.currency, loans=totals.loans, loans_open=totals.loans_open,
-        **_money_json("disbursed", totals.disbursed), **_money_json("fees", totals.fees),
-        **_money_json("repaid", totals.repaid), **_money_json("outstanding", totals.outstanding),
-        **_money_json("overdue", totals.overdue), **_money_json("non_performing", totals.non_performing),
+        **money_json("disbursed", totals.disbursed), **money_json("fees", totals.fees),
+        **money_json("repaid", totals.repaid), **money_json("outstanding", totals.outstanding),
+        **money_json("overdue", totals.overdue), **money_json("non_performing", totals.non_performing),
         non_performing_ratio_bp=totals.non_performing_ratio_bp,
-        **_money_json("lending_account", totals.lending_account), books_agree=_books_agree(totals))
+        **money_json("lending_account", totals.lending_account), books_agree=_books_agree(totals))
 
 
 def _books_agree(totals: credit_pb2.LoanBookTotals) -> bool:
@@ -248,14 +179,14 @@ def _books_agree(totals: credit_pb2.LoanBookTotals) -> bool:
 
 
 def _show_offer(offer: credit_pb2.CreditOffer) -> None:
-    limit, available = _money_column([offer.limit, offer.available])
-    _print_lines([
+    limit, available = money_column([offer.limit, offer.available])
+    print_lines([
         ("merchant", offer.merchant_id), ("policy", offer.policy_name),
         ("score", f"{offer.total_points} points"), ("grade", offer.grade),
-        ("limit", limit), ("available", available), ("monthly sales", _money(offer.monthly_sales)),
+        ("limit", limit), ("available", available), ("monthly sales", money_text(offer.monthly_sales)),
         ("fee", _percent(offer.fee_bp)),
         ("repayment share", f"{_percent(offer.repayment_share_bp)} of each incoming credit"),
-        ("term", f"{offer.term_days} days"), ("computed", _time(offer.computed_at_unix_ms))])
+        ("term", f"{offer.term_days} days"), ("computed", time_text(offer.computed_at_unix_ms))])
     if offer.scores:
         print()
         print(table([{"feature": line.feature, "value": line.value, "band": line.band, "weight": line.weight,
@@ -268,39 +199,39 @@ def _show_offer(offer: credit_pb2.CreditOffer) -> None:
 
 
 def _show_loan(loan: credit_pb2.Loan, head: list[tuple[str, str]]) -> None:
-    principal, fee, repaid, outstanding, due_by_now = _money_column(
+    principal, fee, repaid, outstanding, due_by_now = money_column(
         [loan.principal, loan.fee, loan.repaid, loan.outstanding, loan.due_by_now])
-    _print_lines(head + [
+    print_lines(head + [
         ("loan", loan.loan_id), ("merchant", loan.merchant_id), ("account", loan.account_id),
         ("status", _status_name(loan.status)), ("grade", loan.grade),
         ("principal", principal), ("fee", fee), ("repaid", repaid), ("outstanding", outstanding),
         ("due by now", due_by_now),
         ("repayment share", f"{_percent(loan.repayment_share_bp)} of each incoming credit"),
-        ("disbursed", _time(loan.disbursed_at_unix_ms)), ("maturity", _time(loan.maturity_at_unix_ms)),
-        ("last repaid", _time(loan.last_repaid_at_unix_ms)), ("closed", _time(loan.closed_at_unix_ms)),
+        ("disbursed", time_text(loan.disbursed_at_unix_ms)), ("maturity", time_text(loan.maturity_at_unix_ms)),
+        ("last repaid", time_text(loan.last_repaid_at_unix_ms)), ("closed", time_text(loan.closed_at_unix_ms)),
         ("ever overdue", "yes" if loan.ever_overdue else "no")])
     if loan.schedule:
         print()
-        dues = _money_column([item.cumulative_due for item in loan.schedule])
-        print(table([{"installment": item.installment, "due": _time(item.due_at_unix_ms), "cumulative due": due}
+        dues = money_column([item.cumulative_due for item in loan.schedule])
+        print(table([{"installment": item.installment, "due": time_text(item.due_at_unix_ms), "cumulative due": due}
                      for item, due in zip(loan.schedule, dues)], ["installment", "due", "cumulative due"]))
 
 
 def _statement_table(lines: list[credit_pb2.StatementLine]) -> str:
-    credits = _money_column([line.credit if line.credit.amount_minor else money_pb2.Money() for line in lines])
-    amounts = _money_column([line.amount for line in lines])
-    afters = _money_column([line.outstanding_after for line in lines])
-    return table([{"time": _time(line.at_unix_ms), "kind": line.kind, "entry": line.entry_id, "credit": credit,
+    credits = money_column([line.credit if line.credit.amount_minor else money_pb2.Money() for line in lines])
+    amounts = money_column([line.amount for line in lines])
+    afters = money_column([line.outstanding_after for line in lines])
+    return table([{"time": time_text(line.at_unix_ms), "kind": line.kind, "entry": line.entry_id, "credit": credit,
                    "amount": amount, "outstanding after": after}
                   for line, credit, amount, after in zip(lines, credits, amounts, afters)],
                  ["time", "kind", "entry", "credit", "amount", "outstanding after"])
 
 
 def _loans_table(loans: list[credit_pb2.Loan], *, with_merchant: bool) -> str:
-    principals = _money_column([loan.principal for loan in loans])
-    fees = _money_column([loan.fee for loan in loans])
-    repaids = _money_column([loan.repaid for loan in loans])
-    outstandings = _money_column([loan.outstanding for loan in loans])
+    principals = money_column([loan.principal for loan in loans])
+    fees = money_column([loan.fee for loan in loans])
+    repaids = money_column([loan.repaid for loan in loans])
+    outstandings = money_column([loan.outstanding for loan in loans])
     rows = [{"loan": loan.loan_id, "merchant": loan.merchant_id, "status": _status_name(loan.status),
              "grade": loan.grade, "principal": principal, "fee": fee, "repaid": repaid, "outstanding": outstanding,
              "disbursed": _date(loan.disbursed_at_unix_ms), "maturity": _date(loan.maturity_at_unix_ms)}
@@ -311,11 +242,11 @@ def _loans_table(loans: list[credit_pb2.Loan], *, with_merchant: bool) -> str:
 
 def _totals_table(totals: list[credit_pb2.LoanBookTotals]) -> str:
     return table([{"currency": item.currency, "loans": item.loans, "open": item.loans_open,
-                   "disbursed": _decimal(item.disbursed), "fees": _decimal(item.fees),
-                   "repaid": _decimal(item.repaid), "outstanding": _decimal(item.outstanding),
-                   "overdue": _decimal(item.overdue), "non-performing": _decimal(item.non_performing),
+                   "disbursed": decimal_text(item.disbursed), "fees": decimal_text(item.fees),
+                   "repaid": decimal_text(item.repaid), "outstanding": decimal_text(item.outstanding),
+                   "overdue": decimal_text(item.overdue), "non-performing": decimal_text(item.non_performing),
                    "NPL ratio": _percent(item.non_performing_ratio_bp),
-                   "@lending": _decimal(item.lending_account),
+                   "@lending": decimal_text(item.lending_account),
                    "= outstanding": "yes" if _books_agree(item) else "NO"} for item in totals],
                  ["currency", "loans", "open", "disbursed", "fees", "repaid", "outstanding", "overdue",
                   "non-performing", "NPL ratio", "@lending", "= outstanding"])
@@ -351,13 +282,13 @@ def _credit(client: Client, method: str, request):
 def _offer(args, client: Client) -> None:
     offer = _credit(client, "GetCreditOffer", credit_pb2.GetCreditOfferRequest(merchant_id=args.merchant)).offer
     if args.json:
-        _print_json(offer_json(offer))
+        print_json(offer_json(offer))
         return
     _show_offer(offer)
 
 
 def _apply(args, client: Client) -> None:
-    amount = money_pb2.Money(amount_minor=_amount(args.amount, args.currency), currency=args.currency)
+    amount = money_pb2.Money(amount_minor=amount_minor(args.amount, args.currency), currency=args.currency)
     application_id = _application_id(args.application_id)
     try:
         response = _credit(client, "ApplyForLoan", credit_pb2.ApplyForLoanRequest(
@@ -365,17 +296,17 @@ def _apply(args, client: Client) -> None:
     except ConnectionError as error:  # The node may have decided: the same id again answers with the decision.
         raise ConnectionError(f"{error}; to retry, give --application-id {application_id}") from None
     if args.json:
-        _print_json(dict(application_id=application_id, result=_code_name(response.result),
+        print_json(dict(application_id=application_id, result=code_name(response.result),
                          loan=loan_json(response.loan),
                          offer=offer_json(response.offer) if response.HasField("offer") else None))
         return
-    _show_loan(response.loan, [("application", application_id), ("result", _code_name(response.result))])
+    _show_loan(response.loan, [("application", application_id), ("result", code_name(response.result))])
 
 
 def _loans(args, client: Client) -> None:
     loans = list(_credit(client, "ListLoans", credit_pb2.ListLoansRequest(merchant_id=args.merchant)).loans)
     if args.json:
-        _print_json(dict(merchant_id=args.merchant, loans=[loan_json(loan) for loan in loans]))
+        print_json(dict(merchant_id=args.merchant, loans=[loan_json(loan) for loan in loans]))
     elif not loans:
         print(f"{args.merchant} has no loans")
     else:
@@ -387,7 +318,7 @@ def _loan(args, client: Client) -> None:
                                                                    loan_id=args.loan_id))
     lines = list(response.statement)
     if args.json:
-        _print_json(dict(loan=loan_json(response.loan), statement=[_line_json(line) for line in lines],
+        print_json(dict(loan=loan_json(response.loan), statement=[_line_json(line) for line in lines],
                          statement_truncated=response.statement_truncated))
         return
     _show_loan(response.loan, [])
@@ -401,9 +332,9 @@ def _payoff(args, client: Client) -> None:
     response = _credit(client, "PayOffLoan", credit_pb2.PayOffLoanRequest(merchant_id=args.merchant,
                                                                          loan_id=args.loan_id))
     if args.json:
-        _print_json(dict(result=_code_name(response.result), loan=loan_json(response.loan)))
+        print_json(dict(result=code_name(response.result), loan=loan_json(response.loan)))
         return
-    _show_loan(response.loan, [("result", _code_name(response.result))])
+    _show_loan(response.loan, [("result", code_name(response.result))])
 
 
 def _book(args, client: Client) -> None:
@@ -412,6 +343,8 @@ def _book(args, client: Client) -> None:
     totals, loans = list(response.totals), list(response.loans)
     if args.csv == CSV_TO_STDOUT:
         write_csv(sys.stdout, loans)
+        if response.loans_truncated:
+            print(f"(the newest {len(loans)} loans)", file=sys.stderr)
         return
     if path is not None:
         try:
@@ -420,7 +353,7 @@ def _book(args, client: Client) -> None:
         except OSError as error:
             raise BadInput(f"cannot write {path}: {error.strerror}") from None
     if args.json:
-        _print_json(dict(totals=[_totals_json(item) for item in totals], loans=[loan_json(loan) for loan in loans],
+        print_json(dict(totals=[_totals_json(item) for item in totals], loans=[loan_json(loan) for loan in loans],
                          loans_truncated=response.loans_truncated))
         return
     _show_book(totals, loans, truncated=response.loans_truncated)

@@ -170,8 +170,6 @@ class LendingService:
         fields.check_amount(amount_minor)
         fields.check_currency(currency)
         policy = self._require_policy()
-        if currency != policy.currency:
-            raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"this bank lends in {policy.currency}")
         now_ms = self._now_ms()
         request = (merchant_id, amount_minor, currency)
         try:
@@ -184,6 +182,9 @@ class LendingService:
                     return earlier
                 if merchant is None:
                     raise Refused(result_pb2.RESULT_CODE_MERCHANT_UNKNOWN, f"no merchant {merchant_id!r}")
+                if currency != policy.currency:
+                    raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED,
+                                  f"this bank lends in {policy.currency}")
                 offer = self._offer(connection, merchant_id, now_ms=now_ms)
                 code, reason = self._refusal(connection, merchant, offer, amount_minor)
                 self._record_application(connection, application_id, request, offer, code=code, reason=reason,

@@ -19,7 +19,6 @@ a result other than OK or EXISTS raises Refused (exit 1).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import decimal
 import json
 import uuid
@@ -27,9 +26,12 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from fedmall.console import table
-from fedmall.money import MoneyError, check_currency, format_amount, parse_amount
-from fedmall.results import name_of
+from fedmall.money import MoneyError, check_currency
 from fedmall.v1 import marketplace_pb2, money_pb2, node_pb2, result_pb2
+
+from node.command_output import (
+    BadInput, Refused, amount_minor, code_name, money_column, money_json, money_text, print_json, print_lines,
+    time_text)
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
 
@@ -39,16 +41,6 @@ cart_items_max = 1_000
 count_max = 2**63 - 1  # int64 on the wire: quantities and stock.
 page_max = 2**31 - 1  # int32 on the wire: page and page size.
 search_page_size_default = 20
-
-
-class BadInput(Exception):
-    """Bad input on the command line: nothing was sent."""
-
-
-class Refused(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(_code_name(code))
-        self.code = code
 
 
 class Client(Protocol):
@@ -131,13 +123,6 @@ def _count(text: str, what: str, *, minimum: int, maximum: int) -> int:
     return int(digits)
 
 
-def _amount(text: str, currency: str) -> int:
-    try:
-        return parse_amount(text, currency)
-    except MoneyError as error:
-        raise BadInput(str(error)) from None
-
-
 def _uuid(text: str | None, what: str) -> str:
     if text is None:
         return str(uuid.uuid4())
@@ -209,13 +194,6 @@ def _read_cart(path: Path) -> list[tuple[str, str, str, int, str]]:
 
 # Showing what came back.
 
-def _code_name(code: int) -> str:
-    try:
-        return name_of(code)
-    except ValueError:
-        return str(code)
-
-
 def _state_name(state: int) -> str:
     try:
         return marketplace_pb2.OrderState.Name(state).removeprefix("ORDER_STATE_")
@@ -223,58 +201,19 @@ def _state_name(state: int) -> str:
         return str(state)
 
 
-def _decimal(money: money_pb2.Money) -> str:
-    if not money.currency:
-        return ""
-    try:
-        return format_amount(money.amount_minor, money.currency)
-    except MoneyError:
-        return f"{money.amount_minor} minor units"
-
-
-def _money(money: money_pb2.Money) -> str:
-    return f"{_decimal(money)} {money.currency}" if money.currency else ""
-
-
-def _money_column(amounts: list[money_pb2.Money]) -> list[str]:
-    """'9.50 EUR' and '120.00 EUR' with their decimal points in one column."""
-    width = max([len(_decimal(money)) for money in amounts] + [0])
-    return [f"{_decimal(money).rjust(width)} {money.currency}" if money.currency else "" for money in amounts]
-
-
-def _money_json(prefix: str, money: money_pb2.Money) -> dict:
-    return {f"{prefix}_minor": money.amount_minor, prefix: _decimal(money), f"{prefix}_currency": money.currency}
-
-
-def _time(unix_ms: int) -> str:
-    if not unix_ms:
-        return ""
-    return dt.datetime.fromtimestamp(unix_ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _has_problem(order: marketplace_pb2.Order) -> bool:
     return order.problem not in (result_pb2.RESULT_CODE_UNSPECIFIED, result_pb2.RESULT_CODE_OK)
 
 
 def _problem(order: marketplace_pb2.Order) -> str:
-    name = _code_name(order.problem) if _has_problem(order) else ""
+    name = code_name(order.problem) if _has_problem(order) else ""
     return f"{name}: {order.problem_detail}" if name and order.problem_detail else name or order.problem_detail
-
-
-def _print_json(document: dict) -> None:
-    print(json.dumps(document, sort_keys=True))
-
-
-def _print_lines(lines: list[tuple[str, str]]) -> None:
-    width = max(len(label) for label, _ in lines)
-    for label, value in lines:
-        print(f"{label.ljust(width)}  {value}".rstrip())
 
 
 def _product_json(product: marketplace_pb2.Product) -> dict:
     return dict(bank_id=product.bank_id, merchant_id=product.merchant_id, merchant_name=product.merchant_name,
                 sku=product.sku, title=product.title, description=product.description,
-                stock_available=product.stock_available, **_money_json("price", product.price))
+                stock_available=product.stock_available, **money_json("price", product.price))
 
 
 def order_json(order: marketplace_pb2.Order) -> dict:
@@ -283,36 +222,36 @@ def order_json(order: marketplace_pb2.Order) -> dict:
         buyer_account_id=order.buyer_account_id, seller_bank_id=order.seller_bank_id,
         merchant_id=order.merchant_id, state=_state_name(order.state),
         items=[dict(sku=item.sku, title=item.title, quantity=item.quantity,
-                    **_money_json("unit_price", item.unit_price)) for item in order.items],
-        **_money_json("total", order.total), **_money_json("refunded", order.refunded),
+                    **money_json("unit_price", item.unit_price)) for item in order.items],
+        **money_json("total", order.total), **money_json("refunded", order.refunded),
         tracking_reference=order.tracking_reference,
-        problem=_code_name(order.problem) if _has_problem(order) else "", problem_detail=order.problem_detail,
+        problem=code_name(order.problem) if _has_problem(order) else "", problem_detail=order.problem_detail,
         release_transfer_id=order.release_transfer_id, placed_at_unix_ms=order.placed_at_unix_ms,
         updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms)
 
 
 def _show_order(args, order: marketplace_pb2.Order, result: int) -> None:
     if args.json:
-        _print_json(dict(result=_code_name(result), order=order_json(order)))
+        print_json(dict(result=code_name(result), order=order_json(order)))
         return
-    lines = [("order", order.order_id), ("state", _state_name(order.state)), ("result", _code_name(result)),
+    lines = [("order", order.order_id), ("state", _state_name(order.state)), ("result", code_name(result)),
              ("buyer", f"{order.buyer_account_id} at {order.buyer_bank_id}"),
              ("merchant", f"{order.merchant_id} at {order.seller_bank_id}"),
-             ("total", _money(order.total)), ("refunded", _money(order.refunded)),
+             ("total", money_text(order.total)), ("refunded", money_text(order.refunded)),
              ("tracking", order.tracking_reference), ("problem", _problem(order)),
              ("release transfer", order.release_transfer_id), ("checkout", order.checkout_id),
-             ("placed", _time(order.placed_at_unix_ms)), ("updated", _time(order.updated_at_unix_ms)),
-             ("auto-confirm", _time(order.auto_confirm_at_unix_ms))]
-    _print_lines([(label, value) for label, value in lines if value])  # JSON has every field, set or not.
+             ("placed", time_text(order.placed_at_unix_ms)), ("updated", time_text(order.updated_at_unix_ms)),
+             ("auto-confirm", time_text(order.auto_confirm_at_unix_ms))]
+    print_lines([(label, value) for label, value in lines if value])  # JSON has every field, set or not.
     if order.items:
         print()
-        prices = _money_column([item.unit_price for item in order.items])
+        prices = money_column([item.unit_price for item in order.items])
         print(table([{"sku": item.sku, "title": item.title, "quantity": item.quantity, "unit price": price}
                      for item, price in zip(order.items, prices)], ["sku", "title", "quantity", "unit price"]))
 
 
 def _orders_table(orders: list[marketplace_pb2.Order]) -> str:
-    totals = _money_column([order.total for order in orders])
+    totals = money_column([order.total for order in orders])
     return table([{"order": order.order_id, "buyer": order.buyer_account_id, "buyer bank": order.buyer_bank_id,
                    "seller bank": order.seller_bank_id, "merchant": order.merchant_id, "total": total,
                    "state": _state_name(order.state), "problem": _problem(order)}
@@ -347,9 +286,9 @@ def _merchant(args, client: Client) -> None:
         response = _market(client, "SetMerchantStatus", marketplace_pb2.SetMerchantStatusRequest(
             merchant_id=args.merchant, status=marketplace_pb2.MerchantStatus.Value(f"MERCHANT_STATUS_{status}")))
     if args.json:
-        _print_json(dict(merchant_id=args.merchant, status=status, result=_code_name(response.result)))
+        print_json(dict(merchant_id=args.merchant, status=status, result=code_name(response.result)))
         return
-    _print_lines([("merchant", args.merchant), ("status", status), ("result", _code_name(response.result))])
+    print_lines([("merchant", args.merchant), ("status", status), ("result", code_name(response.result))])
 
 
 def _product(args, client: Client) -> None:
@@ -357,11 +296,11 @@ def _product(args, client: Client) -> None:
         products = list(_market(client, "ListMerchantProducts", marketplace_pb2.ListMerchantProductsRequest(
             merchant_id=args.merchant)).products)
         if args.json:
-            _print_json(dict(merchant_id=args.merchant, products=[_product_json(p) for p in products]))
+            print_json(dict(merchant_id=args.merchant, products=[_product_json(p) for p in products]))
         elif not products:
             print(f"{args.merchant} has no products")
         else:
-            prices = _money_column([product.price for product in products])
+            prices = money_column([product.price for product in products])
             print(table([{"sku": p.sku, "title": p.title, "price": price, "stock": p.stock_available}
                          for p, price in zip(products, prices)], ["sku", "title", "price", "stock"]))
         return
@@ -369,17 +308,17 @@ def _product(args, client: Client) -> None:
         currency = check_currency(args.currency)
     except MoneyError as error:
         raise BadInput(str(error)) from None
-    price = money_pb2.Money(amount_minor=_amount(args.price, currency), currency=currency)
+    price = money_pb2.Money(amount_minor=amount_minor(args.price, currency), currency=currency)
     stock = _count(args.stock, "--stock", minimum=0, maximum=count_max)
     response = _market(client, "UpsertProduct", marketplace_pb2.UpsertProductRequest(
         merchant_id=args.merchant, sku=args.sku, title=args.title, description=args.description,
         price=price, stock=stock))
     if args.json:
-        _print_json(dict(merchant_id=args.merchant, sku=args.sku, stock=stock, result=_code_name(response.result),
-                         **_money_json("price", price)))
+        print_json(dict(merchant_id=args.merchant, sku=args.sku, stock=stock, result=code_name(response.result),
+                         **money_json("price", price)))
         return
-    _print_lines([("merchant", args.merchant), ("sku", args.sku), ("title", args.title), ("price", _money(price)),
-                  ("stock", str(stock)), ("result", _code_name(response.result))])
+    print_lines([("merchant", args.merchant), ("sku", args.sku), ("title", args.title), ("price", money_text(price)),
+                  ("stock", str(stock)), ("result", code_name(response.result))])
 
 
 def _search(args, client: Client) -> None:
@@ -389,11 +328,11 @@ def _search(args, client: Client) -> None:
         query=args.query, page=page, page_size=page_size))
     products, missing = list(response.products), sorted(response.banks_not_answering)
     if args.json:
-        _print_json(dict(query=args.query, page=page, page_size=page_size, total=response.total,
+        print_json(dict(query=args.query, page=page, page_size=page_size, total=response.total,
                          products=[_product_json(p) for p in products], banks_not_answering=missing))
         return
     if products:
-        prices = _money_column([product.price for product in products])
+        prices = money_column([product.price for product in products])
         print(table([{"bank": p.bank_id, "merchant": p.merchant_id, "sku": p.sku, "title": p.title,
                       "price": price, "stock": p.stock_available} for p, price in zip(products, prices)],
                     ["bank", "merchant", "sku", "title", "price", "stock"]))
@@ -413,22 +352,22 @@ def _checkout(args, client: Client) -> None:
     currency = _currency_of_account(client, args.buyer)
     items = [marketplace_pb2.CartItem(
         seller_bank_id=bank, merchant_id=merchant, sku=sku, quantity=quantity,
-        unit_price=money_pb2.Money(amount_minor=_amount(price, currency), currency=currency))
+        unit_price=money_pb2.Money(amount_minor=amount_minor(price, currency), currency=currency))
         for bank, merchant, sku, quantity, price in specs]
     response = _market(client, "Checkout", marketplace_pb2.CheckoutRequest(
         checkout_id=checkout_id, buyer_account_id=args.buyer, items=items))
     orders = list(response.orders)
     if args.json:
-        _print_json(dict(checkout_id=checkout_id, result=_code_name(response.result), detail=response.detail,
+        print_json(dict(checkout_id=checkout_id, result=code_name(response.result), detail=response.detail,
                          orders=[order_json(order) for order in orders]))
         return
-    totals = _money_column([order.total for order in orders])
+    totals = money_column([order.total for order in orders])
     print(table([{"order": order.order_id, "seller bank": order.seller_bank_id, "merchant": order.merchant_id,
                   "total": total, "state": _state_name(order.state), "problem": _problem(order)}
                  for order, total in zip(orders, totals)],
                 ["order", "seller bank", "merchant", "total", "state", "problem"]))
     detail = f", {response.detail}" if response.detail else ""
-    print(f"checkout {checkout_id}: {_code_name(response.result)}{detail}")
+    print(f"checkout {checkout_id}: {code_name(response.result)}{detail}")
 
 
 def _ship(args, client: Client) -> None:
@@ -452,7 +391,7 @@ def _refund(args, client: Client) -> None:
     # The refund is in the order's currency, which only the order knows.
     currency = _market(client, "GetOrder", marketplace_pb2.GetOrderRequest(
         order_id=args.order_id, merchant_id=args.merchant)).order.total.currency
-    amount = money_pb2.Money(amount_minor=_amount(args.amount, currency), currency=currency)
+    amount = money_pb2.Money(amount_minor=amount_minor(args.amount, currency), currency=currency)
     response = _market(client, "RefundOrder", marketplace_pb2.RefundOrderRequest(
         refund_id=refund_id, merchant_id=args.merchant, order_id=args.order_id, amount=amount, reason=args.reason))
     _show_order(args, response.order, response.result)
@@ -470,7 +409,7 @@ def _orders(args, client: Client) -> None:
     orders = list(_market(client, "ListOrders", marketplace_pb2.ListOrdersRequest(
         buyer_account_id=buyer, merchant_id=merchant)).orders)
     if args.json:
-        _print_json(dict(buyer_account_id=buyer, merchant_id=merchant, orders=[order_json(o) for o in orders]))
+        print_json(dict(buyer_account_id=buyer, merchant_id=merchant, orders=[order_json(o) for o in orders]))
     elif not orders:
         print("no orders")
     else:

@@ -171,6 +171,7 @@ def test_apply__every_refusal_names_its_reason_and_posts_nothing(lending, node_e
     after_first = journal(node_engine)
     again = lending.apply(application_id="a-1", merchant_id="m-good", amount_minor=100_000, currency="EUR")
     assert (first.result, again.result, again.loan.loan_id) == (rc.RESULT_CODE_OK, rc.RESULT_CODE_EXISTS, "a-1")
+    refused(apply("a-1", currency="USD"), rc.RESULT_CODE_MODIFIED_REQUEST)
     assert journal(node_engine) == after_first == (before[0] + 1, 1)
     assert "one loan at a time" in refused(apply("a-2"), rc.RESULT_CODE_LOAN_OPEN)
 
