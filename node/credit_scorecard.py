@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fedmall.money import format_money
+
 from node.credit_features import BASIS_POINTS, TradeFeatures
 from node.credit_policy import Band, CreditPolicy, Grade
 
@@ -84,8 +86,9 @@ def knockouts_of(features: TradeFeatures, policy: CreditPolicy) -> tuple[Knockou
         found.append(Knockout(TOO_NEW, f"onboarded {features.tenure_days} days ago; the minimum is "
                                        f"{rules.tenure_days_min}"))
     if features.gross_sales_minor_90d < rules.gross_sales_minor_90d_min:
-        found.append(Knockout(SALES_TOO_LOW, f"sales of {features.gross_sales_minor_90d} {features.currency} minor "
-                                             f"units in 90 days; the minimum is {rules.gross_sales_minor_90d_min}"))
+        found.append(Knockout(SALES_TOO_LOW, f"sales of {format_money(features.gross_sales_minor_90d, features.currency)} "
+                                             f"in 90 days; the minimum is "
+                                             f"{format_money(rules.gross_sales_minor_90d_min, features.currency)}"))
     if features.refund_rate_bp > rules.refund_rate_bp_max:
         found.append(Knockout(REFUND_RATE_TOO_HIGH, f"refund rate {features.refund_rate_bp} bp over the cut-off "
                                                     f"{rules.refund_rate_bp_max} bp"))
@@ -119,20 +122,3 @@ def score(features: TradeFeatures, policy: CreditPolicy) -> CreditDecision:
         total_points=total_points, grade=grade.name, knockouts=knockouts, monthly_sales_minor=monthly_sales_minor,
         limit_minor=limit_minor, available_minor=max(0, limit_minor - features.current_loan_balance_minor),
         fee_bp=grade.fee_bp)
-
-
-def explanation(decision: CreditDecision) -> str:
-    """A plain-text table: each feature's value, band and contribution, then the outcome."""
-    rows = [("feature", "value", "band", "weight", "points")]
-    rows += [(line.feature, str(line.value), line.band.label(), str(line.weight), str(line.contribution))
-             for line in decision.lines]
-    widths = [max(len(row[column]) for row in rows) for column in range(5)]
-    text = ["  ".join(cell.ljust(widths[i]) if i in (0, 2) else cell.rjust(widths[i]) for i, cell in enumerate(row))
-            .rstrip() for row in rows]
-    text.insert(1, "  ".join("-" * width for width in widths))
-    text.append(f"total {decision.total_points} points, grade {decision.grade} (policy {decision.policy_name})")
-    for knockout in decision.knockouts:
-        text.append(f"declined: {knockout.rule}: {knockout.reason}")
-    text.append(f"monthly sales {decision.monthly_sales_minor}, limit {decision.limit_minor}, available "
-                f"{decision.available_minor} {decision.currency} minor units, fee {decision.fee_bp} bp")
-    return "\n".join(text) + "\n"

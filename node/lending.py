@@ -24,6 +24,7 @@ from typing import Callable
 import sqlalchemy as sa
 
 from fedmall.database import read_connection
+from fedmall.money import format_money
 from fedmall.v1 import result_pb2
 
 from node import credit_store as tables, fields, ledger, limits, loans, store
@@ -228,8 +229,9 @@ class LendingService:
             return result_pb2.RESULT_CODE_LOAN_OPEN, f"loan {open_loan!r} is open; one loan at a time"
         if amount_minor > decision.available_minor:
             return (result_pb2.RESULT_CODE_CREDIT_LIMIT_EXCEEDED,
-                    f"{amount_minor} is above the {decision.available_minor} {decision.currency} minor units "
-                    f"available (limit {decision.limit_minor}, grade {decision.grade})")
+                    f"{format_money(amount_minor, decision.currency)} is above the "
+                    f"{format_money(decision.available_minor, decision.currency)} available (limit "
+                    f"{format_money(decision.limit_minor, decision.currency)}, grade {decision.grade})")
         account = connection.execute(sa.select(store.accounts).where(
             store.accounts.c.account_id == merchant.settlement_account_id)).one()
         if account.closed:
@@ -288,7 +290,8 @@ class LendingService:
                 store.accounts.c.account_id == row.account_id).with_for_update())
             if balance < owed:
                 raise Refused(result_pb2.RESULT_CODE_INSUFFICIENT_FUNDS,
-                              f"the settlement account holds {balance}, the loan needs {owed}")
+                              f"the settlement account holds {format_money(balance, row.currency)}, the loan needs "
+                              f"{format_money(owed, row.currency)}")
             entry_id = f"payoff:{loan_id}"
             store.write_entries(connection, [ledger.move(
                 entry_id, "payoff", source=row.account_id,

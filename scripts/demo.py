@@ -5,9 +5,11 @@ customer accounts with teller deposits; customers pay customers at other banks (
 showcase transfers go wrong on purpose); merchants at every bank list products and
 simulated shoppers search the whole federation and buy across banks, with the buyer's
 bank holding the money in escrow until receipt, some cancellations and some refunds.
-At the end of the day the clearing closes the settlement window, every bank reconciles
-its signed statement, the operator settles, and the clearing's positions, every node's
-ledger and the audit chain are checked against each other.
+Between two rounds of shopping each bank scores its merchants and lends to the best
+placed (scripts/demo_credit.py); the second round's sales repay the loans and one borrower
+pays off early. At the end of the day the clearing closes the settlement window, every
+bank reconciles its signed statement, the operator settles, and the clearing's positions,
+every node's ledger, loan book and the audit chain are checked against each other.
 
 Everything runs one step at a time and each step is final before the next, so the same
 seed always gives the same business outcome (ids are fresh UUIDs).
@@ -31,8 +33,12 @@ import grpc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from demo_market import MERCHANTS_PER_BANK, MarketResult, interbank_nets, open_shops, shop_around  # noqa: E402
-from demo_settlement import Settlement, settle_day  # noqa: E402
+from demo_credit import (  # noqa: E402
+    POLICY_FILE, POLICY_IN_BUNDLE, Credit, Lending, Payoff, credit_checks, credit_document, credit_report, lend,
+    lines_lent, lines_paid_off, lines_repaid, pay_off_one, read_credit, read_loans)
+from demo_market import (  # noqa: E402
+    MERCHANTS_PER_BANK, MarketResult, combined, interbank_nets, open_shops, shop_around)
+from demo_settlement import Settlement, settle_day, wait_until_booked  # noqa: E402
 from federation import BankSpec, Books, Check, Federation, check_books, read_books  # noqa: E402
 
 from fedmall.console import emit, fail, table  # noqa: E402
@@ -60,6 +66,7 @@ SMALL_NET_DEBIT_CAP, SMALL_LIQUIDITY = "3000.00", "6000.00"
 OVER_SMALL_CAP_MINOR = 400_000               # Above the small cap, below its liquidity and a fresh balance.
 OVER_BALANCE_MINOR = 1_000_000
 AUTO_CONFIRM_AFTER_S = 2                     # Shipped orders the buyer never confirms complete after this.
+FIRST_ROUND_SHARE_PCT = 50                   # Of the orders, placed before the merchants borrow.
 
 RPC_TIMEOUT_S = 10
 FINAL_DEADLINE_S = 45                        # Beyond the payer's 30 s prepare expiry, after which the clearing aborts.
@@ -275,7 +282,8 @@ class Run:
     showcases: list[Showcase]
     transfers: list[tuple[Transfer, Outcome]]   # Every transfer moved, random and showcase, in order.
     random_outcomes: list[Outcome]
-    market: MarketResult
+    market: MarketResult                        # Both rounds of shopping.
+    credit: Credit
     settlement: Settlement
     clearing_transfers: dict                    # `fedmall-clearing transfers --json`
     books: Books
@@ -291,26 +299,49 @@ def run_demo(federation: Federation, story: Story, *, transfers: int, orders: in
         tell_showcase(story, case)
     moved = move_random(teller, customers, story, count=transfers, seed=seed)
     showcase_moves = [(case.transfer, case.outcome) for case in showcases]
-    market = run_market(federation, customers, story, orders=orders, seed=seed)
+    market, lending, payoff = run_market(federation, customers, story, orders=orders, seed=seed)
     settlement = settle_day(federation, currency=CURRENCY)
     tell_settlement(story, settlement)
     return Run(federation, customers, showcases, showcase_moves + moved, [outcome for _, outcome in moved],
-               market, settlement, federation.clearing_cli("transfers"), read_books(federation))
+               market, read_credit(federation, lending, payoff), settlement, federation.clearing_cli("transfers"),
+               read_books(federation))
 
 
 def run_market(federation: Federation, customers: dict[str, list[Customer]], story: Story, *,
-               orders: int, seed: int) -> MarketResult:
+               orders: int, seed: int) -> tuple[MarketResult, Lending, Payoff | None]:
+    """Shops open; a first round of shopping; merchants borrow; a second round repays; one pays off."""
     shops = open_shops(federation, currency=CURRENCY, rng=random.Random(seed))
     story.done(f"{len(shops)} merchants opened shops ({MERCHANTS_PER_BANK} per bank), 3 products each, "
                f"selling into a settlement account at their own bank")
     buyers = [(c.bank_id, c.account_id) for bank_customers in customers.values() for c in bank_customers]
+    first_orders = orders * FIRST_ROUND_SHARE_PCT // 100
+    first = shop_round(federation, buyers, story, "first", orders=first_orders, seed=seed)
+    lending = lend(federation, shops, currency=CURRENCY)
+    tell(story, lines_lent(lending))
+    second = shop_round(federation, buyers, story, "second", orders=orders - first_orders,
+                        seed=seed + 1)  # Another seed: other checkout and refund ids.
+    wait_until_booked(federation, currency=CURRENCY)  # So that every sale's repayment is in.
+    repaying = read_loans(federation, lending)
+    tell(story, lines_repaid(repaying, CURRENCY))
+    payoff = pay_off_one(federation, repaying)
+    tell(story, lines_paid_off(payoff, CURRENCY))
+    return combined([first, second]), lending, payoff
+
+
+def shop_round(federation: Federation, buyers: list[tuple[str, str]], story: Story, name: str, *,
+               orders: int, seed: int) -> MarketResult:
     market = shop_around(federation, buyers, orders=orders, seed=seed,
-                         progress=lambda done, total: story.progress("orders", done, total))
+                         progress=lambda done, total: story.progress(f"orders ({name} round)", done, total))
     counts = market.counts()
-    story.done(f"shoppers ran {market.searches} federated searches and {market.checkouts} checkouts: "
+    story.done(f"{name} round of shopping: {market.searches} federated searches and {market.checkouts} checkouts, "
                f"{counts['placed']} orders placed ({counts['cross_bank']} across banks), "
                f"{counts['completed']} completed, {counts['cancelled']} cancelled, {counts['refunded']} refunded")
     return market
+
+
+def tell(story: Story, lines: list[tuple[bool, str]]) -> None:
+    for ok, line in lines:
+        (story.done if ok else story.failed)(line)
 
 
 def tell_settlement(story: Story, settlement: Settlement) -> None:
@@ -372,11 +403,17 @@ def tell_showcase(story: Story, case: Showcase) -> None:
 
 
 def money_conserved(run: Run) -> Check:
-    """With nothing in flight, interbank transfers only move customers' money: deposits == balances."""
+    """With nothing in flight, transfers and orders only move customers' money; the banks' own money
+    enters only as loans and leaves only as repayments (which include the fees):
+    deposits + principal disbursed - repaid == customer balances."""
     deposits_minor = DEPOSIT_MINOR * sum(len(bank_customers) for bank_customers in run.customers.values())
+    lent_minor, repaid_minor = run.credit.total_minor("principal_minor"), run.credit.total_minor("repaid_minor")
+    expected_minor = deposits_minor + lent_minor - repaid_minor
     balances_minor = sum(ledger["customer_balances_minor"] for ledger in run.books.ledgers.values())
-    return Check("money_conserved", "money conserved", deposits_minor == balances_minor,
-                 f"deposits {eur(deposits_minor)}, customer balances {eur(balances_minor)}")
+    return Check("money_conserved", "money conserved (deposits + loans - repayments = balances)",
+                 expected_minor == balances_minor,
+                 f"deposits {eur(deposits_minor)} + lent {eur(lent_minor)} - repaid {eur(repaid_minor)} "
+                 f"= {eur(expected_minor)}, customer balances {eur(balances_minor)}")
 
 
 def showcases_as_expected(run: Run) -> Check:
@@ -423,7 +460,7 @@ def window_settled(run: Run) -> Check:
 def all_checks(run: Run) -> list[Check]:
     return check_books(run.books, currency=CURRENCY) + [
         nets_match_transfers(run), escrow_empty(run), window_settled(run), money_conserved(run),
-        showcases_as_expected(run)]
+        showcases_as_expected(run)] + credit_checks(run.credit, run.books)
 
 
 def committed_minor(run: Run, bank_id: str, side: str) -> int:
@@ -451,7 +488,7 @@ def transfer_counts(outcomes: list[Outcome]) -> dict:
 
 
 def document(run: Run, checks: list[Check]) -> dict:
-    """The --json document; later issues add sections (the marketplace) beside these."""
+    """The --json document; later issues add sections beside these."""
     return dict(
         home=str(run.federation.home),
         banks=bank_rows(run),
@@ -461,6 +498,7 @@ def document(run: Run, checks: list[Check]) -> dict:
                        aborted_by_reason=run.clearing_transfers["aborted_by_reason"]),
         orders=run.market.counts(),
         market_money=run.market.money(),
+        credit=credit_document(run.credit),
         settlement=settlement_document(run.settlement),
         showcases={case.key: dict(ok=case.ok, expected=asdict(case.expected), outcome=asdict(case.outcome),
                                   payer_balance_unchanged=case.payer_balance_unchanged) for case in run.showcases},
@@ -504,6 +542,7 @@ def market_report(data: dict) -> str:
 def human_report(run: Run, data: dict) -> str:
     return "\n\n".join([
         market_report(data),
+        credit_report(run.credit),
         settlement_report(run.settlement),
         "Payments between customers, by outcome\n" + table(outcome_rows(run.random_outcomes), ["outcome", "reason", "count"]),
         "Banks\n" + table(human_bank_rows(data["banks"]), [
@@ -582,7 +621,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, interrupt)  # So that `finally` stops the processes on SIGTERM too.
     home = (args.home or Path(tempfile.mkdtemp(prefix="fedmall-demo-"))).resolve()
     federation = Federation(home=home, currency=CURRENCY, banks=bank_specs(args.banks),
-                            node_settings={"auto_confirm_after_s": AUTO_CONFIRM_AFTER_S})
+                            node_settings={"auto_confirm_after_s": AUTO_CONFIRM_AFTER_S,
+                                           "credit_policy": POLICY_IN_BUNDLE},
+                            bundle_files={POLICY_IN_BUNDLE: POLICY_FILE})
     story = Story(sys.stderr if args.json else sys.stdout)
     if not args.json:
         print(f"Fedmall demo: {args.banks} banks, {args.transfers} payments, {args.orders} orders, seed {args.seed}")

@@ -1,6 +1,7 @@
 """The demo's marketplace act: merchants list products at every bank, simulated shoppers
 search the whole federation and buy across banks, merchants ship, buyers confirm (or the
-timer does), some cancel before shipping and some get refunds after completion."""
+timer does), some cancel before shipping and some get refunds after completion. The demo
+shops in rounds (credit is taken between them); combined() adds the rounds up."""
 from __future__ import annotations
 
 import random
@@ -31,6 +32,7 @@ AUTO_CONFIRM_SHARE = 0.10  # Shipped orders the buyer never confirms: the timer 
 REFUND_SHARE = 0.10
 FINAL = {mp.ORDER_STATE_COMPLETED, mp.ORDER_STATE_CANCELLED, mp.ORDER_STATE_REFUNDED, mp.ORDER_STATE_FAILED}
 FINAL_WAIT_S = 60
+POLL_INTERVAL_S = 0.01
 
 
 @dataclass
@@ -65,6 +67,22 @@ class MarketResult:
         inside = sum(o.total.amount_minor - o.refunded.amount_minor for o in paid if o.seller_bank_id == o.buyer_bank_id)
         between = sum(o.total.amount_minor - o.refunded.amount_minor for o in paid if o.seller_bank_id != o.buyer_bank_id)
         return dict(paid_inside_banks_minor=inside, paid_between_banks_minor=between, refunded_minor=self.refunds_minor)
+
+
+def combined(rounds: list[MarketResult]) -> MarketResult:
+    """Several rounds of shopping as one (their order ids never meet: each round has its own seed)."""
+    total = MarketResult()
+    for result in rounds:
+        assert not set(total.orders) & set(result.orders), "two rounds placed the same order"
+        total.merchants = max(total.merchants, result.merchants)
+        total.products = max(total.products, result.products)
+        total.checkouts += result.checkouts
+        total.searches += result.searches
+        total.searches_partial += result.searches_partial
+        total.orders.update(result.orders)
+        total.failed_reasons.update(result.failed_reasons)
+        total.refunds_minor += result.refunds_minor
+    return total
 
 
 def eur(amount_minor: int, currency: str) -> money_pb2.Money:
@@ -187,7 +205,7 @@ def _wait(federation: Federation, order: mp.Order, states: set[int], *, merchant
         current = _order(federation, order, merchant_view=merchant_view)
         if current.state in states:
             return current
-        time.sleep(0.05)
+        time.sleep(POLL_INTERVAL_S)
     raise RuntimeError(f"order {order.order_id} stuck in {mp.OrderState.Name(current.state)}")
 
 

@@ -58,7 +58,13 @@ def settle_day(federation: Federation, *, currency: str) -> Settlement:
         breaks=answered["breaks"], settled=settled, liquidity_before_minor=before, liquidity_after_minor=after)
 
 
+def wait_until_booked(federation: Federation, *, currency: str) -> None:
+    """Until every node has booked every transfer the clearing committed (its @clearing equals its position)."""
+    _wait("every bank to book the transfers committed", lambda: _books_agree(federation, currency))
+
+
 def _books_agree(federation: Federation, currency: str) -> bool:
     positions = {p["bank_id"]: p["position_minor"] for p in federation.participants()}
-    return all(federation.ledger_check(bank.bank_id)["internal_balances_minor"].get(f"@clearing/{currency}", 0)
+    ledgers = federation.ledger_checks()
+    return all(ledgers[bank.bank_id]["internal_balances_minor"].get(f"@clearing/{currency}", 0)
                == positions[bank.bank_id] for bank in federation.banks)

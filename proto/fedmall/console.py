@@ -14,7 +14,8 @@ def table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     """Left-aligned text, right-aligned numbers, one header row and a rule."""
     cells = [[str(row.get(column, "")) for column in columns] for row in rows]
     widths = [max([len(column)] + [len(r[i]) for r in cells]) for i, column in enumerate(columns)]
-    numeric = [all(_is_number(r[i]) for r in cells) and cells for i in range(len(columns))]
+    # A column is numeric when every cell it fills holds a number (blank cells do not count).
+    numeric = [any(r[i] for r in cells) and all(_is_number(r[i]) for r in cells if r[i]) for i in range(len(columns))]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()

@@ -52,3 +52,8 @@ def format_amount(amount_minor: int, currency: str) -> str:
     exponent = CURRENCY_EXPONENTS[check_currency(currency)]
     value = decimal.Decimal(amount_minor).scaleb(-exponent)
     return f"{value:.{exponent}f}"
+
+
+def format_money(amount_minor: int, currency: str) -> str:
+    """1234 EUR -> '12.34 EUR'."""
+    return f"{format_amount(amount_minor, currency)} {currency}"

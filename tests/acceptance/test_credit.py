@@ -99,7 +99,7 @@ def test_a_merchant_borrows_on_its_trade_and_repays_from_interbank_and_book_sale
 
     over = credit(market).ApplyForLoan(cr.ApplyForLoanRequest(
         application_id=str(uuid.uuid4()), merchant_id=MERCHANT, amount=eur(40_001)))
-    assert over.result == rc.RESULT_CODE_CREDIT_LIMIT_EXCEEDED and "40000" in over.detail
+    assert over.result == rc.RESULT_CODE_CREDIT_LIMIT_EXCEEDED and "above the 400.00 EUR available" in over.detail
     application_id = str(uuid.uuid4())
     approved = credit(market).ApplyForLoan(cr.ApplyForLoanRequest(
         application_id=application_id, merchant_id=MERCHANT, amount=eur(40_000)))

@@ -12,7 +12,7 @@ from node.credit_features import (
     DAY_MS, NO_LOANS, LoanHistory, MerchantRecord, OrderRecord, TradeFeatures, trade_features)
 from node.credit_policy import load_policy
 from node.credit_scorecard import (
-    NON_PERFORMING_LOAN, REFUND_RATE_TOO_HIGH, SALES_TOO_LOW, SUSPENDED, TOO_NEW, explanation, score)
+    NON_PERFORMING_LOAN, REFUND_RATE_TOO_HIGH, SALES_TOO_LOW, SUSPENDED, TOO_NEW, score)
 
 POLICY = load_policy(Path(__file__).parents[2] / "node" / "credit_policy.example.toml")
 NOW_MS = 2_000 * DAY_MS
@@ -178,18 +178,6 @@ def test_features__late_unshipped_order_counts_against_on_time_and_no_sale_means
 def test_features__trend_is_capped():
     orders = [order(0, age_days=10, total_minor=10_000_000), order(1, age_days=100, total_minor=1_000)]
     assert features_of(merchant(tenure_days=400), orders).sales_trend_bp == 100 * 10_000
-
-
-def test_explanation__lists_every_feature_and_the_outcome():
-    decision = score(features_of(merchant(tenure_days=40), [order(0, age_days=5, total_minor=200_000)]), POLICY)
-    text = explanation(decision)
-    lines = text.splitlines()
-    assert lines[0].split() == ["feature", "value", "band", "weight", "points"]
-    assert lines[2].split() == ["tenure_days", "40", "0..<180", "1", "0"]
-    assert any(line.split()[:3] == ["sales_trend_bp", "10000", "9000..<11000"] for line in lines)
-    assert f"total {decision.total_points} points, grade {decision.grade}" in text
-    assert "declined: too_new: onboarded 40 days ago; the minimum is 90" in text
-    assert "limit 0, available 0 EUR minor units" in text
 
 
 def test_score__features_in_another_currency_are_our_bug():
