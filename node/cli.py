@@ -39,6 +39,7 @@ from fedmall.v1 import (clearing_pb2_grpc, credit_pb2_grpc, marketplace_pb2_grpc
 from node import command_output, credit_cli, keys, ledger, marketplace_cli, settlement, store
 from node.command_output import code_name
 from node.config import ConfigError, NodeConfig, load_config
+from node.lending import loan_book_problems
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
 FINAL_STATUSES = ("COMMITTED", "ABORTED")
@@ -229,9 +230,10 @@ def _ledger_check(args, config: NodeConfig) -> None:
         with read_connection(engine) as connection:
             summary = store.read_books(connection)
             entries = connection.scalar(sa.select(sa.func.count()).select_from(store.journal_entries))
+            loan_problems = loan_book_problems(connection)
     finally:
         engine.dispose()
-    problems = ledger.books_problems(summary)
+    problems = ledger.books_problems(summary) + loan_problems
     internal = {a: b for a, b in sorted(summary.stored_balances.items()) if a.startswith("@")}
     customers_minor = sum(b for a, b in summary.stored_balances.items() if not a.startswith("@"))
     _emit(args, dict(ok=not problems, problems=problems, entries=entries, internal_balances_minor=internal,

@@ -131,6 +131,37 @@ def read_loan_history(connection: sa.Connection, merchant_id: str) -> LoanHistor
                        non_performing_count=counts.get(tables.NON_PERFORMING, 0))
 
 
+def loan_book_problems(connection: sa.Connection) -> list[str]:
+    """Every way the loan records disagree with themselves or with the ledger; [] when they agree.
+
+    Per currency, minus the @lending balance is what the open loans are owed; per loan, the
+    repayments add up to what was repaid, and only a loan owed nothing is REPAID.
+    """
+    table, repayments = tables.loans, tables.loan_repayments
+    problems = []
+    owed = dict(connection.execute(
+        sa.select(table.c.currency, sa.func.sum(table.c.outstanding_minor))
+        .where(table.c.status.in_(tables.OPEN_STATUSES)).group_by(table.c.currency)).all())
+    lending = {row.account_id.split("/")[1]: -row.balance_minor for row in connection.execute(
+        sa.select(store.accounts.c.account_id, store.accounts.c.balance_minor)
+        .where(store.accounts.c.account_id.like(ledger.internal_account_id(ledger.LENDING, "%"))))}
+    for currency in sorted(set(owed) | {c for c, minor in lending.items() if minor}):
+        if owed.get(currency, 0) != lending.get(currency, 0):
+            problems.append(f"loans in {currency} are owed {owed.get(currency, 0)}, but @lending/{currency} "
+                            f"shows {lending.get(currency, 0)}")
+    repaid = sa.select(repayments.c.loan_id, sa.func.sum(repayments.c.amount_minor).label("total")) \
+        .group_by(repayments.c.loan_id).subquery()
+    for row in connection.execute(
+            sa.select(table.c.loan_id, table.c.status, table.c.outstanding_minor, table.c.repaid_minor,
+                      sa.func.coalesce(repaid.c.total, 0).label("repayments"))
+            .outerjoin(repaid, repaid.c.loan_id == table.c.loan_id)
+            .where(sa.or_(table.c.repaid_minor != sa.func.coalesce(repaid.c.total, 0),
+                          (table.c.status == tables.REPAID) != (table.c.outstanding_minor == 0)))):
+        problems.append(f"loan {row.loan_id}: {row.status} with {row.outstanding_minor} outstanding, repaid "
+                        f"{row.repaid_minor} but its repayments sum to {row.repayments}")
+    return problems
+
+
 class LendingService:
     def __init__(self, engine: sa.Engine, *, bank_id: str, policy: CreditPolicy | None,
                  clock: Callable[[], float]) -> None:

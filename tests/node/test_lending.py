@@ -18,7 +18,7 @@ from node.credit_features import DAY_MS
 from node.credit_policy import load_policy
 from node.errors import FedmallError
 from node.fulfilment import FulfilmentKey
-from node.lending import LendingService
+from node.lending import LendingService, loan_book_problems
 from node.notices import NoticeService
 from node.repayments import write_entries_repaying_loans
 from tests.node.credit_history import add_merchant, add_order
@@ -99,6 +99,7 @@ def assert_loan_books(engine) -> None:
     assert books_problems(engine) == []
     with engine.connect() as connection:
         loans = connection.execute(sa.select(credit_store.loans)).all()
+        assert loan_book_problems(connection) == []
     assert all(loan.repaid_minor + loan.outstanding_minor == loan.principal_minor + loan.fee_minor for loan in loans)
     assert -balance(engine, LENDING) == sum(loan.outstanding_minor for loan in loans)
 
@@ -318,3 +319,15 @@ def test_privacy__a_merchant_sees_only_its_own_loans(lending):
     refused(lambda: lending.statement(merchant_id="m-other", loan_id="loan-mine"), rc.RESULT_CODE_LOAN_UNKNOWN)
     assert lending.loans_of("m-other") == []
     assert [loan.loan_id for loan in lending.loans_of("m-good")] == ["loan-mine"]
+
+
+def test_loan_book_problems__a_posting_to_lending_or_a_lost_repayment_is_named(lending, node_engine, clock):
+    lending.apply(application_id="loan-x", merchant_id="m-good", amount_minor=100_000, currency="EUR")
+    sale_credit(node_engine, "release:x", "acct-m-good", 10_000, now_ms=clock.now_ms)
+    with node_engine.begin() as connection:
+        store.write_entries(connection, [ledger.move("stray", "test", source=LENDING, destination="acct-m-good",
+                                                     amount_minor=5, currency="EUR")], now_ms=0)
+        connection.execute(credit_store.loan_repayments.delete())
+        assert loan_book_problems(connection) == [
+            "loans in EUR are owed 100500, but @lending/EUR shows 100505",
+            "loan loan-x: CURRENT with 100500 outstanding, repaid 2000 but its repayments sum to 0"]
