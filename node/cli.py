@@ -39,7 +39,7 @@ from fedmall.v1 import (clearing_pb2_grpc, credit_pb2_grpc, marketplace_pb2_grpc
 from node import command_output, credit_cli, keys, ledger, marketplace_cli, settlement, store
 from node.command_output import code_name
 from node.config import ConfigError, NodeConfig, load_config
-from node.lending import loan_book_problems
+from node.loan_views import loan_book_problems
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
 FINAL_STATUSES = ("COMMITTED", "ABORTED")

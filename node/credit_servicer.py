@@ -13,7 +13,8 @@ from fedmall.v1 import credit_pb2, credit_pb2_grpc, money_pb2, result_pb2
 from node.answers import answers_errors, own_bank_only
 from node.credit_features import SCORABLE_FEATURES
 from node.credit_store import CURRENT, NON_PERFORMING, OVERDUE, REPAID
-from node.lending import LendingService, LoanView, Offer, StatementLine
+from node.lending import LendingService, Offer
+from node.loan_views import LoanView, StatementLine
 
 OK = result_pb2.RESULT_CODE_OK
 LOAN_STATUS = {CURRENT: credit_pb2.LOAN_STATUS_CURRENT, OVERDUE: credit_pb2.LOAN_STATUS_OVERDUE,

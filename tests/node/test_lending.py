@@ -18,7 +18,8 @@ from node.credit_features import DAY_MS
 from node.credit_policy import load_policy
 from node.errors import FedmallError
 from node.fulfilment import FulfilmentKey
-from node.lending import LendingService, loan_book_problems
+from node.lending import LendingService
+from node.loan_views import loan_book_problems
 from node.notices import NoticeService
 from node.repayments import write_entries_repaying_loans
 from tests.node.credit_history import add_merchant, add_order
