@@ -36,7 +36,6 @@ from node.errors import Refused
 from node.loan_views import (
     LoanBook, LoanView, StatementLine, loan_row, loan_view, read_book, read_merchant_loans, read_statement)
 from node.marketplace_store import ACTIVE, merchants as merchant_table
-from node.repayments import clock_of
 
 OK = result_pb2.RESULT_CODE_OK
 EXISTS = result_pb2.RESULT_CODE_EXISTS
@@ -283,8 +282,9 @@ class LendingService:
                 sa.select(table).where(table.c.status.in_(tables.OPEN_STATUSES), table.c.loan_id > self._review_after)
                 .order_by(table.c.loan_id).limit(limits.loans_reviewed_per_step_max).with_for_update()).all()
             for row in rows:
-                status = loans.status_at(clock_of(row, status=row.status, outstanding_minor=row.outstanding_minor,
-                                                  last_repaid_at_ms=row.last_repaid_at_unix_ms), now_ms)
+                clock = loans.clock_of(row, status=row.status, outstanding_minor=row.outstanding_minor,
+                                       last_repaid_at_ms=row.last_repaid_at_unix_ms)
+                status = loans.status_at(clock, now_ms)
                 if status != row.status:
                     connection.execute(table.update().where(table.c.loan_id == row.loan_id).values(
                         status=status, status_changed_at_unix_ms=now_ms,

@@ -84,3 +84,12 @@ def status_at(loan: LoanClock, now_ms: int) -> str:
     if quiet_days >= loan.overdue_after_days or days_past_term is not None:
         return OVERDUE
     return CURRENT
+
+
+def clock_of(row, *, status: str, outstanding_minor: int, last_repaid_at_ms: int | None) -> LoanClock:
+    """A loan row's clock; OVERDUE is judged afresh (a repayment may cure it), NON_PERFORMING stays."""
+    return LoanClock(
+        status=CURRENT if status == OVERDUE else status, outstanding_minor=outstanding_minor,
+        disbursed_at_ms=row.disbursed_at_unix_ms, last_repaid_at_ms=last_repaid_at_ms,
+        maturity_at_ms=row.maturity_at_unix_ms, overdue_after_days=row.overdue_after_days,
+        non_performing_after_days=row.non_performing_after_days)

@@ -78,7 +78,7 @@ def write_entries_repaying_loans(connection: sa.Connection, entries: Sequence[le
     store.write_entries(connection, written, now_ms=now_ms)
     if repayments:
         connection.execute(tables.loan_repayments.insert(), repayments)
-        write_loans(connection, [loan for account in open_loans.values() for loan in account if loan.touched],
+        _write_loans(connection, [loan for account in open_loans.values() for loan in account if loan.touched],
                     now_ms=now_ms)
 
 
@@ -112,21 +112,13 @@ def _repay(loan: _OpenLoan, amount_minor: int, *, now_ms: int) -> None:
     loan.outstanding_minor -= amount_minor
     loan.repaid_minor += amount_minor
     loan.last_repaid_at_ms = now_ms
-    loan.status = loans.status_at(clock_of(loan.row, status=loan.status, outstanding_minor=loan.outstanding_minor,
-                                           last_repaid_at_ms=now_ms), now_ms)
+    clock = loans.clock_of(loan.row, status=loan.status, outstanding_minor=loan.outstanding_minor,
+                           last_repaid_at_ms=now_ms)
+    loan.status = loans.status_at(clock, now_ms)
     loan.touched = True
 
 
-def clock_of(row, *, status: str, outstanding_minor: int, last_repaid_at_ms: int | None) -> loans.LoanClock:
-    """A loan row's clock; OVERDUE is judged afresh (a repayment may cure it), NON_PERFORMING stays."""
-    return loans.LoanClock(
-        status=tables.CURRENT if status == tables.OVERDUE else status, outstanding_minor=outstanding_minor,
-        disbursed_at_ms=row.disbursed_at_unix_ms, last_repaid_at_ms=last_repaid_at_ms,
-        maturity_at_ms=row.maturity_at_unix_ms, overdue_after_days=row.overdue_after_days,
-        non_performing_after_days=row.non_performing_after_days)
-
-
-def write_loans(connection: sa.Connection, changed: list[_OpenLoan], *, now_ms: int) -> None:
+def _write_loans(connection: sa.Connection, changed: list[_OpenLoan], *, now_ms: int) -> None:
     """Store what repayments changed on each loan."""
     table = tables.loans
     for loan in changed:
