@@ -25,7 +25,7 @@ from demo_market import Shop
 from federation import Books, Check, Federation
 
 from fedmall.console import table
-from fedmall.money import format_amount
+from fedmall.money import format_amount, format_money
 from fedmall.results import name_of
 from fedmall.v1 import credit_pb2, money_pb2
 
@@ -273,10 +273,6 @@ def read_credit(federation: Federation, lending: Lending, payoff: Payoff | None)
 # The story -----------------------------------------------------------------------------------
 
 
-def eur(amount_minor: int, currency: str) -> str:
-    return f"{format_amount(amount_minor, currency)} {currency}"
-
-
 def percent(basis_points: int) -> str:
     return f"{basis_points / 100:g} %"
 
@@ -289,12 +285,12 @@ def lines_lent(lending: Lending) -> list[tuple[bool, str]]:
                     f"{percent(lending.repayment_share_bp)} of every sale credited to a borrower repays its loan")]
     for application in lending.loans:
         offer = application.offer
-        line = (f"{offer.merchant_id} borrowed {eur(application.requested_minor, money)} from {offer.bank_id}: "
-                f"grade {offer.grade} ({offer.total_points} points), limit {eur(offer.limit_minor, money)}, ")
+        line = (f"{offer.merchant_id} borrowed {format_money(application.requested_minor, money)} from {offer.bank_id}: "
+                f"grade {offer.grade} ({offer.total_points} points), limit {format_money(offer.limit_minor, money)}, ")
         if application.ok:
-            lines.append((True, line + f"fee {percent(offer.fee_bp)} = {eur(application.fee_minor, money)}; "
+            lines.append((True, line + f"fee {percent(offer.fee_bp)} = {format_money(application.fee_minor, money)}; "
                                        f"disbursed into its settlement account, "
-                                       f"{eur(application.requested_minor + application.fee_minor, money)} owed"))
+                                       f"{format_money(application.requested_minor + application.fee_minor, money)} owed"))
         else:
             lines.append((False, line + f"but was refused {application.result}: {application.detail}"))
     lending_banks = {application.offer.bank_id for application in lending.loans}
@@ -305,9 +301,9 @@ def lines_lent(lending: Lending) -> list[tuple[bool, str]]:
     if (refusal := lending.refusal) is not None:
         offer = refusal.offer
         why = ("although its offer carries a knockout" if offer.knockouts else
-               f"above the {eur(offer.available_minor, money)} available to it (grade {offer.grade})")
+               f"above the {format_money(offer.available_minor, money)} available to it (grade {offer.grade})")
         lines.append((refusal.ok, f"{offer.merchant_id} applied to {offer.bank_id} for "
-                                  f"{eur(refusal.requested_minor, money)}, {why}"
+                                  f"{format_money(refusal.requested_minor, money)}, {why}"
                                   f"\n    -> refused {refusal.result}: {refusal.detail}"
                                   + ("" if refusal.ok else f" (expected {refusal.expected})")))
     return lines
@@ -320,19 +316,19 @@ def lines_repaid(loans: list[LoanState], currency: str) -> list[tuple[bool, str]
     interbank = sum(loan.repaid_from_interbank_minor for loan in loans)
     book = sum(loan.repaid_from_book_minor for loan in loans)
     count = sum(loan.sales_repayments for loan in loans)
-    per_loan = ", ".join(f"{loan.application.offer.merchant_id} {eur(loan.repaid_from_sales_minor, currency)} "
-                         f"of {eur(loan.owed_minor, currency)}" for loan in loans)
+    per_loan = ", ".join(f"{loan.application.offer.merchant_id} {format_money(loan.repaid_from_sales_minor, currency)} "
+                         f"of {format_money(loan.owed_minor, currency)}" for loan in loans)
     return [(True,
-             f"the second round's sales repaid {eur(interbank + book, currency)} in {count} repayments, each "
-             f"split off a sale inside its own journal entry: {eur(interbank, currency)} from payments across "
-             f"banks (receive:), {eur(book, currency)} from book transfers at the bank (release:)\n    ({per_loan})")]
+             f"the second round's sales repaid {format_money(interbank + book, currency)} in {count} repayments, each "
+             f"split off a sale inside its own journal entry: {format_money(interbank, currency)} from payments across "
+             f"banks (receive:), {format_money(book, currency)} from book transfers at the bank (release:)\n    ({per_loan})")]
 
 
 def lines_paid_off(payoff: Payoff | None, currency: str) -> list[tuple[bool, str]]:
     if payoff is None:
         return []
-    line = (f"{payoff.merchant_id} paid its loan off early: {eur(payoff.amount_minor, currency)} from its "
-            f"settlement account (payoff:), after {eur(payoff.repaid_from_sales_minor, currency)} repaid from sales")
+    line = (f"{payoff.merchant_id} paid its loan off early: {format_money(payoff.amount_minor, currency)} from its "
+            f"settlement account (payoff:), after {format_money(payoff.repaid_from_sales_minor, currency)} repaid from sales")
     return [(payoff.ok, f"{line}; the loan is {payoff.status}" if payoff.ok
              else f"{line}: {payoff.result}, the loan is {payoff.status}")]
 
@@ -403,7 +399,7 @@ def credit_report(credit: Credit) -> str:
 
 def _totals_line(credit: Credit) -> str:
     def money(name: str) -> str:
-        return eur(credit.total_minor(name), credit.lending.currency)
+        return format_money(credit.total_minor(name), credit.lending.currency)
 
     return (f"lent {money('principal_minor')} in {len(credit.loans)} loans (fees {money('fee_minor')}); "
             f"repaid {money('repaid_minor')}: {money('repaid_from_sales_minor')} from "
@@ -456,8 +452,8 @@ def _loan_books_agree(credit: Credit, books: Books) -> Check:
     outstanding = sum(book.outstanding_minor for book in credit.books.values())
     fees = sum(book.fees_minor for book in credit.books.values())
     return Check("loan_books_agree", "loan books agree with the ledger", not wrong, "; ".join(wrong) or
-                 f"{len(credit.books)} banks: outstanding {eur(outstanding, currency)} = -@lending, "
-                 f"fees {eur(fees, currency)} = @credit-fees")
+                 f"{len(credit.books)} banks: outstanding {format_money(outstanding, currency)} = -@lending, "
+                 f"fees {format_money(fees, currency)} = @credit-fees")
 
 
 def _loans_within_owed(credit: Credit) -> Check:
