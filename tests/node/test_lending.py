@@ -332,3 +332,22 @@ def test_loan_book_problems__a_posting_to_lending_or_a_lost_repayment_is_named(l
         assert loan_book_problems(connection) == [
             "loans in EUR are owed 100500, but @lending/EUR shows 100505",
             "loan loan-x: CURRENT with 100500 outstanding, repaid 2000 but its repayments sum to 0"]
+
+
+def test_concurrent_applications__one_loan_per_merchant_whatever_the_race(lending, node_engine):
+    """Eight applications for one merchant at once (threads, separate transactions): exactly one
+    loan is disbursed; the merchant's row lock orders them, the others see it open."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def apply(index: int) -> int:
+        try:
+            return lending.apply(application_id=f"race-{index}", merchant_id="m-good", amount_minor=100_000,
+                                 currency="EUR").result
+        except FedmallError as error:
+            return error.code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(apply, range(8)))
+    assert sorted(results) == [rc.RESULT_CODE_OK] + [rc.RESULT_CODE_LOAN_OPEN] * 7
+    assert balance(node_engine, "acct-m-good") == 100_000
+    assert_loan_books(node_engine)
