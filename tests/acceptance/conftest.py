@@ -3,6 +3,7 @@ own gRPC server on loopback over mTLS and its own database."""
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 
 import pytest
@@ -27,9 +28,10 @@ class Federation:
         self.nodes: dict[str, Node] = {}
         self._channels: dict[str, object] = {}
 
-    def start_node(self, bank_id: str, *, workers: bool = True, **overrides) -> Node:
+    def start_node(self, bank_id: str, *, workers: bool = True, clock=time.time, **overrides) -> Node:
+        """Build and start the bank's node; overrides replace config fields, clock the node's time."""
         config = load_config(self.world.banks[bank_id].bundle)
-        node = build_node(dataclasses.replace(config, **overrides))
+        node = build_node(dataclasses.replace(config, **overrides), clock=clock)
         node.start(workers=workers)
         self.nodes[bank_id] = node
         return node

@@ -3,6 +3,7 @@ node saw, borrows; sales to buyers at A (interbank, through the clearing, over s
 windows) and at B (book releases) repay it; a refund, a payoff; nobody else sees the loan."""
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -151,3 +152,23 @@ def test_a_merchant_borrows_on_its_trade_and_repays_from_interbank_and_book_sale
         "DISBURSED"] + ["SALES"] * 4 + ["PAYOFF"]
     assert_loan_book_agrees(market)
     market.assert_invariants()
+
+
+def test_the_review_worker_marks_a_quiet_loan_overdue_when_the_node_starts_later(market, tmp_path):
+    """No repayment for 31 days: the node's loan-review worker, first run at start, marks the
+    loan OVERDUE and the merchant's limit drops to zero."""
+    for buyer in (ANN, BOB, BOB):
+        sell(market, buyer, paid_minor=PRICE)
+    loan_id = str(uuid.uuid4())
+    assert credit(market).ApplyForLoan(cr.ApplyForLoanRequest(
+        application_id=loan_id, merchant_id=MERCHANT, amount=eur(10_000))).result == rc.RESULT_CODE_OK
+
+    market.stop_node(SELLER)
+    market.start_node(SELLER, clock=lambda: time.time() + 31 * 86_400,
+                      credit_policy_path=permissive_policy(tmp_path))
+    wait_until(lambda: loan_of(market, loan_id).loan.status == cr.LOAN_STATUS_OVERDUE)
+    offer = credit(market).GetCreditOffer(cr.GetCreditOfferRequest(merchant_id=MERCHANT)).offer
+    assert [knockout.rule for knockout in offer.knockouts] == ["overdue_loan"]
+    assert (offer.limit.amount_minor, offer.available.amount_minor) == (0, 0)
+    book = credit(market).GetLoanBook(cr.GetLoanBookRequest()).totals[0]
+    assert book.overdue.amount_minor == book.outstanding.amount_minor == 10_400
