@@ -108,8 +108,15 @@ class SellerOrderService:
     # Placing (the buyer's bank calls) -----------------------------------------------------
 
     def place(self, *, buyer_bank_id: str, order: PlaceOrder) -> Placed:
-        """Reserve stock for every item, or for none. Idempotent by order id."""
+        """Reserve stock for every item, or for none. Idempotent by order id.
+
+        The order id must be the one the buyer's bank derives (node.buyer_orders.checkout): it
+        binds the id to the calling bank, so no bank can take another bank's order id first.
+        """
         check_place_order(order)
+        if order.order_id != derived_id(buyer_bank_id, order.checkout_id, self._bank_id, order.merchant_id):
+            raise Refused(result_pb2.RESULT_CODE_FORBIDDEN,
+                          f"order id {order.order_id!r} is not derived from the calling bank, checkout and merchant")
         table = tables.seller_orders
         with self._engine.begin() as connection:
             lock_order_id(connection, order.order_id)
