@@ -65,6 +65,7 @@ ids_per_query_max = 500                     # Ids in one IN (...) list.
 loans_listed_max = 100                      # A merchant's loans, newest first.
 loan_book_listed_max = 10_000               # Loans listed in the bank's loan book, newest first.
 loan_statement_lines_max = 1_000            # Newest lines of one loan's statement.
+loan_bytes_max = 1_000                      # One Loan message without its schedule: 4 ids, 6 amounts, times.
 loans_reviewed_per_step_max = 500           # Loans the review worker judges in one transaction.
 loan_review_poll_ms = 60_000                # The review worker looks at the loans this often.
 
@@ -80,3 +81,4 @@ assert outbox_batch_max <= protocol.prepares_per_batch_max
 assert decision_batch_max <= protocol.decisions_per_batch_max
 assert reconciliation_breaks_max * reconciliation_break_bytes_max <= protocol.envelope_bytes_max
 assert protocol.reference_length_max * 4 * 2 < reconciliation_break_bytes_max
+assert loan_book_listed_max * loan_bytes_max <= protocol.grpc_message_bytes_max
