@@ -98,8 +98,7 @@ class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
     @own_bank_only(credit_pb2.GetLoanResponse)
     @answers_errors(credit_pb2.GetLoanResponse)
     def GetLoan(self, request, context):
-        loan = self._lending.loan(merchant_id=request.merchant_id, loan_id=request.loan_id)
-        lines, truncated = self._lending.statement(merchant_id=request.merchant_id, loan_id=request.loan_id)
+        loan, lines, truncated = self._lending.statement(merchant_id=request.merchant_id, loan_id=request.loan_id)
         return credit_pb2.GetLoanResponse(
             result=OK, loan=loan_to_proto(loan),
             statement=[line_to_proto(line, loan.currency) for line in lines], statement_truncated=truncated)

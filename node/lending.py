@@ -119,8 +119,9 @@ class LendingService:
         try:
             with self._engine.begin() as connection:
                 # The merchant's row lock orders its applications (one open loan at a time).
+                # FOR NO KEY UPDATE on PostgreSQL: orders and products may still reference the row.
                 merchant = connection.execute(sa.select(merchant_table).where(
-                    merchant_table.c.merchant_id == merchant_id).with_for_update()).first()
+                    merchant_table.c.merchant_id == merchant_id).with_for_update(key_share=True)).first()
                 earlier = self._earlier_application(connection, application_id, request)
                 if earlier is not None:
                     return earlier
@@ -165,9 +166,11 @@ class LendingService:
         if decision.knockouts:
             return result_pb2.RESULT_CODE_CREDIT_DECLINED, "; ".join(
                 f"{knockout.rule}: {knockout.reason}" for knockout in decision.knockouts)
+        # One open loan per merchant, and per settlement account (its credits repay the loans in it).
         open_loan = connection.scalar(sa.select(tables.loans.c.loan_id).where(
-            tables.loans.c.merchant_id == merchant.merchant_id, tables.loans.c.status.in_(tables.OPEN_STATUSES))
-            .limit(1))
+            sa.or_(tables.loans.c.merchant_id == merchant.merchant_id,
+                   tables.loans.c.account_id == merchant.settlement_account_id),
+            tables.loans.c.status.in_(tables.OPEN_STATUSES)).limit(1))
         if open_loan is not None:
             return result_pb2.RESULT_CODE_LOAN_OPEN, f"loan {open_loan!r} is open; one loan at a time"
         if amount_minor > decision.available_minor:
@@ -243,9 +246,13 @@ class LendingService:
             connection.execute(tables.loan_repayments.insert().values(
                 entry_id=entry_id, loan_id=loan_id, source=tables.PAYOFF, credit_minor=owed, amount_minor=owed,
                 outstanding_after_minor=0, created_at_unix_ms=now_ms))
+            before = loans.clock_of(row, status=row.status, outstanding_minor=owed,
+                                    last_repaid_at_ms=row.last_repaid_at_unix_ms)
+            status, was_overdue = loans.after_repayment(before, outstanding_after_minor=0, now_ms=now_ms)
             connection.execute(tables.loans.update().where(tables.loans.c.loan_id == loan_id).values(
-                outstanding_minor=0, repaid_minor=tables.loans.c.repaid_minor + owed, status=tables.REPAID,
-                last_repaid_at_unix_ms=now_ms, status_changed_at_unix_ms=now_ms, closed_at_unix_ms=now_ms))
+                outstanding_minor=0, repaid_minor=tables.loans.c.repaid_minor + owed, status=status,
+                ever_overdue=row.ever_overdue or was_overdue, last_repaid_at_unix_ms=now_ms,
+                status_changed_at_unix_ms=now_ms, closed_at_unix_ms=now_ms))
             return OK, loan_view(connection, loan_row(connection, loan_id), now_ms=now_ms)
 
     def loan(self, *, merchant_id: str, loan_id: str) -> LoanView:
@@ -255,12 +262,14 @@ class LendingService:
             return loan_view(connection, loan_row(connection, loan_id, merchant_id=merchant_id),
                               now_ms=self._now_ms())
 
-    def statement(self, *, merchant_id: str, loan_id: str) -> tuple[list[StatementLine], bool]:
-        """The disbursement and every repayment, oldest first; True when older lines were left out."""
+    def statement(self, *, merchant_id: str, loan_id: str) -> tuple[LoanView, list[StatementLine], bool]:
+        """The loan, its disbursement and every repayment, oldest first, read together; True when
+        older lines were left out."""
         fields.check_id(merchant_id, "merchant id")
         fields.check_id(loan_id, "loan id")
         with read_connection(self._engine) as connection:
-            return read_statement(connection, loan_row(connection, loan_id, merchant_id=merchant_id))
+            row = loan_row(connection, loan_id, merchant_id=merchant_id)
+            return (loan_view(connection, row, now_ms=self._now_ms()), *read_statement(connection, row))
 
     def loans_of(self, merchant_id: str) -> list[LoanView]:
         fields.check_id(merchant_id, "merchant id")
@@ -280,7 +289,8 @@ class LendingService:
         with self._engine.begin() as connection:
             rows = connection.execute(
                 sa.select(table).where(table.c.status.in_(tables.OPEN_STATUSES), table.c.loan_id > self._review_after)
-                .order_by(table.c.loan_id).limit(limits.loans_reviewed_per_step_max).with_for_update()).all()
+                .order_by(table.c.loan_id).limit(limits.loans_reviewed_per_step_max)
+                .with_for_update(skip_locked=True)).all()  # A loan being repaid now is judged next pass.
             for row in rows:
                 clock = loans.clock_of(row, status=row.status, outstanding_minor=row.outstanding_minor,
                                        last_repaid_at_ms=row.last_repaid_at_unix_ms)

@@ -134,7 +134,8 @@ def read_statement(connection: sa.Connection, row) -> tuple[list[StatementLine],
     table = tables.loan_repayments
     repayments = connection.execute(
         sa.select(table).where(table.c.loan_id == row.loan_id)
-        .order_by(table.c.created_at_unix_ms.desc(), table.c.entry_id.desc())
+        # Newest first; within one millisecond by what was left owed (it only falls).
+        .order_by(table.c.created_at_unix_ms.desc(), table.c.outstanding_after_minor, table.c.entry_id.desc())
         .limit(limits.loan_statement_lines_max + 1)).all()
     truncated = len(repayments) > limits.loan_statement_lines_max
     owed_minor = row.principal_minor + row.fee_minor

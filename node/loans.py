@@ -10,13 +10,15 @@
                  term has passed; -> NON_PERFORMING after non_performing_after_days without
                  a repayment, or that many days past the term less overdue_after_days.
                  A repayment cures an OVERDUE loan (within the term); NON_PERFORMING stays
-                 until the loan is repaid in full. REPAID is final.
+                 until the loan is repaid in full. REPAID is final. A repayment is judged
+                 after the days before it (after_repayment): a quiet spell nobody marked yet
+                 still counts.
 
 The days are counted from the later of the disbursement and the last repayment.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from node.credit_features import BASIS_POINTS, DAY_MS
 from node.credit_store import CURRENT, NON_PERFORMING, OVERDUE, REPAID
@@ -86,10 +88,28 @@ def status_at(loan: LoanClock, now_ms: int) -> str:
     return CURRENT
 
 
+def after_repayment(before: LoanClock, *, outstanding_after_minor: int, now_ms: int) -> tuple[str, bool]:
+    """The status once a repayment lands at now_ms, and whether the loan was overdue by then.
+
+    The days before the repayment are judged first (the review worker may not have seen
+    them yet): a loan already non-performing stays so unless this repays it in full, and a
+    loan already overdue is marked as having been overdue even when this cures it.
+    """
+    status_before = status_at(before, now_ms)
+    if outstanding_after_minor == 0:
+        status = REPAID
+    elif status_before == NON_PERFORMING:
+        status = NON_PERFORMING
+    else:
+        status = status_at(replace(before, status=CURRENT, outstanding_minor=outstanding_after_minor,
+                                   last_repaid_at_ms=now_ms), now_ms)
+    return status, OVERDUE in (status_before, status) or NON_PERFORMING in (status_before, status)
+
+
 def clock_of(row, *, status: str, outstanding_minor: int, last_repaid_at_ms: int | None) -> LoanClock:
-    """A loan row's clock; OVERDUE is judged afresh (a repayment may cure it), NON_PERFORMING stays."""
+    """A loan row's clock, with what may have changed since the row was read."""
     return LoanClock(
-        status=CURRENT if status == OVERDUE else status, outstanding_minor=outstanding_minor,
+        status=status, outstanding_minor=outstanding_minor,
         disbursed_at_ms=row.disbursed_at_unix_ms, last_repaid_at_ms=last_repaid_at_ms,
         maturity_at_ms=row.maturity_at_unix_ms, overdue_after_days=row.overdue_after_days,
         non_performing_after_days=row.non_performing_after_days)

@@ -34,6 +34,7 @@ class _OpenLoan:
     repaid_minor: int
     status: str
     last_repaid_at_ms: int | None
+    ever_overdue: bool
     touched: bool = False
 
 
@@ -92,29 +93,34 @@ def _split(entry: ledger.Entry, credit: ledger.Posting, taken_minor: int) -> led
 
 
 def _open_loans(connection: sa.Connection, account_ids: set[str]) -> dict[str, list[_OpenLoan]]:
-    """Open loans by account, oldest first, locked until the transaction ends."""
+    """Open loans by account, oldest first, locked until the transaction ends.
+
+    Locked in loan id order, the order every writer of loans locks them in (no deadlocks).
+    """
     if not account_ids:
         return {}
     table = tables.loans
     rows = connection.execute(
         sa.select(table).where(table.c.account_id.in_(sorted(account_ids)), table.c.status.in_(tables.OPEN_STATUSES))
-        .order_by(table.c.disbursed_at_unix_ms, table.c.loan_id).with_for_update()).all()
+        .order_by(table.c.loan_id).with_for_update()).all()
     found: dict[str, list[_OpenLoan]] = {}
-    for row in rows:
+    for row in sorted(rows, key=lambda row: (row.disbursed_at_unix_ms, row.loan_id)):
         found.setdefault(row.account_id, []).append(_OpenLoan(
             row=row, outstanding_minor=row.outstanding_minor, repaid_minor=row.repaid_minor, status=row.status,
-            last_repaid_at_ms=row.last_repaid_at_unix_ms))
+            last_repaid_at_ms=row.last_repaid_at_unix_ms, ever_overdue=row.ever_overdue))
     return found
 
 
 def _repay(loan: _OpenLoan, amount_minor: int, *, now_ms: int) -> None:
     assert 0 < amount_minor <= loan.outstanding_minor
+    before = loans.clock_of(loan.row, status=loan.status, outstanding_minor=loan.outstanding_minor,
+                            last_repaid_at_ms=loan.last_repaid_at_ms)
     loan.outstanding_minor -= amount_minor
     loan.repaid_minor += amount_minor
     loan.last_repaid_at_ms = now_ms
-    clock = loans.clock_of(loan.row, status=loan.status, outstanding_minor=loan.outstanding_minor,
-                           last_repaid_at_ms=now_ms)
-    loan.status = loans.status_at(clock, now_ms)
+    loan.status, was_overdue = loans.after_repayment(before, outstanding_after_minor=loan.outstanding_minor,
+                                                     now_ms=now_ms)
+    loan.ever_overdue = loan.ever_overdue or was_overdue
     loan.touched = True
 
 
@@ -125,7 +131,6 @@ def _write_loans(connection: sa.Connection, changed: list[_OpenLoan], *, now_ms:
         closed = loan.status == tables.REPAID
         connection.execute(table.update().where(table.c.loan_id == loan.row.loan_id).values(
             outstanding_minor=loan.outstanding_minor, repaid_minor=loan.repaid_minor, status=loan.status,
-            last_repaid_at_unix_ms=loan.last_repaid_at_ms,
-            ever_overdue=loan.row.ever_overdue or loan.status in (tables.OVERDUE, tables.NON_PERFORMING),
+            last_repaid_at_unix_ms=loan.last_repaid_at_ms, ever_overdue=loan.ever_overdue,
             status_changed_at_unix_ms=now_ms if loan.status != loan.row.status else loan.row.status_changed_at_unix_ms,
             closed_at_unix_ms=now_ms if closed else None))

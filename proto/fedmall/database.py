@@ -51,8 +51,13 @@ def make_engine(url: str) -> sa.Engine:
 
 
 def read_connection(engine: sa.Engine) -> sa.Connection:
-    """A connection for reading only: on SQLite it neither takes nor waits for the write lock."""
-    return engine.connect().execution_options(**{READ_ONLY_OPTION: True})
+    """A connection for reading only, each transaction one consistent snapshot: on SQLite a WAL
+    snapshot that neither takes nor waits for the write lock; on PostgreSQL a read-only
+    REPEATABLE READ transaction (a report's several queries then agree with each other)."""
+    connection = engine.connect().execution_options(**{READ_ONLY_OPTION: True})
+    if is_sqlite(engine):
+        return connection
+    return connection.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
 
 
 def migrate(engine: sa.Engine, script_location: str) -> None:

@@ -14,6 +14,7 @@ from fedmall.v1 import result_pb2 as rc, transfer_pb2
 from fedmall.v1.money_pb2 import Money
 
 from node import credit_store, ledger, store
+from node.marketplace_store import merchants
 from node.credit_features import DAY_MS
 from node.credit_policy import load_policy
 from node.errors import FedmallError
@@ -205,7 +206,7 @@ def test_loan_life__repaid_from_many_sales_never_more_than_owed(lending, node_en
     assert loan.closed_at_unix_ms == clock.now_ms
     # The merchant received every credit less what repaid the loan.
     assert balance(node_engine, "acct-m-good") == 100_000 + sum(credits) - owed
-    lines, truncated = lending.statement(merchant_id="m-good", loan_id="loan-1")
+    _, lines, truncated = lending.statement(merchant_id="m-good", loan_id="loan-1")
     assert not truncated
     assert [(line.kind, line.amount_minor) for line in lines] == [("DISBURSED", owed)] + [
         ("SALES", 8_000)] * 12 + [("SALES", 6_500)]
@@ -238,7 +239,7 @@ def test_payoff__early_from_the_account_once_and_refused_without_the_money(lendi
     assert balance(node_engine, "acct-m-good") == 200_000 + 40_000 - 150_000 + 160_000 - 155_000
     again, _ = lending.pay_off(merchant_id="m-good", loan_id="loan-p")
     assert again == rc.RESULT_CODE_EXISTS
-    lines, _ = lending.statement(merchant_id="m-good", loan_id="loan-p")
+    _, lines, _ = lending.statement(merchant_id="m-good", loan_id="loan-p")
     assert [(line.kind, line.amount_minor) for line in lines] == [
         ("DISBURSED", 205_000), ("SALES", 10_000), ("SALES", 40_000), ("PAYOFF", 155_000)]
     assert_loan_books(node_engine)
@@ -304,7 +305,7 @@ def test_interbank_credit__a_crash_before_commit_splits_nothing_the_replay_split
             notices.apply_batch(connection, batch, now_ms=clock.now_ms)
     loan = lending.loan(merchant_id="m-good", loan_id="loan-c")
     assert (loan.repaid_minor, balance(node_engine, "acct-m-good")) == (6_000, 100_000 + 24_000)
-    lines, _ = lending.statement(merchant_id="m-good", loan_id="loan-c")
+    _, lines, _ = lending.statement(merchant_id="m-good", loan_id="loan-c")
     assert [(line.entry_id, line.amount_minor) for line in lines[1:]] == [("receive:t-1", 6_000)]
     with node_engine.connect() as connection:
         postings = connection.execute(sa.select(store.postings.c.account_id, store.postings.c.amount_minor).where(
@@ -351,3 +352,56 @@ def test_concurrent_applications__one_loan_per_merchant_whatever_the_race(lendin
     assert sorted(results) == [rc.RESULT_CODE_OK] + [rc.RESULT_CODE_LOAN_OPEN] * 7
     assert balance(node_engine, "acct-m-good") == 100_000
     assert_loan_books(node_engine)
+
+
+def test_a_repayment_or_payoff_after_an_unreviewed_quiet_spell_still_counts_the_spell(lending, node_engine, clock):
+    """The review worker has not run: 100 quiet days, then a sale. The loan is non-performing
+    (and was overdue), not made current by the sale; a payoff after 35 quiet days is a late one."""
+    lending.apply(application_id="loan-np", merchant_id="m-good", amount_minor=100_000, currency="EUR")
+    lending.apply(application_id="loan-late", merchant_id="m-other", amount_minor=100_000, currency="EUR")
+    sale_credit(node_engine, "release:other-sale", "acct-m-other", 20_000, now_ms=clock.now_ms)  # Repays 4 000.
+    clock.advance(days=35)
+    result, paid = lending.pay_off(merchant_id="m-other", loan_id="loan-late")
+    assert (result, paid.status, paid.ever_overdue) == (rc.RESULT_CODE_OK, "REPAID", True)
+    features = lending.offer("m-other").features
+    assert (features.loans_repaid_on_time, features.loans_repaid_late) == (0, 1)
+
+    clock.advance(days=65)
+    sale_credit(node_engine, "release:after-silence", "acct-m-good", 10_000, now_ms=clock.now_ms)
+    loan = lending.loan(merchant_id="m-good", loan_id="loan-np")
+    assert (loan.status, loan.ever_overdue, loan.outstanding_minor) == ("NON_PERFORMING", True, 100_500)
+    assert_loan_books(node_engine)
+
+
+def test_one_open_loan_per_settlement_account_too(lending, node_engine):
+    """Two merchants sharing a settlement account: its credits would repay both loans."""
+    with node_engine.begin() as connection:
+        good_history(connection, "m-twin")
+        connection.execute(merchants.update().where(merchants.c.merchant_id == "m-twin")
+                           .values(settlement_account_id="acct-m-good"))
+    lending.apply(application_id="loan-a", merchant_id="m-good", amount_minor=100_000, currency="EUR")
+    assert "loan-a" in refused(lambda: lending.apply(application_id="loan-b", merchant_id="m-twin",
+                                                      amount_minor=100_000, currency="EUR"),
+                               rc.RESULT_CODE_LOAN_OPEN)
+
+
+def test_review_passes_over_a_loan_a_delivery_is_repaying_and_judges_it_next_time(lending, node_engine, clock):
+    """PostgreSQL row locks: the review worker never waits behind a delivery's transaction
+    (nor the other way round in another order: both lock loans in loan id order)."""
+    import threading
+
+    if node_engine.dialect.name == "sqlite":
+        pytest.skip("SQLite has one writer at a time: no row locks to pass over")
+    lending.apply(application_id="loan-r", merchant_id="m-good", amount_minor=100_000, currency="EUR")
+    clock.advance(days=31)
+    with node_engine.connect() as delivery:
+        with delivery.begin():
+            delivery.execute(sa.select(credit_store.loans).where(credit_store.loans.c.loan_id == "loan-r")
+                             .with_for_update())
+            review = threading.Thread(target=lending.review_step)
+            review.start()
+            review.join(5)
+            assert not review.is_alive(), "the review worker waited for the delivery's lock"
+    assert lending.loan(merchant_id="m-good", loan_id="loan-r").status == "CURRENT"
+    lending.review_step()
+    assert lending.loan(merchant_id="m-good", loan_id="loan-r").status == "OVERDUE"
