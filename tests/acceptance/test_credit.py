@@ -111,7 +111,7 @@ def test_a_merchant_borrows_on_its_trade_and_repays_from_interbank_and_book_sale
 
     # Sales repay 20 %: inside bank B (a book release), and across banks (the clearing's commit),
     # one interbank sale per settlement window, each window reconciled and settled.
-    sell(market, BOB, paid_minor=PRICE - 6_000)
+    at_home = sell(market, BOB, paid_minor=PRICE - 6_000)
     for _ in range(3):
         across = sell(market, ANN, paid_minor=PRICE - 6_000)
         settle_window(market)
@@ -131,6 +131,13 @@ def test_a_merchant_borrows_on_its_trade_and_repays_from_interbank_and_book_sale
     market.wait_buyer_state(*ANN, across, mp.ORDER_STATE_REFUNDED)
     assert settlement_balance(market) == before - PRICE
     assert loan_of(market, application_id).loan.outstanding.amount_minor == 17_600
+    # The same inside bank B (a book refund), in part.
+    refund = market.market(SELLER).RefundOrder(mp.RefundOrderRequest(
+        refund_id=str(uuid.uuid4()), merchant_id=MERCHANT, order_id=at_home, amount=eur(10_000), reason="crushed"))
+    assert refund.result == rc.RESULT_CODE_OK, refund
+    assert settlement_balance(market) == before - PRICE - 10_000
+    assert loan_of(market, application_id).loan.outstanding.amount_minor == 17_600
+    assert_loan_book_agrees(market)
 
     # Nobody else sees it: another merchant, or another bank's node.
     assert loan_of(market, application_id, "florist").result == rc.RESULT_CODE_LOAN_UNKNOWN
