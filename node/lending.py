@@ -23,7 +23,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from fedmall.database import read_connection
+from fedmall.database import read_connection, sum_of
 from fedmall.money import format_money
 from fedmall.v1 import result_pb2
 
@@ -67,7 +67,7 @@ def read_loan_history(connection: sa.Connection, merchant_id: str) -> LoanHistor
         sa.select(sa.case((sa.and_(table.c.status == tables.REPAID, table.c.ever_overdue), "late"),
                           else_=table.c.status).label("kind"), sa.func.count())
         .where(table.c.merchant_id == merchant_id).group_by(sa.text("kind"))).all())
-    outstanding = connection.scalar(sa.select(sa.func.coalesce(sa.func.sum(table.c.outstanding_minor), 0)).where(
+    outstanding = connection.scalar(sa.select(sa.func.coalesce(sum_of(table.c.outstanding_minor), 0)).where(
         table.c.merchant_id == merchant_id, table.c.status.in_(tables.OPEN_STATUSES)))
     return LoanHistory(outstanding_minor=outstanding, repaid_on_time_count=counts.get(tables.REPAID, 0),
                        repaid_late_count=counts.get("late", 0), overdue_count=counts.get(tables.OVERDUE, 0),

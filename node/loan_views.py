@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from fedmall.database import sum_of
 from fedmall.v1 import result_pb2
 
 from node import credit_store as tables, ledger, limits, loans, store
@@ -112,7 +113,7 @@ def _book_totals(connection: sa.Connection, currency: str) -> BookTotals:
     open_ = table.c.status.in_(tables.OPEN_STATUSES)
 
     def total(column, condition=sa.true()):
-        return sa.func.coalesce(sa.func.sum(sa.case((condition, column), else_=0)), 0)
+        return sa.func.coalesce(sum_of(sa.case((condition, column), else_=0)), 0)
 
     row = connection.execute(sa.select(
         sa.func.count().label("loans"), total(1, open_).label("loans_open"),
@@ -178,7 +179,7 @@ def loan_book_problems(connection: sa.Connection) -> list[str]:
     table, repayments = tables.loans, tables.loan_repayments
     problems = []
     owed = dict(connection.execute(
-        sa.select(table.c.currency, sa.func.sum(table.c.outstanding_minor))
+        sa.select(table.c.currency, sum_of(table.c.outstanding_minor))
         .where(table.c.status.in_(tables.OPEN_STATUSES)).group_by(table.c.currency)).all())
     lending = {row.account_id.split("/")[1]: -row.balance_minor for row in connection.execute(
         sa.select(store.accounts.c.account_id, store.accounts.c.balance_minor)
@@ -187,7 +188,7 @@ def loan_book_problems(connection: sa.Connection) -> list[str]:
         if owed.get(currency, 0) != lending.get(currency, 0):
             problems.append(f"loans in {currency} are owed {owed.get(currency, 0)}, but @lending/{currency} "
                             f"shows {lending.get(currency, 0)}")
-    repaid = sa.select(repayments.c.loan_id, sa.func.sum(repayments.c.amount_minor).label("total")) \
+    repaid = sa.select(repayments.c.loan_id, sum_of(repayments.c.amount_minor).label("total")) \
         .group_by(repayments.c.loan_id).subquery()
     for row in connection.execute(
             sa.select(table.c.loan_id, table.c.status, table.c.outstanding_minor, table.c.repaid_minor,

@@ -25,7 +25,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from fedmall.database import read_connection
+from fedmall.database import read_connection, sum_of
 from fedmall.envelope import SigningKey
 from fedmall.money import CURRENCY_EXPONENTS, is_valid_amount
 from fedmall.v1 import envelope_pb2, result_pb2, settlement_pb2
@@ -95,7 +95,7 @@ def read_window_books(connection: sa.Connection, window_id: int) -> list[reconci
     for table, prefix, direction, counterparty, sign in sides:
         rows = connection.execute(
             sa.select(table.c.transfer_id, counterparty.label("counterparty_bank_id"), table.c.reference,
-                      postings.c.currency, sa.func.sum(postings.c.amount_minor).label("posted_minor"),
+                      postings.c.currency, sum_of(postings.c.amount_minor).label("posted_minor"),
                       sa.func.min(journal.c.created_at_unix_ms).label("committed_at_unix_ms"))
             .select_from(table
                          .join(postings, postings.c.entry_id == sa.literal(prefix) + table.c.transfer_id)

@@ -9,6 +9,7 @@ from typing import Iterable
 
 import sqlalchemy as sa
 
+from fedmall.database import sum_of
 from fedmall.money import CURRENCY_EXPONENTS
 
 from node import ledger
@@ -205,16 +206,16 @@ def write_cursor(connection: sa.Connection, sequence: int) -> None:
 def read_books(connection: sa.Connection) -> ledger.BooksSummary:
     entry_totals = {
         (row.entry_id, row.currency): row.total for row in connection.execute(
-            sa.select(postings.c.entry_id, postings.c.currency, sa.func.sum(postings.c.amount_minor).label("total"))
+            sa.select(postings.c.entry_id, postings.c.currency, sum_of(postings.c.amount_minor).label("total"))
             .group_by(postings.c.entry_id, postings.c.currency))}
     currency_totals = {
         row.currency: row.total for row in connection.execute(
-            sa.select(postings.c.currency, sa.func.sum(postings.c.amount_minor).label("total"))
+            sa.select(postings.c.currency, sum_of(postings.c.amount_minor).label("total"))
             .group_by(postings.c.currency))}
     stored = {row.account_id: row.balance_minor for row in connection.execute(
         sa.select(accounts.c.account_id, accounts.c.balance_minor))}
     posted = {row.account_id: row.total for row in connection.execute(
-        sa.select(postings.c.account_id, sa.func.sum(postings.c.amount_minor).label("total"))
+        sa.select(postings.c.account_id, sum_of(postings.c.amount_minor).label("total"))
         .group_by(postings.c.account_id))}
     return ledger.BooksSummary(entry_totals=entry_totals, currency_totals=currency_totals,
                                stored_balances=stored, posted_balances=posted)

@@ -50,6 +50,12 @@ def make_engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
 
 
+def sum_of(column) -> sa.ColumnElement:
+    """SUM of an integer column as an integer on every store (PostgreSQL sums bigints as numeric,
+    which reaches Python as Decimal)."""
+    return sa.cast(sa.func.sum(column), sa.BigInteger)
+
+
 def read_connection(engine: sa.Engine) -> sa.Connection:
     """A connection for reading only, each transaction one consistent snapshot: on SQLite a WAL
     snapshot that neither takes nor waits for the write lock; on PostgreSQL a read-only
