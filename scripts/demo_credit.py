@@ -401,7 +401,8 @@ def _totals_line(credit: Credit) -> str:
     def money(name: str) -> str:
         return format_money(credit.total_minor(name), credit.lending.currency)
 
-    return (f"lent {money('principal_minor')} in {len(credit.loans)} loan{'' if len(credit.loans) == 1 else 's'} (fees {money('fee_minor')}); "
+    loans = f"{len(credit.loans)} loan" + ("" if len(credit.loans) == 1 else "s")
+    return (f"lent {money('principal_minor')} in {loans} (fees {money('fee_minor')}); "
             f"repaid {money('repaid_minor')}: {money('repaid_from_sales_minor')} from "
             f"{credit.total_minor('sales_repayments')} sales ({money('repaid_from_interbank_minor')} across banks, "
             f"{money('repaid_from_book_minor')} at the bank), {money('paid_off_minor')} paid off; "
