@@ -19,6 +19,9 @@
                                            transaction as unescrow:<order>  @escrow -x, buyer +x
                      CANCELLING -> PAID    the seller refused (it shipped). No answer: the event
                                            sender's answer finishes it (event_answered)
+    event DECLINED   PAID|CANCELLING -> CANCELLED   the merchant will not ship; unescrow:<order>
+                                           @escrow -x, buyer +x in the same transaction; problem
+                                           ORDER_DECLINED with the merchant's reason
     event REFUNDED   COMPLETED|REFUNDED -> REFUNDED   refunded += x (the money comes as a transfer)
 
 Every state change is a conditional update from the states that allow it, in the
@@ -467,11 +470,12 @@ class BuyerOrderService:
     # Events from the seller's bank ---------------------------------------------------------------
 
     def apply_event(self, *, sender_bank_id: str, event: marketplace_pb2.NotifyOrderEventRequest) -> int:
-        """SHIPPED or REFUNDED from the order's seller bank; OK, EXISTS or why not."""
+        """SHIPPED, DECLINED or REFUNDED from the order's seller bank; OK, EXISTS or why not."""
         fields.check_id(event.event_id, "event id")
         fields.check_id(event.order_id, "order id")
         fields.check_text(event.tracking_reference, "tracking reference",
                           length_max=limits.tracking_reference_length_max)
+        fields.check_text(event.reason, "reason", length_max=limits.decline_reason_length_max)
         table = tables.buyer_orders
         now_ms = self._now_ms()
         with self._engine.begin() as connection:
@@ -482,6 +486,8 @@ class BuyerOrderService:
                 raise Refused(result_pb2.RESULT_CODE_FORBIDDEN, f"{sender_bank_id!r} is not the order's seller bank")
             if row.state == PLACING:
                 raise Unavailable(f"order {event.order_id!r} is still being placed")
+            if event.kind == order_events.DECLINED:
+                return self._declined(connection, row, event, sender_bank_id=sender_bank_id, now_ms=now_ms)
             if event.kind == order_events.SHIPPED:
                 if row.state in (SHIPPED, RECEIVED, COMPLETED, REFUNDED):
                     return EXISTS
@@ -493,6 +499,26 @@ class BuyerOrderService:
                     auto_confirm_at_unix_ms=now_ms + self._auto_confirm_after_ms, updated_at_unix_ms=now_ms))
                 return OK
             return self._refunded(connection, row, event, sender_bank_id=sender_bank_id, now_ms=now_ms)
+
+    def _declined(self, connection: sa.Connection, row, event, *, sender_bank_id: str, now_ms: int) -> int:
+        """The merchant will not ship: CANCELLED, the escrow back to the buyer, the reason shown."""
+        if row.state in (CANCELLED, FAILED):  # The money is back already.
+            return EXISTS
+        if row.state not in (PAID, CANCELLING):
+            raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {row.order_id!r} is {row.state}")
+        order_events.record_received(connection, event_id=event.event_id, sender_bank_id=sender_bank_id,
+                                     order_id=row.order_id, kind=event.kind, now_ms=now_ms)
+        table = tables.buyer_orders
+        moved = connection.execute(table.update().where(
+            table.c.order_id == row.order_id, table.c.state.in_([PAID, CANCELLING])).values(
+            state=CANCELLED, problem=result_pb2.RESULT_CODE_ORDER_DECLINED,
+            problem_detail=f"declined by the merchant: {event.reason}"[:200], updated_at_unix_ms=now_ms))
+        if moved.rowcount:
+            store.write_entries(connection, [ledger.move(
+                f"unescrow:{row.order_id}", "unescrow", source=escrow_account(row.currency),
+                destination=row.buyer_account_id, amount_minor=row.total_minor, currency=row.currency)],
+                now_ms=now_ms)
+        return OK
 
     def _refunded(self, connection: sa.Connection, row, event, *, sender_bank_id: str, now_ms: int) -> int:
         amount = event.amount

@@ -45,6 +45,7 @@ search_page_size_default = 20
 search_results_per_bank_max = 200           # Best matches one bank returns to a fan-out.
 tracking_reference_length_max = 100
 refund_reason_length_max = 140
+decline_reason_length_max = 140            # The order_events.reason column.
 orders_listed_max = 1_000
 
 # The marketplace: timings (config keys in [node] override the first two).

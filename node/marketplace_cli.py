@@ -6,6 +6,7 @@
     search QUERY [--page N] [--page-size N]          the whole federation's catalogue
     checkout --buyer A --item BANK/MERCHANT/SKU:QTY@PRICE ... | --cart FILE [--checkout-id UUID]
     ship --merchant M ORDER --tracking REF
+    decline --merchant M ORDER [--reason TEXT]
     confirm --buyer A ORDER | cancel --buyer A ORDER
     refund --merchant M ORDER AMOUNT [--reason TEXT] [--refund-id UUID]
     order ORDER (--buyer A | --merchant M)
@@ -94,6 +95,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--merchant", required=True)
     sub.add_argument("order_id")
     sub.add_argument("--tracking", required=True, help="the carrier's tracking reference")
+    sub = command(commands, "decline", "the merchant will not ship an order: stock freed, the buyer refunded")
+    sub.add_argument("--merchant", required=True)
+    sub.add_argument("order_id")
+    sub.add_argument("--reason", default="", help="shown to the buyer")
     for name, text in (("confirm", "the buyer confirms receipt: the escrow is released"),
                        ("cancel", "the buyer cancels before shipping: the escrow is refunded")):
         sub = command(commands, name, text)
@@ -264,7 +269,7 @@ def _orders_table(orders: list[marketplace_pb2.Order]) -> str:
 def _market(client: Client, method: str, request):
     response = client.call(method, request, stub=client.marketplace)
     if hasattr(response, "result") and response.result not in OK_CODES:
-        raise Refused(response.result)
+        raise Refused(response.result, getattr(response, "detail", ""))
     return response
 
 
@@ -376,6 +381,12 @@ def _ship(args, client: Client) -> None:
     _show_order(args, response.order, response.result)
 
 
+def _decline(args, client: Client) -> None:
+    response = _market(client, "DeclineOrder", marketplace_pb2.DeclineOrderRequest(
+        merchant_id=args.merchant, order_id=args.order_id, reason=args.reason))
+    _show_order(args, response.order, response.result)
+
+
 def _confirm_or_cancel(args, client: Client) -> None:
     if args.command == "confirm":
         response = _market(client, "ConfirmReceipt", marketplace_pb2.ConfirmReceiptRequest(
@@ -418,6 +429,7 @@ def _orders(args, client: Client) -> None:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Client], None]] = {
     "merchant": _merchant, "product": _product, "search": _search, "checkout": _checkout, "ship": _ship,
+    "decline": _decline,
     "confirm": _confirm_or_cancel, "cancel": _confirm_or_cancel, "refund": _refund, "order": _order,
     "orders": _orders,
 }

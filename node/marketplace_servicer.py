@@ -144,6 +144,13 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
                                                tracking_reference=request.tracking_reference)
         return marketplace_pb2.ShipOrderResponse(result=code, order=order_to_proto(order))
 
+    @own_bank_only(marketplace_pb2.DeclineOrderResponse)
+    @answers_errors(marketplace_pb2.DeclineOrderResponse)
+    def DeclineOrder(self, request, context):
+        code, order = self._seller_orders.decline(merchant_id=request.merchant_id, order_id=request.order_id,
+                                                  reason=request.reason)
+        return marketplace_pb2.DeclineOrderResponse(result=code, order=order_to_proto(order))
+
     @own_bank_only(marketplace_pb2.ConfirmReceiptResponse)
     @answers_errors(marketplace_pb2.ConfirmReceiptResponse)
     def ConfirmReceipt(self, request, context):
@@ -250,7 +257,7 @@ class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceService
         if request.kind in (order_events.CANCELLED, order_events.COMPLETED):
             code = self._seller_orders.apply_event(sender_bank_id=sender_bank_id, event_id=request.event_id,
                                                    order_id=request.order_id, kind=request.kind)
-        elif request.kind in (order_events.SHIPPED, order_events.REFUNDED):
+        elif request.kind in (order_events.SHIPPED, order_events.DECLINED, order_events.REFUNDED):
             code = self._buyer_orders.apply_event(sender_bank_id=sender_bank_id, event=request)
         else:
             code = result_pb2.RESULT_CODE_INVALID_FIELD

@@ -131,6 +131,8 @@ order_events = sa.Table(
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("transfer_id", sa.String(64), nullable=False),
+    # DECLINED: the merchant's reason, shown to the buyer.
+    sa.Column("reason", sa.String(140), nullable=False, server_default=""),
     sa.Column("sent", sa.Boolean, nullable=False, index=True),
     sa.Column("answer_result", sa.Integer, nullable=False),
     sa.Column("created_at_unix_ms", sa.BigInteger, nullable=False),

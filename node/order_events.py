@@ -28,6 +28,7 @@ SHIPPED = marketplace_pb2.ORDER_EVENT_KIND_SHIPPED
 CANCELLED = marketplace_pb2.ORDER_EVENT_KIND_CANCELLED
 COMPLETED = marketplace_pb2.ORDER_EVENT_KIND_COMPLETED
 REFUNDED = marketplace_pb2.ORDER_EVENT_KIND_REFUNDED
+DECLINED = marketplace_pb2.ORDER_EVENT_KIND_DECLINED
 
 RETRY_CODES = (result_pb2.RESULT_CODE_UNAVAILABLE, result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED)
 
@@ -42,7 +43,7 @@ class MarketplacePeers(Protocol):
 
 def enqueue(connection: sa.Connection, *, event_id: str, order_id: str, recipient_bank_id: str, kind: int,
             now_ms: int, tracking_reference: str = "", amount_minor: int = 0, currency: str = "",
-            transfer_id: str = "") -> None:
+            transfer_id: str = "", reason: str = "") -> None:
     """Write an event for the other bank, in the caller's transaction; a repeat writes nothing."""
     exists = connection.scalar(sa.select(tables.order_events.c.event_id)
                                .where(tables.order_events.c.event_id == event_id))
@@ -51,7 +52,7 @@ def enqueue(connection: sa.Connection, *, event_id: str, order_id: str, recipien
     connection.execute(tables.order_events.insert().values(
         event_id=event_id, order_id=order_id, recipient_bank_id=recipient_bank_id, kind=kind,
         tracking_reference=tracking_reference, amount_minor=amount_minor, currency=currency,
-        transfer_id=transfer_id, sent=False, answer_result=result_pb2.RESULT_CODE_UNSPECIFIED,
+        transfer_id=transfer_id, reason=reason, sent=False, answer_result=result_pb2.RESULT_CODE_UNSPECIFIED,
         created_at_unix_ms=now_ms, attempts=0, next_attempt_at_unix_ms=now_ms))
 
 
@@ -84,7 +85,7 @@ def retry_pause_ms(attempts: int) -> int:
 def request_of(row) -> marketplace_pb2.NotifyOrderEventRequest:
     request = marketplace_pb2.NotifyOrderEventRequest(
         event_id=row.event_id, order_id=row.order_id, kind=row.kind, tracking_reference=row.tracking_reference,
-        transfer_id=row.transfer_id)
+        transfer_id=row.transfer_id, reason=row.reason)
     if row.amount_minor:
         request.amount.CopyFrom(money_pb2.Money(amount_minor=row.amount_minor, currency=row.currency))
     return request

@@ -3,6 +3,8 @@
     PlaceOrder (buyer's bank)      -> RESERVED     stock_reserved += qty, all items or none; an order id
                                    another buyer bank already placed is refused (FORBIDDEN)
     ShipOrder (merchant)           RESERVED -> SHIPPED      on_hand -= qty, reserved -= qty; event SHIPPED
+    DeclineOrder (merchant)        RESERVED -> CANCELLED    reserved -= qty; event DECLINED (the buyer's
+                                   bank returns the escrow when it hears; until then the event is retried)
     event CANCELLED (buyer's bank) RESERVED -> CANCELLED    reserved -= qty (after shipping: refused)
                                    unknown order: remembered (seller_cancelled_unplaced), OK; a
                                    PlaceOrder with that id from that bank is then refused
@@ -208,6 +210,28 @@ class SellerOrderService:
             order_events.enqueue(connection, event_id=derived_id(order_id, "shipped"), order_id=order_id,
                                  recipient_bank_id=row.buyer_bank_id, kind=order_events.SHIPPED,
                                  tracking_reference=tracking_reference, now_ms=now_ms)
+            row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
+        self._on_event_written()
+        return OK, seller_view(row, bank_id=self._bank_id)
+
+    def decline(self, *, merchant_id: str, order_id: str, reason: str) -> tuple[int, OrderView]:
+        """The merchant will not ship: the stock is free at once, the buyer's bank is told."""
+        fields.check_text(reason, "reason", length_max=limits.decline_reason_length_max)
+        table = tables.seller_orders
+        with self._engine.begin() as connection:
+            row = self._own_order(connection, merchant_id, order_id, for_update=True)
+            if row.state == CANCELLED:  # Declined before, or cancelled by the buyer: it will not ship either way.
+                return EXISTS, seller_view(row, bank_id=self._bank_id)
+            if row.state != RESERVED:
+                raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
+            now_ms = self._now_ms()
+            self._move_stock(connection, merchant_id, stock_changes(
+                items_from_json(row.items), on_hand_sign=0, reserved_sign=-1))
+            connection.execute(table.update().where(table.c.order_id == order_id).values(
+                state=CANCELLED, updated_at_unix_ms=now_ms))
+            order_events.enqueue(connection, event_id=derived_id(order_id, "declined"), order_id=order_id,
+                                 recipient_bank_id=row.buyer_bank_id, kind=order_events.DECLINED, reason=reason,
+                                 now_ms=now_ms)
             row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
         self._on_event_written()
         return OK, seller_view(row, bank_id=self._bank_id)

@@ -83,6 +83,10 @@ class FakeMarketplace(marketplace_pb2_grpc.MarketplaceServiceServicer, node_pb2_
     def ShipOrder(self, request, context):
         return self._answer("ShipOrder", request, M.ShipOrderResponse, order=ORDER)
 
+    def DeclineOrder(self, request, context):
+        detail = "order 'o-1' is SHIPPED" if self.results.get("DeclineOrder") else ""
+        return self._answer("DeclineOrder", request, M.DeclineOrderResponse, order=ORDER, detail=detail)
+
     def ConfirmReceipt(self, request, context):
         return self._answer("ConfirmReceipt", request, M.ConfirmReceiptResponse, order=ORDER)
 
@@ -326,6 +330,16 @@ def test_ship__sends_merchant_order_and_tracking(node, capsys):
     assert (request.merchant_id, request.order_id, request.tracking_reference) == ("acme", "o-1", "TRACK-9")
     document = json_out(capsys)
     assert document["result"] == "OK" and document["order"]["state"] == "SHIPPED"
+
+
+def test_decline__sends_merchant_order_and_reason_and_a_refusal_shows_the_nodes_detail(node, capsys):
+    assert node.run("decline", "--merchant", "acme", "o-1", "--reason", "out of clay") == 0
+    [request] = node.fake.sent("DeclineOrder")
+    assert (request.merchant_id, request.order_id, request.reason) == ("acme", "o-1", "out of clay")
+    capsys.readouterr()
+    node.fake.results["DeclineOrder"] = R.RESULT_CODE_ORDER_STATE_INVALID
+    assert node.run("decline", "--merchant", "acme", "o-1") == 1
+    assert capsys.readouterr().err.strip() == "ORDER_STATE_INVALID: order 'o-1' is SHIPPED"
 
 
 @pytest.mark.parametrize("command, method", [("confirm", "ConfirmReceipt"), ("cancel", "CancelOrder")])

@@ -34,6 +34,7 @@ class OrderEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ORDER_EVENT_KIND_CANCELLED: _ClassVar[OrderEventKind]
     ORDER_EVENT_KIND_COMPLETED: _ClassVar[OrderEventKind]
     ORDER_EVENT_KIND_REFUNDED: _ClassVar[OrderEventKind]
+    ORDER_EVENT_KIND_DECLINED: _ClassVar[OrderEventKind]
 MERCHANT_STATUS_UNSPECIFIED: MerchantStatus
 MERCHANT_STATUS_ACTIVE: MerchantStatus
 MERCHANT_STATUS_SUSPENDED: MerchantStatus
@@ -51,6 +52,7 @@ ORDER_EVENT_KIND_SHIPPED: OrderEventKind
 ORDER_EVENT_KIND_CANCELLED: OrderEventKind
 ORDER_EVENT_KIND_COMPLETED: OrderEventKind
 ORDER_EVENT_KIND_REFUNDED: OrderEventKind
+ORDER_EVENT_KIND_DECLINED: OrderEventKind
 
 class Product(_message.Message):
     __slots__ = ("bank_id", "merchant_id", "merchant_name", "sku", "title", "description", "price", "stock_available")
@@ -262,6 +264,26 @@ class ShipOrderResponse(_message.Message):
     order: Order
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
 
+class DeclineOrderRequest(_message.Message):
+    __slots__ = ("merchant_id", "order_id", "reason")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    order_id: str
+    reason: str
+    def __init__(self, merchant_id: _Optional[str] = ..., order_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DeclineOrderResponse(_message.Message):
+    __slots__ = ("result", "detail", "order")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ORDER_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    detail: str
+    order: Order
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ..., order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
+
 class ConfirmReceiptRequest(_message.Message):
     __slots__ = ("buyer_account_id", "order_id")
     BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -389,20 +411,22 @@ class PlaceOrderResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ..., settlement_account_id: _Optional[str] = ...) -> None: ...
 
 class NotifyOrderEventRequest(_message.Message):
-    __slots__ = ("event_id", "order_id", "kind", "tracking_reference", "amount", "transfer_id")
+    __slots__ = ("event_id", "order_id", "kind", "tracking_reference", "amount", "transfer_id", "reason")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     TRACKING_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     event_id: str
     order_id: str
     kind: OrderEventKind
     tracking_reference: str
     amount: _money_pb2.Money
     transfer_id: str
-    def __init__(self, event_id: _Optional[str] = ..., order_id: _Optional[str] = ..., kind: _Optional[_Union[OrderEventKind, str]] = ..., tracking_reference: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., transfer_id: _Optional[str] = ...) -> None: ...
+    reason: str
+    def __init__(self, event_id: _Optional[str] = ..., order_id: _Optional[str] = ..., kind: _Optional[_Union[OrderEventKind, str]] = ..., tracking_reference: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., transfer_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class NotifyOrderEventResponse(_message.Message):
     __slots__ = ("result",)

@@ -73,6 +73,11 @@ class MarketplaceServiceStub:
                 request_serializer=fedmall_dot_v1_dot_marketplace__pb2.ShipOrderRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_marketplace__pb2.ShipOrderResponse.FromString,
                 _registered_method=True)
+        self.DeclineOrder = channel.unary_unary(
+                '/fedmall.v1.MarketplaceService/DeclineOrder',
+                request_serializer=fedmall_dot_v1_dot_marketplace__pb2.DeclineOrderRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_marketplace__pb2.DeclineOrderResponse.FromString,
+                _registered_method=True)
         self.ConfirmReceipt = channel.unary_unary(
                 '/fedmall.v1.MarketplaceService/ConfirmReceipt',
                 request_serializer=fedmall_dot_v1_dot_marketplace__pb2.ConfirmReceiptRequest.SerializeToString,
@@ -153,6 +158,15 @@ class MarketplaceServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeclineOrder(self, request, context):
+        """The merchant declines an order it will not ship (at the merchant's bank): the stock is
+        released at once, and the buyer's bank returns the escrow when it hears (retried until it
+        does). Idempotent by order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ConfirmReceipt(self, request, context):
         """The buyer confirms receipt (at the buyer's bank): the escrow is released.
         """
@@ -223,6 +237,11 @@ def add_MarketplaceServiceServicer_to_server(servicer, server):
                     servicer.ShipOrder,
                     request_deserializer=fedmall_dot_v1_dot_marketplace__pb2.ShipOrderRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_marketplace__pb2.ShipOrderResponse.SerializeToString,
+            ),
+            'DeclineOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeclineOrder,
+                    request_deserializer=fedmall_dot_v1_dot_marketplace__pb2.DeclineOrderRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_marketplace__pb2.DeclineOrderResponse.SerializeToString,
             ),
             'ConfirmReceipt': grpc.unary_unary_rpc_method_handler(
                     servicer.ConfirmReceipt,
@@ -443,6 +462,33 @@ class MarketplaceService:
             '/fedmall.v1.MarketplaceService/ShipOrder',
             fedmall_dot_v1_dot_marketplace__pb2.ShipOrderRequest.SerializeToString,
             fedmall_dot_v1_dot_marketplace__pb2.ShipOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeclineOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.MarketplaceService/DeclineOrder',
+            fedmall_dot_v1_dot_marketplace__pb2.DeclineOrderRequest.SerializeToString,
+            fedmall_dot_v1_dot_marketplace__pb2.DeclineOrderResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,6 +57,7 @@ class ResultCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESULT_CODE_LOAN_UNKNOWN: _ClassVar[ResultCode]
     RESULT_CODE_LOAN_OPEN: _ClassVar[ResultCode]
     RESULT_CODE_CREDIT_DISABLED: _ClassVar[ResultCode]
+    RESULT_CODE_ORDER_DECLINED: _ClassVar[ResultCode]
 RESULT_CODE_UNSPECIFIED: ResultCode
 RESULT_CODE_OK: ResultCode
 RESULT_CODE_EXISTS: ResultCode
@@ -108,3 +109,4 @@ RESULT_CODE_CREDIT_LIMIT_EXCEEDED: ResultCode
 RESULT_CODE_LOAN_UNKNOWN: ResultCode
 RESULT_CODE_LOAN_OPEN: ResultCode
 RESULT_CODE_CREDIT_DISABLED: ResultCode
+RESULT_CODE_ORDER_DECLINED: ResultCode
