@@ -335,7 +335,8 @@ def shop_round(federation: Federation, buyers: list[tuple[str, str]], story: Sto
     counts = market.counts()
     story.done(f"{name} round of shopping: {market.searches} federated searches and {market.checkouts} checkouts, "
                f"{counts['placed']} orders placed ({counts['cross_bank']} across banks), "
-               f"{counts['completed']} completed, {counts['cancelled']} cancelled, {counts['refunded']} refunded")
+               f"{counts['completed']} completed, {counts['cancelled']} cancelled ({counts['declined']} declined by "
+               f"their merchant), {counts['refunded']} refunded")
     return market
 
 
@@ -531,6 +532,7 @@ def settlement_report(settlement: Settlement) -> str:
 def market_report(data: dict) -> str:
     orders, money = data["orders"], data["market_money"]
     rows = [dict(orders=name, count=orders[name]) for name in ("placed", "completed", "cancelled", "refunded", "failed")]
+    rows.insert(3, dict(orders="  of which declined by the merchant", count=orders["declined"]))
     failed = ", ".join(f"{reason} {count}" for reason, count in orders["failed_by_reason"].items())
     return ("Marketplace orders (cross-bank: {})\n".format(orders["cross_bank"]) + table(rows, ["orders", "count"])
             + (f"\nfailed at checkout: {failed}" if failed else "")

@@ -1,6 +1,7 @@
 """The demo's marketplace act: merchants list products at every bank, simulated shoppers
-search the whole federation and buy across banks, merchants ship, buyers confirm (or the
-timer does), some cancel before shipping and some get refunds after completion. The demo
+search the whole federation and buy across banks, merchants ship (or decline an order they
+cannot ship), buyers confirm (or the timer does), some cancel before shipping and some get
+refunds after completion. The demo
 shops in rounds (credit is taken between them); combined() adds the rounds up."""
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ GOODS = [  # word, title, description, unit price (minor units)
 MERCHANTS_PER_BANK = 2
 STOCK = 400
 CANCEL_SHARE = 0.10
+DECLINE_SHARE = 0.04        # Orders the merchant will not ship: it declines them.
 AUTO_CONFIRM_SHARE = 0.10  # Shipped orders the buyer never confirms: the timer does.
 REFUND_SHARE = 0.10
 FINAL = {mp.ORDER_STATE_COMPLETED, mp.ORDER_STATE_CANCELLED, mp.ORDER_STATE_REFUNDED, mp.ORDER_STATE_FAILED}
@@ -56,7 +58,8 @@ class MarketResult:
     def counts(self) -> dict:
         states = Counter(mp.OrderState.Name(o.state).removeprefix("ORDER_STATE_").lower() for o in self.orders.values())
         placed = [o for o in self.orders.values() if o.state != mp.ORDER_STATE_FAILED]
-        return dict(placed=len(placed), completed=states["completed"], cancelled=states["cancelled"],
+        declined = sum(o.problem == rc.RESULT_CODE_ORDER_DECLINED for o in self.orders.values())
+        return dict(placed=len(placed), completed=states["completed"], cancelled=states["cancelled"], declined=declined,
                     refunded=states["refunded"], failed=states["failed"],
                     cross_bank=sum(o.seller_bank_id != o.buyer_bank_id for o in placed),
                     failed_by_reason=dict(sorted(self.failed_reasons.items())))
@@ -150,7 +153,8 @@ def shop_around(federation: Federation, buyers: list[tuple[str, str]], *, orders
     return result
 
 
-FATE_ENDS = {"cancel": mp.ORDER_STATE_CANCELLED, "auto-confirm": mp.ORDER_STATE_COMPLETED,
+FATE_ENDS = {"cancel": mp.ORDER_STATE_CANCELLED, "decline": mp.ORDER_STATE_CANCELLED,
+             "auto-confirm": mp.ORDER_STATE_COMPLETED,
              "confirm": mp.ORDER_STATE_COMPLETED, "confirm-and-refund": mp.ORDER_STATE_REFUNDED}
 
 
@@ -158,7 +162,9 @@ def _fate(rng: random.Random) -> str:
     roll = rng.random()
     if roll < CANCEL_SHARE:
         return "cancel"
-    if roll < CANCEL_SHARE + AUTO_CONFIRM_SHARE:
+    if roll < CANCEL_SHARE + DECLINE_SHARE:
+        return "decline"
+    if roll < CANCEL_SHARE + DECLINE_SHARE + AUTO_CONFIRM_SHARE:
         return "auto-confirm"
     return "confirm-and-refund" if rng.random() < REFUND_SHARE else "confirm"
 
@@ -169,6 +175,10 @@ def _play(federation: Federation, order: mp.Order, fate: str, result: MarketResu
     if fate == "cancel":
         _ok(buyer_market.CancelOrder(mp.CancelOrderRequest(buyer_account_id=order.buyer_account_id,
                                                            order_id=order.order_id)))
+        return
+    if fate == "decline":
+        _ok(seller_market.DeclineOrder(mp.DeclineOrderRequest(merchant_id=order.merchant_id, order_id=order.order_id,
+                                                              reason="sold out at the workshop")))
         return
     _ok(seller_market.ShipOrder(mp.ShipOrderRequest(merchant_id=order.merchant_id, order_id=order.order_id,
                                                     tracking_reference=f"TRK-{order.order_id[:8]}")))
