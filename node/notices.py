@@ -204,7 +204,6 @@ class NoticeService:
                 table.update().where(table.c.transfer_id == sa.bindparam("target"))
                 .values(status=COMMITTED, window_id=sa.bindparam("window"), updated_at_unix_ms=now_ms),
                 [dict(target=transfer_id, window=window_id) for transfer_id, window_id in changes.outgoing_committed])
-        abort_outgoing(connection, changes.outgoing_aborted, now_ms=now_ms)
         incoming = store.incoming_transfers
         if changes.incoming_new:
             connection.execute(incoming.insert(), list(changes.incoming_new.values()))
@@ -217,8 +216,10 @@ class NoticeService:
                 [dict(target=row["transfer_id"], new_status=row["status"], new_abort_reason=row["abort_reason"],
                       new_window_id=row["window_id"]) for row in updates])
         done = store.existing_entry_ids(connection, [entry.entry_id for entry in changes.entries])
+        # Loans are locked before any account balance changes (node.repayments), as PayOffLoan does.
         write_entries_repaying_loans(
             connection, [entry for entry in changes.entries if entry.entry_id not in done], now_ms=now_ms)
+        abort_outgoing(connection, changes.outgoing_aborted, now_ms=now_ms)
         if changes.outgoing_committed:
             self._on_outgoing_committed(
                 connection, [transfer_id for transfer_id, _ in changes.outgoing_committed], now_ms)
