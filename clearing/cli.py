@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -24,6 +22,7 @@ import sqlalchemy as sa
 from fedmall import money, pki
 from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, fail, table
 from fedmall.results import FedmallError, name_of
+from fedmall.stop_signals import StopSignals
 from fedmall.v1 import transfer_pb2
 
 from clearing import audit, credentials, rules, settlement_cli
@@ -131,12 +130,10 @@ def _admit(args) -> int:
 
 def _serve(args) -> int:
     clearing = Clearing(ClearingConfig.load(args.home))
+    stop_signals = StopSignals()
     port = clearing.start()
-    stop = threading.Event()
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signal_number, lambda *_: stop.set())
     print(f"clearing listening on port {port}", flush=True)
-    stop.wait()
+    stop_signals.wait()
     clearing.stop()
     print("clearing stopped", flush=True)
     return EXIT_OK

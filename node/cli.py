@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -32,6 +30,7 @@ from fedmall.database import make_engine, read_connection
 from fedmall.money import MoneyError, check_currency, format_amount, parse_amount
 from fedmall.pki import TlsCredentials
 from fedmall.results import FedmallError
+from fedmall.stop_signals import StopSignals
 from fedmall.tls import secure_channel
 from fedmall.v1 import (clearing_pb2_grpc, credit_pb2_grpc, marketplace_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc,
                         result_pb2, settlement_pb2)
@@ -368,14 +367,13 @@ def _revoke_key(args, config: NodeConfig) -> None:
 def _serve(args, config: NodeConfig) -> None:
     from node.server import build_node  # Only serve needs the whole node.
 
+    stop_signals = StopSignals()
     node = build_node(config)
     port = node.start()
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        # Stop from another thread: the handler must return for in-flight calls to finish.
-        signal.signal(signal_number, lambda *_: threading.Thread(target=node.stop, name="shutdown").start())
     host = config.listen_address.rsplit(":", 1)[0]
     print(f"node {config.bank_id} listening on {host}:{port}", flush=True)
-    node.wait()
+    stop_signals.wait()
+    node.stop()  # In-flight calls finish first (node.server).
 
 
 def _command_group(group_commands: dict):

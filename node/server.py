@@ -110,11 +110,6 @@ class Node:
         for close in self._closers:
             close()
 
-    def wait(self) -> None:
-        """Block until stop() is called."""
-        self._stopped.wait()
-        self._server.wait_for_termination()
-
 
 def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
                clearing_channel: grpc.Channel | None = None, quoter: Quoter | None = None) -> Node:

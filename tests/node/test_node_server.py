@@ -1,4 +1,5 @@
 """A whole node over real gRPC with mTLS, against a fake clearing and a real peer node."""
+import sys
 import time
 
 import grpc
@@ -10,6 +11,7 @@ from fedmall.v1 import clearing_pb2, money_pb2, node_pb2, node_pb2_grpc, result_
 from node.cli import main as cli_main
 from node.config import load_config
 from node.server import build_node
+from tests.support.signals import linux_x86_64_only, stops_on_sigterm_to_another_thread
 
 R = result_pb2
 
@@ -193,3 +195,11 @@ def test_offline_node__reconciles_when_it_comes_back_and_cli_shows_it(consortium
     assert '"breaks": []' in capsys.readouterr().out
     assert cli_main(["reconciliation", "4", "--home", str(home)]) == 1
     assert "WINDOW_NOT_FOUND" in capsys.readouterr().err
+
+
+@linux_x86_64_only
+def test_serve__stops_when_sigterm_is_taken_by_a_thread_other_than_the_main_one(consortium, tmp_path):
+    """The node's serve, like the clearing's (fedmall.stop_signals): no clearing needed to start."""
+    home = consortium.bundle("bank-a")
+    stops_on_sigterm_to_another_thread([sys.executable, "-m", "node.cli", "serve", "--home", str(home)],
+                                       tmp_path / "serve.log")
