@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from fedmall.results import name_of
-from fedmall.tls import new_server, server_credentials
 from fedmall.v1 import credit_pb2, credit_pb2_grpc, money_pb2, result_pb2
 
 from node.cli import main as cli_main
 from node.credit_cli import CSV_COLUMNS
+from tests.node.cli_support import fake_node_home, json_out, labelled
 
 C = credit_pb2
 R = result_pb2
@@ -117,23 +117,13 @@ class Node:
 def node(consortium):
     """A fake of bank-a's CreditService on port 0 over mTLS, and bank-a's bundle pointing at it."""
     fake = FakeCredit()
-    server = new_server(threads=4)
-    credit_pb2_grpc.add_CreditServiceServicer_to_server(fake, server)
-    port = server.add_secure_port("127.0.0.1:0", server_credentials(consortium.credentials("bank-a")))
-    server.start()
-    home = consortium.bundle("bank-a", listen_address=f"127.0.0.1:{port}")
-    yield Node(fake=fake, home=str(home))
-    server.stop(0)
+    with fake_node_home(consortium, lambda server: credit_pb2_grpc.add_CreditServiceServicer_to_server(
+            fake, server)) as home:
+        yield Node(fake=fake, home=home)
 
 
-def json_out(capsys) -> dict:
-    return json.loads(capsys.readouterr().out)
 
 
-def labelled(out: str) -> dict:
-    """The 'label  value' lines before the first blank line; labels are separated by two spaces or more."""
-    head = out.split("\n\n", 1)[0]
-    return dict((part.strip() for part in line.split("  ", 1)) for line in head.splitlines())
 
 
 def blocks(out: str) -> list[list[str]]:

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from fedmall.tls import new_server, server_credentials
 from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc, result_pb2
 
 from node.cli import main as cli_main
+from tests.node.cli_support import fake_node_home, json_out, labelled
 
 M = marketplace_pb2
 R = result_pb2
@@ -120,24 +120,13 @@ class Node:
 def node(consortium):
     """A fake of bank-a's node on port 0 over mTLS, and bank-a's bundle pointing at it."""
     fake = FakeMarketplace()
-    server = new_server(threads=4)
-    marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(fake, server)
-    node_pb2_grpc.add_NodeServiceServicer_to_server(fake, server)
-    port = server.add_secure_port("127.0.0.1:0", server_credentials(consortium.credentials("bank-a")))
-    server.start()
-    home = consortium.bundle("bank-a", listen_address=f"127.0.0.1:{port}")
-    yield Node(fake=fake, home=str(home))
-    server.stop(0)
+    with fake_node_home(consortium, lambda server: marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(
+            fake, server), lambda server: node_pb2_grpc.add_NodeServiceServicer_to_server(fake, server)) as home:
+        yield Node(fake=fake, home=home)
 
 
-def json_out(capsys) -> dict:
-    return json.loads(capsys.readouterr().out)
 
 
-def labelled(out: str) -> dict:
-    """The 'label  value' lines before the first blank line; labels are separated by two spaces or more."""
-    head = out.split("\n\n", 1)[0]
-    return dict((part.strip() for part in line.split("  ", 1)) for line in head.splitlines())
 
 
 # Merchants and products.
