@@ -501,18 +501,26 @@ class BuyerOrderService:
             return self._refunded(connection, row, event, sender_bank_id=sender_bank_id, now_ms=now_ms)
 
     def _declined(self, connection: sa.Connection, row, event, *, sender_bank_id: str, now_ms: int) -> int:
-        """The merchant will not ship: CANCELLED, the escrow back to the buyer, the reason shown."""
+        """The merchant will not ship: CANCELLED, the escrow back to the buyer, the reason shown.
+
+        The seller declines only an order no cancellation had reached, so an order already
+        CANCELLED (the buyer's cancel crossed the decline) was declined too: it says so."""
+        table = tables.buyer_orders
+        declined = dict(problem=result_pb2.RESULT_CODE_ORDER_DECLINED, updated_at_unix_ms=now_ms,
+                        problem_detail=(f"declined by the merchant: {event.reason}" if event.reason
+                                        else "declined by the merchant")[:200])
         if row.state in (CANCELLED, FAILED):  # The money is back already.
+            connection.execute(table.update().where(
+                table.c.order_id == row.order_id, table.c.state == CANCELLED,
+                table.c.problem == NO_PROBLEM).values(**declined))
             return EXISTS
         if row.state not in (PAID, CANCELLING):
             raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {row.order_id!r} is {row.state}")
         order_events.record_received(connection, event_id=event.event_id, sender_bank_id=sender_bank_id,
                                      order_id=row.order_id, kind=event.kind, now_ms=now_ms)
-        table = tables.buyer_orders
         moved = connection.execute(table.update().where(
             table.c.order_id == row.order_id, table.c.state.in_([PAID, CANCELLING])).values(
-            state=CANCELLED, problem=result_pb2.RESULT_CODE_ORDER_DECLINED,
-            problem_detail=f"declined by the merchant: {event.reason}"[:200], updated_at_unix_ms=now_ms))
+            state=CANCELLED, **declined))
         if moved.rowcount:
             store.write_entries(connection, [ledger.move(
                 f"unescrow:{row.order_id}", "unescrow", source=escrow_account(row.currency),

@@ -19,11 +19,13 @@ are left out):
     order_count_<N>d          sales placed in the last N days.
     average_order_value_minor gross_sales_minor_180d // order_count_180d (0 without sales).
     refund_rate_bp            by value: refunded on the last 180 days' sales over their gross.
-    cancellation_rate_bp      by count: cancelled orders over cancelled + sales, last 180 days.
+    cancellation_rate_bp      by count: cancelled orders (by the buyer, or declined by the
+                              merchant) over cancelled + sales, last 180 days.
     on_time_shipping_rate_bp  sales of the last 180 days shipped within ship_within_ms of being
                               placed, over those sales plus the RESERVED orders already older
-                              than ship_within_ms (late and still unshipped). A sale whose ship
-                              time is unknown counts in neither.
+                              than ship_within_ms (late and still unshipped) plus the orders the
+                              merchant declined (never shipped). A sale whose ship time is
+                              unknown counts in neither.
     cross_bank_buyer_share_bp distinct buyers (bank, account) at another bank over all distinct
                               buyers of the last 180 days' sales.
     days_since_last_sale      whole days since the newest sale was placed; tenure_days if none.
@@ -73,6 +75,7 @@ class OrderRecord:
     state: str                  # A seller order state (node.seller_orders).
     placed_at_unix_ms: int
     shipped_at_unix_ms: int | None   # None: not shipped, or the ship time is not known.
+    declined: bool = False           # CANCELLED because the merchant declined it.
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +175,8 @@ def trade_features(*, merchant: MerchantRecord, orders: Sequence[OrderRecord], l
     shipped = [order for order in sales_180 if order.shipped_at_unix_ms is not None]
     on_time = sum(1 for order in shipped if order.shipped_at_unix_ms - order.placed_at_unix_ms <= ship_within_ms)
     late_unshipped = sum(1 for order in recent
-                         if order.state == RESERVED and now_ms - order.placed_at_unix_ms > ship_within_ms)
+                         if (order.state == RESERVED and now_ms - order.placed_at_unix_ms > ship_within_ms)
+                         or order.declined)
     buyers = {(order.buyer_bank_id, order.buyer_account_id) for order in sales_180}
     cross_bank_buyers = sum(1 for bank_id, _ in buyers if bank_id != merchant.bank_id)
 
@@ -236,33 +240,38 @@ def read_trade_record(connection: sa.Connection, merchant_id: str, *, bank_id: s
         .order_by(orders.c.placed_at_unix_ms.desc(), orders.c.order_id).limit(1)).first()
     if older_sale is not None:
         rows.append(older_sale)
-    shipped_at = _ship_times(connection, [row.order_id for row in rows if row.state in SALE_STATES])
+    shipped_at = _event_times(connection, [row.order_id for row in rows if row.state in SALE_STATES],
+                              cause="shipped", kind=order_events.SHIPPED)
+    declined = _event_times(connection, [row.order_id for row in rows if row.state == CANCELLED],
+                            cause="declined", kind=order_events.DECLINED)
     return TradeRecord(
         merchant=MerchantRecord(merchant_id=merchant.merchant_id, bank_id=bank_id, status=merchant.status,
                                 created_at_unix_ms=merchant.created_at_unix_ms),
-        orders=tuple(_order_record(row, shipped_at.get(row.order_id)) for row in rows))
+        orders=tuple(_order_record(row, shipped_at.get(row.order_id), declined=row.order_id in declined)
+                     for row in rows))
 
 
-def _ship_times(connection: sa.Connection, order_ids: Sequence[str]) -> dict[str, int]:
-    """order id -> when its SHIPPED event was written, looked up by the event's derived id (the key)."""
+def _event_times(connection: sa.Connection, order_ids: Sequence[str], *, cause: str, kind: int) -> dict[str, int]:
+    """order id -> when the merchant's event of that kind (SHIPPED, DECLINED) was written, looked
+    up by the event's derived id (the key)."""
     events = tables.order_events
-    event_order = {derived_id(order_id, "shipped"): order_id for order_id in order_ids}
+    event_order = {derived_id(order_id, cause): order_id for order_id in order_ids}
     event_ids = list(event_order)
-    shipped_at: dict[str, int] = {}
+    written_at: dict[str, int] = {}
     for start in range(0, len(event_ids), limits.ids_per_query_max):
         for event_id, created_at_ms in connection.execute(
                 sa.select(events.c.event_id, events.c.created_at_unix_ms).where(
                     events.c.event_id.in_(event_ids[start:start + limits.ids_per_query_max]),
-                    events.c.kind == order_events.SHIPPED)):
-            shipped_at[event_order[event_id]] = created_at_ms
-    return shipped_at
+                    events.c.kind == kind)):
+            written_at[event_order[event_id]] = created_at_ms
+    return written_at
 
 
-def _order_record(row, event_shipped_at_ms: int | None) -> OrderRecord:
+def _order_record(row, event_shipped_at_ms: int | None, *, declined: bool) -> OrderRecord:
     shipped_at_ms = event_shipped_at_ms
     if shipped_at_ms is None and row.state == SHIPPED:
         shipped_at_ms = row.updated_at_unix_ms
     return OrderRecord(order_id=row.order_id, buyer_bank_id=row.buyer_bank_id,
                        buyer_account_id=row.buyer_account_id, total_minor=row.total_minor,
                        refunded_minor=row.refunded_minor, currency=row.currency, state=row.state,
-                       placed_at_unix_ms=row.placed_at_unix_ms, shipped_at_unix_ms=shipped_at_ms)
+                       placed_at_unix_ms=row.placed_at_unix_ms, shipped_at_unix_ms=shipped_at_ms, declined=declined)

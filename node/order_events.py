@@ -5,7 +5,7 @@ and the sender delivers it with NotifyOrderEvent. A gRPC error, UNAVAILABLE or a
 suspended recipient leaves it waiting to be sent again after a pause that doubles with
 each attempt (retry_pause_ms); the recipient's other waiting events wait as long, so
 one bank that is down holds up no other bank's events. Any other answer is definitive
-and kept in answer_result. Event ids are derived from their cause, and the receiver
+and kept in answer_result, except for DECLINED, which is sent until it is accepted. Event ids are derived from their cause, and the receiver
 records every event it applied (record_received), so a repeat changes nothing.
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ REFUNDED = marketplace_pb2.ORDER_EVENT_KIND_REFUNDED
 DECLINED = marketplace_pb2.ORDER_EVENT_KIND_DECLINED
 
 RETRY_CODES = (result_pb2.RESULT_CODE_UNAVAILABLE, result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED)
+ANSWERED_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
 
 
 class MarketplacePeers(Protocol):
@@ -120,7 +121,12 @@ class OrderEventSender:
             if row.recipient_bank_id in failed:
                 continue
             code = self._send(row)
-            if code in RETRY_CODES:
+            if code in RETRY_CODES or (row.kind == DECLINED and code not in ANSWERED_CODES):
+                # A decline only returns the buyer's own money, so no refusal is final: an older
+                # node refuses the kind until its bank upgrades, and the escrow must come back.
+                if code not in RETRY_CODES:
+                    log.warning("order %s: %s refused the decline (%s); retrying", row.order_id,
+                                row.recipient_bank_id, name_of(code))
                 failed[row.recipient_bank_id] = row
             else:
                 answered.append((row, code))

@@ -218,9 +218,18 @@ class SellerOrderService:
         """The merchant will not ship: the stock is free at once, the buyer's bank is told."""
         fields.check_text(reason, "reason", length_max=limits.decline_reason_length_max)
         table = tables.seller_orders
+        event_id = derived_id(order_id, "declined")
         with self._engine.begin() as connection:
             row = self._own_order(connection, merchant_id, order_id, for_update=True)
-            if row.state == CANCELLED:  # Declined before, or cancelled by the buyer: it will not ship either way.
+            if row.state == CANCELLED:
+                earlier = connection.execute(sa.select(tables.order_events.c.reason).where(
+                    tables.order_events.c.event_id == event_id)).first()
+                if earlier is None:
+                    raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID,
+                                  f"order {order_id!r} was cancelled by the buyer")
+                if earlier.reason != reason:
+                    raise Refused(result_pb2.RESULT_CODE_MODIFIED_REQUEST,
+                                  f"order {order_id!r} was declined for another reason")
                 return EXISTS, seller_view(row, bank_id=self._bank_id)
             if row.state != RESERVED:
                 raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
@@ -229,7 +238,7 @@ class SellerOrderService:
                 items_from_json(row.items), on_hand_sign=0, reserved_sign=-1))
             connection.execute(table.update().where(table.c.order_id == order_id).values(
                 state=CANCELLED, updated_at_unix_ms=now_ms))
-            order_events.enqueue(connection, event_id=derived_id(order_id, "declined"), order_id=order_id,
+            order_events.enqueue(connection, event_id=event_id, order_id=order_id,
                                  recipient_bank_id=row.buyer_bank_id, kind=order_events.DECLINED, reason=reason,
                                  now_ms=now_ms)
             row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()

@@ -2,9 +2,13 @@
 bank returns the escrow when it hears, also when it was down at the time."""
 from __future__ import annotations
 
-from fedmall.v1 import marketplace_pb2 as mp
+import uuid
+
+from fedmall import tls
+from fedmall.v1 import marketplace_pb2 as mp, marketplace_pb2_grpc
 from fedmall.v1 import result_pb2 as rc
 
+from node.orders import derived_id
 from tests.node.marketplace_world import database_url, market  # noqa: F401
 from tests.support.federation import wait_until
 
@@ -73,3 +77,68 @@ def test_a_shipped_order_cannot_be_declined(market):
     refused = decline(market, order_id)
     assert (refused.result, "is SHIPPED" in refused.detail) == (rc.RESULT_CODE_ORDER_STATE_INVALID, True)
     assert market.products(B, "potter")["vase"].stock_available == 3
+
+
+def peer(market, caller: str, callee: str):
+    """callee's MarketplacePeerService, called with caller's certificate."""
+    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks[callee].node_port}", market.world.banks[caller].tls)
+    market.world._channels.append(channel)
+    return marketplace_pb2_grpc.MarketplacePeerServiceStub(channel)
+
+
+def test_decline__refusals_and_repeats_change_nothing(market):
+    provision(market)
+    order_id = buy(market, A, "ann")
+    other_bank = marketplace_pb2_grpc.MarketplaceServiceStub(tls.secure_channel(
+        f"127.0.0.1:{market.world.banks[B].node_port}", market.world.banks[A].tls))
+    assert other_bank.DeclineOrder(mp.DeclineOrderRequest(merchant_id="potter", order_id=order_id)).result == \
+        rc.RESULT_CODE_FORBIDDEN
+    too_long = market.market(B).DeclineOrder(mp.DeclineOrderRequest(merchant_id="potter", order_id=order_id,
+                                                                    reason="x" * 141))
+    assert too_long.result == rc.RESULT_CODE_INVALID_FIELD
+    # Only the order's seller bank may tell the buyer's bank of a decline.
+    forged = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id=order_id,
+                                        kind=mp.ORDER_EVENT_KIND_DECLINED, reason="forged")
+    assert peer(market, "bank-c", A).NotifyOrderEvent(forged).result == rc.RESULT_CODE_FORBIDDEN
+    assert market.buyer_order(A, "ann", order_id).state == mp.ORDER_STATE_PAID
+    assert market.products(B, "potter")["vase"].stock_available == 3
+
+    assert decline(market, order_id).result == rc.RESULT_CODE_OK
+    assert market.market(B).DeclineOrder(mp.DeclineOrderRequest(
+        merchant_id="potter", order_id=order_id, reason="other")).result == rc.RESULT_CODE_MODIFIED_REQUEST
+    market.wait_buyer_state(A, "ann", order_id, mp.ORDER_STATE_CANCELLED)
+    event = mp.NotifyOrderEventRequest(event_id=derived_id(order_id, "declined"), order_id=order_id,
+                                       kind=mp.ORDER_EVENT_KIND_DECLINED, reason="kiln broke")
+    assert peer(market, B, A).NotifyOrderEvent(event).result == rc.RESULT_CODE_EXISTS   # A replay.
+    assert market.balance(A, "ann") == 10_000
+    market.assert_books()
+
+
+def test_decline__an_order_the_buyer_cancelled_is_not_declined(market):
+    provision(market)
+    order_id = buy(market, A, "ann")
+    assert market.market(A).CancelOrder(mp.CancelOrderRequest(buyer_account_id="ann", order_id=order_id)).result \
+        == rc.RESULT_CODE_OK
+    refused = decline(market, order_id)
+    assert (refused.result, refused.detail) == (rc.RESULT_CODE_ORDER_STATE_INVALID,
+                                                f"order {order_id!r} was cancelled by the buyer")
+    assert market.buyer_order(A, "ann", order_id).problem == rc.RESULT_CODE_OK
+
+
+def test_decline__a_buyer_cancel_that_crossed_it_still_shows_the_decline(market):
+    """The merchant declines while its bank's event sender is not running; the buyer cancels
+    meanwhile (the seller's bank agrees: it will not ship). When the DECLINED event arrives,
+    the buyer's order says it was declined; the money came back once."""
+    provision(market)
+    order_id = buy(market, A, "ann")
+    market.stop_node(B)
+    market.start_node(B, workers=False)
+    assert decline(market, order_id).result == rc.RESULT_CODE_OK
+    assert market.market(A).CancelOrder(mp.CancelOrderRequest(buyer_account_id="ann", order_id=order_id)).result \
+        == rc.RESULT_CODE_OK
+    assert market.buyer_order(A, "ann", order_id).problem == rc.RESULT_CODE_OK
+    market.stop_node(B)
+    market.start_node(B)
+    wait_until(lambda: market.buyer_order(A, "ann", order_id).problem == rc.RESULT_CODE_ORDER_DECLINED)
+    assert market.balance(A, "ann") == 10_000 and market.escrow(A) == 0
+    market.assert_books()

@@ -79,3 +79,19 @@ def test_read_trade_record__unknown_merchant_is_refused(engine):
     with engine.connect() as connection, pytest.raises(Refused) as error:
         read_trade_record(connection, "nobody", bank_id="bank-a", now_ms=NOW_MS)
     assert error.value.code == result_pb2.RESULT_CODE_MERCHANT_UNKNOWN
+
+
+def test_read_trade_record__a_cancelled_order_with_the_merchants_declined_event_is_declined(engine):
+    from node import order_events
+    from node.orders import derived_id
+
+    with engine.begin() as connection:
+        add_merchant(connection, "m-1", created_at_ms=NOW_MS - 100 * DAY_MS)
+        add_order(connection, "o-declined", state="CANCELLED", placed_ms=NOW_MS - DAY_MS)
+        add_order(connection, "o-cancelled", state="CANCELLED", placed_ms=NOW_MS - DAY_MS)
+        order_events.enqueue(connection, event_id=derived_id("o-declined", "declined"), order_id="o-declined",
+                             recipient_bank_id="bank-b", kind=order_events.DECLINED, reason="sold out",
+                             now_ms=NOW_MS - DAY_MS)
+    with engine.connect() as connection:
+        record = read_trade_record(connection, "m-1", bank_id="bank-a", now_ms=NOW_MS)
+    assert {order.order_id: order.declined for order in record.orders} == {"o-declined": True, "o-cancelled": False}

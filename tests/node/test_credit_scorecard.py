@@ -175,6 +175,17 @@ def test_features__late_unshipped_order_counts_against_on_time_and_no_sale_means
     assert features_of(merchant(tenure_days=100), orders[:1]).days_since_last_sale == 100
 
 
+def test_features__a_declined_order_is_a_cancellation_and_a_shipment_missed():
+    import dataclasses
+
+    orders = [order(0, age_days=10, total_minor=100_000, state="SHIPPED", ship_after_hours=24),      # On time.
+              order(1, age_days=12, total_minor=100_000, state="CANCELLED"),                         # By the buyer.
+              dataclasses.replace(order(2, age_days=1, total_minor=100_000, state="CANCELLED"), declined=True)]
+    features = features_of(merchant(tenure_days=100), orders)
+    assert features.cancellation_rate_bp == 6_667               # 2 / (2 + 1 sale), rounded up.
+    assert features.on_time_shipping_rate_bp == 5_000           # 1 on time / (1 shipped + 1 declined).
+
+
 def test_features__trend_is_capped():
     orders = [order(0, age_days=10, total_minor=10_000_000), order(1, age_days=100, total_minor=1_000)]
     assert features_of(merchant(tenure_days=400), orders).sales_trend_bp == 100 * 10_000

@@ -84,6 +84,33 @@ def test_sender__a_down_bank_is_tried_again_after_a_growing_pause(node_engine):
     assert len(peers.calls) == 3
 
 
+def test_sender__a_refused_decline_is_sent_again_other_refusals_are_final(node_engine):
+    """A bank whose node predates declines answers INVALID_FIELD; the buyer's money waits on it."""
+    class Refusing(FakePeers):
+        def marketplace(self, bank_id: str):
+            peers = self
+
+            class Stub:
+                def NotifyOrderEvent(self, request, timeout):  # noqa: N802 - the gRPC method name
+                    peers.calls.append((bank_id, request.event_id))
+                    return mp.NotifyOrderEventResponse(result=rc.RESULT_CODE_INVALID_FIELD)
+            return Stub()
+
+    with node_engine.begin() as connection:
+        order_events.enqueue(connection, event_id="declined-1", order_id="o-1", recipient_bank_id=UP,
+                             kind=order_events.DECLINED, reason="sold out", now_ms=0)
+        order_events.enqueue(connection, event_id="shipped-2", order_id="o-2", recipient_bank_id=DOWN,
+                             kind=order_events.SHIPPED, now_ms=0)
+    peers, now_s = Refusing(), [10.0]
+    sender = order_events.OrderEventSender(node_engine, peers=peers, clock=lambda: now_s[0])
+    sender.step()
+    assert (unsent(node_engine, UP), unsent(node_engine, DOWN)) == (1, 0)
+    now_s[0] += limits.order_event_retry_ms_min / 1000
+    sender.step()
+    assert peers.calls == [(UP, "declined-1"), (DOWN, "shipped-2"), (UP, "declined-1")]
+    assert unsent(node_engine, UP) == 1
+
+
 def test_retry_pause__doubles_and_is_bounded():
     assert order_events.retry_pause_ms(0) == limits.order_event_retry_ms_min
     assert order_events.retry_pause_ms(1) == 2 * limits.order_event_retry_ms_min
