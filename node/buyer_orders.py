@@ -117,6 +117,14 @@ def escrow_account(currency: str) -> str:
     return ledger.internal_account_id(ledger.ESCROW, currency)
 
 
+def unescrow(connection: sa.Connection, row, *, now_ms: int) -> None:
+    """The order's whole escrow back to its buyer (unescrow:<order>), in the caller's transaction
+    and only after the caller moved the order to a state that ends it: written once."""
+    store.write_entries(connection, [ledger.move(
+        f"unescrow:{row.order_id}", "unescrow", source=escrow_account(row.currency),
+        destination=row.buyer_account_id, amount_minor=row.total_minor, currency=row.currency)], now_ms=now_ms)
+
+
 class BuyerOrderService:
     def __init__(self, engine: sa.Engine, *, bank_id: str, peers: MarketplacePeers, transfers: TransferService,
                  clock: Callable[[], float], auto_confirm_after_s: int,
@@ -300,9 +308,7 @@ class BuyerOrderService:
                                            updated_at_unix_ms=now_ms))
         if moved.rowcount == 0:
             return
-        store.write_entries(connection, [ledger.move(
-            f"unescrow:{row.order_id}", "unescrow", source=escrow_account(row.currency),
-            destination=row.buyer_account_id, amount_minor=row.total_minor, currency=row.currency)], now_ms=now_ms)
+        unescrow(connection, row, now_ms=now_ms)
         if tell_seller:
             order_events.enqueue(connection, event_id=derived_id(row.order_id, "cancel"), order_id=row.order_id,
                                  recipient_bank_id=row.seller_bank_id, kind=order_events.CANCELLED, now_ms=now_ms)
@@ -379,10 +385,7 @@ class BuyerOrderService:
                                    .values(state=CANCELLED if agreed else PAID, updated_at_unix_ms=now_ms))
         if moved.rowcount and agreed:
             row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
-            store.write_entries(connection, [ledger.move(
-                f"unescrow:{order_id}", "unescrow", source=escrow_account(row.currency),
-                destination=row.buyer_account_id, amount_minor=row.total_minor, currency=row.currency)],
-                now_ms=now_ms)
+            unescrow(connection, row, now_ms=now_ms)
         elif moved.rowcount:
             log.info("order %s: the seller refused the cancellation (%d); PAID again", order_id, code)
 
@@ -522,10 +525,7 @@ class BuyerOrderService:
             table.c.order_id == row.order_id, table.c.state.in_([PAID, CANCELLING])).values(
             state=CANCELLED, **declined))
         if moved.rowcount:
-            store.write_entries(connection, [ledger.move(
-                f"unescrow:{row.order_id}", "unescrow", source=escrow_account(row.currency),
-                destination=row.buyer_account_id, amount_minor=row.total_minor, currency=row.currency)],
-                now_ms=now_ms)
+            unescrow(connection, row, now_ms=now_ms)
         return OK
 
     def _refunded(self, connection: sa.Connection, row, event, *, sender_bank_id: str, now_ms: int) -> int:

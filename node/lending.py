@@ -103,7 +103,6 @@ class LendingService:
 
     def offer(self, merchant_id: str) -> Offer:
         fields.check_id(merchant_id, "merchant id")
-        self._require_policy()
         with read_connection(self._engine) as connection:
             return self._offer(connection, merchant_id, now_ms=self._now_ms())
 

@@ -51,14 +51,13 @@ def _credit_of(entry: ledger.Entry) -> ledger.Posting | None:
 def write_entries_repaying_loans(connection: sa.Connection, entries: Sequence[ledger.Entry], *,
                                  now_ms: int) -> None:
     """store.write_entries, with the repayment share split off every settlement credit."""
-    credited = {posting.account_id for posting in map(_credit_of, entries) if posting is not None}
-    open_loans = _open_loans(connection, credited)
+    credits = [_credit_of(entry) for entry in entries]
+    open_loans = _open_loans(connection, {credit.account_id for credit in credits if credit is not None})
     if not open_loans:
         store.write_entries(connection, list(entries), now_ms=now_ms)
         return
     written, repayments = [], []
-    for entry in entries:
-        credit = _credit_of(entry)
+    for entry, credit in zip(entries, credits):
         account_loans = [] if credit is None else [
             loan for loan in open_loans.get(credit.account_id, ()) if loan.row.currency == credit.currency]
         left_minor, taken_minor = credit.amount_minor if credit else 0, 0
