@@ -17,6 +17,7 @@ from typing import Callable
 import sqlalchemy as sa
 
 from fedmall import limits
+from fedmall.database import sum_of
 from fedmall.envelope import Envelope, SigningKey, open_envelope
 from fedmall.results import FedmallError
 from fedmall.v1 import money_pb2, settlement_pb2, transfer_pb2
@@ -217,10 +218,10 @@ class WindowService:
     def _bilateral(connection: sa.Connection, window_id: int) -> list[netting.Bilateral]:
         t = transfers.c
         rows = connection.execute(
-            sa.select(t.payer_bank_id, t.payee_bank_id, t.currency, sa.func.sum(t.amount_minor), sa.func.count())
+            sa.select(t.payer_bank_id, t.payee_bank_id, t.currency, sum_of(t.amount_minor), sa.func.count())
             .where(t.window_id == window_id, t.state == COMMITTED)
             .group_by(t.payer_bank_id, t.payee_bank_id, t.currency))
-        return [netting.Bilateral(payer, payee, currency, int(amount), int(count))
+        return [netting.Bilateral(payer, payee, currency, amount, count)
                 for payer, payee, currency, amount, count in rows]
 
     @staticmethod
@@ -231,9 +232,9 @@ class WindowService:
         positions: dict[str, int] = {}
         for column, sign in ((t.payer_bank_id, 1), (t.payee_bank_id, -1)):
             for bank_id, amount in connection.execute(
-                    sa.select(column, sa.func.sum(t.amount_minor))
+                    sa.select(column, sum_of(t.amount_minor))
                     .where(t.state == COMMITTED, t.window_id.in_(unsettled)).group_by(column)):
-                positions[bank_id] = positions.get(bank_id, 0) + sign * int(amount)
+                positions[bank_id] = positions.get(bank_id, 0) + sign * amount
         return positions
 
     @staticmethod
