@@ -20,10 +20,13 @@ class _NoAnswer(grpc.RpcError):
 
 
 class FakePeers:
-    """UP answers every event OK; DOWN never answers. Records each call's (bank, event id)."""
+    """Every bank but those down answers every event with `answer` (UP answers OK; DOWN never
+    answers). Records each call's (bank, event id)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, answer: int = rc.RESULT_CODE_OK, down: tuple[str, ...] = (DOWN,)) -> None:
         self.calls: list[tuple[str, str]] = []
+        self._answer = answer
+        self._down = down
 
     def marketplace(self, bank_id: str):
         peers = self
@@ -31,9 +34,9 @@ class FakePeers:
         class Stub:
             def NotifyOrderEvent(self, request, timeout):  # noqa: N802 - the gRPC method name
                 peers.calls.append((bank_id, request.event_id))
-                if bank_id == DOWN:
+                if bank_id in peers._down:
                     raise _NoAnswer()
-                return mp.NotifyOrderEventResponse(result=rc.RESULT_CODE_OK)
+                return mp.NotifyOrderEventResponse(result=peers._answer)
         return Stub()
 
     def call_failed(self) -> None:
@@ -86,22 +89,12 @@ def test_sender__a_down_bank_is_tried_again_after_a_growing_pause(node_engine):
 
 def test_sender__a_refused_decline_is_sent_again_other_refusals_are_final(node_engine):
     """A bank whose node predates declines answers INVALID_FIELD; the buyer's money waits on it."""
-    class Refusing(FakePeers):
-        def marketplace(self, bank_id: str):
-            peers = self
-
-            class Stub:
-                def NotifyOrderEvent(self, request, timeout):  # noqa: N802 - the gRPC method name
-                    peers.calls.append((bank_id, request.event_id))
-                    return mp.NotifyOrderEventResponse(result=rc.RESULT_CODE_INVALID_FIELD)
-            return Stub()
-
     with node_engine.begin() as connection:
         order_events.enqueue(connection, event_id="declined-1", order_id="o-1", recipient_bank_id=UP,
                              kind=order_events.DECLINED, reason="sold out", now_ms=0)
         order_events.enqueue(connection, event_id="shipped-2", order_id="o-2", recipient_bank_id=DOWN,
                              kind=order_events.SHIPPED, now_ms=0)
-    peers, now_s = Refusing(), [10.0]
+    peers, now_s = FakePeers(answer=rc.RESULT_CODE_INVALID_FIELD, down=()), [10.0]
     sender = order_events.OrderEventSender(node_engine, peers=peers, clock=lambda: now_s[0])
     sender.step()
     assert (unsent(node_engine, UP), unsent(node_engine, DOWN)) == (1, 0)
