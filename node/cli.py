@@ -1,8 +1,8 @@
 """fedmall-node: run a bank node and operate it.
 
 Every command but serve, ledger-check, reconciliations and reconciliation calls the
-node's own NodeService (the marketplace commands, in node.marketplace_cli, its
-MarketplaceService; the `credit` commands, in node.credit_cli, its CreditService) over
+node's own NodeService (the marketplace commands, in node.market.cli, its
+MarketplaceService; the `credit` commands, in node.credit.cli, its CreditService) over
 mTLS with the bundle's credentials; those read the node's database directly. Bad input:
 a message on stderr, exit 2. A refusal: its result code name (and the node's detail,
 when the command has one) on stderr, exit 1.
@@ -35,10 +35,13 @@ from fedmall.tls import secure_channel
 from fedmall.v1 import (clearing_pb2_grpc, credit_pb2_grpc, marketplace_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc,
                         result_pb2, settlement_pb2)
 
-from node import command_output, credit_cli, keys, ledger, marketplace_cli, settlement, store
+from node import command_output
+from node.bank import keys, ledger, settlement, store
 from node.command_output import code_name
 from node.config import ConfigError, NodeConfig, load_config
-from node.loan_views import loan_book_problems
+from node.credit import cli as credit_cli
+from node.credit.loan_views import loan_book_problems
+from node.market import cli as marketplace_cli
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
 FINAL_STATUSES = ("COMMITTED", "ABORTED")
@@ -377,7 +380,7 @@ def _serve(args, config: NodeConfig) -> None:
 
 
 def _command_group(group_commands: dict):
-    """A command of node.marketplace_cli or node.credit_cli, its failures made this module's."""
+    """A command of node.market.cli or node.credit.cli, its failures made this module's."""
     def run(args, config: NodeConfig) -> None:
         try:
             group_commands[args.command](args, _Client(config))

@@ -1,4 +1,4 @@
-"""What the node's command groups share (node.marketplace_cli, node.credit_cli): their two
+"""What the node's command groups share (node.market.cli, node.credit.cli): their two
 failures, reading an amount, and showing codes, money, times and JSON."""
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ class NodeConfig:
     # search waits for the other banks.
     auto_confirm_after_s: int = limits.auto_confirm_after_s_default
     search_deadline_ms: int = limits.search_deadline_ms_default
-    # Merchant credit: the bank's policy file (node.credit_policy); None: this bank does not lend.
+    # Merchant credit: the bank's policy file (node.credit.policy); None: this bank does not lend.
     credit_policy_path: Path | None = None
 
     @property

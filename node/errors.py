@@ -5,8 +5,8 @@
      ├── Refused                     a rule says no (funds, account state, idempotency)
      └── Unavailable                 another party (the clearing, a peer node) did not answer
 
-Only node/servicer.py turns these into responses; services raise them and never
-catch what they did not raise. Assertions, not these, guard against our own bugs.
+Only the servicers turn these into responses (node.answers.answers_errors); services
+raise them and never catch what they did not raise. Assertions, not these, guard against our own bugs.
 """
 from __future__ import annotations
 

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import re
 
-from fedmall import limits
+from fedmall import identifiers, limits
 from fedmall.money import CURRENCY_EXPONENTS, is_valid_amount
 from fedmall.v1 import result_pb2
 
-from node import ledger
 from node.errors import InvalidRequest, Refused
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,%d}$" % (limits.id_length_max - 1))
@@ -21,7 +20,7 @@ def check_id(value: str, what: str) -> str:
 
 
 def check_account_id(value: str) -> str:
-    if not ledger.is_valid_account_id(value):
+    if not identifiers.is_account_id(value):
         raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD,
                              f"account id must be 1-{limits.account_id_length_max} letters, digits, '-', '_' or '.'")
     return value

@@ -14,7 +14,6 @@ from typing import Callable
 
 import grpc
 
-from fedmall.database import make_engine, migrate
 from fedmall.envelope import VerificationKey
 from fedmall.pki import TlsCredentials, load_public_key_pem, load_signing_key
 from fedmall.tls import add_health_and_reflection, new_server, secure_channel, server_credentials
@@ -22,27 +21,29 @@ from fedmall.v1 import (
     clearing_pb2_grpc, credit_pb2, credit_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc)
 
 from node import limits, store
-from node.accounts import AccountService
-from node.buyer_orders import BuyerOrderService
-from node.catalogue import CatalogueService
+from node.bank import store as bank_store
+from node.bank.accounts import AccountService
+from node.bank.decisions import DecisionSubmitter
+from node.bank.deliveries import DeliveryApplier, DeliveryConsumer
+from node.bank.fulfilment import load_or_create_key
+from node.bank.notices import NoticeService
+from node.bank.outbox import OutboxSubmitter
+from node.bank.reconciliations import ReconciliationSubmitter
+from node.bank.servicer import NodeServicer, PeerServicer
+from node.bank.settlement import SettlementService
+from node.bank.transfers import Quoter, TransferService
 from node.config import ConfigError, NodeConfig
-from node.credit_policy import PolicyError, load_policy
-from node.credit_servicer import CreditServicer
-from node.decisions import DecisionSubmitter
-from node.deliveries import DeliveryApplier, DeliveryConsumer
-from node.fulfilment import load_or_create_key
-from node.lending import LendingService
-from node.marketplace_servicer import MarketplacePeerServicer, MarketplaceServicer
-from node.merchants import MerchantService
-from node.order_events import OrderEventSender
-from node.notices import NoticeService
-from node.outbox import OutboxSubmitter
+from node.credit.lending import LendingService
+from node.credit.policy import PolicyError, load_policy
+from node.credit.repayments import RepaymentFromSales
+from node.credit.servicer import CreditServicer
+from node.market.buyer_orders import BuyerOrderService
+from node.market.catalogue import CatalogueService
+from node.market.merchants import MerchantService
+from node.market.order_events import OrderEventSender
+from node.market.seller_orders import SellerOrderService
+from node.market.servicer import MarketplacePeerServicer, MarketplaceServicer
 from node.peers import PeerDirectory
-from node.reconciliations import ReconciliationSubmitter
-from node.seller_orders import SellerOrderService
-from node.servicer import NodeServicer, PeerServicer
-from node.settlement import SettlementService
-from node.transfers import Quoter, TransferService
 from node.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -125,21 +126,23 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         public_key=load_public_key_pem(config.clearing_public_key_path.read_bytes()))
     fulfilment_key = load_or_create_key(config.fulfilment_secret_path)
 
-    engine = make_engine(config.database_url)
-    migrate(engine, "node:migrations")
+    engine = store.open_database(config.database_url)
     with engine.begin() as connection:
-        store.ensure_internal_accounts(connection, now_ms=int(clock() * 1000))
+        bank_store.ensure_internal_accounts(connection, now_ms=int(clock() * 1000))
 
     channel = clearing_channel or secure_channel(config.clearing_address, tls)
     clearing = clearing_pb2_grpc.ClearingServiceStub(channel)
     peers = PeerDirectory(clearing, tls=tls, clock=clock)
 
     workers: dict[str, Worker] = {}
+    # Merchant credit takes its share of every sale credited to a borrower (node.credit.repayments).
+    repayments = RepaymentFromSales()
     accounts = AccountService(engine, clock=clock)
     transfers = TransferService(
         engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, quoter=quoter or peers, clock=clock,
         transfer_expiry_ms=config.transfer_expiry_ms, on_outbox_written=lambda: workers["outbox"].wake())
     notices = NoticeService(engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, clock=clock,
+                            settlement_credit_hook=repayments,
                             on_outgoing_committed=lambda connection, transfer_ids, now_ms: orders_committed(
                                 connection, transfer_ids, now_ms))
     settlement = SettlementService(engine, bank_id=config.bank_id, signing_key=signing_key, clock=clock)
@@ -156,7 +159,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     seller_orders = SellerOrderService(engine, bank_id=config.bank_id, transfers=transfers, clock=clock,
                                        on_event_written=lambda: workers["order-events"].wake())
     buyer_orders = BuyerOrderService(engine, bank_id=config.bank_id, peers=peers, transfers=transfers, clock=clock,
-                                     auto_confirm_after_s=config.auto_confirm_after_s,
+                                     auto_confirm_after_s=config.auto_confirm_after_s, settlement_credit_hook=repayments,
                                      on_event_written=lambda: workers["order-events"].wake())
 
     lending = LendingService(engine, bank_id=config.bank_id, policy=credit_policy, clock=clock)

@@ -13,7 +13,7 @@ from fedmall import tls
 from fedmall.v1 import marketplace_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc
 from fedmall.v1 import result_pb2 as rc
 
-from node import ledger, store
+from node.bank import ledger, store
 from node.config import load_config
 from node.server import Node, build_node
 

@@ -7,7 +7,7 @@ from fedmall import tls
 from fedmall.v1 import credit_pb2 as cr, credit_pb2_grpc, marketplace_pb2 as mp
 from fedmall.v1 import result_pb2 as rc
 
-from tests.node.marketplace_world import Market
+from tests.node.market.world import Market
 from tests.support.federation import wait_until
 
 SELLER, MERCHANT, PRICE = "bank-b", "bakery", 30_000

@@ -14,7 +14,7 @@ from fedmall.v1 import result_pb2 as rc
 from tests.acceptance.credit_world import (
     ANN, BOB, MERCHANT, PRICE, SELLER, assert_loan_book_agrees, credit, loan_of, provision, sell, settle_window,
     settlement_balance)
-from tests.node.marketplace_world import eur, world_market  # noqa: F401
+from tests.node.market.world import eur, world_market  # noqa: F401
 from tests.support.credit import permissive_policy
 from tests.support.federation import wait_until
 

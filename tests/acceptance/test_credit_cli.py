@@ -13,7 +13,7 @@ from fedmall.v1 import result_pb2 as rc
 
 from node.cli import main as node_cli
 
-from tests.node.marketplace_world import Market
+from tests.node.market.world import Market
 from tests.support.credit import permissive_policy
 from tests.support.federation import CURRENCY
 
@@ -157,5 +157,5 @@ def test_a_merchant_borrows_repays_from_a_sale_and_pays_off_on_the_command_line(
 
 
 def offer_detail(offer: dict) -> str:
-    """The refusal's detail: every knockout, as node.lending words it."""
+    """The refusal's detail: every knockout, as node.credit.lending words it."""
     return "; ".join(f"{knockout['rule']}: {knockout['reason']}" for knockout in offer["knockouts"])

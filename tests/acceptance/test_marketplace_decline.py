@@ -8,8 +8,8 @@ from fedmall import tls
 from fedmall.v1 import marketplace_pb2 as mp, marketplace_pb2_grpc
 from fedmall.v1 import result_pb2 as rc
 
-from node.orders import derived_id
-from tests.node.marketplace_world import database_url, market  # noqa: F401
+from node.market.orders import derived_id
+from tests.node.market.world import database_url, market  # noqa: F401
 from tests.support.federation import wait_until
 
 A, B = "bank-a", "bank-b"

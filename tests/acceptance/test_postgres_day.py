@@ -14,7 +14,7 @@ from fedmall.v1 import result_pb2 as rc
 from node.cli import main as node_cli
 from tests.acceptance.credit_world import (
     ANN, BOB, MERCHANT, PRICE, assert_loan_book_agrees, credit, loan_of, provision, sell, settle_window)
-from tests.node.marketplace_world import Market, eur
+from tests.node.market.world import Market, eur
 from tests.support.credit import permissive_policy
 
 

@@ -11,7 +11,7 @@ from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 
 from clearing.cli import main as clearing_cli
-from node import store as node_store
+from node.bank import store as node_store
 
 from tests.support.federation import wait_until
 

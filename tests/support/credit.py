@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-EXAMPLE_POLICY = Path(__file__).parents[2] / "node" / "credit_policy.example.toml"
+EXAMPLE_POLICY = Path(__file__).parents[2] / "node" / "credit" / "policy.example.toml"
 
 
 def permissive_policy(folder: Path) -> Path:

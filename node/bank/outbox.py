@@ -1,0 +1,49 @@
+"""The outbox submitter: signs PENDING prepares into one PrepareBatch and submits it.
+
+Retrying is always safe: the clearing answers EXISTS for an identical prepare.
+"""
+from __future__ import annotations
+
+import logging
+
+from fedmall.envelope import SigningKey
+from fedmall.results import name_of
+from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, result_pb2, transfer_pb2
+
+from node import limits
+from node.bank.transfers import TransferService
+
+log = logging.getLogger(__name__)
+
+
+class ClearingRefused(Exception):
+    """The clearing refused a whole envelope; nothing in it was applied."""
+
+
+class OutboxSubmitter:
+    def __init__(self, transfers: TransferService, clearing: clearing_pb2_grpc.ClearingServiceStub,
+                 signing_key: SigningKey, *, batch_max: int = limits.outbox_batch_max) -> None:
+        self._transfers = transfers
+        self._clearing = clearing
+        self._signing_key = signing_key
+        self._batch_max = batch_max
+
+    def step(self) -> bool:
+        """Submit one batch; True when a full batch went out (more may be waiting)."""
+        prepares = self._transfers.pending_prepares(limit=self._batch_max)
+        if not prepares:
+            return False
+        envelope = self._signing_key.sign(transfer_pb2.PrepareBatch(prepares=prepares))
+        response = self._clearing.SubmitPrepares(
+            clearing_pb2.SubmitPreparesRequest(envelope=envelope), timeout=limits.rpc_timeout_ms / 1000)
+        if response.result != result_pb2.RESULT_CODE_OK:
+            # Nothing was applied; the cause (a key, a suspension) is the operator's to fix.
+            raise ClearingRefused(f"clearing refused a batch of {len(prepares)} prepares: {name_of(response.result)}")
+        submitted = {prepare.transfer_id for prepare in prepares}
+        results = [(result.transfer_id, result.result) for result in response.results
+                   if result.transfer_id in submitted]
+        for transfer_id, code in results:
+            if code not in (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS):
+                log.info("prepare %s refused by the clearing: %s", transfer_id, name_of(code))
+        self._transfers.record_prepare_results(results)
+        return len(prepares) == self._batch_max

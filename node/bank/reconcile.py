@@ -1,0 +1,145 @@
+"""Reconciliation: a window's statement from the clearing against this bank's own books. Pure.
+
+The statement lists every transfer the clearing committed for this bank in the
+window. The books are what the node itself posted: one BookEntry per interbank
+commit it recorded in that window (node.bank.settlement reads them). Every difference
+is a break:
+
+    MISSING_AT_NODE       on the statement, not in the books
+    MISSING_AT_CLEARING   in the books for this window, not on the statement
+    AMOUNT_DIFFERS        the same transfer with another amount or currency
+    COUNTERPARTY_DIFFERS  the same transfer with another counterparty bank
+    DIRECTION_DIFFERS     the same transfer, paid on one side and received on the other
+    DUPLICATE             a transfer listed again on the statement (one break per repeat)
+
+One transfer can break in several ways at once (amount and counterparty): each is
+listed. No breaks is an acknowledgement; any break makes the answer a dispute.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Sequence
+
+from fedmall.v1 import money_pb2, settlement_pb2
+
+DEBIT = settlement_pb2.ENTRY_DIRECTION_DEBIT     # We paid.
+CREDIT = settlement_pb2.ENTRY_DIRECTION_CREDIT   # We were paid.
+
+MISSING_AT_NODE = settlement_pb2.BREAK_KIND_MISSING_AT_NODE
+MISSING_AT_CLEARING = settlement_pb2.BREAK_KIND_MISSING_AT_CLEARING
+AMOUNT_DIFFERS = settlement_pb2.BREAK_KIND_AMOUNT_DIFFERS
+COUNTERPARTY_DIFFERS = settlement_pb2.BREAK_KIND_COUNTERPARTY_DIFFERS
+DIRECTION_DIFFERS = settlement_pb2.BREAK_KIND_DIRECTION_DIFFERS
+DUPLICATE = settlement_pb2.BREAK_KIND_DUPLICATE
+
+StatementEntry = settlement_pb2.StatementEntry
+Break = settlement_pb2.ReconciliationBreak
+
+
+@dataclass(frozen=True, slots=True)
+class BookEntry:
+    """One interbank commit as the node's books show it."""
+    transfer_id: str
+    direction: int              # DEBIT or CREDIT.
+    counterparty_bank_id: str
+    amount_minor: int
+    currency: str
+    reference: str
+    committed_at_unix_ms: int
+
+    def as_statement_entry(self) -> StatementEntry:
+        return StatementEntry(
+            transfer_id=self.transfer_id, direction=self.direction, counterparty_bank_id=self.counterparty_bank_id,
+            amount=money_pb2.Money(amount_minor=self.amount_minor, currency=self.currency),
+            reference=self.reference, committed_at_unix_ms=self.committed_at_unix_ms)
+
+
+def find_breaks(statement_entries: Sequence[StatementEntry], book_entries: Sequence[BookEntry]) -> list[Break]:
+    """Every break between the statement and the books: statement order, then book-only entries by id."""
+    books = {entry.transfer_id: entry for entry in book_entries}
+    assert len(books) == len(book_entries), "the books list a transfer twice"
+    breaks: list[Break] = []
+    seen: set[str] = set()
+    for listed in statement_entries:
+        book = books.get(listed.transfer_id)
+        node_entry = book.as_statement_entry() if book is not None else None
+        if listed.transfer_id in seen:
+            breaks.append(Break(kind=DUPLICATE, transfer_id=listed.transfer_id, clearing_entry=listed,
+                                node_entry=node_entry))
+            continue
+        seen.add(listed.transfer_id)
+        if book is None:
+            breaks.append(Break(kind=MISSING_AT_NODE, transfer_id=listed.transfer_id, clearing_entry=listed))
+            continue
+        for kind in _differences(listed, book):
+            breaks.append(Break(kind=kind, transfer_id=listed.transfer_id, clearing_entry=listed,
+                                node_entry=node_entry))
+    for transfer_id in sorted(set(books) - seen):
+        breaks.append(Break(kind=MISSING_AT_CLEARING, transfer_id=transfer_id,
+                            node_entry=books[transfer_id].as_statement_entry()))
+    return breaks
+
+
+def _differences(listed: StatementEntry, book: BookEntry) -> list[int]:
+    kinds = []
+    if listed.direction != book.direction:
+        kinds.append(DIRECTION_DIFFERS)
+    if listed.counterparty_bank_id != book.counterparty_bank_id:
+        kinds.append(COUNTERPARTY_DIFFERS)
+    if (listed.amount.amount_minor, listed.amount.currency) != (book.amount_minor, book.currency):
+        kinds.append(AMOUNT_DIFFERS)
+    return kinds
+
+
+def net_minor(book_entries: Sequence[BookEntry], currency: str) -> int:
+    """The books' credits - debits in currency."""
+    return sum(entry.amount_minor if entry.direction == CREDIT else -entry.amount_minor
+               for entry in book_entries if entry.currency == currency)
+
+
+def statement_sha256(pages: Sequence[bytes]) -> bytes:
+    """What was reconciled: SHA-256 over the pages' signed payload bytes, in page order."""
+    digest = hashlib.sha256()
+    for page in pages:
+        digest.update(page)
+    return digest.digest()
+
+
+def parse_pages(pages: Sequence[bytes]) -> list[settlement_pb2.Statement]:
+    """The pages of one statement, already verified and stored in page order."""
+    statements = [settlement_pb2.Statement.FromString(page) for page in pages]
+    assert statements, "a statement has at least one page"
+    assert [s.page_index for s in statements] == list(range(len(statements))), "pages out of order"
+    assert {(s.window_id, s.bank_id, s.page_count) for s in statements} == {
+        (statements[0].window_id, statements[0].bank_id, len(statements))}, "pages of different statements"
+    return statements
+
+
+def statement_problems(statements: Sequence[settlement_pb2.Statement]) -> list[str]:
+    """Where a complete statement contradicts itself (the clearing's bug, not a break); empty if sound."""
+    first = statements[0]
+    problems = [f"page {s.page_index} has another summary than page 0" for s in statements[1:]
+                if (s.opening_position, s.closing_position, s.net, s.entry_count, s.audit_head)
+                != (first.opening_position, first.closing_position, first.net, first.entry_count, first.audit_head)]
+    entries = [entry for statement in statements for entry in statement.entries]
+    if len(entries) != first.entry_count:
+        problems.append(f"{len(entries)} entries on the pages, entry_count says {first.entry_count}")
+    listed_net = sum(e.amount.amount_minor if e.direction == CREDIT else -e.amount.amount_minor
+                     for e in entries if e.amount.currency == first.net.currency)
+    if listed_net != first.net.amount_minor:
+        problems.append(f"entries net to {listed_net}, the statement says {first.net.amount_minor}")
+    return problems
+
+
+def reconcile(*, window_id: int, bank_id: str, pages: Sequence[bytes],
+              book_entries: Sequence[BookEntry]) -> settlement_pb2.Reconciliation:
+    """This bank's answer to its statement for window_id: the breaks, the hash and its own net."""
+    statements = parse_pages(pages)
+    assert (statements[0].window_id, statements[0].bank_id) == (window_id, bank_id), "another statement"
+    currency = statements[0].net.currency or (book_entries[0].currency if book_entries else "")
+    entries = [entry for statement in statements for entry in statement.entries]
+    return settlement_pb2.Reconciliation(
+        window_id=window_id, bank_id=bank_id, statement_sha256=statement_sha256(pages),
+        breaks=find_breaks(entries, book_entries),
+        node_net=money_pb2.Money(amount_minor=net_minor(book_entries, currency), currency=currency))

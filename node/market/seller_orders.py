@@ -1,0 +1,424 @@
+"""Orders at the merchant's bank: stock reservations, shipping, refunds.
+
+    PlaceOrder (buyer's bank)      -> RESERVED     stock_reserved += qty, all items or none; an order id
+                                   another buyer bank already placed is refused (FORBIDDEN)
+    ShipOrder (merchant)           RESERVED -> SHIPPED      on_hand -= qty, reserved -= qty; event SHIPPED
+    DeclineOrder (merchant)        RESERVED -> CANCELLED    reserved -= qty; event DECLINED (the buyer's
+                                   bank returns the escrow when it hears; until then the event is retried)
+    event CANCELLED (buyer's bank) RESERVED -> CANCELLED    reserved -= qty (after shipping: refused)
+                                   unknown order: remembered (seller_cancelled_unplaced), OK; a
+                                   PlaceOrder with that id from that bank is then refused
+    event COMPLETED (buyer's bank) SHIPPED -> COMPLETED     the escrow reached the merchant
+    RefundOrder (merchant)         COMPLETED|REFUNDED -> REFUNDED   refunded += x <= total; event REFUNDED
+
+A refund comes out of the merchant's settlement account: a book entry when the buyer
+banks here (refund:<refund_id>), else an interbank transfer to the buyer's bank whose
+commit sends the REFUNDED event (refund_committed, in the notice's transaction).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import sqlalchemy as sa
+
+from fedmall.database import read_connection
+from fedmall.v1 import result_pb2
+
+from node import fields, limits
+from node.bank import ledger, store
+from node.bank.transfers import ABORTED, COMMITTED, SendRequest, TransferService
+from node.errors import InvalidRequest, Refused
+from node.market import order_events, store as tables
+from node.market.merchants import ACTIVE, check_quantity, load_merchant
+from node.market.orders import (
+    CANCELLED, COMPLETED, REFUNDED, RESERVED, SHIPPED, Item, OrderView, derived_id, items_to_json, items_total,
+    items_from_json, same_items, seller_view)
+
+log = logging.getLogger(__name__)
+
+OK = result_pb2.RESULT_CODE_OK
+EXISTS = result_pb2.RESULT_CODE_EXISTS
+REFUND_PENDING, REFUND_DONE, REFUND_FAILED = "PENDING", "DONE", "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceOrder:
+    order_id: str
+    checkout_id: str
+    buyer_account_id: str
+    merchant_id: str
+    items: tuple[Item, ...]
+    total_minor: int
+    currency: str
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    result: int                  # OK or EXISTS.
+    settlement_account_id: str
+
+
+def check_place_order(order: PlaceOrder) -> None:
+    fields.check_id(order.order_id, "order id")
+    fields.check_id(order.checkout_id, "checkout id")
+    fields.check_account_id(order.buyer_account_id)
+    fields.check_id(order.merchant_id, "merchant id")
+    fields.check_currency(order.currency)
+    if not 0 < len(order.items) <= limits.items_per_order_max:
+        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, f"1..{limits.items_per_order_max} items per order")
+    skus = [item.sku for item in order.items]
+    if len(set(skus)) != len(skus):
+        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "each SKU at most once per order")
+    for item in order.items:
+        fields.check_id(item.sku, "sku")
+        check_quantity(item.quantity)
+        fields.check_amount(item.unit_price_minor)
+    if items_total(order.items) != order.total_minor:
+        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_AMOUNT, "total is not the sum of the items")
+
+
+def lock_order_id(connection: sa.Connection, order_id: str) -> None:
+    """Serialise PlaceOrder and a CANCELLED event for one order id on PostgreSQL, where neither
+    would see the other's uncommitted row. SQLite writers take the database lock (BEGIN IMMEDIATE)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), dict(key=f"order:{order_id}"))
+
+
+def stock_changes(items: Sequence[Item], *, on_hand_sign: int, reserved_sign: int) -> list[dict]:
+    return [dict(target_sku=item.sku, on_hand_delta=on_hand_sign * item.quantity,
+                 reserved_delta=reserved_sign * item.quantity) for item in items]
+
+
+def cancelled_unplaced(connection: sa.Connection, *, buyer_bank_id: str, order_id: str) -> bool:
+    table = tables.seller_cancelled_unplaced
+    return connection.scalar(sa.select(table.c.order_id).where(
+        table.c.buyer_bank_id == buyer_bank_id, table.c.order_id == order_id)) is not None
+
+
+class SellerOrderService:
+    def __init__(self, engine: sa.Engine, *, bank_id: str, transfers: TransferService, clock: Callable[[], float],
+                 on_event_written: Callable[[], None] = lambda: None) -> None:
+        self._engine = engine
+        self._bank_id = bank_id
+        self._transfers = transfers
+        self._clock = clock
+        self._on_event_written = on_event_written
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # Placing (the buyer's bank calls) -----------------------------------------------------
+
+    def place(self, *, buyer_bank_id: str, order: PlaceOrder) -> Placed:
+        """Reserve stock for every item, or for none. Idempotent by order id.
+
+        The order id must be the one the buyer's bank derives (node.market.buyer_orders.checkout): it
+        binds the id to the calling bank, so no bank can take another bank's order id first.
+        """
+        check_place_order(order)
+        if order.order_id != derived_id(buyer_bank_id, order.checkout_id, self._bank_id, order.merchant_id):
+            raise Refused(result_pb2.RESULT_CODE_FORBIDDEN,
+                          f"order id {order.order_id!r} is not derived from the calling bank, checkout and merchant")
+        table = tables.seller_orders
+        with self._engine.begin() as connection:
+            lock_order_id(connection, order.order_id)
+            previous = connection.execute(sa.select(table).where(table.c.order_id == order.order_id)).first()
+            merchant = load_merchant(connection, order.merchant_id)
+            if previous is not None and previous.buyer_bank_id != buyer_bank_id:
+                # Order ids are one namespace here: another bank's order is not this bank's to touch.
+                raise Refused(result_pb2.RESULT_CODE_FORBIDDEN,
+                              f"order {order.order_id!r} belongs to another buyer bank")
+            if previous is not None:
+                if (previous.buyer_bank_id, previous.checkout_id, previous.buyer_account_id, previous.merchant_id,
+                        previous.total_minor, previous.currency) != (
+                        buyer_bank_id, order.checkout_id, order.buyer_account_id, order.merchant_id,
+                        order.total_minor, order.currency) or not same_items(
+                            items_from_json(previous.items), order.items):
+                    raise Refused(result_pb2.RESULT_CODE_MODIFIED_REQUEST,
+                                  f"order {order.order_id!r} was placed with other content")
+                return Placed(result=EXISTS, settlement_account_id=merchant.settlement_account_id)
+            if cancelled_unplaced(connection, buyer_bank_id=buyer_bank_id, order_id=order.order_id):
+                raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID,
+                              f"order {order.order_id!r} was cancelled before it arrived")
+            if merchant.status != ACTIVE:
+                raise Refused(result_pb2.RESULT_CODE_MERCHANT_SUSPENDED, f"merchant {order.merchant_id!r} is suspended")
+            titled = self._check_and_reserve(connection, order)
+            now_ms = self._now_ms()
+            connection.execute(table.insert().values(
+                order_id=order.order_id, checkout_id=order.checkout_id, buyer_bank_id=buyer_bank_id,
+                buyer_account_id=order.buyer_account_id, merchant_id=order.merchant_id, items=items_to_json(titled),
+                total_minor=order.total_minor, currency=order.currency, state=RESERVED, tracking_reference="",
+                refunded_minor=0, placed_at_unix_ms=now_ms, updated_at_unix_ms=now_ms))
+        return Placed(result=OK, settlement_account_id=merchant.settlement_account_id)
+
+    def _check_and_reserve(self, connection: sa.Connection, order: PlaceOrder) -> list[Item]:
+        products = tables.products
+        rows = {row.sku: row for row in connection.execute(sa.select(products).where(
+            products.c.merchant_id == order.merchant_id,
+            products.c.sku.in_([item.sku for item in order.items])).with_for_update())}
+        titled = []
+        for item in order.items:
+            row = rows.get(item.sku)
+            if row is None:
+                raise Refused(result_pb2.RESULT_CODE_PRODUCT_UNKNOWN, f"no product {item.sku!r}")
+            if row.currency != order.currency:
+                raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"{item.sku!r} is sold in {row.currency}")
+            if row.price_minor != item.unit_price_minor:
+                raise Refused(result_pb2.RESULT_CODE_PRICE_CHANGED,
+                              f"{item.sku!r} costs {row.price_minor} now, not {item.unit_price_minor}")
+            if row.stock_on_hand - row.stock_reserved < item.quantity:
+                raise Refused(result_pb2.RESULT_CODE_INSUFFICIENT_STOCK,
+                              f"{row.stock_on_hand - row.stock_reserved} of {item.sku!r} available")
+            titled.append(Item(sku=item.sku, quantity=item.quantity, unit_price_minor=item.unit_price_minor,
+                               title=row.title))
+        self._move_stock(connection, order.merchant_id, stock_changes(order.items, on_hand_sign=0, reserved_sign=1))
+        return titled
+
+    def _move_stock(self, connection: sa.Connection, merchant_id: str, changes: list[dict]) -> None:
+        products = tables.products
+        connection.execute(
+            products.update().where(products.c.merchant_id == merchant_id, products.c.sku == sa.bindparam("target_sku"))
+            .values(stock_on_hand=products.c.stock_on_hand + sa.bindparam("on_hand_delta"),
+                    stock_reserved=products.c.stock_reserved + sa.bindparam("reserved_delta"),
+                    updated_at_unix_ms=self._now_ms()), changes)
+
+    # The merchant acts ---------------------------------------------------------------------
+
+    def _own_order(self, connection: sa.Connection, merchant_id: str, order_id: str, *, for_update: bool = False):
+        fields.check_id(merchant_id, "merchant id")
+        fields.check_id(order_id, "order id")
+        query = sa.select(tables.seller_orders).where(tables.seller_orders.c.order_id == order_id)
+        row = connection.execute(query.with_for_update() if for_update else query).first()
+        if row is None or row.merchant_id != merchant_id:  # Another merchant's order: as if it did not exist.
+            raise Refused(result_pb2.RESULT_CODE_ORDER_UNKNOWN, f"no order {order_id!r} for {merchant_id!r}")
+        return row
+
+    def ship(self, *, merchant_id: str, order_id: str, tracking_reference: str) -> tuple[int, OrderView]:
+        fields.check_text(tracking_reference, "tracking reference", length_max=limits.tracking_reference_length_max)
+        table = tables.seller_orders
+        with self._engine.begin() as connection:
+            row = self._own_order(connection, merchant_id, order_id, for_update=True)
+            if row.state == SHIPPED and row.tracking_reference == tracking_reference:
+                return EXISTS, seller_view(row, bank_id=self._bank_id)
+            if row.state != RESERVED:
+                raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
+            now_ms = self._now_ms()
+            self._move_stock(connection, merchant_id, stock_changes(
+                items_from_json(row.items), on_hand_sign=-1, reserved_sign=-1))
+            connection.execute(table.update().where(table.c.order_id == order_id).values(
+                state=SHIPPED, tracking_reference=tracking_reference, updated_at_unix_ms=now_ms))
+            order_events.enqueue(connection, event_id=derived_id(order_id, "shipped"), order_id=order_id,
+                                 recipient_bank_id=row.buyer_bank_id, kind=order_events.SHIPPED,
+                                 tracking_reference=tracking_reference, now_ms=now_ms)
+            row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
+        self._on_event_written()
+        return OK, seller_view(row, bank_id=self._bank_id)
+
+    def decline(self, *, merchant_id: str, order_id: str, reason: str) -> tuple[int, OrderView]:
+        """The merchant will not ship: the stock is free at once, the buyer's bank is told."""
+        fields.check_text(reason, "reason", length_max=limits.decline_reason_length_max)
+        table = tables.seller_orders
+        event_id = derived_id(order_id, "declined")
+        with self._engine.begin() as connection:
+            row = self._own_order(connection, merchant_id, order_id, for_update=True)
+            if row.state == CANCELLED:
+                earlier = connection.execute(sa.select(tables.order_events.c.reason).where(
+                    tables.order_events.c.event_id == event_id)).first()
+                if earlier is None:
+                    raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID,
+                                  f"order {order_id!r} was cancelled by the buyer")
+                if earlier.reason != reason:
+                    raise Refused(result_pb2.RESULT_CODE_MODIFIED_REQUEST,
+                                  f"order {order_id!r} was declined for another reason")
+                return EXISTS, seller_view(row, bank_id=self._bank_id)
+            if row.state != RESERVED:
+                raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
+            now_ms = self._now_ms()
+            self._move_stock(connection, merchant_id, stock_changes(
+                items_from_json(row.items), on_hand_sign=0, reserved_sign=-1))
+            connection.execute(table.update().where(table.c.order_id == order_id).values(
+                state=CANCELLED, updated_at_unix_ms=now_ms))
+            order_events.enqueue(connection, event_id=event_id, order_id=order_id,
+                                 recipient_bank_id=row.buyer_bank_id, kind=order_events.DECLINED, reason=reason,
+                                 now_ms=now_ms)
+            row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
+        self._on_event_written()
+        return OK, seller_view(row, bank_id=self._bank_id)
+
+    # Events from the buyer's bank -----------------------------------------------------------
+
+    def apply_event(self, *, sender_bank_id: str, event_id: str, order_id: str, kind: int) -> int:
+        """CANCELLED or COMPLETED from the order's buyer bank; OK, EXISTS or why not."""
+        fields.check_id(event_id, "event id")
+        fields.check_id(order_id, "order id")
+        table = tables.seller_orders
+        with self._engine.begin() as connection:
+            lock_order_id(connection, order_id)
+            row = connection.execute(sa.select(table).where(table.c.order_id == order_id).with_for_update()).first()
+            if row is None and kind == order_events.CANCELLED:
+                return self._cancel_unplaced(connection, sender_bank_id=sender_bank_id, event_id=event_id,
+                                             order_id=order_id)
+            if row is None:
+                raise Refused(result_pb2.RESULT_CODE_ORDER_UNKNOWN, f"no order {order_id!r}")
+            if row.buyer_bank_id != sender_bank_id:
+                raise Refused(result_pb2.RESULT_CODE_FORBIDDEN, f"{sender_bank_id!r} is not the order's buyer bank")
+            target = CANCELLED if kind == order_events.CANCELLED else COMPLETED
+            source = RESERVED if kind == order_events.CANCELLED else SHIPPED
+            if row.state == target or (target == COMPLETED and row.state == REFUNDED):
+                return EXISTS
+            if row.state != source:
+                raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
+            now_ms = self._now_ms()
+            order_events.record_received(connection, event_id=event_id, sender_bank_id=sender_bank_id,
+                                         order_id=order_id, kind=kind, now_ms=now_ms)
+            if target == CANCELLED:
+                self._move_stock(connection, row.merchant_id, stock_changes(
+                    items_from_json(row.items), on_hand_sign=0, reserved_sign=-1))
+            connection.execute(table.update().where(table.c.order_id == order_id).values(
+                state=target, updated_at_unix_ms=now_ms))
+        return OK
+
+    def _cancel_unplaced(self, connection: sa.Connection, *, sender_bank_id: str, event_id: str,
+                         order_id: str) -> int:
+        """A cancellation that overtook its PlaceOrder (or whose PlaceOrder was lost): remember it."""
+        if cancelled_unplaced(connection, buyer_bank_id=sender_bank_id, order_id=order_id):
+            return EXISTS
+        connection.execute(tables.seller_cancelled_unplaced.insert().values(
+            buyer_bank_id=sender_bank_id, order_id=order_id, event_id=event_id, created_at_unix_ms=self._now_ms()))
+        log.info("order %s from %s cancelled before it arrived", order_id, sender_bank_id)
+        return OK
+
+    # Refunds -------------------------------------------------------------------------------
+
+    def refund(self, *, refund_id: str, merchant_id: str, order_id: str, amount_minor: int, currency: str,
+               reason: str) -> tuple[int, OrderView]:
+        """Approve a refund of amount_minor (<= total - refunded) out of the merchant's settlement account."""
+        fields.check_id(refund_id, "refund id")
+        fields.check_amount(amount_minor)
+        fields.check_currency(currency)
+        fields.check_text(reason, "reason", length_max=limits.refund_reason_length_max)
+        table, refunds = tables.seller_orders, tables.seller_refunds
+        with self._engine.begin() as connection:
+            row = self._own_order(connection, merchant_id, order_id, for_update=True)
+            previous = connection.execute(sa.select(refunds).where(refunds.c.refund_id == refund_id)).first()
+            if previous is not None:
+                if (previous.order_id, previous.amount_minor, previous.currency, previous.reason) != (
+                        order_id, amount_minor, currency, reason):
+                    raise Refused(result_pb2.RESULT_CODE_MODIFIED_REQUEST, f"refund {refund_id!r} had other content")
+                if previous.status == REFUND_FAILED:
+                    raise Refused(result_pb2.RESULT_CODE_INVALID_STATE, f"refund {refund_id!r} failed")
+                return EXISTS, seller_view(row, bank_id=self._bank_id)
+            if row.state not in (COMPLETED, REFUNDED):
+                raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
+            if currency != row.currency:
+                raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"order {order_id!r} is in {row.currency}")
+            if amount_minor > row.total_minor - row.refunded_minor:
+                raise Refused(result_pb2.RESULT_CODE_REFUND_EXCEEDS_PAID,
+                              f"at most {row.total_minor - row.refunded_minor} is left to refund")
+            merchant = load_merchant(connection, merchant_id)
+            balance = connection.scalar(sa.select(store.accounts.c.balance_minor).where(
+                store.accounts.c.account_id == merchant.settlement_account_id).with_for_update())
+            if balance < amount_minor:
+                raise Refused(result_pb2.RESULT_CODE_INSUFFICIENT_FUNDS,
+                              f"the settlement account holds {balance}, not {amount_minor}")
+            now_ms = self._now_ms()
+            book = row.buyer_bank_id == self._bank_id
+            transfer_id = None if book else derived_id(refund_id, "refund")
+            connection.execute(refunds.insert().values(
+                refund_id=refund_id, order_id=order_id, amount_minor=amount_minor, currency=currency, reason=reason,
+                transfer_id=transfer_id, status=REFUND_DONE if book else REFUND_PENDING, created_at_unix_ms=now_ms))
+            connection.execute(table.update().where(table.c.order_id == order_id).values(
+                state=REFUNDED, refunded_minor=table.c.refunded_minor + amount_minor, updated_at_unix_ms=now_ms))
+            if book:
+                store.write_entries(connection, [ledger.move(
+                    f"refund:{refund_id}", "refund", source=merchant.settlement_account_id,
+                    destination=row.buyer_account_id, amount_minor=amount_minor, currency=currency)], now_ms=now_ms)
+                self._refund_event(connection, row, refund_id=refund_id, amount_minor=amount_minor,
+                                   transfer_id="", now_ms=now_ms)
+        if not book:
+            outcome = self._transfers.send_system(SendRequest(
+                transfer_id=transfer_id, from_account_id=merchant.settlement_account_id,
+                payee_bank_id=row.buyer_bank_id, payee_account_id=row.buyer_account_id, amount_minor=amount_minor,
+                currency=currency, reference=f"refund {order_id}"), internal_source=False)
+            if outcome.result not in (OK, EXISTS):
+                self._fail_refund(refund_id)
+                raise Refused(outcome.result, "the refund transfer was refused")
+        self._on_event_written()
+        with read_connection(self._engine) as connection:
+            return OK, seller_view(self._own_order(connection, merchant_id, order_id), bank_id=self._bank_id)
+
+    def _refund_event(self, connection: sa.Connection, row, *, refund_id: str, amount_minor: int, transfer_id: str,
+                      now_ms: int) -> None:
+        order_events.enqueue(connection, event_id=derived_id(refund_id, "refunded"), order_id=row.order_id,
+                             recipient_bank_id=row.buyer_bank_id, kind=order_events.REFUNDED,
+                             amount_minor=amount_minor, currency=row.currency, transfer_id=transfer_id,
+                             now_ms=now_ms)
+
+    def _fail_refund(self, refund_id: str) -> None:
+        """Give back the refundable amount of a refund whose transfer never went (or aborted)."""
+        table, refunds = tables.seller_orders, tables.seller_refunds
+        with self._engine.begin() as connection:
+            refund = connection.execute(sa.select(refunds).where(
+                refunds.c.refund_id == refund_id, refunds.c.status == REFUND_PENDING).with_for_update()).first()
+            if refund is None:
+                return
+            connection.execute(refunds.update().where(refunds.c.refund_id == refund_id).values(status=REFUND_FAILED))
+            # Locked, so a refund being added at the same moment (PostgreSQL) is not overwritten.
+            order = connection.execute(sa.select(table).where(table.c.order_id == refund.order_id)
+                                       .with_for_update()).one()
+            refunded = order.refunded_minor - refund.amount_minor
+            connection.execute(table.update().where(table.c.order_id == refund.order_id).values(
+                refunded_minor=refunded, state=REFUNDED if refunded else COMPLETED, updated_at_unix_ms=self._now_ms()))
+
+    def refund_committed(self, connection: sa.Connection, transfer_ids: Sequence[str], *, now_ms: int) -> bool:
+        """In a COMMITTED notice's transaction: refunds whose transfer committed -> DONE, event REFUNDED."""
+        refunds = tables.seller_refunds
+        rows = connection.execute(sa.select(refunds).where(
+            refunds.c.transfer_id.in_(list(transfer_ids)), refunds.c.status == REFUND_PENDING)).all() if transfer_ids else []
+        for refund in rows:
+            connection.execute(refunds.update().where(refunds.c.refund_id == refund.refund_id).values(status=REFUND_DONE))
+            order = connection.execute(sa.select(tables.seller_orders).where(
+                tables.seller_orders.c.order_id == refund.order_id)).one()
+            self._refund_event(connection, order, refund_id=refund.refund_id, amount_minor=refund.amount_minor,
+                               transfer_id=refund.transfer_id, now_ms=now_ms)
+        return bool(rows)
+
+    def watch_refunds(self) -> bool:
+        """Refunds whose transfer aborted, or never went out (a crash): FAILED, amount refundable again."""
+        refunds, outgoing = tables.seller_refunds, store.outgoing_transfers
+        now_ms = self._now_ms()
+        with read_connection(self._engine) as connection:
+            rows = connection.execute(
+                sa.select(refunds.c.refund_id, refunds.c.created_at_unix_ms, outgoing.c.status)
+                .select_from(refunds.outerjoin(outgoing, outgoing.c.transfer_id == refunds.c.transfer_id))
+                .where(refunds.c.status == REFUND_PENDING).limit(limits.orders_per_step_max)).all()
+        failed = [row.refund_id for row in rows if row.status == ABORTED or (
+            row.status is None and now_ms - row.created_at_unix_ms > limits.refund_abandon_age_ms)]
+        for refund_id in failed:
+            log.warning("refund %s failed: its transfer aborted or never went out", refund_id)
+            self._fail_refund(refund_id)
+        committed = [row for row in rows if row.status == COMMITTED]
+        if committed:  # The notice hook does this; here only if it was missed.
+            with self._engine.begin() as connection:
+                ids = connection.scalars(sa.select(refunds.c.transfer_id).where(
+                    refunds.c.refund_id.in_([row.refund_id for row in committed]))).all()
+                self.refund_committed(connection, ids, now_ms=now_ms)
+        return False
+
+    # Reading --------------------------------------------------------------------------------
+
+    def get(self, *, merchant_id: str, order_id: str) -> OrderView:
+        with read_connection(self._engine) as connection:
+            return seller_view(self._own_order(connection, merchant_id, order_id), bank_id=self._bank_id)
+
+    def list(self, *, merchant_id: str = "") -> list[OrderView]:
+        """The newest orders first, at most orders_listed_max."""
+        table = tables.seller_orders
+        query = sa.select(table).order_by(table.c.placed_at_unix_ms.desc(), table.c.order_id.desc()).limit(
+            limits.orders_listed_max)
+        if merchant_id:
+            query = query.where(table.c.merchant_id == fields.check_id(merchant_id, "merchant id"))
+        with read_connection(self._engine) as connection:
+            return [seller_view(row, bank_id=self._bank_id) for row in connection.execute(query)]

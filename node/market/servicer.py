@@ -1,0 +1,265 @@
+"""Thin gRPC servicers of the marketplace: proto -> domain -> proto.
+
+The only place marketplace exceptions become result codes. MarketplaceService is the
+bank's own channels (the caller must hold this bank's certificate); the request names
+the merchant or buyer acting and the services check what it owns.
+MarketplacePeerService is other member banks: the caller is the bank in its certificate.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import grpc
+
+from fedmall.results import FedmallError
+from fedmall.tls import peer_identity
+from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_pb2
+
+from node import limits
+from node.answers import answers_errors, own_bank_only
+from node.errors import InvalidRequest, Refused
+from node.market import merchants as merchant_rules, order_events
+from node.market.buyer_orders import BuyerOrderService, CartLine
+from node.market.catalogue import CatalogueService
+from node.market.merchants import MerchantService, ProductView
+from node.market.orders import Item, OrderView
+from node.market.seller_orders import PlaceOrder, SellerOrderService
+
+log = logging.getLogger(__name__)
+
+OK = result_pb2.RESULT_CODE_OK
+
+_STATUS = {marketplace_pb2.MERCHANT_STATUS_ACTIVE: merchant_rules.ACTIVE,
+           marketplace_pb2.MERCHANT_STATUS_SUSPENDED: merchant_rules.SUSPENDED}
+
+
+def _money(amount_minor: int, currency: str) -> money_pb2.Money:
+    return money_pb2.Money(amount_minor=amount_minor, currency=currency)
+
+
+def product_to_proto(product: ProductView) -> marketplace_pb2.Product:
+    return marketplace_pb2.Product(
+        bank_id=product.bank_id, merchant_id=product.merchant_id, merchant_name=product.merchant_name,
+        sku=product.sku, title=product.title, description=product.description,
+        price=_money(product.price_minor, product.currency), stock_available=product.stock_available)
+
+
+def order_to_proto(order: OrderView) -> marketplace_pb2.Order:
+    return marketplace_pb2.Order(
+        order_id=order.order_id, checkout_id=order.checkout_id, buyer_bank_id=order.buyer_bank_id,
+        buyer_account_id=order.buyer_account_id, seller_bank_id=order.seller_bank_id,
+        merchant_id=order.merchant_id,
+        items=[marketplace_pb2.OrderItem(sku=item.sku, quantity=item.quantity, title=item.title,
+                                         unit_price=_money(item.unit_price_minor, order.currency))
+               for item in order.items],
+        total=_money(order.total_minor, order.currency), state=marketplace_pb2.OrderState.Value(
+            f"ORDER_STATE_{order.state}"),
+        tracking_reference=order.tracking_reference, refunded=_money(order.refunded_minor, order.currency),
+        problem=order.problem, problem_detail=order.problem_detail,
+        release_transfer_id=order.release_transfer_id, placed_at_unix_ms=order.placed_at_unix_ms,
+        updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms)
+
+
+def newest_first(orders: list[OrderView]) -> list[OrderView]:
+    """Newest placed first, at most orders_listed_max. Pure."""
+    ordered = sorted(orders, key=lambda order: (order.placed_at_unix_ms, order.order_id), reverse=True)
+    return ordered[:limits.orders_listed_max]
+
+
+def items_from_proto(items) -> list[Item]:
+    return [Item(sku=item.sku, quantity=item.quantity, unit_price_minor=item.unit_price.amount_minor,
+                 title=item.title) for item in items]
+
+
+class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
+    """The bank's own channels; callers must hold this bank's certificate."""
+
+    def __init__(self, *, bank_id: str, merchants: MerchantService, catalogue: CatalogueService,
+                 seller_orders: SellerOrderService, buyer_orders: BuyerOrderService) -> None:
+        self._bank_id = bank_id
+        self._merchants = merchants
+        self._catalogue = catalogue
+        self._seller_orders = seller_orders
+        self._buyer_orders = buyer_orders
+
+    @own_bank_only(marketplace_pb2.OnboardMerchantResponse)
+    @answers_errors(marketplace_pb2.OnboardMerchantResponse)
+    def OnboardMerchant(self, request, context):
+        code = self._merchants.onboard(
+            merchant_id=request.merchant_id, legal_name=request.legal_name, contact=request.contact,
+            settlement_account_id=request.settlement_account_id)
+        return marketplace_pb2.OnboardMerchantResponse(result=code)
+
+    @own_bank_only(marketplace_pb2.SetMerchantStatusResponse)
+    @answers_errors(marketplace_pb2.SetMerchantStatusResponse)
+    def SetMerchantStatus(self, request, context):
+        status = _STATUS.get(request.status)
+        if status is None:
+            return marketplace_pb2.SetMerchantStatusResponse(result=result_pb2.RESULT_CODE_INVALID_FIELD)
+        return marketplace_pb2.SetMerchantStatusResponse(
+            result=self._merchants.set_status(merchant_id=request.merchant_id, status=status))
+
+    @own_bank_only(marketplace_pb2.UpsertProductResponse)
+    @answers_errors(marketplace_pb2.UpsertProductResponse)
+    def UpsertProduct(self, request, context):
+        code = self._merchants.upsert_product(
+            merchant_id=request.merchant_id, sku=request.sku, title=request.title, description=request.description,
+            price_minor=request.price.amount_minor, currency=request.price.currency, stock=request.stock)
+        return marketplace_pb2.UpsertProductResponse(result=code)
+
+    @own_bank_only(marketplace_pb2.ListMerchantProductsResponse)
+    @answers_errors(marketplace_pb2.ListMerchantProductsResponse)
+    def ListMerchantProducts(self, request, context):
+        products = self._merchants.list_products(request.merchant_id)
+        return marketplace_pb2.ListMerchantProductsResponse(
+            result=OK, products=[product_to_proto(product) for product in products])
+
+    def Search(self, request, context):
+        identity = peer_identity(context)
+        if identity is None or identity.role != "bank" or identity.party_id != self._bank_id:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only this bank's channels may search here")
+        try:
+            page = self._catalogue.search(request.query, page=request.page, page_size=request.page_size)
+        except FedmallError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        return marketplace_pb2.SearchResponse(
+            products=[product_to_proto(product) for product in page.products], total=page.total,
+            banks_not_answering=page.banks_not_answering)
+
+    @own_bank_only(marketplace_pb2.CheckoutResponse)
+    @answers_errors(marketplace_pb2.CheckoutResponse)
+    def Checkout(self, request, context):
+        outcome = self._buyer_orders.checkout(
+            checkout_id=request.checkout_id, buyer_account_id=request.buyer_account_id,
+            lines=[CartLine(seller_bank_id=item.seller_bank_id, merchant_id=item.merchant_id, sku=item.sku,
+                            quantity=item.quantity, unit_price_minor=item.unit_price.amount_minor,
+                            currency=item.unit_price.currency) for item in request.items])
+        return marketplace_pb2.CheckoutResponse(
+            result=outcome.result, orders=[order_to_proto(order) for order in outcome.orders])
+
+    @own_bank_only(marketplace_pb2.ShipOrderResponse)
+    @answers_errors(marketplace_pb2.ShipOrderResponse)
+    def ShipOrder(self, request, context):
+        code, order = self._seller_orders.ship(merchant_id=request.merchant_id, order_id=request.order_id,
+                                               tracking_reference=request.tracking_reference)
+        return marketplace_pb2.ShipOrderResponse(result=code, order=order_to_proto(order))
+
+    @own_bank_only(marketplace_pb2.DeclineOrderResponse)
+    @answers_errors(marketplace_pb2.DeclineOrderResponse)
+    def DeclineOrder(self, request, context):
+        code, order = self._seller_orders.decline(merchant_id=request.merchant_id, order_id=request.order_id,
+                                                  reason=request.reason)
+        return marketplace_pb2.DeclineOrderResponse(result=code, order=order_to_proto(order))
+
+    @own_bank_only(marketplace_pb2.ConfirmReceiptResponse)
+    @answers_errors(marketplace_pb2.ConfirmReceiptResponse)
+    def ConfirmReceipt(self, request, context):
+        order = self._buyer_orders.confirm(buyer_account_id=request.buyer_account_id, order_id=request.order_id)
+        return marketplace_pb2.ConfirmReceiptResponse(result=OK, order=order_to_proto(order))
+
+    @own_bank_only(marketplace_pb2.CancelOrderResponse)
+    @answers_errors(marketplace_pb2.CancelOrderResponse)
+    def CancelOrder(self, request, context):
+        order = self._buyer_orders.cancel(buyer_account_id=request.buyer_account_id, order_id=request.order_id)
+        return marketplace_pb2.CancelOrderResponse(result=OK, order=order_to_proto(order))
+
+    @own_bank_only(marketplace_pb2.RefundOrderResponse)
+    @answers_errors(marketplace_pb2.RefundOrderResponse)
+    def RefundOrder(self, request, context):
+        code, order = self._seller_orders.refund(
+            refund_id=request.refund_id, merchant_id=request.merchant_id, order_id=request.order_id,
+            amount_minor=request.amount.amount_minor, currency=request.amount.currency, reason=request.reason)
+        return marketplace_pb2.RefundOrderResponse(result=code, order=order_to_proto(order))
+
+    @own_bank_only(marketplace_pb2.GetOrderResponse)
+    @answers_errors(marketplace_pb2.GetOrderResponse)
+    def GetOrder(self, request, context):
+        if bool(request.buyer_account_id) == bool(request.merchant_id):
+            raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "name exactly one of buyer or merchant")
+        if request.buyer_account_id:
+            order = self._buyer_orders.get(buyer_account_id=request.buyer_account_id, order_id=request.order_id)
+        else:
+            order = self._seller_orders.get(merchant_id=request.merchant_id, order_id=request.order_id)
+        return marketplace_pb2.GetOrderResponse(result=OK, order=order_to_proto(order))
+
+    def ListOrders(self, request, context):
+        identity = peer_identity(context)
+        if identity is None or identity.role != "bank" or identity.party_id != self._bank_id:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only this bank's channels may list orders")
+        try:
+            if request.buyer_account_id and request.merchant_id:
+                raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "name at most one of buyer or merchant")
+            if request.buyer_account_id:
+                orders = self._buyer_orders.list(buyer_account_id=request.buyer_account_id)
+            elif request.merchant_id:
+                orders = self._seller_orders.list(merchant_id=request.merchant_id)
+            else:  # The bank's view: its buyers' orders, and its merchants' orders for other banks' buyers.
+                orders = newest_first(self._buyer_orders.list() + [
+                    order for order in self._seller_orders.list() if order.buyer_bank_id != self._bank_id])
+        except FedmallError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        return marketplace_pb2.ListOrdersResponse(orders=[order_to_proto(order) for order in orders])
+
+
+class Participants(Protocol):
+    """The participant registry as callers are checked against it (node.peers.PeerDirectory)."""
+
+    def is_suspended(self, bank_id: str) -> bool: ...
+
+
+class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceServicer):
+    """Calls from member banks' nodes (this bank's own too); the caller is its certificate,
+    and a suspended member is refused (PARTICIPANT_SUSPENDED, or PERMISSION_DENIED for a
+    call without a result code)."""
+
+    def __init__(self, *, catalogue: CatalogueService, seller_orders: SellerOrderService,
+                 buyer_orders: BuyerOrderService, participants: Participants) -> None:
+        self._catalogue = catalogue
+        self._seller_orders = seller_orders
+        self._buyer_orders = buyer_orders
+        self._participants = participants
+
+    def _caller_bank(self, context: grpc.ServicerContext) -> str:
+        """The calling bank; Refused (PARTICIPANT_SUSPENDED) when it is suspended."""
+        identity = peer_identity(context)
+        if identity is None or identity.role != "bank":
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only member banks may call")
+        if self._participants.is_suspended(identity.party_id):
+            raise Refused(result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED, f"{identity.party_id!r} is suspended")
+        return identity.party_id
+
+    def SearchCatalogue(self, request, context):
+        try:
+            self._caller_bank(context)
+        except FedmallError as error:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
+        try:
+            products = self._catalogue.search_local(
+                request.query, limit=min(request.limit or limits.search_results_per_bank_max,
+                                         limits.search_results_per_bank_max))
+        except FedmallError as error:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        return marketplace_pb2.SearchCatalogueResponse(products=[product_to_proto(product) for product in products])
+
+    @answers_errors(marketplace_pb2.PlaceOrderResponse)
+    def PlaceOrder(self, request, context):
+        buyer_bank_id = self._caller_bank(context)
+        placed = self._seller_orders.place(buyer_bank_id=buyer_bank_id, order=PlaceOrder(
+            order_id=request.order_id, checkout_id=request.checkout_id, buyer_account_id=request.buyer_account_id,
+            merchant_id=request.merchant_id, items=tuple(items_from_proto(request.items)),
+            total_minor=request.total.amount_minor, currency=request.total.currency))
+        return marketplace_pb2.PlaceOrderResponse(result=placed.result,
+                                                  settlement_account_id=placed.settlement_account_id)
+
+    @answers_errors(marketplace_pb2.NotifyOrderEventResponse)
+    def NotifyOrderEvent(self, request, context):
+        sender_bank_id = self._caller_bank(context)
+        if request.kind in (order_events.CANCELLED, order_events.COMPLETED):
+            code = self._seller_orders.apply_event(sender_bank_id=sender_bank_id, event_id=request.event_id,
+                                                   order_id=request.order_id, kind=request.kind)
+        elif request.kind in (order_events.SHIPPED, order_events.DECLINED, order_events.REFUNDED):
+            code = self._buyer_orders.apply_event(sender_bank_id=sender_bank_id, event=request)
+        else:
+            code = result_pb2.RESULT_CODE_INVALID_FIELD
+        return marketplace_pb2.NotifyOrderEventResponse(result=code)

@@ -1,0 +1,366 @@
+"""Accounts, sending, notices and decisions on a real SQLite file, with a fake payee bank."""
+import hashlib
+
+import pytest
+import sqlalchemy as sa
+
+from fedmall.database import make_engine, migrate
+from fedmall.pki import new_signing_key
+from fedmall.results import FedmallError
+from fedmall.v1 import clearing_pb2, money_pb2, node_pb2, result_pb2, transfer_pb2
+
+from node.bank import ledger, store
+from node.bank.accounts import AccountService
+from node.bank.deliveries import DeliveryApplier, DeliveryConsumer, DeliveryRefused
+from node.bank.fulfilment import FulfilmentKey
+from node.bank.notices import NoticeService
+from node.bank.settlement import SettlementService
+from node.bank.settlement_credits import NoClaims
+from node.bank.transfers import SendRequest, TransferService
+from node.errors import Unavailable
+
+R = result_pb2
+NOW_S = 1_900_000_000.0
+PAYEE_KEY = FulfilmentKey(b"p" * 32)
+
+
+class FakeQuoter:
+    """The payee bank bank-b: quotes with PAYEE_KEY for accounts it knows."""
+
+    def __init__(self, known=("bob",), fail=False):
+        self.known = set(known)
+        self.fail = fail
+        self.calls = []
+
+    def quote(self, payee_bank_id, items):
+        self.calls.append((payee_bank_id, len(items)))
+        if self.fail:
+            raise Unavailable("down")
+        return [node_pb2.QuoteResult(
+            transfer_id=item.transfer_id,
+            result=R.RESULT_CODE_OK if item.payee_account in self.known else R.RESULT_CODE_ACCOUNT_UNKNOWN,
+            condition=PAYEE_KEY.condition(payer_bank_id="bank-a", transfer_id=item.transfer_id,
+                                          payee_account=item.payee_account, amount_minor=item.amount.amount_minor,
+                                          currency=item.amount.currency)
+            if item.payee_account in self.known else b"")
+            for item in items]
+
+
+class Bank:
+    def __init__(self, tmp_path, bank_id, quoter):
+        self.engine = make_engine(f"sqlite:///{tmp_path / (bank_id + '.db')}")
+        migrate(self.engine, "node:migrations")
+        with self.engine.begin() as connection:
+            store.ensure_internal_accounts(connection, now_ms=int(NOW_S * 1000))
+        clock = lambda: NOW_S  # noqa: E731
+        key = FulfilmentKey(bank_id[-1].encode() * 32)
+        self.accounts = AccountService(self.engine, clock=clock)
+        self.woken = 0
+        self.transfers = TransferService(self.engine, bank_id=bank_id, fulfilment_key=key, quoter=quoter,
+                                         clock=clock, transfer_expiry_ms=30_000, on_outbox_written=self._wake)
+        self.notices = NoticeService(self.engine, bank_id=bank_id, fulfilment_key=key, clock=clock,
+                                     settlement_credit_hook=NoClaims())
+        self.signing_key = new_signing_key(f"{bank_id}/k1")
+        self.settlement = SettlementService(self.engine, bank_id=bank_id, signing_key=self.signing_key, clock=clock)
+        self.applier = DeliveryApplier(self.engine, notices=self.notices, settlement=self.settlement, clock=clock)
+
+    def _wake(self):
+        self.woken += 1
+
+    def balance(self, account_id):
+        with self.engine.connect() as connection:
+            return connection.scalar(sa.select(store.accounts.c.balance_minor)
+                                     .where(store.accounts.c.account_id == account_id))
+
+    def postings_count(self):
+        with self.engine.connect() as connection:
+            return connection.scalar(sa.select(sa.func.count()).select_from(store.postings))
+
+    def books_problems(self):
+        with self.engine.connect() as connection:
+            return ledger.books_problems(store.read_books(connection))
+
+
+OWED = ledger.internal_account_id(ledger.OWED_TO_CLEARING, "EUR")
+CLEARING = ledger.internal_account_id(ledger.CLEARING, "EUR")
+CASH = ledger.internal_account_id(ledger.CASH, "EUR")
+
+
+@pytest.fixture
+def quoter():
+    return FakeQuoter()
+
+
+@pytest.fixture
+def bank_a(tmp_path, quoter):
+    bank = Bank(tmp_path, "bank-a", quoter)
+    bank.accounts.open_account(account_id="alice", holder_name="Alice", currency="EUR")
+    bank.accounts.deposit(deposit_id="d1", account_id="alice", amount_minor=10_000, currency="EUR")
+    yield bank
+    bank.engine.dispose()
+
+
+@pytest.fixture
+def bank_b(tmp_path):
+    bank = Bank(tmp_path, "bank-b", FakeQuoter())
+    bank.accounts.open_account(account_id="bob", holder_name="Bob", currency="EUR")
+    yield bank
+    bank.engine.dispose()
+
+
+def send(transfer_id="t1", amount_minor=2_500, to_account="bob", **overrides):
+    return SendRequest(**{**dict(transfer_id=transfer_id, from_account_id="alice", payee_bank_id="bank-b",
+                                 payee_account_id=to_account, amount_minor=amount_minor, currency="EUR"),
+                          **overrides})
+
+
+# Accounts ---------------------------------------------------------------------------
+
+def test_open_account__same_again_exists_other_details_modified(bank_a):
+    assert bank_a.accounts.open_account(account_id="alice", holder_name="Alice", currency="EUR") == R.RESULT_CODE_EXISTS
+    with pytest.raises(FedmallError) as refused:
+        bank_a.accounts.open_account(account_id="alice", holder_name="Alicia", currency="EUR")
+    assert refused.value.code == R.RESULT_CODE_MODIFIED_REQUEST
+
+
+def test_open_account__bad_id_and_currency_are_refused(bank_a):
+    with pytest.raises(FedmallError) as bad_id:
+        bank_a.accounts.open_account(account_id="no spaces", holder_name="X", currency="EUR")
+    assert bad_id.value.code == R.RESULT_CODE_INVALID_FIELD
+    with pytest.raises(FedmallError) as bad_currency:
+        bank_a.accounts.open_account(account_id="x", holder_name="X", currency="XXX")
+    assert bad_currency.value.code == R.RESULT_CODE_CURRENCY_NOT_SUPPORTED
+
+
+def test_deposit__is_idempotent_by_deposit_id(bank_a):
+    code, account = bank_a.accounts.deposit(deposit_id="d1", account_id="alice", amount_minor=10_000, currency="EUR")
+    assert (code, account.balance_minor) == (R.RESULT_CODE_EXISTS, 10_000)
+    with pytest.raises(FedmallError) as modified:
+        bank_a.accounts.deposit(deposit_id="d1", account_id="alice", amount_minor=1, currency="EUR")
+    assert modified.value.code == R.RESULT_CODE_MODIFIED_REQUEST
+    assert bank_a.balance(CASH) == -10_000
+    assert bank_a.books_problems() == []
+
+
+@pytest.mark.parametrize("account_id,amount_minor,currency,code", [
+    ("nobody", 1, "EUR", R.RESULT_CODE_ACCOUNT_UNKNOWN),
+    ("alice", 0, "EUR", R.RESULT_CODE_INVALID_AMOUNT),
+    ("alice", 1, "USD", R.RESULT_CODE_CURRENCY_NOT_SUPPORTED),
+])
+def test_deposit__refusals_change_nothing(bank_a, account_id, amount_minor, currency, code):
+    with pytest.raises(FedmallError) as refused:
+        bank_a.accounts.deposit(deposit_id="d2", account_id=account_id, amount_minor=amount_minor, currency=currency)
+    assert refused.value.code == code
+    assert bank_a.balance("alice") == 10_000
+
+
+# Sending ----------------------------------------------------------------------------
+
+def test_send__debits_customer_into_owed_to_clearing_and_writes_outbox(bank_a):
+    outcome = bank_a.transfers.send(send())
+    assert (outcome.result, outcome.status) == (R.RESULT_CODE_OK, "PENDING")
+    assert bank_a.balance("alice") == 7_500
+    assert bank_a.balance(OWED) == 2_500
+    assert bank_a.woken == 1
+    [prepare] = bank_a.transfers.pending_prepares(limit=10)
+    assert prepare.payer_bank_id == "bank-a" and prepare.payee_account == "bob"
+    assert prepare.expires_at_unix_ms == int(NOW_S * 1000) + 30_000
+    assert len(prepare.condition) == 32
+    assert bank_a.books_problems() == []
+
+
+def test_send__same_id_same_content_exists_other_content_modified(bank_a):
+    bank_a.transfers.send(send())
+    assert bank_a.transfers.send(send()).result == R.RESULT_CODE_EXISTS
+    assert bank_a.transfers.send(send(amount_minor=1)).result == R.RESULT_CODE_MODIFIED_REQUEST
+    assert bank_a.balance("alice") == 7_500
+
+
+def test_send__insufficient_funds_changes_nothing(bank_a, quoter):
+    outcome = bank_a.transfers.send(send(amount_minor=10_001))
+    assert outcome.result == R.RESULT_CODE_INSUFFICIENT_FUNDS
+    assert quoter.calls == []
+    assert bank_a.balance("alice") == 10_000
+    assert bank_a.transfers.pending_prepares(limit=10) == []
+
+
+def test_send__quote_failure_changes_nothing(bank_a, quoter):
+    quoter.fail = True
+    assert bank_a.transfers.send(send()).result == R.RESULT_CODE_UNAVAILABLE
+    assert bank_a.balance("alice") == 10_000
+    assert bank_a.postings_count() == 2
+
+
+def test_send__payee_refusal_is_returned_and_changes_nothing(bank_a):
+    assert bank_a.transfers.send(send(to_account="carol")).result == R.RESULT_CODE_ACCOUNT_UNKNOWN
+    assert bank_a.balance("alice") == 10_000
+
+
+@pytest.mark.parametrize("overrides,code", [
+    (dict(payee_bank_id="bank-a"), R.RESULT_CODE_PAYER_IS_PAYEE),
+    (dict(transfer_id=""), R.RESULT_CODE_INVALID_FIELD),
+    (dict(amount_minor=-5), R.RESULT_CODE_INVALID_AMOUNT),
+    (dict(from_account_id="nobody"), R.RESULT_CODE_ACCOUNT_UNKNOWN),
+    (dict(currency="USD"), R.RESULT_CODE_CURRENCY_NOT_SUPPORTED),
+    (dict(reference="x" * 141), R.RESULT_CODE_INVALID_FIELD),
+])
+def test_send__invalid_requests_change_nothing(bank_a, quoter, overrides, code):
+    assert bank_a.transfers.send(send(**overrides)).result == code
+    assert quoter.calls == []
+    assert bank_a.balance("alice") == 10_000
+
+
+def test_send_many__one_quote_call_per_bank_and_running_balance(bank_a, quoter):
+    requests = [send(transfer_id=f"t{i}", amount_minor=3_000) for i in range(4)] + [send(transfer_id="t0")]
+    outcomes = bank_a.transfers.send_many(requests)
+    assert [o.result for o in outcomes] == [R.RESULT_CODE_OK] * 3 + [R.RESULT_CODE_INSUFFICIENT_FUNDS,
+                                                                      R.RESULT_CODE_MODIFIED_REQUEST]
+    assert quoter.calls == [("bank-b", 5)]
+    assert bank_a.balance("alice") == 1_000
+    assert bank_a.woken == 1
+
+
+def test_prepare_results__refusal_aborts_and_reverses_once(bank_a):
+    bank_a.transfers.send_many([send("t1"), send("t2")])
+    bank_a.transfers.record_prepare_results([("t1", R.RESULT_CODE_OK), ("t2", R.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED)])
+    bank_a.transfers.record_prepare_results([("t2", R.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED)])
+    assert bank_a.transfers.get_record("t1").status == "SUBMITTED"
+    record = bank_a.transfers.get_record("t2")
+    assert (record.status, record.abort_reason) == ("ABORTED", R.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED)
+    assert bank_a.balance("alice") == 7_500
+    assert bank_a.transfers.pending_prepares(limit=10) == []
+    assert bank_a.books_problems() == []
+
+
+# Notices ----------------------------------------------------------------------------
+
+CLEARING_KEY = new_signing_key("clearing/k1")
+
+
+def clearing_keys(key_id):
+    from fedmall.envelope import VerificationKey
+    return VerificationKey(key_id, "clearing", CLEARING_KEY.private_key.public_key()) if key_id == "clearing/k1" else None
+
+
+def delivery(sequence, recipient, notices, key=CLEARING_KEY):
+    envelope = key.sign(transfer_pb2.NoticeBatch(recipient_bank_id=recipient, notices=notices))
+    return clearing_pb2.Delivery(sequence=sequence, envelope=envelope)
+
+
+def notice(prepare, state, result=R.RESULT_CODE_OK, fulfilment=b""):
+    return transfer_pb2.TransferNotice(prepare=prepare, state=state, result=result, fulfilment=fulfilment,
+                                       decided_at_unix_ms=int(NOW_S * 1000))
+
+
+def consumer(bank, bank_id):
+    return DeliveryConsumer(bank.applier, clearing=None, bank_id=bank_id, keys=clearing_keys)
+
+
+def test_payer_commit__replayed_delivery_posts_once(bank_a):
+    bank_a.transfers.send(send())
+    [prepare] = bank_a.transfers.pending_prepares(limit=10)
+    committed = delivery(1, "bank-a", [notice(prepare, transfer_pb2.TRANSFER_STATE_COMMITTED)])
+    assert consumer(bank_a, "bank-a").handle(committed) is True
+    assert consumer(bank_a, "bank-a").handle(committed) is False
+    assert bank_a.notices.cursor() == 1
+    assert (bank_a.balance(OWED), bank_a.balance(CLEARING), bank_a.balance("alice")) == (0, 2_500, 7_500)
+    assert bank_a.postings_count() == 6
+    # The same notice again under a new sequence has no effect either.
+    consumer(bank_a, "bank-a").handle(delivery(2, "bank-a", [notice(prepare, transfer_pb2.TRANSFER_STATE_COMMITTED)]))
+    assert bank_a.postings_count() == 6
+    assert bank_a.transfers.get_record("t1").status == "COMMITTED"
+    assert bank_a.books_problems() == []
+
+
+def test_payer_abort__reverses_to_customer_with_reason(bank_a):
+    bank_a.transfers.send(send())
+    [prepare] = bank_a.transfers.pending_prepares(limit=10)
+    aborted = notice(prepare, transfer_pb2.TRANSFER_STATE_ABORTED, result=R.RESULT_CODE_PAYEE_REJECTED)
+    consumer(bank_a, "bank-a").handle(delivery(1, "bank-a", [aborted, aborted]))
+    record = bank_a.transfers.get_record("t1")
+    assert (record.status, record.abort_reason) == ("ABORTED", R.RESULT_CODE_PAYEE_REJECTED)
+    assert (bank_a.balance("alice"), bank_a.balance(OWED)) == (10_000, 0)
+    assert bank_a.books_problems() == []
+
+
+def test_tampered_delivery__is_refused_and_cursor_does_not_move(bank_a):
+    bank_a.transfers.send(send())
+    [prepare] = bank_a.transfers.pending_prepares(limit=10)
+    good = delivery(1, "bank-a", [notice(prepare, transfer_pb2.TRANSFER_STATE_COMMITTED)])
+    tampered = clearing_pb2.Delivery()
+    tampered.CopyFrom(good)
+    tampered.envelope.payload = tampered.envelope.payload.replace(b"bank-a", b"bank-x", 1)
+    with pytest.raises(DeliveryRefused):
+        consumer(bank_a, "bank-a").handle(tampered)
+    forged = delivery(1, "bank-a", [notice(prepare, transfer_pb2.TRANSFER_STATE_COMMITTED)],
+                      key=new_signing_key("clearing/k1"))
+    with pytest.raises(DeliveryRefused):
+        consumer(bank_a, "bank-a").handle(forged)
+    with pytest.raises(DeliveryRefused):
+        consumer(bank_a, "bank-a").handle(delivery(1, "bank-b", []))
+    assert bank_a.notices.cursor() == 0
+    assert bank_a.balance(OWED) == 2_500
+
+
+def incoming_prepare(bank_a, transfer_id="t1", payee_account="bob", amount_minor=2_500):
+    """A prepare bank-a would sign for bank-b, with the condition bank-b quoted."""
+    condition = bank_b_condition(transfer_id, payee_account, amount_minor)
+    return transfer_pb2.Prepare(
+        transfer_id=transfer_id, payer_bank_id="bank-a", payee_bank_id="bank-b", payee_account=payee_account,
+        amount=money_pb2.Money(amount_minor=amount_minor, currency="EUR"), condition=condition,
+        expires_at_unix_ms=int(NOW_S * 1000) + 30_000)
+
+
+def bank_b_condition(transfer_id, payee_account, amount_minor):
+    return FulfilmentKey(b"b" * 32).condition(payer_bank_id="bank-a", transfer_id=transfer_id,
+                                             payee_account=payee_account, amount_minor=amount_minor, currency="EUR")
+
+
+def test_payee__accepts_then_credits_on_commit_once(bank_b):
+    prepare = incoming_prepare(None)
+    handler = consumer(bank_b, "bank-b")
+    handler.handle(delivery(1, "bank-b", [notice(prepare, transfer_pb2.TRANSFER_STATE_RESERVED)]))
+    handler.handle(delivery(1, "bank-b", [notice(prepare, transfer_pb2.TRANSFER_STATE_RESERVED)]))
+    decisions = bank_b.notices.pending_decisions(limit=10)
+    [accept] = decisions.accepts
+    assert hashlib.sha256(accept.fulfilment).digest() == prepare.condition and not decisions.rejects
+    bank_b.notices.mark_decisions_sent(["t1"])
+    assert len(bank_b.notices.pending_decisions(limit=10).accepts) == 0
+    commit = delivery(2, "bank-b", [notice(prepare, transfer_pb2.TRANSFER_STATE_COMMITTED, fulfilment=accept.fulfilment)])
+    handler.handle(commit)
+    handler.handle(delivery(3, "bank-b", list(transfer_pb2.NoticeBatch.FromString(commit.envelope.payload).notices)))
+    assert (bank_b.balance("bob"), bank_b.balance(CLEARING)) == (2_500, -2_500)
+    assert bank_b.transfers.get_record("t1").status == "COMMITTED"
+    assert bank_b.books_problems() == []
+
+
+@pytest.mark.parametrize("change,code", [
+    (dict(payee_account="carol"), R.RESULT_CODE_ACCOUNT_UNKNOWN),
+    (dict(amount_minor=2_501), R.RESULT_CODE_CONDITION_MISMATCH),
+])
+def test_payee__rejects_unknown_account_and_changed_terms(bank_b, change, code):
+    prepare = incoming_prepare(None)
+    if "payee_account" in change:
+        prepare.payee_account = change["payee_account"]
+    else:
+        prepare.amount.amount_minor = change["amount_minor"]
+    consumer(bank_b, "bank-b").handle(delivery(1, "bank-b", [notice(prepare, transfer_pb2.TRANSFER_STATE_RESERVED)]))
+    [reject] = bank_b.notices.pending_decisions(limit=10).rejects
+    assert reject.reason_code == code
+    consumer(bank_b, "bank-b").handle(delivery(2, "bank-b", [
+        notice(prepare, transfer_pb2.TRANSFER_STATE_ABORTED, result=R.RESULT_CODE_PAYEE_REJECTED)]))
+    assert bank_b.transfers.get_record("t1").status == "ABORTED"
+    assert bank_b.balance("bob") == 0
+
+
+def test_quote__checks_accounts_and_matches_decision(bank_b):
+    items = [node_pb2.QuoteItem(transfer_id="t1", payee_account="bob",
+                                amount=money_pb2.Money(amount_minor=2_500, currency="EUR")),
+             node_pb2.QuoteItem(transfer_id="t2", payee_account="bob",
+                                amount=money_pb2.Money(amount_minor=1, currency="USD")),
+             node_pb2.QuoteItem(transfer_id="t3", payee_account="zed",
+                                amount=money_pb2.Money(amount_minor=1, currency="EUR"))]
+    outcomes = bank_b.transfers.quote(payer_bank_id="bank-a", items=items)
+    assert [o.result for o in outcomes] == [R.RESULT_CODE_OK, R.RESULT_CODE_CURRENCY_NOT_SUPPORTED,
+                                            R.RESULT_CODE_ACCOUNT_UNKNOWN]
+    assert outcomes[0].condition == bank_b_condition("t1", "bob", 2_500)

@@ -1,0 +1,54 @@
+"""node.credit.loans: fee, repayment share, schedule and status, on hand-checked numbers."""
+from __future__ import annotations
+
+import pytest
+
+from node.credit.features import DAY_MS
+from node.credit.loans import Installment, LoanClock, due_by, fee_of, repayment_of, schedule, status_at
+from node.credit.store import CURRENT, NON_PERFORMING, OVERDUE, REPAID
+
+T0 = 10_000 * DAY_MS
+
+
+def test_fee_and_repayment__rounded_down_and_never_more_than_owed():
+    assert fee_of(500_000, 250) == 12_500
+    assert fee_of(333, 250) == 8                       # 8.325, down.
+    assert repayment_of(10_000, share_bp=2_000, outstanding_minor=50_000) == 2_000
+    assert repayment_of(999, share_bp=2_000, outstanding_minor=50_000) == 199      # 199.8, down.
+    assert repayment_of(10_000, share_bp=2_000, outstanding_minor=1_234) == 1_234  # Capped at what is owed.
+    assert repayment_of(4, share_bp=2_000, outstanding_minor=1_234) == 0
+    assert repayment_of(10_000, share_bp=10_000, outstanding_minor=50_000) == 10_000
+
+
+def test_schedule__one_date_a_month_cumulative_amounts_rounded_up_to_the_whole():
+    assert schedule(owed_minor=512_500, disbursed_at_ms=T0, term_days=180) == tuple(
+        Installment(k, T0 + 30 * k * DAY_MS, due) for k, due in
+        enumerate((85_417, 170_834, 256_250, 341_667, 427_084, 512_500), start=1))
+    # A term that is not a whole number of months: the last date is the term's end.
+    short = schedule(owed_minor=100, disbursed_at_ms=T0, term_days=45)
+    assert short == (Installment(1, T0 + 30 * DAY_MS, 50), Installment(2, T0 + 45 * DAY_MS, 100))
+    assert due_by(short, T0) == 0
+    assert due_by(short, T0 + 30 * DAY_MS) == 50
+    assert due_by(short, T0 + 400 * DAY_MS) == 100
+
+
+def clock(*, status=CURRENT, outstanding=1_000, last_repaid_days=None, term_days=180) -> LoanClock:
+    return LoanClock(status=status, outstanding_minor=outstanding, disbursed_at_ms=T0,
+                     last_repaid_at_ms=None if last_repaid_days is None else T0 + last_repaid_days * DAY_MS,
+                     maturity_at_ms=T0 + term_days * DAY_MS, overdue_after_days=30, non_performing_after_days=90)
+
+
+@pytest.mark.parametrize("loan, day, expected", [
+    (clock(), 29, CURRENT),
+    (clock(), 30, OVERDUE),                                     # 30 quiet days since disbursement.
+    (clock(last_repaid_days=20), 49, CURRENT),                  # Counted from the last repayment.
+    (clock(last_repaid_days=20), 50, OVERDUE),
+    (clock(), 90, NON_PERFORMING),
+    (clock(last_repaid_days=170), 181, OVERDUE),                # Repaying, but past the term.
+    (clock(last_repaid_days=240), 240, NON_PERFORMING),         # 60 days past the term (90 - 30).
+    (clock(status=NON_PERFORMING, last_repaid_days=100), 101, NON_PERFORMING),   # Stays until repaid.
+    (clock(status=NON_PERFORMING, outstanding=0), 101, REPAID),
+    (clock(outstanding=0), 500, REPAID),
+])
+def test_status_at(loan, day, expected):
+    assert status_at(loan, T0 + day * DAY_MS) == expected
