@@ -1,5 +1,5 @@
-"""What the node's command groups share (node.market.cli, node.credit.cli): their two
-failures, reading an amount, and showing codes, money, times and JSON."""
+"""What the node's command groups share (node.bank.cli, node.market.cli, node.credit.cli):
+their two failures, reading an amount, and showing codes, money, times and JSON."""
 from __future__ import annotations
 
 import datetime as dt
@@ -79,3 +79,13 @@ def print_lines(lines: list[tuple[str, str]]) -> None:
     width = max((len(label) for label, _ in lines), default=0)
     for label, value in lines:
         print(f"{label.ljust(width)}  {value}".rstrip())
+
+
+def emit(args, document: dict, lines: list[tuple[str, str]]) -> None:
+    """The document as JSON with --json, else 'label  value' lines (empty values kept)."""
+    if args.json:
+        print_json(document)
+        return
+    width = max(len(label) for label, _ in lines)
+    for label, value in lines:
+        print(f"{label.ljust(width)}  {value}")

@@ -52,7 +52,7 @@ CSV_COLUMNS = ("loan_id", "merchant_id", "account_id", "currency", "principal_mi
 
 
 class Client(Protocol):
-    """node.cli's client: NodeService by default, CreditService through stub=client.credit."""
+    """node.client.NodeClient: NodeService by default, CreditService through stub=client.credit."""
     credit: object
 
     def call(self, method: str, request, *, stub=None): ...

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from node.bank.store import metadata
+from node.store import metadata
 
 # Application outcomes.
 APPROVED, DECLINED = "APPROVED", "DECLINED"

@@ -45,7 +45,7 @@ search_page_size_default = 20
 
 
 class Client(Protocol):
-    """node.cli's client: NodeService by default, MarketplaceService through stub=."""
+    """node.client.NodeClient: NodeService by default, MarketplaceService through stub=."""
     marketplace: object
 
     def call(self, method: str, request, *, stub=None): ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from node.bank.store import metadata
+from node.store import metadata
 
 ACTIVE, SUSPENDED = "ACTIVE", "SUSPENDED"
 

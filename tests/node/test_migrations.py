@@ -28,9 +28,9 @@ BEFORE_WINGS = Path(__file__).with_name("fixtures") / "node_db_before_wings.sql"
 OK = result_pb2.RESULT_CODE_OK
 
 
-def test_migrations__match_the_tables_in_store(tmp_path):
-    engine = store.open_database(f"sqlite:///{tmp_path / 'node.db'}")
-    store.open_database(f"sqlite:///{tmp_path / 'node.db'}").dispose()  # Running again is a no-op.
+def test_migrations__match_the_tables_in_store(database_url):
+    engine = store.open_database(database_url)
+    store.open_database(database_url).dispose()  # Running again is a no-op.
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), all_tables()) == []
     engine.dispose()

@@ -25,7 +25,7 @@ from node.credit.repayments import RepaymentFromSales
 from node.errors import FedmallError
 from node.market.store import merchants
 from tests.node.credit.history import add_merchant, add_order
-from tests.node.market.world import balance, books_problems
+from tests.node.books import balance, books_problems
 from tests.support.credit import EXAMPLE_POLICY
 
 POLICY = load_policy(EXAMPLE_POLICY)

@@ -14,7 +14,7 @@ from node.bank.transfers import SendOutcome
 from node.market import store as tables
 from node.market.buyer_orders import BuyerOrderService
 from node.market.orders import Item, items_to_json
-from tests.node.market.world import node_engine, open_account  # noqa: F401
+from tests.node.books import node_engine, open_account  # noqa: F401
 
 DOWN, UP = "bank-down", "bank-up"
 

@@ -14,7 +14,8 @@ from node.errors import InvalidRequest, Refused
 from node.market import catalogue
 from node.market.catalogue import CatalogueService
 from node.market.merchants import MerchantService, ProductView
-from tests.node.market.world import database_url, market, node_engine, open_account  # noqa: F401
+from tests.node.books import node_engine, open_account  # noqa: F401
+from tests.node.market.world import database_url, market  # noqa: F401
 
 
 def product(sku="s1", title="Red kettle", description="", price_minor=100, on_hand=5, reserved=0,

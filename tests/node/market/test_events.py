@@ -10,7 +10,7 @@ from fedmall.v1 import result_pb2 as rc
 
 from node import limits
 from node.market import order_events, store as tables
-from tests.node.market.world import node_engine  # noqa: F401
+from tests.node.books import node_engine  # noqa: F401
 
 DOWN, UP = "bank-down", "bank-up"
 

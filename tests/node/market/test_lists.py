@@ -11,7 +11,7 @@ from node.market.buyer_orders import BuyerOrderService
 from node.market.orders import Item, items_to_json
 from node.market.seller_orders import SellerOrderService
 from node.market.servicer import newest_first
-from tests.node.market.world import node_engine, open_account  # noqa: F401
+from tests.node.books import node_engine, open_account  # noqa: F401
 from tests.node.market.test_buyer_worker import FakePeers, FakeTransfers, add_orders
 
 

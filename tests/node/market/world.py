@@ -9,14 +9,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import sqlalchemy as sa
 
 from fedmall import tls
-from fedmall.database import make_engine, migrate
 from fedmall.v1 import marketplace_pb2 as mp, marketplace_pb2_grpc, money_pb2
 from fedmall.v1 import result_pb2 as rc
 
-from node.bank import ledger, store
 from tests.acceptance.conftest import Federation
 from tests.support.federation import CURRENCY, wait_until
 
@@ -115,40 +112,6 @@ def market(world):
         market.start_node(bank_id)
     yield market
     market.close()
-
-
-@pytest.fixture
-def node_engine(tmp_path):
-    """A migrated node database with its internal accounts, and no server."""
-    engine = make_engine(f"sqlite:///{tmp_path / 'node.db'}")
-    migrate(engine, "node:migrations")
-    with engine.begin() as connection:
-        store.ensure_internal_accounts(connection, now_ms=0)
-    yield engine
-    engine.dispose()
-
-
-def open_account(engine, account_id: str, *, balance_minor: int = 0, currency: str = CURRENCY) -> None:
-    """A customer account, funded from @cash with a balanced entry."""
-    with engine.begin() as connection:
-        connection.execute(store.accounts.insert().values(
-            account_id=account_id, holder_name=account_id, currency=currency, internal=False, closed=False,
-            balance_minor=0, created_at_unix_ms=0))
-        if balance_minor:
-            store.write_entries(connection, [ledger.move(
-                f"deposit:{account_id}", "deposit", source=ledger.internal_account_id(ledger.CASH, currency),
-                destination=account_id, amount_minor=balance_minor, currency=currency)], now_ms=0)
-
-
-def books_problems(engine) -> list[str]:
-    with engine.connect() as connection:
-        return ledger.books_problems(store.read_books(connection))
-
-
-def balance(engine, account_id: str) -> int:
-    with engine.connect() as connection:
-        return connection.scalar(sa.select(store.accounts.c.balance_minor)
-                                 .where(store.accounts.c.account_id == account_id))
 
 
 @pytest.fixture
