@@ -30,7 +30,7 @@ from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.registry import Registry
 from clearing.server import Clearing, wall_clock_ms
-from clearing.store import Store, transfers
+from clearing.store import StorageUnavailable, Store, transfers
 from clearing.windows import WindowService
 
 CERTIFICATE_VALIDITY_DAYS = 365
@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(error))
     except FedmallError as error:
         return fail(f"{name_of(error.code)}: {error}", code=EXIT_REFUSED)
+    except StorageUnavailable as error:
+        return fail(f"the clearing's database is unavailable, nothing was changed; try again ({error})",
+                    code=EXIT_REFUSED)
 
 
 def _init(args) -> int:

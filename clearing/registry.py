@@ -13,7 +13,7 @@ from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
 from clearing import audit, rules
-from clearing.store import Store, lock_participants, participants, signing_keys
+from clearing.store import Store, lock_participants, participants, retry_on_conflict, signing_keys
 
 KEY_ACTIVE = "active"
 KEY_REVOKED = "revoked"
@@ -25,6 +25,7 @@ class Registry:
         self._store = store
         self._clock_ms = clock_ms
 
+    @retry_on_conflict
     def admit(
         self, *, bank_id: str, name: str, currency: str, net_debit_cap_minor: int, liquidity_minor: int,
         node_address: str, signing_key_id: str, signing_public_key: bytes,
@@ -53,6 +54,7 @@ class Registry:
                 "net_debit_cap_minor": net_debit_cap_minor, "liquidity_minor": liquidity_minor,
                 "signing_key_id": signing_key_id, "signing_public_key": signing_public_key.hex()}))
 
+    @retry_on_conflict
     def set_status(self, bank_id: str, status: str) -> None:
         assert status in (rules.ACTIVE, rules.SUSPENDED)
         now_ms = self._clock_ms()
@@ -81,6 +83,7 @@ class Registry:
         return VerificationKey(key_id=row.key_id, owner=row.owner,
                                public_key=Ed25519PublicKey.from_public_bytes(row.public_key))
 
+    @retry_on_conflict
     def change_signing_key(self, envelope: Envelope, *, peer: str) -> int:
         """Add or revoke one of the peer's keys, on an envelope signed by another active key."""
         change = open_envelope(envelope, transfer_pb2.SigningKeyChange, expected_signer=peer, keys=self.key_lookup)

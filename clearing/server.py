@@ -14,7 +14,7 @@ from fedmall.v1 import clearing_pb2, clearing_pb2_grpc
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.registry import Registry
-from clearing.servicer import ClearingAdminServicer, ClearingServicer
+from clearing.servicer import ClearingAdminServicer, ClearingServicer, StorageFailures
 from clearing.store import Store
 from clearing.transfers import TransferService
 from clearing.windows import WindowService
@@ -51,7 +51,7 @@ class Clearing:
         self.windows = WindowService(self.store, self.registry, clearing_key=signing_key, bell=self._bell,
                                      clock_ms=self.clock_ms)
         self._stopping = threading.Event()
-        self._server = tls.new_server(threads=SERVER_THREADS)
+        self._server = tls.new_server(threads=SERVER_THREADS, interceptors=[StorageFailures()])
         clearing_pb2_grpc.add_ClearingServiceServicer_to_server(
             ClearingServicer(self.store, self.registry, self.transfers, self.windows, self._bell,
                              stopping=self._stopping),

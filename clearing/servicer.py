@@ -1,11 +1,13 @@
 """The clearing's gRPC servicers: proto <-> domain, and the only place that maps
-FedmallError to result codes. Identity comes from the mTLS certificate only."""
+FedmallError to result codes (and a storage failure to gRPC UNAVAILABLE: StorageFailures).
+Identity comes from the mTLS certificate only."""
 from __future__ import annotations
 
 import logging
 import threading
 
 import grpc
+import sqlalchemy as sa
 
 from fedmall import limits
 from fedmall.envelope import Envelope
@@ -19,7 +21,7 @@ from fedmall.v1 import transfer_pb2
 from clearing import rules
 from clearing.deliveries import DeliveryBell, read_deliveries
 from clearing.registry import Registry
-from clearing.store import Store
+from clearing.store import Store, StorageUnavailable
 from clearing.transfers import TransferService
 from clearing.windows import WindowService
 
@@ -45,6 +47,44 @@ def _log_results(kind: str, peer: str, results) -> None:
 
 def _transfer_results(results) -> list[clearing_pb2.TransferResult]:
     return [clearing_pb2.TransferResult(transfer_id=r.transfer_id, result=r.result, state=r.state) for r in results]
+
+
+class StorageFailures(grpc.ServerInterceptor):
+    """A call the database fails ends in gRPC UNAVAILABLE (nothing was written; retry
+    later), never UNKNOWN; the cause goes to the clearing's log, not to the member."""
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        if handler.unary_unary is not None:
+            return handler._replace(unary_unary=self._unary(handler.unary_unary, method))
+        if handler.unary_stream is not None:
+            return handler._replace(unary_stream=self._stream(handler.unary_stream, method))
+        return handler
+
+    @staticmethod
+    def _unavailable(context: grpc.ServicerContext, method: str, error: Exception) -> None:
+        if not isinstance(error, StorageUnavailable):  # retry_on_conflict has logged its own.
+            log.error("storage failure in %s: %s", method, getattr(error, "orig", None) or error)
+        context.abort(grpc.StatusCode.UNAVAILABLE, "the clearing's storage is unavailable; retry later")
+
+    def _unary(self, behaviour, method: str):
+        def call(request, context):
+            try:
+                return behaviour(request, context)
+            except (StorageUnavailable, sa.exc.DBAPIError) as error:
+                self._unavailable(context, method, error)
+        return call
+
+    def _stream(self, behaviour, method: str):
+        def call(request, context):
+            try:
+                yield from behaviour(request, context)
+            except (StorageUnavailable, sa.exc.DBAPIError) as error:
+                self._unavailable(context, method, error)
+        return call
 
 
 class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):

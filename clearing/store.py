@@ -1,24 +1,61 @@
-"""The clearing's tables (SQLAlchemy 2 Core) and the write gate.
+"""The clearing's tables (SQLAlchemy 2 Core), the write gate, and the one lock order.
 
 Schema changes go through Alembic migrations in clearing/migrations; a test checks
 that the migrated schema matches these tables.
 
-Locking. Every write transaction locks the participant rows it touches, in bank-id
-order, before reading the state it will change (``lock_participants``), then appends
-to the audit log last (which locks the log head). The fixed order rules out
-deadlocks when several clearing processes share one PostgreSQL database. On SQLite
-every write transaction is BEGIN IMMEDIATE, and one in-process gate keeps this
-process's threads from spinning on the database lock.
+Lock order. Every write transaction takes its row locks in this order, and never a lock
+of an earlier kind after one of a later kind:
+
+    1. settlement window rows, lowest window id first     (clearing.windows)
+    2. participant rows, in bank-id order                  (lock_participants)
+    3. the audit log head, last                            (clearing.audit.append)
+
+    transaction                      1 windows                  2 participants    3 audit
+    submit prepares                  -                          payer, payees     yes
+    submit decisions                 the open one, shared       payee, payers     yes
+    expire reservations              -                          payers, payees    yes
+    close a window                   the open one               -                 yes
+    issue a closed window            that one                   every member      yes
+    take a reconciliation            that one                   -                 yes
+    settle a window                  that one                   its members       yes
+    abort a window                   that one, the open one     every member      yes
+    admit, suspend, resume, keys     -                          that bank         yes
+
+A commit share-locks the open window before any participant, so a window closing or
+being issued meanwhile makes it wait without holding anything the other side wants.
+tests/clearing/test_lock_order.py records the locks every write path takes on PostgreSQL
+and fails on a transaction that takes them out of this order.
+
+With one order there is no lock cycle, but PostgreSQL can still end a transaction as a
+deadlock victim or a serialization failure in cases outside row locks (index pages, an
+unlucky plan); retry_on_conflict runs such a transaction again, a bounded number of
+times, and counts it (CONFLICTS). Any other storage failure, or conflicts past the
+bound, becomes StorageUnavailable: members get gRPC UNAVAILABLE and retry later.
+
+On SQLite every write transaction is BEGIN IMMEDIATE, and one in-process gate keeps
+this process's threads from spinning on the database lock.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
+import random
 import threading
-from typing import Iterable, Iterator
+import time
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import sqlalchemy as sa
 
 from fedmall import database
+
+from clearing import limits
+
+log = logging.getLogger("fedmall.clearing")
+Result = TypeVar("Result")
+
+# SQLSTATEs after which the same transaction may simply run again.
+CONFLICT_SQLSTATES = {"40P01": "deadlock", "40001": "serialization failure"}
 
 metadata = sa.MetaData()
 
@@ -185,3 +222,57 @@ def lock_participants(connection: sa.Connection, bank_ids: Iterable[str]) -> dic
         .order_by(participants.c.bank_id).with_for_update()
     )
     return {row.bank_id: row for row in connection.execute(query)}
+
+
+class StorageUnavailable(Exception):
+    """The database failed (or kept conflicting): nothing was written; retry later."""
+
+
+class ConflictCounter:
+    """How many transactions ran again after a conflict, and how many gave up: a metric."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.retried = 0
+        self.exhausted = 0
+
+    def count(self, *, exhausted: bool) -> None:
+        with self._lock:
+            if exhausted:
+                self.exhausted += 1
+            else:
+                self.retried += 1
+
+
+CONFLICTS = ConflictCounter()
+
+
+def conflict_kind(error: BaseException) -> str | None:
+    """'deadlock' or 'serialization failure' when the database ended the transaction for one."""
+    return CONFLICT_SQLSTATES.get(getattr(getattr(error, "orig", None), "sqlstate", None) or "")
+
+
+def retry_on_conflict(run: Callable[..., Result]) -> Callable[..., Result]:
+    """Run a write again when the database ends it as a deadlock victim or a serialization
+    failure: the rolled-back attempt wrote nothing, and what the callers of these methods
+    do before their transaction (verify an envelope, read) is safe to repeat. Any other
+    database error, or conflicts past limits.conflict_attempts_max, is StorageUnavailable."""
+    @functools.wraps(run)
+    def attempts(*args, **kwargs) -> Result:
+        for attempt in range(1, limits.conflict_attempts_max + 1):
+            try:
+                return run(*args, **kwargs)
+            except sa.exc.DBAPIError as error:
+                kind = conflict_kind(error)
+                if kind is None:
+                    log.error("storage failure in %s: %s", run.__qualname__, error.orig or error)
+                    raise StorageUnavailable(str(error.orig or error)) from error
+                exhausted = attempt == limits.conflict_attempts_max
+                CONFLICTS.count(exhausted=exhausted)
+                if exhausted:
+                    log.error("%s: %s on each of %d attempts; giving up", run.__qualname__, kind, attempt)
+                    raise StorageUnavailable(f"{kind} on each of {attempt} attempts") from error
+                log.warning("%s: %s (attempt %d); running it again", run.__qualname__, kind, attempt)
+                time.sleep(random.uniform(0, limits.conflict_backoff_ms_max * attempt) / 1000)
+        raise AssertionError("unreachable")
+    return attempts

@@ -3,7 +3,7 @@
 States: RESERVED -> COMMITTED | ABORTED. A refused prepare is not stored (its refusal is
 in the audit log), so the payer may retry it under a new id once the cause is gone.
 Every transition happens inside one write transaction that also moves the positions,
-queues the signed notices and appends to the audit log (see clearing.store on locking).
+queues the signed notices and appends to the audit log (clearing.store: the lock order).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from fedmall.v1 import transfer_pb2
 from clearing import audit, rules
 from clearing.deliveries import DeliveryBell, write_deliveries
 from clearing.registry import Registry
-from clearing.store import Store, lock_participants, participants, transfers
+from clearing.store import Store, lock_participants, participants, retry_on_conflict, transfers
 from clearing.windows import open_window_id
 
 RESERVED = transfer_pb2.TRANSFER_STATE_RESERVED
@@ -168,6 +168,7 @@ class TransferService:
         with self._store.write() as connection:
             audit.record_refusal(connection, envelope.SerializeToString(), peer=peer, code=code, now_ms=self._clock_ms())
 
+    @retry_on_conflict
     def submit_prepares(self, envelope: Envelope, *, peer: str) -> list[TransferResult]:
         batch_message = self._open(envelope, transfer_pb2.PrepareBatch, peer=peer,
                                    items_max=limits.prepares_per_batch_max, items_of=lambda m: len(m.prepares))
@@ -214,17 +215,20 @@ class TransferService:
         known[transfer_id] = (peer, hashlib.sha256(prepare_bytes).digest(), RESERVED)
         return TransferResult(transfer_id, rc.RESULT_CODE_OK, RESERVED)
 
+    @retry_on_conflict
     def submit_decisions(self, envelope: Envelope, *, peer: str) -> list[TransferResult]:
         decisions = self._open(envelope, transfer_pb2.DecisionBatch, peer=peer,
                                items_max=limits.decisions_per_batch_max,
                                items_of=lambda m: len(m.accepts) + len(m.rejects))
         items = [(a.transfer_id, a) for a in decisions.accepts] + [(r.transfer_id, r) for r in decisions.rejects]
         with self._store.write() as connection:
+            # The open window first, share-locked (it cannot close under these commits), then
+            # the participants: the lock order of clearing.store.
+            window_id = open_window_id(connection)
             ids = [transfer_id for transfer_id, _ in items]
             payers = connection.execute(sa.select(transfers.c.payer_bank_id).where(
                 transfers.c.transfer_id.in_(ids)).distinct()).scalars().all()
             locked = lock_participants(connection, [peer, *payers])
-            window_id = open_window_id(connection)  # Share-locked: it cannot close under these commits.
             now_ms = self._clock_ms()  # After the locks: a late accept must not beat its expiry.
             # Re-read under the locks: the state cannot change under us now.
             rows = {row.transfer_id: row._asdict() for row in connection.execute(
@@ -268,6 +272,7 @@ class TransferService:
         batch.commit(row, decision.fulfilment, window_id=window_id, now_ms=now_ms)
         return TransferResult(transfer_id, rc.RESULT_CODE_OK, COMMITTED)
 
+    @retry_on_conflict
     def expire_due(self, *, limit: int = limits.prepares_per_batch_max) -> int:
         """Abort reserved transfers whose expiry has passed. Returns how many."""
         now_ms = self._clock_ms()

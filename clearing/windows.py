@@ -27,7 +27,8 @@ from clearing import audit, netting
 from clearing.deliveries import DeliveryBell, deliver
 from clearing.registry import Registry
 from clearing.store import (
-    Store, lock_participants, participants, reconciliations, settlement_windows, statement_pages, transfers, window_nets)
+    Store, lock_participants, participants, reconciliations, retry_on_conflict, settlement_windows, statement_pages,
+    transfers, window_nets)
 
 OPEN = settlement_pb2.WINDOW_STATE_OPEN
 CLOSED = settlement_pb2.WINDOW_STATE_CLOSED
@@ -137,6 +138,7 @@ class WindowService:
 
     # Closing and issuing --------------------------------------------------------------
 
+    @retry_on_conflict
     def close(self, *, window_id: int | None = None, open_for_ms_min: int = 0) -> tuple[int, int] | None:
         """Close the open window (or check that window_id is it) and open the next, atomically.
 
@@ -149,6 +151,8 @@ class WindowService:
                                          .with_for_update()).first()
             now_ms = self.clock_ms()
             if current is None:  # Another process closed it while we waited for the lock.
+                if open_for_ms_min:
+                    return None  # A schedule: that process closed it on time.
                 raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID, "the open window just closed; try again")
             if now_ms - current.opened_at_ms < open_for_ms_min:
                 return None
@@ -171,6 +175,7 @@ class WindowService:
                                         .where(settlement_windows.c.state == CLOSED)).scalars().all()
         return [window_id for window_id in closed if self.issue(window_id)]
 
+    @retry_on_conflict
     def issue(self, window_id: int) -> bool:
         """Net a CLOSED window; sign and deliver its report and every member's statement.
 
@@ -285,6 +290,7 @@ class WindowService:
 
     # Members' answers -------------------------------------------------------------------
 
+    @retry_on_conflict
     def record_reconciliation(self, envelope: Envelope, *, peer: str) -> int:
         """Store a member's signed acknowledgement or dispute of its statement."""
         now_ms = self.clock_ms()
@@ -322,6 +328,7 @@ class WindowService:
 
     # Settling and aborting ----------------------------------------------------------------
 
+    @retry_on_conflict
     def settle(self, window_id: int, *, override_reason: str | None = None) -> list[sa.Row]:
         """Record final settlement: each member's liquidity and position move by its net.
 
@@ -363,6 +370,7 @@ class WindowService:
         self._bell.ring([row.bank_id for row in nets])
         return nets
 
+    @retry_on_conflict
     def abort(self, window_id: int, *, reason: str) -> int:
         """Abandon a closed, unsettled window; its transfers join the open window. Returns that id."""
         if not reason:

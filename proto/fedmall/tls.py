@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 from concurrent import futures
+from typing import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -61,8 +62,9 @@ _SERVER_OPTIONS = _MESSAGE_OPTIONS + [
 ]
 
 
-def new_server(*, threads: int) -> grpc.Server:
-    return grpc.server(futures.ThreadPoolExecutor(max_workers=threads), options=_SERVER_OPTIONS)
+def new_server(*, threads: int, interceptors: Sequence[grpc.ServerInterceptor] = ()) -> grpc.Server:
+    return grpc.server(futures.ThreadPoolExecutor(max_workers=threads), options=_SERVER_OPTIONS,
+                       interceptors=interceptors)
 
 
 def add_health_and_reflection(server: grpc.Server, service_names: list[str]) -> health.HealthServicer:
