@@ -164,7 +164,7 @@ def _participants(args) -> int:
 
 def _settlement(args) -> int:
     config, store, registry = _open(args)
-    signing_key = pki.load_signing_key(config.home / "signing.key", config.signing_key_id)
+    signing_key = config.signing_key()
     windows = WindowService(store, registry, clearing_key=signing_key, bell=DeliveryBell(), clock_ms=wall_clock_ms)
     try:
         return settlement_cli.COMMANDS[args.command](args, windows)

@@ -3,20 +3,31 @@
     [identity]  party_id = "clearing", role = "clearing", signing_key_id = "clearing/k1"
     [clearing]  listen_address = "127.0.0.1:7000", database_url = ""  (empty: clearing.db in home)
                 expiry_sweep_ms = 200
-                window_close_interval_s = 0  (0: windows close only when the operator says)
+                window_close_interval_s = 0  (0: windows close only when the operator says;
+                                              else every so many seconds, at most a week)
 
 Overrides: FEDMALL_CLEARING_LISTEN_ADDRESS, FEDMALL_CLEARING_DATABASE_URL.
 """
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedmall import database
+from fedmall import database, pki
+from fedmall.config_file import ConfigError, load_file, read_toml
+from fedmall.envelope import SigningKey
 
 CONFIG_FILE = "fedmall.toml"
+
+
+# Every key the clearing reads; any other is refused (a misspelling must not fall back to a default).
+KNOWN_KEYS = {
+    "identity": frozenset({"party_id", "role", "signing_key_id"}),
+    "clearing": frozenset({"listen_address", "database_url", "expiry_sweep_ms", "window_close_interval_s"}),
+}
+EXPIRY_SWEEP_MS_MIN, EXPIRY_SWEEP_MS_MAX = 10, 60_000
+WINDOW_CLOSE_INTERVAL_S_MAX = 7 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,21 +41,32 @@ class ClearingConfig:
 
     @classmethod
     def load(cls, home: Path) -> "ClearingConfig":
+        """The home's fedmall.toml; ConfigError (one line naming the file and key) when it is wrong."""
         path = home / CONFIG_FILE
         if not path.exists():
-            raise FileNotFoundError(f"{path} not found: run 'fedmall-clearing init --home {home}' first")
-        document = tomllib.loads(path.read_text())
-        section = document["clearing"]
-        database_url = os.environ.get("FEDMALL_CLEARING_DATABASE_URL") or section.get("database_url") \
+            raise ConfigError(f"{path} not found: run 'fedmall-clearing init --home {home}' first")
+        file = read_toml(path)
+        file.check_known(KNOWN_KEYS)
+        identity, section = file.section("identity"), file.section("clearing")
+        if identity.text("role") != "clearing":
+            raise ConfigError(f"{path}: [identity].role must be 'clearing'")
+        database_url = os.environ.get("FEDMALL_CLEARING_DATABASE_URL") or section.text("database_url", required=False) \
             or database.sqlite_url(home / "clearing.db")
+        interval_s = section.integer("window_close_interval_s", default=0, low=0, high=WINDOW_CLOSE_INTERVAL_S_MAX)
         return cls(
             home=home,
-            listen_address=os.environ.get("FEDMALL_CLEARING_LISTEN_ADDRESS") or section["listen_address"],
+            listen_address=os.environ.get("FEDMALL_CLEARING_LISTEN_ADDRESS") or section.text("listen_address"),
             database_url=database_url,
-            signing_key_id=document["identity"]["signing_key_id"],
-            expiry_sweep_ms=int(section.get("expiry_sweep_ms", 200)),
-            window_close_interval_s=int(section.get("window_close_interval_s", 0)),
+            signing_key_id=identity.text("signing_key_id"),
+            expiry_sweep_ms=section.integer("expiry_sweep_ms", default=200, low=EXPIRY_SWEEP_MS_MIN,
+                                            high=EXPIRY_SWEEP_MS_MAX),
+            window_close_interval_s=interval_s,
         )
+
+    def signing_key(self) -> SigningKey:
+        """The clearing's signing key from its home; ConfigError when the file is missing or wrong."""
+        return load_file(self.home / "signing.key", "the clearing's Ed25519 signing key (PEM)",
+                         lambda data: pki.signing_key_from_pem(data, self.signing_key_id))
 
 
 def toml_document(sections: dict[str, dict[str, str | int]]) -> str:

@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from fedmall import pki, tls
-from fedmall.pki import TlsCredentials
+from fedmall import tls
+from fedmall.config_file import load_tls
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc
 
 from clearing.config import ClearingConfig
@@ -42,9 +42,11 @@ class Clearing:
     port: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
+        # Key files first: a broken home is refused before the database is touched.
+        signing_key = self.config.signing_key()
+        self._tls = load_tls(self.config.home)
         self.store = Store.open(self.config.database_url)
         self.registry = Registry(self.store, clock_ms=self.clock_ms)
-        signing_key = pki.load_signing_key(self.config.home / "signing.key", self.config.signing_key_id)
         self._bell = DeliveryBell()
         self.transfers = TransferService(self.store, self.registry, clearing_key=signing_key,
                                          bell=self._bell, clock_ms=self.clock_ms)
@@ -63,7 +65,7 @@ class Clearing:
         self._scheduler = threading.Thread(target=self._schedule_windows, name="window-scheduler", daemon=True)
 
     def start(self) -> int:
-        credentials = tls.server_credentials(TlsCredentials.load(self.config.home))
+        credentials = tls.server_credentials(self._tls)
         self.port = self._server.add_secure_port(self.config.listen_address, credentials)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen_address}")

@@ -194,9 +194,8 @@ class Store:
 
     @classmethod
     def open(cls, url: str) -> "Store":
-        engine = database.make_engine(url)
-        database.migrate(engine, MIGRATIONS)
-        return cls(engine)
+        """The store on url, migrated; ConfigError when the database cannot be opened."""
+        return cls(database.open_migrated(url, MIGRATIONS))
 
     @contextlib.contextmanager
     def write(self) -> Iterator[sa.Connection]:

@@ -10,12 +10,12 @@ without it the node does not lend.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
 from fedmall import limits as protocol
+from fedmall.config_file import ConfigError, read_toml
 from fedmall.database import sqlite_url
 
 from node import limits
@@ -23,10 +23,6 @@ from node import limits
 CONFIG_FILE = "fedmall.toml"
 FULFILMENT_SECRET_FILE = "fulfilment.secret"
 DATABASE_FILE = "node.db"
-
-
-class ConfigError(ValueError):
-    """The configuration is missing or malformed; the message says what to fix."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,67 +55,43 @@ class NodeConfig:
         return self.home / "clearing.pub"
 
 
-def _section(document: dict, name: str) -> dict:
-    section = document.get(name)
-    if not isinstance(section, dict):
-        raise ConfigError(f"{CONFIG_FILE}: missing section [{name}]")
-    return section
-
-
-def _text(section: dict, section_name: str, key: str, *, required: bool = True) -> str:
-    value = section.get(key, "")
-    if not isinstance(value, str) or (required and not value):
-        raise ConfigError(f"{CONFIG_FILE}: [{section_name}].{key} must be a non-empty string")
-    return value
-
-
+# Every key a node reads; any other is refused (a misspelling must not fall back to a default).
+KNOWN_KEYS = {
+    "identity": frozenset({"party_id", "role", "signing_key_id"}),
+    "clearing": frozenset({"address", "signing_key_id"}),
+    "node": frozenset({"listen_address", "database_url", "transfer_expiry_ms", "auto_confirm_after_s",
+                       "search_deadline_ms", "credit_policy"}),
+}
 AUTO_CONFIRM_AFTER_S_MAX = 365 * 24 * 3600
 SEARCH_DEADLINE_MS_MIN = 50
 SEARCH_DEADLINE_MS_MAX = 30_000
 
 
-def _bounded_int(section: dict, key: str, default: int, *, low: int, high: int) -> int:
-    value = section.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise ConfigError(f"{CONFIG_FILE}: [node].{key} must be an integer in {low}..{high}")
-    return value
-
-
 def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConfig:
     home = Path(home)
-    path = home / CONFIG_FILE
-    try:
-        document = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path} not found; is {home} a node home folder?") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: {error}") from None
-    identity = _section(document, "identity")
-    clearing = _section(document, "clearing")
-    node = _section(document, "node")
-    if identity.get("role", "bank") != "bank":
-        raise ConfigError(f"{CONFIG_FILE}: [identity].role must be 'bank' for a node")
-    expiry_ms = node.get("transfer_expiry_ms", limits.transfer_expiry_ms_default)
-    if not isinstance(expiry_ms, int) or not protocol.expiry_ms_min <= expiry_ms <= protocol.expiry_ms_max:
-        raise ConfigError(
-            f"{CONFIG_FILE}: [node].transfer_expiry_ms must be an integer in "
-            f"{protocol.expiry_ms_min}..{protocol.expiry_ms_max}")
-    auto_confirm_after_s = _bounded_int(node, "auto_confirm_after_s", limits.auto_confirm_after_s_default,
-                                        low=1, high=AUTO_CONFIRM_AFTER_S_MAX)
-    search_deadline_ms = _bounded_int(node, "search_deadline_ms", limits.search_deadline_ms_default,
-                                      low=SEARCH_DEADLINE_MS_MIN, high=SEARCH_DEADLINE_MS_MAX)
-    database_url = environ.get("FEDMALL_NODE_DATABASE_URL") or _text(node, "node", "database_url", required=False)
-    credit_policy = _text(node, "node", "credit_policy", required=False)
+    file = read_toml(home / CONFIG_FILE)
+    file.check_known(KNOWN_KEYS)
+    identity, clearing, node = file.section("identity"), file.section("clearing"), file.section("node")
+    if identity.text("role", required=False) not in ("", "bank"):
+        raise ConfigError(f"{file.path}: [identity].role must be 'bank' for a node")
+    database_url = environ.get("FEDMALL_NODE_DATABASE_URL") or node.text("database_url", required=False)
+    credit_policy = node.text("credit_policy", required=False)
     return NodeConfig(
         home=home,
-        bank_id=_text(identity, "identity", "party_id"),
-        signing_key_id=_text(identity, "identity", "signing_key_id"),
-        clearing_address=environ.get("FEDMALL_CLEARING_ADDRESS") or _text(clearing, "clearing", "address"),
-        clearing_signing_key_id=_text(clearing, "clearing", "signing_key_id"),
-        listen_address=environ.get("FEDMALL_NODE_LISTEN_ADDRESS") or _text(node, "node", "listen_address"),
+        bank_id=identity.text("party_id"),
+        signing_key_id=identity.text("signing_key_id"),
+        clearing_address=environ.get("FEDMALL_CLEARING_ADDRESS") or clearing.text("address"),
+        clearing_signing_key_id=clearing.text("signing_key_id"),
+        listen_address=environ.get("FEDMALL_NODE_LISTEN_ADDRESS") or node.text("listen_address"),
         database_url=database_url or sqlite_url(home / DATABASE_FILE),
-        transfer_expiry_ms=expiry_ms,
-        auto_confirm_after_s=auto_confirm_after_s,
-        search_deadline_ms=search_deadline_ms,
+        transfer_expiry_ms=node.integer("transfer_expiry_ms", default=limits.transfer_expiry_ms_default,
+                                        low=protocol.expiry_ms_min, high=protocol.expiry_ms_max),
+        auto_confirm_after_s=node.integer("auto_confirm_after_s", default=limits.auto_confirm_after_s_default,
+                                          low=1, high=AUTO_CONFIRM_AFTER_S_MAX),
+        search_deadline_ms=node.integer("search_deadline_ms", default=limits.search_deadline_ms_default,
+                                        low=SEARCH_DEADLINE_MS_MIN, high=SEARCH_DEADLINE_MS_MAX),
         credit_policy_path=home / credit_policy if credit_policy else None,
     )
+
+
+__all__ = ["CONFIG_FILE", "ConfigError", "NodeConfig", "load_config"]

@@ -15,7 +15,8 @@ from typing import Callable
 import grpc
 
 from fedmall.envelope import VerificationKey
-from fedmall.pki import TlsCredentials, load_public_key_pem, load_signing_key
+from fedmall.config_file import load_file, load_tls
+from fedmall.pki import TlsCredentials, load_public_key_pem, signing_key_from_pem
 from fedmall.tls import add_health_and_reflection, new_server, secure_channel, server_credentials
 from fedmall.v1 import (
     clearing_pb2_grpc, credit_pb2, credit_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc)
@@ -115,16 +116,21 @@ class Node:
 def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
                clearing_channel: grpc.Channel | None = None, quoter: Quoter | None = None) -> Node:
     """Wire a node from its configuration. The clearing channel and quoter can be handed in (tests)."""
-    tls = TlsCredentials.load(config.home)
+    tls = load_tls(config.home)
     try:
         credit_policy = load_policy(config.credit_policy_path) if config.credit_policy_path else None
     except PolicyError as error:
         raise ConfigError(f"[node].credit_policy: {error}") from None
-    signing_key = load_signing_key(config.signing_key_path, config.signing_key_id)
+    signing_key = load_file(config.signing_key_path, "the bank's Ed25519 signing key (PEM)",
+                            lambda data: signing_key_from_pem(data, config.signing_key_id))
     clearing_key = VerificationKey(
         key_id=config.clearing_signing_key_id, owner="clearing",
-        public_key=load_public_key_pem(config.clearing_public_key_path.read_bytes()))
-    fulfilment_key = load_or_create_key(config.fulfilment_secret_path)
+        public_key=load_file(config.clearing_public_key_path, "the clearing's Ed25519 public key (PEM)",
+                             load_public_key_pem))
+    try:
+        fulfilment_key = load_or_create_key(config.fulfilment_secret_path)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{config.fulfilment_secret_path}: {error}") from None
 
     engine = store.open_database(config.database_url)
     with engine.begin() as connection:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from fedmall.database import make_engine, migrate
+from fedmall.database import open_migrated
 
 metadata = sa.MetaData()
 
@@ -18,7 +18,6 @@ MIGRATIONS = "node:migrations"
 
 
 def open_database(database_url: str) -> sa.Engine:
-    """The node's engine, its schema brought to the newest migration."""
-    engine = make_engine(database_url)
-    migrate(engine, MIGRATIONS)
-    return engine
+    """The node's engine, its schema brought to the newest migration (ConfigError when the
+    database cannot be opened)."""
+    return open_migrated(database_url, MIGRATIONS)

@@ -12,6 +12,9 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
+
+from fedmall.config_file import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 READ_ONLY_OPTION = "fedmall_read_only"
@@ -73,3 +76,27 @@ def migrate(engine: sa.Engine, script_location: str) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def shown_url(url: str) -> str:
+    """The URL to print: its password hidden."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(a malformed database URL)"
+
+
+def open_migrated(url: str, migrations: str) -> sa.Engine:
+    """An engine on url with its schema at the newest migration; a database that cannot be
+    opened (a bad URL, a server not answering, a file that is not a database, a schema
+    from a newer release) is one ConfigError naming it."""
+    engine = None
+    try:
+        engine = make_engine(url)
+        migrate(engine, migrations)
+        return engine
+    except (sa.exc.SQLAlchemyError, OSError, CommandError) as error:
+        if engine is not None:
+            engine.dispose()
+        cause = " ".join(str(getattr(error, "orig", None) or error).split())  # One line.
+        raise ConfigError(f"database {shown_url(url)}: cannot open it ({cause})") from None

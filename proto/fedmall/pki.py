@@ -147,9 +147,13 @@ def load_public_key_pem(data: bytes) -> Ed25519PublicKey:
 
 
 def load_signing_key(path: Path, key_id: str) -> SigningKey:
-    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    return signing_key_from_pem(path.read_bytes(), key_id)
+
+
+def signing_key_from_pem(data: bytes, key_id: str) -> SigningKey:
+    key = serialization.load_pem_private_key(data, password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path} is not an Ed25519 private key")
+        raise ValueError("not an Ed25519 private key")
     return SigningKey(key_id=key_id, private_key=key)
 
 
