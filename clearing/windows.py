@@ -292,7 +292,8 @@ class WindowService:
 
     @retry_on_conflict
     def record_reconciliation(self, envelope: Envelope, *, peer: str) -> int:
-        """Store a member's signed acknowledgement or dispute of its statement."""
+        """Store a member's signed acknowledgement or dispute of its statement: EXISTS for the
+        same answer again; another answer only when it withdraws the first."""
         now_ms = self.clock_ms()
         try:
             answer = open_envelope(envelope, settlement_pb2.Reconciliation, expected_signer=peer,
@@ -319,11 +320,16 @@ class WindowService:
             previous = connection.execute(sa.select(reconciliations.c.envelope).filter_by(**key)).scalar()
             if previous is not None and Envelope.FromString(previous).payload == envelope.payload:
                 return rc.RESULT_CODE_EXISTS
+            if previous is not None and not answer.withdraws_previous:
+                # A node that lost its books must not overwrite the answer it gave with them.
+                raise FedmallError(rc.RESULT_CODE_MODIFIED_REQUEST,
+                                   f"window {answer.window_id} already has {peer}'s answer; a different one must "
+                                   "withdraw it (withdraws_previous)")
             connection.execute(sa.delete(reconciliations).filter_by(**key))
             connection.execute(sa.insert(reconciliations).values(
                 **key, break_count=len(answer.breaks), envelope=envelope.SerializeToString(), received_at_ms=now_ms))
-            audit.append(connection, kind="reconciliation", party_id=peer, now_ms=now_ms,
-                         body=envelope.SerializeToString())
+            audit.append(connection, kind="reconciliation.replace" if previous is not None else "reconciliation",
+                         party_id=peer, now_ms=now_ms, body=envelope.SerializeToString())
         return rc.RESULT_CODE_OK
 
     # Settling and aborting ----------------------------------------------------------------

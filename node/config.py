@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Mapping
 
 from fedmall import limits as protocol
-from fedmall.config_file import ConfigError, read_toml
+from fedmall.config_file import ConfigError, load_file, read_toml
 from fedmall.database import sqlite_url
+from fedmall.envelope import SigningKey
+from fedmall.pki import signing_key_from_pem
 
 from node import limits
 
@@ -53,6 +55,11 @@ class NodeConfig:
     @property
     def clearing_public_key_path(self) -> Path:
         return self.home / "clearing.pub"
+
+    def signing_key(self) -> SigningKey:
+        """The bank's current signing key; ConfigError when its file is missing or wrong."""
+        return load_file(self.signing_key_path, "the bank's Ed25519 signing key (PEM)",
+                         lambda data: signing_key_from_pem(data, self.signing_key_id))
 
 
 # Every key a node reads; any other is refused (a misspelling must not fall back to a default).

@@ -16,7 +16,7 @@ import grpc
 
 from fedmall.envelope import VerificationKey
 from fedmall.config_file import load_file, load_tls
-from fedmall.pki import TlsCredentials, load_public_key_pem, signing_key_from_pem
+from fedmall.pki import TlsCredentials, load_public_key_pem
 from fedmall.tls import add_health_and_reflection, new_server, secure_channel, server_credentials
 from fedmall.v1 import (
     clearing_pb2_grpc, credit_pb2, credit_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc)
@@ -121,8 +121,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         credit_policy = load_policy(config.credit_policy_path) if config.credit_policy_path else None
     except PolicyError as error:
         raise ConfigError(f"[node].credit_policy: {error}") from None
-    signing_key = load_file(config.signing_key_path, "the bank's Ed25519 signing key (PEM)",
-                            lambda data: signing_key_from_pem(data, config.signing_key_id))
+    signing_key = config.signing_key()
     clearing_key = VerificationKey(
         key_id=config.clearing_signing_key_id, owner="clearing",
         public_key=load_file(config.clearing_public_key_path, "the clearing's Ed25519 public key (PEM)",

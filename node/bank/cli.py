@@ -4,6 +4,8 @@
     send --from A --to-bank B --to-account A AMOUNT [--reference R] [--transfer-id ID] [--wait S]
     transfer ID
     reconciliations | reconciliation WINDOW       this bank's statements and its answers to them
+    reconcile-again WINDOW                        answer again from the books as they are now,
+                                                  withdrawing the answer sent before
     rotate-key | revoke-key KEY                   the bank's signing keys at the clearing
 
 The account and transfer commands call the node's own NodeService (node.client); the
@@ -69,6 +71,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("transfer_id")
     command("reconciliations", "this bank's statements per settlement window and its answers to them")
     sub = command("reconciliation", "the breaks this bank found in one window's statement")
+    sub.add_argument("window", type=int)
+    sub = command("reconcile-again", "answer a window's statement again from the books as they are now, "
+                                     "withdrawing the answer sent before (after restoring or correcting the books)")
     sub.add_argument("window", type=int)
     command("rotate-key", "register a new signing key at the clearing and make it current (restart to use it)")
     sub = command("revoke-key", "revoke an older signing key at the clearing, signed with the current key")
@@ -259,6 +264,23 @@ def _reconciliation(args, config: NodeConfig) -> None:
                      for row, item in zip(rows, breaks)], ["kind", "transfer", "clearing says", "books say"]))
 
 
+def _reconcile_again(args, config: NodeConfig) -> None:
+    signing_key = config.signing_key()
+    engine = make_engine(config.database_url)
+    try:
+        settlement_service = settlement.SettlementService(engine, bank_id=config.bank_id, signing_key=signing_key,
+                                                          clock=time.time)
+        break_count = settlement_service.reconcile_again(args.window)
+    except FedmallError as error:
+        raise Refused(error.code, str(error)) from None
+    finally:
+        engine.dispose()
+    answer = "disputed" if break_count else "acknowledged"
+    emit(args, dict(window_id=args.window, answer=answer, break_count=break_count, withdraws_previous=True),
+         [("window", str(args.window)), ("answer", answer), ("breaks", str(break_count)),
+          ("sent", "by the running node, withdrawing the answer it sent before")])
+
+
 def _clearing_stub(config: NodeConfig) -> clearing_pb2_grpc.ClearingServiceStub:
     return clearing_pb2_grpc.ClearingServiceStub(secure_channel(config.clearing_address, TlsCredentials.load(config.home)))
 
@@ -288,6 +310,6 @@ def _revoke_key(args, config: NodeConfig) -> None:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, NodeConfig], None]] = {
     "open-account": _open_account, "deposit": _deposit, "send": _send, "account": _show, "transfer": _show,
-    "reconciliations": _reconciliations, "reconciliation": _reconciliation,
+    "reconciliations": _reconciliations, "reconciliation": _reconciliation, "reconcile-again": _reconcile_again,
     "rotate-key": _rotate_key, "revoke-key": _revoke_key,
 }

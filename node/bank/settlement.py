@@ -208,12 +208,31 @@ class SettlementService:
         self._reconcile(connection, window_id, [row.payload for row in held_pages], now_ms=now_ms)
         return True
 
-    def _reconcile(self, connection: sa.Connection, window_id: int, pages: list[bytes], *, now_ms: int) -> None:
+    def reconcile_again(self, window_id: int) -> int:
+        """Answer a window's statement again from the books as they are now, withdrawing the
+        answer sent before (after the books were restored or corrected: an operator's
+        decision). The submitter sends it. Returns its break count."""
+        pages = store.statement_pages
+        with self._engine.begin() as connection:
+            held = connection.execute(sa.select(pages.c.page_count, pages.c.payload)
+                                      .where(pages.c.window_id == window_id).order_by(pages.c.page_index)).all()
+            if not held:
+                _refuse(result_pb2.RESULT_CODE_WINDOW_NOT_FOUND, f"no statement held for window {window_id}")
+            if len(held) < held[0].page_count:
+                _refuse(result_pb2.RESULT_CODE_WINDOW_STATE_INVALID,
+                        f"window {window_id}: {len(held)} of {held[0].page_count} statement pages held")
+            connection.execute(store.reconciliations.delete().where(store.reconciliations.c.window_id == window_id))
+            return self._reconcile(connection, window_id, [row.payload for row in held],
+                                   now_ms=int(self._clock() * 1000), withdraws_previous=True)
+
+    def _reconcile(self, connection: sa.Connection, window_id: int, pages: list[bytes], *, now_ms: int,
+                   withdraws_previous: bool = False) -> int:
         problems = reconcile.statement_problems(reconcile.parse_pages(pages))
         for problem in problems:
             log.error("statement of window %d contradicts itself: %s", window_id, problem)
         answer = reconcile.reconcile(window_id=window_id, bank_id=self._bank_id, pages=pages,
                                      book_entries=read_window_books(connection, window_id))
+        answer.withdraws_previous = withdraws_previous
         break_count = len(answer.breaks)
         if break_count > limits.reconciliation_breaks_max:
             log.error("window %d: %d breaks, the answer lists the first %d", window_id, break_count,
@@ -228,6 +247,7 @@ class SettlementService:
             window_id=window_id, envelope=envelope.SerializeToString(deterministic=True), break_count=break_count,
             sent=False, answer_result=result_pb2.RESULT_CODE_UNSPECIFIED, created_at_unix_ms=now_ms,
             sent_at_unix_ms=None))
+        return break_count
 
     def apply_window_settled(self, connection: sa.Connection, settled: settlement_pb2.WindowSettled, *,
                              now_ms: int) -> None:

@@ -11,6 +11,7 @@ from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 
 from clearing.cli import main as clearing_cli
+from node.cli import main as node_cli
 from node.bank import store as node_store
 
 from tests.support.federation import wait_until
@@ -93,7 +94,7 @@ def test_windows_closed_under_load_reconcile_with_no_breaks_and_settle(federatio
     federation.assert_invariants()
 
 
-def test_a_removed_posting_is_disputed_shown_by_reconcile_and_blocks_settle(federation, capsys):
+def test_a_removed_posting_is_disputed_and_blocks_settle_until_restored_and_answered_again(federation, capsys):
     provision(federation)
     kept, _ = federation.send("bank-a", "customer", "bank-b", "customer", 1_500)
     removed, _ = federation.send("bank-a", "customer", "bank-b", "customer", 2_500)
@@ -107,6 +108,10 @@ def test_a_removed_posting_is_disputed_shown_by_reconcile_and_blocks_settle(fede
             node_store.postings.c.entry_id.like(f"%{removed}%"),
             node_store.postings.c.account_id == "@clearing/EUR")).scalars().all()
         assert len(entry_ids) == 1
+        lost_entry = connection.execute(sa.select(node_store.journal_entries).where(
+            node_store.journal_entries.c.entry_id == entry_ids[0])).one()
+        lost_postings = connection.execute(sa.select(node_store.postings).where(
+            node_store.postings.c.entry_id == entry_ids[0])).all()
         connection.execute(sa.delete(node_store.postings).where(node_store.postings.c.entry_id == entry_ids[0]))
         connection.execute(sa.delete(node_store.journal_entries).where(
             node_store.journal_entries.c.entry_id == entry_ids[0]))
@@ -128,3 +133,13 @@ def test_a_removed_posting_is_disputed_shown_by_reconcile_and_blocks_settle(fede
         assert error.code == rc.RESULT_CODE_SETTLEMENT_DISPUTED
     assert {b: federation.position(b) for b in federation.world.banks} == positions
     assert clearing_cli(["--home", home, "settle", "--window", str(window_id)]) == 1
+
+    # Bank B restores its books and answers again, withdrawing the dispute: the window settles.
+    with federation.nodes["bank-b"].engine.begin() as connection:
+        connection.execute(node_store.journal_entries.insert().values(lost_entry._asdict()))
+        connection.execute(node_store.postings.insert(), [row._asdict() for row in lost_postings])
+    bundle = str(federation.world.banks["bank-b"].bundle)
+    assert node_cli(["reconcile-again", str(window_id), "--home", bundle, "--json"]) == 0
+    assert '"answer": "acknowledged"' in capsys.readouterr().out
+    wait_until(lambda: answers(federation, window_id)["bank-b"] == "acknowledged", timeout_s=30)
+    assert clearing_cli(["--home", home, "settle", "--window", str(window_id)]) == 0

@@ -46,11 +46,12 @@ def statement(world, bank_id: str, window_id: int) -> tuple[list[Envelope], list
     return list(response.pages), pages
 
 
-def answer(world, bank_id: str, window_id: int, *, breaks=(), key=None, statement_sha256: bytes | None = None) -> int:
+def answer(world, bank_id: str, window_id: int, *, breaks=(), key=None, statement_sha256: bytes | None = None,
+           withdraws_previous: bool = False) -> int:
     envelopes, _ = statement(world, bank_id, window_id)
     digest = statement_sha256 or hashlib.sha256(b"".join(e.payload for e in envelopes)).digest()
     reconciliation = settlement_pb2.Reconciliation(window_id=window_id, bank_id=bank_id, statement_sha256=digest,
-                                                   breaks=breaks)
+                                                   breaks=breaks, withdraws_previous=withdraws_previous)
     envelope = (key or world.banks[bank_id].signing_key).sign(reconciliation)
     return world.stub(bank_id).SubmitReconciliation(clearing_pb2.SubmitReconciliationRequest(envelope=envelope)).result
 
@@ -158,7 +159,7 @@ def test_settle__an_open_window_twice_or_disputed_is_refused_and_changes_nothing
 
     acknowledge_all(world, window_id)
     dispute = settlement_pb2.ReconciliationBreak(kind=settlement_pb2.BREAK_KIND_MISSING_AT_NODE, transfer_id="x")
-    assert answer(world, "bank-b", window_id, breaks=[dispute]) == rc.RESULT_CODE_OK
+    assert answer(world, "bank-b", window_id, breaks=[dispute], withdraws_previous=True) == rc.RESULT_CODE_OK
     positions = {b: world.participant(b).position_minor for b in world.banks}
     assert refused(lambda: world.clearing.windows.settle(window_id)) == rc.RESULT_CODE_SETTLEMENT_DISPUTED
     assert {b: world.participant(b).position_minor for b in world.banks} == positions
@@ -185,6 +186,25 @@ def test_reconciliation__forged_wrong_statement_or_for_another_bank_is_refused(w
     assert answer(world, "bank-a", window_id) == rc.RESULT_CODE_OK
     assert answer(world, "bank-a", window_id) == rc.RESULT_CODE_EXISTS
     assert [a.status for a in world.clearing.windows.answers(window_id)][0] == "acknowledged"
+
+
+def test_reconciliation__another_answer_is_modified_request_unless_it_withdraws_the_first(world):
+    commit(world, "bank-a", "bank-b", 500)
+    window_id = close(world)
+    assert answer(world, "bank-a", window_id) == rc.RESULT_CODE_OK
+    dispute = settlement_pb2.ReconciliationBreak(kind=settlement_pb2.BREAK_KIND_MISSING_AT_NODE, transfer_id="x")
+    with world.clearing.store.read() as connection:
+        audit_before = connection.scalar(sa.text("SELECT count(*) FROM audit_log"))
+
+    assert answer(world, "bank-a", window_id, breaks=[dispute]) == rc.RESULT_CODE_MODIFIED_REQUEST
+    assert [a.status for a in world.clearing.windows.answers(window_id)][0] == "acknowledged"   # The first stands.
+
+    assert answer(world, "bank-a", window_id, breaks=[dispute], withdraws_previous=True) == rc.RESULT_CODE_OK
+    assert [a.status for a in world.clearing.windows.answers(window_id)][0] == "disputed"
+    assert answer(world, "bank-a", window_id, breaks=[dispute], withdraws_previous=True) == rc.RESULT_CODE_EXISTS
+    with world.clearing.store.read() as connection:
+        kinds = connection.execute(sa.text("SELECT kind FROM audit_log ORDER BY sequence")).scalars().all()
+    assert kinds[audit_before:] == ["reconciliation.replace"]
 
 
 def test_restart__between_close_and_settle_the_window_report_and_answers_survive(world):

@@ -156,18 +156,20 @@ class ReconciliationBreak(_message.Message):
     def __init__(self, kind: _Optional[_Union[BreakKind, str]] = ..., transfer_id: _Optional[str] = ..., clearing_entry: _Optional[_Union[StatementEntry, _Mapping]] = ..., node_entry: _Optional[_Union[StatementEntry, _Mapping]] = ...) -> None: ...
 
 class Reconciliation(_message.Message):
-    __slots__ = ("window_id", "bank_id", "statement_sha256", "breaks", "node_net")
+    __slots__ = ("window_id", "bank_id", "statement_sha256", "breaks", "node_net", "withdraws_previous")
     WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
     BANK_ID_FIELD_NUMBER: _ClassVar[int]
     STATEMENT_SHA256_FIELD_NUMBER: _ClassVar[int]
     BREAKS_FIELD_NUMBER: _ClassVar[int]
     NODE_NET_FIELD_NUMBER: _ClassVar[int]
+    WITHDRAWS_PREVIOUS_FIELD_NUMBER: _ClassVar[int]
     window_id: int
     bank_id: str
     statement_sha256: bytes
     breaks: _containers.RepeatedCompositeFieldContainer[ReconciliationBreak]
     node_net: _money_pb2.Money
-    def __init__(self, window_id: _Optional[int] = ..., bank_id: _Optional[str] = ..., statement_sha256: _Optional[bytes] = ..., breaks: _Optional[_Iterable[_Union[ReconciliationBreak, _Mapping]]] = ..., node_net: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
+    withdraws_previous: bool
+    def __init__(self, window_id: _Optional[int] = ..., bank_id: _Optional[str] = ..., statement_sha256: _Optional[bytes] = ..., breaks: _Optional[_Iterable[_Union[ReconciliationBreak, _Mapping]]] = ..., node_net: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., withdraws_previous: _Optional[bool] = ...) -> None: ...
 
 class WindowSettled(_message.Message):
     __slots__ = ("window_id", "bank_id", "net", "settled_at_unix_ms")

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from fedmall.envelope import VerificationKey, open_envelope
 from fedmall.pki import new_signing_key
+from fedmall.results import FedmallError
 from fedmall.v1 import clearing_pb2, envelope_pb2, money_pb2, result_pb2, settlement_pb2, transfer_pb2
 
 from node.bank import ledger, reconcile, settlement, store
@@ -283,3 +284,34 @@ def test_submitter__refusal_is_definitive_unavailable_and_grpc_errors_retry(bank
     assert (answers(bank)[0].sent, answers(bank)[0].answer_result) == (True, R.RESULT_CODE_STATEMENT_MISMATCH)
     submitter.step()
     assert len(clearing.sent) == 3
+
+
+def test_reconcile_again__answers_from_the_restored_books_and_withdraws_the_first(bank):
+    with bank.engine.begin() as connection:   # The books lose settle:t2 before the statement comes...
+        journal = connection.execute(sa.select(store.journal_entries).where(
+            store.journal_entries.c.entry_id == "settle:t2")).one()
+        postings = connection.execute(sa.select(store.postings).where(
+            store.postings.c.entry_id == "settle:t2")).all()
+        connection.execute(store.postings.delete().where(store.postings.c.entry_id == "settle:t2"))
+        connection.execute(store.journal_entries.delete().where(store.journal_entries.c.entry_id == "settle:t2"))
+    deliver_statement(bank, ENTRIES)
+    bank.settlement.mark_reconciliation_sent(WINDOW, R.RESULT_CODE_OK)
+    assert (answers(bank)[0].break_count, opened(bank, answers(bank)[0]).withdraws_previous) == (1, False)
+    with bank.engine.begin() as connection:   # ...and an operator restores them.
+        connection.execute(store.journal_entries.insert().values(journal._asdict()))
+        connection.execute(store.postings.insert(), [row._asdict() for row in postings])
+
+    assert bank.settlement.reconcile_again(WINDOW) == 0
+    [row] = answers(bank)
+    assert (row.break_count, row.sent, opened(bank, row).withdraws_previous) == (0, False, True)
+    assert [window_id for window_id, _ in bank.settlement.pending_reconciliations(limit=1)] == [WINDOW]
+
+
+def test_reconcile_again__without_a_whole_statement_is_refused(bank):
+    with pytest.raises(FedmallError) as unknown:
+        bank.settlement.reconcile_again(99)
+    assert unknown.value.code == R.RESULT_CODE_WINDOW_NOT_FOUND
+    handle(bank, signed(2, statement(ENTRIES)[0]))   # One page of two.
+    with pytest.raises(FedmallError) as partial:
+        bank.settlement.reconcile_again(WINDOW)
+    assert partial.value.code == R.RESULT_CODE_WINDOW_STATE_INVALID and answers(bank) == []
