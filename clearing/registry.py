@@ -65,6 +65,15 @@ class Registry:
             audit.append(connection, kind=f"status.{status}", party_id="operator", now_ms=now_ms,
                          body=audit.json_body({"bank_id": bank_id}))
 
+    def record_acknowledged(self, bank_id: str, sequence: int) -> None:
+        """The bank's node resumed its stream after sequence: it had applied that much. Never
+        lowered (a node that lost data asks from further back), never above what was issued."""
+        with self._store.write() as connection:
+            connection.execute(sa.update(participants).where(
+                participants.c.bank_id == bank_id, participants.c.acknowledged_sequence < sequence).values(
+                acknowledged_sequence=sa.case((participants.c.delivery_sequence < sequence,
+                                               participants.c.delivery_sequence), else_=sequence)))
+
     def list(self) -> list[sa.Row]:
         with self._store.read() as connection:
             return connection.execute(sa.select(participants).order_by(participants.c.bank_id)).all()

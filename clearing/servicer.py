@@ -139,6 +139,8 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
     def StreamDeliveries(self, request, context):
         peer = self._member(context)
         cursor = max(request.after_sequence, 0)
+        if cursor:
+            self._registry.record_acknowledged(peer, cursor)
         idle_timeout_s = limits.stream_idle_poll_ms / 1000
         # One stream per bank: a new one (a reconnect) ends the old, so dead or repeated
         # streams cannot pile up and hold the server's threads.
@@ -173,7 +175,8 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
 
         return clearing_pb2.GetPositionResponse(
             bank_id=row.bank_id, position=money(row.position_minor), reserved=money(row.reserved_minor),
-            net_debit_cap=money(row.net_debit_cap_minor), liquidity=money(row.liquidity_minor))
+            net_debit_cap=money(row.net_debit_cap_minor), liquidity=money(row.liquidity_minor),
+            delivery_sequence_issued=row.delivery_sequence, delivery_sequence_acknowledged=row.acknowledged_sequence)
 
     def GetStatement(self, request, context):
         peer = self._member(context)

@@ -74,6 +74,9 @@ participants = sa.Table(
     sa.Column("reserved_minor", sa.BigInteger, nullable=False),
     # Last sequence number used on this bank's delivery stream.
     sa.Column("delivery_sequence", sa.BigInteger, nullable=False),
+    # The highest sequence the bank's node resumed its stream after: it had applied that
+    # much, durably. A node whose database is behind it lost data (node.bank.deliveries).
+    sa.Column("acknowledged_sequence", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("admitted_at_ms", sa.BigInteger, nullable=False),
 )
 

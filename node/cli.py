@@ -46,7 +46,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="machine-readable output")
         return sub
 
-    command("serve", "run the node until SIGTERM or SIGINT")
+    sub = command("serve", "run the node until SIGTERM or SIGINT")
+    sub.add_argument("--accept-database-behind", action="store_true",
+                     help="start although the database is behind what the bank acknowledged to the clearing, "
+                          "and replay the delivery stream onto it")
     bank_cli.add_commands(commands)
     command("ledger-check", "check the books in the database directly")
     market_cli.add_commands(commands)
@@ -79,7 +82,7 @@ def _serve(args, config: NodeConfig) -> None:
     from node.server import build_node  # Only serve needs the whole node.
 
     stop_signals = StopSignals()
-    node = build_node(config)
+    node = build_node(config, accept_database_behind=args.accept_database_behind)
     port = node.start()
     host = config.listen_address.rsplit(":", 1)[0]
     print(f"node {config.bank_id} listening on {host}:{port}", flush=True)

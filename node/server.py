@@ -25,7 +25,7 @@ from node import limits, store
 from node.bank import store as bank_store
 from node.bank.accounts import AccountService
 from node.bank.decisions import DecisionSubmitter
-from node.bank.deliveries import DeliveryApplier, DeliveryConsumer
+from node.bank.deliveries import DatabaseBehind, DeliveryApplier, DeliveryConsumer
 from node.bank.fulfilment import load_or_create_key
 from node.bank.notices import NoticeService
 from node.bank.outbox import OutboxSubmitter
@@ -92,12 +92,26 @@ class Node:
         self.port = self._server.add_secure_port(self.config.listen_address, server_credentials(self._tls))
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen_address}")
+        if workers:
+            self._check_database()
         self._server.start()
         if workers:
             for worker in self._workers:
                 worker.start()
         log.info("node %s listening on port %d", self.config.bank_id, self.port)
         return self.port
+
+    def _check_database(self) -> None:
+        """Refuse to start on a database behind what the bank acknowledged to the clearing."""
+        try:
+            self._consumer.check_database()
+        except DatabaseBehind as error:
+            raise ConfigError(f"{error}. Restore the bank's database, or start with --accept-database-behind to "
+                              "replay the stream onto this one (its answers to windows already answered will "
+                              "be refused)") from None
+        except grpc.RpcError as error:
+            log.warning("cannot check the database against the clearing yet (%s); the delivery stream checks "
+                        "before it applies anything", error.code().name)
 
     def stop(self, *, grace_s: float = 5.0) -> None:
         """Stop accepting calls, finish in-flight ones, stop the workers, close everything."""
@@ -114,8 +128,11 @@ class Node:
 
 
 def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
-               clearing_channel: grpc.Channel | None = None, quoter: Quoter | None = None) -> Node:
-    """Wire a node from its configuration. The clearing channel and quoter can be handed in (tests)."""
+               clearing_channel: grpc.Channel | None = None, quoter: Quoter | None = None,
+               accept_database_behind: bool = False) -> Node:
+    """Wire a node from its configuration. The clearing channel and quoter can be handed in (tests).
+    accept_database_behind: the operator accepts replaying the stream onto a database behind
+    what the bank acknowledged (node.bank.deliveries)."""
     tls = load_tls(config.home)
     try:
         credit_policy = load_policy(config.credit_policy_path) if config.credit_policy_path else None
@@ -158,7 +175,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         DeliveryApplier(engine, notices=notices, settlement=settlement, clock=clock), clearing,
         bank_id=config.bank_id, keys=lambda key_id: clearing_key if key_id == clearing_key.key_id else None,
         on_decisions=lambda: workers["decisions"].wake(),
-        on_reconciliations=lambda: workers["reconciliations"].wake())
+        on_reconciliations=lambda: workers["reconciliations"].wake(), check_database=not accept_database_behind)
     merchants = MerchantService(engine, bank_id=config.bank_id, clock=clock)
     catalogue = CatalogueService(engine, bank_id=config.bank_id, peers=peers, deadline_ms=config.search_deadline_ms)
     seller_orders = SellerOrderService(engine, bank_id=config.bank_id, transfers=transfers, clock=clock,

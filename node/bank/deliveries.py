@@ -13,6 +13,13 @@ DeliveryApplier in ONE transaction with the stream cursor, dispatched on its typ
 
 A delivery that fails verification is not applied and the cursor does not move:
 the consumer logs it loudly and reconnects from the stored cursor after a back-off.
+
+Before it applies anything, the consumer checks that this database can be the bank's:
+its cursor may not be below the sequence the bank's node acknowledged to the clearing
+(by resuming its stream there). A database that is empty, restored from an old backup,
+or another bank's would otherwise replay the stream against the wrong books and answer
+statements with false breaks. The node then refuses to start (node.server) unless its
+operator accepts the replay (`fedmall-node serve --accept-database-behind`).
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ from fedmall.envelope import KeyLookup, open_envelope, pae
 from fedmall.results import FedmallError
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, envelope_pb2, result_pb2, settlement_pb2, transfer_pb2
 
+from node import limits
 from node.bank import settlement, store
 from node.bank.notices import NoticeService
 from node.bank.settlement import SettlementService
@@ -141,22 +149,52 @@ class DeliveryApplier:
         return DeliveryOutcome(applied=True)
 
 
+class DatabaseBehind(Exception):
+    """This node's database is behind what the bank acknowledged to the clearing."""
+
+
 class DeliveryConsumer:
     def __init__(self, applier: DeliveryApplier, clearing: clearing_pb2_grpc.ClearingServiceStub, *,
                  bank_id: str, keys: KeyLookup, on_decisions: Callable[[], None] = lambda: None,
-                 on_reconciliations: Callable[[], None] = lambda: None) -> None:
+                 on_reconciliations: Callable[[], None] = lambda: None, check_database: bool = True) -> None:
+        """check_database=False: the operator accepted replaying onto a database that is behind."""
         self._applier = applier
         self._clearing = clearing
         self._bank_id = bank_id
         self._keys = keys
         self._on_decisions = on_decisions
         self._on_reconciliations = on_reconciliations
+        self._database_checked = not check_database
         self._lock = threading.Lock()
         self._call = None
         self._stopped = False
 
+    def database_problem(self) -> str | None:
+        """Why this database cannot be the one that applied this bank's stream so far, or None.
+        Raises grpc.RpcError when the clearing does not answer."""
+        position = self._clearing.GetPosition(clearing_pb2.GetPositionRequest(), timeout=limits.rpc_timeout_ms / 1000)
+        cursor, acknowledged = self._applier.cursor(), position.delivery_sequence_acknowledged
+        if cursor >= acknowledged:
+            return None
+        return (f"this node's database has applied deliveries up to {cursor}, but {self._bank_id} acknowledged "
+                f"{acknowledged} to the clearing: it is not the bank's database, or it lost data")
+
+    def check_database(self) -> None:
+        """DatabaseBehind unless the database can be the bank's (once; the cursor only grows)."""
+        if self._database_checked:
+            return
+        problem = self.database_problem()
+        if problem is not None:
+            raise DatabaseBehind(problem)
+        self._database_checked = True
+
     def step(self) -> bool:
         """One stream session: connect after the stored cursor and apply until it ends."""
+        try:
+            self.check_database()
+        except DatabaseBehind as error:
+            log.critical("%s; not applying anything until an operator restarts the node", error)
+            raise
         cursor = self._applier.cursor()
         with self._lock:
             if self._stopped:

@@ -28,11 +28,17 @@ class Federation:
         self.nodes: dict[str, Node] = {}
         self._channels: dict[str, object] = {}
 
-    def start_node(self, bank_id: str, *, workers: bool = True, clock=time.time, **overrides) -> Node:
+    def start_node(self, bank_id: str, *, workers: bool = True, clock=time.time, accept_database_behind: bool = False,
+                   **overrides) -> Node:
         """Build and start the bank's node; overrides replace config fields, clock the node's time."""
         config = load_config(self.world.banks[bank_id].bundle)
-        node = build_node(dataclasses.replace(config, **overrides), clock=clock)
-        node.start(workers=workers)
+        node = build_node(dataclasses.replace(config, **overrides), clock=clock,
+                          accept_database_behind=accept_database_behind)
+        try:
+            node.start(workers=workers)
+        except BaseException:
+            node.stop(grace_s=0)
+            raise
         self.nodes[bank_id] = node
         return node
 

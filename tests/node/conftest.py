@@ -87,6 +87,7 @@ class FakeClearing(clearing_pb2_grpc.ClearingServiceServicer):
     callers: list = field(default_factory=list)
     reconciliations: list = field(default_factory=list)  # Envelopes of SubmitReconciliation.
     reconciliation_code: int = result_pb2.RESULT_CODE_OK
+    acknowledged: dict = field(default_factory=dict)  # bank_id -> the highest after_sequence it resumed after.
 
     def queue_for(self, bank_id: str) -> "queue.Queue":
         return self.deliveries.setdefault(bank_id, queue.Queue())
@@ -115,9 +116,16 @@ class FakeClearing(clearing_pb2_grpc.ClearingServiceServicer):
     def ListParticipants(self, request, context):
         return clearing_pb2.ListParticipantsResponse(participants=self.participants)
 
+    def GetPosition(self, request, context):
+        bank_id = peer_identity(context).party_id
+        return clearing_pb2.GetPositionResponse(
+            bank_id=bank_id, delivery_sequence_acknowledged=self.acknowledged.get(bank_id, 0))
+
     def StreamDeliveries(self, request, context):
         self.stream_requests.append(request.after_sequence)
-        bank_queue = self.queue_for(peer_identity(context).party_id)
+        bank_id = peer_identity(context).party_id
+        self.acknowledged[bank_id] = max(self.acknowledged.get(bank_id, 0), request.after_sequence)
+        bank_queue = self.queue_for(bank_id)
         while context.is_active():
             try:
                 delivery = bank_queue.get(timeout=0.05)

@@ -29,15 +29,15 @@ from fedmall.v1 import settlement_pb2 as fedmall_dot_v1_dot_settlement__pb2
 from fedmall.v1 import transfer_pb2 as fedmall_dot_v1_dot_transfer__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66\x65\x64mall/v1/clearing.proto\x12\nfedmall.v1\x1a\x19\x66\x65\x64mall/v1/envelope.proto\x1a\x16\x66\x65\x64mall/v1/money.proto\x1a\x17\x66\x65\x64mall/v1/result.proto\x1a\x1b\x66\x65\x64mall/v1/settlement.proto\x1a\x19\x66\x65\x64mall/v1/transfer.proto\"w\n\x0eTransferResult\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12&\n\x06result\x18\x02 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.fedmall.v1.TransferState\"?\n\x15SubmitPreparesRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.fedmall.v1.Envelope\"m\n\x16SubmitPreparesResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12+\n\x07results\x18\x02 \x03(\x0b\x32\x1a.fedmall.v1.TransferResult\"@\n\x16SubmitDecisionsRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.fedmall.v1.Envelope\"n\n\x17SubmitDecisionsResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12+\n\x07results\x18\x02 \x03(\x0b\x32\x1a.fedmall.v1.TransferResult\")\n\x12GetTransferRequest\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\"\xbb\x01\n\x13GetTransferResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.fedmall.v1.TransferState\x12,\n\x0c\x61\x62ort_reason\x18\x03 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12$\n\x07prepare\x18\x04 \x01(\x0b\x32\x13.fedmall.v1.Prepare\"1\n\x17StreamDeliveriesRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\"D\n\x08\x44\x65livery\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12&\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x14.fedmall.v1.Envelope\"D\n\x18StreamDeliveriesResponse\x12(\n\ndeliveries\x18\x01 \x03(\x0b\x32\x14.fedmall.v1.Delivery\"\x83\x01\n\x0bParticipant\x12\x0f\n\x07\x62\x61nk_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12-\n\x06status\x18\x04 \x01(\x0e\x32\x1d.fedmall.v1.ParticipantStatus\x12\x14\n\x0cnode_address\x18\x05 \x01(\t\"\x19\n\x17ListParticipantsRequest\"I\n\x18ListParticipantsResponse\x12-\n\x0cparticipants\x18\x01 \x03(\x0b\x32\x17.fedmall.v1.Participant\"\x14\n\x12GetPositionRequest\"\xc0\x01\n\x13GetPositionResponse\x12\x0f\n\x07\x62\x61nk_id\x18\x01 \x01(\t\x12#\n\x08position\x18\x02 \x01(\x0b\x32\x11.fedmall.v1.Money\x12#\n\x08reserved\x18\x03 \x01(\x0b\x32\x11.fedmall.v1.Money\x12(\n\rnet_debit_cap\x18\x04 \x01(\x0b\x32\x11.fedmall.v1.Money\x12$\n\tliquidity\x18\x05 \x01(\x0b\x32\x11.fedmall.v1.Money\"A\n\x17\x43hangeSigningKeyRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.fedmall.v1.Envelope\"B\n\x18\x43hangeSigningKeyResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\"(\n\x13GetStatementRequest\x12\x11\n\twindow_id\x18\x01 \x01(\x03\"c\n\x14GetStatementResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12#\n\x05pages\x18\x02 \x03(\x0b\x32\x14.fedmall.v1.Envelope\"/\n\x1aGetSettlementReportRequest\x12\x11\n\twindow_id\x18\x01 \x01(\x03\"\x93\x01\n\x1bGetSettlementReportResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12$\n\x06report\x18\x02 \x01(\x0b\x32\x14.fedmall.v1.Envelope\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.fedmall.v1.WindowState\"E\n\x1bSubmitReconciliationRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.fedmall.v1.Envelope\"F\n\x1cSubmitReconciliationResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\",\n\x19SuspendParticipantRequest\x12\x0f\n\x07\x62\x61nk_id\x18\x01 \x01(\t\"D\n\x1aSuspendParticipantResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\"+\n\x18ResumeParticipantRequest\x12\x0f\n\x07\x62\x61nk_id\x18\x01 \x01(\t\"C\n\x19ResumeParticipantResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode*x\n\x11ParticipantStatus\x12\"\n\x1ePARTICIPANT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19PARTICIPANT_STATUS_ACTIVE\x10\x01\x12 \n\x1cPARTICIPANT_STATUS_SUSPENDED\x10\x02\x32\xab\x07\n\x0f\x43learingService\x12W\n\x0eSubmitPrepares\x12!.fedmall.v1.SubmitPreparesRequest\x1a\".fedmall.v1.SubmitPreparesResponse\x12Z\n\x0fSubmitDecisions\x12\".fedmall.v1.SubmitDecisionsRequest\x1a#.fedmall.v1.SubmitDecisionsResponse\x12N\n\x0bGetTransfer\x12\x1e.fedmall.v1.GetTransferRequest\x1a\x1f.fedmall.v1.GetTransferResponse\x12_\n\x10StreamDeliveries\x12#.fedmall.v1.StreamDeliveriesRequest\x1a$.fedmall.v1.StreamDeliveriesResponse0\x01\x12]\n\x10ListParticipants\x12#.fedmall.v1.ListParticipantsRequest\x1a$.fedmall.v1.ListParticipantsResponse\x12N\n\x0bGetPosition\x12\x1e.fedmall.v1.GetPositionRequest\x1a\x1f.fedmall.v1.GetPositionResponse\x12]\n\x10\x43hangeSigningKey\x12#.fedmall.v1.ChangeSigningKeyRequest\x1a$.fedmall.v1.ChangeSigningKeyResponse\x12Q\n\x0cGetStatement\x12\x1f.fedmall.v1.GetStatementRequest\x1a .fedmall.v1.GetStatementResponse\x12\x66\n\x13GetSettlementReport\x12&.fedmall.v1.GetSettlementReportRequest\x1a\'.fedmall.v1.GetSettlementReportResponse\x12i\n\x14SubmitReconciliation\x12\'.fedmall.v1.SubmitReconciliationRequest\x1a(.fedmall.v1.SubmitReconciliationResponse2\xdd\x01\n\x14\x43learingAdminService\x12\x63\n\x12SuspendParticipant\x12%.fedmall.v1.SuspendParticipantRequest\x1a&.fedmall.v1.SuspendParticipantResponse\x12`\n\x11ResumeParticipant\x12$.fedmall.v1.ResumeParticipantRequest\x1a%.fedmall.v1.ResumeParticipantResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66\x65\x64mall/v1/clearing.proto\x12\nfedmall.v1\x1a\x19\x66\x65\x64mall/v1/envelope.proto\x1a\x16\x66\x65\x64mall/v1/money.proto\x1a\x17\x66\x65\x64mall/v1/result.proto\x1a\x1b\x66\x65\x64mall/v1/settlement.proto\x1a\x19\x66\x65\x64mall/v1/transfer.proto\"w\n\x0eTransferResult\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12&\n\x06result\x18\x02 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12(\n\x05state\x18\x03 \x01(\x0e\x32\x19.fedmall.v1.TransferState\"?\n\x15SubmitPreparesRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.fedmall.v1.Envelope\"m\n\x16SubmitPreparesResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12+\n\x07results\x18\x02 \x03(\x0b\x32\x1a.fedmall.v1.TransferResult\"@\n\x16SubmitDecisionsRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.fedmall.v1.Envelope\"n\n\x17SubmitDecisionsResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12+\n\x07results\x18\x02 \x03(\x0b\x32\x1a.fedmall.v1.TransferResult\")\n\x12GetTransferRequest\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\"\xbb\x01\n\x13GetTransferResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.fedmall.v1.TransferState\x12,\n\x0c\x61\x62ort_reason\x18\x03 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12$\n\x07prepare\x18\x04 \x01(\x0b\x32\x13.fedmall.v1.Prepare\"1\n\x17StreamDeliveriesRequest\x12\x16\n\x0e\x61\x66ter_sequence\x18\x01 \x01(\x03\"D\n\x08\x44\x65livery\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12&\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x14.fedmall.v1.Envelope\"D\n\x18StreamDeliveriesResponse\x12(\n\ndeliveries\x18\x01 \x03(\x0b\x32\x14.fedmall.v1.Delivery\"\x83\x01\n\x0bParticipant\x12\x0f\n\x07\x62\x61nk_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\x12-\n\x06status\x18\x04 \x01(\x0e\x32\x1d.fedmall.v1.ParticipantStatus\x12\x14\n\x0cnode_address\x18\x05 \x01(\t\"\x19\n\x17ListParticipantsRequest\"I\n\x18ListParticipantsResponse\x12-\n\x0cparticipants\x18\x01 \x03(\x0b\x32\x17.fedmall.v1.Participant\"\x14\n\x12GetPositionRequest\"\x8a\x02\n\x13GetPositionResponse\x12\x0f\n\x07\x62\x61nk_id\x18\x01 \x01(\t\x12#\n\x08position\x18\x02 \x01(\x0b\x32\x11.fedmall.v1.Money\x12#\n\x08reserved\x18\x03 \x01(\x0b\x32\x11.fedmall.v1.Money\x12(\n\rnet_debit_cap\x18\x04 \x01(\x0b\x32\x11.fedmall.v1.Money\x12$\n\tliquidity\x18\x05 \x01(\x0b\x32\x11.fedmall.v1.Money\x12 \n\x18\x64\x65livery_sequence_issued\x18\x06 \x01(\x03\x12&\n\x1e\x64\x65livery_sequence_acknowledged\x18\x07 \x01(\x03\"A\n\x17\x43hangeSigningKeyRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.fedmall.v1.Envelope\"B\n\x18\x43hangeSigningKeyResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\"(\n\x13GetStatementRequest\x12\x11\n\twindow_id\x18\x01 \x01(\x03\"c\n\x14GetStatementResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12#\n\x05pages\x18\x02 \x03(\x0b\x32\x14.fedmall.v1.Envelope\"/\n\x1aGetSettlementReportRequest\x12\x11\n\twindow_id\x18\x01 \x01(\x03\"\x93\x01\n\x1bGetSettlementReportResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12$\n\x06report\x18\x02 \x01(\x0b\x32\x14.fedmall.v1.Envelope\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.fedmall.v1.WindowState\"E\n\x1bSubmitReconciliationRequest\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.fedmall.v1.Envelope\"F\n\x1cSubmitReconciliationResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\",\n\x19SuspendParticipantRequest\x12\x0f\n\x07\x62\x61nk_id\x18\x01 \x01(\t\"D\n\x1aSuspendParticipantResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\"+\n\x18ResumeParticipantRequest\x12\x0f\n\x07\x62\x61nk_id\x18\x01 \x01(\t\"C\n\x19ResumeParticipantResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode*x\n\x11ParticipantStatus\x12\"\n\x1ePARTICIPANT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n\x19PARTICIPANT_STATUS_ACTIVE\x10\x01\x12 \n\x1cPARTICIPANT_STATUS_SUSPENDED\x10\x02\x32\xab\x07\n\x0f\x43learingService\x12W\n\x0eSubmitPrepares\x12!.fedmall.v1.SubmitPreparesRequest\x1a\".fedmall.v1.SubmitPreparesResponse\x12Z\n\x0fSubmitDecisions\x12\".fedmall.v1.SubmitDecisionsRequest\x1a#.fedmall.v1.SubmitDecisionsResponse\x12N\n\x0bGetTransfer\x12\x1e.fedmall.v1.GetTransferRequest\x1a\x1f.fedmall.v1.GetTransferResponse\x12_\n\x10StreamDeliveries\x12#.fedmall.v1.StreamDeliveriesRequest\x1a$.fedmall.v1.StreamDeliveriesResponse0\x01\x12]\n\x10ListParticipants\x12#.fedmall.v1.ListParticipantsRequest\x1a$.fedmall.v1.ListParticipantsResponse\x12N\n\x0bGetPosition\x12\x1e.fedmall.v1.GetPositionRequest\x1a\x1f.fedmall.v1.GetPositionResponse\x12]\n\x10\x43hangeSigningKey\x12#.fedmall.v1.ChangeSigningKeyRequest\x1a$.fedmall.v1.ChangeSigningKeyResponse\x12Q\n\x0cGetStatement\x12\x1f.fedmall.v1.GetStatementRequest\x1a .fedmall.v1.GetStatementResponse\x12\x66\n\x13GetSettlementReport\x12&.fedmall.v1.GetSettlementReportRequest\x1a\'.fedmall.v1.GetSettlementReportResponse\x12i\n\x14SubmitReconciliation\x12\'.fedmall.v1.SubmitReconciliationRequest\x1a(.fedmall.v1.SubmitReconciliationResponse2\xdd\x01\n\x14\x43learingAdminService\x12\x63\n\x12SuspendParticipant\x12%.fedmall.v1.SuspendParticipantRequest\x1a&.fedmall.v1.SuspendParticipantResponse\x12`\n\x11ResumeParticipant\x12$.fedmall.v1.ResumeParticipantRequest\x1a%.fedmall.v1.ResumeParticipantResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fedmall.v1.clearing_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PARTICIPANTSTATUS']._serialized_start=2375
-  _globals['_PARTICIPANTSTATUS']._serialized_end=2495
+  _globals['_PARTICIPANTSTATUS']._serialized_start=2449
+  _globals['_PARTICIPANTSTATUS']._serialized_end=2569
   _globals['_TRANSFERRESULT']._serialized_start=173
   _globals['_TRANSFERRESULT']._serialized_end=292
   _globals['_SUBMITPREPARESREQUEST']._serialized_start=294
@@ -67,33 +67,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETPOSITIONREQUEST']._serialized_start=1308
   _globals['_GETPOSITIONREQUEST']._serialized_end=1328
   _globals['_GETPOSITIONRESPONSE']._serialized_start=1331
-  _globals['_GETPOSITIONRESPONSE']._serialized_end=1523
-  _globals['_CHANGESIGNINGKEYREQUEST']._serialized_start=1525
-  _globals['_CHANGESIGNINGKEYREQUEST']._serialized_end=1590
-  _globals['_CHANGESIGNINGKEYRESPONSE']._serialized_start=1592
-  _globals['_CHANGESIGNINGKEYRESPONSE']._serialized_end=1658
-  _globals['_GETSTATEMENTREQUEST']._serialized_start=1660
-  _globals['_GETSTATEMENTREQUEST']._serialized_end=1700
-  _globals['_GETSTATEMENTRESPONSE']._serialized_start=1702
-  _globals['_GETSTATEMENTRESPONSE']._serialized_end=1801
-  _globals['_GETSETTLEMENTREPORTREQUEST']._serialized_start=1803
-  _globals['_GETSETTLEMENTREPORTREQUEST']._serialized_end=1850
-  _globals['_GETSETTLEMENTREPORTRESPONSE']._serialized_start=1853
-  _globals['_GETSETTLEMENTREPORTRESPONSE']._serialized_end=2000
-  _globals['_SUBMITRECONCILIATIONREQUEST']._serialized_start=2002
-  _globals['_SUBMITRECONCILIATIONREQUEST']._serialized_end=2071
-  _globals['_SUBMITRECONCILIATIONRESPONSE']._serialized_start=2073
-  _globals['_SUBMITRECONCILIATIONRESPONSE']._serialized_end=2143
-  _globals['_SUSPENDPARTICIPANTREQUEST']._serialized_start=2145
-  _globals['_SUSPENDPARTICIPANTREQUEST']._serialized_end=2189
-  _globals['_SUSPENDPARTICIPANTRESPONSE']._serialized_start=2191
-  _globals['_SUSPENDPARTICIPANTRESPONSE']._serialized_end=2259
-  _globals['_RESUMEPARTICIPANTREQUEST']._serialized_start=2261
-  _globals['_RESUMEPARTICIPANTREQUEST']._serialized_end=2304
-  _globals['_RESUMEPARTICIPANTRESPONSE']._serialized_start=2306
-  _globals['_RESUMEPARTICIPANTRESPONSE']._serialized_end=2373
-  _globals['_CLEARINGSERVICE']._serialized_start=2498
-  _globals['_CLEARINGSERVICE']._serialized_end=3437
-  _globals['_CLEARINGADMINSERVICE']._serialized_start=3440
-  _globals['_CLEARINGADMINSERVICE']._serialized_end=3661
+  _globals['_GETPOSITIONRESPONSE']._serialized_end=1597
+  _globals['_CHANGESIGNINGKEYREQUEST']._serialized_start=1599
+  _globals['_CHANGESIGNINGKEYREQUEST']._serialized_end=1664
+  _globals['_CHANGESIGNINGKEYRESPONSE']._serialized_start=1666
+  _globals['_CHANGESIGNINGKEYRESPONSE']._serialized_end=1732
+  _globals['_GETSTATEMENTREQUEST']._serialized_start=1734
+  _globals['_GETSTATEMENTREQUEST']._serialized_end=1774
+  _globals['_GETSTATEMENTRESPONSE']._serialized_start=1776
+  _globals['_GETSTATEMENTRESPONSE']._serialized_end=1875
+  _globals['_GETSETTLEMENTREPORTREQUEST']._serialized_start=1877
+  _globals['_GETSETTLEMENTREPORTREQUEST']._serialized_end=1924
+  _globals['_GETSETTLEMENTREPORTRESPONSE']._serialized_start=1927
+  _globals['_GETSETTLEMENTREPORTRESPONSE']._serialized_end=2074
+  _globals['_SUBMITRECONCILIATIONREQUEST']._serialized_start=2076
+  _globals['_SUBMITRECONCILIATIONREQUEST']._serialized_end=2145
+  _globals['_SUBMITRECONCILIATIONRESPONSE']._serialized_start=2147
+  _globals['_SUBMITRECONCILIATIONRESPONSE']._serialized_end=2217
+  _globals['_SUSPENDPARTICIPANTREQUEST']._serialized_start=2219
+  _globals['_SUSPENDPARTICIPANTREQUEST']._serialized_end=2263
+  _globals['_SUSPENDPARTICIPANTRESPONSE']._serialized_start=2265
+  _globals['_SUSPENDPARTICIPANTRESPONSE']._serialized_end=2333
+  _globals['_RESUMEPARTICIPANTREQUEST']._serialized_start=2335
+  _globals['_RESUMEPARTICIPANTREQUEST']._serialized_end=2378
+  _globals['_RESUMEPARTICIPANTRESPONSE']._serialized_start=2380
+  _globals['_RESUMEPARTICIPANTRESPONSE']._serialized_end=2447
+  _globals['_CLEARINGSERVICE']._serialized_start=2572
+  _globals['_CLEARINGSERVICE']._serialized_end=3511
+  _globals['_CLEARINGADMINSERVICE']._serialized_start=3514
+  _globals['_CLEARINGADMINSERVICE']._serialized_end=3735
 # @@protoc_insertion_point(module_scope)

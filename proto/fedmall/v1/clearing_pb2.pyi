@@ -126,18 +126,22 @@ class GetPositionRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetPositionResponse(_message.Message):
-    __slots__ = ("bank_id", "position", "reserved", "net_debit_cap", "liquidity")
+    __slots__ = ("bank_id", "position", "reserved", "net_debit_cap", "liquidity", "delivery_sequence_issued", "delivery_sequence_acknowledged")
     BANK_ID_FIELD_NUMBER: _ClassVar[int]
     POSITION_FIELD_NUMBER: _ClassVar[int]
     RESERVED_FIELD_NUMBER: _ClassVar[int]
     NET_DEBIT_CAP_FIELD_NUMBER: _ClassVar[int]
     LIQUIDITY_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_SEQUENCE_ISSUED_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_SEQUENCE_ACKNOWLEDGED_FIELD_NUMBER: _ClassVar[int]
     bank_id: str
     position: _money_pb2.Money
     reserved: _money_pb2.Money
     net_debit_cap: _money_pb2.Money
     liquidity: _money_pb2.Money
-    def __init__(self, bank_id: _Optional[str] = ..., position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reserved: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., net_debit_cap: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., liquidity: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
+    delivery_sequence_issued: int
+    delivery_sequence_acknowledged: int
+    def __init__(self, bank_id: _Optional[str] = ..., position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reserved: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., net_debit_cap: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., liquidity: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., delivery_sequence_issued: _Optional[int] = ..., delivery_sequence_acknowledged: _Optional[int] = ...) -> None: ...
 
 class ChangeSigningKeyRequest(_message.Message):
     __slots__ = ("envelope",)
