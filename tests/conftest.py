@@ -3,6 +3,24 @@ from __future__ import annotations
 
 import pytest
 
+
+def pytest_addoption(parser):
+    parser.addoption("--chaos-long", action="store_true",
+                     help="also run the long fault-injection run (tests/faults: PostgreSQL, two clearings)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "chaos_long: the long fault-injection run, only with --chaos-long")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--chaos-long"):
+        return
+    skip = pytest.mark.skip(reason="the long fault-injection run needs --chaos-long")
+    for item in items:
+        if "chaos_long" in item.keywords:
+            item.add_marker(skip)
+
 from tests.support.federation import new_clearing_world
 from tests.support.postgres import PostgresCluster, find_bin_dir
 
