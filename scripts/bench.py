@@ -3,7 +3,10 @@
 Each bank's driver sends batches through NodeService.SendTransfers (one quote per
 payee bank, one outbox transaction), keeping at most --window transfers in flight.
 A transfer counts when it is COMMITTED at the clearing and both node ledgers show
-it (payer settled, payee credited), all on SQLite with synchronous=FULL.
+it (payer settled, payee credited). On SQLite (synchronous=FULL) by default; with
+--store postgresql the clearing and every node use a private, durable PostgreSQL
+cluster, and --clearings 2 runs two clearing processes on its one database (the
+production topology, docs/scale-out.md), reporting the conflicts they ran again.
 
 Latency is measured from the timestamps the processes store: the payer node's
 outbox row (created) to the later of the payer's settlement and the payee's credit.
@@ -16,7 +19,6 @@ import argparse
 import json
 import os
 import random
-import sqlite3
 import sys
 import tempfile
 import threading
@@ -28,7 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_netting import measure_netting  # noqa: E402
 from federation import BankSpec, Federation, check_books, read_books  # noqa: E402
+from postgres_cluster import PostgresCluster, find_bin_dir  # noqa: E402
 
+import sqlalchemy as sa  # noqa: E402
+
+from fedmall.database import make_engine, read_connection, sqlite_url  # noqa: E402
 from fedmall.v1 import money_pb2, node_pb2  # noqa: E402
 from fedmall.results import name_of  # noqa: E402
 from fedmall.v1 import result_pb2 as rc  # noqa: E402
@@ -46,15 +52,29 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
-def node_db(federation: Federation, bank_id: str) -> sqlite3.Connection:
-    connection = sqlite3.connect(f"file:{federation.bundle(bank_id) / 'node.db'}?mode=ro", uri=True, timeout=30)
-    connection.execute("PRAGMA busy_timeout=30000")
-    return connection
+class Databases:
+    """Read-only access to the clearing's and every node's database, SQLite or PostgreSQL."""
+
+    def __init__(self, federation: Federation, clearing_url: str) -> None:
+        self.nodes = {bank.bank_id: make_engine(federation.node_database_urls.get(bank.bank_id)
+                                                or sqlite_url(federation.bundle(bank.bank_id) / "node.db"))
+                      for bank in federation.banks}
+        self.clearing = make_engine(clearing_url)
+
+    def rows(self, engine: sa.Engine, query: str) -> list[sa.Row]:
+        with read_connection(engine) as connection:
+            return connection.execute(sa.text(query)).all()
+
+    def count(self, bank_id: str, query: str) -> int:
+        return self.rows(self.nodes[bank_id], query)[0][0]
+
+    def close(self) -> None:
+        for engine in [*self.nodes.values(), self.clearing]:
+            engine.dispose()
 
 
-def in_flight(connection: sqlite3.Connection) -> int:
-    return connection.execute(
-        "SELECT count(*) FROM outgoing_transfers WHERE status NOT IN ('COMMITTED','ABORTED')").fetchone()[0]
+def in_flight(databases: Databases, bank_id: str) -> int:
+    return databases.count(bank_id, "SELECT count(*) FROM outgoing_transfers WHERE status NOT IN ('COMMITTED','ABORTED')")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -62,14 +82,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def drive(federation: Federation, bank_id: str, others: list[str], *, count: int, batch_size: int,
-          window: int, seed: int, errors: list[str]) -> None:
+def drive(federation: Federation, databases: Databases, bank_id: str, others: list[str], *, count: int,
+          batch_size: int, window: int, seed: int, errors: list[str]) -> None:
     stub = federation.node_stub(bank_id)
     rng = random.Random(seed)
-    database = node_db(federation, bank_id)
     sent = 0
     while sent < count:
-        if in_flight(database) + batch_size > window:
+        if in_flight(databases, bank_id) + batch_size > window:
             time.sleep(0.002)
             continue
         size = min(batch_size, count - sent)
@@ -96,34 +115,31 @@ def provision(federation: Federation) -> None:
                                                  amount=money_pb2.Money(amount_minor=1_000_000_000, currency=CURRENCY)))
 
 
-def wait_final(federation: Federation, *, expected: int, timeout_s: float) -> None:
+def wait_final(databases: Databases, *, expected: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        done = 0
-        for bank in federation.banks:
-            with node_db(federation, bank.bank_id) as db:
-                done += db.execute("SELECT count(*) FROM outgoing_transfers WHERE status IN ('COMMITTED','ABORTED')").fetchone()[0]
-                pending_credit = db.execute("SELECT count(*) FROM incoming_transfers WHERE status NOT IN ('COMMITTED','ABORTED','REJECTED')").fetchone()[0]
+        done = sum(databases.count(bank_id, "SELECT count(*) FROM outgoing_transfers "
+                                            "WHERE status IN ('COMMITTED','ABORTED')") for bank_id in databases.nodes)
+        pending_credit = sum(databases.count(bank_id, "SELECT count(*) FROM incoming_transfers WHERE status "
+                                                      "NOT IN ('COMMITTED','ABORTED','REJECTED')")
+                             for bank_id in databases.nodes)
         if done >= expected and pending_credit == 0:
             return
         time.sleep(0.05)
     raise TimeoutError("transfers did not all finish in time")
 
 
-def measure(federation: Federation) -> dict:
+def measure(databases: Databases) -> dict:
     outgoing, incoming = {}, {}
-    for bank in federation.banks:
-        with node_db(federation, bank.bank_id) as db:
-            for transfer_id, status, created, updated in db.execute(
-                    "SELECT transfer_id, status, created_at_unix_ms, updated_at_unix_ms FROM outgoing_transfers"):
-                outgoing[transfer_id] = (status, created, updated)
-            for transfer_id, status, updated in db.execute(
-                    "SELECT transfer_id, status, updated_at_unix_ms FROM incoming_transfers"):
-                incoming[transfer_id] = (status, updated)
-    clearing = {}
-    with sqlite3.connect(f"file:{federation.clearing_home / 'clearing.db'}?mode=ro", uri=True) as db:
-        for transfer_id, created, decided in db.execute("SELECT transfer_id, created_at_ms, decided_at_ms FROM transfers"):
-            clearing[transfer_id] = (created, decided)
+    for engine in databases.nodes.values():
+        for transfer_id, status, created, updated in databases.rows(
+                engine, "SELECT transfer_id, status, created_at_unix_ms, updated_at_unix_ms FROM outgoing_transfers"):
+            outgoing[transfer_id] = (status, created, updated)
+        for transfer_id, status, updated in databases.rows(
+                engine, "SELECT transfer_id, status, updated_at_unix_ms FROM incoming_transfers"):
+            incoming[transfer_id] = (status, updated)
+    clearing = {transfer_id: (created, decided) for transfer_id, created, decided in databases.rows(
+        databases.clearing, "SELECT transfer_id, created_at_ms, decided_at_ms FROM transfers")}
     latencies, stages = [], {"payer_outbox_to_reserved": [], "reserved_to_committed": [], "committed_to_both_booked": []}
     committed = aborted = 0
     first_ms, last_ms = None, None
@@ -160,6 +176,13 @@ def invariants(federation: Federation) -> tuple[bool, list[str]]:
     return not failed, failed
 
 
+def conflicts(federation: Federation) -> dict:
+    """What the clearing processes logged of conflicts: ran again, and given up (reached members)."""
+    logs = [path.read_text() for path in (federation.home / "logs").glob("clearing*.log")]
+    return {"conflicts_retried": sum(log.count("; running it again") for log in logs),
+            "conflicts_given_up": sum(log.count("; giving up") for log in logs)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="End-to-end interbank transfer benchmark (JSON on stdout).")
     parser.add_argument("--banks", type=int, default=3)
@@ -168,24 +191,43 @@ def main() -> int:
     parser.add_argument("--window", type=int, default=300, help="most transfers in flight per bank")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--home", type=Path)
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
+                        help="postgresql: a private, durable cluster for the clearing and every node")
+    parser.add_argument("--clearings", type=int, default=1, choices=(1, 2),
+                        help="clearing processes on the one database (2 needs --store postgresql)")
     parser.add_argument("--netting-transfers", type=int, default=1_000_000,
                         help="size of the netting benchmark (0 skips it)")
     args = parser.parse_args()
+    if args.clearings > 1 and args.store != "postgresql":
+        parser.error("several clearing processes share one PostgreSQL database: add --store postgresql")
 
     home = args.home or Path(tempfile.mkdtemp(prefix="fedmall-bench-"))
     banks = [BankSpec(f"bank-{chr(97 + i)}", f"Bank {chr(65 + i)}", "1000000000.00", "1000000000.00")
              for i in range(args.banks)]
-    federation = Federation(home=home, currency=CURRENCY, banks=banks)
-    federation.create()
-    federation.start()
+    cluster = None
+    federation = Federation(home=home, currency=CURRENCY, banks=banks, clearing_processes=args.clearings)
+    if args.store == "postgresql":
+        bin_dir = find_bin_dir()
+        if bin_dir is None:
+            parser.error("PostgreSQL's server binaries are not installed (Debian package postgresql)")
+        cluster = PostgresCluster(bin_dir, durable=True)
+        cluster.start()
+        federation.clearing_database_url = cluster.new_database()
+        federation.node_database_urls = {bank.bank_id: cluster.new_database() for bank in banks}
+    databases = None
     try:
+        federation.create()
+        federation.start()
+        databases = Databases(federation, federation.clearing_database_url
+                              or sqlite_url(federation.clearing_home / "clearing.db"))
         provision(federation)
-        print(f"bench: {args.transfers} transfers, batches of {args.batch_size}, {args.banks} banks ...", file=sys.stderr)
+        print(f"bench: {args.transfers} transfers, batches of {args.batch_size}, {args.banks} banks, {args.store}, "
+              f"{args.clearings} clearing process(es) ...", file=sys.stderr)
         cpu_before = {name: cpu_seconds(p.pid) for name, p in federation.processes.items()}
         errors: list[str] = []
         per_bank = args.transfers // args.banks
         ids = [b.bank_id for b in banks]
-        threads = [threading.Thread(target=drive, args=(federation, b, [o for o in ids if o != b]),
+        threads = [threading.Thread(target=drive, args=(federation, databases, b, [o for o in ids if o != b]),
                                     kwargs=dict(count=per_bank, batch_size=args.batch_size, window=args.window,
                                                 seed=args.seed + i, errors=errors)) for i, b in enumerate(ids)]
         started = time.monotonic()
@@ -195,20 +237,25 @@ def main() -> int:
             thread.join()
         if errors:
             raise RuntimeError("; ".join(errors))
-        wait_final(federation, expected=per_bank * args.banks, timeout_s=600)
+        wait_final(databases, expected=per_bank * args.banks, timeout_s=600)
         wall_s = time.monotonic() - started
         cpu = {name: round(cpu_seconds(p.pid) - cpu_before[name], 2) for name, p in federation.processes.items()}
-        result = measure(federation)
+        result = measure(databases)
         ok, problems = invariants(federation)
     finally:
+        if databases is not None:
+            databases.close()
         federation.stop()
+        if cluster is not None:
+            cluster.stop()
     if args.netting_transfers:
         netting = measure_netting(home, transfer_count=args.netting_transfers, seed=args.seed)
         result.update(netting)
         if args.netting_transfers == 1_000_000:
             result["netting_1m_s"] = netting["netting_s"]
     result.update({
-        "cores": os.cpu_count(), "batch_size": args.batch_size, "banks": args.banks, "store": "sqlite",
+        "cores": os.cpu_count(), "batch_size": args.batch_size, "banks": args.banks, "store": args.store,
+        "clearing_processes": args.clearings, **conflicts(federation),
         "wall_seconds": round(wall_s, 2), "cpu_seconds_by_process": cpu,
         "cpu_utilisation_of_machine": round(sum(cpu.values()) / (wall_s * os.cpu_count()), 2),
         "invariants_ok": ok and not errors, "problems": problems + errors[:5], "home": str(home),

@@ -70,6 +70,11 @@ class Federation:
     node_addresses: dict[str, str] = field(default_factory=dict)
     channels: dict[str, grpc.Channel] = field(default_factory=dict)
     clearing_address: str = ""
+    # More clearing processes on the same (PostgreSQL) database; bank i's node talks to
+    # clearing i modulo their number.
+    clearing_processes: int = 1
+    node_database_urls: dict[str, str] = field(default_factory=dict)  # Bank id -> URL; missing: SQLite in its home.
+    clearing_addresses: list[str] = field(default_factory=list)
 
     @property
     def clearing_home(self) -> Path:
@@ -97,17 +102,33 @@ class Federation:
     def start(self) -> None:
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
-        self._spawn("clearing", [str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "serve"], logs)
-        self._wait_ready("clearing", logs)
+        self.clearing_addresses = [self.clearing_address] + [
+            f"127.0.0.1:{free_port()}" for _ in range(self.clearing_processes - 1)]
+        for index, address in enumerate(self.clearing_addresses):
+            name = "clearing" if index == 0 else f"clearing-{index}"
+            self._spawn(name, [str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "serve"], logs,
+                        {"FEDMALL_CLEARING_LISTEN_ADDRESS": address})
+            self._wait_ready(name, logs)
         for bank in self.banks:
-            self._spawn(bank.bank_id, [str(BIN / "fedmall-node"), "serve", "--home", str(self.bundle(bank.bank_id))], logs)
+            self._spawn(bank.bank_id, [str(BIN / "fedmall-node"), "serve", "--home", str(self.bundle(bank.bank_id))],
+                        logs, self.node_env(bank.bank_id))
         for bank in self.banks:
             self._wait_ready(bank.bank_id, logs)
 
-    def _spawn(self, name: str, command: list[str], logs: Path) -> None:
+    def node_env(self, bank_id: str) -> dict[str, str]:
+        """The environment of the bank's node and its commands: its database and its clearing."""
+        index = [bank.bank_id for bank in self.banks].index(bank_id)
+        env = {}
+        if self.node_database_urls.get(bank_id):
+            env["FEDMALL_NODE_DATABASE_URL"] = self.node_database_urls[bank_id]
+        if len(self.clearing_addresses) > 1:
+            env["FEDMALL_CLEARING_ADDRESS"] = self.clearing_addresses[index % len(self.clearing_addresses)]
+        return env
+
+    def _spawn(self, name: str, command: list[str], logs: Path, env: dict[str, str]) -> None:
         log = open(logs / f"{name}.log", "w")
         self.processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                                env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                                                env=dict(os.environ, PYTHONUNBUFFERED="1", **env))
 
     def _wait_ready(self, name: str, logs: Path) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -148,14 +169,15 @@ class Federation:
 
     def ledger_check(self, bank_id: str) -> dict:
         result = subprocess.run([str(BIN / "fedmall-node"), "ledger-check", "--home", str(self.bundle(bank_id)), "--json"],
-                                capture_output=True, text=True)
+                                capture_output=True, text=True, env=dict(os.environ, **self.node_env(bank_id)))
         return json.loads(result.stdout)
 
     def ledger_checks(self) -> dict[str, dict]:
         """`fedmall-node ledger-check --json` of every bank, run side by side (each is a process start)."""
         running = {bank.bank_id: subprocess.Popen(
             [str(BIN / "fedmall-node"), "ledger-check", "--home", str(self.bundle(bank.bank_id)), "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for bank in self.banks}
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            env=dict(os.environ, **self.node_env(bank.bank_id))) for bank in self.banks}
         return {bank_id: json.loads(process.communicate()[0]) for bank_id, process in running.items()}
 
     def audit_verify(self) -> dict:

@@ -22,7 +22,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 from tests.support.federation import new_clearing_world
-from tests.support.postgres import PostgresCluster, find_bin_dir
+from scripts.postgres_cluster import PostgresCluster, find_bin_dir
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ from node.bank import ledger, store
 from node.bank.fulfilment import FulfilmentKey, condition_of
 from node.bank.settlement_credits import SettlementCreditHook, book_settlement_credits
 from node.bank.transfers import (
-    ABORTED, ACCEPTED, COMMITTED, OK, PENDING, REJECTED, SUBMITTED, abort_outgoing, payee_account_problem)
+    ABORTED, ACCEPTED, COMMITTED, OK, PENDING, REJECTED, SUBMITTED, aborting_outgoing, payee_account_problem)
 
 log = logging.getLogger(__name__)
 
@@ -219,9 +219,10 @@ class NoticeService:
                 [dict(target=row["transfer_id"], new_status=row["status"], new_abort_reason=row["abort_reason"],
                       new_window_id=row["window_id"]) for row in updates])
         done = store.existing_entry_ids(connection, [entry.entry_id for entry in changes.entries])
-        book_settlement_credits(connection, [entry for entry in changes.entries if entry.entry_id not in done],
-                                self._settlement_credit_hook, now_ms=now_ms)
-        abort_outgoing(connection, changes.outgoing_aborted, now_ms=now_ms)
+        reversals = aborting_outgoing(connection, changes.outgoing_aborted, now_ms=now_ms)
+        # One write for all the delivery's entries: accounts change in store.lock_order.
+        book_settlement_credits(connection, [entry for entry in changes.entries if entry.entry_id not in done]
+                                + reversals, self._settlement_credit_hook, now_ms=now_ms)
         if changes.outgoing_committed:
             self._on_outgoing_committed(
                 connection, [transfer_id for transfer_id, _ in changes.outgoing_committed], now_ms)

@@ -100,7 +100,7 @@ def _accounts_by_id(connection: sa.Connection, account_ids: set[str], *, for_upd
         return {}
     query = sa.select(store.accounts).where(store.accounts.c.account_id.in_(sorted(account_ids)))
     if for_update:
-        query = query.with_for_update()
+        query = store.locking_accounts_in_order(connection, query)
     return {row.account_id: row for row in connection.execute(query)}
 
 
@@ -264,7 +264,7 @@ class TransferService:
         with self._engine.begin() as connection:
             # Read again inside the transaction: another call may have written meanwhile.
             existing = _outgoing_by_id(connection, {requests[index].transfer_id for index in conditions})
-            accounts = _accounts_by_id(
+            accounts = _accounts_by_id(  # Locked before the internal accounts (store.lock_order).
                 connection, {requests[index].from_account_id for index in conditions}, for_update=True)
             balances = {account_id: row.balance_minor for account_id, row in accounts.items()}
             for index in sorted(conditions):
@@ -403,12 +403,18 @@ class _RowView:
 
 
 def abort_outgoing(connection: sa.Connection, rows_and_reasons: Sequence[tuple[object, int]], *, now_ms: int) -> None:
-    """Abort outbox rows and give the money back: owed-to-clearing -x, customer +x.
+    """Abort outbox rows and give the money back: owed-to-clearing -x, customer +x."""
+    store.write_entries(connection, aborting_outgoing(connection, rows_and_reasons, now_ms=now_ms), now_ms=now_ms)
+
+
+def aborting_outgoing(connection: sa.Connection, rows_and_reasons: Sequence[tuple[object, int]], *,
+                      now_ms: int) -> list[ledger.Entry]:
+    """Abort outbox rows; the reversal entries the caller writes with the rest of its entries.
 
     The reversal's entry id is the same whichever path aborts, so it is written once.
     """
     if not rows_and_reasons:
-        return
+        return []
     table = store.outgoing_transfers
     done = store.existing_entry_ids(connection, [f"reverse:{row.transfer_id}" for row, _ in rows_and_reasons])
     entries = [ledger.move(
@@ -420,4 +426,4 @@ def abort_outgoing(connection: sa.Connection, rows_and_reasons: Sequence[tuple[o
         table.update().where(table.c.transfer_id == sa.bindparam("target"))
         .values(status=ABORTED, abort_reason=sa.bindparam("reason"), updated_at_unix_ms=now_ms),
         [dict(target=row.transfer_id, reason=reason) for row, reason in rows_and_reasons])
-    store.write_entries(connection, entries, now_ms=now_ms)
+    return entries

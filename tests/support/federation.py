@@ -21,7 +21,7 @@ from clearing.config import ClearingConfig
 from clearing.server import Clearing
 
 from tests.support.clock import ShiftableClock
-from tests.support.postgres import free_port
+from scripts.postgres_cluster import free_port
 
 CURRENCY = "EUR"
 

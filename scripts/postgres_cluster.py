@@ -1,8 +1,10 @@
-"""A private PostgreSQL cluster for the tests: a temporary folder, a free port, stopped after.
+"""A private PostgreSQL cluster for the tests and scripts/bench: a temporary folder, a free
+port, stopped after.
 
 initdb refuses to run as root, so as root the cluster runs as the `postgres` user in a
 folder that user owns. Without the server binaries the PostgreSQL tests skip, saying why;
-scripts/test installs them, so in CI they run.
+scripts/test installs them, so in CI they run. Tests run it without fsync (nothing to
+keep); the benchmark runs it durable, as production would.
 """
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ def free_port() -> int:
 
 
 class PostgresCluster:
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, durable: bool = False) -> None:
         self._bin = bin_dir
+        self._durable = durable
         self._folder = Path(tempfile.mkdtemp(prefix="fedmall-pg-"))
         self._data = self._folder / "data"
         self.port = free_port()
@@ -45,7 +48,9 @@ class PostgresCluster:
 
     def start(self) -> None:
         self._run(str(self._bin / "initdb"), "-D", str(self._data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        options = f"-p {self.port} -k {self._folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        options = f"-p {self.port} -k {self._folder} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        if not self._durable:
+            options += " -c fsync=off"
         self._run(str(self._bin / "pg_ctl"), "-D", str(self._data), "-o", options, "-l",
                   str(self._folder / "server.log"), "-w", "start")
 
