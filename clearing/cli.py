@@ -150,15 +150,21 @@ def _participants(args) -> int:
         "bank_id": r.bank_id, "name": r.name, "currency": r.currency, "status": r.status,
         "position_minor": r.position_minor, "reserved_minor": r.reserved_minor,
         "net_debit_cap_minor": r.net_debit_cap_minor, "liquidity_minor": r.liquidity_minor,
+        "headroom_minor": rules.headroom_minor(position_minor=r.position_minor, reserved_minor=r.reserved_minor,
+                                               net_debit_cap_minor=r.net_debit_cap_minor,
+                                               liquidity_minor=r.liquidity_minor),
         "node_address": r.node_address} for r in rows]
     human_rows = [{
         "bank": d["bank_id"], "status": d["status"], "currency": d["currency"],
         "position": money.format_amount(d["position_minor"], d["currency"]),
         "reserved": money.format_amount(d["reserved_minor"], d["currency"]),
         "cap": money.format_amount(d["net_debit_cap_minor"], d["currency"]),
-        "liquidity": money.format_amount(d["liquidity_minor"], d["currency"])} for d in document]
+        "liquidity": money.format_amount(d["liquidity_minor"], d["currency"]),
+        "headroom": money.format_amount(d["headroom_minor"], d["currency"])} for d in document]
     emit(document, as_json=args.json,
-         human=table(human_rows, ["bank", "status", "currency", "position", "reserved", "cap", "liquidity"]))
+         human=table(human_rows, ["bank", "status", "currency", "position", "reserved", "cap", "liquidity", "headroom"])
+         + "\n* headroom: what the bank may still reserve, min(cap, liquidity) - position - reserved; below zero "
+           "after a settlement paid it more than its cap, until its position comes down")
     return EXIT_OK
 
 

@@ -89,6 +89,14 @@ def headroom_problem(
     (INSUFFICIENT_LIQUIDITY, which binds only where the cap was set above the
     liquidity, for example after liquidity was drawn down). Python ints do not
     overflow, so a huge amount is simply over both limits.
+
+    What the cap bounds across settlement: the position counts every committed transfer
+    of the windows not settled yet, credits included, so a bank may spend what it was
+    paid before that is settled. Final settlement adds a window's net to the position
+    and to the liquidity alike; position - liquidity never changes there, so exposure
+    stays within the liquidity, but a bank that was a net receiver can stand above its
+    cap afterwards, by at most what it was paid. Its headroom (headroom_minor) is then
+    negative and it reserves nothing new until its position comes down.
     """
     exposure_minor = position_minor + reserved_minor + amount_minor
     if exposure_minor > net_debit_cap_minor:
@@ -96,3 +104,10 @@ def headroom_problem(
     if exposure_minor > liquidity_minor:
         return rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY
     return rc.RESULT_CODE_OK
+
+
+def headroom_minor(*, position_minor: int, reserved_minor: int, net_debit_cap_minor: int,
+                   liquidity_minor: int) -> int:
+    """What the bank may still reserve: the lower of cap and liquidity, less its exposure
+    (negative after a settlement left it above its cap; see headroom_problem)."""
+    return min(net_debit_cap_minor, liquidity_minor) - position_minor - reserved_minor

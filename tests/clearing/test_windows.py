@@ -15,6 +15,7 @@ from fedmall.results import FedmallError
 from fedmall.v1 import clearing_pb2, settlement_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
+from clearing import rules
 from clearing.store import transfers
 
 from tests.clearing.test_transfers import accept, submit_decisions, submit_prepares
@@ -297,3 +298,22 @@ def test_cli_transfers__counts_committed_and_aborted_by_reason(world, capsys):
     assert main(["--home", str(world.home), "transfers", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {
         "by_state": {"committed": 1, "aborted": 1}, "aborted_by_reason": {"PAYEE_REJECTED": 1}}
+
+
+def test_settle__a_net_receiver_may_stand_above_its_cap_never_above_its_liquidity(world):
+    """bank-a (cap 1 000.00, liquidity 2 000.00) is paid 300.00 in window 1, spends it in window 2
+    before window 1 settles, and settlement leaves it above its cap: no new reservation until
+    its position comes down, and exposure still within its liquidity."""
+    commit(world, "bank-b", "bank-a", 30_000)
+    window_id = close(world)
+    commit(world, "bank-a", "bank-c", 120_000)          # Position 900.00: within the cap, counting the 300.00.
+    acknowledge_all(world, window_id)
+    world.clearing.windows.settle(window_id)
+    bank_a = world.participant("bank-a")
+    assert (bank_a.position_minor, bank_a.liquidity_minor) == (120_000, 230_000)
+    headroom = rules.headroom_minor(position_minor=bank_a.position_minor, reserved_minor=bank_a.reserved_minor,
+                                    net_debit_cap_minor=bank_a.net_debit_cap_minor,
+                                    liquidity_minor=bank_a.liquidity_minor)
+    assert headroom == -20_000 and bank_a.position_minor <= bank_a.liquidity_minor
+    refused = submit_prepares(world, "bank-a", make_prepare("bank-a", "bank-b", 1, now_ms=world.clock()))
+    assert refused.results[0].result == rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED
