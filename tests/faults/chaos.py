@@ -7,7 +7,8 @@
               kill -9 and restarted, stopped with SIGTERM and restarted, or paused with
               SIGSTOP past the transfers' expiry and resumed; with two clearing processes
               a node restarted after a fault switches to the other one
-    windows   the clearing closes a window every window_close_interval_s under the load
+    windows   the clearing closes a window every window_close_interval_s under the load, and
+              the operator settles each one as soon as every member acknowledged it
     at rest   the load stops, every process runs, the last window closes, every closed
               window is answered and settled in order; then tests/faults/invariants.py
               reads every database and lists each violation
@@ -29,14 +30,14 @@ import grpc
 import sqlalchemy as sa
 
 from fedmall.database import make_engine
-from fedmall.envelope import SigningKey
 from fedmall.pki import load_signing_key
+from fedmall.results import FedmallError
 from fedmall.v1 import money_pb2, node_pb2, result_pb2
 
 from clearing.deliveries import DeliveryBell
 from clearing.registry import Registry
-from clearing.store import Store
-from clearing.windows import CLOSED, OPEN, PENDING_SETTLEMENT, WindowService
+from clearing.store import StorageUnavailable, Store
+from clearing.windows import ACKNOWLEDGED, CLOSED, OPEN, PENDING_SETTLEMENT, WindowService
 from node.bank import store as node_store
 from scripts.federation import BankSpec, Federation
 from tests.faults import invariants
@@ -106,18 +107,23 @@ def run(plan: Plan, home: Path, *, plant_violation: bool = False, progress=print
         senders = [threading.Thread(target=_send_load, args=(federation, bank.bank_id, rng.randrange(2**32),
                                                              sent[bank.bank_id], stop_load))
                    for bank in federation.banks]
-        for sender in senders:
-            sender.start()
+        operator = Operator.open(federation, plan)
+        settler = threading.Thread(target=operator.settle_while, args=(stop_load,))
+        for thread in [*senders, settler]:
+            thread.start()
         _inject_faults(faulty, plan, rng, report, progress)
         stop_load.set()
-        for sender in senders:
-            sender.join()
+        for thread in [*senders, settler]:
+            thread.join()
         report.transfers_sent = len({transfer_id for ids in sent.values() for transfer_id in ids})
         faulty.resume_all()
         faulty.start_all()
         _stop_scheduled_closes(faulty)
         progress(f"load stopped after {report.transfers_sent} transfers; settling at rest")
-        report.windows_settled = _settle_at_rest(federation, plan)
+        try:
+            report.windows_settled = operator.settle_at_rest(federation, plan)
+        finally:
+            operator.close()
         clearing, nodes = _read_all(federation, plan)
         report.violations = invariants.violations(clearing, nodes, currency=CURRENCY)
         if plant_violation:
@@ -231,32 +237,61 @@ def _node_url(federation: Federation, plan: Plan, bank_id: str) -> str:
     return plan.node_database_urls.get(bank_id) or f"sqlite:///{federation.bundle(bank_id) / 'node.db'}"
 
 
-def _settle_at_rest(federation: Federation, plan: Plan) -> int:
-    """Wait until nothing is in flight, close the last window, settle every closed window in order."""
-    clearing_key: SigningKey = load_signing_key(federation.clearing_home / "signing.key", "clearing/k1")
-    store = Store(make_engine(_clearing_url(federation, plan)))
-    registry = Registry(store, clock_ms=lambda: time.time_ns() // 1_000_000)
-    windows = WindowService(store, registry, clearing_key=clearing_key, bell=DeliveryBell(),
-                            clock_ms=lambda: time.time_ns() // 1_000_000)
-    try:
-        _wait(lambda: _at_rest(federation, plan, registry), "every transfer final at every bank")
-        windows.close()   # The clearing processes close no more windows (_stop_scheduled_closes).
-        windows.issue_closed()
-        settled = 0
-        for row in windows.windows():
+class Operator:
+    """The clearing operator's window commands, on the clearing's database (as the CLI runs them)."""
+
+    def __init__(self, store: Store, registry: Registry, windows: WindowService) -> None:
+        self.store, self.registry, self.windows = store, registry, windows
+        self.settled: list[int] = []
+
+    @classmethod
+    def open(cls, federation: Federation, plan: Plan) -> "Operator":
+        def clock_ms() -> int:
+            return time.time_ns() // 1_000_000
+        store = Store(make_engine(_clearing_url(federation, plan)))
+        registry = Registry(store, clock_ms=clock_ms)
+        clearing_key = load_signing_key(federation.clearing_home / "signing.key", "clearing/k1")
+        return cls(store, registry, WindowService(store, registry, clearing_key=clearing_key, bell=DeliveryBell(),
+                                                  clock_ms=clock_ms))
+
+    def settle_ready(self) -> None:
+        """Settle, oldest first, every issued window all members acknowledged; stop at one that is not."""
+        for row in self.windows.windows():
+            if row.state in (OPEN, CLOSED):
+                return
+            if row.state != PENDING_SETTLEMENT:
+                continue
+            if any(answer.status != ACKNOWLEDGED for answer in self.windows.answers(row.window_id)):
+                return
+            self.windows.settle(row.window_id)
+            self.settled.append(row.window_id)
+
+    def settle_while(self, load: threading.Event) -> None:
+        """Under load: settle what is ready every half second (a race with a restart is retried)."""
+        while not load.wait(0.5):
+            try:
+                self.settle_ready()
+            except (FedmallError, StorageUnavailable, sa.exc.DBAPIError):
+                continue
+
+    def settle_at_rest(self, federation: Federation, plan: Plan) -> int:
+        """Wait until nothing is in flight, close the last window, settle every closed window in order."""
+        _wait(lambda: _at_rest(federation, plan, self.registry), "every transfer final at every bank")
+        self.windows.close()   # The clearing processes close no more windows (_stop_scheduled_closes).
+        self.windows.issue_closed()
+        for row in self.windows.windows():
             if row.state == OPEN:
                 continue
-            _wait(lambda: windows.window(row.window_id).state != CLOSED, f"window {row.window_id} issued")
-            if windows.window(row.window_id).state != PENDING_SETTLEMENT:
-                continue
-            _wait(lambda: all(answer.status != "silent" for answer in windows.answers(row.window_id)),
-                  f"every answer to window {row.window_id}")
-            windows.settle(row.window_id)
-            settled += 1
-        _wait(lambda: _at_rest(federation, plan, registry), "every settlement booked at every bank")
-        return settled
-    finally:
-        store.close()
+            _wait(lambda: self.windows.window(row.window_id).state != CLOSED, f"window {row.window_id} issued")
+            if self.windows.window(row.window_id).state == PENDING_SETTLEMENT:
+                _wait(lambda: all(answer.status != "silent" for answer in self.windows.answers(row.window_id)),
+                      f"every answer to window {row.window_id}")
+        self.settle_ready()
+        _wait(lambda: _at_rest(federation, plan, self.registry), "every settlement booked at every bank")
+        return len(self.settled)
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def _at_rest(federation: Federation, plan: Plan, registry: Registry) -> bool:

@@ -23,6 +23,7 @@ def test_chaos__every_kind_of_fault_under_load_leaves_every_invariant_whole(tmp_
 
 
 @pytest.mark.chaos_long
+@pytest.mark.timeout(3_600)
 def test_chaos__long_run_on_postgresql_with_two_clearings(tmp_path, postgres_cluster):
     banks = [f"bank-{letter}" for letter in "abc"]
     plan = chaos.Plan(seed=SEED, load_s=float(os.environ.get("FEDMALL_CHAOS_LOAD_S", "300")), faults_per_kind=10,
