@@ -25,6 +25,10 @@ accounts = sa.Table(
     sa.Column("closed", sa.Boolean, nullable=False),
     sa.Column("balance_minor", sa.BigInteger, nullable=False),
     sa.Column("created_at_unix_ms", sa.BigInteger, nullable=False),
+    # The last line of defence (migration 0008): the services check funds under a row lock,
+    # and the database refuses a customer balance below zero any path let through
+    # (internal accounts, like @cash, do go below zero).
+    sa.CheckConstraint("internal OR balance_minor >= 0", name="ck_accounts_customer_not_negative"),
 )
 
 journal_entries = sa.Table(

@@ -47,8 +47,8 @@ class FakeQuoter:
 
 
 class Bank:
-    def __init__(self, tmp_path, bank_id, quoter):
-        self.engine = make_engine(f"sqlite:///{tmp_path / (bank_id + '.db')}")
+    def __init__(self, tmp_path, bank_id, quoter, *, database_url: str = ""):
+        self.engine = make_engine(database_url or f"sqlite:///{tmp_path / (bank_id + '.db')}")
         migrate(self.engine, "node:migrations")
         with self.engine.begin() as connection:
             store.ensure_internal_accounts(connection, now_ms=int(NOW_S * 1000))
