@@ -11,6 +11,10 @@ is a break:
     COUNTERPARTY_DIFFERS  the same transfer with another counterparty bank
     DIRECTION_DIFFERS     the same transfer, paid on one side and received on the other
     DUPLICATE             a transfer listed again on the statement (one break per repeat)
+    OPENING_POSITION_DIFFERS  the statement's opening position is not what the books say
+                          this bank owed, net, from the windows not settled when it opened
+    STATEMENT_INCONSISTENT    the statement contradicts itself (entries against net, or
+                          opening - net against closing): one break per contradiction
 
 One transfer can break in several ways at once (amount and counterparty): each is
 listed. No breaks is an acknowledgement; any break makes the answer a dispute.
@@ -32,6 +36,8 @@ AMOUNT_DIFFERS = settlement_pb2.BREAK_KIND_AMOUNT_DIFFERS
 COUNTERPARTY_DIFFERS = settlement_pb2.BREAK_KIND_COUNTERPARTY_DIFFERS
 DIRECTION_DIFFERS = settlement_pb2.BREAK_KIND_DIRECTION_DIFFERS
 DUPLICATE = settlement_pb2.BREAK_KIND_DUPLICATE
+OPENING_POSITION_DIFFERS = settlement_pb2.BREAK_KIND_OPENING_POSITION_DIFFERS
+STATEMENT_INCONSISTENT = settlement_pb2.BREAK_KIND_STATEMENT_INCONSISTENT
 
 StatementEntry = settlement_pb2.StatementEntry
 Break = settlement_pb2.ReconciliationBreak
@@ -129,17 +135,35 @@ def statement_problems(statements: Sequence[settlement_pb2.Statement]) -> list[s
                      for e in entries if e.amount.currency == first.net.currency)
     if listed_net != first.net.amount_minor:
         problems.append(f"entries net to {listed_net}, the statement says {first.net.amount_minor}")
+    currencies = {first.opening_position.currency, first.closing_position.currency, first.net.currency}
+    if len(currencies) > 1:
+        problems.append(f"opening, net and closing positions in different currencies: {sorted(currencies)}")
+    elif first.opening_position.amount_minor - first.net.amount_minor != first.closing_position.amount_minor:
+        problems.append(f"opening {first.opening_position.amount_minor} - net {first.net.amount_minor} is not "
+                        f"the closing position {first.closing_position.amount_minor}")
     return problems
 
 
-def reconcile(*, window_id: int, bank_id: str, pages: Sequence[bytes],
-              book_entries: Sequence[BookEntry]) -> settlement_pb2.Reconciliation:
-    """This bank's answer to its statement for window_id: the breaks, the hash and its own net."""
+def position_breaks(statements: Sequence[settlement_pb2.Statement], *, opening_minor: int) -> list[Break]:
+    """The statement against itself, and its opening position against the books' (opening_minor,
+    in the statement's currency: positive, this bank owed)."""
+    breaks = [Break(kind=STATEMENT_INCONSISTENT, detail=problem) for problem in statement_problems(statements)]
+    listed = statements[0].opening_position
+    if listed.amount_minor != opening_minor:
+        breaks.append(Break(kind=OPENING_POSITION_DIFFERS, clearing_position=listed,
+                            node_position=money_pb2.Money(amount_minor=opening_minor, currency=listed.currency)))
+    return breaks
+
+
+def reconcile(*, window_id: int, bank_id: str, pages: Sequence[bytes], book_entries: Sequence[BookEntry],
+              opening_minor: int) -> settlement_pb2.Reconciliation:
+    """This bank's answer to its statement for window_id: the breaks, the hash and its own net.
+    opening_minor is what the books say this bank owed when the window opened."""
     statements = parse_pages(pages)
     assert (statements[0].window_id, statements[0].bank_id) == (window_id, bank_id), "another statement"
     currency = statements[0].net.currency or (book_entries[0].currency if book_entries else "")
     entries = [entry for statement in statements for entry in statement.entries]
     return settlement_pb2.Reconciliation(
         window_id=window_id, bank_id=bank_id, statement_sha256=statement_sha256(pages),
-        breaks=find_breaks(entries, book_entries),
+        breaks=position_breaks(statements, opening_minor=opening_minor) + find_breaks(entries, book_entries),
         node_net=money_pb2.Money(amount_minor=net_minor(book_entries, currency), currency=currency))

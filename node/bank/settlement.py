@@ -111,6 +111,24 @@ def read_window_books(connection: sa.Connection, window_id: int) -> list[reconci
     return entries
 
 
+def read_opening_position(connection: sa.Connection, window_id: int, currency: str) -> int:
+    """What the books say this bank owed through the clearing when window_id opened (positive:
+    it owed): its @clearing postings, less those of the commits in window_id and later ones.
+
+    Exact when the statement is applied: the stream is ordered, so a window settled before
+    the statement was issued has its settlement entry here already, and one settled after
+    it has not."""
+    postings, clearing = store.postings, ledger.internal_account_id(ledger.CLEARING, currency)
+    posted = sa.func.coalesce(sum_of(postings.c.amount_minor), 0)
+    total_minor = connection.scalar(sa.select(posted).where(postings.c.account_id == clearing))
+    for table, prefix in ((store.outgoing_transfers, "settle:"), (store.incoming_transfers, "receive:")):
+        total_minor -= connection.scalar(
+            sa.select(posted)
+            .select_from(table.join(postings, postings.c.entry_id == sa.literal(prefix) + table.c.transfer_id))
+            .where(table.c.window_id >= window_id, postings.c.account_id == clearing))
+    return total_minor
+
+
 # Views for the operator ----------------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
@@ -227,11 +245,13 @@ class SettlementService:
 
     def _reconcile(self, connection: sa.Connection, window_id: int, pages: list[bytes], *, now_ms: int,
                    withdraws_previous: bool = False) -> int:
-        problems = reconcile.statement_problems(reconcile.parse_pages(pages))
-        for problem in problems:
-            log.error("statement of window %d contradicts itself: %s", window_id, problem)
+        currency = reconcile.parse_pages(pages)[0].opening_position.currency
         answer = reconcile.reconcile(window_id=window_id, bank_id=self._bank_id, pages=pages,
-                                     book_entries=read_window_books(connection, window_id))
+                                     book_entries=read_window_books(connection, window_id),
+                                     opening_minor=read_opening_position(connection, window_id, currency))
+        for found in answer.breaks:
+            if found.kind == reconcile.STATEMENT_INCONSISTENT:
+                log.error("statement of window %d contradicts itself: %s", window_id, found.detail)
         answer.withdraws_previous = withdraws_previous
         break_count = len(answer.breaks)
         if break_count > limits.reconciliation_breaks_max:

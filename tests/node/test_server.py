@@ -165,7 +165,8 @@ def test_offline_node__reconciles_when_it_comes_back_and_cli_shows_it(consortium
     entries = [S.StatementEntry(transfer_id=p.transfer_id, direction=S.ENTRY_DIRECTION_CREDIT,
                                 counterparty_bank_id="bank-b", amount=p.amount) for p in prepares]
     pages = [S.Statement(window_id=3, bank_id="bank-a", page_index=i, page_count=2, entries=chunk, net=eur(600),
-                         entry_count=3) for i, chunk in enumerate([entries[:2], entries[2:]])]
+                         opening_position=eur(0), closing_position=eur(-600), entry_count=3)
+             for i, chunk in enumerate([entries[:2], entries[2:]])]
     messages = [transfer_pb2.NoticeBatch(recipient_bank_id="bank-a", notices=notices), *pages,
                 S.SettlementReport(window_id=3, transfer_count=3)]
     for sequence, message in enumerate(messages, start=1):

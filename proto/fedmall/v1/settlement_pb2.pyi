@@ -32,6 +32,8 @@ class BreakKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BREAK_KIND_COUNTERPARTY_DIFFERS: _ClassVar[BreakKind]
     BREAK_KIND_DUPLICATE: _ClassVar[BreakKind]
     BREAK_KIND_DIRECTION_DIFFERS: _ClassVar[BreakKind]
+    BREAK_KIND_OPENING_POSITION_DIFFERS: _ClassVar[BreakKind]
+    BREAK_KIND_STATEMENT_INCONSISTENT: _ClassVar[BreakKind]
 WINDOW_STATE_UNSPECIFIED: WindowState
 WINDOW_STATE_OPEN: WindowState
 WINDOW_STATE_CLOSED: WindowState
@@ -48,6 +50,8 @@ BREAK_KIND_AMOUNT_DIFFERS: BreakKind
 BREAK_KIND_COUNTERPARTY_DIFFERS: BreakKind
 BREAK_KIND_DUPLICATE: BreakKind
 BREAK_KIND_DIRECTION_DIFFERS: BreakKind
+BREAK_KIND_OPENING_POSITION_DIFFERS: BreakKind
+BREAK_KIND_STATEMENT_INCONSISTENT: BreakKind
 
 class AuditHead(_message.Message):
     __slots__ = ("sequence", "entry_hash")
@@ -144,16 +148,22 @@ class Statement(_message.Message):
     def __init__(self, window_id: _Optional[int] = ..., bank_id: _Optional[str] = ..., page_index: _Optional[int] = ..., page_count: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[StatementEntry, _Mapping]]] = ..., opening_position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., closing_position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., net: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., entry_count: _Optional[int] = ..., audit_head: _Optional[_Union[AuditHead, _Mapping]] = ...) -> None: ...
 
 class ReconciliationBreak(_message.Message):
-    __slots__ = ("kind", "transfer_id", "clearing_entry", "node_entry")
+    __slots__ = ("kind", "transfer_id", "clearing_entry", "node_entry", "detail", "clearing_position", "node_position")
     KIND_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     CLEARING_ENTRY_FIELD_NUMBER: _ClassVar[int]
     NODE_ENTRY_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    CLEARING_POSITION_FIELD_NUMBER: _ClassVar[int]
+    NODE_POSITION_FIELD_NUMBER: _ClassVar[int]
     kind: BreakKind
     transfer_id: str
     clearing_entry: StatementEntry
     node_entry: StatementEntry
-    def __init__(self, kind: _Optional[_Union[BreakKind, str]] = ..., transfer_id: _Optional[str] = ..., clearing_entry: _Optional[_Union[StatementEntry, _Mapping]] = ..., node_entry: _Optional[_Union[StatementEntry, _Mapping]] = ...) -> None: ...
+    detail: str
+    clearing_position: _money_pb2.Money
+    node_position: _money_pb2.Money
+    def __init__(self, kind: _Optional[_Union[BreakKind, str]] = ..., transfer_id: _Optional[str] = ..., clearing_entry: _Optional[_Union[StatementEntry, _Mapping]] = ..., node_entry: _Optional[_Union[StatementEntry, _Mapping]] = ..., detail: _Optional[str] = ..., clearing_position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., node_position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class Reconciliation(_message.Message):
     __slots__ = ("window_id", "bank_id", "statement_sha256", "breaks", "node_net", "withdraws_previous")

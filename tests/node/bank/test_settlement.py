@@ -41,14 +41,15 @@ def signed(sequence, message, key=CLEARING_KEY):
     return clearing_pb2.Delivery(sequence=sequence, envelope=key.sign(message))
 
 
-def statement(entries, *, window_id=WINDOW, per_page=2, bank_id="bank-a"):
+def statement(entries, *, window_id=WINDOW, per_page=2, bank_id="bank-a", opening_minor=0):
     """The clearing's statement for bank_id, as Statement pages in page order."""
     chunks = [entries[i:i + per_page] for i in range(0, len(entries), per_page)] or [[]]
     net_minor = sum(e.amount.amount_minor if e.direction == reconcile.CREDIT else -e.amount.amount_minor
                     for e in entries)
     return [S.Statement(window_id=window_id, bank_id=bank_id, page_index=index, page_count=len(chunks),
-                        entries=chunk, opening_position=eur(0), closing_position=eur(-net_minor),
-                        net=eur(net_minor), entry_count=len(entries)) for index, chunk in enumerate(chunks)]
+                        entries=chunk, opening_position=eur(opening_minor),
+                        closing_position=eur(opening_minor - net_minor), net=eur(net_minor),
+                        entry_count=len(entries)) for index, chunk in enumerate(chunks)]
 
 
 @pytest.fixture
@@ -315,3 +316,20 @@ def test_reconcile_again__without_a_whole_statement_is_refused(bank):
     with pytest.raises(FedmallError) as partial:
         bank.settlement.reconcile_again(WINDOW)
     assert partial.value.code == R.RESULT_CODE_WINDOW_STATE_INVALID and answers(bank) == []
+
+
+def test_statement__an_opening_position_the_books_do_not_show_is_a_break(bank):
+    deliver_statement(bank, ENTRIES, opening_minor=500)   # Nothing was owed before window 7 in these books.
+    [found] = opened(bank, answers(bank)[0]).breaks
+    assert (found.kind, found.clearing_position.amount_minor, found.node_position.amount_minor) == (
+        reconcile.OPENING_POSITION_DIFFERS, 500, 0)
+    assert windows(bank)[0].answer == settlement.DISPUTED
+
+
+def test_opening_position__counts_earlier_unsettled_windows_not_later_or_settled_ones(bank):
+    with bank.engine.begin() as connection:   # Window 7's three commits net to 2 800 owed.
+        assert settlement.read_opening_position(connection, WINDOW, "EUR") == 0
+        assert settlement.read_opening_position(connection, WINDOW + 1, "EUR") == 2_500 + 1_000 - 700
+        bank.settlement.apply_window_settled(connection, S.WindowSettled(window_id=WINDOW, bank_id="bank-a",
+                                                                         net=eur(700 - 3_500)), now_ms=1)
+        assert settlement.read_opening_position(connection, WINDOW + 1, "EUR") == 0   # Settled: owed nothing.
