@@ -176,6 +176,13 @@ def test_send__same_id_same_content_exists_other_content_modified(bank_a):
     assert bank_a.balance("alice") == 7_500
 
 
+def test_send__exactly_the_balance_is_sent_one_minor_unit_more_is_not(bank_a):
+    assert bank_a.transfers.send(send("t-all", amount_minor=10_000)).result == R.RESULT_CODE_OK
+    assert bank_a.balance("alice") == 0
+    assert bank_a.transfers.send(send("t-one", amount_minor=1)).result == R.RESULT_CODE_INSUFFICIENT_FUNDS
+    assert bank_a.balance("alice") == 0 and bank_a.books_problems() == []
+
+
 def test_send__insufficient_funds_changes_nothing(bank_a, quoter):
     outcome = bank_a.transfers.send(send(amount_minor=10_001))
     assert outcome.result == R.RESULT_CODE_INSUFFICIENT_FUNDS

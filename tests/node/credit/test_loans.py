@@ -52,3 +52,9 @@ def clock(*, status=CURRENT, outstanding=1_000, last_repaid_days=None, term_days
 ])
 def test_status_at(loan, day, expected):
     assert status_at(loan, T0 + day * DAY_MS) == expected
+
+
+def test_rounding__a_half_minor_unit_goes_to_the_merchant_in_fee_and_repayment():
+    assert fee_of(50, 1_000) == 5 and fee_of(55, 1_000) == 5       # 5.5 minor units of fee: 5.
+    assert repayment_of(15, share_bp=1_000, outstanding_minor=100) == 1   # 1.5 of a sale repays 1.
+    assert repayment_of(5, share_bp=1_000, outstanding_minor=100) == 0    # 0.5: nothing yet.
