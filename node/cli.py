@@ -18,7 +18,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 from typing import Callable
 
 import sqlalchemy as sa
@@ -29,7 +28,7 @@ from fedmall.stop_signals import StopSignals
 from node import command_output
 from node.bank import cli as bank_cli, ledger, store as bank_store
 from node.client import NodeClient
-from node.command_output import code_name, emit
+from node.command_output import add_command, code_name, emit
 from node.config import ConfigError, NodeConfig, load_config
 from node.credit import cli as credit_cli
 from node.credit.loan_views import loan_book_problems
@@ -41,10 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--home", type=Path, required=True, help="the node's credentials bundle folder")
-        sub.add_argument("--json", action="store_true", help="machine-readable output")
-        return sub
+        return add_command(commands, name, help_text)
 
     sub = command("serve", "run the node until SIGTERM or SIGINT")
     sub.add_argument("--accept-database-behind", action="store_true",

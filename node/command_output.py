@@ -1,13 +1,24 @@
 """What the node's command groups share (node.bank.cli, node.market.cli, node.credit.cli):
-their two failures, reading an amount, and showing codes, money, times and JSON."""
+declaring a command, their two failures, reading an amount, and showing codes, money,
+times and JSON."""
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
+from pathlib import Path
 
 from fedmall.money import MoneyError, check_currency, format_amount, parse_amount
 from fedmall.results import name_of
 from fedmall.v1 import money_pb2
+
+
+def add_command(parent: argparse._SubParsersAction, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A command taking the bundle folder (--home) and machine-readable output (--json)."""
+    sub = parent.add_parser(name, help=help_text)
+    sub.add_argument("--home", type=Path, required=True, help="the node's credentials bundle folder")
+    sub.add_argument("--json", action="store_true", help="machine-readable output")
+    return sub
 
 
 class BadInput(Exception):

@@ -20,7 +20,6 @@ import json
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Callable
 
 import grpc
@@ -35,7 +34,7 @@ from fedmall.v1 import clearing_pb2_grpc, money_pb2, node_pb2, result_pb2, settl
 
 from node.bank import keys, settlement
 from node.client import NodeClient
-from node.command_output import BadInput, Refused, amount_minor, code_name, emit
+from node.command_output import BadInput, Refused, add_command, amount_minor, code_name, emit
 from node.config import NodeConfig
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
@@ -44,10 +43,7 @@ FINAL_STATUSES = ("COMMITTED", "ABORTED")
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--home", type=Path, required=True, help="the node's credentials bundle folder")
-        sub.add_argument("--json", action="store_true", help="machine-readable output")
-        return sub
+        return add_command(commands, name, help_text)
 
     sub = command("open-account", "open a customer account")
     sub.add_argument("account")

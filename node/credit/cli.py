@@ -39,8 +39,8 @@ from fedmall.v1 import credit_pb2, money_pb2, result_pb2
 
 from node import fields
 from node.command_output import (
-    BadInput, Refused, amount_minor, code_name, decimal_text, money_column, money_json, money_text, print_json,
-    print_lines, time_text, utc)
+    BadInput, Refused, add_command, amount_minor, code_name, decimal_text, money_column, money_json, money_text,
+    print_json, print_lines, time_text, utc)
 from node.errors import InvalidRequest
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
@@ -60,10 +60,7 @@ class Client(Protocol):
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = actions.add_parser(name, help=help_text)
-        sub.add_argument("--home", type=Path, required=True, help="the node's credentials bundle folder")
-        sub.add_argument("--json", action="store_true", help="machine-readable output")
-        return sub
+        return add_command(actions, name, help_text)
 
     credit = commands.add_parser("credit", help="merchant credit at this bank: offers, loans, the loan book")
     actions = credit.add_subparsers(dest="action", required=True)

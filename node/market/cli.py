@@ -31,8 +31,8 @@ from fedmall.money import MoneyError, check_currency
 from fedmall.v1 import marketplace_pb2, money_pb2, node_pb2, result_pb2
 
 from node.command_output import (
-    BadInput, Refused, amount_minor, code_name, money_column, money_json, money_text, print_json, print_lines,
-    time_text)
+    BadInput, Refused, add_command, amount_minor, code_name, money_column, money_json, money_text, print_json,
+    print_lines, time_text)
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
 
@@ -52,25 +52,20 @@ class Client(Protocol):
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    def command(parent, name: str, help_text: str) -> argparse.ArgumentParser:
-        sub = parent.add_parser(name, help=help_text)
-        sub.add_argument("--home", type=Path, required=True, help="the node's credentials bundle folder")
-        sub.add_argument("--json", action="store_true", help="machine-readable output")
-        return sub
 
     merchant = commands.add_parser("merchant", help="onboard, suspend or resume a merchant banking here")
     actions = merchant.add_subparsers(dest="action", required=True)
-    sub = command(actions, "onboard", "onboard a merchant with a settlement account at this bank")
+    sub = add_command(actions, "onboard", "onboard a merchant with a settlement account at this bank")
     sub.add_argument("merchant")
     sub.add_argument("--name", required=True, help="legal name")
     sub.add_argument("--contact", required=True)
     sub.add_argument("--settlement-account", required=True, help="an account at this bank")
-    command(actions, "suspend", "stop a merchant selling").add_argument("merchant")
-    command(actions, "resume", "let a suspended merchant sell again").add_argument("merchant")
+    add_command(actions, "suspend", "stop a merchant selling").add_argument("merchant")
+    add_command(actions, "resume", "let a suspended merchant sell again").add_argument("merchant")
 
     product = commands.add_parser("product", help="a merchant's products")
     actions = product.add_subparsers(dest="action", required=True)
-    sub = command(actions, "set", "create or change a product")
+    sub = add_command(actions, "set", "create or change a product")
     sub.add_argument("--merchant", required=True)
     sub.add_argument("sku")
     sub.add_argument("--title", required=True)
@@ -78,43 +73,43 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--price", required=True, help="decimal, like 12.50")
     sub.add_argument("--currency", required=True)
     sub.add_argument("--stock", required=True, help="units on hand")
-    command(actions, "list", "a merchant's products").add_argument("--merchant", required=True)
+    add_command(actions, "list", "a merchant's products").add_argument("--merchant", required=True)
 
-    sub = command(commands, "search", "search the catalogues of every member bank")
+    sub = add_command(commands, "search", "search the catalogues of every member bank")
     sub.add_argument("query")
     sub.add_argument("--page", default="0", help="zero-based page of the ranked results (default 0)")
     sub.add_argument("--page-size", default=str(search_page_size_default))
-    sub = command(commands, "checkout", "buy a cart: one order per merchant, the money held in escrow")
+    sub = add_command(commands, "checkout", "buy a cart: one order per merchant, the money held in escrow")
     sub.add_argument("--buyer", required=True, help="the buyer's account at this bank")
     sub.add_argument("--item", action="append", default=[], metavar="BANK/MERCHANT/SKU:QTY@PRICE",
                      help="unit price as the buyer saw it, decimal; repeat for more items")
     sub.add_argument("--cart", type=Path, help='JSON list of {"seller_bank_id", "merchant_id", "sku", '
                                                '"quantity", "unit_price"}')
     sub.add_argument("--checkout-id", default=None, help="UUID; a retry with the same id is safe")
-    sub = command(commands, "ship", "the merchant ships an order")
+    sub = add_command(commands, "ship", "the merchant ships an order")
     sub.add_argument("--merchant", required=True)
     sub.add_argument("order_id")
     sub.add_argument("--tracking", required=True, help="the carrier's tracking reference")
-    sub = command(commands, "decline", "the merchant will not ship an order: stock freed, the buyer refunded")
+    sub = add_command(commands, "decline", "the merchant will not ship an order: stock freed, the buyer refunded")
     sub.add_argument("--merchant", required=True)
     sub.add_argument("order_id")
     sub.add_argument("--reason", default="", help="shown to the buyer")
     for name, text in (("confirm", "the buyer confirms receipt: the escrow is released"),
                        ("cancel", "the buyer cancels before shipping: the escrow is refunded")):
-        sub = command(commands, name, text)
+        sub = add_command(commands, name, text)
         sub.add_argument("--buyer", required=True)
         sub.add_argument("order_id")
-    sub = command(commands, "refund", "the merchant refunds part or all of a completed order")
+    sub = add_command(commands, "refund", "the merchant refunds part or all of a completed order")
     sub.add_argument("--merchant", required=True)
     sub.add_argument("order_id")
     sub.add_argument("amount", help="decimal, in the order's currency")
     sub.add_argument("--reason", default="")
     sub.add_argument("--refund-id", default=None, help="UUID; a retry with the same id is safe")
-    sub = command(commands, "order", "one order, as its buyer or its merchant sees it")
+    sub = add_command(commands, "order", "one order, as its buyer or its merchant sees it")
     sub.add_argument("order_id")
     sub.add_argument("--buyer")
     sub.add_argument("--merchant")
-    sub = command(commands, "orders", "a buyer's or a merchant's orders (neither: all at this bank)")
+    sub = add_command(commands, "orders", "a buyer's or a merchant's orders (neither: all at this bank)")
     sub.add_argument("--buyer")
     sub.add_argument("--merchant")
 
