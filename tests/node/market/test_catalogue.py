@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from fedmall.v1 import marketplace_pb2 as mp, money_pb2
 from fedmall.v1 import result_pb2 as rc
 
+from node import limits
 from node.errors import InvalidRequest, Refused
 from node.market import catalogue
 from node.market.catalogue import CatalogueService
@@ -144,7 +145,8 @@ def test_search__across_three_nodes_with_one_down_names_it(market):
     market.stop_node("bank-c")
     started = time.monotonic()
     response = market.market("bank-a").Search(mp.SearchRequest(query="steel kettle", page_size=10))
-    assert time.monotonic() - started < 3.0
+    # The deadline bounds the wait for a bank that is down (a generous ceiling: a busy machine is slow).
+    assert time.monotonic() - started < 10 * limits.search_deadline_ms_default / 1000
     assert [p.sku for p in response.products] == ["k1", "k2"]
     assert list(response.banks_not_answering) == ["bank-c"]
     market.assert_books()
