@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedmall import database, pki
-from fedmall.config_file import ConfigError, load_file, read_toml
+from fedmall import database
+from fedmall.config_file import ConfigError, load_signing_key, read_toml
 from fedmall.envelope import SigningKey
 
 CONFIG_FILE = "fedmall.toml"
@@ -65,8 +65,7 @@ class ClearingConfig:
 
     def signing_key(self) -> SigningKey:
         """The clearing's signing key from its home; ConfigError when the file is missing or wrong."""
-        return load_file(self.home / "signing.key", "the clearing's Ed25519 signing key (PEM)",
-                         lambda data: pki.signing_key_from_pem(data, self.signing_key_id))
+        return load_signing_key(self.home / "signing.key", self.signing_key_id, whose="the clearing's")
 
 
 def toml_document(sections: dict[str, dict[str, str | int]]) -> str:

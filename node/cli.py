@@ -22,7 +22,6 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from fedmall.database import make_engine, read_connection
 from fedmall.stop_signals import StopSignals
 
 from node import command_output
@@ -55,14 +54,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def _ledger_check(args, config: NodeConfig) -> None:
     """The books balance, balances match their postings, and the loan book matches @lending."""
-    engine = make_engine(config.database_url)
-    try:
-        with read_connection(engine) as connection:
-            summary = bank_store.read_books(connection)
-            entries = connection.scalar(sa.select(sa.func.count()).select_from(bank_store.journal_entries))
-            loan_problems = loan_book_problems(connection)
-    finally:
-        engine.dispose()
+    summary, entries, loan_problems = bank_cli.read_database(config, lambda connection: (
+        bank_store.read_books(connection),
+        connection.scalar(sa.select(sa.func.count()).select_from(bank_store.journal_entries)),
+        loan_book_problems(connection)))
     problems = ledger.books_problems(summary) + loan_problems
     internal = {a: b for a, b in sorted(summary.stored_balances.items()) if a.startswith("@")}
     customers_minor = sum(b for a, b in summary.stored_balances.items() if not a.startswith("@"))

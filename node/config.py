@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Mapping
 
 from fedmall import limits as protocol
-from fedmall.config_file import ConfigError, load_file, read_toml
+from fedmall.config_file import ConfigError, load_signing_key, read_toml
 from fedmall.database import sqlite_url
 from fedmall.envelope import SigningKey
-from fedmall.pki import signing_key_from_pem
 
 from node import limits
 
@@ -58,8 +57,7 @@ class NodeConfig:
 
     def signing_key(self) -> SigningKey:
         """The bank's current signing key; ConfigError when its file is missing or wrong."""
-        return load_file(self.signing_key_path, "the bank's Ed25519 signing key (PEM)",
-                         lambda data: signing_key_from_pem(data, self.signing_key_id))
+        return load_signing_key(self.signing_key_path, self.signing_key_id, whose="the bank's")
 
 
 # Every key a node reads; any other is refused (a misspelling must not fall back to a default).

@@ -34,7 +34,7 @@ from postgres_cluster import PostgresCluster, find_bin_dir  # noqa: E402
 
 import sqlalchemy as sa  # noqa: E402
 
-from fedmall.database import make_engine, read_connection, sqlite_url  # noqa: E402
+from fedmall.database import make_engine, read_connection  # noqa: E402
 from fedmall.v1 import money_pb2, node_pb2  # noqa: E402
 from fedmall.results import name_of  # noqa: E402
 from fedmall.v1 import result_pb2 as rc  # noqa: E402
@@ -55,11 +55,9 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 class Databases:
     """Read-only access to the clearing's and every node's database, SQLite or PostgreSQL."""
 
-    def __init__(self, federation: Federation, clearing_url: str) -> None:
-        self.nodes = {bank.bank_id: make_engine(federation.node_database_urls.get(bank.bank_id)
-                                                or sqlite_url(federation.bundle(bank.bank_id) / "node.db"))
-                      for bank in federation.banks}
-        self.clearing = make_engine(clearing_url)
+    def __init__(self, federation: Federation) -> None:
+        self.nodes = {bank.bank_id: make_engine(federation.node_url(bank.bank_id)) for bank in federation.banks}
+        self.clearing = make_engine(federation.clearing_url())
 
     def rows(self, engine: sa.Engine, query: str) -> list[sa.Row]:
         with read_connection(engine) as connection:
@@ -218,8 +216,7 @@ def main() -> int:
     try:
         federation.create()
         federation.start()
-        databases = Databases(federation, federation.clearing_database_url
-                              or sqlite_url(federation.clearing_home / "clearing.db"))
+        databases = Databases(federation)
         provision(federation)
         print(f"bench: {args.transfers} transfers, batches of {args.batch_size}, {args.banks} banks, {args.store}, "
               f"{args.clearings} clearing process(es) ...", file=sys.stderr)

@@ -19,6 +19,7 @@ from pathlib import Path
 import grpc
 
 from fedmall import tls
+from fedmall.database import sqlite_url
 from fedmall.pki import TlsCredentials
 from fedmall.v1 import credit_pb2_grpc, marketplace_pb2_grpc, node_pb2_grpc
 
@@ -82,6 +83,14 @@ class Federation:
 
     def bundle(self, bank_id: str) -> Path:
         return self.home / "banks" / bank_id
+
+    def clearing_url(self) -> str:
+        """The clearing's database: clearing_database_url, or SQLite in its home."""
+        return self.clearing_database_url or sqlite_url(self.clearing_home / "clearing.db")
+
+    def node_url(self, bank_id: str) -> str:
+        """The bank's node database: node_database_urls, or SQLite in its bundle."""
+        return self.node_database_urls.get(bank_id) or sqlite_url(self.bundle(bank_id) / "node.db")
 
     def create(self) -> None:
         """fedmall-clearing init, then admit every bank (writing its bundle)."""

@@ -168,7 +168,8 @@ def _show(args, config: NodeConfig) -> None:
     _show_transfer(args, response)
 
 
-def _read_database(config: NodeConfig, read):
+def read_database(config: NodeConfig, read):
+    """read(connection) on one read-only snapshot of the node's database."""
     engine = make_engine(config.database_url)
     try:
         with read_connection(engine) as connection:
@@ -197,7 +198,7 @@ def _window_json(view: settlement.WindowView) -> dict:
 
 
 def _reconciliations(args, config: NodeConfig) -> None:
-    views = _read_database(config, settlement.read_windows)
+    views = read_database(config, settlement.read_windows)
     if args.json:
         print(json.dumps(dict(windows=[_window_json(view) for view in views]), sort_keys=True))
         return
@@ -233,7 +234,7 @@ def _reconciliation(args, config: NodeConfig) -> None:
         views = [view for view in settlement.read_windows(connection) if view.window_id == args.window]
         return views, settlement.read_reconciliation(connection, args.window)
 
-    views, answer = _read_database(config, read)
+    views, answer = read_database(config, read)
     if not views:
         raise Refused(result_pb2.RESULT_CODE_WINDOW_NOT_FOUND)
     [view] = views

@@ -17,7 +17,8 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from fedmall.pki import TlsCredentials
+from fedmall.envelope import SigningKey
+from fedmall.pki import TlsCredentials, signing_key_from_pem
 
 Parsed = TypeVar("Parsed")
 
@@ -102,13 +103,22 @@ def load_file(path: Path, what: str, parse: Callable[[bytes], Parsed]) -> Parsed
         raise ConfigError(f"{path}: not {what} ({error})") from None
 
 
+def load_signing_key(path: Path, key_id: str, *, whose: str) -> SigningKey:
+    """A party's Ed25519 signing key (PEM) under key_id; ConfigError when the file is missing or wrong."""
+    return load_file(path, f"{whose} Ed25519 signing key (PEM)", lambda data: signing_key_from_pem(data, key_id))
+
+
 def load_tls(folder: Path) -> TlsCredentials:
     """The folder's ca.pem, tls.crt and tls.key, each parsed, the key checked against the certificate."""
-    load_file(folder / "ca.pem", "the consortium CA certificate (PEM)", x509.load_pem_x509_certificate)
-    certificate = load_file(folder / "tls.crt", "a TLS certificate (PEM)", x509.load_pem_x509_certificate)
-    key = load_file(folder / "tls.key", "a TLS private key (PEM)",
-                    lambda data: serialization.load_pem_private_key(data, password=None))
+    def pem_of(parse):
+        return lambda data: (data, parse(data))  # Keep the bytes: read each file once.
+    ca_pem, _ = load_file(folder / "ca.pem", "the consortium CA certificate (PEM)",
+                          pem_of(x509.load_pem_x509_certificate))
+    certificate_pem, certificate = load_file(folder / "tls.crt", "a TLS certificate (PEM)",
+                                             pem_of(x509.load_pem_x509_certificate))
+    key_pem, key = load_file(folder / "tls.key", "a TLS private key (PEM)",
+                             pem_of(lambda data: serialization.load_pem_private_key(data, password=None)))
     public_format = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     if key.public_key().public_bytes(*public_format) != certificate.public_key().public_bytes(*public_format):
         raise ConfigError(f"{folder / 'tls.key'}: not the private key of {folder / 'tls.crt'}")
-    return TlsCredentials.load(folder)
+    return TlsCredentials(ca_pem=ca_pem, certificate_pem=certificate_pem, key_pem=key_pem)

@@ -29,11 +29,11 @@ from pathlib import Path
 import grpc
 import sqlalchemy as sa
 
-from fedmall.database import make_engine
-from fedmall.pki import load_signing_key
+from fedmall.database import make_engine, read_connection
 from fedmall.results import FedmallError
 from fedmall.v1 import money_pb2, node_pb2, result_pb2
 
+from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.registry import Registry
 from clearing.store import StorageUnavailable, Store
@@ -92,10 +92,11 @@ class Report:
 
 def run(plan: Plan, home: Path, *, plant_violation: bool = False, progress=print) -> Report:
     rng = random.Random(plan.seed)
-    federation = Federation(home=home, currency=CURRENCY, clearing_database_url=plan.clearing_database_url, banks=[
+    federation = Federation(home=home, currency=CURRENCY, clearing_database_url=plan.clearing_database_url,
+                            node_database_urls=plan.node_database_urls, banks=[
         BankSpec(f"bank-{chr(ord('a') + index)}", f"Bank {chr(ord('A') + index)}", "1000000.00", "2000000.00")
         for index in range(plan.banks)], node_settings={"transfer_expiry_ms": EXPIRY_MS})
-    faulty = FaultyFederation.create(federation, clearings=plan.clearings, node_database_urls=plan.node_database_urls,
+    faulty = FaultyFederation.create(federation, clearings=plan.clearings,
                                      window_close_interval_s=plan.window_close_interval_s)
     report = Report(seed=plan.seed)
     try:
@@ -107,7 +108,7 @@ def run(plan: Plan, home: Path, *, plant_violation: bool = False, progress=print
         senders = [threading.Thread(target=_send_load, args=(federation, bank.bank_id, rng.randrange(2**32),
                                                              sent[bank.bank_id], stop_load))
                    for bank in federation.banks]
-        operator = Operator.open(federation, plan)
+        operator = Operator.open(federation)
         settler = threading.Thread(target=operator.settle_while, args=(stop_load,))
         for thread in [*senders, settler]:
             thread.start()
@@ -121,14 +122,14 @@ def run(plan: Plan, home: Path, *, plant_violation: bool = False, progress=print
         _stop_scheduled_closes(faulty)
         progress(f"load stopped after {report.transfers_sent} transfers; settling at rest")
         try:
-            report.windows_settled = operator.settle_at_rest(federation, plan)
+            report.windows_settled = operator.settle_at_rest(federation)
         finally:
             operator.close()
-        clearing, nodes = _read_all(federation, plan)
+        clearing, nodes = _read_all(federation)
         report.violations = invariants.violations(clearing, nodes, currency=CURRENCY)
         if plant_violation:
-            report.planted = _plant_violation(federation, plan)
-            report.planted_violations = invariants.violations(*_read_all(federation, plan), currency=CURRENCY)
+            report.planted = _plant_violation(federation)
+            report.planted_violations = invariants.violations(*_read_all(federation), currency=CURRENCY)
         statuses = [status for books in nodes.values() for status, _ in books.outgoing.values()]
         report.committed, report.aborted = statuses.count("COMMITTED"), statuses.count("ABORTED")
     finally:
@@ -141,9 +142,9 @@ def run(plan: Plan, home: Path, *, plant_violation: bool = False, progress=print
     return report
 
 
-def _read_all(federation: Federation, plan: Plan) -> tuple[invariants.ClearingBooks, dict[str, invariants.NodeBooks]]:
-    return (invariants.read_clearing(_clearing_url(federation, plan)),
-            {bank.bank_id: invariants.read_node(_node_url(federation, plan, bank.bank_id)) for bank in federation.banks})
+def _read_all(federation: Federation) -> tuple[invariants.ClearingBooks, dict[str, invariants.NodeBooks]]:
+    return (invariants.read_clearing(federation.clearing_url()),
+            {bank.bank_id: invariants.read_node(federation.node_url(bank.bank_id)) for bank in federation.banks})
 
 
 def _provision(federation: Federation) -> None:
@@ -163,7 +164,8 @@ def _send_load(federation: Federation, bank_id: str, seed: int, sent: list[str],
     others = [bank.bank_id for bank in federation.banks if bank.bank_id != bank_id]
     while not stop.is_set():
         request = node_pb2.SendTransfersRequest(transfers=[node_pb2.SendTransferRequest(
-            transfer_id=str(uuid.UUID(int=rng.getrandbits(128))), from_account_id=f"c{rng.randrange(ACCOUNTS_PER_BANK)}",
+            transfer_id=str(uuid.UUID(int=rng.getrandbits(128))),
+            from_account_id=f"c{rng.randrange(ACCOUNTS_PER_BANK)}",
             payee_bank_id=rng.choice(others), payee_account_id=f"c{rng.randrange(ACCOUNTS_PER_BANK)}",
             amount=money_pb2.Money(amount_minor=rng.randrange(1, 50_000), currency=CURRENCY), reference="chaos")
             for _ in range(BATCH_SIZE)])
@@ -229,14 +231,6 @@ def _stop_scheduled_closes(faulty: FaultyFederation) -> None:
             faulty.start(name)
 
 
-def _clearing_url(federation: Federation, plan: Plan) -> str:
-    return plan.clearing_database_url or f"sqlite:///{federation.clearing_home / 'clearing.db'}"
-
-
-def _node_url(federation: Federation, plan: Plan, bank_id: str) -> str:
-    return plan.node_database_urls.get(bank_id) or f"sqlite:///{federation.bundle(bank_id) / 'node.db'}"
-
-
 class Operator:
     """The clearing operator's window commands, on the clearing's database (as the CLI runs them)."""
 
@@ -245,12 +239,12 @@ class Operator:
         self.settled: list[int] = []
 
     @classmethod
-    def open(cls, federation: Federation, plan: Plan) -> "Operator":
+    def open(cls, federation: Federation) -> "Operator":
         def clock_ms() -> int:
             return time.time_ns() // 1_000_000
-        store = Store(make_engine(_clearing_url(federation, plan)))
+        store = Store(make_engine(federation.clearing_url()))
         registry = Registry(store, clock_ms=clock_ms)
-        clearing_key = load_signing_key(federation.clearing_home / "signing.key", "clearing/k1")
+        clearing_key = ClearingConfig.load(federation.clearing_home).signing_key()
         return cls(store, registry, WindowService(store, registry, clearing_key=clearing_key, bell=DeliveryBell(),
                                                   clock_ms=clock_ms))
 
@@ -274,9 +268,9 @@ class Operator:
             except (FedmallError, StorageUnavailable, sa.exc.DBAPIError):
                 continue
 
-    def settle_at_rest(self, federation: Federation, plan: Plan) -> int:
+    def settle_at_rest(self, federation: Federation) -> int:
         """Wait until nothing is in flight, close the last window, settle every closed window in order."""
-        _wait(lambda: _at_rest(federation, plan, self.registry), "every transfer final at every bank")
+        _wait(lambda: _at_rest(federation, self.registry), "every transfer final at every bank")
         self.windows.close()   # The clearing processes close no more windows (_stop_scheduled_closes).
         self.windows.issue_closed()
         for row in self.windows.windows():
@@ -287,25 +281,33 @@ class Operator:
                 _wait(lambda: all(answer.status != "silent" for answer in self.windows.answers(row.window_id)),
                       f"every answer to window {row.window_id}")
         self.settle_ready()
-        _wait(lambda: _at_rest(federation, plan, self.registry), "every settlement booked at every bank")
+        _wait(lambda: _at_rest(federation, self.registry), "every settlement booked at every bank")
         return len(self.settled)
 
     def close(self) -> None:
         self.store.close()
 
 
-def _at_rest(federation: Federation, plan: Plan, registry: Registry) -> bool:
+def _at_rest(federation: Federation, registry: Registry) -> bool:
     """Nothing reserved at the clearing, every node caught up with its stream and its outbox."""
     participants = {row.bank_id: row for row in registry.list()}
     if any(row.reserved_minor for row in participants.values()):
         return False
-    for bank in federation.banks:
-        books = invariants.read_node(_node_url(federation, plan, bank.bank_id))
-        if books.cursor != participants[bank.bank_id].delivery_sequence:
-            return False
-        if any(status not in ("COMMITTED", "ABORTED") for status, _ in books.outgoing.values()):
-            return False
-    return True
+    return all(_node_caught_up(federation.node_url(bank.bank_id), participants[bank.bank_id].delivery_sequence)
+               for bank in federation.banks)
+
+
+def _node_caught_up(url: str, issued_sequence: int) -> bool:
+    """The node applied its whole stream and has no outgoing transfer left to finish."""
+    engine = make_engine(url)
+    try:
+        with read_connection(engine) as connection:
+            outgoing = node_store.outgoing_transfers
+            unfinished = connection.scalar(sa.select(sa.func.count()).select_from(outgoing)
+                                           .where(outgoing.c.status.not_in(("COMMITTED", "ABORTED"))))
+            return node_store.read_cursor(connection) == issued_sequence and unfinished == 0
+    finally:
+        engine.dispose()
 
 
 def _wait(predicate, what: str) -> None:
@@ -316,9 +318,9 @@ def _wait(predicate, what: str) -> None:
         time.sleep(0.25)
 
 
-def _plant_violation(federation: Federation, plan: Plan) -> str:
+def _plant_violation(federation: Federation) -> str:
     """The negative control: one payee's credit of one committed transfer disappears."""
-    engine = make_engine(_node_url(federation, plan, federation.banks[1].bank_id))
+    engine = make_engine(federation.node_url(federation.banks[1].bank_id))
     entries, postings = node_store.journal_entries, node_store.postings
     try:
         with engine.begin() as connection:

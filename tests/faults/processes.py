@@ -76,19 +76,17 @@ class FaultyFederation:
     """The federation's processes by name: clearing-0 (, clearing-1) and one per bank."""
     federation: Federation
     clearing_addresses: list[str]
-    node_database_urls: dict[str, str]
     processes: dict[str, Process] = field(default_factory=dict)
     node_clearing: dict[str, int] = field(default_factory=dict)  # bank id -> index of the clearing it talks to
 
     @classmethod
-    def create(cls, federation: Federation, *, clearings: int, node_database_urls: dict[str, str],
-               window_close_interval_s: int) -> "FaultyFederation":
+    def create(cls, federation: Federation, *, clearings: int, window_close_interval_s: int) -> "FaultyFederation":
         federation.create()
         config = federation.clearing_home / "fedmall.toml"
         config.write_text(config.read_text().replace(
             "window_close_interval_s = 0", f"window_close_interval_s = {window_close_interval_s}"))
         addresses = [federation.clearing_address] + [f"127.0.0.1:{free_port()}" for _ in range(clearings - 1)]
-        faulty = cls(federation=federation, clearing_addresses=addresses, node_database_urls=node_database_urls)
+        faulty = cls(federation=federation, clearing_addresses=addresses)
         logs = federation.home / "logs"
         logs.mkdir(exist_ok=True)
         for index, address in enumerate(addresses):
@@ -110,10 +108,9 @@ class FaultyFederation:
 
     def start(self, name: str) -> None:
         process = self.processes[name]
-        if name in self.node_clearing:   # A node talks to its clearing; on PostgreSQL, to its own database.
-            process.env = {"FEDMALL_CLEARING_ADDRESS": self.clearing_addresses[self.node_clearing[name]]}
-            if self.node_database_urls.get(name):
-                process.env["FEDMALL_NODE_DATABASE_URL"] = self.node_database_urls[name]
+        if name in self.node_clearing:   # A node's database as the federation says; the clearing this run picked.
+            process.env = {**self.federation.node_env(name),
+                           "FEDMALL_CLEARING_ADDRESS": self.clearing_addresses[self.node_clearing[name]]}
         process.start()
 
     def switch_clearing(self, bank_id: str) -> None:

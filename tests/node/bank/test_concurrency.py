@@ -1,8 +1,6 @@
 """Concurrent sends from one account, on SQLite and PostgreSQL: the funds check holds under
 the account's row lock, no balance goes below zero, and the totals are exact. The database
 refuses a customer balance below zero as well (migration 0008)."""
-import threading
-
 import pytest
 import sqlalchemy as sa
 
@@ -11,6 +9,7 @@ from fedmall.v1 import result_pb2 as R
 from node.bank import ledger, store
 from node.bank.transfers import SendRequest
 from tests.node.bank.test_services import OWED, FakeQuoter, Bank
+from tests.support.concurrency import at_once
 
 
 
@@ -25,22 +24,13 @@ def bank(request, tmp_path):
 
 
 def test_sends__eight_at_once_from_one_account_never_overdraw_it(bank):
-    start = threading.Barrier(8)
-    outcomes = {}
-
-    def send(index: int) -> None:
-        start.wait(timeout=10)
-        [outcome] = bank.transfers.send_many([SendRequest(
+    def send(index: int):
+        return lambda: bank.transfers.send_many([SendRequest(
             transfer_id=f"t{index}", from_account_id="alice", payee_bank_id="bank-b", payee_account_id="bob",
-            amount_minor=3_000, currency="EUR")])
-        outcomes[index] = outcome.result
+            amount_minor=3_000, currency="EUR")])[0].result
 
-    threads = [threading.Thread(target=send, args=(index,)) for index in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert sorted(outcomes.values()) == sorted([R.RESULT_CODE_OK] * 3 + [R.RESULT_CODE_INSUFFICIENT_FUNDS] * 5)
+    outcomes = at_once([send(index) for index in range(8)])
+    assert sorted(outcomes) == sorted([R.RESULT_CODE_OK] * 3 + [R.RESULT_CODE_INSUFFICIENT_FUNDS] * 5)
     assert (bank.balance("alice"), bank.balance(OWED)) == (1_000, 9_000)
     assert bank.books_problems() == []
 

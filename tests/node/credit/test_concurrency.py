@@ -1,18 +1,17 @@
 """A loan payoff racing sends from the same merchant account, on SQLite and PostgreSQL: each
 is judged on the balance under the account's row lock, so the account never goes below zero
 and every cent is accounted for."""
-import threading
-
 from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 
 from node.bank import ledger, store
+from node.bank.fulfilment import FulfilmentKey
 from node.bank.transfers import SendRequest, TransferService
 from node.credit.loan_views import loan_book_problems
 from tests.node.bank.test_services import FakeQuoter
 from tests.node.books import balance, books_problems
 from tests.node.credit.test_lending import clock, lending, node_engine  # noqa: F401
-from node.bank.fulfilment import FulfilmentKey
+from tests.support.concurrency import at_once
 
 ACCOUNT = "acct-m-good"
 
@@ -24,31 +23,21 @@ def test_payoff_and_sends__racing_on_one_account_never_overdraw_it(lending, node
             ledger.CASH, "EUR"), destination=ACCOUNT, amount_minor=50_000, currency="EUR")], now_ms=clock.now_ms)
     transfers = TransferService(node_engine, bank_id="bank-a", fulfilment_key=FulfilmentKey(b"a" * 32),
                                 quoter=FakeQuoter(), clock=clock, transfer_expiry_ms=30_000)
-    start = threading.Barrier(5)
-    results: dict[str, int] = {}
-
-    def pay_off() -> None:
-        start.wait(timeout=10)
+    def pay_off() -> int:
         try:
-            results["payoff"] = lending.pay_off(merchant_id="m-good", loan_id="loan-1")[0]
+            return lending.pay_off(merchant_id="m-good", loan_id="loan-1")[0]
         except FedmallError as error:
-            results["payoff"] = error.code
+            return error.code
 
-    def send(index: int) -> None:
-        start.wait(timeout=10)
-        [outcome] = transfers.send_many([SendRequest(
+    def send(index: int):
+        return lambda: transfers.send_many([SendRequest(
             transfer_id=f"t{index}", from_account_id=ACCOUNT, payee_bank_id="bank-b", payee_account_id="bob",
-            amount_minor=20_000, currency="EUR")])
-        results[f"send{index}"] = outcome.result
+            amount_minor=20_000, currency="EUR")])[0].result
 
-    threads = [threading.Thread(target=pay_off)] + [threading.Thread(target=send, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    paid_off = results.pop("payoff") == rc.RESULT_CODE_OK
-    sent = sum(code == rc.RESULT_CODE_OK for code in results.values())
-    assert set(results.values()) <= {rc.RESULT_CODE_OK, rc.RESULT_CODE_INSUFFICIENT_FUNDS}
+    payoff, *sends = at_once([pay_off] + [send(index) for index in range(4)])
+    paid_off = payoff == rc.RESULT_CODE_OK
+    sent = sends.count(rc.RESULT_CODE_OK)
+    assert set(sends) | {payoff} <= {rc.RESULT_CODE_OK, rc.RESULT_CODE_INSUFFICIENT_FUNDS}
     assert sent == (2 if paid_off else 4)   # 1 025.00 + 2 x 200.00 fit in 1 500.00; a third 200.00 does not.
     assert balance(node_engine, ACCOUNT) == 150_000 - (102_500 if paid_off else 0) - 20_000 * sent >= 0
     assert books_problems(node_engine) == []

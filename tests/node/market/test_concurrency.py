@@ -1,8 +1,6 @@
 """Concurrent checkouts from one buyer account, on SQLite and PostgreSQL: the funds check
 holds under the account's row lock, the escrow holds exactly what the accepted carts cost,
 and no balance goes below zero."""
-import threading
-
 import pytest
 
 from fedmall.results import FedmallError
@@ -13,6 +11,7 @@ from node.bank import ledger, store as bank_store
 from node.market.buyer_orders import CartLine
 from tests.node.books import balance, books_problems, open_account
 from tests.node.market.test_buyer_worker import UP, FakePeers, FakeTransfers, service
+from tests.support.concurrency import at_once
 
 ESCROW = ledger.internal_account_id(ledger.ESCROW, "EUR")
 
@@ -31,24 +30,18 @@ def engine(request, tmp_path):
 
 def test_checkouts__eight_at_once_from_one_account_never_overdraw_it(engine):
     buyer_orders = service(engine, FakePeers(), FakeTransfers(), [100.0])
-    start = threading.Barrier(8)
-    results: dict[int, int] = {}
+    def checkout(index: int):
+        def run() -> int:
+            try:
+                return buyer_orders.checkout(checkout_id=f"c{index}", buyer_account_id="buyer", lines=[
+                    CartLine(seller_bank_id=UP, merchant_id="beta", sku="mug", quantity=1, unit_price_minor=3_000,
+                             currency="EUR")]).result
+            except FedmallError as error:
+                return error.code
+        return run
 
-    def checkout(index: int) -> None:
-        start.wait(timeout=10)
-        try:
-            results[index] = buyer_orders.checkout(checkout_id=f"c{index}", buyer_account_id="buyer", lines=[
-                CartLine(seller_bank_id=UP, merchant_id="beta", sku="mug", quantity=1, unit_price_minor=3_000,
-                         currency="EUR")]).result
-        except FedmallError as error:
-            results[index] = error.code
-
-    threads = [threading.Thread(target=checkout, args=(index,)) for index in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    results = at_once([checkout(index) for index in range(8)])
     buyer_orders.close()
-    assert sorted(results.values()) == sorted([rc.RESULT_CODE_OK] * 3 + [rc.RESULT_CODE_INSUFFICIENT_FUNDS] * 5)
+    assert sorted(results) == sorted([rc.RESULT_CODE_OK] * 3 + [rc.RESULT_CODE_INSUFFICIENT_FUNDS] * 5)
     assert (balance(engine, "buyer"), balance(engine, ESCROW)) == (1_000, 9_000)
     assert books_problems(engine) == []
