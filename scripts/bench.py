@@ -29,7 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_netting import measure_netting  # noqa: E402
-from federation import BankSpec, Federation, check_books, read_books  # noqa: E402
+from federation import BankSpec, Federation  # noqa: E402
+import invariants  # noqa: E402
 from postgres_cluster import PostgresCluster, find_bin_dir  # noqa: E402
 
 import sqlalchemy as sa  # noqa: E402
@@ -168,10 +169,9 @@ def measure(databases: Databases) -> dict:
     }
 
 
-def invariants(federation: Federation) -> tuple[bool, list[str]]:
-    failed = [f"{check.title}: {check.detail}" for check in check_books(read_books(federation), currency=CURRENCY)
-              if not check.ok]
-    return not failed, failed
+def invariants_broken(federation: Federation) -> list[str]:
+    return invariants.failures(invariants.check_databases(federation.clearing_url(), federation.node_urls(),
+                                                          currency=CURRENCY))
 
 
 def conflicts(federation: Federation) -> dict:
@@ -238,7 +238,7 @@ def main() -> int:
         wall_s = time.monotonic() - started
         cpu = {name: round(cpu_seconds(p.pid) - cpu_before[name], 2) for name, p in federation.processes.items()}
         result = measure(databases)
-        ok, problems = invariants(federation)
+        problems = invariants_broken(federation)
     finally:
         if databases is not None:
             databases.close()
@@ -255,7 +255,7 @@ def main() -> int:
         "clearing_processes": args.clearings, **conflicts(federation),
         "wall_seconds": round(wall_s, 2), "cpu_seconds_by_process": cpu,
         "cpu_utilisation_of_machine": round(sum(cpu.values()) / (wall_s * os.cpu_count()), 2),
-        "invariants_ok": ok and not errors, "problems": problems + errors[:5], "home": str(home),
+        "invariants_ok": not problems and not errors, "problems": problems + errors[:5], "home": str(home),
     })
     print(json.dumps(result, indent=2))
     return 0 if result["invariants_ok"] else 1

@@ -39,7 +39,9 @@ from demo_credit import (  # noqa: E402
 from demo_market import (  # noqa: E402
     MERCHANTS_PER_BANK, MarketResult, combined, interbank_nets, open_shops, shop_around)
 from demo_settlement import Settlement, settle_day, wait_until_booked  # noqa: E402
-from federation import BankSpec, Books, Check, Federation, check_books, read_books  # noqa: E402
+import invariants  # noqa: E402
+from federation import BankSpec, Books, Federation, read_books  # noqa: E402
+from invariants import Check  # noqa: E402
 
 from fedmall.console import emit, fail, table  # noqa: E402
 from fedmall.money import format_amount  # noqa: E402
@@ -403,20 +405,6 @@ def tell_showcase(story: Story, case: Showcase) -> None:
 # The report --------------------------------------------------------------------------------
 
 
-def money_conserved(run: Run) -> Check:
-    """With nothing in flight, transfers and orders only move customers' money; the banks' own money
-    enters only as loans and leaves only as repayments (which include the fees):
-    deposits + principal disbursed - repaid == customer balances."""
-    deposits_minor = DEPOSIT_MINOR * sum(len(bank_customers) for bank_customers in run.customers.values())
-    lent_minor, repaid_minor = run.credit.total_minor("principal_minor"), run.credit.total_minor("repaid_minor")
-    expected_minor = deposits_minor + lent_minor - repaid_minor
-    balances_minor = sum(ledger["customer_balances_minor"] for ledger in run.books.ledgers.values())
-    return Check("money_conserved", "money conserved (deposits + loans - repayments = balances)",
-                 expected_minor == balances_minor,
-                 f"deposits {eur(deposits_minor)} + lent {eur(lent_minor)} - repaid {eur(repaid_minor)} "
-                 f"= {eur(expected_minor)}, customer balances {eur(balances_minor)}")
-
-
 def showcases_as_expected(run: Run) -> Check:
     wrong = [f"{case.key}: {case.outcome.describe()} (expected {case.expected.describe()}"
              f"{'' if case.payer_balance_unchanged else ', payer balance changed'})" for case in run.showcases if not case.ok]
@@ -433,13 +421,6 @@ def nets_match_transfers(run: Run) -> Check:
     return Check("nets_match_transfers", "settlement nets equal money received minus sent", not wrong,
                  "; ".join(wrong) or f"{sum(o.status == COMMITTED for _, o in run.transfers)} payments and "
                                      f"{run.market.counts()['cross_bank']} cross-bank orders agree")
-
-
-def escrow_empty(run: Run) -> Check:
-    """Every order ended, so no buyer's money may still sit in escrow."""
-    held = {bank_id: minor for bank_id in run.books.ledgers if (minor := escrow_minor(run, bank_id))}
-    return Check("escrow_empty", "no money left in escrow", not held,
-                 ", ".join(f"{b}: {eur(m)}" for b, m in held.items()) or f"{len(run.market.orders)} orders ended")
 
 
 def escrow_minor(run: Run, bank_id: str) -> int:
@@ -459,9 +440,11 @@ def window_settled(run: Run) -> Check:
 
 
 def all_checks(run: Run) -> list[Check]:
-    return check_books(run.books, currency=CURRENCY) + [
-        nets_match_transfers(run), escrow_empty(run), window_settled(run), money_conserved(run),
-        showcases_as_expected(run)] + credit_checks(run.credit, run.books)
+    """Every money invariant (scripts/invariants.py, read from the databases), then what this run
+    itself expects of its payments, settlement, showcases and loans."""
+    federation = run.federation
+    return invariants.check_databases(federation.clearing_url(), federation.node_urls(), currency=CURRENCY) + [
+        nets_match_transfers(run), window_settled(run), showcases_as_expected(run)] + credit_checks(run.credit, run.books)
 
 
 def committed_minor(run: Run, bank_id: str, side: str) -> int:

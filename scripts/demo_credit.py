@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from demo_market import Shop
-from federation import Books, Check, Federation
+from federation import Books, Federation
+from invariants import Check
 
 from fedmall.console import table
 from fedmall.money import format_amount, format_money

@@ -11,6 +11,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "chaos_long: the long fault-injection run, only with --chaos-long")
+    config.addinivalue_line("markers", "books_left_broken(why): a federation test that ends with books it broke "
+                                       "on purpose; its fixture does not check the invariants at the end")
 
 
 def pytest_collection_modifyitems(config, items):

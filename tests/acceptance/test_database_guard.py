@@ -6,11 +6,13 @@ from __future__ import annotations
 import pytest
 
 from node.config import ConfigError
+from scripts import invariants
 from tests.acceptance.test_settlement import provision
-from tests.support.federation import wait_until
+from tests.support.federation import CURRENCY, wait_until
 from tests.support.startup import refused_start
 
 
+@pytest.mark.books_left_broken("bank-b's books are lost on purpose; the replay cannot credit an account it lacks")
 def test_a_node_on_an_empty_database_refuses_to_start_until_its_operator_accepts(federation):
     provision(federation)
     transfer_id, _ = federation.send("bank-a", "customer", "bank-b", "customer", 1_500)

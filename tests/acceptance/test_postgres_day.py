@@ -14,6 +14,7 @@ from fedmall.v1 import result_pb2 as rc
 from node.cli import main as node_cli
 from tests.acceptance.credit_world import (
     ANN, BOB, MERCHANT, PRICE, assert_loan_book_agrees, credit, loan_of, provision, sell, settle_window)
+from tests.acceptance.conftest import closed_at_rest
 from tests.node.market.world import Market, eur
 from tests.support.credit import permissive_policy
 
@@ -25,13 +26,13 @@ def database_url(postgres_cluster):
 
 
 @pytest.fixture
-def market(world, postgres_cluster, tmp_path):
+def market(world, postgres_cluster, tmp_path, request):
     market = Market(world)
     for bank_id in world.banks:
         market.start_node(bank_id, database_url=postgres_cluster.new_database(),
                           credit_policy_path=permissive_policy(tmp_path))
     yield provision(market)
-    market.close()
+    closed_at_rest(request, market)
 
 
 def test_a_day_on_postgresql__payments_orders_a_loan_and_settlement_all_agree(market, monkeypatch, capsys):

@@ -10,8 +10,8 @@
     windows   the clearing closes a window every window_close_interval_s under the load, and
               the operator settles each one as soon as every member acknowledged it
     at rest   the load stops, every process runs, the last window closes, every closed
-              window is answered and settled in order; then tests/faults/invariants.py
-              reads every database and lists each violation
+              window is answered and settled in order; then scripts/invariants.py reads
+              every database and names each broken invariant
 
 The same seed gives the same load, fault schedule and victims (the timing of real
 processes still varies). The seed is in the report.
@@ -39,8 +39,8 @@ from clearing.registry import Registry
 from clearing.store import StorageUnavailable, Store
 from clearing.windows import ACKNOWLEDGED, CLOSED, OPEN, PENDING_SETTLEMENT, WindowService
 from node.bank import store as node_store
+from scripts import invariants
 from scripts.federation import BankSpec, Federation
-from tests.faults import invariants
 from tests.faults.processes import FaultyFederation
 
 CURRENCY = "EUR"
@@ -77,7 +77,7 @@ class Report:
     unknown_errors_at_members: int = 0
     violations: list[str] = field(default_factory=list)
     planted: str = ""                                            # The negative control's planted break...
-    planted_violations: list[str] = field(default_factory=list)  # ...and what the checker said of it.
+    planted_failed: dict[str, str] = field(default_factory=dict)  # ...and the invariants it broke (key -> detail).
 
     def lines(self) -> list[str]:
         return [f"seed {self.seed}: {len(self.faults)} faults, {self.transfers_sent} transfers sent "
@@ -86,8 +86,8 @@ class Report:
                 f"{self.unknown_errors_at_members}",
                 *[f"  fault {fault}" for fault in self.faults],
                 f"{len(self.violations)} violations", *[f"  {violation}" for violation in self.violations[:50]],
-                *([f"negative control: removed {self.planted}; the checker found {len(self.planted_violations)}",
-                   *[f"  {violation}" for violation in self.planted_violations]] if self.planted else [])]
+                *([f"negative control: removed {self.planted}; the checker found {len(self.planted_failed)} broken",
+                   *[f"  {key}: {detail}" for key, detail in self.planted_failed.items()]] if self.planted else [])]
 
 
 def run(plan: Plan, home: Path, *, plant_violation: bool = False, progress=print) -> Report:
@@ -126,10 +126,11 @@ def run(plan: Plan, home: Path, *, plant_violation: bool = False, progress=print
         finally:
             operator.close()
         clearing, nodes = _read_all(federation)
-        report.violations = invariants.violations(clearing, nodes, currency=CURRENCY)
+        report.violations = invariants.failures(invariants.check(clearing, nodes, currency=CURRENCY))
         if plant_violation:
             report.planted = _plant_violation(federation)
-            report.planted_violations = invariants.violations(*_read_all(federation), currency=CURRENCY)
+            report.planted_failed = {check.key: check.detail for check in invariants.check(
+                *_read_all(federation), currency=CURRENCY) if not check.ok}
         statuses = [status for books in nodes.values() for status, _ in books.outgoing.values()]
         report.committed, report.aborted = statuses.count("COMMITTED"), statuses.count("ABORTED")
     finally:
@@ -143,8 +144,7 @@ def run(plan: Plan, home: Path, *, plant_violation: bool = False, progress=print
 
 
 def _read_all(federation: Federation) -> tuple[invariants.ClearingBooks, dict[str, invariants.NodeBooks]]:
-    return (invariants.read_clearing(federation.clearing_url()),
-            {bank.bank_id: invariants.read_node(federation.node_url(bank.bank_id)) for bank in federation.banks})
+    return invariants.read_federation(federation.clearing_url(), federation.node_urls())
 
 
 def _provision(federation: Federation) -> None:

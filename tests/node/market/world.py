@@ -6,6 +6,7 @@ database_url, market  # noqa: F401`.
 """
 from __future__ import annotations
 
+import contextlib
 import uuid
 
 import pytest
@@ -14,7 +15,7 @@ from fedmall import tls
 from fedmall.v1 import marketplace_pb2 as mp, marketplace_pb2_grpc, money_pb2
 from fedmall.v1 import result_pb2 as rc
 
-from tests.acceptance.conftest import Federation
+from tests.acceptance.conftest import Federation, closed_at_rest
 from tests.support.federation import CURRENCY, wait_until
 
 OK_CODES = (rc.RESULT_CODE_OK, rc.RESULT_CODE_EXISTS)
@@ -106,16 +107,16 @@ def database_url(tmp_path):
 
 
 @pytest.fixture
-def market(world):
+def market(world, request):
     market = Market(world)
     for bank_id in world.banks:
         market.start_node(bank_id)
     yield market
-    market.close()
+    closed_at_rest(request, market)
 
 
 @pytest.fixture
-def world_market(world):
+def world_market(world, request):
     """A factory: world_market(**config overrides) starts every node with them."""
     started = []
 
@@ -127,5 +128,6 @@ def world_market(world):
         return market
 
     yield start
-    for market in started:
-        market.close()
+    with contextlib.ExitStack() as closing:  # Every market is closed, even after one fails its check.
+        for market in started:
+            closing.callback(closed_at_rest, request, market)
