@@ -2,6 +2,7 @@
 settle, abort; every refusal leaves everything as it was."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -16,10 +17,11 @@ from fedmall.v1 import clearing_pb2, settlement_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
 from clearing import rules
+from clearing.server import Clearing
 from clearing.store import transfers
 
 from tests.clearing.test_transfers import accept, submit_decisions, submit_prepares
-from tests.support.federation import make_prepare
+from tests.support.federation import make_prepare, wait_until
 
 COMMITTED = transfer_pb2.TRANSFER_STATE_COMMITTED
 
@@ -256,17 +258,13 @@ def test_statement__pages_split_at_the_bound_and_each_stands_alone(world, monkey
 
 
 def test_schedule__windows_close_on_their_own_every_interval(world):
-    import dataclasses
-    from clearing.server import Clearing
-
     commit(world, "bank-a", "bank-b", 100)
     config = dataclasses.replace(world.clearing.config, window_close_interval_s=1, listen_address="127.0.0.1:0",
                                  database_url=world.database_url)
     scheduled = Clearing(config, clock_ms=world.clock)
     scheduled.start()
     try:
-        from tests.support.federation import wait_until
-        wait_until(lambda: state(world, 1) == "PENDING_SETTLEMENT", timeout_s=10)
+        wait_until(lambda: state(world, 1) == "PENDING_SETTLEMENT", timeout_s=30)
         assert state(world, 2) in ("OPEN", "CLOSED", "PENDING_SETTLEMENT")
     finally:
         scheduled.stop()

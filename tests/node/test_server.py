@@ -1,6 +1,5 @@
 """A whole node over real gRPC with mTLS, against a fake clearing and a real peer node."""
 import sys
-import time
 
 import grpc
 import pytest
@@ -11,18 +10,10 @@ from fedmall.v1 import clearing_pb2, money_pb2, node_pb2, node_pb2_grpc, result_
 from node.cli import main as cli_main
 from node.config import load_config
 from node.server import build_node
+from tests.support.federation import wait_until
 from tests.support.signals import linux_x86_64_only, stops_on_sigterm_to_another_thread
 
 R = result_pb2
-
-
-def wait_until(predicate, timeout_s=5.0):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("not reached in time")
 
 
 @pytest.fixture

@@ -106,7 +106,12 @@ def test_events__a_seller_event_waits_for_a_buyer_node_that_was_down(market):
     shipped = market.market(B).ShipOrder(mp.ShipOrderRequest(merchant_id="beta", order_id=order.order_id,
                                                              tracking_reference="LATE"))
     assert shipped.result == rc.RESULT_CODE_OK
-    time.sleep(0.5)
+
+    def attempts() -> int:  # The seller tried the buyer's bank while it was down, and will again.
+        with market.nodes[B].engine.connect() as connection:
+            return connection.scalar(sa.select(sa.func.max(tables.order_events.c.attempts))
+                                     .where(tables.order_events.c.order_id == order.order_id)) or 0
+    wait_until(lambda: attempts() >= 1, timeout_s=30)
     market.start_node(A)
     arrived = market.wait_buyer_state(A, "buyer", order.order_id, mp.ORDER_STATE_SHIPPED, timeout_s=20)
     assert arrived.tracking_reference == "LATE"
