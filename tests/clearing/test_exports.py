@@ -1,10 +1,10 @@
 """Settlement exports: camt.053 and pacs.008 valid against the official ISO 20022 schemas
 (tests/schemas), their numbers add up, and the CSV report nets to zero.
 
-The window is built directly in a temporary SQLite store: banks a, b, c and f in EUR
+Most tests build the window directly in a temporary SQLite store: banks a, b, c and f in EUR
 (f moved nothing), d and e in JPY; window 1 is PENDING_SETTLEMENT, and the store also
 holds an aborted transfer of window 1 and a transfer of the open window 2, which no
-export may show.
+export may show. The last test exports a window the running clearing netted itself.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from fedmall.v1 import result_pb2 as rc
 
 from clearing import exports, iso20022, netting
 from clearing.store import Store, participants, settlement_windows, transfers, window_nets
+from tests.clearing.test_windows import close, commit
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 CAMT = "{urn:iso:std:iso:20022:tech:xsd:camt.053.001.08}"
@@ -463,3 +464,40 @@ def test_camt053__a_member_in_two_currencies_gets_one_statement_per_currency(cam
     assert [s.findtext("c:Acct/c:Ccy", namespaces=NS_CAMT) for s in statements] == ["EUR", "JPY"]
     assert [len(entries(s)) for s in statements] == [1, 1]
     assert [signed_balance(s, "CLBD") for s in statements] == [Decimal("-2.50"), Decimal("90")]
+
+
+# --- a window the clearing netted itself ----------------------------------------------
+
+
+def test_exports__of_a_window_the_clearing_netted_itself_agree_with_its_transfers(world, tmp_path, camt_schema,
+                                                                                   pacs_schema):
+    paid = [("bank-a", "bank-b", 12_000), ("bank-b", "bank-c", 3_050), ("bank-c", "bank-a", 1_000),
+            ("bank-a", "bank-c", 199), ("bank-b", "bank-a", 5)]
+    ids = [commit(world, payer, payee, amount_minor) for payer, payee, amount_minor in paid]
+    window_id = close(world)
+    commit(world, "bank-a", "bank-b", 777)   # In the next window: in no export of this one.
+    out_dir = tmp_path / "exports"
+    exports.export_window(world.clearing.store, window_id, out_dir, created_at_ms=CREATED_AT_MS)
+
+    expected: dict[str, list[int]] = {bank_id: [0, 0] for bank_id in ("bank-a", "bank-b", "bank-c")}
+    for payer, payee, amount_minor in paid:
+        expected[payer][0] += amount_minor
+        expected[payee][1] += amount_minor
+    rows = list(csv.DictReader(io.StringIO((out_dir / f"settlement-w{window_id}.csv").read_text(), newline="")))
+    by_bank = {row["bank_id"]: row for row in rows if row["row"] == "bank"}
+    assert {bank_id: [int(row["debits_minor"]), int(row["credits_minor"])] for bank_id, row in by_bank.items()} \
+        == expected
+    assert {bank_id: int(row["net_minor"]) for bank_id, row in by_bank.items()} == {
+        bank_id: credits - debits for bank_id, (debits, credits) in expected.items()}
+    assert sum(int(row["net_minor"]) for row in by_bank.values()) == 0
+    assert sorted(path.name for path in out_dir.glob("pacs008-*.xml")) == sorted(
+        f"pacs008-{transfer_id}.xml" for transfer_id in ids)
+    for bank_id, (debits, credits) in expected.items():
+        statement = etree.parse(str(out_dir / f"camt053-{bank_id}-w{window_id}.xml")).getroot()
+        camt_schema.assertValid(statement)
+        booked = statement.find(f"{CAMT}BkToCstmrStmt/{CAMT}Stmt")
+        moved = sum(1 for payer, payee, _ in paid if bank_id in (payer, payee))
+        assert len(entries(booked)) == moved
+        assert signed_balance(booked, "CLBD") - signed_balance(booked, "OPBD") == Decimal(credits - debits) / 100
+    for path in out_dir.glob("pacs008-*.xml"):
+        pacs_schema.assertValid(etree.parse(str(path)))
