@@ -24,8 +24,10 @@ class ParticipantTerms:
 
 
 def is_uuid(text: str) -> bool:
+    """The hyphenated 36-character form (the canonical form is 36 characters, so equal to it
+    means that long)."""
     try:
-        return str(uuid.UUID(text)) == text.lower() and len(text) == 36
+        return str(uuid.UUID(text)) == text.lower()
     except ValueError:
         return False
 

@@ -1,5 +1,5 @@
-"""Every money limit at exactly its value and one past it: the cap, the liquidity, the expiry
-bounds of a prepare, and the expiry instant of a reservation."""
+"""Every money limit at exactly its value and one past it: the cap, the liquidity and the
+expiry instant of a reservation (a prepare's expiry bounds: tests/clearing/test_rules.py)."""
 import pytest
 
 from fedmall import limits, pki
@@ -26,18 +26,6 @@ def test_headroom__exactly_the_cap_or_the_liquidity_is_allowed_one_more_is_not()
     assert headroom(501, cap_minor=1_000, liquidity_minor=2_000) == rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED
     assert headroom(500, cap_minor=2_000, liquidity_minor=1_000) == rc.RESULT_CODE_OK
     assert headroom(501, cap_minor=2_000, liquidity_minor=1_000) == rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY
-
-
-@pytest.mark.parametrize("expires_in_ms, code", [
-    (limits.expiry_ms_min - 1, rc.RESULT_CODE_INVALID_EXPIRY),
-    (limits.expiry_ms_min, rc.RESULT_CODE_OK),
-    (limits.expiry_ms_max, rc.RESULT_CODE_OK),
-    (limits.expiry_ms_max + 1, rc.RESULT_CODE_INVALID_EXPIRY),
-])
-def test_prepare__expiry_exactly_at_its_bounds_is_allowed_one_past_is_not(expires_in_ms, code):
-    terms = {bank_id: rules.ParticipantTerms(bank_id, "EUR", rules.ACTIVE) for bank_id in ("bank-a", "bank-b")}
-    prepare = make_prepare("bank-a", "bank-b", 1_000, now_ms=NOW_MS, expires_in_ms=expires_in_ms)
-    assert rules.prepare_problem(prepare, signer="bank-a", participants=terms, now_ms=NOW_MS) == code
 
 
 @pytest.mark.parametrize("decided_at, state, code", [

@@ -11,7 +11,7 @@ from fedmall.v1 import result_pb2 as rc
 from clearing import rules
 from tests.support.federation import make_prepare
 
-NOW_MS = 1_900_000_000_000
+NOW_MS = 1_900_000_000_777  # Low bits set: now + a bound is not now | the bound.
 ACTIVE_TERMS = {bank_id: rules.ParticipantTerms(bank_id, "EUR", rules.ACTIVE) for bank_id in ("bank-a", "bank-b")}
 
 
@@ -43,6 +43,7 @@ def test_prepare__a_sound_prepare_is_ok():
     (dict(payee_account=""), rc.RESULT_CODE_INVALID_FIELD),
     (dict(reference="r" * (limits.reference_length_max + 1)), rc.RESULT_CODE_INVALID_FIELD),
     (dict(payer_bank_id="bank-b"), rc.RESULT_CODE_PAYER_NOT_SIGNER),
+    (dict(payer_bank_id="bank-0"), rc.RESULT_CODE_PAYER_NOT_SIGNER),   # Before the signer in order, not only after.
     (dict(payee_bank_id="bank-z"), rc.RESULT_CODE_UNKNOWN_PARTICIPANT),
     (dict(payee_bank_id="bank-a"), rc.RESULT_CODE_PAYER_IS_PAYEE),
     (dict(currency="USD"), rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED),
@@ -57,8 +58,29 @@ def test_prepare__each_problem_has_its_code(changes, code):
     assert problem(prepare(**changes)) == code
 
 
-def test_prepare__the_longest_reference_and_the_smallest_amount_are_allowed():
-    assert problem(prepare(reference="r" * limits.reference_length_max, amount_minor=1)) == rc.RESULT_CODE_OK
+def test_prepare__the_longest_fields_and_the_smallest_amount_are_allowed():
+    longest = prepare(reference="\U0001F600" * limits.reference_length_max, amount_minor=1,
+                      payee_account="a" * limits.account_id_length_max)
+    assert longest.ByteSize() > 256 and problem(longest) == rc.RESULT_CODE_OK   # Above the ints Python keeps cached.
+
+
+@pytest.mark.parametrize("expires_in_ms, code", [
+    (limits.expiry_ms_min - 1, rc.RESULT_CODE_INVALID_EXPIRY),
+    (limits.expiry_ms_min, rc.RESULT_CODE_OK),
+    (limits.expiry_ms_max, rc.RESULT_CODE_OK),
+    (limits.expiry_ms_max + 1, rc.RESULT_CODE_INVALID_EXPIRY),
+])
+def test_prepare__expiry_exactly_at_its_bounds_is_allowed_one_past_is_not(expires_in_ms, code):
+    assert problem(prepare(expires_at_unix_ms=NOW_MS + expires_in_ms)) == code
+
+
+@pytest.mark.parametrize("extra_bytes, code", [(0, rc.RESULT_CODE_UNKNOWN_PARTICIPANT), (1, rc.RESULT_CODE_INVALID_FIELD)])
+def test_prepare__exactly_the_byte_limit_is_judged_by_its_fields_one_more_is_too_large(extra_bytes, code):
+    sized = prepare()
+    payer = "p" * (len(sized.payer_bank_id) + limits.prepare_bytes_max - sized.ByteSize() - 1)  # Length prefix: 2 bytes.
+    sized.payer_bank_id = payer + "p" * extra_bytes
+    assert sized.ByteSize() == limits.prepare_bytes_max + extra_bytes
+    assert problem(sized, signer=sized.payer_bank_id) == code
 
 
 def test_prepare__oversize_or_with_unknown_fields_is_an_invalid_field():
@@ -78,11 +100,17 @@ def test_prepare__a_suspended_payer_or_payee_is_refused(payer_status, payee_stat
     assert problem(prepare(), participants=terms) == rc.RESULT_CODE_PARTICIPANT_SUSPENDED
 
 
-@pytest.mark.parametrize("payer_currency, payee_currency", [("USD", "EUR"), ("EUR", "USD")])
-def test_prepare__a_currency_either_bank_does_not_hold_is_refused(payer_currency, payee_currency):
+@pytest.mark.parametrize("payer_currency, payee_currency, currency", [
+    ("USD", "EUR", "EUR"), ("EUR", "USD", "EUR"), ("EUR", "USD", "USD"), ("USD", "EUR", "USD")])
+def test_prepare__a_currency_either_bank_does_not_hold_is_refused(payer_currency, payee_currency, currency):
     terms = {"bank-a": rules.ParticipantTerms("bank-a", payer_currency, rules.ACTIVE),
              "bank-b": rules.ParticipantTerms("bank-b", payee_currency, rules.ACTIVE)}
-    assert problem(prepare(), participants=terms) == rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED
+    assert problem(prepare(currency=currency), participants=terms) == rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED
+
+
+def test_prepare__a_payer_after_its_payee_in_order_pays_it():
+    message = make_prepare("bank-b", "bank-a", 1_000, now_ms=NOW_MS)
+    assert problem(message, signer="bank-b") == rc.RESULT_CODE_OK
 
 
 def test_prepare__an_unknown_payer_is_refused():
@@ -111,7 +139,9 @@ def test_headroom__is_the_lower_limit_less_the_exposure(position, reserved, cap,
 
 
 def test_is_uuid__only_the_hyphenated_form():
-    text = str(uuid.uuid4())
+    text = "12345678-1234-4234-9234-123456789abc"
     assert rules.is_uuid(text)
-    assert not any(rules.is_uuid(other) for other in ("{" + text + "}", text.replace("-", ""), "urn:uuid:" + text, "",
-                                                      "x"))
+    # The same UUID written otherwise: hyphens moved (either way in sort order), braces, none, a URN.
+    others = ("1234567-81234-4234-9234-123456789abc", "123456781-234-4234-9234-123456789abc", "{" + text + "}",
+              text.replace("-", ""), "urn:uuid:" + text, "", "x")
+    assert [rules.is_uuid(other) for other in others] == [False] * len(others)

@@ -22,7 +22,19 @@ def test_entry_problems__currencies_never_net_against_each_other():
 
 
 def test_entry_problems__single_and_zero_postings_are_refused():
-    assert ledger.entry_problems(ledger.Entry("e1", "t", (ledger.Posting("a", 0, "EUR"),)))
+    assert ledger.entry_problems(ledger.Entry("e1", "t", (ledger.Posting("a", 0, "EUR"),))) == [
+        "e1: an entry needs at least two postings", "e1: zero posting to a"]
+    assert ledger.entry_problems(ledger.Entry("e1", "t", (ledger.Posting("a", -1, "EUR"),))) == [
+        "e1: an entry needs at least two postings", "e1: postings in EUR sum to -1, not 0"]
+    assert ledger.entry_problems(ledger.Entry("e1", "t", (ledger.Posting("a", -1, "EUR"), ledger.Posting("b", 0, "EUR"),
+                                                          ledger.Posting("c", 1, "EUR")))) == ["e1: zero posting to b"]
+
+
+def test_entry_problems__three_postings_that_balance_are_sound():
+    entry = ledger.Entry("e1", "t", (ledger.Posting("a", -3, "EUR"), ledger.Posting("b", 1, "EUR"),
+                                     ledger.Posting("c", 2, "EUR")))
+    assert ledger.entry_problems(entry) == []
+    assert ledger.balance_deltas([entry, entry]) == {"a": -6, "b": 2, "c": 4}
 
 
 def test_internal_account_ids__cannot_be_customer_ids():
@@ -34,7 +46,27 @@ def test_internal_account_ids__cannot_be_customer_ids():
 def test_books_problems__reports_every_break():
     summary = ledger.BooksSummary(entry_totals={("e1", "EUR"): 1}, currency_totals={"EUR": 1},
                                   stored_balances={"a": 3}, posted_balances={"a": 2})
-    assert len(ledger.books_problems(summary)) == 3
+    assert ledger.books_problems(summary) == ["entry e1 sums to 1 EUR", "all postings in EUR sum to 1, not 0",
+                                              "account a: balance 3 but postings sum to 2"]
+
+
+@pytest.mark.parametrize("stored, posted, problem", [
+    ({"a": 1}, {}, "account a: balance 1 but postings sum to 0"),        # A balance with no posting behind it.
+    ({}, {"a": -1}, "account a: balance 0 but postings sum to -1"),      # A posting the balance never took.
+    ({"a": 1_000}, {"a": 1_000 - 1}, "account a: balance 1000 but postings sum to 999"),
+])
+def test_books_problems__a_balance_and_its_postings_that_differ(stored, posted, problem):
+    summary = ledger.BooksSummary(entry_totals={}, currency_totals={"EUR": -5}, stored_balances=stored,
+                                  posted_balances=posted)
+    assert ledger.books_problems(summary) == ["all postings in EUR sum to -5, not 0", problem]
+
+
+def test_books_problems__large_equal_balances_are_sound():
+    # Equal values that are not the same object: the comparison is by value.
+    big = 10 ** 12
+    summary = ledger.BooksSummary(entry_totals={}, currency_totals={}, stored_balances={"a": big + 1},
+                                  posted_balances={"a": int(str(big + 1))})
+    assert ledger.books_problems(summary) == []
     sound = ledger.BooksSummary(entry_totals={("e1", "EUR"): 0}, currency_totals={"EUR": 0},
                                 stored_balances={"a": 2, "b": -2}, posted_balances={"a": 2, "b": -2})
     assert ledger.books_problems(sound) == []
