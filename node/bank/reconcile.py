@@ -161,7 +161,7 @@ def reconcile(*, window_id: int, bank_id: str, pages: Sequence[bytes], book_entr
     opening_minor is what the books say this bank owed when the window opened."""
     statements = parse_pages(pages)
     assert (statements[0].window_id, statements[0].bank_id) == (window_id, bank_id), "another statement"
-    currency = statements[0].net.currency or (book_entries[0].currency if book_entries else "")
+    currency = statements[0].net.currency
     entries = [entry for statement in statements for entry in statement.entries]
     return settlement_pb2.Reconciliation(
         window_id=window_id, bank_id=bank_id, statement_sha256=statement_sha256(pages),

@@ -119,3 +119,128 @@ def test_reconcile__a_closing_position_other_than_opening_less_net_is_a_break():
     answer = reconcile.reconcile(window_id=7, bank_id="bank-a", pages=pages, book_entries=BOOKS, opening_minor=400)
     [found] = answer.breaks
     assert found.kind == reconcile.STATEMENT_INCONSISTENT and "closing position 400" in found.detail
+
+
+# Each rule at its edges (scripts/mutants found them unguarded) -----------------------------
+
+
+def statement(entries, **summary) -> list[S.Statement]:
+    return reconcile.parse_pages([page(entries, **summary)])
+
+
+@pytest.mark.parametrize("listed_direction, book_direction", [(DEBIT, CREDIT), (CREDIT, DEBIT)])
+def test_find_breaks__a_direction_that_differs_either_way_is_a_break(listed_direction, book_direction):
+    entry = book("t1", direction=listed_direction)
+    assert kinds(reconcile.find_breaks([listed(entry)], [book("t1", direction=book_direction)])) == [
+        (DIRECTION_DIFFERS, "t1")]
+
+
+@pytest.mark.parametrize("listed_bank, book_bank", [("bank-a", "bank-b"), ("bank-c", "bank-b")])
+def test_find_breaks__a_counterparty_that_differs_either_way_is_a_break(listed_bank, book_bank):
+    assert kinds(reconcile.find_breaks([listed(book("t1", counterparty=listed_bank))],
+                                       [book("t1", counterparty=book_bank)])) == [(COUNTERPARTY_DIFFERS, "t1")]
+
+
+def test_find_breaks__a_duplicate_does_not_stop_the_entries_after_it():
+    statement_entries = [listed(BOOKS[0]), listed(BOOKS[0]), listed(book("t9"))]
+    assert kinds(reconcile.find_breaks(statement_entries, BOOKS[:1])) == [(DUPLICATE, "t1"), (MISSING_AT_NODE, "t9")]
+
+
+def test_find_breaks__hundreds_of_entries_that_agree_have_none():
+    many = [book(f"t{index:03}", amount_minor=index + 1) for index in range(300)]
+    assert reconcile.find_breaks([listed(entry) for entry in many], many) == []
+
+
+def test_find_breaks__books_that_list_a_transfer_twice_are_our_bug():
+    with pytest.raises(AssertionError, match="twice"):
+        reconcile.find_breaks([], [book("t1"), book("t1")])
+
+
+@pytest.mark.parametrize("currency, net", [("EUR", 700 - 1_000), ("AAA", -3), ("USD", 5)])
+def test_net_minor__counts_only_its_currency(currency, net):
+    entries = [book("t1"), book("t2", direction=CREDIT, amount_minor=700), book("t3", currency="AAA", amount_minor=3),
+               book("t4", direction=CREDIT, currency="USD", amount_minor=5)]
+    assert reconcile.net_minor(entries, currency) == net
+
+
+@pytest.mark.parametrize("indexes", [[1, 0], [0, 0], [0, 2]])
+def test_parse_pages__pages_out_of_order_are_our_bug(indexes):
+    with pytest.raises(AssertionError, match="out of order"):
+        reconcile.parse_pages([page([], index=index, count=2) for index in indexes])
+
+
+def test_parse_pages__pages_of_different_windows_are_our_bug():
+    with pytest.raises(AssertionError, match="different statements"):
+        reconcile.parse_pages([page([], index=0, count=2, window_id=7), page([], index=1, count=2, window_id=8)])
+
+
+def test_statement_problems__a_sound_statement_of_hundreds_of_entries_has_none():
+    many = [listed(book(f"t{index:03}", amount_minor=index + 1)) for index in range(300)]
+    assert reconcile.statement_problems(statement(many)) == []
+
+
+@pytest.mark.parametrize("entry_count, problem", [
+    (2, "1 entries on the pages, entry_count says 2"), (0, "1 entries on the pages, entry_count says 0")])
+def test_statement_problems__an_entry_count_either_side_of_the_entries(entry_count, problem):
+    assert reconcile.statement_problems(statement([listed(BOOKS[0])], entry_count=entry_count)) == [problem]
+
+
+@pytest.mark.parametrize("net_minor, problem", [
+    (-999, "entries net to -1000, the statement says -999"), (-1_001, "entries net to -1000, the statement says -1001")])
+def test_statement_problems__a_net_either_side_of_the_entries(net_minor, problem):
+    found = reconcile.statement_problems(statement([listed(BOOKS[0])], net_minor=net_minor, closing_minor=-net_minor))
+    assert found == [problem]
+
+
+@pytest.mark.parametrize("other", ["AAA", "USD"])
+def test_statement_problems__entries_in_another_currency_are_not_in_the_net(other):
+    entries = [listed(BOOKS[0]), listed(book("t9", direction=CREDIT, currency=other, amount_minor=5))]
+    assert reconcile.statement_problems(statement(entries, net_minor=-1_000)) == []
+
+
+@pytest.mark.parametrize("closing_minor", [399, 401])
+def test_statement_problems__a_closing_position_either_side_of_opening_less_net(closing_minor):
+    found = reconcile.statement_problems(statement([], opening_minor=400, closing_minor=closing_minor))
+    assert found == [f"opening 400 - net 0 is not the closing position {closing_minor}"]
+
+
+@pytest.mark.parametrize("currencies", [("EUR", "USD", "EUR"), ("EUR", "USD", "JPY")])
+def test_statement_problems__summary_amounts_in_two_or_three_currencies(currencies):
+    pages = statement([])
+    for field, currency in zip(("opening_position", "net", "closing_position"), currencies):
+        getattr(pages[0], field).currency = currency
+    assert reconcile.statement_problems(pages) == [
+        f"opening, net and closing positions in different currencies: {sorted(set(currencies))}"]
+
+
+@pytest.mark.parametrize("books_opening", [399, 401])
+def test_position_breaks__an_opening_position_either_side_of_the_books(books_opening):
+    [found] = reconcile.position_breaks(statement([], opening_minor=400), opening_minor=books_opening)
+    assert (found.kind, found.clearing_position.amount_minor, found.node_position.amount_minor) == (
+        reconcile.OPENING_POSITION_DIFFERS, 400, books_opening)
+
+
+def test_position_breaks__the_opening_position_is_read_from_the_first_page():
+    pages = reconcile.parse_pages([page([], index=0, count=2, opening_minor=400),
+                                   page([], index=1, count=2, opening_minor=500)])
+    breaks = reconcile.position_breaks(pages, opening_minor=400)
+    assert [found.kind for found in breaks] == [reconcile.STATEMENT_INCONSISTENT]
+
+
+@pytest.mark.parametrize("window_id, bank_id", [(6, "bank-a"), (8, "bank-a"), (7, "bank-0"), (7, "bank-z")])
+def test_reconcile__another_banks_or_windows_statement_is_our_bug(window_id, bank_id):
+    with pytest.raises(AssertionError, match="another statement"):
+        reconcile.reconcile(window_id=window_id, bank_id=bank_id, pages=[page([])], book_entries=[], opening_minor=0)
+
+
+def test_reconcile__the_books_net_is_in_the_statements_currency_even_with_no_books():
+    answer = reconcile.reconcile(window_id=7, bank_id="bank-a", pages=[page([])], book_entries=[], opening_minor=0)
+    assert (answer.node_net.amount_minor, answer.node_net.currency, list(answer.breaks)) == (0, "EUR", [])
+
+
+def test_reconcile__the_books_net_is_in_the_first_pages_currency():
+    second = S.Statement.FromString(page([], index=1, count=2))
+    second.net.currency = "USD"
+    pages = [page([], index=0, count=2), second.SerializeToString(deterministic=True)]
+    answer = reconcile.reconcile(window_id=7, bank_id="bank-a", pages=pages, book_entries=[], opening_minor=0)
+    assert answer.node_net.currency == "EUR"

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from node.bank import ledger, store
 from node.bank.settlement_credits import (
-    NO_CLAIMS, Claim, Claims, NoClaims, SettlementCredit, book_settlement_credits, settlement_credit_of)
+    NO_CLAIMS, Claim, Claims, NoClaims, SettlementCredit, _split, book_settlement_credits, settlement_credit_of)
 from tests.node.books import balance, books_problems, node_engine, open_account  # noqa: F401
 
 ESCROW = ledger.internal_account_id(ledger.ESCROW, "EUR")
@@ -92,3 +92,75 @@ def test_settlement_credit_of__names_the_one_customer_account_credited():
         entry_id="release:o-1", account_id="shop", amount_minor=10_000, currency="EUR")
     assert settlement_credit_of(ledger.move("send:t-1", "send", source="alice", destination=ESCROW,
                                             amount_minor=1, currency="EUR")) is None
+
+
+# Each rule at its edges (scripts/mutants found them unguarded) -----------------------------
+
+
+def posting(account_id: str, amount_minor: int) -> ledger.Posting:
+    return ledger.Posting(account_id=account_id, amount_minor=amount_minor, currency="EUR")
+
+
+def entry(kind: str, *postings: ledger.Posting) -> ledger.Entry:
+    return ledger.Entry(entry_id=f"{kind}:x", kind=kind, postings=postings)
+
+
+def claims(*amounts: int, to: str = LENDING) -> list[Claim]:
+    return [Claim(entry_id="receive:x", to_account_id=to, amount_minor=amount) for amount in amounts]
+
+
+@pytest.mark.parametrize("postings, credit", [
+    ((posting(CLEARING, -1), posting("shop", 1)), ("shop", 1)),                         # One minor unit.
+    ((posting("buyer", -5), posting("shop", 5)), ("shop", 5)),                          # A debited customer is no credit.
+    ((posting(CLEARING, -5), posting("shop", 0), posting("alpha", 5)), ("alpha", 5)),   # Nor a zero posting.
+    ((posting(CLEARING, -5), posting("shop", 4), posting(LENDING, 1)), ("shop", 4)),    # Nor an internal account.
+    ((posting(CLEARING, -5), posting(LENDING, 5)), None),                               # No customer credited.
+])
+def test_settlement_credit_of__only_a_positive_posting_to_a_customer_account(postings, credit):
+    found = settlement_credit_of(entry("receive", *postings))
+    assert (found and (found.account_id, found.amount_minor)) == credit
+
+
+def test_settlement_credit_of__two_customers_credited_is_our_bug():
+    with pytest.raises(AssertionError, match="more than one customer account"):
+        settlement_credit_of(entry("receive", posting(CLEARING, -5), posting("shop", 4), posting("alpha", 1)))
+
+
+@pytest.mark.parametrize("account_id", ["shop", "0shop"])   # Sorting after and before the internal '@...' ids.
+def test_split__removes_only_the_credit_posting_and_keeps_the_entry_balanced(account_id):
+    credited = entry("receive", posting(CLEARING, -2_000), posting(CASH, 1_000), posting(account_id, 1_000))
+    split = _split(credited, settlement_credit_of(credited), claims(300))
+    assert sorted((p.account_id, p.amount_minor) for p in split.postings) == sorted(
+        [(CLEARING, -2_000), (CASH, 1_000), (account_id, 700), (LENDING, 300)])
+    assert ledger.entry_problems(split) == []
+
+
+def test_split__a_debit_of_the_same_customer_stays():
+    credited = entry("receive", posting(CLEARING, -1_001), posting("shop", -1), posting("shop", 1_002))
+    split = _split(credited, settlement_credit_of(credited), claims(2))
+    assert sorted((p.account_id, p.amount_minor) for p in split.postings) == sorted(
+        [(CLEARING, -1_001), ("shop", -1), ("shop", 1_000), (LENDING, 2)])
+
+
+def test_split__claiming_the_whole_credit_leaves_the_customer_nothing():
+    credited = entry("receive", posting(CLEARING, -1_000), posting("shop", 1_000))
+    split = _split(credited, settlement_credit_of(credited), claims(600, 400))
+    assert sorted((p.account_id, p.amount_minor) for p in split.postings) == [(CLEARING, -1_000), (LENDING, 1_000)]
+    assert ledger.entry_problems(split) == []
+
+
+@pytest.mark.parametrize("bad_claims", [
+    claims(0), claims(-1), claims(1, to="shop"), claims(1, to="@lending/USD"), claims(1, to="lending/EUR"),
+    claims(600, 401),
+])
+def test_split__a_claim_that_is_empty_negative_to_a_customer_another_currency_or_too_much_is_our_bug(bad_claims):
+    credited = entry("receive", posting(CLEARING, -1_000), posting("shop", 1_000))
+    with pytest.raises(AssertionError):
+        _split(credited, settlement_credit_of(credited), bad_claims)
+
+
+def test_split__a_claim_of_one_minor_unit():
+    credited = entry("receive", posting(CLEARING, -1_000), posting("shop", 1_000))
+    split = _split(credited, settlement_credit_of(credited), claims(1))
+    assert sorted((p.account_id, p.amount_minor) for p in split.postings) == sorted(
+        [(CLEARING, -1_000), ("shop", 999), (LENDING, 1)])

@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 
 from node.credit.features import DAY_MS
-from node.credit.loans import Installment, LoanClock, due_by, fee_of, repayment_of, schedule, status_at
+from node.credit.loans import (
+    Installment, LoanClock, after_repayment, due_by, fee_of, repayment_of, schedule, status_at)
 from node.credit.store import CURRENT, NON_PERFORMING, OVERDUE, REPAID
 
-T0 = 10_000 * DAY_MS
+T0 = 3 * DAY_MS + 1_234   # Not a whole day, and small: now - T0 is neither now % T0 nor now ^ T0.
 
 
 def test_fee_and_repayment__rounded_down_and_never_more_than_owed():
@@ -46,12 +47,45 @@ def clock(*, status=CURRENT, outstanding=1_000, last_repaid_days=None, term_days
     (clock(), 90, NON_PERFORMING),
     (clock(last_repaid_days=170), 181, OVERDUE),                # Repaying, but past the term.
     (clock(last_repaid_days=240), 240, NON_PERFORMING),         # 60 days past the term (90 - 30).
+    (clock(last_repaid_days=250), 250, NON_PERFORMING),         # 70 days past it.
+    (clock(last_repaid_days=215), 220, OVERDUE),                # 40 days past it: not yet 60.
+    (clock(), 45, OVERDUE),                                     # Well past 30 quiet days, not yet 90.
     (clock(status=NON_PERFORMING, last_repaid_days=100), 101, NON_PERFORMING),   # Stays until repaid.
     (clock(status=NON_PERFORMING, outstanding=0), 101, REPAID),
     (clock(outstanding=0), 500, REPAID),
 ])
 def test_status_at(loan, day, expected):
     assert status_at(loan, T0 + day * DAY_MS) == expected
+
+
+def test_schedule__an_odd_number_of_months():
+    assert schedule(owed_minor=100, disbursed_at_ms=T0, term_days=90) == (
+        Installment(1, T0 + 30 * DAY_MS, 34), Installment(2, T0 + 60 * DAY_MS, 67), Installment(3, T0 + 90 * DAY_MS, 100))
+
+
+@pytest.mark.parametrize("loan, day, outstanding_after, expected", [
+    (clock(), 10, 500, (CURRENT, False)),                       # A part repaid on time.
+    (clock(), 10, 0, (REPAID, False)),                          # The rest repaid.
+    (clock(), 40, 500, (CURRENT, True)),                        # Cures an overdue loan, which was overdue.
+    (clock(), 100, 500, (NON_PERFORMING, True)),                # Non-performing stays so...
+    (clock(), 100, 0, (REPAID, True)),                          # ...unless repaid in full.
+    (clock(last_repaid_days=170), 185, 500, (OVERDUE, True)),   # Past the term, still owed: overdue.
+])
+def test_after_repayment(loan, day, outstanding_after, expected):
+    assert after_repayment(loan, outstanding_after_minor=outstanding_after, now_ms=T0 + day * DAY_MS) == expected
+
+
+@pytest.mark.parametrize("credit, share_bp, outstanding", [
+    (0, 2_000, 100), (-1, 2_000, 100), (100, 0, 100), (100, -1, 100), (100, 10_001, 100), (100, 2_000, -1)])
+def test_repayment_of__arguments_outside_its_domain_are_our_bug(credit, share_bp, outstanding):
+    with pytest.raises(AssertionError):
+        repayment_of(credit, share_bp=share_bp, outstanding_minor=outstanding)
+
+
+def test_repayment_of__at_the_edges_of_its_domain():
+    assert repayment_of(1, share_bp=10_000, outstanding_minor=5) == 1
+    assert repayment_of(10_000, share_bp=1, outstanding_minor=5) == 1
+    assert repayment_of(10_000, share_bp=2_000, outstanding_minor=0) == 0
 
 
 def test_rounding__a_half_minor_unit_goes_to_the_merchant_in_fee_and_repayment():
