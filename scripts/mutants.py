@@ -50,7 +50,7 @@ MODULES: dict[str, str] = {
     "node/bank/reconcile.py": "tests/node/bank/test_reconcile.py",
     "node/bank/settlement_credits.py": "tests/node/bank/test_settlement_credits.py",
     "node/credit/loans.py": "tests/node/credit/test_loans.py",
-    "node/credit/repayments.py": "tests/node/credit/test_lending.py -k 'not postgresql'",
+    "node/credit/repayments.py": "tests/node/credit/test_repayments.py tests/node/credit/test_lending.py -k 'not postgresql'",
     "proto/fedmall/money.py": "tests/fedmall/test_money.py",
 }
 

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from fedmall.money import MoneyError, format_amount, parse_amount
+from fedmall import limits
+from fedmall.money import MoneyError, check_currency, format_amount, format_money, is_valid_amount, parse_amount
 
 
 @pytest.mark.parametrize("text, currency, minor", [
@@ -24,3 +25,29 @@ def test_parse_amount__refuses_what_is_not_an_amount(text, currency):
 
 def test_format_amount__keeps_sign():
     assert format_amount(-1234, "EUR") == "-12.34"
+
+
+def test_is_valid_amount__from_one_minor_unit_to_the_int64_maximum():
+    assert [is_valid_amount(amount) for amount in (0, 1, limits.amount_minor_max, limits.amount_minor_max + 1, -1)] \
+        == [False, True, True, False, False]
+
+
+@pytest.mark.parametrize("text, minor", [("92233720368547758.07", 2**63 - 1), (" 12.34 ", 1234), ("0.10", 10)])
+def test_parse_amount__at_the_edges(text, minor):
+    assert parse_amount(text, "EUR") == minor
+
+
+def test_parse_amount__one_minor_unit_past_the_maximum_is_refused():
+    with pytest.raises(MoneyError, match="zero or too large"):
+        parse_amount("92233720368547758.08", "EUR")
+
+
+def test_format_money__amount_and_currency():
+    assert [format_money(1234, "EUR"), format_money(5, "JPY"), format_money(1, "KWD"), format_money(0, "EUR")] == [
+        "12.34 EUR", "5 JPY", "0.001 KWD", "0.00 EUR"]
+
+
+def test_check_currency__returns_a_known_one_and_names_the_known_ones_otherwise():
+    assert check_currency("JPY") == "JPY"
+    with pytest.raises(MoneyError, match="unknown currency 'EURO'; known: CHF, CNY"):
+        check_currency("EURO")

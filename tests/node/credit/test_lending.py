@@ -408,3 +408,22 @@ def test_review_passes_over_a_loan_a_delivery_is_repaying_and_judges_it_next_tim
     assert lending.loan(merchant_id="m-good", loan_id="loan-r").status == "CURRENT"
     lending.review_step()
     assert lending.loan(merchant_id="m-good", loan_id="loan-r").status == "OVERDUE"
+
+
+def test_repayment__the_status_time_moves_only_when_the_status_changes(lending, node_engine, clock):
+    lending.apply(application_id="loan-1", merchant_id="m-good", amount_minor=100_000, currency="EUR")
+
+    def status_and_time() -> tuple[str, int]:
+        with node_engine.connect() as connection:
+            row = connection.execute(sa.select(credit_store.loans.c.status, credit_store.loans.c.status_changed_at_unix_ms)
+                                     .where(credit_store.loans.c.loan_id == "loan-1")).one()
+        return row.status, row.status_changed_at_unix_ms
+
+    disbursed = status_and_time()
+    clock.advance(days=10)
+    sale_credit(node_engine, "release:sale-1", "acct-m-good", 10_000, now_ms=clock.now_ms)
+    assert status_and_time() == disbursed                       # Still CURRENT: its time stays.
+    clock.advance(days=100)
+    sale_credit(node_engine, "release:sale-2", "acct-m-good", 10_000, now_ms=clock.now_ms)
+    assert status_and_time() == ("NON_PERFORMING", clock.now_ms)
+    assert_loan_books(node_engine)

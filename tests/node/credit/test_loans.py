@@ -50,6 +50,8 @@ def clock(*, status=CURRENT, outstanding=1_000, last_repaid_days=None, term_days
     (clock(last_repaid_days=250), 250, NON_PERFORMING),         # 70 days past it.
     (clock(last_repaid_days=215), 220, OVERDUE),                # 40 days past it: not yet 60.
     (clock(), 45, OVERDUE),                                     # Well past 30 quiet days, not yet 90.
+    (clock(), 120, NON_PERFORMING),                             # Well past 90.
+    (clock(last_repaid_days=170), 180, CURRENT),                # At the term's very end: not past it yet.
     (clock(status=NON_PERFORMING, last_repaid_days=100), 101, NON_PERFORMING),   # Stays until repaid.
     (clock(status=NON_PERFORMING, outstanding=0), 101, REPAID),
     (clock(outstanding=0), 500, REPAID),
