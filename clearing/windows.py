@@ -313,6 +313,9 @@ class WindowService:
                 sa.select(statement_pages.c.envelope).where(
                     statement_pages.c.window_id == answer.window_id, statement_pages.c.bank_id == peer)
                 .order_by(statement_pages.c.page_index)).scalars().all()
+            if not pages:  # A bank admitted after the window was issued: no statement, nothing to answer.
+                raise FedmallError(rc.RESULT_CODE_STATEMENT_MISMATCH,
+                                   f"no statement was issued to {peer} for window {answer.window_id}")
             issued_sha256 = hashlib.sha256(b"".join(Envelope.FromString(page).payload for page in pages)).digest()
             if answer.statement_sha256 != issued_sha256:
                 raise FedmallError(rc.RESULT_CODE_STATEMENT_MISMATCH, "not the statement the clearing issued")
