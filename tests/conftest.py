@@ -15,6 +15,19 @@ def pytest_configure(config):
                                        "on purpose; its fixture does not check the invariants at the end")
 
 
+TEST_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Remember a failed test body, so teardown checks (closed_at_rest) do not pile a second
+    report on the first."""
+    report = yield
+    if report.when == "call" and report.failed:
+        item.stash[TEST_FAILED] = True
+    return report
+
+
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--chaos-long"):
         return

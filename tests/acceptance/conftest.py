@@ -18,6 +18,7 @@ from node.config import load_config
 from node.server import Node, build_node
 
 from scripts import invariants
+from tests.conftest import TEST_FAILED
 from tests.support.federation import CURRENCY, ClearingWorld, wait_until
 
 FINAL = ("COMMITTED", "ABORTED")
@@ -137,10 +138,11 @@ def database_url(request, tmp_path):
 
 
 def closed_at_rest(request, federation: Federation) -> None:
-    """A federation fixture's end: unless the test broke the books on purpose, it must end at rest
-    with every invariant whole."""
+    """A federation fixture's end: unless the test failed or broke the books on purpose, it must
+    end at rest with every invariant whole."""
     try:
-        if request.node.get_closest_marker("books_left_broken") is None:
+        if request.node.get_closest_marker("books_left_broken") is None and not request.node.stash.get(TEST_FAILED,
+                                                                                                      False):
             federation.assert_invariants()
     finally:
         federation.close()

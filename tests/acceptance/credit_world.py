@@ -8,7 +8,7 @@ from fedmall.v1 import credit_pb2 as cr, credit_pb2_grpc, marketplace_pb2 as mp
 from fedmall.v1 import result_pb2 as rc
 
 from tests.node.market.world import Market
-from tests.support.federation import wait_until
+from tests.support.federation import close_and_issue, wait_until
 
 SELLER, MERCHANT, PRICE = "bank-b", "bakery", 30_000
 ANN, BOB = ("bank-a", "ann"), ("bank-b", "bob")     # A buyer across banks, a buyer at the merchant's bank.
@@ -56,8 +56,7 @@ def sell(market: Market, buyer: tuple[str, str], *, paid_minor: int) -> str:
 def settle_window(market: Market) -> None:
     """Close the open window; once every bank acknowledged its statement, settle it."""
     windows = market.world.clearing.windows
-    window_id, _ = windows.close()
-    assert windows.issue(window_id)
+    window_id = close_and_issue(windows)
     wait_until(lambda: {answer.status for answer in windows.answers(window_id)} == {"acknowledged"}, timeout_s=20)
     windows.settle(window_id)
     for bank_id in market.world.banks:

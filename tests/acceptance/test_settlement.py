@@ -14,7 +14,7 @@ from clearing.cli import main as clearing_cli
 from node.cli import main as node_cli
 from node.bank import store as node_store
 
-from tests.support.federation import wait_until
+from tests.support.federation import close_and_issue, wait_until
 
 DEPOSIT_MINOR = 1_000_000
 
@@ -29,10 +29,7 @@ def answers(federation, window_id: int) -> dict[str, str]:
 
 
 def close(federation) -> int:
-    windows = federation.world.clearing.windows
-    closed, _ = windows.close()
-    assert windows.issue(closed)
-    return closed
+    return close_and_issue(federation.world.clearing.windows)
 
 
 def test_windows_closed_under_load_reconcile_with_no_breaks_and_settle(federation):

@@ -21,7 +21,7 @@ from clearing.server import Clearing
 from clearing.store import transfers
 
 from tests.clearing.test_transfers import accept, submit_decisions, submit_prepares
-from tests.support.federation import make_prepare, wait_until
+from tests.support.federation import close_and_issue, make_prepare, wait_until
 
 COMMITTED = transfer_pb2.TRANSFER_STATE_COMMITTED
 
@@ -34,9 +34,7 @@ def commit(world, payer: str, payee: str, amount_minor: int) -> str:
 
 
 def close(world) -> int:
-    closed, _ = world.clearing.windows.close()
-    assert world.clearing.windows.issue(closed)
-    return closed
+    return close_and_issue(world.clearing.windows)
 
 
 def statement(world, bank_id: str, window_id: int) -> tuple[list[Envelope], list[settlement_pb2.Statement]]:

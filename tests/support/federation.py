@@ -14,7 +14,7 @@ import grpc
 from fedmall import pki, tls
 from fedmall.envelope import SigningKey
 from fedmall.pki import TlsCredentials
-from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, money_pb2, transfer_pb2
+from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, money_pb2, settlement_pb2, transfer_pb2
 
 from clearing import credentials
 from clearing.config import ClearingConfig
@@ -141,6 +141,15 @@ def next_deliveries(stub, *, after_sequence: int, count: int, timeout_s: float =
     finally:
         call.cancel()
     return received
+
+
+def close_and_issue(windows) -> int:
+    """Close the open window and see it issued: by this call, or by the clearing's own scheduler
+    if that got there first (issuing is safe to repeat). The closed window's id."""
+    closed, _ = windows.close()
+    windows.issue(closed)
+    assert windows.window(closed).state == settlement_pb2.WINDOW_STATE_PENDING_SETTLEMENT
+    return closed
 
 
 def wait_until(predicate, *, timeout_s: float = 10.0, interval_s: float = 0.02):
