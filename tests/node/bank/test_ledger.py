@@ -48,12 +48,16 @@ def test_books_problems__reports_every_break():
                                   stored_balances={"a": 3}, posted_balances={"a": 2})
     assert ledger.books_problems(summary) == ["entry e1 sums to 1 EUR", "all postings in EUR sum to 1, not 0",
                                               "account a: balance 3 but postings sum to 2"]
+    short = ledger.BooksSummary(entry_totals={("e2", "EUR"): -1}, currency_totals={"EUR": 0}, stored_balances={},
+                                posted_balances={})
+    assert ledger.books_problems(short) == ["entry e2 sums to -1 EUR"]
 
 
 @pytest.mark.parametrize("stored, posted, problem", [
     ({"a": 1}, {}, "account a: balance 1 but postings sum to 0"),        # A balance with no posting behind it.
     ({}, {"a": -1}, "account a: balance 0 but postings sum to -1"),      # A posting the balance never took.
     ({"a": 1_000}, {"a": 1_000 - 1}, "account a: balance 1000 but postings sum to 999"),
+    ({"a": 999}, {"a": 1_000}, "account a: balance 999 but postings sum to 1000"),
 ])
 def test_books_problems__a_balance_and_its_postings_that_differ(stored, posted, problem):
     summary = ledger.BooksSummary(entry_totals={}, currency_totals={"EUR": -5}, stored_balances=stored,
