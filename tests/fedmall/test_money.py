@@ -51,3 +51,13 @@ def test_check_currency__returns_a_known_one_and_names_the_known_ones_otherwise(
     assert check_currency("JPY") == "JPY"
     with pytest.raises(MoneyError, match="unknown currency 'EURO'; known: CHF, CNY"):
         check_currency("EURO")
+
+
+# ISO 4217 minor units: one place more or less would move every amount tenfold.
+ISO_4217_EXPONENTS = {"CHF": 2, "CNY": 2, "EUR": 2, "GBP": 2, "HKD": 2, "JPY": 0, "KWD": 3, "SGD": 2, "USD": 2}
+
+
+@pytest.mark.parametrize("currency, exponent", sorted(ISO_4217_EXPONENTS.items()))
+def test_currency__minor_units_are_iso_4217s(currency, exponent):
+    assert parse_amount("1", currency) == 10 ** exponent
+    assert format_amount(1, currency) == ("1" if exponent == 0 else "0." + "0" * (exponent - 1) + "1")

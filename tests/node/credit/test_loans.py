@@ -52,6 +52,7 @@ def clock(*, status=CURRENT, outstanding=1_000, last_repaid_days=None, term_days
     (clock(), 45, OVERDUE),                                     # Well past 30 quiet days, not yet 90.
     (clock(), 120, NON_PERFORMING),                             # Well past 90.
     (clock(last_repaid_days=170), 180, CURRENT),                # At the term's very end: not past it yet.
+    (clock(last_repaid_days=395), 400, NON_PERFORMING),         # Repaying, but 220 days past the term.
     (clock(status=NON_PERFORMING, last_repaid_days=100), 101, NON_PERFORMING),   # Stays until repaid.
     (clock(status=NON_PERFORMING, outstanding=0), 101, REPAID),
     (clock(outstanding=0), 500, REPAID),

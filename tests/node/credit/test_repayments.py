@@ -71,3 +71,12 @@ def test_a_share_of_the_whole_credit_repays_a_credit_of_one_minor_unit(lending, 
     sale_credit(node_engine, "release:one", ACCOUNT, 1, now_ms=clock.now_ms)
     assert repayments(node_engine) == [(1, 1)] and loan_row(node_engine).outstanding_minor == owed - 1
     assert balance(node_engine, ACCOUNT) == before
+
+
+def test_a_repayment_that_cures_an_overdue_loan_moves_its_status_time(lending, node_engine, clock):
+    borrow(lending, node_engine)
+    set_loan(node_engine, status="OVERDUE", ever_overdue=True)   # As the review worker left it.
+    clock.advance(days=1)
+    sale_credit(node_engine, "release:cure", ACCOUNT, 10_000, now_ms=clock.now_ms)
+    row = loan_row(node_engine)
+    assert (row.status, row.status_changed_at_unix_ms, row.ever_overdue) == ("CURRENT", clock.now_ms, True)
