@@ -318,13 +318,19 @@ class SellerOrderService:
                 raise Refused(result_pb2.RESULT_CODE_REFUND_EXCEEDS_PAID,
                               f"at most {row.total_minor - row.refunded_minor} is left to refund")
             merchant = load_merchant(connection, merchant_id)
-            balance = connection.scalar(sa.select(store.accounts.c.balance_minor).where(
-                store.accounts.c.account_id == merchant.settlement_account_id).with_for_update())
+            book = row.buyer_bank_id == self._bank_id
+            # A book refund locks the buyer's account too, with the merchant's, in store.lock_order: its
+            # entry's postings would otherwise wait for the buyer's account while holding the merchant's,
+            # and two merchants refunding each other's orders at once would deadlock (PostgreSQL).
+            locked = {merchant.settlement_account_id} | ({row.buyer_account_id} if book else set())
+            balances = dict(connection.execute(store.locking_accounts_in_order(connection, sa.select(
+                store.accounts.c.account_id, store.accounts.c.balance_minor).where(
+                store.accounts.c.account_id.in_(sorted(locked))))).all())
+            balance = balances[merchant.settlement_account_id]
             if balance < amount_minor:
                 raise Refused(result_pb2.RESULT_CODE_INSUFFICIENT_FUNDS,
                               f"the settlement account holds {balance}, not {amount_minor}")
             now_ms = self._now_ms()
-            book = row.buyer_bank_id == self._bank_id
             transfer_id = None if book else derived_id(refund_id, "refund")
             connection.execute(refunds.insert().values(
                 refund_id=refund_id, order_id=order_id, amount_minor=amount_minor, currency=currency, reason=reason,
