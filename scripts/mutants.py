@@ -61,7 +61,10 @@ ROW_LOCK_PATTERNS = (
     re.compile(r"connection\.execute\(sa\.text\(\"SELECT pg_advisory_xact_lock[^\n]*\)\)"),  # An advisory lock.
 )
 ROW_LOCK_TESTS = shlex.join(sorted(str(path.relative_to(ROOT))
-                                   for path in (ROOT / "tests" / "node").glob("*/test_*concurrency.py")))
+                                   for path in (ROOT / "tests" / "node").glob("*/test_*concurrency.py"))) + (
+    " tests/node/credit/test_lending.py::test_concurrent_applications__one_loan_per_merchant_whatever_the_race"
+    " tests/node/credit/test_lending.py::test_review_passes_over_a_loan_a_delivery_is_repaying_and_judges_it_next_time")
+ROW_LOCK_ATTEMPTS = 3  # A race shows itself often, not always: a lock is missed only if every attempt passes.
 
 
 @dataclass
@@ -232,18 +235,23 @@ def row_locks() -> list[RowLock]:
     return found
 
 
-def without_lock(tree: Path, lock: RowLock, tests: str, timeout_s: float) -> bool:
-    """Run the race tests with one lock removed; True when they notice (fail or hang)."""
+def without_lock(tree: Path, lock: RowLock, tests: str, timeout_s: float) -> int:
+    """Run the race tests with one lock removed, up to ROW_LOCK_ATTEMPTS times; the attempt that
+    noticed (failed or hung), 0 if none did."""
     path = tree / lock.module
     original = path.read_text()
     removed = "" if original[lock.start:lock.end].startswith(".") else "None"
     path.write_text(original[:lock.start] + removed + original[lock.end:])
+    env = dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{tree / 'proto'}", PYTHONDONTWRITEBYTECODE="1")
     try:
-        env = dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{tree / 'proto'}", PYTHONDONTWRITEBYTECODE="1")
-        result = subprocess.run(pytest_command(tests), cwd=tree, env=env, capture_output=True, timeout=timeout_s)
-        return result.returncode != 0
-    except subprocess.TimeoutExpired:
-        return True
+        for attempt in range(1, ROW_LOCK_ATTEMPTS + 1):
+            try:
+                if subprocess.run(pytest_command(tests), cwd=tree, env=env, capture_output=True,
+                                  timeout=timeout_s).returncode != 0:
+                    return attempt
+            except subprocess.TimeoutExpired:
+                return attempt
+        return 0
     finally:
         path.write_text(original)
 
@@ -260,7 +268,8 @@ def sweep_row_locks(trees: list[Path], progress) -> ModuleResult:
             tree = free.pop()
         try:
             noticed = without_lock(tree, lock, ROW_LOCK_TESTS, timeout_s)
-            progress(f"{lock.module}:{lock.line} without its lock: {'noticed' if noticed else 'NOT NOTICED'}")
+            progress(f"{lock.module}:{lock.line} without its lock: "
+                     + (f"noticed (attempt {noticed})" if noticed else f"NOT NOTICED in {ROW_LOCK_ATTEMPTS} attempts"))
             return lock, noticed
         finally:
             with lock_of_trees:
