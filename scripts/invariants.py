@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import sqlalchemy as sa
 
@@ -51,6 +52,7 @@ FINAL = ("COMMITTED", "ABORTED")
 # Buyer orders whose money is in @escrow unless their release already left it.
 ESCROWED_STATES = ("PLACING", "PAID", "CANCELLING", "SHIPPED", "RECEIVED")
 SHOWN_MAX = 5  # Examples named per broken invariant.
+Books = TypeVar("Books")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +87,18 @@ class NodeBooks:
     unsent: dict[str, int]                        # What waits to be told to another party, by kind.
 
 
-def read_node(url: str) -> NodeBooks:
+def read_database(url: str, read: Callable[[sa.Connection], Books]) -> Books:
+    """read() on one consistent read of the database at url (a node's or the clearing's)."""
     engine = make_engine(url)
     try:
         with read_connection(engine) as connection:
-            return _read_node(connection)
+            return read(connection)
     finally:
         engine.dispose()
+
+
+def read_node(url: str) -> NodeBooks:
+    return read_database(url, _read_node)
 
 
 def _read_node(connection: sa.Connection) -> NodeBooks:
@@ -145,12 +152,7 @@ class ClearingBooks:
 
 
 def read_clearing(url: str) -> ClearingBooks:
-    engine = make_engine(url)
-    try:
-        with read_connection(engine) as connection:
-            return _read_clearing(connection)
-    finally:
-        engine.dispose()
+    return read_database(url, _read_clearing)
 
 
 def _read_clearing(connection: sa.Connection) -> ClearingBooks:
