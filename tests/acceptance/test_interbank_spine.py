@@ -49,9 +49,9 @@ def test_retry__same_transfer_id_same_content_is_exists_and_moves_nothing_twice(
     assert (again.result, again.status) == (rc.RESULT_CODE_EXISTS, "COMMITTED")
     _, modified = federation.send("bank-a", "alice", "bank-b", "bob", 1_001, transfer_id=transfer_id)
     assert modified.result == rc.RESULT_CODE_MODIFIED_REQUEST
+    federation.assert_invariants()   # Waits until bank-b applied the commit too: then neither moved twice.
     assert federation.balance("bank-a", "alice") == 9_000
     assert federation.balance("bank-b", "bob") == 1_000
-    federation.assert_invariants()
 
 
 def test_send__unknown_payee_account_is_refused_at_quote_and_moves_nothing(federation):
