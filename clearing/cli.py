@@ -7,11 +7,13 @@
     suspend/resume a member
     audit-verify  recompute the audit log's hash chain
     transfers     how many transfers are in each state, and why aborted ones were
+    transfer ID   one transfer: its signed prepare, states and times, window, audit entries
     windows, report, reconcile, settle, abort-window: settlement (see clearing.settlement_cli)
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import logging
 import sys
@@ -19,13 +21,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from fedmall import money, pki
+from fedmall import identifiers, money, pki
 from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, fail, table
 from fedmall.results import FedmallError, name_of
 from fedmall.stop_signals import StopSignals
 from fedmall.v1 import transfer_pb2
 
-from clearing import audit, credentials, rules, settlement_cli
+from clearing import audit, credentials, rules, settlement_cli, transfer_lookup
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.registry import Registry
@@ -61,6 +63,10 @@ def _parser() -> argparse.ArgumentParser:
 
     for name in ("participants", "audit-verify", "transfers"):
         commands.add_parser(name).add_argument("--json", action="store_true")
+    transfer = commands.add_parser("transfer", help="one transfer: its prepare as signed, every state with its time, "
+                                                    "the payee's decision, its window and the audit entries naming it")
+    transfer.add_argument("transfer_id")
+    transfer.add_argument("--json", action="store_true")
     for name in ("suspend", "resume"):
         command = commands.add_parser(name)
         command.add_argument("bank_id")
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
                "suspend": _status, "resume": _status, "audit-verify": _audit_verify,
-               "transfers": _transfers}.get(args.command)
+               "transfers": _transfers, "transfer": _transfer}.get(args.command)
     try:
         return handler(args) if handler else _settlement(args)
     except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
@@ -102,6 +108,11 @@ def _open(args) -> tuple[ClearingConfig, Store, Registry]:
 
 
 def _admit(args) -> int:
+    # Checked before the bank is registered: a refusal here changes nothing.
+    identifiers.check_host_port(args.node_address, "--node-address")
+    if args.out.exists() and (not args.out.is_dir() or any(args.out.iterdir())):
+        raise FileExistsError(f"--out {args.out} is not an empty folder: a bank's bundle goes into a new or empty "
+                              "one (this one may hold another bank's credentials)")
     currency = money.check_currency(args.currency)
     cap_minor = money.parse_amount(args.net_debit_cap, currency)
     liquidity_minor = money.parse_amount(args.liquidity, currency)
@@ -199,6 +210,39 @@ def _transfers(args) -> int:
                                  ["abort reason", "transfers"])
     emit(document, as_json=args.json, human=human)
     return EXIT_OK
+
+
+def _transfer(args) -> int:
+    _, store, _ = _open(args)
+    try:
+        with store.read() as connection:
+            found = transfer_lookup.look_up(connection, args.transfer_id)
+    finally:
+        store.close()
+    emit(dataclasses.asdict(found), as_json=args.json, human=_transfer_report(found))
+    return EXIT_OK
+
+
+def _transfer_report(found: transfer_lookup.TransferLookup) -> str:
+    amount = money.format_money(found.amount_minor, found.currency)
+    window = ("none" if found.window_id is None
+              else f"{found.window_id} ({found.window_state}{', settled' if found.window_state == 'SETTLED' else ''})")
+    steps = [{"time": _utc(found.received_at_ms), "what": "received and reserved"}]
+    if found.decided_at_ms is not None:
+        steps.append({"time": _utc(found.decided_at_ms), "what": f"{found.state.lower()} ({found.result})"})
+    audit_rows = [{"audit entry": str(m.sequence), "time": _utc(m.recorded_at_ms), "kind": m.kind, "by": m.party_id,
+                   "result": m.result} for m in found.audit]
+    lines = [f"transfer {found.transfer_id}: {found.payer_bank_id} pays {found.payee_bank_id} {amount}",
+             f"state {found.state} ({found.result}); payee's decision {found.payee_decision}; window {window}",
+             f"expires {_utc(found.expires_at_ms)}; reference {found.prepare.get('reference', '')!r}; "
+             f"payee account {found.prepare.get('payee_account', '')}; prepare sha256 {found.prepare_sha256[:16]}…",
+             "", table(steps, ["time", "what"]), "",
+             table(audit_rows, ["audit entry", "time", "kind", "by", "result"]) if audit_rows else "no audit entries"]
+    return "\n".join(lines)
+
+
+def _utc(at_ms: int) -> str:
+    return dt.datetime.fromtimestamp(at_ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
 
 
 def _status(args) -> int:

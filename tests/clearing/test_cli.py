@@ -63,8 +63,35 @@ def test_admit__bad_input_exits_2_and_admits_nobody(capsys, home, tmp_path, flag
 
 def test_admit__twice_is_refused_with_exit_1(capsys, home, tmp_path):
     admit(capsys, home, tmp_path)
-    code, _, err = admit(capsys, home, tmp_path)
+    code, _, err = admit(capsys, home, tmp_path / "again")
     assert code == 1 and "EXISTS" in err
+
+
+def test_admit__into_a_folder_that_is_not_empty_is_refused_and_admits_nobody(capsys, home, tmp_path):
+    admit(capsys, home, tmp_path)
+    before = sorted(path.name for path in (tmp_path / "bank-a").iterdir())
+    code, _, err = run(capsys, home, "admit", "bank-b", "--name", "Bank B", "--currency", "EUR", "--net-debit-cap",
+                       "1000.00", "--liquidity", "2000.00", "--node-address", "127.0.0.1:7102",
+                       "--out", str(tmp_path / "bank-a"))
+    assert code == 2 and "is not an empty folder" in err
+    assert sorted(path.name for path in (tmp_path / "bank-a").iterdir()) == before   # bank-a's bundle untouched.
+    assert [p["bank_id"] for p in json.loads(run(capsys, home, "participants", "--json")[1])] == ["bank-a"]
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "node.example:http", ":7101",
+                                     "bad host:7101", "127.0.0.1:７１０１"])
+def test_admit__a_node_address_that_is_not_host_port_is_refused(capsys, home, tmp_path, address):
+    code, _, err = run(capsys, home, "admit", "bank-a", "--name", "A", "--currency", "EUR", "--net-debit-cap", "1.00",
+                       "--liquidity", "1.00", "--node-address", address, "--out", str(tmp_path / "a"))
+    assert code == 2 and "--node-address must be host:port" in err
+    assert json.loads(run(capsys, home, "participants", "--json")[1]) == [] and not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("address", ["node-b.bank.example:7101", "10.0.0.7:1", "[::1]:65535"])
+def test_admit__host_names_and_ip_addresses_are_node_addresses(capsys, home, tmp_path, address):
+    code, _, _ = run(capsys, home, "admit", "bank-a", "--name", "A", "--currency", "EUR", "--net-debit-cap", "1.00",
+                     "--liquidity", "1.00", "--node-address", address, "--out", str(tmp_path / "a"))
+    assert code == 0
 
 
 def test_participants_suspend_resume_and_audit_verify(capsys, home, tmp_path):

@@ -1,0 +1,105 @@
+"""One transfer as the clearing knows it, for the operator: the prepare as the payer signed
+it, each state with its time, the payee's decision, the window and whether it is settled,
+and every audit entry that names the transfer.
+
+The audit entries that name a transfer are the batches of prepares and of decisions that
+carried it (accepted or refused) and the expiry sweep that aborted it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from google.protobuf import json_format
+
+from fedmall.results import FedmallError, name_of
+from fedmall.v1 import result_pb2 as rc
+from fedmall.v1 import settlement_pb2, transfer_pb2
+
+from clearing import rules
+from clearing.store import audit_log, settlement_windows, transfers
+
+MENTIONING_KINDS = ("prepares", "decisions", "expired")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditMention:
+    sequence: int
+    recorded_at_ms: int
+    kind: str
+    party_id: str
+    result: str          # What the entry says of this transfer: a result code's name, or EXPIRED.
+
+
+@dataclass(frozen=True, slots=True)
+class TransferLookup:
+    transfer_id: str
+    payer_bank_id: str
+    payee_bank_id: str
+    amount_minor: int
+    currency: str
+    state: str                       # RESERVED, COMMITTED or ABORTED.
+    result: str                      # Why it is in that state (OK, or the abort's reason).
+    received_at_ms: int              # Received and reserved in one transaction.
+    decided_at_ms: int | None        # Committed or aborted.
+    expires_at_ms: int
+    payee_decision: str              # ACCEPTED (the fulfilment was given), or none yet / REJECTED / EXPIRED.
+    window_id: int | None
+    window_state: str | None
+    prepare: dict                    # The prepare exactly as signed, decoded.
+    prepare_sha256: str
+    audit: tuple[AuditMention, ...]
+
+
+def look_up(connection: sa.Connection, transfer_id: str) -> TransferLookup:
+    """Raises FedmallError INVALID_FIELD for a malformed id, TRANSFER_NOT_FOUND for an unknown one."""
+    if not rules.is_uuid(transfer_id):
+        raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, f"{transfer_id!r} is not a transfer id (a UUID)")
+    row = connection.execute(sa.select(transfers).where(transfers.c.transfer_id == transfer_id)).first()
+    if row is None:
+        raise FedmallError(rc.RESULT_CODE_TRANSFER_NOT_FOUND, f"the clearing holds no transfer {transfer_id}")
+    window_state = None
+    if row.window_id is not None:
+        state = connection.scalar(sa.select(settlement_windows.c.state)
+                                  .where(settlement_windows.c.window_id == row.window_id))
+        window_state = settlement_pb2.WindowState.Name(state).removeprefix("WINDOW_STATE_")
+    prepare = transfer_pb2.Prepare.FromString(row.prepare_bytes)
+    return TransferLookup(
+        transfer_id=row.transfer_id, payer_bank_id=row.payer_bank_id, payee_bank_id=row.payee_bank_id,
+        amount_minor=row.amount_minor, currency=row.currency,
+        state=transfer_pb2.TransferState.Name(row.state).removeprefix("TRANSFER_STATE_"), result=name_of(row.result),
+        received_at_ms=row.created_at_ms, decided_at_ms=row.decided_at_ms, expires_at_ms=row.expires_at_ms,
+        payee_decision=_payee_decision(row), window_id=row.window_id, window_state=window_state,
+        prepare=json_format.MessageToDict(prepare, preserving_proto_field_name=True),
+        prepare_sha256=row.prepare_sha256.hex(), audit=_mentions(connection, transfer_id))
+
+
+def _payee_decision(row: sa.Row) -> str:
+    if row.fulfilment is not None:
+        return "ACCEPTED"
+    if row.state == transfer_pb2.TRANSFER_STATE_RESERVED:
+        return "none yet"
+    return {rc.RESULT_CODE_PAYEE_REJECTED: "REJECTED", rc.RESULT_CODE_EXPIRED: "EXPIRED"}.get(row.result, "none")
+
+
+def _mentions(connection: sa.Connection, transfer_id: str) -> tuple[AuditMention, ...]:
+    """The entries whose body names the transfer: the database narrows them down by text (an id
+    is a UUID, nothing LIKE could misread), each body then says what it did to the transfer."""
+    body_text = (sa.func.convert_from(audit_log.c.body, "UTF8") if connection.dialect.name == "postgresql"
+                 else sa.cast(audit_log.c.body, sa.Text))
+    rows = connection.execute(
+        sa.select(audit_log.c.sequence, audit_log.c.recorded_at_ms, audit_log.c.kind, audit_log.c.party_id,
+                  audit_log.c.body)
+        .where(audit_log.c.kind.in_(MENTIONING_KINDS), body_text.like(f"%{transfer_id}%"))
+        .order_by(audit_log.c.sequence)).all()
+    mentions = []
+    for row in rows:
+        body = json.loads(row.body)
+        if row.kind == "expired":
+            said = ["EXPIRED"] if transfer_id in body["transfer_ids"] else []
+        else:
+            said = [name_of(result) for named, result in body["results"] if named == transfer_id]
+        mentions += [AuditMention(sequence=row.sequence, recorded_at_ms=row.recorded_at_ms, kind=row.kind,
+                                  party_id=row.party_id, result=result) for result in said]
+    return tuple(mentions)
