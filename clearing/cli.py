@@ -6,15 +6,18 @@
     participants  list members with positions, caps and liquidity
     suspend/resume a member
     audit-verify  recompute the audit log's hash chain
-    transfers     how many transfers are in each state, and why aborted ones were
+    transfers     transfers filtered (bank, counterparty, state, window, time, amount), newest
+                  first, a page at a time (--json, --csv); --summary: how many in each state
     transfer ID   one transfer: its signed prepare, states and times, window, audit entries
     windows, report, reconcile, settle, abort-window: settlement (see clearing.settlement_cli)
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import datetime as dt
+import io
 import logging
 import sys
 from pathlib import Path
@@ -27,12 +30,12 @@ from fedmall.results import FedmallError, name_of
 from fedmall.stop_signals import StopSignals
 from fedmall.v1 import transfer_pb2
 
-from clearing import audit, credentials, rules, settlement_cli, transfer_lookup
+from clearing import audit, credentials, rules, settlement_cli, transfer_list, transfer_lookup
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.registry import Registry
 from clearing.server import Clearing, wall_clock_ms
-from clearing.store import StorageUnavailable, Store, transfers
+from clearing.store import StorageUnavailable, Store, participants, transfers
 from clearing.windows import WindowService
 
 CERTIFICATE_VALIDITY_DAYS = 365
@@ -61,8 +64,24 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("serve", help="run the clearing until SIGTERM")
 
-    for name in ("participants", "audit-verify", "transfers"):
+    for name in ("participants", "audit-verify"):
         commands.add_parser(name).add_argument("--json", action="store_true")
+    listing = commands.add_parser("transfers", help="list transfers, newest first, filtered and a page at a time")
+    listing.add_argument("--summary", action="store_true", help="instead: how many in each state, and why aborted")
+    listing.add_argument("--bank", default="", help="payer or payee")
+    listing.add_argument("--counterparty", default="", help="with --bank: the other side")
+    listing.add_argument("--state", default="", help=f"one of {', '.join(transfer_list.STATES)}")
+    listing.add_argument("--window", type=int, help="the settlement window it committed in")
+    listing.add_argument("--since", help="received at or after, ISO 8601 (2026-11-29T10:00:00Z)")
+    listing.add_argument("--until", help="received before, ISO 8601")
+    listing.add_argument("--min", dest="min_amount", help="decimal amount, at least")
+    listing.add_argument("--max", dest="max_amount", help="decimal amount, at most")
+    listing.add_argument("--currency", default="", help="of --min and --max (default: the members' one currency)")
+    listing.add_argument("--limit", type=int, default=50, help=f"transfers per page, 1..{transfer_list.PAGE_SIZE_MAX}")
+    listing.add_argument("--after", default="", help="the cursor the previous page printed")
+    output = listing.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true")
+    output.add_argument("--csv", action="store_true", help="the page as CSV (the next cursor on stderr)")
     transfer = commands.add_parser("transfer", help="one transfer: its prepare as signed, every state with its time, "
                                                     "the payee's decision, its window and the audit entries naming it")
     transfer.add_argument("transfer_id")
@@ -190,6 +209,67 @@ def _settlement(args) -> int:
 
 
 def _transfers(args) -> int:
+    if args.summary:
+        return _transfer_summary(args)
+    _, store, _ = _open(args)
+    try:
+        with store.read() as connection:
+            chosen = _transfer_filter(args, connection)
+            page, next_cursor = transfer_list.list_transfers(connection, chosen, page_size=args.limit, after=args.after)
+    finally:
+        store.close()
+    rows = [dataclasses.asdict(row) for row in page]
+    if args.csv:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=[field.name for field in dataclasses.fields(transfer_list.ListedTransfer)],
+                                lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        sys.stdout.write(out.getvalue())
+        if next_cursor:
+            print(f"more: --after {next_cursor}", file=sys.stderr)
+        return EXIT_OK
+    human = table([{"received": _utc(r.received_at_ms), "transfer": r.transfer_id, "payer": r.payer_bank_id,
+                    "payee": r.payee_bank_id, "amount": money.format_money(r.amount_minor, r.currency),
+                    "state": r.state, "why": r.result, "window": "" if r.window_id is None else str(r.window_id)}
+                   for r in page], ["received", "transfer", "payer", "payee", "amount", "state", "why", "window"]) \
+        if page else "no transfers"
+    emit({"transfers": rows, "next_cursor": next_cursor}, as_json=args.json,
+         human=human + (f"\nmore: --after {next_cursor}" if next_cursor else ""))
+    return EXIT_OK
+
+
+def _transfer_filter(args, connection: sa.Connection) -> transfer_list.TransferFilter:
+    amounts = [text for text in (args.min_amount, args.max_amount) if text is not None]
+    currency = args.currency
+    if amounts and not currency:
+        currencies = connection.scalars(sa.select(participants.c.currency).distinct()).all()
+        if len(currencies) != 1:
+            raise ValueError("--min and --max need --currency: the members hold several currencies")
+        currency = currencies[0]
+
+    def minor(text: str | None) -> int | None:
+        return None if text is None else money.parse_amount(text, currency)
+
+    return transfer_list.TransferFilter(
+        bank_id=args.bank, counterparty_id=args.counterparty, state=args.state.lower(), window_id=args.window,
+        since_ms=_parse_time(args.since, "--since"), until_ms=_parse_time(args.until, "--until"),
+        min_minor=minor(args.min_amount), max_minor=minor(args.max_amount))
+
+
+def _parse_time(text: str | None, flag: str) -> int | None:
+    if text is None:
+        return None
+    try:
+        at = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{flag} is a time like 2026-11-29T10:00:00Z, not {text!r}") from None
+    if at.tzinfo is None:
+        raise ValueError(f"{flag} needs a time zone (Z for UTC): {text!r}")
+    return int(at.timestamp() * 1000)
+
+
+def _transfer_summary(args) -> int:
     """How many transfers the clearing holds in each state, and why the aborted ones were."""
     _, store, _ = _open(args)
     with store.read() as connection:

@@ -305,7 +305,7 @@ def run_demo(federation: Federation, story: Story, *, transfers: int, orders: in
     settlement = settle_day(federation, currency=CURRENCY)
     tell_settlement(story, settlement)
     return Run(federation, customers, showcases, showcase_moves + moved, [outcome for _, outcome in moved],
-               market, read_credit(federation, lending, payoff), settlement, federation.clearing_cli("transfers"),
+               market, read_credit(federation, lending, payoff), settlement, federation.clearing_cli("transfers", "--summary"),
                read_books(federation))
 
 

@@ -133,5 +133,5 @@ def test_settlement_commands__close_report_reconcile_settle_export(capsys, home,
 
 def test_transfers__counts_by_state_and_abort_reason(capsys, home, tmp_path):
     admit(capsys, home, tmp_path)
-    code, out, _ = run(capsys, home, "transfers", "--json")
+    code, out, _ = run(capsys, home, "transfers", "--summary", "--json")
     assert code == 0 and json.loads(out) == {"by_state": {}, "aborted_by_reason": {}}

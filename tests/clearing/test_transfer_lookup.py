@@ -1,9 +1,12 @@
 """fedmall-clearing transfer ID: a transfer as the clearing knows it (its signed prepare, states
-with their times, the payee's decision, window and audit entries), on SQLite and PostgreSQL;
-a malformed or unknown id is a typed refusal."""
+with their times, the payee's decision, window and audit entries); fedmall-clearing transfers:
+the list, filtered and a page at a time. On SQLite and PostgreSQL; bad input is a typed refusal."""
 from __future__ import annotations
 
+import datetime as dt
 import json
+
+import pytest
 
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
@@ -80,3 +83,75 @@ def test_transfer__a_malformed_or_unknown_id_is_refused(world, capsys):
     assert (code, out) == (1, "") and "INVALID_FIELD" in err and "not a transfer id" in err
     code, out, err = look_up(capsys, world, "6f1c1a52-1b0f-4c55-9a3e-0d6d3c2b1a00")
     assert (code, out) == (1, "") and "TRANSFER_NOT_FOUND" in err
+
+
+# fedmall-clearing transfers: the filtered list, a page at a time ----------------------------
+
+
+def listing(capsys, world, *flags: str) -> tuple[int, str, str]:
+    code = main(["--home", str(world.home), "transfers", *flags])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_transfers__filters_and_pages_newest_first(world, capsys):
+    ids = {}
+    for name, payer, payee, amount in (("ab", "bank-a", "bank-b", 100), ("ba", "bank-b", "bank-a", 250),
+                                       ("ac", "bank-a", "bank-c", 300), ("ab2", "bank-a", "bank-b", 400)):
+        ids[name] = commit(world, payer, payee, amount)
+        world.clock.advance(ms=1_000)
+    rejected = make_prepare("bank-c", "bank-a", 50, now_ms=world.clock())
+    submit_prepares(world, "bank-c", rejected)
+    submit_decisions(world, "bank-a", rejects=[transfer_pb2.Reject(
+        transfer_id=rejected.transfer_id, reason_code=rc.RESULT_CODE_ACCOUNT_UNKNOWN, reason="no")])
+
+    def listed(*flags: str) -> list[str]:
+        code, out, _ = listing(capsys, world, *flags, "--json")
+        assert code == 0
+        return [row["transfer_id"] for row in json.loads(out)["transfers"]]
+
+    assert listed() == [rejected.transfer_id, ids["ab2"], ids["ac"], ids["ba"], ids["ab"]]
+    assert listed("--bank", "bank-b") == [ids["ab2"], ids["ba"], ids["ab"]]
+    assert listed("--bank", "bank-a", "--counterparty", "bank-b") == [ids["ab2"], ids["ba"], ids["ab"]]
+    assert listed("--bank", "bank-c", "--state", "committed") == [ids["ac"]]
+    assert listed("--state", "aborted") == [rejected.transfer_id]
+    assert listed("--min", "2.50", "--max", "3.00") == [ids["ac"], ids["ba"]]
+    assert listed("--window", "1", "--bank", "bank-c") == [ids["ac"]]
+
+    code, out, _ = listing(capsys, world, "--limit", "2", "--json")
+    first = json.loads(out)
+    assert [row["transfer_id"] for row in first["transfers"]] == [rejected.transfer_id, ids["ab2"]]
+    commit(world, "bank-b", "bank-c", 1)   # Arrives between the pages: the next page does not shift.
+    code, out, _ = listing(capsys, world, "--limit", "2", "--after", first["next_cursor"], "--json")
+    second = json.loads(out)
+    assert [row["transfer_id"] for row in second["transfers"]] == [ids["ac"], ids["ba"]]
+    code, out, _ = listing(capsys, world, "--limit", "2", "--after", second["next_cursor"], "--json")
+    assert ([row["transfer_id"] for row in json.loads(out)["transfers"]], json.loads(out)["next_cursor"]) == (
+        [ids["ab"]], "")
+
+    code, out, err = listing(capsys, world, "--bank", "bank-c", "--limit", "1", "--csv")
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("transfer_id,received_at_ms,payer_bank_id")
+    assert len(lines) == 2 and "more: --after" in err
+    code, out, _ = listing(capsys, world, "--bank", "bank-c")
+    assert code == 0 and "0.50 EUR" in out and "PAYEE_REJECTED" in out and "3.00 EUR" in out
+
+
+def test_transfers__since_and_until_bound_the_time_received(world, capsys):
+    first = commit(world, "bank-a", "bank-b", 100)
+    world.clock.advance(ms=60_000)
+    second = commit(world, "bank-a", "bank-b", 200)
+    middle = dt.datetime.fromtimestamp((world.clock() - 30_000) / 1000, dt.timezone.utc).isoformat()
+    for flags, expected in ((("--since", middle), [second]), (("--until", middle), [first])):
+        code, out, _ = listing(capsys, world, *flags, "--json")
+        assert [row["transfer_id"] for row in json.loads(out)["transfers"]] == expected
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--state", "lost"), "state is one of"), (("--limit", "0"), "a page holds"), (("--after", "nonsense"), "cursor"),
+    (("--since", "yesterday"), "a time like"), (("--since", "2026-11-29T10:00:00"), "time zone"),
+    (("--min", "1.234"), "decimal places"),
+])
+def test_transfers__bad_filters_are_refused(world, capsys, flags, message):
+    code, out, err = listing(capsys, world, *flags)
+    assert code in (1, 2) and out == "" and message in err
