@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -17,6 +18,7 @@ from fedmall.v1 import clearing_pb2, settlement_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
 from clearing import rules
+from clearing.cli import main
 from clearing.server import Clearing
 from clearing.store import transfers
 
@@ -283,15 +285,12 @@ def test_settle__windows_settle_in_order(world):
 
 
 def test_cli_transfers__counts_committed_and_aborted_by_reason(world, capsys):
-    import json
-    from clearing.cli import main
-
     commit(world, "bank-a", "bank-b", 100)
     prepare = make_prepare("bank-a", "bank-b", 100, now_ms=world.clock())
     submit_prepares(world, "bank-a", prepare)
     submit_decisions(world, "bank-b", rejects=[transfer_pb2.Reject(
         transfer_id=prepare.transfer_id, reason_code=rc.RESULT_CODE_ACCOUNT_UNKNOWN)])
-    assert main(["--home", str(world.home), "transfers", "--json"]) == 0
+    assert main(["--home", str(world.home), "transfers", "--summary", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {
         "by_state": {"committed": 1, "aborted": 1}, "aborted_by_reason": {"PAYEE_REJECTED": 1}}
 
