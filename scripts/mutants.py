@@ -130,10 +130,14 @@ def equivalent_because(known: list[Equivalent], module: str, operator: str, code
     return next((entry.why for entry in known if entry.matches(module, operator, code)), "")
 
 
+def tree_env(tree: Path) -> dict[str, str]:
+    """The environment that makes Python import the copy's packages, not the working tree's."""
+    return dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{tree / 'proto'}", PYTHONDONTWRITEBYTECODE="1")
+
+
 def cosmic_ray(tree: Path, *args: str) -> str:
     command = [str(Path(sys.executable).parent / "cosmic-ray"), *args]
-    env = dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{tree / 'proto'}")
-    result = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=tree, env=tree_env(tree), capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"cosmic-ray {' '.join(args)} failed in {tree}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     return result.stdout
@@ -145,9 +149,7 @@ def pytest_command(tests: str) -> list[str]:
 
 def baseline_seconds(tree: Path, tests: str) -> float:
     started = time.monotonic()
-    env = dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{tree / 'proto'}")
-    result = subprocess.run(pytest_command(tests),
-                            cwd=tree, env=env, capture_output=True, text=True)
+    result = subprocess.run(pytest_command(tests), cwd=tree, env=tree_env(tree), capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"the tests fail without any mutant:\n{result.stdout[-3000:]}")
     return time.monotonic() - started
@@ -242,11 +244,10 @@ def without_lock(tree: Path, lock: RowLock, tests: str, timeout_s: float) -> int
     original = path.read_text()
     removed = "" if original[lock.start:lock.end].startswith(".") else "None"
     path.write_text(original[:lock.start] + removed + original[lock.end:])
-    env = dict(os.environ, PYTHONPATH=f"{tree}{os.pathsep}{tree / 'proto'}", PYTHONDONTWRITEBYTECODE="1")
     try:
         for attempt in range(1, ROW_LOCK_ATTEMPTS + 1):
             try:
-                if subprocess.run(pytest_command(tests), cwd=tree, env=env, capture_output=True,
+                if subprocess.run(pytest_command(tests), cwd=tree, env=tree_env(tree), capture_output=True,
                                   timeout=timeout_s).returncode != 0:
                     return attempt
             except subprocess.TimeoutExpired:
