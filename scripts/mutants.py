@@ -222,6 +222,11 @@ class RowLock:
     line: int
     code: str
 
+    def removed_from(self, source: str) -> str:
+        """The module's source without this lock: a query's FOR UPDATE dropped, a lock call made None."""
+        removed = "" if source[self.start:self.end].startswith(".") else "None"
+        return source[:self.start] + removed + source[self.end:]
+
 
 def row_locks() -> list[RowLock]:
     found = []
@@ -242,8 +247,7 @@ def without_lock(tree: Path, lock: RowLock, tests: str, timeout_s: float) -> int
     noticed (failed or hung), 0 if none did."""
     path = tree / lock.module
     original = path.read_text()
-    removed = "" if original[lock.start:lock.end].startswith(".") else "None"
-    path.write_text(original[:lock.start] + removed + original[lock.end:])
+    path.write_text(lock.removed_from(original))
     try:
         for attempt in range(1, ROW_LOCK_ATTEMPTS + 1):
             try:
