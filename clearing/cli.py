@@ -36,6 +36,7 @@ from clearing.deliveries import DeliveryBell
 from clearing.registry import Registry
 from clearing.server import Clearing, wall_clock_ms
 from clearing.store import StorageUnavailable, Store, participants, transfers
+from clearing.transfers import state_name
 from clearing.windows import WindowService
 
 CERTIFICATE_VALIDITY_DAYS = 365
@@ -279,7 +280,7 @@ def _transfer_summary(args) -> int:
     by_state: dict[str, int] = {}
     aborted_by_reason: dict[str, int] = {}
     for state, result, count in rows:
-        name = transfer_pb2.TransferState.Name(state).removeprefix("TRANSFER_STATE_").lower()
+        name = state_name(state).lower()
         by_state[name] = by_state.get(name, 0) + count
         if state == transfer_pb2.TRANSFER_STATE_ABORTED:
             aborted_by_reason[name_of(result)] = aborted_by_reason.get(name_of(result), 0) + count
@@ -305,8 +306,7 @@ def _transfer(args) -> int:
 
 def _transfer_report(found: transfer_lookup.TransferLookup) -> str:
     amount = money.format_money(found.amount_minor, found.currency)
-    window = ("none" if found.window_id is None
-              else f"{found.window_id} ({found.window_state}{', settled' if found.window_state == 'SETTLED' else ''})")
+    window = "none" if found.window_id is None else f"{found.window_id} ({found.window_state})"
     steps = [{"time": _utc(found.received_at_ms), "what": "received and reserved"}]
     if found.decided_at_ms is not None:
         steps.append({"time": _utc(found.decided_at_ms), "what": f"{found.state.lower()} ({found.result})"})

@@ -14,10 +14,10 @@ from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
 from clearing.store import transfers
+from clearing.transfers import state_name
 
 PAGE_SIZE_MAX = 1_000
-STATES = {name.removeprefix("TRANSFER_STATE_").lower(): number
-          for name, number in transfer_pb2.TransferState.items() if number}
+STATES = {state_name(number).lower(): number for number in transfer_pb2.TransferState.values() if number}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +68,7 @@ def list_transfers(connection: sa.Connection, chosen: TransferFilter, *, page_si
     listed = [ListedTransfer(
         transfer_id=row.transfer_id, received_at_ms=row.created_at_ms, payer_bank_id=row.payer_bank_id,
         payee_bank_id=row.payee_bank_id, amount_minor=row.amount_minor, currency=row.currency,
-        state=transfer_pb2.TransferState.Name(row.state).removeprefix("TRANSFER_STATE_"), result=name_of(row.result),
+        state=state_name(row.state), result=name_of(row.result),
         window_id=row.window_id) for row in rows[:page_size]]
     return listed, cursor_of(listed[-1]) if len(rows) > page_size else ""
 

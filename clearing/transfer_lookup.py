@@ -15,10 +15,10 @@ from google.protobuf import json_format
 
 from fedmall.results import FedmallError, name_of
 from fedmall.v1 import result_pb2 as rc
-from fedmall.v1 import settlement_pb2, transfer_pb2
+from fedmall.v1 import transfer_pb2
 
-from clearing import rules
-from clearing.store import audit_log, settlement_windows, transfers
+from clearing import rules, store, transfers, windows
+from clearing.store import audit_log, settlement_windows
 
 MENTIONING_KINDS = ("prepares", "decisions", "expired")
 
@@ -56,19 +56,19 @@ def look_up(connection: sa.Connection, transfer_id: str) -> TransferLookup:
     """Raises FedmallError INVALID_FIELD for a malformed id, TRANSFER_NOT_FOUND for an unknown one."""
     if not rules.is_uuid(transfer_id):
         raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, f"{transfer_id!r} is not a transfer id (a UUID)")
-    row = connection.execute(sa.select(transfers).where(transfers.c.transfer_id == transfer_id)).first()
+    table = store.transfers
+    row = connection.execute(sa.select(table).where(table.c.transfer_id == transfer_id)).first()
     if row is None:
         raise FedmallError(rc.RESULT_CODE_TRANSFER_NOT_FOUND, f"the clearing holds no transfer {transfer_id}")
     window_state = None
     if row.window_id is not None:
-        state = connection.scalar(sa.select(settlement_windows.c.state)
-                                  .where(settlement_windows.c.window_id == row.window_id))
-        window_state = settlement_pb2.WindowState.Name(state).removeprefix("WINDOW_STATE_")
+        window_state = windows.state_name(connection.scalar(
+            sa.select(settlement_windows.c.state).where(settlement_windows.c.window_id == row.window_id)))
     prepare = transfer_pb2.Prepare.FromString(row.prepare_bytes)
     return TransferLookup(
         transfer_id=row.transfer_id, payer_bank_id=row.payer_bank_id, payee_bank_id=row.payee_bank_id,
         amount_minor=row.amount_minor, currency=row.currency,
-        state=transfer_pb2.TransferState.Name(row.state).removeprefix("TRANSFER_STATE_"), result=name_of(row.result),
+        state=transfers.state_name(row.state), result=name_of(row.result),
         received_at_ms=row.created_at_ms, decided_at_ms=row.decided_at_ms, expires_at_ms=row.expires_at_ms,
         payee_decision=_payee_decision(row), window_id=row.window_id, window_state=window_state,
         prepare=json_format.MessageToDict(prepare, preserving_proto_field_name=True),
@@ -78,7 +78,7 @@ def look_up(connection: sa.Connection, transfer_id: str) -> TransferLookup:
 def _payee_decision(row: sa.Row) -> str:
     if row.fulfilment is not None:
         return "ACCEPTED"
-    if row.state == transfer_pb2.TRANSFER_STATE_RESERVED:
+    if row.state == transfers.RESERVED:
         return "none yet"
     return {rc.RESULT_CODE_PAYEE_REJECTED: "REJECTED", rc.RESULT_CODE_EXPIRED: "EXPIRED"}.get(row.result, "none")
 

@@ -31,6 +31,10 @@ COMMITTED = transfer_pb2.TRANSFER_STATE_COMMITTED
 ABORTED = transfer_pb2.TRANSFER_STATE_ABORTED
 
 
+def state_name(state: int) -> str:
+    return transfer_pb2.TransferState.Name(state).removeprefix("TRANSFER_STATE_")
+
+
 @dataclass(frozen=True, slots=True)
 class TransferResult:
     transfer_id: str

@@ -38,10 +38,12 @@ from fedmall.money import format_money
 from fedmall.v1 import envelope_pb2, settlement_pb2, transfer_pb2
 
 from clearing import audit, store as clearing_store
+from clearing.transfers import state_name as transfer_state_name
 from node.bank import ledger, reconcile, store as node_store
 from node.credit import store as credit_store
 from node.credit.loan_views import loan_book_problems
 from node.market import store as market_store
+from node.market.buyer_orders import escrow_held_by_currency
 
 COMMITTED_AT_CLEARING = transfer_pb2.TRANSFER_STATE_COMMITTED
 ABORTED_AT_CLEARING = transfer_pb2.TRANSFER_STATE_ABORTED
@@ -49,8 +51,6 @@ RESERVED_AT_CLEARING = transfer_pb2.TRANSFER_STATE_RESERVED
 CLOSED_STATES = (settlement_pb2.WINDOW_STATE_PENDING_SETTLEMENT, settlement_pb2.WINDOW_STATE_SETTLED)
 SETTLED = settlement_pb2.WINDOW_STATE_SETTLED
 FINAL = ("COMMITTED", "ABORTED")
-# Buyer orders whose money is in @escrow unless their release already left it.
-ESCROWED_STATES = ("PLACING", "PAID", "CANCELLING", "SHIPPED", "RECEIVED")
 SHOWN_MAX = 5  # Examples named per broken invariant.
 Books = TypeVar("Books")
 
@@ -82,7 +82,7 @@ class NodeBooks:
     deposits_minor: int
     lent_minor: int                               # Principal disbursed.
     repaid_minor: int                             # What loans were repaid (fees included).
-    escrowed_orders_minor: int
+    escrowed_orders_minor: dict[str, int]         # currency -> what open orders hold in escrow
     cursor: int
     unsent: dict[str, int]                        # What waits to be told to another party, by kind.
 
@@ -103,18 +103,15 @@ def read_node(url: str) -> NodeBooks:
 
 def _read_node(connection: sa.Connection) -> NodeBooks:
     out, inc = node_store.outgoing_transfers.c, node_store.incoming_transfers.c
-    orders, loans = market_store.buyer_orders.c, credit_store.loans.c
+    loans = credit_store.loans.c
     balances = {row.account_id: (row.internal, row.balance_minor)
                 for row in connection.execute(sa.select(node_store.accounts))}
-    outgoing = {row.transfer_id: (row.status, row.window_id)
-                for row in connection.execute(sa.select(out.transfer_id, out.status, out.window_id))}
-    escrowed = connection.execute(
-        sa.select(orders.total_minor, orders.release_transfer_id).where(orders.state.in_(ESCROWED_STATES))).all()
     total = lambda column: connection.scalar(sa.select(sa.func.coalesce(sa.func.sum(column), 0)))  # noqa: E731
     count = lambda table, condition: connection.scalar(  # noqa: E731
         sa.select(sa.func.count()).select_from(table).where(condition))
     return NodeBooks(
-        outgoing=outgoing,
+        outgoing={row.transfer_id: (row.status, row.window_id)
+                  for row in connection.execute(sa.select(out.transfer_id, out.status, out.window_id))},
         incoming={row.transfer_id: row.status for row in connection.execute(sa.select(inc.transfer_id, inc.status))},
         entry_ids=frozenset(connection.scalars(sa.select(node_store.journal_entries.c.entry_id))),
         problems=ledger.books_problems(node_store.read_books(connection)) + loan_book_problems(connection),
@@ -123,8 +120,7 @@ def _read_node(connection: sa.Connection) -> NodeBooks:
         deposits_minor=total(node_store.deposits.c.amount_minor),
         lent_minor=total(loans.principal_minor),
         repaid_minor=total(loans.repaid_minor),
-        escrowed_orders_minor=sum(row.total_minor for row in escrowed
-                                  if outgoing.get(row.release_transfer_id, ("",))[0] != "COMMITTED"),
+        escrowed_orders_minor=escrow_held_by_currency(connection),
         cursor=node_store.read_cursor(connection),
         unsent={"decisions": count(node_store.incoming_transfers, ~inc.decision_sent),
                 "order events": count(market_store.order_events, ~market_store.order_events.c.sent),
@@ -272,9 +268,10 @@ def _transfers_agree(clearing: ClearingBooks, nodes: dict[str, NodeBooks]) -> Ch
 def _escrow_matches_orders(nodes: dict[str, NodeBooks], currency: str) -> Check:
     escrow = ledger.internal_account_id(ledger.ESCROW, currency)
     wrong = [f"{bank_id}: @escrow {format_money(books.internal_minor.get(escrow, 0), currency)}, open orders "
-             f"{format_money(books.escrowed_orders_minor, currency)}"
-             for bank_id, books in nodes.items() if books.internal_minor.get(escrow, 0) != books.escrowed_orders_minor]
-    held = sum(books.escrowed_orders_minor for books in nodes.values())
+             f"{format_money(books.escrowed_orders_minor.get(currency, 0), currency)}"
+             for bank_id, books in nodes.items()
+             if books.internal_minor.get(escrow, 0) != books.escrowed_orders_minor.get(currency, 0)]
+    held = sum(books.escrowed_orders_minor.get(currency, 0) for books in nodes.values())
     return _verdict("escrow_matches_orders", "escrow holds exactly the open orders", wrong,
                     f"{format_money(held, currency)} held for open orders")
 
@@ -284,7 +281,7 @@ def _money_conserved(nodes: dict[str, NodeBooks], currency: str) -> Check:
     own money enters only as loans and comes back only as repayments (fees included)."""
     deposits, lent, repaid = (sum(getattr(books, field) for books in nodes.values())
                               for field in ("deposits_minor", "lent_minor", "repaid_minor"))
-    held = sum(books.customers_minor + books.escrowed_orders_minor for books in nodes.values())
+    held = sum(books.customers_minor + books.escrowed_orders_minor.get(currency, 0) for books in nodes.values())
     expected = deposits + lent - repaid
     detail = (f"deposits {format_money(deposits, currency)} + lent {format_money(lent, currency)} - repaid "
               f"{format_money(repaid, currency)} = {format_money(expected, currency)}, customers and escrow hold "
@@ -385,4 +382,4 @@ def _audit_chain_intact(clearing: ClearingBooks) -> Check:
 
 
 def _state_name(state: int | None) -> str:
-    return "absent" if state is None else transfer_pb2.TransferState.Name(state).removeprefix("TRANSFER_STATE_")
+    return "absent" if state is None else transfer_state_name(state)

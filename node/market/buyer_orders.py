@@ -652,14 +652,23 @@ class BuyerOrderService:
         return False
 
     def escrow_held_minor(self, currency: str) -> int:
-        """What @escrow should hold: orders PLACING, PAID, CANCELLING, SHIPPED, RECEIVED whose release is not in flight."""
-        table, outgoing = tables.buyer_orders, store.outgoing_transfers
         with read_connection(self._engine) as connection:
-            rows = connection.execute(
-                sa.select(table.c.total_minor, table.c.state, outgoing.c.status)
-                .select_from(table.outerjoin(outgoing, outgoing.c.transfer_id == table.c.release_transfer_id))
-                .where(table.c.currency == currency, table.c.state.in_([PLACING, PAID, CANCELLING, SHIPPED, RECEIVED]))).all()
-        return sum(row.total_minor for row in rows if row.status not in ("PENDING", "SUBMITTED", COMMITTED))
+            return escrow_held_by_currency(connection).get(currency, 0)
 
 
-__all__ = ["BuyerOrderService", "CartLine", "CheckoutResult", "split_cart", "items_from_json"]
+def escrow_held_by_currency(connection: sa.Connection) -> dict[str, int]:
+    """What @escrow should hold, per currency: orders PLACING, PAID, CANCELLING, SHIPPED, RECEIVED
+    whose release is not in flight (a release sent from @escrow has left it)."""
+    table, outgoing = tables.buyer_orders, store.outgoing_transfers
+    rows = connection.execute(
+        sa.select(table.c.currency, table.c.total_minor, outgoing.c.status)
+        .select_from(table.outerjoin(outgoing, outgoing.c.transfer_id == table.c.release_transfer_id))
+        .where(table.c.state.in_([PLACING, PAID, CANCELLING, SHIPPED, RECEIVED]))).all()
+    held: dict[str, int] = {}
+    for row in rows:
+        if row.status not in ("PENDING", "SUBMITTED", COMMITTED):
+            held[row.currency] = held.get(row.currency, 0) + row.total_minor
+    return held
+
+
+__all__ = ["BuyerOrderService", "CartLine", "CheckoutResult", "escrow_held_by_currency", "split_cart", "items_from_json"]

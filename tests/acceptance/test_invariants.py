@@ -100,7 +100,7 @@ BREAKS = {
     "nothing_in_flight": lambda c, n: (c, replaced_node(n, "bank-a", unsent={"order events": 1})),
     "transfers_agree": lambda c, n: (c, replaced_node(n, "bank-a", entry_ids=n["bank-a"].entry_ids - {
         f"settle:{first_committed(n, 'bank-a')}"})),
-    "escrow_matches_orders": lambda c, n: (c, replaced_node(n, "bank-a", escrowed_orders_minor=0, internal_minor={
+    "escrow_matches_orders": lambda c, n: (c, replaced_node(n, "bank-a", escrowed_orders_minor={}, internal_minor={
         **n["bank-a"].internal_minor, f"@escrow/{CURRENCY}": 500})),
     "money_conserved": lambda c, n: (c, replaced_node(n, "bank-a", deposits_minor=n["bank-a"].deposits_minor - 1)),
     "positions_match": lambda c, n: (replaced_participant(c, "bank-a", position_minor=0), n),
