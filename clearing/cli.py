@@ -65,8 +65,13 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("serve", help="run the clearing until SIGTERM")
 
-    for name in ("participants", "audit-verify"):
-        commands.add_parser(name).add_argument("--json", action="store_true")
+    members = commands.add_parser("participants", help="the members with positions, caps and liquidity; "
+                                                       "change a member (see its actions)")
+    members.add_argument("--json", action="store_true")
+    member_actions = members.add_subparsers(dest="action", metavar="ACTION")
+    member_actions.add_parser("list", help="the members (the default)").add_argument("--json", action="store_true")
+    commands.add_parser("audit-verify", help="recompute the audit log's hash chain").add_argument(
+        "--json", action="store_true")
     listing = commands.add_parser("transfers", help="list transfers, newest first, filtered and a page at a time")
     listing.add_argument("--summary", action="store_true", help="instead: how many in each state, and why aborted")
     listing.add_argument("--bank", default="", help="payer or payee")
@@ -87,8 +92,8 @@ def _parser() -> argparse.ArgumentParser:
                                                     "the payee's decision, its window and the audit entries naming it")
     transfer.add_argument("transfer_id")
     transfer.add_argument("--json", action="store_true")
-    for name in ("suspend", "resume"):
-        command = commands.add_parser(name)
+    for name, text in (("suspend", "stop a member's new transfers"), ("resume", "let a suspended member trade again")):
+        command = commands.add_parser(name, help=text)
         command.add_argument("bank_id")
         command.add_argument("--json", action="store_true")
     settlement_cli.add_commands(commands)
@@ -174,6 +179,10 @@ def _serve(args) -> int:
 
 
 def _participants(args) -> int:
+    return PARTICIPANT_ACTIONS[args.action or "list"](args)
+
+
+def _list_participants(args) -> int:
     _, store, registry = _open(args)
     rows = registry.list()
     store.close()
@@ -197,6 +206,9 @@ def _participants(args) -> int:
          + "\n* headroom: what the bank may still reserve, min(cap, liquidity) - position - reserved; below zero "
            "after a settlement paid it more than its cap, until its position comes down")
     return EXIT_OK
+
+
+PARTICIPANT_ACTIONS = {"list": _list_participants}
 
 
 def _settlement(args) -> int:

@@ -1,0 +1,54 @@
+"""Who did an operator action and why.
+
+Commands that work on the clearing's database directly (rather than through the admin
+gRPC service and the operator's certificate) record the operator's name and a reason
+in the audit entry of every change they make.
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+from dataclasses import dataclass
+
+from fedmall.results import FedmallError
+from fedmall.v1 import result_pb2 as rc
+
+NAME_LENGTH_MAX = 64
+REASON_LENGTH_MAX = 500
+OPERATOR_ENVIRONMENT = "FEDMALL_OPERATOR"
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorAction:
+    operator: str
+    reason: str
+
+    def audit_fields(self) -> dict[str, str]:
+        return {"operator": self.operator, "reason": self.reason}
+
+
+def checked(operator: str, reason: str) -> OperatorAction:
+    """INVALID_FIELD unless both are present, bounded and free of control characters."""
+    for field, text, length_max in (("operator", operator, NAME_LENGTH_MAX), ("reason", reason, REASON_LENGTH_MAX)):
+        if not text.strip() or len(text) > length_max or not text.isprintable():
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD,
+                               f"{field} must be 1..{length_max} printable characters, not {text!r}")
+    return OperatorAction(operator=operator.strip(), reason=reason.strip())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reason", required=True, help="why: recorded in the audit log with the operator's name")
+    parser.add_argument("--operator", default=os.environ.get(OPERATOR_ENVIRONMENT) or _login_name(),
+                        help=f"who is acting (default: ${OPERATOR_ENVIRONMENT}, else the login name)")
+
+
+def from_args(args: argparse.Namespace) -> OperatorAction:
+    return checked(args.operator, args.reason)
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
