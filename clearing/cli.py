@@ -10,6 +10,7 @@
                   first, a page at a time (--json, --csv); --summary: how many in each state
     transfer ID   one transfer: its signed prepare, states and times, window, audit entries
     windows, report, reconcile, settle, abort-window: settlement (see clearing.settlement_cli)
+    funds in|out|commit|abort|list: the banks' prefunded liquidity (see clearing.funds_cli)
 """
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ from fedmall.results import FedmallError, name_of
 from fedmall.stop_signals import StopSignals
 from fedmall.v1 import transfer_pb2
 
-from clearing import audit, credentials, rules, settlement_cli, transfer_list, transfer_lookup
+from clearing import audit, credentials, funds_cli, rules, settlement_cli, transfer_list, transfer_lookup
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
+from clearing.funds import FundsService
 from clearing.registry import Registry
 from clearing.server import Clearing, wall_clock_ms
 from clearing.store import StorageUnavailable, Store, participants, transfers
@@ -69,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
                                                        "change a member (see its actions)")
     members.add_argument("--json", action="store_true")
     member_actions = members.add_subparsers(dest="action", metavar="ACTION")
-    member_actions.add_parser("list", help="the members (the default)").add_argument("--json", action="store_true")
+    # SUPPRESS: `participants --json list` keeps the --json given before the action.
+    member_actions.add_parser("list", help="the members (the default)").add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS)
     commands.add_parser("audit-verify", help="recompute the audit log's hash chain").add_argument(
         "--json", action="store_true")
     listing = commands.add_parser("transfers", help="list transfers, newest first, filtered and a page at a time")
@@ -97,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("bank_id")
         command.add_argument("--json", action="store_true")
     settlement_cli.add_commands(commands)
+    funds_cli.add_commands(commands)
     return parser
 
 
@@ -106,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
                "suspend": _status, "resume": _status, "audit-verify": _audit_verify,
-               "transfers": _transfers, "transfer": _transfer}.get(args.command)
+               "transfers": _transfers, "transfer": _transfer, "funds": _funds}.get(args.command)
     try:
         return handler(args) if handler else _settlement(args)
     except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
@@ -152,7 +157,8 @@ def _admit(args) -> int:
     try:
         registry.admit(bank_id=args.bank_id, name=args.name, currency=currency, net_debit_cap_minor=cap_minor,
                        liquidity_minor=liquidity_minor, node_address=args.node_address,
-                       signing_key_id=key_id, signing_public_key=pki.public_key_raw(public_key))
+                       signing_key_id=key_id, signing_public_key=pki.public_key_raw(public_key),
+                       funds=FundsService(store, clearing_key=config.signing_key(), clock_ms=wall_clock_ms))
     finally:
         store.close()
     credentials.write_bank_bundle(
@@ -192,7 +198,8 @@ def _list_participants(args) -> int:
         "net_debit_cap_minor": r.net_debit_cap_minor, "liquidity_minor": r.liquidity_minor,
         "headroom_minor": rules.headroom_minor(position_minor=r.position_minor, reserved_minor=r.reserved_minor,
                                                net_debit_cap_minor=r.net_debit_cap_minor,
-                                               liquidity_minor=r.liquidity_minor),
+                                               liquidity_minor=rules.available_liquidity_minor(r)),
+        "funds_out_reserved_minor": r.funds_out_reserved_minor,
         "node_address": r.node_address} for r in rows]
     human_rows = [{
         "bank": d["bank_id"], "status": d["status"], "currency": d["currency"],
@@ -200,15 +207,27 @@ def _list_participants(args) -> int:
         "reserved": money.format_amount(d["reserved_minor"], d["currency"]),
         "cap": money.format_amount(d["net_debit_cap_minor"], d["currency"]),
         "liquidity": money.format_amount(d["liquidity_minor"], d["currency"]),
+        "out reserved": money.format_amount(d["funds_out_reserved_minor"], d["currency"]),
         "headroom": money.format_amount(d["headroom_minor"], d["currency"])} for d in document]
     emit(document, as_json=args.json,
-         human=table(human_rows, ["bank", "status", "currency", "position", "reserved", "cap", "liquidity", "headroom"])
-         + "\n* headroom: what the bank may still reserve, min(cap, liquidity) - position - reserved; below zero "
-           "after a settlement paid it more than its cap, until its position comes down")
+         human=table(human_rows, ["bank", "status", "currency", "position", "reserved", "cap", "liquidity", "out reserved",
+                          "headroom"])
+         + "\n* headroom: what the bank may still reserve, min(cap, liquidity - out reserved) - position - reserved; "
+           "below zero after a settlement paid it more than its cap, until its position comes down\n"
+           "* out reserved: funds out reserved and not yet committed or aborted")
     return EXIT_OK
 
 
 PARTICIPANT_ACTIONS = {"list": _list_participants}
+
+
+def _funds(args) -> int:
+    config, store, registry = _open(args)
+    funds = FundsService(store, clearing_key=config.signing_key(), clock_ms=wall_clock_ms)
+    try:
+        return funds_cli.run(args, funds, lambda bank_id: getattr(registry.get(bank_id), "currency", None))
+    finally:
+        store.close()
 
 
 def _settlement(args) -> int:

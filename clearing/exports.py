@@ -25,7 +25,7 @@ import csv
 import io
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -34,11 +34,11 @@ import sqlalchemy as sa
 from fedmall import money
 from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
-from fedmall.v1 import settlement_pb2, transfer_pb2
+from fedmall.v1 import envelope_pb2, settlement_pb2, transfer_pb2
 
-from clearing import iso20022, netting
-from clearing.iso20022 import Member, Net, Transfer, Window
-from clearing.store import Store, participants, settlement_windows, transfers, window_nets
+from clearing import iso20022, movements, netting
+from clearing.iso20022 import Liquidity, Member, Movement, Net, Transfer, Window
+from clearing.store import Store, participants, settlement_windows, statement_pages, transfers, window_nets
 
 COMMITTED = transfer_pb2.TRANSFER_STATE_COMMITTED
 EXPORTABLE_STATES = (settlement_pb2.WINDOW_STATE_PENDING_SETTLEMENT, settlement_pb2.WINDOW_STATE_SETTLED)
@@ -59,6 +59,8 @@ class WindowExport:
     members: dict[str, Member]
     nets: tuple[Net, ...]
     transfers: tuple[Transfer, ...]
+    # Each bank's liquidity account, from its signed statement (absent for a bank sent none).
+    liquidity: dict[str, Liquidity] = field(default_factory=dict)
 
 
 def export_window(store: Store, window_id: int, out_dir: Path, *, created_at_ms: int) -> list[Path]:
@@ -90,6 +92,7 @@ def load_window(store: Store, window_id: int) -> WindowExport:
             .where(transfers.c.window_id == window_id, transfers.c.state == COMMITTED)
             .order_by(transfers.c.decided_at_ms, transfers.c.transfer_id)).all()
         member_rows = connection.execute(sa.select(participants.c.bank_id, participants.c.name)).all()
+        liquidity = _liquidity(connection, window_id)
     window = Window(window_id=row.window_id, state=row.state, opened_at_ms=row.opened_at_ms,
                     closed_at_ms=row.closed_at_ms, settled_at_ms=row.settled_at_ms)
     nets = tuple(Net(bank_id=n.bank_id, currency=n.currency, debits_minor=n.debits_minor,
@@ -100,7 +103,35 @@ def load_window(store: Store, window_id: int) -> WindowExport:
         members={m.bank_id: Member(bank_id=m.bank_id, name=m.name) for m in member_rows},
         nets=nets,
         transfers=tuple(_transfer(t) for t in transfer_rows),
+        liquidity=liquidity,
     )
+
+
+MOVEMENT_KINDS = {settlement_pb2.LIQUIDITY_MOVEMENT_KIND_FUNDS_IN: iso20022.FUNDS_IN,
+                  settlement_pb2.LIQUIDITY_MOVEMENT_KIND_FUNDS_OUT: iso20022.FUNDS_OUT,
+                  settlement_pb2.LIQUIDITY_MOVEMENT_KIND_SETTLEMENT: iso20022.SETTLEMENT}
+
+
+def _liquidity(connection: sa.Connection, window_id: int) -> dict[str, Liquidity]:
+    """Each bank's liquidity account for the window, from the statement it was sent (signed)."""
+    pages_by_bank: dict[str, list[settlement_pb2.Statement]] = defaultdict(list)
+    for row in connection.execute(
+            sa.select(statement_pages.c.bank_id, statement_pages.c.envelope)
+            .where(statement_pages.c.window_id == window_id)
+            .order_by(statement_pages.c.bank_id, statement_pages.c.page_index)):
+        pages_by_bank[row.bank_id].append(
+            settlement_pb2.Statement.FromString(envelope_pb2.Envelope.FromString(row.envelope).payload))
+    accounts = {}
+    for bank_id, pages in pages_by_bank.items():
+        first = pages[0]
+        accounts[bank_id] = Liquidity(
+            currency=first.opening_liquidity.currency, opening_minor=first.opening_liquidity.amount_minor,
+            closing_minor=first.closing_liquidity.amount_minor, movements=tuple(
+                Movement(movement_id=m.movement_id, kind=MOVEMENT_KINDS[m.kind],
+                         change_minor=movements.signed_change_minor(m), currency=m.amount.currency,
+                         recorded_at_ms=m.recorded_at_unix_ms, external_reference=m.external_reference)
+                for page in pages for m in page.movements))
+    return accounts
 
 
 def _transfer(row: sa.Row) -> Transfer:
@@ -133,7 +164,8 @@ def write_exports(export: WindowExport, out_dir: Path, *, created_at_ms: int) ->
     statements = {
         bank_id: iso20022.camt053_statement(
             window=export.window, member=export.members[bank_id], nets=nets_by_bank[bank_id],
-            transfers=transfers_by_bank[bank_id], created_at_ms=created_at_ms)
+            transfers=transfers_by_bank[bank_id], created_at_ms=created_at_ms,
+            liquidity=[export.liquidity[bank_id]] if bank_id in export.liquidity else [])
         for bank_id in sorted(nets_by_bank)
     }
     out_dir.mkdir(parents=True, exist_ok=True)

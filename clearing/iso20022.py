@@ -1,7 +1,10 @@
 """ISO 20022 messages for a settlement window: pure functions, values in, XML bytes out.
 
 - ``camt053_statement``: a ``camt.053.001.08`` BankToCustomerStatement of one member's
-  settlement account at the clearing, one ``Stmt`` per currency it moved in the window.
+  accounts at the clearing for the window, per currency: its *position* account
+  (``Acct/Tp/Prtry`` POSITION: what it owes or is owed through the clearing) and, from
+  its signed statement, its *liquidity* account (LIQUIDITY: its prefunded settlement
+  money).
 - ``pacs008_transfer``: a ``pacs.008.001.08`` FIToFICustomerCreditTransfer for one
   committed transfer, settled through the clearing (SttlmMtd ``CLRG``).
 
@@ -16,6 +19,14 @@ incoming one (the bank was paid) a ``CRDT`` entry. So, as signed balances with c
 positive:
 
     closing = opening + credits - debits     (= -(opening_position - net))
+
+Chaining. Each account's opening balance is the closing balance of the member's previous
+statement. The liquidity movements stamped with the window (clearing.movements) explain
+every change between windows: funds in and out are entries on the liquidity account;
+the settlement of an earlier window is an entry on both, moving the settled net from the
+position account (which it brings back towards zero) to the liquidity account. They
+carry proprietary bank transaction codes FUNDS_IN, FUNDS_OUT and SETTLEMENT (issuer
+FEDMALL), the movement id as ``NtryRef`` and the payment they record in ``AddtlNtryInf``.
 
 Identifiers. Transfer ids are 36-character UUIDs, one longer than ISO's ``Max35Text``,
 so ``EndToEndId``, ``InstrId``, ``TxId`` and ``MsgId`` carry the UUID's 32 hex digits
@@ -37,7 +48,7 @@ import re
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from fedmall import money
 from fedmall.results import FedmallError
@@ -66,6 +77,9 @@ SUBFAMILY_ACH_TRANSACTION = "ATXN"
 
 CREDIT = "CRDT"
 DEBIT = "DBIT"
+
+# Kinds of liquidity movement, as proprietary bank transaction codes (issuer FEDMALL).
+FUNDS_IN, FUNDS_OUT, SETTLEMENT = "FUNDS_IN", "FUNDS_OUT", "SETTLEMENT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,18 +129,58 @@ class Transfer:
     committed_at_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """A change of the bank's prefunded liquidity listed on its statement (clearing.movements)."""
+
+    movement_id: str
+    kind: str            # FUNDS_IN, FUNDS_OUT or SETTLEMENT
+    change_minor: int    # What it did to the liquidity: positive, it went up.
+    currency: str
+    recorded_at_ms: int
+    external_reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class Liquidity:
+    """The bank's liquidity account for the window, as its signed statement has it."""
+
+    currency: str
+    opening_minor: int
+    closing_minor: int
+    movements: tuple[Movement, ...]
+
+    @property
+    def settled_minor(self) -> int:
+        return sum(m.change_minor for m in self.movements if m.kind == SETTLEMENT)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One Ntry: its signed effect on the account's balance, when, and how to write the rest."""
+
+    amount_minor: int
+    direction: str
+    at_ms: int
+    write: Callable[[ET.Element], None]
+
+
 # --- camt.053 -------------------------------------------------------------------------
 
 
 def camt053_statement(
     *, window: Window, member: Member, nets: Sequence[Net], transfers: Sequence[Transfer], created_at_ms: int,
+    liquidity: Sequence[Liquidity] = (),
 ) -> bytes:
-    """The member's settlement-account statement for the window: one Stmt per currency.
+    """The member's statement for the window: per currency, its position account and (when
+    its signed statement lists one) its liquidity account.
 
     ``nets`` are the member's rows for the window, ``transfers`` every committed transfer
-    of the window in which the member is payer or payee.
+    of the window in which the member is payer or payee, ``liquidity`` its liquidity per
+    currency from its signed statement.
     """
     assert all(net.bank_id == member.bank_id for net in nets)
+    liquidity_by_currency = {account.currency: account for account in liquidity}
     document = ET.Element("Document", xmlns=CAMT053_NAMESPACE)
     message = _sub(document, "BkToCstmrStmt")
     header = _sub(message, "GrpHdr")
@@ -134,27 +188,63 @@ def camt053_statement(
     _sub(header, "CreDtTm", iso_datetime(created_at_ms))
     for net in sorted(nets, key=lambda net: net.currency):
         in_currency = [t for t in transfers if t.currency == net.currency]
-        _statement(message, window=window, member=member, net=net, transfers=in_currency,
-                   created_at_ms=created_at_ms)
+        account = liquidity_by_currency.get(net.currency)
+        _position_statement(message, window=window, member=member, net=net, transfers=in_currency,
+                            liquidity=account, created_at_ms=created_at_ms)
+        if account is not None:
+            _liquidity_statement(message, window=window, member=member, liquidity=account,
+                                 created_at_ms=created_at_ms)
     return _serialise(document)
 
 
-def _statement(
+def _position_statement(
     parent: ET.Element, *, window: Window, member: Member, net: Net, transfers: Sequence[Transfer],
-    created_at_ms: int,
+    liquidity: Liquidity | None, created_at_ms: int,
 ) -> None:
+    """The position account: it opens where the last statement closed, then the settlements of
+    earlier windows move it (the other side of each is on the liquidity account), then the
+    window's transfers."""
     bank_id = member.bank_id
-    entries = sorted(transfers, key=lambda t: (t.committed_at_ms, t.transfer_id))
-    debits = [t for t in entries if t.payer_bank_id == bank_id]
-    credits = [t for t in entries if t.payee_bank_id == bank_id]
+    ordered = sorted(transfers, key=lambda t: (t.committed_at_ms, t.transfer_id))
+    debits = [t for t in ordered if t.payer_bank_id == bank_id]
+    credits = [t for t in ordered if t.payee_bank_id == bank_id]
     # The window's fixed nets were computed from these same transfers: a difference is our bug.
-    assert len(debits) + len(credits) == len(entries), "a transfer on a statement not of its member"
+    assert len(debits) + len(credits) == len(ordered), "a transfer on a statement not of its member"
     assert sum(t.amount_minor for t in debits) == net.debits_minor, (bank_id, net.currency, "debits")
     assert sum(t.amount_minor for t in credits) == net.credits_minor, (bank_id, net.currency, "credits")
     assert net.net_minor == net.credits_minor - net.debits_minor, (bank_id, net.currency, "net")
 
+    settlements = [m for m in liquidity.movements if m.kind == SETTLEMENT] if liquidity else []
+    settled_minor = sum(m.change_minor for m in settlements)
+    entries = [_movement_entry(m, change_minor=-m.change_minor) for m in settlements] + [
+        _Entry(t.amount_minor, CREDIT if t.payee_bank_id == bank_id else DEBIT, t.committed_at_ms,
+               lambda element, t=t: _transfer_entry(element, t, incoming=t.payee_bank_id == bank_id))
+        for t in ordered]
+    # A position owed by the bank is a debit balance: balance = -position.
+    _account_statement(parent, window=window, member=member, currency=net.currency, account_type="POSITION",
+                       opening_minor=settled_minor - net.opening_position_minor,
+                       closing_minor=-net.closing_position_minor, entries=entries, created_at_ms=created_at_ms)
+
+
+def _liquidity_statement(parent: ET.Element, *, window: Window, member: Member, liquidity: Liquidity,
+                         created_at_ms: int) -> None:
+    """The liquidity account: funds in and out, and the settlements, as they changed it."""
+    entries = [_movement_entry(m, change_minor=m.change_minor) for m in liquidity.movements]
+    _account_statement(parent, window=window, member=member, currency=liquidity.currency, account_type="LIQUIDITY",
+                       opening_minor=liquidity.opening_minor, closing_minor=liquidity.closing_minor,
+                       entries=entries, created_at_ms=created_at_ms)
+
+
+def _account_statement(
+    parent: ET.Element, *, window: Window, member: Member, currency: str, account_type: str, opening_minor: int,
+    closing_minor: int, entries: Sequence[_Entry], created_at_ms: int,
+) -> None:
+    """One Stmt: balances as signed amounts (credit positive), the summary, the entries."""
+    signed = [entry.amount_minor if entry.direction == CREDIT else -entry.amount_minor for entry in entries]
+    assert opening_minor + sum(signed) == closing_minor, (member.bank_id, currency, account_type)
+    bank_id = member.bank_id
     statement = _sub(parent, "Stmt")
-    _sub(statement, "Id", f"W{window.window_id}-{net.currency}")
+    _sub(statement, "Id", f"W{window.window_id}-{currency}-{account_type[:3]}")
     _sub(statement, "ElctrncSeqNb", str(window.window_id))
     _sub(statement, "CreDtTm", iso_datetime(created_at_ms))
     period = _sub(statement, "FrToDt")
@@ -162,32 +252,54 @@ def _statement(
     _sub(period, "ToDtTm", iso_datetime(window.closed_at_ms))
     account = _sub(statement, "Acct")
     _account_id(account, bank_id)
-    _sub(account, "Ccy", net.currency)
+    _sub(_sub(account, "Tp"), "Prtry", account_type)
+    _sub(account, "Ccy", currency)
     owner = _sub(account, "Ownr")
     _optional_text(owner, "Nm", member.name, max140_length)
     _organisation_id(owner, bank_id)
     servicer = _sub(_sub(account, "Svcr"), "FinInstnId")
     _sub(servicer, "Nm", "Fedmall clearing")
 
-    # A position owed by the bank is a debit balance: balance = -position.
-    _balance(statement, "OPBD", -net.opening_position_minor, net.currency, window.opened_at_ms)
-    _balance(statement, "CLBD", -net.closing_position_minor, net.currency, window.closed_at_ms)
+    _balance(statement, "OPBD", opening_minor, currency, window.opened_at_ms)
+    _balance(statement, "CLBD", closing_minor, currency, window.closed_at_ms)
 
     summary = _sub(statement, "TxsSummry")
     total = _sub(summary, "TtlNtries")
     _sub(total, "NbOfNtries", str(len(entries)))
-    _sub(total, "Sum", _decimal(net.debits_minor + net.credits_minor, net.currency))
+    _sub(total, "Sum", _decimal(sum(entry.amount_minor for entry in entries), currency))
     total_net = _sub(total, "TtlNetNtry")
-    _sub(total_net, "Amt", _decimal(abs(net.net_minor), net.currency))
-    _sub(total_net, "CdtDbtInd", CREDIT if net.net_minor >= 0 else DEBIT)
-    for tag, items, sum_minor in (("TtlCdtNtries", credits, net.credits_minor),
-                                  ("TtlDbtNtries", debits, net.debits_minor)):
+    _sub(total_net, "Amt", _decimal(abs(sum(signed)), currency))
+    _sub(total_net, "CdtDbtInd", CREDIT if sum(signed) >= 0 else DEBIT)
+    for tag, direction in (("TtlCdtNtries", CREDIT), ("TtlDbtNtries", DEBIT)):
+        items = [entry for entry in entries if entry.direction == direction]
         totals = _sub(summary, tag)
         _sub(totals, "NbOfNtries", str(len(items)))
-        _sub(totals, "Sum", _decimal(sum_minor, net.currency))
+        _sub(totals, "Sum", _decimal(sum(entry.amount_minor for entry in items), currency))
 
-    for transfer in entries:
-        _entry(statement, transfer, incoming=transfer.payee_bank_id == bank_id)
+    for entry in entries:
+        element = _sub(statement, "Ntry")
+        entry.write(element)
+
+
+def _movement_entry(movement: Movement, *, change_minor: int) -> _Entry:
+    """A liquidity movement as an entry that changed an account's balance by change_minor."""
+    direction = CREDIT if change_minor > 0 else DEBIT
+
+    def write(entry: ET.Element) -> None:
+        reference = _message_id(*movement.movement_id.split(":"))
+        _sub(entry, "NtryRef", reference)
+        _amount(entry, "Amt", abs(change_minor), movement.currency)
+        _sub(entry, "CdtDbtInd", direction)
+        _sub(_sub(entry, "Sts"), "Cd", "BOOK")
+        _sub(_sub(entry, "BookgDt"), "DtTm", iso_datetime(movement.recorded_at_ms))
+        _sub(_sub(entry, "ValDt"), "Dt", iso_date(movement.recorded_at_ms))
+        _sub(entry, "AcctSvcrRef", reference)
+        code = _sub(_sub(entry, "BkTxCd"), "Prtry")
+        _sub(code, "Cd", movement.kind)
+        _sub(code, "Issr", ISSUER)
+        _optional_text(entry, "AddtlNtryInf", movement.external_reference, max140_length)
+
+    return _Entry(abs(change_minor), direction, movement.recorded_at_ms, write)
 
 
 def _balance(parent: ET.Element, code: str, balance_minor: int, currency: str, at_ms: int) -> None:
@@ -198,10 +310,9 @@ def _balance(parent: ET.Element, code: str, balance_minor: int, currency: str, a
     _sub(_sub(balance, "Dt"), "DtTm", iso_datetime(at_ms))
 
 
-def _entry(parent: ET.Element, transfer: Transfer, *, incoming: bool) -> None:
+def _transfer_entry(entry: ET.Element, transfer: Transfer, *, incoming: bool) -> None:
     direction = CREDIT if incoming else DEBIT
     compact_id = compact_transfer_id(transfer.transfer_id)
-    entry = _sub(parent, "Ntry")
     _sub(entry, "NtryRef", compact_id)
     _amount(entry, "Amt", transfer.amount_minor, transfer.currency)
     _sub(entry, "CdtDbtInd", direction)

@@ -12,7 +12,8 @@ from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
-from clearing import audit, rules
+from clearing import audit, movements, rules
+from clearing.funds import FundsService
 from clearing.store import Store, lock_participants, participants, retry_on_conflict, signing_keys
 
 KEY_ACTIVE = "active"
@@ -28,8 +29,9 @@ class Registry:
     @retry_on_conflict
     def admit(
         self, *, bank_id: str, name: str, currency: str, net_debit_cap_minor: int, liquidity_minor: int,
-        node_address: str, signing_key_id: str, signing_public_key: bytes,
+        node_address: str, signing_key_id: str, signing_public_key: bytes, funds: FundsService,
     ) -> None:
+        """Register a bank; its liquidity is recorded as its first funds in (funds)."""
         if not rules.is_account_id(bank_id) or len(bank_id) > limits.bank_id_length_max or bank_id in RESERVED_IDS:
             raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, f"{bank_id!r} is not a usable bank id")
         if currency not in money.CURRENCY_EXPONENTS:
@@ -40,15 +42,19 @@ class Registry:
             raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, "signing key id must be '<bank_id>/<name>' with a 32-byte key")
         now_ms = self._clock_ms()
         with self._store.write() as connection:
+            window_id = movements.statement_window_id(connection)  # The admission's funds in: locked first.
             if connection.execute(sa.select(participants.c.bank_id).where(participants.c.bank_id == bank_id)).first():
                 raise FedmallError(rc.RESULT_CODE_EXISTS, f"{bank_id} is already a participant")
             connection.execute(sa.insert(participants).values(
                 bank_id=bank_id, name=name, currency=currency, status=rules.ACTIVE, node_address=node_address,
-                net_debit_cap_minor=net_debit_cap_minor, liquidity_minor=liquidity_minor,
+                net_debit_cap_minor=net_debit_cap_minor, liquidity_minor=0,
                 position_minor=0, reserved_minor=0, delivery_sequence=0, admitted_at_ms=now_ms))
             connection.execute(sa.insert(signing_keys).values(
                 key_id=signing_key_id, owner=bank_id, public_key=signing_public_key,
                 status=KEY_ACTIVE, created_at_ms=now_ms))
+            if liquidity_minor:
+                funds.record_admission(connection, bank_id=bank_id, currency=currency, amount_minor=liquidity_minor,
+                                       window_id=window_id, now_ms=now_ms)
             audit.append(connection, kind="admit", party_id="operator", now_ms=now_ms, body=audit.json_body({
                 "bank_id": bank_id, "name": name, "currency": currency, "node_address": node_address,
                 "net_debit_cap_minor": net_debit_cap_minor, "liquidity_minor": liquidity_minor,

@@ -113,3 +113,9 @@ def headroom_minor(*, position_minor: int, reserved_minor: int, net_debit_cap_mi
     """What the bank may still reserve: the lower of cap and liquidity, less its exposure
     (negative after a settlement left it above its cap; see headroom_problem)."""
     return min(net_debit_cap_minor, liquidity_minor) - position_minor - reserved_minor
+
+
+def available_liquidity_minor(participant) -> int:
+    """The liquidity that backs new transfers: less the funds out reserved and not yet
+    committed or aborted (clearing.funds), which are on their way out."""
+    return participant.liquidity_minor - participant.funds_out_reserved_minor

@@ -13,6 +13,7 @@ from fedmall.v1 import clearing_pb2, clearing_pb2_grpc
 
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
+from clearing.funds import FundsService
 from clearing.registry import Registry
 from clearing.servicer import ClearingAdminServicer, ClearingServicer, StorageFailures
 from clearing.store import Store
@@ -39,6 +40,7 @@ class Clearing:
     registry: Registry = field(init=False)
     transfers: TransferService = field(init=False)
     windows: WindowService = field(init=False)
+    funds: FundsService = field(init=False)
     port: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -52,6 +54,7 @@ class Clearing:
                                          bell=self._bell, clock_ms=self.clock_ms)
         self.windows = WindowService(self.store, self.registry, clearing_key=signing_key, bell=self._bell,
                                      clock_ms=self.clock_ms)
+        self.funds = FundsService(self.store, clearing_key=signing_key, clock_ms=self.clock_ms)
         self._stopping = threading.Event()
         self._server = tls.new_server(threads=SERVER_THREADS, interceptors=[StorageFailures()])
         clearing_pb2_grpc.add_ClearingServiceServicer_to_server(

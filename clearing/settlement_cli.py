@@ -10,11 +10,10 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 from pathlib import Path
 
 from fedmall import money
-from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, table
+from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, table, utc_time
 from fedmall.v1 import settlement_pb2
 
 from clearing import exports, netting
@@ -49,10 +48,6 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     abort.add_argument("--json", action="store_true")
 
 
-def _time(ms: int | None) -> str:
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if ms else ""
-
-
 def _window_document(row) -> dict:
     return {"window": row.window_id, "state": state_name(row.state), "opened_at_ms": row.opened_at_ms,
             "closed_at_ms": row.closed_at_ms, "settled_at_ms": row.settled_at_ms,
@@ -63,8 +58,8 @@ def windows_command(args, windows: WindowService) -> int:
     if args.action == "list":
         documents = [_window_document(row) for row in windows.windows()]
         emit(documents, as_json=args.json, human=table(
-            [{"window": d["window"], "state": d["state"], "opened": _time(d["opened_at_ms"]),
-              "closed": _time(d["closed_at_ms"]), "settled": _time(d["settled_at_ms"])} for d in documents],
+            [{"window": d["window"], "state": d["state"], "opened": utc_time(d["opened_at_ms"]),
+              "closed": utc_time(d["closed_at_ms"]), "settled": utc_time(d["settled_at_ms"])} for d in documents],
             ["window", "state", "opened", "closed", "settled"]))
         return EXIT_OK
     if args.action == "close":

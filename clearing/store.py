@@ -17,9 +17,12 @@ of an earlier kind after one of a later kind:
     close a window                   the open one               -                 yes
     issue a closed window            that one                   every member      yes
     take a reconciliation            that one                   -                 yes
-    settle a window                  that one                   its members       yes
+    settle a window                  that one, then the oldest  its members       yes
+                                     unissued, shared
     abort a window                   that one, the open one     every member      yes
-    admit, suspend, resume, keys     -                          that bank         yes
+    admit, suspend, resume, keys     the oldest unissued, shared  that bank       yes
+    funds in, commit funds out       the oldest unissued, shared  that bank       yes
+    reserve or abort funds out       -                          that bank         yes
 
 A commit share-locks the open window before any participant, so a window closing or
 being issued meanwhile makes it wait without holding anything the other side wants.
@@ -78,6 +81,8 @@ participants = sa.Table(
     # much, durably. A node whose database is behind it lost data (node.bank.deliveries).
     sa.Column("acknowledged_sequence", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("admitted_at_ms", sa.BigInteger, nullable=False),
+    # Funds out reserved and not yet committed or aborted: no longer there to back transfers.
+    sa.Column("funds_out_reserved_minor", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 signing_keys = sa.Table(
@@ -156,6 +161,28 @@ window_nets = sa.Table(
     sa.Column("credits_minor", sa.BigInteger, nullable=False),
     sa.Column("net_minor", sa.BigInteger, nullable=False),
     sa.Column("opening_position_minor", sa.BigInteger, nullable=False),
+    # Once the window settled: the window whose statement lists this settlement as a
+    # liquidity movement (clearing.movements).
+    sa.Column("settled_in_window_id", sa.BigInteger, nullable=True),
+)
+
+# Funds in and out of a bank's prefunded liquidity (clearing.funds), one row per movement
+# id the operator gave. A committed one names the statement window that lists it.
+funds_movements = sa.Table(
+    "funds_movements", metadata,
+    sa.Column("movement_id", sa.String(64), primary_key=True),
+    sa.Column("bank_id", sa.String(64), nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("external_reference", sa.String(140), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("operator", sa.String(64), nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("decided_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("window_id", sa.BigInteger, nullable=True),
+    sa.Index("ix_funds_movements_bank_window", "bank_id", "window_id"),
 )
 
 # Signed statement pages, kept so a member can fetch them again.

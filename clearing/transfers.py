@@ -212,7 +212,7 @@ class TransferService:
         problem = rules.headroom_problem(
             position_minor=batch.position[payer.bank_id], reserved_minor=batch.reserved[payer.bank_id],
             amount_minor=prepare.amount.amount_minor,
-            net_debit_cap_minor=payer.net_debit_cap_minor, liquidity_minor=payer.liquidity_minor)
+            net_debit_cap_minor=payer.net_debit_cap_minor, liquidity_minor=rules.available_liquidity_minor(payer))
         if problem != rc.RESULT_CODE_OK:
             return TransferResult(transfer_id, problem)
         batch.reserve(prepare, prepare_bytes, now_ms=now_ms)

@@ -23,7 +23,7 @@ from fedmall.results import FedmallError
 from fedmall.v1 import money_pb2, settlement_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
-from clearing import audit, netting
+from clearing import audit, movements, netting
 from clearing.deliveries import DeliveryBell, deliver
 from clearing.registry import Registry
 from clearing.store import (
@@ -172,7 +172,8 @@ class WindowService:
         """Issue the report and statements of every CLOSED window (after a close or a crash)."""
         with self.store.read() as connection:
             closed = connection.execute(sa.select(settlement_windows.c.window_id)
-                                        .where(settlement_windows.c.state == CLOSED)).scalars().all()
+                                        .where(settlement_windows.c.state == CLOSED)
+                                        .order_by(settlement_windows.c.window_id)).scalars().all()
         return [window_id for window_id in closed if self.issue(window_id)]
 
     @retry_on_conflict
@@ -180,13 +181,19 @@ class WindowService:
         """Net a CLOSED window; sign and deliver its report and every member's statement.
 
         Returns False when the window was not CLOSED (already issued, say): safe to retry.
+        Windows are issued in order, so that statements chain (clearing.movements).
         """
         now_ms = self.clock_ms()
         with self.store.write() as connection:
             window = self._window(connection, window_id, for_update=True)
             if window.state != CLOSED:
                 return False
-            members = connection.execute(sa.select(participants.c.bank_id, participants.c.currency)
+            earlier = connection.scalar(sa.select(sa.func.min(settlement_windows.c.window_id)).where(
+                settlement_windows.c.window_id < window_id, settlement_windows.c.state == CLOSED))
+            if earlier is not None:
+                raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID, f"issue window {earlier} first")
+            members = connection.execute(sa.select(participants.c.bank_id, participants.c.currency,
+                                                   participants.c.liquidity_minor)
                                          .order_by(participants.c.bank_id)).all()
             result = netting.net(self._bilateral(connection, window_id), bank_ids=[m.bank_id for m in members],
                                  currencies={m.bank_id: m.currency for m in members})
@@ -198,7 +205,8 @@ class WindowService:
                 "window_id": window_id, "bank_id": row.bank_id, "currency": row.currency,
                 "debits_minor": row.debits_minor, "credits_minor": row.credits_minor, "net_minor": row.net_minor,
                 "opening_position_minor": opening.get(row.bank_id, 0)} for row in result.rows])
-            pages = self._statements(connection, window_id, result, opening, head)
+            closing_liquidity = {member.bank_id: member.liquidity_minor for member in members}
+            pages = self._statements(connection, window_id, result, opening, closing_liquidity, head)
             connection.execute(sa.insert(statement_pages), [
                 {"window_id": window_id, "bank_id": bank_id, "page_index": index, "envelope": page.SerializeToString()}
                 for bank_id, bank_pages in pages.items() for index, page in enumerate(bank_pages)])
@@ -256,8 +264,12 @@ class WindowService:
             audit_head=settlement_pb2.AuditHead(sequence=head.sequence, entry_hash=head.entry_hash))
 
     def _statements(self, connection: sa.Connection, window_id: int, result: netting.Netting,
-                    opening: dict[str, int], head: audit.AuditHead) -> dict[str, list[Envelope]]:
-        """Every member's statement pages, signed: all its transfers of the window, in commit order."""
+                    opening: dict[str, int], closing_liquidity: dict[str, int],
+                    head: audit.AuditHead) -> dict[str, list[Envelope]]:
+        """Every member's statement pages, signed: all its transfers of the window in commit
+        order, and its liquidity movements (clearing.movements). closing_liquidity is each
+        member's liquidity now: every movement recorded so far is stamped with this window or
+        an earlier one, since this window is the oldest not issued and is locked."""
         entries: dict[str, list[settlement_pb2.StatementEntry]] = {row.bank_id: [] for row in result.rows}
         t = transfers.c
         for row in connection.execute(
@@ -272,19 +284,26 @@ class WindowService:
                     transfer_id=row.transfer_id, direction=direction, counterparty_bank_id=counterparty,
                     amount=_money(row.amount_minor, row.currency), reference=reference,
                     committed_at_unix_ms=row.decided_at_ms))
+        listed = movements.read_statement_movements(connection, window_id)
         pages: dict[str, list[Envelope]] = {}
         page_size = limits.notices_per_delivery_max
         for row in result.rows:
             bank_entries = entries[row.bank_id]
-            page_count = max(1, -(-len(bank_entries) // page_size))
+            bank_movements = listed.get(row.bank_id, movements.StatementMovements(()))
+            page_count = max(1, -(-max(len(bank_entries), len(bank_movements.movements)) // page_size))
             opening_minor = opening.get(row.bank_id, 0)
+            closing_liquidity_minor = closing_liquidity[row.bank_id]
             pages[row.bank_id] = [self._key.sign(settlement_pb2.Statement(
                 window_id=window_id, bank_id=row.bank_id, page_index=index, page_count=page_count,
                 entries=bank_entries[index * page_size:(index + 1) * page_size],
                 opening_position=_money(opening_minor, row.currency),
                 closing_position=_money(opening_minor - row.net_minor, row.currency),
                 net=_money(row.net_minor, row.currency), entry_count=len(bank_entries),
-                audit_head=settlement_pb2.AuditHead(sequence=head.sequence, entry_hash=head.entry_hash)))
+                audit_head=settlement_pb2.AuditHead(sequence=head.sequence, entry_hash=head.entry_hash),
+                movements=bank_movements.movements[index * page_size:(index + 1) * page_size],
+                movement_count=len(bank_movements.movements),
+                opening_liquidity=_money(closing_liquidity_minor - bank_movements.change_minor, row.currency),
+                closing_liquidity=_money(closing_liquidity_minor, row.currency)))
                 for index in range(page_count)]
         return pages
 
@@ -362,6 +381,11 @@ class WindowService:
             nets = connection.execute(sa.select(window_nets).where(window_nets.c.window_id == window_id)).all()
             for currency in {row.currency for row in nets}:
                 assert sum(row.net_minor for row in nets if row.currency == currency) == 0, (window_id, currency)
+            # Windows are issued in order, so the statement window is a later one: the lock order holds.
+            statement_window = movements.statement_window_id(connection)
+            assert statement_window > window_id, (statement_window, window_id)
+            connection.execute(sa.update(window_nets).where(window_nets.c.window_id == window_id)
+                               .values(settled_in_window_id=statement_window))
             locked = lock_participants(connection, [row.bank_id for row in nets])
             connection.execute(
                 sa.update(participants).where(participants.c.bank_id == sa.bindparam("bank"))
@@ -372,7 +396,7 @@ class WindowService:
                                .values(state=SETTLED, settled_at_ms=now_ms, operator_reason=override_reason))
             deliver(connection, {row.bank_id: [self._key.sign(settlement_pb2.WindowSettled(
                 window_id=window_id, bank_id=row.bank_id, net=_money(row.net_minor, row.currency),
-                settled_at_unix_ms=now_ms))] for row in nets}, now_ms=now_ms)
+                settled_at_unix_ms=now_ms, statement_window_id=statement_window))] for row in nets}, now_ms=now_ms)
             audit.append(connection, kind="window.settle", party_id="operator", now_ms=now_ms, body=audit.json_body({
                 "window_id": window_id, "override_reason": override_reason,
                 "nets": {f"{row.bank_id}/{row.currency}": row.net_minor for row in nets}}))
@@ -390,8 +414,14 @@ class WindowService:
             if window.state not in (CLOSED, PENDING_SETTLEMENT):
                 raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID,
                                    f"window {window_id} is {state_name(window.state)}")
+            later = connection.scalar(sa.select(sa.func.max(settlement_windows.c.window_id)).where(
+                settlement_windows.c.window_id > window_id, settlement_windows.c.state == PENDING_SETTLEMENT))
+            if later is not None:  # Its statement counted this window's transfers: they cannot move now.
+                raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID,
+                                   f"window {later} was issued after window {window_id}: abort it first")
             open_id = open_window_id(connection)
             connection.execute(sa.update(transfers).where(transfers.c.window_id == window_id).values(window_id=open_id))
+            movements.move_to_next_window(connection, window_id)
             connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == window_id)
                                .values(state=ABORTED, operator_reason=reason))
             members = connection.execute(sa.select(participants.c.bank_id)).scalars().all()

@@ -19,6 +19,7 @@ send_many_max = 10_000          # Transfers in one in-process send_many call.
 # Settlement: statements the clearing sends and the answers this node signs.
 statement_pages_per_window_max = 10_000             # 20 million entries per bank and window.
 statement_entries_per_page_max = protocol.notices_per_delivery_max
+movement_id_length_max = 80                         # "funds:" and the operator's id.
 reconciliation_breaks_max = 1_000                   # Listed in one answer; break_count keeps the true number.
 reconciliation_break_bytes_max = 1_600              # Two entries, each with a 140-character (560-byte) reference.
 reconciliations_per_step_max = 16                   # Answers the submitter sends before looking again.

@@ -18,9 +18,13 @@ Most invariants hold only at rest (nothing in flight): wait for that before chec
                             own tables, not the ledger)
     positions_match         positions recomputed from the committed transfers of unsettled
                             windows equal the stored ones and sum to zero; each node's
-                            @clearing equals its position, its @liquidity minus its settled nets
+                            @clearing equals its position; each bank's liquidity is what its
+                            funds in and out and settled nets add up to, and its node's
+                            @liquidity is minus that
     statements_consistent   every statement's opening minus its net is its closing, its entries
-                            add up to its net, and it says what the window's nets and transfers say
+                            add up to its net, and it says what the window's nets and transfers
+                            say; each bank's statements chain (opening position = previous
+                            closing + settlements listed, opening liquidity = previous closing)
     windows_reconciled      every closed window answered by every member with no break, and its
                             committed transfers are exactly those the payers booked in it
     audit_chain_intact      the clearing's hash chain verifies
@@ -145,6 +149,7 @@ class ClearingBooks:
     statements: dict[tuple[int, str], list[settlement_pb2.Statement]]
     answers: dict[int, dict[str, int]]                        # window id -> bank id -> break count
     audit_problems: list[str]
+    funds_minor: dict[str, int]                               # bank id -> committed funds in - out
 
 
 def read_clearing(url: str) -> ClearingBooks:
@@ -173,7 +178,17 @@ def _read_clearing(connection: sa.Connection) -> ClearingBooks:
         participants={row.bank_id: row for row in connection.execute(sa.select(clearing_store.participants))},
         windows=dict(connection.execute(sa.select(w.window_id, w.state)).all()),
         nets=dict(nets), statements=dict(statements), answers=dict(answers),
-        audit_problems=list(audit.verify_chain(connection).problems))
+        audit_problems=list(audit.verify_chain(connection).problems),
+        funds_minor=_committed_funds(connection))
+
+
+def _committed_funds(connection: sa.Connection) -> dict[str, int]:
+    f = clearing_store.funds_movements.c
+    funds: dict[str, int] = defaultdict(int)
+    for bank_id, direction, amount_minor in connection.execute(
+            sa.select(f.bank_id, f.direction, f.amount_minor).where(f.state == "committed")):
+        funds[bank_id] += amount_minor if direction == "in" else -amount_minor
+    return dict(funds)
 
 
 def read_federation(clearing_url: str, node_urls: dict[str, str]) -> tuple[ClearingBooks, dict[str, NodeBooks]]:
@@ -307,14 +322,19 @@ def _positions_match(clearing: ClearingBooks, nodes: dict[str, NodeBooks], curre
             wrong.append(f"{bank_id}: position {row.position_minor}, its unsettled transfers say {recomputed[bank_id]}")
     if total := sum(row.position_minor for row in clearing.participants.values()):
         wrong.append(f"positions sum to {total}, not zero")
+    for bank_id, row in clearing.participants.items():
+        if row.liquidity_minor != (moved := clearing.funds_minor.get(bank_id, 0) + settled_nets[bank_id]):
+            wrong.append(f"{bank_id}: liquidity {row.liquidity_minor}, its funds in and out and settled nets "
+                         f"add up to {moved}")
     for bank_id, books in nodes.items():
         at_clearing = books.internal_minor.get(ledger.internal_account_id(ledger.CLEARING, currency), 0)
         liquidity = books.internal_minor.get(ledger.internal_account_id(ledger.LIQUIDITY, currency), 0)
         position = clearing.participants[bank_id].position_minor if bank_id in clearing.participants else 0
         if at_clearing != position:
             wrong.append(f"{bank_id}: @clearing {at_clearing}, its position at the clearing {position}")
-        if liquidity != -settled_nets[bank_id]:
-            wrong.append(f"{bank_id}: @liquidity {liquidity}, but its settled nets add up to {settled_nets[bank_id]}")
+        at_clearing_liquidity = clearing.participants[bank_id].liquidity_minor if bank_id in clearing.participants else 0
+        if liquidity != -at_clearing_liquidity:
+            wrong.append(f"{bank_id}: @liquidity {liquidity}, its liquidity at the clearing {at_clearing_liquidity}")
     return _verdict("positions_match", "positions agree with the transfers and every node's books", wrong,
                     f"{len(clearing.participants)} banks: positions recomputed from the transfers, sum 0")
 
@@ -347,8 +367,34 @@ def _statements_consistent(clearing: ClearingBooks) -> Check:
                 wrong.append(f"window {window_id} {bank_id}: statement opening {first.opening_position.amount_minor} "
                              f"net {first.net.amount_minor}, the window's nets say {row.opening_position_minor} "
                              f"and {row.net_minor}")
-    return _verdict("statements_consistent", "statements: opening - net = closing, as the window's transfers say",
-                    wrong, f"windows issued {len(clearing.nets)}, statements {len(clearing.statements)}")
+    wrong += _statement_chain_breaks(clearing)
+    return _verdict("statements_consistent", "statements add up, agree with their window and chain", wrong,
+                    f"windows issued {len(clearing.nets)}, statements {len(clearing.statements)}")
+
+
+def _statement_chain_breaks(clearing: ClearingBooks) -> list[str]:
+    """Where a bank's statement does not open where its previous one (aborted windows left out)
+    closed, plus what settled in between; a first statement opens at zero."""
+    wrong = []
+    previous: dict[str, settlement_pb2.Statement] = {}
+    for (window_id, bank_id), pages in sorted(clearing.statements.items()):
+        if clearing.windows.get(window_id) not in CLOSED_STATES:
+            continue
+        first = pages[0]
+        before = previous.get(bank_id)
+        movements = [movement for page in pages for movement in page.movements]
+        settled_minor = sum(reconcile.liquidity_change_minor([m], m.amount.currency) for m in movements
+                            if m.kind == settlement_pb2.LIQUIDITY_MOVEMENT_KIND_SETTLEMENT)
+        closing_position = before.closing_position.amount_minor if before else 0
+        closing_liquidity = before.closing_liquidity.amount_minor if before else 0
+        if first.opening_position.amount_minor != closing_position + settled_minor:
+            wrong.append(f"window {window_id} {bank_id}: opening position {first.opening_position.amount_minor}, "
+                         f"the previous statement closed at {closing_position} and {settled_minor} settled since")
+        if first.opening_liquidity.amount_minor != closing_liquidity:
+            wrong.append(f"window {window_id} {bank_id}: opening liquidity {first.opening_liquidity.amount_minor}, "
+                         f"the previous statement closed at {closing_liquidity}")
+        previous[bank_id] = first
+    return wrong
 
 
 def _windows_reconciled(clearing: ClearingBooks, nodes: dict[str, NodeBooks]) -> Check:

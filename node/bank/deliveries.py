@@ -9,6 +9,7 @@ DeliveryApplier in ONE transaction with the stream cursor, dispatched on its typ
     fedmall.v1.SettlementReport   kept (received_deliveries), nothing else
     fedmall.v1.WindowSettled      node.bank.settlement: the settlement entry
     fedmall.v1.WindowAborted      node.bank.settlement: the window's transfers move to the next
+    fedmall.v1.LiquidityMovement  node.bank.settlement: funds in or out of the bank's liquidity
     any other type                still verified as the clearing's; a warning, kept, cursor moves on
 
 A delivery that fails verification is not applied and the cursor does not move:
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 CLEARING = "clearing"
 PAYLOAD_CLASSES: dict[str, type[Message]] = {cls.DESCRIPTOR.full_name: cls for cls in (
     transfer_pb2.NoticeBatch, settlement_pb2.Statement, settlement_pb2.SettlementReport,
-    settlement_pb2.WindowSettled, settlement_pb2.WindowAborted)}
+    settlement_pb2.WindowSettled, settlement_pb2.WindowAborted, settlement_pb2.LiquidityMovement)}
 
 
 class DeliveryRefused(Exception):
@@ -70,6 +71,7 @@ _CHECKS: dict[type[Message], Callable[..., None]] = {
     settlement_pb2.SettlementReport: lambda report, *, bank_id: None,
     settlement_pb2.WindowSettled: settlement.check_window_settled,
     settlement_pb2.WindowAborted: lambda aborted, *, bank_id: settlement.check_window_aborted(aborted),
+    settlement_pb2.LiquidityMovement: settlement.check_liquidity_movement,
 }
 assert set(_CHECKS) == set(PAYLOAD_CLASSES.values())
 
@@ -143,6 +145,8 @@ class DeliveryApplier:
             self._settlement.apply_window_settled(connection, message, now_ms=now_ms)
         elif isinstance(message, settlement_pb2.WindowAborted):
             self._settlement.apply_window_aborted(connection, message, now_ms=now_ms)
+        elif isinstance(message, settlement_pb2.LiquidityMovement):
+            self._settlement.apply_liquidity_movement(connection, message, now_ms=now_ms)
         elif message is None:
             log.warning("delivery %d carries %s, unknown to this node; kept, not applied",
                         sequence, envelope.payload_type)

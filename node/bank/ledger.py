@@ -40,7 +40,10 @@ LIQUIDITY = "liquidity"
 ESCROW = "escrow"
 LENDING = "lending"
 CREDIT_FEES = "credit-fees"
-INTERNAL_KINDS = (CASH, OWED_TO_CLEARING, CLEARING, LIQUIDITY, ESCROW, LENDING, CREDIT_FEES)
+# The bank's own money outside the consortium (its reserve account at the settlement
+# bank): funds in move it into @liquidity, funds out back.
+RESERVES = "reserves"
+INTERNAL_KINDS = (CASH, OWED_TO_CLEARING, CLEARING, LIQUIDITY, ESCROW, LENDING, CREDIT_FEES, RESERVES)
 
 is_valid_account_id = identifiers.is_account_id
 

@@ -13,8 +13,15 @@ is a break:
     DUPLICATE             a transfer listed again on the statement (one break per repeat)
     OPENING_POSITION_DIFFERS  the statement's opening position is not what the books say
                           this bank owed, net, from the windows not settled when it opened
-    STATEMENT_INCONSISTENT    the statement contradicts itself (entries against net, or
-                          opening - net against closing): one break per contradiction
+    OPENING_LIQUIDITY_DIFFERS the statement's opening liquidity is not what the books say
+    STATEMENT_INCONSISTENT    the statement contradicts itself (entries against net,
+                          opening - net against closing, movements against the liquidity):
+                          one break per contradiction
+
+The statement also lists the bank's liquidity movements stamped with the window (funds
+in and out, settlements of earlier windows). They are matched by movement id against
+the movements the books recorded for the window, with the same kinds of break (the
+break's transfer_id then holds the movement id).
 
 One transfer can break in several ways at once (amount and counterparty): each is
 listed. No breaks is an acknowledgement; any break makes the answer a dispute.
@@ -37,9 +44,11 @@ COUNTERPARTY_DIFFERS = settlement_pb2.BREAK_KIND_COUNTERPARTY_DIFFERS
 DIRECTION_DIFFERS = settlement_pb2.BREAK_KIND_DIRECTION_DIFFERS
 DUPLICATE = settlement_pb2.BREAK_KIND_DUPLICATE
 OPENING_POSITION_DIFFERS = settlement_pb2.BREAK_KIND_OPENING_POSITION_DIFFERS
+OPENING_LIQUIDITY_DIFFERS = settlement_pb2.BREAK_KIND_OPENING_LIQUIDITY_DIFFERS
 STATEMENT_INCONSISTENT = settlement_pb2.BREAK_KIND_STATEMENT_INCONSISTENT
 
 StatementEntry = settlement_pb2.StatementEntry
+LiquidityMovement = settlement_pb2.LiquidityMovement
 Break = settlement_pb2.ReconciliationBreak
 
 
@@ -98,6 +107,39 @@ def _differences(listed: StatementEntry, book: BookEntry) -> list[int]:
     return kinds
 
 
+def find_movement_breaks(statement_movements: Sequence[LiquidityMovement],
+                         book_movements: Sequence[LiquidityMovement]) -> list[Break]:
+    """Every break between the liquidity movements listed and those in the books."""
+    books = {movement.movement_id: movement for movement in book_movements}
+    assert len(books) == len(book_movements), "the books list a movement twice"
+    breaks: list[Break] = []
+    seen: set[str] = set()
+    for listed in statement_movements:
+        book = books.get(listed.movement_id)
+        if listed.movement_id in seen:
+            breaks.append(Break(kind=DUPLICATE, transfer_id=listed.movement_id, clearing_movement=listed,
+                                node_movement=book))
+            continue
+        seen.add(listed.movement_id)
+        if book is None:
+            breaks.append(Break(kind=MISSING_AT_NODE, transfer_id=listed.movement_id, clearing_movement=listed))
+            continue
+        kinds = [DIRECTION_DIFFERS] if listed.direction != book.direction else []
+        if (listed.amount.amount_minor, listed.amount.currency) != (book.amount.amount_minor, book.amount.currency):
+            kinds.append(AMOUNT_DIFFERS)
+        breaks += [Break(kind=kind, transfer_id=listed.movement_id, clearing_movement=listed, node_movement=book)
+                   for kind in kinds]
+    for movement_id in sorted(set(books) - seen):
+        breaks.append(Break(kind=MISSING_AT_CLEARING, transfer_id=movement_id, node_movement=books[movement_id]))
+    return breaks
+
+
+def liquidity_change_minor(movements: Sequence[LiquidityMovement], currency: str) -> int:
+    """What the movements did to the bank's liquidity in currency."""
+    return sum(m.amount.amount_minor if m.direction == CREDIT else -m.amount.amount_minor
+               for m in movements if m.amount.currency == currency)
+
+
 def net_minor(book_entries: Sequence[BookEntry], currency: str) -> int:
     """The books' credits - debits in currency."""
     return sum(entry.amount_minor if entry.direction == CREDIT else -entry.amount_minor
@@ -126,8 +168,7 @@ def statement_problems(statements: Sequence[settlement_pb2.Statement]) -> list[s
     """Where a complete statement contradicts itself (the clearing's bug, not a break); empty if sound."""
     first = statements[0]
     problems = [f"page {s.page_index} has another summary than page 0" for s in statements[1:]
-                if (s.opening_position, s.closing_position, s.net, s.entry_count, s.audit_head)
-                != (first.opening_position, first.closing_position, first.net, first.entry_count, first.audit_head)]
+                if _summary(s) != _summary(first)]
     entries = [entry for statement in statements for entry in statement.entries]
     if len(entries) != first.entry_count:
         problems.append(f"{len(entries)} entries on the pages, entry_count says {first.entry_count}")
@@ -141,29 +182,51 @@ def statement_problems(statements: Sequence[settlement_pb2.Statement]) -> list[s
     elif first.opening_position.amount_minor - first.net.amount_minor != first.closing_position.amount_minor:
         problems.append(f"opening {first.opening_position.amount_minor} - net {first.net.amount_minor} is not "
                         f"the closing position {first.closing_position.amount_minor}")
+    movements = [movement for statement in statements for movement in statement.movements]
+    if len(movements) != first.movement_count:
+        problems.append(f"{len(movements)} movements on the pages, movement_count says {first.movement_count}")
+    opening, closing = first.opening_liquidity, first.closing_liquidity
+    change_minor = liquidity_change_minor(movements, opening.currency)
+    if opening.currency != closing.currency or opening.amount_minor + change_minor != closing.amount_minor:
+        problems.append(f"opening liquidity {opening.amount_minor} {opening.currency} + movements {change_minor} is "
+                        f"not the closing liquidity {closing.amount_minor} {closing.currency}")
     return problems
 
 
-def position_breaks(statements: Sequence[settlement_pb2.Statement], *, opening_minor: int) -> list[Break]:
-    """The statement against itself, and its opening position against the books' (opening_minor,
-    in the statement's currency: positive, this bank owed)."""
+def _summary(statement: settlement_pb2.Statement) -> tuple:
+    """What every page of one statement repeats."""
+    return (statement.opening_position, statement.closing_position, statement.net, statement.entry_count,
+            statement.audit_head, statement.movement_count, statement.opening_liquidity, statement.closing_liquidity)
+
+
+def position_breaks(statements: Sequence[settlement_pb2.Statement], *, opening_minor: int,
+                    opening_liquidity_minor: int | None = None) -> list[Break]:
+    """The statement against itself, and its opening position and liquidity against the books'
+    (in the statement's currency; opening_minor positive: this bank owed)."""
     breaks = [Break(kind=STATEMENT_INCONSISTENT, detail=problem) for problem in statement_problems(statements)]
-    listed = statements[0].opening_position
-    if listed.amount_minor != opening_minor:
-        breaks.append(Break(kind=OPENING_POSITION_DIFFERS, clearing_position=listed,
-                            node_position=money_pb2.Money(amount_minor=opening_minor, currency=listed.currency)))
+    for kind, listed, books_minor in (
+            (OPENING_POSITION_DIFFERS, statements[0].opening_position, opening_minor),
+            (OPENING_LIQUIDITY_DIFFERS, statements[0].opening_liquidity, opening_liquidity_minor)):
+        if books_minor is not None and listed.amount_minor != books_minor:
+            breaks.append(Break(kind=kind, clearing_position=listed,
+                                node_position=money_pb2.Money(amount_minor=books_minor, currency=listed.currency)))
     return breaks
 
 
 def reconcile(*, window_id: int, bank_id: str, pages: Sequence[bytes], book_entries: Sequence[BookEntry],
-              opening_minor: int) -> settlement_pb2.Reconciliation:
+              opening_minor: int, book_movements: Sequence[LiquidityMovement] = (),
+              opening_liquidity_minor: int | None = None) -> settlement_pb2.Reconciliation:
     """This bank's answer to its statement for window_id: the breaks, the hash and its own net.
-    opening_minor is what the books say this bank owed when the window opened."""
+    opening_minor is what the books say this bank owed when the window opened, and
+    opening_liquidity_minor its liquidity then (None: not checked)."""
     statements = parse_pages(pages)
     assert (statements[0].window_id, statements[0].bank_id) == (window_id, bank_id), "another statement"
     currency = statements[0].net.currency
     entries = [entry for statement in statements for entry in statement.entries]
+    movements = [movement for statement in statements for movement in statement.movements]
     return settlement_pb2.Reconciliation(
         window_id=window_id, bank_id=bank_id, statement_sha256=statement_sha256(pages),
-        breaks=position_breaks(statements, opening_minor=opening_minor) + find_breaks(entries, book_entries),
+        breaks=(position_breaks(statements, opening_minor=opening_minor,
+                                opening_liquidity_minor=opening_liquidity_minor)
+                + find_breaks(entries, book_entries) + find_movement_breaks(movements, book_movements)),
         node_net=money_pb2.Money(amount_minor=net_minor(book_entries, currency), currency=currency))

@@ -8,9 +8,14 @@ inside that delivery's transaction (node.bank.deliveries), together with the cur
                       (a Reconciliation) in the outbox table `reconciliations`
     SettlementReport  nothing beyond keeping the delivery (received_deliveries)
     WindowSettled     entry settlement:<window>: @clearing/<cur> +net, @liquidity/<cur> -net,
-                      so @clearing again equals the clearing's position for this bank
-    WindowAborted     this bank's transfers of the window move to the window named; the
-                      window's pages and answer are forgotten (the next statement covers them)
+                      so @clearing again equals the clearing's position for this bank; and
+                      the liquidity movement settlement:<window> for the statement named
+    LiquidityMovement funds in or out: entry funds:<id>: @liquidity/<cur> -change,
+                      @reserves/<cur> +change (the bank's own money outside the consortium),
+                      so @liquidity is always minus the bank's liquidity at the clearing
+    WindowAborted     this bank's transfers of the window move to the window named, its
+                      liquidity movements to the next window; the window's pages and answer
+                      are forgotten (the next statement covers them)
 
 The books for window N are the node's postings on @clearing/<cur> made by the commit
 of an interbank transfer (entry settle:<id> as payer: DEBIT, receive:<id> as payee:
@@ -27,8 +32,9 @@ import sqlalchemy as sa
 
 from fedmall.database import read_connection, sum_of
 from fedmall.envelope import SigningKey
-from fedmall.money import CURRENCY_EXPONENTS, is_valid_amount
-from fedmall.v1 import envelope_pb2, result_pb2, settlement_pb2
+from fedmall import limits as protocol
+from fedmall.money import CURRENCY_EXPONENTS, format_money, is_valid_amount
+from fedmall.v1 import envelope_pb2, money_pb2, result_pb2, settlement_pb2
 
 from node import limits
 from node.bank import ledger, reconcile, store
@@ -37,6 +43,10 @@ from node.errors import Refused
 log = logging.getLogger(__name__)
 
 SETTLEMENT_ENTRY_KIND = "settlement"
+FUNDS_ENTRY_KIND = "funds"
+FUNDS_IN = settlement_pb2.LIQUIDITY_MOVEMENT_KIND_FUNDS_IN
+FUNDS_OUT = settlement_pb2.LIQUIDITY_MOVEMENT_KIND_FUNDS_OUT
+SETTLEMENT = settlement_pb2.LIQUIDITY_MOVEMENT_KIND_SETTLEMENT
 WAITING, ACKNOWLEDGED, DISPUTED = "waiting for pages", "acknowledged", "disputed"
 
 
@@ -62,6 +72,8 @@ def check_statement(statement: settlement_pb2.Statement, *, bank_id: str) -> Non
                 f"page {statement.page_index} of a statement of {statement.page_count} pages")
     if len(statement.entries) > limits.statement_entries_per_page_max:
         _refuse(result_pb2.RESULT_CODE_BATCH_TOO_LARGE, f"{len(statement.entries)} entries on one page")
+    if len(statement.movements) > limits.statement_entries_per_page_max:
+        _refuse(result_pb2.RESULT_CODE_BATCH_TOO_LARGE, f"{len(statement.movements)} movements on one page")
 
 
 def check_window_settled(settled: settlement_pb2.WindowSettled, *, bank_id: str) -> None:
@@ -73,6 +85,27 @@ def check_window_settled(settled: settlement_pb2.WindowSettled, *, bank_id: str)
         _refuse(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"settlement in {settled.net.currency!r}")
     if settled.net.amount_minor != 0 and not is_valid_amount(abs(settled.net.amount_minor)):
         _refuse(result_pb2.RESULT_CODE_INVALID_AMOUNT, f"settlement net {settled.net.amount_minor}")
+    if settled.statement_window_id <= settled.window_id:
+        _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, f"settlement of window {settled.window_id} listed on the "
+                                                      f"statement of window {settled.statement_window_id}")
+
+
+def check_liquidity_movement(movement: settlement_pb2.LiquidityMovement, *, bank_id: str) -> None:
+    """Funds in or out (a settlement arrives as WindowSettled)."""
+    if movement.bank_id != bank_id:
+        _refuse(result_pb2.RESULT_CODE_FORBIDDEN, f"liquidity movement of {movement.bank_id!r}")
+    expected_direction = {FUNDS_IN: reconcile.CREDIT, FUNDS_OUT: reconcile.DEBIT}.get(movement.kind)
+    if expected_direction is None or movement.direction != expected_direction:
+        _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, f"liquidity movement of kind {movement.kind} "
+                                                      f"in direction {movement.direction}")
+    if not movement.movement_id.startswith("funds:") or len(movement.movement_id) > limits.movement_id_length_max:
+        _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, f"liquidity movement id {movement.movement_id[:100]!r}")
+    if movement.window_id <= 0 or len(movement.external_reference) > protocol.reference_length_max:
+        _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, f"liquidity movement {movement.movement_id}")
+    if movement.amount.currency not in CURRENCY_EXPONENTS:
+        _refuse(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"liquidity movement in {movement.amount.currency!r}")
+    if not is_valid_amount(movement.amount.amount_minor):
+        _refuse(result_pb2.RESULT_CODE_INVALID_AMOUNT, f"liquidity movement of {movement.amount.amount_minor}")
 
 
 def check_window_aborted(aborted: settlement_pb2.WindowAborted) -> None:
@@ -127,6 +160,33 @@ def read_opening_position(connection: sa.Connection, window_id: int, currency: s
             .select_from(table.join(postings, postings.c.entry_id == sa.literal(prefix) + table.c.transfer_id))
             .where(table.c.window_id >= window_id, postings.c.account_id == clearing))
     return total_minor
+
+
+def read_window_movements(connection: sa.Connection, window_id: int) -> list[settlement_pb2.LiquidityMovement]:
+    """The liquidity movements the books hold for window_id's statement."""
+    table = store.liquidity_movements
+    return [_movement(row) for row in connection.execute(
+        sa.select(table).where(table.c.window_id == window_id).order_by(table.c.movement_id))]
+
+
+def _movement(row: sa.Row) -> settlement_pb2.LiquidityMovement:
+    return settlement_pb2.LiquidityMovement(
+        movement_id=row.movement_id, kind=row.kind, direction=row.direction,
+        amount=money_pb2.Money(amount_minor=row.amount_minor, currency=row.currency), window_id=row.window_id,
+        settled_window_id=row.settled_window_id, external_reference=row.external_reference,
+        recorded_at_unix_ms=row.recorded_at_unix_ms)
+
+
+def read_opening_liquidity(connection: sa.Connection, window_id: int, currency: str) -> int:
+    """This bank's liquidity at the clearing, as the books say, before window_id's movements:
+    minus @liquidity, less the movements of window_id and later ones."""
+    postings, table = store.postings, store.liquidity_movements
+    liquidity_minor = -connection.scalar(
+        sa.select(sa.func.coalesce(sum_of(postings.c.amount_minor), 0))
+        .where(postings.c.account_id == ledger.internal_account_id(ledger.LIQUIDITY, currency)))
+    later = connection.execute(sa.select(table.c.direction, table.c.amount_minor).where(
+        table.c.window_id >= window_id, table.c.currency == currency))
+    return liquidity_minor - sum(amount if direction == reconcile.CREDIT else -amount for direction, amount in later)
 
 
 # Views for the operator ----------------------------------------------------------------------
@@ -248,7 +308,9 @@ class SettlementService:
         currency = reconcile.parse_pages(pages)[0].opening_position.currency
         answer = reconcile.reconcile(window_id=window_id, bank_id=self._bank_id, pages=pages,
                                      book_entries=read_window_books(connection, window_id),
-                                     opening_minor=read_opening_position(connection, window_id, currency))
+                                     opening_minor=read_opening_position(connection, window_id, currency),
+                                     book_movements=read_window_movements(connection, window_id),
+                                     opening_liquidity_minor=read_opening_liquidity(connection, window_id, currency))
         for found in answer.breaks:
             if found.kind == reconcile.STATEMENT_INCONSISTENT:
                 log.error("statement of window %d contradicts itself: %s", window_id, found.detail)
@@ -271,7 +333,7 @@ class SettlementService:
 
     def apply_window_settled(self, connection: sa.Connection, settled: settlement_pb2.WindowSettled, *,
                              now_ms: int) -> None:
-        """Final settlement: @clearing +net, @liquidity -net, once per window."""
+        """Final settlement: @clearing +net, @liquidity -net, and its liquidity movement, once per window."""
         net_minor, currency = settled.net.amount_minor, settled.net.currency
         entry_id = settlement_entry_id(settled.window_id)
         if net_minor == 0 or store.existing_entry_ids(connection, [entry_id]):
@@ -283,7 +345,35 @@ class SettlementService:
             ledger.Posting(account_id=ledger.internal_account_id(ledger.LIQUIDITY, currency),
                            amount_minor=-net_minor, currency=currency),
         ))], now_ms=now_ms)
-        log.info("window %d settled: net %d %s", settled.window_id, net_minor, currency)
+        connection.execute(store.liquidity_movements.insert().values(
+            movement_id=entry_id, kind=SETTLEMENT, direction=reconcile.CREDIT if net_minor > 0 else reconcile.DEBIT,
+            amount_minor=abs(net_minor), currency=currency, window_id=settled.statement_window_id,
+            settled_window_id=settled.window_id, external_reference="", recorded_at_unix_ms=settled.settled_at_unix_ms,
+            entry_id=entry_id))
+        log.info("window %d settled: net %s", settled.window_id, format_money(net_minor, currency))
+
+    def apply_liquidity_movement(self, connection: sa.Connection, movement: settlement_pb2.LiquidityMovement, *,
+                                 now_ms: int) -> None:
+        """Funds in or out: @liquidity -change, @reserves +change, and the movement, once."""
+        table = store.liquidity_movements
+        if connection.scalar(sa.select(table.c.movement_id).where(table.c.movement_id == movement.movement_id)):
+            return
+        currency = movement.amount.currency
+        change_minor = reconcile.liquidity_change_minor([movement], currency)
+        store.ensure_internal_accounts(connection, now_ms=now_ms)  # @reserves of a node older than it.
+        store.write_entries(connection, [ledger.Entry(entry_id=movement.movement_id, kind=FUNDS_ENTRY_KIND, postings=(
+            ledger.Posting(account_id=ledger.internal_account_id(ledger.LIQUIDITY, currency),
+                           amount_minor=-change_minor, currency=currency),
+            ledger.Posting(account_id=ledger.internal_account_id(ledger.RESERVES, currency),
+                           amount_minor=change_minor, currency=currency),
+        ))], now_ms=now_ms)
+        connection.execute(table.insert().values(
+            movement_id=movement.movement_id, kind=movement.kind, direction=movement.direction,
+            amount_minor=movement.amount.amount_minor, currency=currency, window_id=movement.window_id,
+            settled_window_id=0, external_reference=movement.external_reference,
+            recorded_at_unix_ms=movement.recorded_at_unix_ms, entry_id=movement.movement_id))
+        log.info("liquidity %s: %s (%s)", "in" if change_minor > 0 else "out",
+                 format_money(abs(change_minor), currency), movement.external_reference)
 
     def apply_window_aborted(self, connection: sa.Connection, aborted: settlement_pb2.WindowAborted, *,
                              now_ms: int) -> None:
@@ -291,6 +381,9 @@ class SettlementService:
         for table in (store.outgoing_transfers, store.incoming_transfers):
             connection.execute(table.update().where(table.c.window_id == aborted.window_id)
                                .values(window_id=aborted.moved_to_window_id, updated_at_unix_ms=now_ms))
+        movements = store.liquidity_movements
+        connection.execute(movements.update().where(movements.c.window_id == aborted.window_id)
+                           .values(window_id=aborted.window_id + 1))
         for table in (store.statement_pages, store.reconciliations):
             connection.execute(table.delete().where(table.c.window_id == aborted.window_id))
         log.warning("window %d aborted; its transfers moved to window %d", aborted.window_id,

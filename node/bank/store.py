@@ -123,6 +123,23 @@ statement_pages = sa.Table(
     sa.Column("received_at_unix_ms", sa.BigInteger, nullable=False),
 )
 
+# Every change of this bank's prefunded liquidity at the clearing that the clearing told
+# it of (node.bank.settlement): funds in and out, and settlements. window_id is the
+# window whose statement lists it; each has its journal entry (entry_id).
+liquidity_movements = sa.Table(
+    "liquidity_movements", metadata,
+    sa.Column("movement_id", sa.String(80), primary_key=True),
+    sa.Column("kind", sa.Integer, nullable=False),
+    sa.Column("direction", sa.Integer, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("window_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("settled_window_id", sa.BigInteger, nullable=False),
+    sa.Column("external_reference", sa.String(140), nullable=False),
+    sa.Column("recorded_at_unix_ms", sa.BigInteger, nullable=False),
+    sa.Column("entry_id", sa.String(120), nullable=False),
+)
+
 # The reconciliation outbox: this bank's signed answer to each window's statement
 # (an acknowledgement when break_count is 0, else a dispute). sent is False until the
 # clearing gave a definitive answer, whose result code is kept in answer_result.

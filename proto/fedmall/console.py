@@ -1,6 +1,7 @@
 """Command-line output: tidy tables for people, JSON for programs, plain errors."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from typing import Any, Sequence
@@ -34,3 +35,8 @@ def emit(document: Any, *, as_json: bool, human: str) -> None:
 def fail(message: str, *, code: int = EXIT_USAGE) -> int:
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def utc_time(at_ms: int | None) -> str:
+    """A moment for people: 2026-11-29 21:42:21 (UTC); empty for none."""
+    return dt.datetime.fromtimestamp(at_ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if at_ms else ""

@@ -121,7 +121,29 @@ def test_positions__a_node_that_missed_a_settlement_is_seen(at_rest):
     liquidity = f"@liquidity/{CURRENCY}"
     missed = replaced_node(nodes, "bank-b", internal_minor={**nodes["bank-b"].internal_minor, liquidity: 0})
     check = next(c for c in invariants.check(clearing, missed, currency=CURRENCY) if c.key == "positions_match")
-    assert not check.ok and "bank-b: @liquidity 0, but its settled nets add up to 550" in check.detail
+    assert not check.ok and "bank-b: @liquidity 0, its liquidity at the clearing 200550" in check.detail
+
+
+def test_positions__liquidity_its_funds_and_settlements_do_not_explain_is_seen(at_rest):
+    _, (clearing, nodes) = at_rest
+    row = clearing.participants["bank-c"]
+    check = next(c for c in invariants.check(replaced_participant(clearing, "bank-c",
+                                                                  liquidity_minor=row.liquidity_minor + 1), nodes,
+                                             currency=CURRENCY) if c.key == "positions_match")
+    assert not check.ok and (f"bank-c: liquidity {row.liquidity_minor + 1}, its funds in and out and settled nets "
+                             f"add up to {row.liquidity_minor}") in check.detail
+
+
+def test_statements__a_statement_that_does_not_open_where_the_last_closed_is_seen(at_rest):
+    _, (clearing, nodes) = at_rest
+    pages = [settlement_pb2.Statement() for _ in clearing.statements[1, "bank-a"]]
+    for page, original in zip(pages, clearing.statements[1, "bank-a"]):
+        page.CopyFrom(original)   # Consistent in itself, but its first statement should open at zero.
+        page.opening_liquidity.amount_minor += 1
+        page.closing_liquidity.amount_minor += 1
+    chained = dataclasses.replace(clearing, statements={**clearing.statements, (1, "bank-a"): pages})
+    check = next(c for c in invariants.check(chained, nodes, currency=CURRENCY) if c.key == "statements_consistent")
+    assert not check.ok and check.detail == "window 1 bank-a: opening liquidity 1, the previous statement closed at 0"
 
 
 def test_statements__a_net_that_is_not_the_windows_transfers_is_seen(at_rest):

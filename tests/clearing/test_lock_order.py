@@ -19,9 +19,10 @@ import pytest
 import sqlalchemy as sa
 
 from fedmall.v1 import result_pb2 as rc
-from fedmall.v1 import transfer_pb2
+from fedmall.v1 import settlement_pb2, transfer_pb2
 
 from clearing import rules, store as clearing_store
+from clearing.operator import OperatorAction
 from clearing.store import CONFLICTS, Store, retry_on_conflict
 from tests.clearing.test_transfers import accept, submit_decisions, submit_prepares
 from tests.clearing.test_windows import acknowledge_all, commit
@@ -96,6 +97,14 @@ def test_every_write_path__locks_windows_then_participants_then_the_audit_head(p
     assert clearing.windows.issue(closed)
     clearing.windows.abort(closed, reason="test")                                  # abort
     clearing.registry.set_status("bank-c", rules.SUSPENDED)                          # suspend
+    action = OperatorAction(operator="ops", reason="test")
+    clearing.funds.record_funds_in(movement_id="in-1", bank_id="bank-a", amount_minor=100,  # funds in
+                                   external_reference="R", action=action)
+    for movement_id in ("out-1", "out-2"):                                         # reserve funds out
+        clearing.funds.reserve_funds_out(movement_id=movement_id, bank_id="bank-a", amount_minor=100,
+                                         external_reference="R", action=action)
+    clearing.funds.commit_funds_out("out-1", action=action)                        # commit funds out
+    clearing.funds.abort_funds_out("out-2", action=action)                         # abort funds out
     kinds = {tuple(dict.fromkeys(locks)) for locks in recorder.transactions}
     assert ("settlement_windows", "participants", "audit_head") in kinds           # decisions, issue, settle, abort
     assert ("participants", "audit_head") in kinds and ("settlement_windows", "audit_head") in kinds
@@ -194,3 +203,42 @@ def test_storage_failure__reaches_the_member_as_unavailable_and_a_retry_then_suc
             connection.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
     response = submit_prepares(world, "bank-a", prepare)   # Nothing was written: the retry is the first.
     assert [result.result for result in response.results] == [rc.RESULT_CODE_OK]
+
+
+def test_funds_in__racing_window_closes_each_lands_on_exactly_one_statement_and_they_chain(pg_world):
+    """A funds in is stamped with the oldest window not issued, share-locked, while issuing
+    locks it: so however they interleave, each movement is listed once and every statement
+    opens with the liquidity the one before closed with."""
+    clearing = pg_world.clearing
+    stop = threading.Event()
+    action = OperatorAction(operator="ops", reason="race")
+
+    def close_and_issue() -> None:
+        while not stop.is_set():
+            closed, _ = clearing.windows.close()
+            clearing.windows.issue(closed)
+            time.sleep(0.003)
+
+    closer = threading.Thread(target=close_and_issue)
+    closer.start()
+    try:
+        for index in range(60):
+            clearing.funds.record_funds_in(movement_id=f"in-{index}", bank_id="bank-a", amount_minor=100 + index,
+                                           external_reference="R", action=action)
+    finally:
+        stop.set()
+        closer.join()
+    closed, _ = clearing.windows.close()
+    clearing.windows.issue(closed)
+    listed: list[str] = []
+    closing_minor = 0
+    for window in clearing.windows.windows():
+        pages = [settlement_pb2.Statement.FromString(page.payload)
+                 for page in clearing.windows.statement(window.window_id, "bank-a")]
+        if not pages:
+            continue
+        assert pages[0].opening_liquidity.amount_minor == closing_minor, window.window_id
+        closing_minor = pages[0].closing_liquidity.amount_minor
+        listed += [movement.movement_id for page in pages for movement in page.movements]
+    assert sorted(listed) == sorted(["funds:admission:bank-a"] + [f"funds:in-{index}" for index in range(60)])
+    assert closing_minor == pg_world.participant("bank-a").liquidity_minor

@@ -45,6 +45,10 @@ def clearing_key(world) -> VerificationKey:
     return VerificationKey(key_id="clearing/k1", owner="clearing", public_key=public_key)
 
 
+# Delivery 1 on every bank's stream: the funds in of the liquidity it was admitted with.
+ADMITTED = 1
+
+
 def notices(world, bank_id: str, *, after_sequence: int, count: int) -> list[transfer_pb2.TransferNotice]:
     key = clearing_key(world)
     found = []
@@ -69,7 +73,7 @@ def test_golden_path__prepare_accept_commit_moves_positions(world):
     assert positions(world)["bank-a"] == (0, 12_345)
     assert positions(world)["bank-b"] == (0, 0)
 
-    [reserved] = notices(world, "bank-b", after_sequence=0, count=1)
+    [reserved] = notices(world, "bank-b", after_sequence=ADMITTED, count=1)
     assert reserved.state == RESERVED and reserved.prepare == prepare
 
     response = submit_decisions(world, "bank-b", accepts=[accept(prepare.transfer_id)])
@@ -77,9 +81,9 @@ def test_golden_path__prepare_accept_commit_moves_positions(world):
     assert positions(world) == {"bank-a": (12_345, 0), "bank-b": (-12_345, 0), "bank-c": (0, 0)}
     assert_positions_sum_to_zero(world)
 
-    [payer_notice] = notices(world, "bank-a", after_sequence=0, count=1)
+    [payer_notice] = notices(world, "bank-a", after_sequence=ADMITTED, count=1)
     assert payer_notice.state == COMMITTED and payer_notice.fulfilment == fulfilment_for(prepare.transfer_id)
-    [_, payee_notice] = notices(world, "bank-b", after_sequence=0, count=2)
+    [_, payee_notice] = notices(world, "bank-b", after_sequence=ADMITTED, count=2)
     assert payee_notice.state == COMMITTED
 
     status = world.stub("bank-a").GetTransfer(clearing_pb2.GetTransferRequest(transfer_id=prepare.transfer_id))
@@ -286,7 +290,7 @@ def test_reject__aborts_and_releases_the_reservation(world):
         transfer_id=prepare.transfer_id, reason_code=rc.RESULT_CODE_ACCOUNT_UNKNOWN, reason="no such account")])
     assert [(r.result, r.state) for r in response.results] == [(rc.RESULT_CODE_OK, ABORTED)]
     assert positions(world)["bank-a"] == (0, 0)
-    [notice] = notices(world, "bank-a", after_sequence=0, count=1)
+    [notice] = notices(world, "bank-a", after_sequence=ADMITTED, count=1)
     assert notice.state == ABORTED and notice.result == rc.RESULT_CODE_PAYEE_REJECTED
     late_accept = submit_decisions(world, "bank-b", accepts=[accept(prepare.transfer_id)])
     assert [r.result for r in late_accept.results] == [rc.RESULT_CODE_INVALID_STATE]
@@ -297,10 +301,10 @@ def test_expiry__sweeper_aborts_reserved_transfers_and_tells_both_banks(world):
     world.clock.advance(ms=3_000)
     assert world.clearing.transfers.expire_due() == 1
     assert positions(world)["bank-a"] == (0, 0)
-    [notice] = notices(world, "bank-a", after_sequence=0, count=1)
+    [notice] = notices(world, "bank-a", after_sequence=ADMITTED, count=1)
     assert notice.prepare.transfer_id == prepare.transfer_id
     assert notice.state == ABORTED and notice.result == rc.RESULT_CODE_EXPIRED
-    assert notices(world, "bank-b", after_sequence=1, count=1)[0].state == ABORTED
+    assert notices(world, "bank-b", after_sequence=ADMITTED + 1, count=1)[0].state == ABORTED
 
 
 def test_restart__reserved_prepares_survive_and_still_expire(world):
@@ -319,10 +323,10 @@ def test_restart__reserved_prepares_survive_and_still_expire(world):
 def test_stream__resumes_after_cursor_without_gaps(world):
     for _ in range(5):
         reserve(world, 10)
-    first = next_deliveries(world.stub("bank-b"), after_sequence=0, count=5)
-    assert [d.sequence for d in first] == [1, 2, 3, 4, 5]
-    resumed = next_deliveries(world.stub("bank-b"), after_sequence=3, count=2)
-    assert [d.sequence for d in resumed] == [4, 5]
+    first = next_deliveries(world.stub("bank-b"), after_sequence=0, count=6)
+    assert [d.sequence for d in first] == [1, 2, 3, 4, 5, 6]
+    resumed = next_deliveries(world.stub("bank-b"), after_sequence=4, count=2)
+    assert [d.sequence for d in resumed] == [5, 6]
 
 
 def test_prepare__fields_outside_the_contract_or_oversize_are_refused(world):
@@ -342,8 +346,9 @@ def test_prepare__another_banks_transfer_id_reveals_nothing(world):
 
 
 def test_stream__a_new_stream_for_the_same_bank_ends_the_old_one(world):
-    old = world.stub("bank-b").StreamDeliveries(clearing_pb2.StreamDeliveriesRequest(after_sequence=0), timeout=10)
+    old = world.stub("bank-b").StreamDeliveries(clearing_pb2.StreamDeliveriesRequest(after_sequence=ADMITTED),
+                                                timeout=10)
     reserve(world, 10)
-    assert next(old).deliveries[0].sequence == 1
-    assert [d.sequence for d in next_deliveries(world.stub("bank-b"), after_sequence=0, count=1)] == [1]
+    assert next(old).deliveries[0].sequence == ADMITTED + 1
+    assert [d.sequence for d in next_deliveries(world.stub("bank-b"), after_sequence=ADMITTED, count=1)] == [2]
     assert list(old) == []  # The replaced stream ends cleanly instead of waiting for its deadline.

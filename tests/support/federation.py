@@ -74,7 +74,7 @@ class ClearingWorld:
         self.clearing.registry.admit(
             bank_id=bank_id, name=f"Bank {bank_id}", currency=CURRENCY, net_debit_cap_minor=cap_minor,
             liquidity_minor=liquidity_minor, node_address=f"127.0.0.1:{node_port}", signing_key_id=key.key_id,
-            signing_public_key=pki.public_key_raw(key.private_key.public_key()))
+            signing_public_key=pki.public_key_raw(key.private_key.public_key()), funds=self.clearing.funds)
         credentials.write_bank_bundle(
             self.clearing.config, folder / bank_id, bank_id=bank_id, node_address=f"127.0.0.1:{node_port}",
             signing_key_id=key.key_id, signing_key=key, now=dt.datetime.now(dt.timezone.utc), validity_days=30,

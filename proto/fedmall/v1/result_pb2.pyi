@@ -58,6 +58,7 @@ class ResultCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESULT_CODE_LOAN_OPEN: _ClassVar[ResultCode]
     RESULT_CODE_CREDIT_DISABLED: _ClassVar[ResultCode]
     RESULT_CODE_ORDER_DECLINED: _ClassVar[ResultCode]
+    RESULT_CODE_FUNDS_MOVEMENT_UNKNOWN: _ClassVar[ResultCode]
 RESULT_CODE_UNSPECIFIED: ResultCode
 RESULT_CODE_OK: ResultCode
 RESULT_CODE_EXISTS: ResultCode
@@ -110,3 +111,4 @@ RESULT_CODE_LOAN_UNKNOWN: ResultCode
 RESULT_CODE_LOAN_OPEN: ResultCode
 RESULT_CODE_CREDIT_DISABLED: ResultCode
 RESULT_CODE_ORDER_DECLINED: ResultCode
+RESULT_CODE_FUNDS_MOVEMENT_UNKNOWN: ResultCode

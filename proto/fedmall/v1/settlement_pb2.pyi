@@ -23,6 +23,13 @@ class EntryDirection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ENTRY_DIRECTION_DEBIT: _ClassVar[EntryDirection]
     ENTRY_DIRECTION_CREDIT: _ClassVar[EntryDirection]
 
+class LiquidityMovementKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LIQUIDITY_MOVEMENT_KIND_UNSPECIFIED: _ClassVar[LiquidityMovementKind]
+    LIQUIDITY_MOVEMENT_KIND_FUNDS_IN: _ClassVar[LiquidityMovementKind]
+    LIQUIDITY_MOVEMENT_KIND_FUNDS_OUT: _ClassVar[LiquidityMovementKind]
+    LIQUIDITY_MOVEMENT_KIND_SETTLEMENT: _ClassVar[LiquidityMovementKind]
+
 class BreakKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     BREAK_KIND_UNSPECIFIED: _ClassVar[BreakKind]
@@ -34,6 +41,7 @@ class BreakKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BREAK_KIND_DIRECTION_DIFFERS: _ClassVar[BreakKind]
     BREAK_KIND_OPENING_POSITION_DIFFERS: _ClassVar[BreakKind]
     BREAK_KIND_STATEMENT_INCONSISTENT: _ClassVar[BreakKind]
+    BREAK_KIND_OPENING_LIQUIDITY_DIFFERS: _ClassVar[BreakKind]
 WINDOW_STATE_UNSPECIFIED: WindowState
 WINDOW_STATE_OPEN: WindowState
 WINDOW_STATE_CLOSED: WindowState
@@ -43,6 +51,10 @@ WINDOW_STATE_ABORTED: WindowState
 ENTRY_DIRECTION_UNSPECIFIED: EntryDirection
 ENTRY_DIRECTION_DEBIT: EntryDirection
 ENTRY_DIRECTION_CREDIT: EntryDirection
+LIQUIDITY_MOVEMENT_KIND_UNSPECIFIED: LiquidityMovementKind
+LIQUIDITY_MOVEMENT_KIND_FUNDS_IN: LiquidityMovementKind
+LIQUIDITY_MOVEMENT_KIND_FUNDS_OUT: LiquidityMovementKind
+LIQUIDITY_MOVEMENT_KIND_SETTLEMENT: LiquidityMovementKind
 BREAK_KIND_UNSPECIFIED: BreakKind
 BREAK_KIND_MISSING_AT_NODE: BreakKind
 BREAK_KIND_MISSING_AT_CLEARING: BreakKind
@@ -52,6 +64,7 @@ BREAK_KIND_DUPLICATE: BreakKind
 BREAK_KIND_DIRECTION_DIFFERS: BreakKind
 BREAK_KIND_OPENING_POSITION_DIFFERS: BreakKind
 BREAK_KIND_STATEMENT_INCONSISTENT: BreakKind
+BREAK_KIND_OPENING_LIQUIDITY_DIFFERS: BreakKind
 
 class AuditHead(_message.Message):
     __slots__ = ("sequence", "entry_hash")
@@ -123,8 +136,30 @@ class StatementEntry(_message.Message):
     committed_at_unix_ms: int
     def __init__(self, transfer_id: _Optional[str] = ..., direction: _Optional[_Union[EntryDirection, str]] = ..., counterparty_bank_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reference: _Optional[str] = ..., committed_at_unix_ms: _Optional[int] = ...) -> None: ...
 
+class LiquidityMovement(_message.Message):
+    __slots__ = ("movement_id", "bank_id", "kind", "direction", "amount", "window_id", "settled_window_id", "external_reference", "recorded_at_unix_ms")
+    MOVEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    SETTLED_WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    movement_id: str
+    bank_id: str
+    kind: LiquidityMovementKind
+    direction: EntryDirection
+    amount: _money_pb2.Money
+    window_id: int
+    settled_window_id: int
+    external_reference: str
+    recorded_at_unix_ms: int
+    def __init__(self, movement_id: _Optional[str] = ..., bank_id: _Optional[str] = ..., kind: _Optional[_Union[LiquidityMovementKind, str]] = ..., direction: _Optional[_Union[EntryDirection, str]] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., window_id: _Optional[int] = ..., settled_window_id: _Optional[int] = ..., external_reference: _Optional[str] = ..., recorded_at_unix_ms: _Optional[int] = ...) -> None: ...
+
 class Statement(_message.Message):
-    __slots__ = ("window_id", "bank_id", "page_index", "page_count", "entries", "opening_position", "closing_position", "net", "entry_count", "audit_head")
+    __slots__ = ("window_id", "bank_id", "page_index", "page_count", "entries", "opening_position", "closing_position", "net", "entry_count", "audit_head", "movements", "movement_count", "opening_liquidity", "closing_liquidity")
     WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
     BANK_ID_FIELD_NUMBER: _ClassVar[int]
     PAGE_INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +170,10 @@ class Statement(_message.Message):
     NET_FIELD_NUMBER: _ClassVar[int]
     ENTRY_COUNT_FIELD_NUMBER: _ClassVar[int]
     AUDIT_HEAD_FIELD_NUMBER: _ClassVar[int]
+    MOVEMENTS_FIELD_NUMBER: _ClassVar[int]
+    MOVEMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OPENING_LIQUIDITY_FIELD_NUMBER: _ClassVar[int]
+    CLOSING_LIQUIDITY_FIELD_NUMBER: _ClassVar[int]
     window_id: int
     bank_id: str
     page_index: int
@@ -145,10 +184,14 @@ class Statement(_message.Message):
     net: _money_pb2.Money
     entry_count: int
     audit_head: AuditHead
-    def __init__(self, window_id: _Optional[int] = ..., bank_id: _Optional[str] = ..., page_index: _Optional[int] = ..., page_count: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[StatementEntry, _Mapping]]] = ..., opening_position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., closing_position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., net: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., entry_count: _Optional[int] = ..., audit_head: _Optional[_Union[AuditHead, _Mapping]] = ...) -> None: ...
+    movements: _containers.RepeatedCompositeFieldContainer[LiquidityMovement]
+    movement_count: int
+    opening_liquidity: _money_pb2.Money
+    closing_liquidity: _money_pb2.Money
+    def __init__(self, window_id: _Optional[int] = ..., bank_id: _Optional[str] = ..., page_index: _Optional[int] = ..., page_count: _Optional[int] = ..., entries: _Optional[_Iterable[_Union[StatementEntry, _Mapping]]] = ..., opening_position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., closing_position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., net: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., entry_count: _Optional[int] = ..., audit_head: _Optional[_Union[AuditHead, _Mapping]] = ..., movements: _Optional[_Iterable[_Union[LiquidityMovement, _Mapping]]] = ..., movement_count: _Optional[int] = ..., opening_liquidity: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., closing_liquidity: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class ReconciliationBreak(_message.Message):
-    __slots__ = ("kind", "transfer_id", "clearing_entry", "node_entry", "detail", "clearing_position", "node_position")
+    __slots__ = ("kind", "transfer_id", "clearing_entry", "node_entry", "detail", "clearing_position", "node_position", "clearing_movement", "node_movement")
     KIND_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     CLEARING_ENTRY_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +199,8 @@ class ReconciliationBreak(_message.Message):
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     CLEARING_POSITION_FIELD_NUMBER: _ClassVar[int]
     NODE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    CLEARING_MOVEMENT_FIELD_NUMBER: _ClassVar[int]
+    NODE_MOVEMENT_FIELD_NUMBER: _ClassVar[int]
     kind: BreakKind
     transfer_id: str
     clearing_entry: StatementEntry
@@ -163,7 +208,9 @@ class ReconciliationBreak(_message.Message):
     detail: str
     clearing_position: _money_pb2.Money
     node_position: _money_pb2.Money
-    def __init__(self, kind: _Optional[_Union[BreakKind, str]] = ..., transfer_id: _Optional[str] = ..., clearing_entry: _Optional[_Union[StatementEntry, _Mapping]] = ..., node_entry: _Optional[_Union[StatementEntry, _Mapping]] = ..., detail: _Optional[str] = ..., clearing_position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., node_position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
+    clearing_movement: LiquidityMovement
+    node_movement: LiquidityMovement
+    def __init__(self, kind: _Optional[_Union[BreakKind, str]] = ..., transfer_id: _Optional[str] = ..., clearing_entry: _Optional[_Union[StatementEntry, _Mapping]] = ..., node_entry: _Optional[_Union[StatementEntry, _Mapping]] = ..., detail: _Optional[str] = ..., clearing_position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., node_position: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., clearing_movement: _Optional[_Union[LiquidityMovement, _Mapping]] = ..., node_movement: _Optional[_Union[LiquidityMovement, _Mapping]] = ...) -> None: ...
 
 class Reconciliation(_message.Message):
     __slots__ = ("window_id", "bank_id", "statement_sha256", "breaks", "node_net", "withdraws_previous")
@@ -182,16 +229,18 @@ class Reconciliation(_message.Message):
     def __init__(self, window_id: _Optional[int] = ..., bank_id: _Optional[str] = ..., statement_sha256: _Optional[bytes] = ..., breaks: _Optional[_Iterable[_Union[ReconciliationBreak, _Mapping]]] = ..., node_net: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., withdraws_previous: _Optional[bool] = ...) -> None: ...
 
 class WindowSettled(_message.Message):
-    __slots__ = ("window_id", "bank_id", "net", "settled_at_unix_ms")
+    __slots__ = ("window_id", "bank_id", "net", "settled_at_unix_ms", "statement_window_id")
     WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
     BANK_ID_FIELD_NUMBER: _ClassVar[int]
     NET_FIELD_NUMBER: _ClassVar[int]
     SETTLED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    STATEMENT_WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
     window_id: int
     bank_id: str
     net: _money_pb2.Money
     settled_at_unix_ms: int
-    def __init__(self, window_id: _Optional[int] = ..., bank_id: _Optional[str] = ..., net: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., settled_at_unix_ms: _Optional[int] = ...) -> None: ...
+    statement_window_id: int
+    def __init__(self, window_id: _Optional[int] = ..., bank_id: _Optional[str] = ..., net: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., settled_at_unix_ms: _Optional[int] = ..., statement_window_id: _Optional[int] = ...) -> None: ...
 
 class WindowAborted(_message.Message):
     __slots__ = ("window_id", "moved_to_window_id")

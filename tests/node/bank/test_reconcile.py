@@ -244,3 +244,54 @@ def test_reconcile__the_books_net_is_in_the_first_pages_currency():
     pages = [page([], index=0, count=2), second.SerializeToString(deterministic=True)]
     answer = reconcile.reconcile(window_id=7, bank_id="bank-a", pages=pages, book_entries=[], opening_minor=0)
     assert answer.node_net.currency == "EUR"
+
+
+# Liquidity movements ---------------------------------------------------------------------
+
+def movement(movement_id, direction=CREDIT, amount_minor=5_000, kind=S.LIQUIDITY_MOVEMENT_KIND_FUNDS_IN):
+    return S.LiquidityMovement(movement_id=movement_id, kind=kind, direction=direction, window_id=7,
+                               amount=money_pb2.Money(amount_minor=amount_minor, currency="EUR"))
+
+
+MOVEMENTS = [movement("funds:in-1"), movement("settlement:6", direction=DEBIT, amount_minor=1_200,
+                                              kind=S.LIQUIDITY_MOVEMENT_KIND_SETTLEMENT)]
+
+
+def test_find_movement_breaks__agreeing_movements_have_none():
+    assert reconcile.find_movement_breaks(list(reversed(MOVEMENTS)), MOVEMENTS) == []
+
+
+def test_find_movement_breaks__each_difference_is_a_break_named_by_the_movement():
+    listed_movements = [movement("funds:in-1", amount_minor=5_001), movement("funds:in-1"),
+                        movement("funds:out-9", direction=DEBIT)]
+    breaks = reconcile.find_movement_breaks(listed_movements, MOVEMENTS)
+    assert kinds(breaks) == [(AMOUNT_DIFFERS, "funds:in-1"), (DUPLICATE, "funds:in-1"),
+                             (MISSING_AT_NODE, "funds:out-9"), (MISSING_AT_CLEARING, "settlement:6")]
+    assert breaks[0].clearing_movement.amount.amount_minor == 5_001 and breaks[0].node_movement == MOVEMENTS[0]
+    [flipped] = reconcile.find_movement_breaks([movement("funds:in-1", direction=DEBIT)], MOVEMENTS[:1])
+    assert flipped.kind == DIRECTION_DIFFERS
+
+
+def liquidity_statement(movements, *, opening_minor=10_000, closing_minor=None, movement_count=None):
+    pages = statement([])
+    change = reconcile.liquidity_change_minor(movements, "EUR")
+    pages[0].movements.extend(movements)
+    pages[0].movement_count = len(movements) if movement_count is None else movement_count
+    pages[0].opening_liquidity.CopyFrom(money_pb2.Money(amount_minor=opening_minor, currency="EUR"))
+    pages[0].closing_liquidity.CopyFrom(money_pb2.Money(
+        amount_minor=opening_minor + change if closing_minor is None else closing_minor, currency="EUR"))
+    return pages
+
+
+def test_statement_problems__liquidity_that_its_movements_do_not_explain():
+    assert reconcile.statement_problems(liquidity_statement(MOVEMENTS)) == []
+    assert reconcile.statement_problems(liquidity_statement(MOVEMENTS, closing_minor=13_801)) == [
+        "opening liquidity 10000 EUR + movements 3800 is not the closing liquidity 13801 EUR"]
+    assert reconcile.statement_problems(liquidity_statement(MOVEMENTS, movement_count=3)) == [
+        "2 movements on the pages, movement_count says 3"]
+
+
+def test_position_breaks__an_opening_liquidity_other_than_the_books():
+    [found] = reconcile.position_breaks(liquidity_statement(MOVEMENTS), opening_minor=0, opening_liquidity_minor=9_999)
+    assert (found.kind, found.clearing_position.amount_minor, found.node_position.amount_minor) == (
+        reconcile.OPENING_LIQUIDITY_DIFFERS, 10_000, 9_999)

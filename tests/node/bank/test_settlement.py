@@ -217,7 +217,8 @@ def test_statement__replayed_delivery_changes_nothing(bank):
 # Final settlement and aborted windows -----------------------------------------------------------
 
 def test_window_settled__posts_once_and_books_stay_balanced(bank):
-    settled = S.WindowSettled(window_id=WINDOW, bank_id="bank-a", net=eur(-2_800), settled_at_unix_ms=1)
+    settled = S.WindowSettled(window_id=WINDOW, bank_id="bank-a", net=eur(-2_800), settled_at_unix_ms=1,
+                              statement_window_id=WINDOW + 1)
     assert handle(bank, signed(2, settled))
     assert handle(bank, signed(2, settled)) is False
     assert handle(bank, signed(3, settled)) is True  # Sent again: the entry id names the window.
@@ -232,7 +233,7 @@ def test_window_settled__posts_once_and_books_stay_balanced(bank):
 @pytest.mark.parametrize("bank_id,net", [
     ("bank-b", eur(-2_800)), ("bank-a", money_pb2.Money(amount_minor=-2_800, currency="XXX"))])
 def test_window_settled__for_another_bank_or_currency_is_refused(bank, bank_id, net):
-    settled = S.WindowSettled(window_id=WINDOW, bank_id=bank_id, net=net)
+    settled = S.WindowSettled(window_id=WINDOW, bank_id=bank_id, net=net, statement_window_id=WINDOW + 1)
     with pytest.raises(DeliveryRefused):
         handle(bank, signed(2, settled))
     assert bank.balance(LIQUIDITY) == 0
@@ -331,5 +332,70 @@ def test_opening_position__counts_earlier_unsettled_windows_not_later_or_settled
         assert settlement.read_opening_position(connection, WINDOW, "EUR") == 0
         assert settlement.read_opening_position(connection, WINDOW + 1, "EUR") == 2_500 + 1_000 - 700
         bank.settlement.apply_window_settled(connection, S.WindowSettled(window_id=WINDOW, bank_id="bank-a",
-                                                                         net=eur(700 - 3_500)), now_ms=1)
+                                                                         net=eur(700 - 3_500),
+                                                                         statement_window_id=WINDOW + 1), now_ms=1)
         assert settlement.read_opening_position(connection, WINDOW + 1, "EUR") == 0   # Settled: owed nothing.
+
+
+# Liquidity movements -------------------------------------------------------------------------
+
+RESERVES = ledger.internal_account_id(ledger.RESERVES, "EUR")
+
+
+def funds(movement_id="funds:in-1", *, kind=S.LIQUIDITY_MOVEMENT_KIND_FUNDS_IN, direction=reconcile.CREDIT,
+          amount_minor=5_000, window_id=WINDOW, bank_id="bank-a"):
+    return S.LiquidityMovement(movement_id=movement_id, bank_id=bank_id, kind=kind, direction=direction,
+                               amount=eur(amount_minor), window_id=window_id, external_reference="RTGS-1",
+                               recorded_at_unix_ms=1)
+
+
+def test_liquidity_movement__funds_in_and_out_post_once_against_reserves(bank):
+    assert handle(bank, signed(2, funds()))
+    assert not handle(bank, signed(2, funds()))           # A replay of the same delivery.
+    handle(bank, signed(3, funds("funds:out-1", kind=S.LIQUIDITY_MOVEMENT_KIND_FUNDS_OUT, direction=reconcile.DEBIT,
+                                 amount_minor=1_500)))
+    assert (bank.balance(LIQUIDITY), bank.balance(RESERVES)) == (-3_500, 3_500)
+    with bank.engine.connect() as connection:
+        assert [m.movement_id for m in settlement.read_window_movements(connection, WINDOW)] == [
+            "funds:in-1", "funds:out-1"]
+        assert settlement.read_opening_liquidity(connection, WINDOW, "EUR") == 0
+        assert settlement.read_opening_liquidity(connection, WINDOW + 1, "EUR") == 3_500
+    assert bank.books_problems() == []
+
+
+@pytest.mark.parametrize("movement", [
+    funds(bank_id="bank-b"), funds(kind=S.LIQUIDITY_MOVEMENT_KIND_SETTLEMENT), funds(direction=reconcile.DEBIT),
+    funds(amount_minor=0), funds("settlement:3"), funds(window_id=0), funds("funds:" + "x" * 80)])
+def test_liquidity_movement__one_that_is_not_this_banks_funds_in_or_out_is_refused(bank, movement):
+    with pytest.raises(DeliveryRefused):
+        handle(bank, signed(2, movement))
+    assert bank.balance(LIQUIDITY) == 0
+
+
+def test_window_settled__is_a_movement_on_the_statement_it_names(bank):
+    handle(bank, signed(2, S.WindowSettled(window_id=WINDOW, bank_id="bank-a", net=eur(-2_800), settled_at_unix_ms=1,
+                                           statement_window_id=WINDOW + 2)))
+    with bank.engine.connect() as connection:
+        [moved] = settlement.read_window_movements(connection, WINDOW + 2)
+    assert (moved.movement_id, moved.kind, moved.direction, moved.amount.amount_minor, moved.settled_window_id) == (
+        f"settlement:{WINDOW}", S.LIQUIDITY_MOVEMENT_KIND_SETTLEMENT, reconcile.DEBIT, 2_800, WINDOW)
+
+
+def test_statement__movements_the_books_agree_with_are_acknowledged_and_others_are_breaks(bank):
+    handle(bank, signed(2, funds()))
+    pages = statement(ENTRIES, per_page=3)
+    pages[0].movements.extend([funds(), funds("funds:in-2", amount_minor=100)])
+    pages[0].movement_count = 2
+    pages[0].opening_liquidity.CopyFrom(eur(0))
+    pages[0].closing_liquidity.CopyFrom(eur(5_100))
+    handle(bank, signed(3, pages[0]))
+    [row] = answers(bank)
+    breaks = opened(bank, row).breaks
+    assert [(b.kind, b.transfer_id) for b in breaks] == [(reconcile.MISSING_AT_NODE, "funds:in-2")]
+
+
+def test_window_aborted__its_movements_move_to_the_next_window(bank):
+    handle(bank, signed(2, funds()))
+    handle(bank, signed(3, S.WindowAborted(window_id=WINDOW, moved_to_window_id=WINDOW + 3)))
+    with bank.engine.connect() as connection:
+        assert [m.movement_id for m in settlement.read_window_movements(connection, WINDOW + 1)] == ["funds:in-1"]
