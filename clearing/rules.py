@@ -14,6 +14,8 @@ from fedmall.v1 import transfer_pb2
 ACTIVE = "active"
 SUSPENDED = "suspended"
 CONDITION_BYTES = 32
+# participants set-threshold: the share of its cap at which a bank is flagged.
+CAP_ALERT_PERCENT_MIN, CAP_ALERT_PERCENT_MAX = 1, 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +115,22 @@ def headroom_minor(*, position_minor: int, reserved_minor: int, net_debit_cap_mi
     """What the bank may still reserve: the lower of cap and liquidity, less its exposure
     (negative after a settlement left it above its cap; see headroom_problem)."""
     return min(net_debit_cap_minor, liquidity_minor) - position_minor - reserved_minor
+
+
+def cap_used_percent(*, position_minor: int, reserved_minor: int, net_debit_cap_minor: int) -> int | None:
+    """How much of its net debit cap the bank's exposure (position + reserved) uses, in whole
+    percent rounded down; 0 for a bank that is owed, above 100 when the operator lowered the cap
+    under its exposure (or a settlement paid it more; see headroom_problem). None for a cap of
+    zero: there is nothing to take a share of."""
+    if net_debit_cap_minor == 0:
+        return None
+    return max(0, position_minor + reserved_minor) * 100 // net_debit_cap_minor
+
+
+def over_threshold(*, position_minor: int, reserved_minor: int, net_debit_cap_minor: int,
+                   alert_percent: int) -> bool:
+    """Is the exposure at or above alert_percent of the cap? Compared in integers, so it agrees
+    with cap_used_percent >= alert_percent. A cap of zero is always over: the bank can reserve
+    nothing at all."""
+    exposure_minor = max(0, position_minor + reserved_minor)
+    return exposure_minor * 100 >= alert_percent * net_debit_cap_minor
