@@ -3,7 +3,9 @@
     init          create the consortium CA and the clearing's home
     admit         register a bank and write its credentials bundle
     serve         run the clearing service until SIGTERM
-    participants  list members with positions, caps and liquidity
+    participants  list members with positions, caps, liquidity and how much of the cap each uses
+                  (flagged at or above its alert); set-cap BANK AMOUNT, set-threshold BANK PERCENT
+                  change a member, with --reason (see clearing.participants_cli)
     suspend/resume a member
     audit-verify  recompute the audit log's hash chain
     transfers     transfers filtered (bank, counterparty, state, window, time, amount), newest
@@ -30,7 +32,7 @@ from fedmall.results import FedmallError, name_of
 from fedmall.stop_signals import StopSignals
 from fedmall.v1 import transfer_pb2
 
-from clearing import audit, credentials, rules, settlement_cli, transfer_list, transfer_lookup
+from clearing import audit, credentials, participants_cli, rules, settlement_cli, transfer_list, transfer_lookup
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.registry import Registry
@@ -70,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     members.add_argument("--json", action="store_true")
     member_actions = members.add_subparsers(dest="action", metavar="ACTION")
     member_actions.add_parser("list", help="the members (the default)").add_argument("--json", action="store_true")
+    participants_cli.add_actions(member_actions)
     commands.add_parser("audit-verify", help="recompute the audit log's hash chain").add_argument(
         "--json", action="store_true")
     listing = commands.add_parser("transfers", help="list transfers, newest first, filtered and a page at a time")
@@ -193,22 +196,33 @@ def _list_participants(args) -> int:
         "headroom_minor": rules.headroom_minor(position_minor=r.position_minor, reserved_minor=r.reserved_minor,
                                                net_debit_cap_minor=r.net_debit_cap_minor,
                                                liquidity_minor=r.liquidity_minor),
-        "node_address": r.node_address} for r in rows]
+        "node_address": r.node_address, **participants_cli.usage_fields(r)} for r in rows]
     human_rows = [{
         "bank": d["bank_id"], "status": d["status"], "currency": d["currency"],
         "position": money.format_amount(d["position_minor"], d["currency"]),
         "reserved": money.format_amount(d["reserved_minor"], d["currency"]),
         "cap": money.format_amount(d["net_debit_cap_minor"], d["currency"]),
         "liquidity": money.format_amount(d["liquidity_minor"], d["currency"]),
-        "headroom": money.format_amount(d["headroom_minor"], d["currency"])} for d in document]
+        "headroom": money.format_amount(d["headroom_minor"], d["currency"]),
+        **participants_cli.usage_cells(d)} for d in document]
     emit(document, as_json=args.json,
-         human=table(human_rows, ["bank", "status", "currency", "position", "reserved", "cap", "liquidity", "headroom"])
+         human=table(human_rows, ["bank", "status", "currency", "position", "reserved", "cap", "liquidity", "headroom",
+                                  *participants_cli.USAGE_COLUMNS])
          + "\n* headroom: what the bank may still reserve, min(cap, liquidity) - position - reserved; below zero "
-           "after a settlement paid it more than its cap, until its position comes down")
+           "after a settlement paid it more than its cap, until its position comes down"
+         + participants_cli.usage_notes(document))
     return EXIT_OK
 
 
-PARTICIPANT_ACTIONS = {"list": _list_participants}
+def _change_participant(args) -> int:
+    _, store, registry = _open(args)
+    try:
+        return participants_cli.ACTIONS[args.action](args, registry)
+    finally:
+        store.close()
+
+
+PARTICIPANT_ACTIONS = {"list": _list_participants, **dict.fromkeys(participants_cli.ACTIONS, _change_participant)}
 
 
 def _settlement(args) -> int:

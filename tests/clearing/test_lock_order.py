@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
-from clearing import rules, store as clearing_store
+from clearing import operator, rules, store as clearing_store
 from clearing.store import CONFLICTS, Store, retry_on_conflict
 from tests.clearing.test_transfers import accept, submit_decisions, submit_prepares
 from tests.clearing.test_windows import acknowledge_all, commit
@@ -96,6 +96,9 @@ def test_every_write_path__locks_windows_then_participants_then_the_audit_head(p
     assert clearing.windows.issue(closed)
     clearing.windows.abort(closed, reason="test")                                  # abort
     clearing.registry.set_status("bank-c", rules.SUSPENDED)                          # suspend
+    action = operator.checked("test", "lock order")
+    clearing.registry.set_net_debit_cap("bank-c", cap_minor=1, currency="EUR", action=action)  # set a cap
+    clearing.registry.set_cap_alert_percent("bank-c", percent=50, action=action)                # and its alert
     kinds = {tuple(dict.fromkeys(locks)) for locks in recorder.transactions}
     assert ("settlement_windows", "participants", "audit_head") in kinds           # decisions, issue, settle, abort
     assert ("participants", "audit_head") in kinds and ("settlement_windows", "audit_head") in kinds
