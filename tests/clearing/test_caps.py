@@ -1,12 +1,14 @@
 """Changing a member's net debit cap and its cap alert: fedmall-clearing participants set-cap and
-set-threshold on a running clearing's database. On SQLite and PostgreSQL; every refusal changes
-nothing."""
+set-threshold on a running clearing's database, and ClearingAdminService.SetNetDebitCap with the
+operator's certificate. On SQLite and PostgreSQL; every refusal changes nothing."""
 from __future__ import annotations
 
 import json
 
+import grpc
 import pytest
 
+from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, money_pb2
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
@@ -178,3 +180,46 @@ def test_participants__every_action_has_help(world, capsys):
         with pytest.raises(SystemExit):
             run(capsys, world, "participants", action, "--help")
         assert capsys.readouterr().out.startswith("usage:")
+
+
+# ClearingAdminService.SetNetDebitCap --------------------------------------------------------
+
+
+def set_cap_request(bank_id: str = "bank-a", amount_minor: int = 500, currency: str = "EUR",
+                    reason: str = "risk review") -> clearing_pb2.SetNetDebitCapRequest:
+    return clearing_pb2.SetNetDebitCapRequest(
+        bank_id=bank_id, cap=money_pb2.Money(amount_minor=amount_minor, currency=currency), reason=reason)
+
+
+def test_admin_set_net_debit_cap__the_operator_certificate_names_who_changed_it(world):
+    admin = world.operator_stub()
+    assert admin.SetNetDebitCap(set_cap_request()).result == rc.RESULT_CODE_OK
+    assert world.participant("bank-a").net_debit_cap_minor == 500
+    assert newest_audit_body(world) == ("participant.cap", {
+        "bank_id": "bank-a", "currency": "EUR", "old_net_debit_cap_minor": 100_000, "new_net_debit_cap_minor": 500,
+        "operator": "operator", "reason": "risk review"})
+    assert reserve(world, "bank-a", "bank-b", 501)[0] == rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED
+
+    head = audit_head(world)
+    assert admin.SetNetDebitCap(set_cap_request(reason="again")).result == rc.RESULT_CODE_EXISTS
+    assert audit_head(world) == head
+
+
+@pytest.mark.parametrize("request_, code", [
+    (set_cap_request(bank_id="bank-zz"), rc.RESULT_CODE_UNKNOWN_PARTICIPANT),
+    (set_cap_request(amount_minor=-1), rc.RESULT_CODE_INVALID_AMOUNT),
+    (set_cap_request(currency="USD"), rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED),
+    (set_cap_request(reason=""), rc.RESULT_CODE_INVALID_FIELD),
+])
+def test_admin_set_net_debit_cap__refusals_change_nothing(world, request_, code):
+    head = audit_head(world)
+    assert world.operator_stub().SetNetDebitCap(request_).result == code
+    assert world.participant("bank-a").net_debit_cap_minor == 100_000 and audit_head(world) == head
+
+
+def test_admin_set_net_debit_cap__a_bank_certificate_is_permission_denied(world):
+    bank_admin = clearing_pb2_grpc.ClearingAdminServiceStub(world.channel(world.banks["bank-a"].tls))
+    with pytest.raises(grpc.RpcError) as refused:
+        bank_admin.SetNetDebitCap(set_cap_request(amount_minor=10_000_000))
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert world.participant("bank-a").net_debit_cap_minor == 100_000
