@@ -8,6 +8,8 @@
                   change a member, with --reason (see clearing.participants_cli)
     suspend/resume a member
     audit-verify  recompute the audit log's hash chain
+    audit list    audit entries oldest first, filtered (kind, party, time, window, transfer), a page
+                  at a time; audit show SEQ: one entry decoded, --raw its bytes (clearing.audit_cli)
     transfers     transfers filtered (bank, counterparty, state, window, time, amount), newest
                   first, a page at a time (--json, --csv); --summary: how many in each state
     transfer ID   one transfer: its signed prepare, states and times, window, audit entries
@@ -32,7 +34,8 @@ from fedmall.results import FedmallError, name_of
 from fedmall.stop_signals import StopSignals
 from fedmall.v1 import transfer_pb2
 
-from clearing import audit, credentials, participants_cli, rules, settlement_cli, transfer_list, transfer_lookup
+from clearing import (
+    audit, audit_cli, audit_reading, credentials, participants_cli, rules, settlement_cli, transfer_list, transfer_lookup)
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.registry import Registry
@@ -75,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     participants_cli.add_actions(member_actions)
     commands.add_parser("audit-verify", help="recompute the audit log's hash chain").add_argument(
         "--json", action="store_true")
+    audit_cli.add_commands(commands)
     listing = commands.add_parser("transfers", help="list transfers, newest first, filtered and a page at a time")
     listing.add_argument("--summary", action="store_true", help="instead: how many in each state, and why aborted")
     listing.add_argument("--bank", default="", help="payer or payee")
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
                "suspend": _status, "resume": _status, "audit-verify": _audit_verify,
-               "transfers": _transfers, "transfer": _transfer}.get(args.command)
+               "transfers": _transfers, "transfer": _transfer, "audit": _audit}.get(args.command)
     try:
         return handler(args) if handler else _settlement(args)
     except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
@@ -360,6 +364,22 @@ def _status(args) -> int:
         store.close()
     emit({"bank_id": args.bank_id, "status": status}, as_json=args.json, human=f"{args.bank_id} is now {status}")
     return EXIT_OK
+
+
+def _audit(args) -> int:
+    chosen = None
+    if args.action == "list":  # Times are read before the database is opened: bad input reads nothing.
+        chosen = audit_reading.AuditFilter(
+            kind=args.kind, party_id=args.party, since_ms=_parse_time(args.since, "--since"),
+            until_ms=_parse_time(args.until, "--until"), window_id=args.window, transfer_id=args.transfer)
+    _, store, _ = _open(args)
+    try:
+        with store.read() as connection:
+            if chosen is not None:
+                return audit_cli.list_command(args, connection, chosen, time_text=_utc)
+            return audit_cli.show_command(args, connection, time_text=_utc)
+    finally:
+        store.close()
 
 
 def _audit_verify(args) -> int:
