@@ -3,9 +3,13 @@
     init          create the consortium CA and the clearing's home
     admit         register a bank and write its credentials bundle
     serve         run the clearing service until SIGTERM
-    participants  list members with positions, caps and liquidity
+    participants  list members with positions, caps, liquidity and how much of the cap each uses
+                  (flagged at or above its alert); set-cap BANK AMOUNT, set-threshold BANK PERCENT
+                  change a member, with --reason (see clearing.participants_cli)
     suspend/resume a member
     audit-verify  recompute the audit log's hash chain
+    audit list    audit entries oldest first, filtered (kind, party, time, window, transfer), a page
+                  at a time; audit show SEQ: one entry decoded, --raw its bytes (clearing.audit_cli)
     transfers     transfers filtered (bank, counterparty, state, window, time, amount), newest
                   first, a page at a time (--json, --csv); --summary: how many in each state
     transfer ID   one transfer: its signed prepare, states and times, window, audit entries
@@ -31,7 +35,9 @@ from fedmall.results import FedmallError, name_of
 from fedmall.stop_signals import StopSignals
 from fedmall.v1 import transfer_pb2
 
-from clearing import audit, credentials, funds_cli, rules, settlement_cli, transfer_list, transfer_lookup
+from clearing import (
+    audit, audit_cli, audit_reading, credentials, funds_cli, participants_cli, rules, settlement_cli, transfer_list,
+    transfer_lookup)
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService
@@ -74,8 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     # SUPPRESS: `participants --json list` keeps the --json given before the action.
     member_actions.add_parser("list", help="the members (the default)").add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS)
+    participants_cli.add_actions(member_actions)
     commands.add_parser("audit-verify", help="recompute the audit log's hash chain").add_argument(
         "--json", action="store_true")
+    audit_cli.add_commands(commands)
     listing = commands.add_parser("transfers", help="list transfers, newest first, filtered and a page at a time")
     listing.add_argument("--summary", action="store_true", help="instead: how many in each state, and why aborted")
     listing.add_argument("--bank", default="", help="payer or payee")
@@ -111,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
                "suspend": _status, "resume": _status, "audit-verify": _audit_verify,
-               "transfers": _transfers, "transfer": _transfer, "funds": _funds}.get(args.command)
+               "transfers": _transfers, "transfer": _transfer, "audit": _audit, "funds": _funds}.get(args.command)
     try:
         return handler(args) if handler else _settlement(args)
     except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
@@ -200,7 +208,7 @@ def _list_participants(args) -> int:
                                                net_debit_cap_minor=r.net_debit_cap_minor,
                                                liquidity_minor=rules.available_liquidity_minor(r)),
         "funds_out_reserved_minor": r.funds_out_reserved_minor,
-        "node_address": r.node_address} for r in rows]
+        "node_address": r.node_address, **participants_cli.usage_fields(r)} for r in rows]
     human_rows = [{
         "bank": d["bank_id"], "status": d["status"], "currency": d["currency"],
         "position": money.format_amount(d["position_minor"], d["currency"]),
@@ -208,17 +216,27 @@ def _list_participants(args) -> int:
         "cap": money.format_amount(d["net_debit_cap_minor"], d["currency"]),
         "liquidity": money.format_amount(d["liquidity_minor"], d["currency"]),
         "out reserved": money.format_amount(d["funds_out_reserved_minor"], d["currency"]),
-        "headroom": money.format_amount(d["headroom_minor"], d["currency"])} for d in document]
+        "headroom": money.format_amount(d["headroom_minor"], d["currency"]),
+        **participants_cli.usage_cells(d)} for d in document]
     emit(document, as_json=args.json,
-         human=table(human_rows, ["bank", "status", "currency", "position", "reserved", "cap", "liquidity", "out reserved",
-                          "headroom"])
+         human=table(human_rows, ["bank", "status", "currency", "position", "reserved", "cap", "liquidity",
+                                  "out reserved", "headroom", *participants_cli.USAGE_COLUMNS])
          + "\n* headroom: what the bank may still reserve, min(cap, liquidity - out reserved) - position - reserved; "
            "below zero after a settlement paid it more than its cap, until its position comes down\n"
-           "* out reserved: funds out reserved and not yet committed or aborted")
+           "* out reserved: funds out reserved and not yet committed or aborted"
+         + participants_cli.usage_notes(document))
     return EXIT_OK
 
 
-PARTICIPANT_ACTIONS = {"list": _list_participants}
+def _change_participant(args) -> int:
+    _, store, registry = _open(args)
+    try:
+        return participants_cli.ACTIONS[args.action](args, registry)
+    finally:
+        store.close()
+
+
+PARTICIPANT_ACTIONS = {"list": _list_participants, **dict.fromkeys(participants_cli.ACTIONS, _change_participant)}
 
 
 def _funds(args) -> int:
@@ -365,6 +383,22 @@ def _status(args) -> int:
         store.close()
     emit({"bank_id": args.bank_id, "status": status}, as_json=args.json, human=f"{args.bank_id} is now {status}")
     return EXIT_OK
+
+
+def _audit(args) -> int:
+    chosen = None
+    if args.action == "list":  # Times are read before the database is opened: bad input reads nothing.
+        chosen = audit_reading.AuditFilter(
+            kind=args.kind, party_id=args.party, since_ms=_parse_time(args.since, "--since"),
+            until_ms=_parse_time(args.until, "--until"), window_id=args.window, transfer_id=args.transfer)
+    _, store, _ = _open(args)
+    try:
+        with store.read() as connection:
+            if chosen is not None:
+                return audit_cli.list_command(args, connection, chosen, time_text=_utc)
+            return audit_cli.show_command(args, connection, time_text=_utc)
+    finally:
+        store.close()
 
 
 def _audit_verify(args) -> int:

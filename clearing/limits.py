@@ -1,5 +1,7 @@
 """Bounds of the clearing's own work. Protocol bounds live in fedmall.limits."""
 
+from fedmall import limits as protocol_limits
+
 # A write the database ends as a deadlock victim or a serialization failure runs again
 # (clearing.store.retry_on_conflict), at most this many times in all, after a random
 # pause of up to conflict_backoff_ms_max x the attempt number.
@@ -7,3 +9,14 @@ conflict_attempts_max = 5
 conflict_backoff_ms_max = 20
 
 assert conflict_attempts_max >= 2, "one retry at least, or a conflict always reaches the member"
+
+# fedmall-clearing audit list (clearing.audit_reading): entries on a page; the body bytes after
+# which a page ends early (a prepares entry holds a whole envelope, base64); candidate rows one
+# page examines at most when --window or --transfer is checked on the decoded body.
+audit_page_entries_max = 1_000
+audit_page_body_bytes_max = 32 * 1024 * 1024
+audit_scan_entries_max = 10_000
+
+assert audit_scan_entries_max >= audit_page_entries_max, "a full page must be reachable in one scan"
+# Room on a page for a few of the largest bodies (a base64 envelope is 4/3 of its bytes).
+assert audit_page_body_bytes_max >= 2 * protocol_limits.envelope_bytes_max

@@ -1,6 +1,7 @@
 """The participant registry: admission, status, caps, and members' signing keys."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import sqlalchemy as sa
@@ -14,11 +15,20 @@ from fedmall.v1 import transfer_pb2
 
 from clearing import audit, movements, rules
 from clearing.funds import FundsService
+from clearing.operator import OperatorAction
 from clearing.store import Store, lock_participants, participants, retry_on_conflict, signing_keys
 
 KEY_ACTIVE = "active"
 KEY_REVOKED = "revoked"
 RESERVED_IDS = ("clearing", "operator")
+
+
+@dataclass(frozen=True, slots=True)
+class SettingChange:
+    """An operator's change of one participant setting."""
+    participant: sa.Row            # The row as it now stands.
+    old_value: int                 # The setting before: the same as now when nothing changed.
+    audit_sequence: int | None     # The entry that records the change; None when unchanged.
 
 
 class Registry:
@@ -70,6 +80,54 @@ class Registry:
             connection.execute(sa.update(participants).where(participants.c.bank_id == bank_id).values(status=status))
             audit.append(connection, kind=f"status.{status}", party_id="operator", now_ms=now_ms,
                          body=audit.json_body({"bank_id": bank_id}))
+
+    @retry_on_conflict
+    def set_net_debit_cap(self, bank_id: str, *, cap_minor: int, currency: str,
+                          action: OperatorAction) -> SettingChange:
+        """A new cap binds the next reservation at once: reservations read it under this row's
+        lock (clearing.transfers). Those already made stand and may commit, so a cap below
+        position + reserved is allowed; the bank then reserves nothing more until its exposure
+        comes under it. The same cap again records nothing (audit_sequence None)."""
+        if not 0 <= cap_minor <= limits.amount_minor_max:
+            raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT,
+                               f"a net debit cap is 0..{limits.amount_minor_max} minor units, not {cap_minor}")
+
+        def same_currency(row: sa.Row) -> None:
+            if row.currency != currency:
+                raise FedmallError(rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED,
+                                   f"{bank_id} holds {row.currency}; its cap cannot be in {currency!r}")
+
+        return self._change_setting(bank_id, "net_debit_cap_minor", cap_minor, kind="participant.cap",
+                                    action=action, check=same_currency)
+
+    @retry_on_conflict
+    def set_cap_alert_percent(self, bank_id: str, *, percent: int, action: OperatorAction) -> SettingChange:
+        """The share of its cap at which the operator's views flag the bank (rules.over_threshold)."""
+        if not rules.CAP_ALERT_PERCENT_MIN <= percent <= rules.CAP_ALERT_PERCENT_MAX:
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, f"a cap alert is {rules.CAP_ALERT_PERCENT_MIN}.."
+                                                              f"{rules.CAP_ALERT_PERCENT_MAX} percent, not {percent}")
+        return self._change_setting(bank_id, "cap_alert_percent", percent, kind="participant.threshold",
+                                    action=action, check=lambda row: None)
+
+    def _change_setting(self, bank_id: str, column: str, value: int, *, kind: str, action: OperatorAction,
+                        check: Callable[[sa.Row], None]) -> SettingChange:
+        """Set one column of one participant under its row lock, with an audit entry saying who,
+        why, and the value before and after; a refusal or the same value changes nothing."""
+        now_ms = self._clock_ms()
+        with self._store.write() as connection:
+            row = lock_participants(connection, [bank_id]).get(bank_id)
+            if row is None:
+                raise FedmallError(rc.RESULT_CODE_UNKNOWN_PARTICIPANT, f"no participant {bank_id!r}")
+            check(row)
+            old_value = getattr(row, column)
+            if old_value == value:
+                return SettingChange(participant=row, old_value=old_value, audit_sequence=None)
+            connection.execute(sa.update(participants).where(participants.c.bank_id == bank_id).values({column: value}))
+            head = audit.append(connection, kind=kind, party_id="operator", now_ms=now_ms, body=audit.json_body({
+                "bank_id": bank_id, "currency": row.currency, f"old_{column}": old_value, f"new_{column}": value,
+                **action.audit_fields()}))
+            changed = connection.execute(sa.select(participants).where(participants.c.bank_id == bank_id)).one()
+        return SettingChange(participant=changed, old_value=old_value, audit_sequence=head.sequence)
 
     def record_acknowledged(self, bank_id: str, sequence: int) -> None:
         """The bank's node resumed its stream after sequence: it had applied that much. Never

@@ -14,6 +14,8 @@ from fedmall.v1 import transfer_pb2
 ACTIVE = "active"
 SUSPENDED = "suspended"
 CONDITION_BYTES = 32
+# participants set-threshold: the share of its cap at which a bank is flagged.
+CAP_ALERT_PERCENT_MIN, CAP_ALERT_PERCENT_MAX = 1, 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,3 +121,22 @@ def available_liquidity_minor(participant) -> int:
     """The liquidity that backs new transfers: less the funds out reserved and not yet
     committed or aborted (clearing.funds), which are on their way out."""
     return participant.liquidity_minor - participant.funds_out_reserved_minor
+
+
+def cap_used_percent(*, position_minor: int, reserved_minor: int, net_debit_cap_minor: int) -> int | None:
+    """How much of its net debit cap the bank's exposure (position + reserved) uses, in whole
+    percent rounded down; 0 for a bank that is owed, above 100 when the operator lowered the cap
+    under its exposure (or a settlement paid it more; see headroom_problem). None for a cap of
+    zero: there is nothing to take a share of."""
+    if net_debit_cap_minor == 0:
+        return None
+    return max(0, position_minor + reserved_minor) * 100 // net_debit_cap_minor
+
+
+def over_threshold(*, position_minor: int, reserved_minor: int, net_debit_cap_minor: int,
+                   alert_percent: int) -> bool:
+    """Is the exposure at or above alert_percent of the cap? Compared in integers, so it agrees
+    with cap_used_percent >= alert_percent. A cap of zero is always over: the bank can reserve
+    nothing at all."""
+    exposure_minor = max(0, position_minor + reserved_minor)
+    return exposure_minor * 100 >= alert_percent * net_debit_cap_minor

@@ -18,7 +18,7 @@ from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, money_pb2
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
-from clearing import rules
+from clearing import operator, rules
 from clearing.deliveries import DeliveryBell, read_deliveries
 from clearing.registry import Registry
 from clearing.store import Store, StorageUnavailable
@@ -233,3 +233,15 @@ class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
 
     def ResumeParticipant(self, request, context):
         return clearing_pb2.ResumeParticipantResponse(result=self._set_status(request, context, rules.ACTIVE))
+
+    def SetNetDebitCap(self, request, context):
+        """The operator's name is its certificate's identity; the reason is checked like the CLI's."""
+        identity = _identity(context, "operator")
+        try:
+            action = operator.checked(identity.party_id, request.reason)
+            change = self._registry.set_net_debit_cap(request.bank_id, cap_minor=request.cap.amount_minor,
+                                                      currency=request.cap.currency, action=action)
+        except FedmallError as error:
+            return clearing_pb2.SetNetDebitCapResponse(result=error.code)
+        unchanged = change.audit_sequence is None
+        return clearing_pb2.SetNetDebitCapResponse(result=rc.RESULT_CODE_EXISTS if unchanged else rc.RESULT_CODE_OK)

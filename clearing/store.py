@@ -23,6 +23,7 @@ of an earlier kind after one of a later kind:
     admit, suspend, resume, keys     the oldest unissued, shared  that bank       yes
     funds in, commit funds out       the oldest unissued, shared  that bank       yes
     reserve or abort funds out       -                          that bank         yes
+    set a cap or its alert           -                          that bank         yes
 
 A commit share-locks the open window before any participant, so a window closing or
 being issued meanwhile makes it wait without holding anything the other side wants.
@@ -80,6 +81,9 @@ participants = sa.Table(
     # The highest sequence the bank's node resumed its stream after: it had applied that
     # much, durably. A node whose database is behind it lost data (node.bank.deliveries).
     sa.Column("acknowledged_sequence", sa.BigInteger, nullable=False, server_default="0"),
+    # The share of the cap (position + reserved) at which the operator's views flag the bank
+    # (clearing.rules.over_threshold); 1..100, changed by participants set-threshold.
+    sa.Column("cap_alert_percent", sa.Integer, nullable=False, server_default="80"),
     sa.Column("admitted_at_ms", sa.BigInteger, nullable=False),
     # Funds out reserved and not yet committed or aborted: no longer there to back transfers.
     sa.Column("funds_out_reserved_minor", sa.BigInteger, nullable=False, server_default="0"),

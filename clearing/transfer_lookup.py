@@ -7,7 +7,6 @@ carried it (accepted or refused) and the expiry sweep that aborted it.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -17,10 +16,8 @@ from fedmall.results import FedmallError, name_of
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
-from clearing import rules, store, transfers, windows
-from clearing.store import audit_log, settlement_windows
-
-MENTIONING_KINDS = ("prepares", "decisions", "expired")
+from clearing import audit_reading, rules, store, transfers, windows
+from clearing.store import settlement_windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,22 +81,10 @@ def _payee_decision(row: sa.Row) -> str:
 
 
 def _mentions(connection: sa.Connection, transfer_id: str) -> tuple[AuditMention, ...]:
-    """The entries whose body names the transfer: the database narrows them down by text (an id
-    is a UUID, nothing LIKE could misread), each body then says what it did to the transfer."""
-    body_text = (sa.func.convert_from(audit_log.c.body, "UTF8") if connection.dialect.name == "postgresql"
-                 else sa.cast(audit_log.c.body, sa.Text))
-    rows = connection.execute(
-        sa.select(audit_log.c.sequence, audit_log.c.recorded_at_ms, audit_log.c.kind, audit_log.c.party_id,
-                  audit_log.c.body)
-        .where(audit_log.c.kind.in_(MENTIONING_KINDS), body_text.like(f"%{transfer_id}%"))
-        .order_by(audit_log.c.sequence)).all()
-    mentions = []
-    for row in rows:
-        body = json.loads(row.body)
-        if row.kind == "expired":
-            said = ["EXPIRED"] if transfer_id in body["transfer_ids"] else []
-        else:
-            said = [name_of(result) for named, result in body["results"] if named == transfer_id]
-        mentions += [AuditMention(sequence=row.sequence, recorded_at_ms=row.recorded_at_ms, kind=row.kind,
-                                  party_id=row.party_id, result=result) for result in said]
-    return tuple(mentions)
+    """The entries whose body names the transfer (clearing.audit_reading: narrowed down in the
+    database, then each body says what it did to the transfer)."""
+    return tuple(
+        AuditMention(sequence=entry.sequence, recorded_at_ms=entry.recorded_at_ms, kind=entry.kind,
+                     party_id=entry.party_id, result=result)
+        for entry in audit_reading.every_entry(connection, audit_reading.AuditFilter(transfer_id=transfer_id))
+        for result in audit_reading.said_of_transfer(entry.kind, entry.body, transfer_id))

@@ -32,8 +32,9 @@ def is_valid_amount(amount_minor: int) -> bool:
     return 0 < amount_minor <= limits.amount_minor_max
 
 
-def parse_amount(text: str, currency: str) -> int:
-    """'12.34' EUR -> 1234. Refuses more fraction digits than the currency has."""
+def parse_amount(text: str, currency: str, *, zero_allowed: bool = False) -> int:
+    """'12.34' EUR -> 1234. Refuses more fraction digits than the currency has, and zero unless
+    zero_allowed (a limit may be zero; a payment may not)."""
     exponent = CURRENCY_EXPONENTS[check_currency(currency)]
     match = _DECIMAL.match(text.strip())
     if not match:
@@ -42,8 +43,8 @@ def parse_amount(text: str, currency: str) -> int:
     if len(fraction) > exponent:
         raise MoneyError(f"{currency} has {exponent} decimal places; {text!r} has {len(fraction)}")
     amount_minor = int(match.group("units")) * 10**exponent + int(fraction.ljust(exponent, "0") or 0)
-    if not is_valid_amount(amount_minor):
-        raise MoneyError(f"{text!r} {currency} is zero or too large")
+    if not (is_valid_amount(amount_minor) or (zero_allowed and amount_minor == 0)):
+        raise MoneyError(f"{text!r} {currency} is {'too large' if zero_allowed else 'zero or too large'}")
     return amount_minor
 
 

@@ -21,8 +21,7 @@ import sqlalchemy as sa
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import settlement_pb2, transfer_pb2
 
-from clearing import rules, store as clearing_store
-from clearing.operator import OperatorAction
+from clearing import operator, rules, store as clearing_store
 from clearing.store import CONFLICTS, Store, retry_on_conflict
 from tests.clearing.test_transfers import accept, submit_decisions, submit_prepares
 from tests.clearing.test_windows import acknowledge_all, commit
@@ -97,7 +96,9 @@ def test_every_write_path__locks_windows_then_participants_then_the_audit_head(p
     assert clearing.windows.issue(closed)
     clearing.windows.abort(closed, reason="test")                                  # abort
     clearing.registry.set_status("bank-c", rules.SUSPENDED)                          # suspend
-    action = OperatorAction(operator="ops", reason="test")
+    action = operator.checked("test", "lock order")
+    clearing.registry.set_net_debit_cap("bank-c", cap_minor=1, currency="EUR", action=action)  # set a cap
+    clearing.registry.set_cap_alert_percent("bank-c", percent=50, action=action)                # and its alert
     clearing.funds.record_funds_in(movement_id="in-1", bank_id="bank-a", amount_minor=100,  # funds in
                                    external_reference="R", action=action)
     for movement_id in ("out-1", "out-2"):                                         # reserve funds out
@@ -211,7 +212,7 @@ def test_funds_in__racing_window_closes_each_lands_on_exactly_one_statement_and_
     opens with the liquidity the one before closed with."""
     clearing = pg_world.clearing
     stop = threading.Event()
-    action = OperatorAction(operator="ops", reason="race")
+    action = operator.checked("ops", "race")
 
     def close_and_issue() -> None:
         while not stop.is_set():

@@ -145,3 +145,30 @@ def test_is_uuid__only_the_hyphenated_form():
     others = ("1234567-81234-4234-9234-123456789abc", "123456781-234-4234-9234-123456789abc", "{" + text + "}",
               text.replace("-", ""), "urn:uuid:" + text, "", "x")
     assert [rules.is_uuid(other) for other in others] == [False] * len(others)
+
+
+# How much of its cap a bank uses, and its alert ------------------------------------------------
+
+
+@pytest.mark.parametrize("position_minor, reserved_minor, cap_minor, percent", [
+    (0, 0, 1_000, 0), (700, 99, 1_000, 79), (700, 100, 1_000, 80), (1_000, 0, 1_000, 100),
+    (900, 600, 1_000, 150),           # The operator lowered the cap below what the bank had reserved.
+    (-5_000, 1_000, 1_000, 0),        # A bank that is owed uses none of it.
+    (limits.amount_minor_max, limits.amount_minor_max, limits.amount_minor_max, 200),
+    (0, 0, 0, None), (10, 0, 0, None),
+])
+def test_cap_used_percent__whole_percent_rounded_down(position_minor, reserved_minor, cap_minor, percent):
+    assert rules.cap_used_percent(position_minor=position_minor, reserved_minor=reserved_minor,
+                                  net_debit_cap_minor=cap_minor) == percent
+
+
+@pytest.mark.parametrize("exposure_minor, cap_minor, alert_percent, over", [
+    (799, 1_000, 80, False), (800, 1_000, 80, True), (1_000, 1_000, 100, True), (999, 1_000, 100, False),
+    (1, 3, 34, False), (2, 3, 66, True),   # 33.3 % and 66.7 %: the comparison is exact, not rounded.
+    (-500, 1_000, 1, False), (0, 0, 80, True), (0, 1, 1, False),
+])
+def test_over_threshold__at_or_above_the_alert_and_a_zero_cap_always(exposure_minor, cap_minor, alert_percent, over):
+    assert rules.over_threshold(position_minor=exposure_minor, reserved_minor=0, net_debit_cap_minor=cap_minor,
+                                alert_percent=alert_percent) is over
+    used = rules.cap_used_percent(position_minor=exposure_minor, reserved_minor=0, net_debit_cap_minor=cap_minor)
+    assert used is None or (used >= alert_percent) is over   # The list's percent and its flag agree.

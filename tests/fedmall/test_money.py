@@ -61,3 +61,10 @@ ISO_4217_EXPONENTS = {"CHF": 2, "CNY": 2, "EUR": 2, "GBP": 2, "HKD": 2, "JPY": 0
 def test_currency__minor_units_are_iso_4217s(currency, exponent):
     assert parse_amount("1", currency) == 10 ** exponent
     assert format_amount(1, currency) == ("1" if exponent == 0 else "0." + "0" * (exponent - 1) + "1")
+
+
+def test_parse_amount__zero_only_where_allowed_and_the_maximum_still_binds():
+    assert parse_amount("0.00", "EUR", zero_allowed=True) == 0
+    for text in ("-0.01", "92233720368547758.08"):
+        with pytest.raises(MoneyError):
+            parse_amount(text, "EUR", zero_allowed=True)

@@ -220,3 +220,19 @@ class ResumeParticipantResponse(_message.Message):
     RESULT_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+
+class SetNetDebitCapRequest(_message.Message):
+    __slots__ = ("bank_id", "cap", "reason")
+    BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    CAP_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    bank_id: str
+    cap: _money_pb2.Money
+    reason: str
+    def __init__(self, bank_id: _Optional[str] = ..., cap: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SetNetDebitCapResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...

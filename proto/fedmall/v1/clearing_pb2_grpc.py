@@ -521,6 +521,11 @@ class ClearingAdminServiceStub:
                 request_serializer=fedmall_dot_v1_dot_clearing__pb2.ResumeParticipantRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_clearing__pb2.ResumeParticipantResponse.FromString,
                 _registered_method=True)
+        self.SetNetDebitCap = channel.unary_unary(
+                '/fedmall.v1.ClearingAdminService/SetNetDebitCap',
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.SetNetDebitCapRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.SetNetDebitCapResponse.FromString,
+                _registered_method=True)
 
 
 class ClearingAdminServiceServicer:
@@ -539,6 +544,16 @@ class ClearingAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetNetDebitCap(self, request, context):
+        """Change a member's net debit cap, recorded in the audit log with the operator's identity
+        (from its certificate) and the reason. New reservations meet the cap at once; those made
+        stand. OK, EXISTS for the cap it already has (nothing recorded), UNKNOWN_PARTICIPANT,
+        INVALID_AMOUNT (negative), CURRENCY_NOT_SUPPORTED (not the bank's), INVALID_FIELD (reason).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClearingAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -551,6 +566,11 @@ def add_ClearingAdminServiceServicer_to_server(servicer, server):
                     servicer.ResumeParticipant,
                     request_deserializer=fedmall_dot_v1_dot_clearing__pb2.ResumeParticipantRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_clearing__pb2.ResumeParticipantResponse.SerializeToString,
+            ),
+            'SetNetDebitCap': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetNetDebitCap,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.SetNetDebitCapRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.SetNetDebitCapResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -608,6 +628,33 @@ class ClearingAdminService:
             '/fedmall.v1.ClearingAdminService/ResumeParticipant',
             fedmall_dot_v1_dot_clearing__pb2.ResumeParticipantRequest.SerializeToString,
             fedmall_dot_v1_dot_clearing__pb2.ResumeParticipantResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetNetDebitCap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingAdminService/SetNetDebitCap',
+            fedmall_dot_v1_dot_clearing__pb2.SetNetDebitCapRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.SetNetDebitCapResponse.FromString,
             options,
             channel_credentials,
             insecure,
