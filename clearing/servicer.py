@@ -20,6 +20,7 @@ from fedmall.v1 import transfer_pb2
 
 from clearing import operator, rules
 from clearing.deliveries import DeliveryBell, read_deliveries
+from clearing.funds import FundsService
 from clearing.registry import Registry
 from clearing.store import Store, StorageUnavailable
 from clearing.transfers import TransferService
@@ -216,9 +217,50 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         return clearing_pb2.ChangeSigningKeyResponse(result=result)
 
 
+FUNDS_STATES = {"reserved": clearing_pb2.FUNDS_MOVEMENT_STATE_RESERVED,
+                "committed": clearing_pb2.FUNDS_MOVEMENT_STATE_COMMITTED,
+                "aborted": clearing_pb2.FUNDS_MOVEMENT_STATE_ABORTED}
+
+
 class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, funds: FundsService) -> None:
         self._registry = registry
+        self._funds = funds
+
+    def _funds_call(self, context, reason: str, change, response_class):
+        """Run a funds change as the operator the certificate names, with the request's reason."""
+        identity = _identity(context, "operator")
+        try:
+            done = change(operator.checked(identity.party_id, reason))
+        except FedmallError as error:
+            return response_class(result=error.code)
+        response = response_class(result=done.result, state=FUNDS_STATES[done.movement.state])
+        if done.movement.window_id is not None and "statement_window_id" in response_class.DESCRIPTOR.fields_by_name:
+            response.statement_window_id = done.movement.window_id
+        return response
+
+    def _record(self, context, request, record, response_class):
+        terms = request.terms
+        bank = self._registry.get(terms.bank_id)
+        if bank is not None and terms.amount.currency != bank.currency:
+            return response_class(result=rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED)
+        return self._funds_call(context, request.reason, lambda action: record(
+            movement_id=terms.movement_id, bank_id=terms.bank_id, amount_minor=terms.amount.amount_minor,
+            external_reference=terms.external_reference, action=action), response_class)
+
+    def RecordFundsIn(self, request, context):
+        return self._record(context, request, self._funds.record_funds_in, clearing_pb2.RecordFundsInResponse)
+
+    def ReserveFundsOut(self, request, context):
+        return self._record(context, request, self._funds.reserve_funds_out, clearing_pb2.ReserveFundsOutResponse)
+
+    def CommitFundsOut(self, request, context):
+        return self._funds_call(context, request.reason, lambda action: self._funds.commit_funds_out(
+            request.movement_id, action=action), clearing_pb2.CommitFundsOutResponse)
+
+    def AbortFundsOut(self, request, context):
+        return self._funds_call(context, request.reason, lambda action: self._funds.abort_funds_out(
+            request.movement_id, action=action), clearing_pb2.AbortFundsOutResponse)
 
     def _set_status(self, request, context, status: str) -> int:
         _identity(context, "operator")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import grpc
 import pytest
 import sqlalchemy as sa
 from lxml import etree
@@ -13,7 +14,7 @@ from lxml import etree
 from fedmall.envelope import Envelope, VerificationKey, open_envelope
 from fedmall import pki
 from fedmall.results import FedmallError
-from fedmall.v1 import settlement_pb2
+from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, money_pb2, settlement_pb2
 from fedmall.v1 import result_pb2 as rc
 
 from clearing import exports
@@ -275,3 +276,60 @@ def test_cli__refusals_say_why_and_change_nothing(capsys, world, argv, message):
     code, _, err = run(capsys, world, *argv)
     assert code != 0 and message in err
     assert (participant(world).liquidity_minor, participant(world).funds_out_reserved_minor) == (200_000, 0)
+
+
+# --- the admin service, as the operator's certificate ---------------------------------------
+
+
+def terms(movement_id: str, amount_minor: int = 5_000, currency: str = "EUR", bank_id: str = "bank-a"):
+    return clearing_pb2.FundsMovementTerms(movement_id=movement_id, bank_id=bank_id, external_reference="RTGS-7",
+                                           amount=money_pb2.Money(amount_minor=amount_minor, currency=currency))
+
+
+def test_admin__funds_in_and_out_as_the_operator_named_by_its_certificate(world):
+    admin = world.operator_stub()
+    done = admin.RecordFundsIn(clearing_pb2.RecordFundsInRequest(terms=terms("in-1"), reason="top up"))
+    assert (done.result, done.state, done.statement_window_id) == (
+        rc.RESULT_CODE_OK, clearing_pb2.FUNDS_MOVEMENT_STATE_COMMITTED, 1)
+    again = admin.RecordFundsIn(clearing_pb2.RecordFundsInRequest(terms=terms("in-1"), reason="retry"))
+    assert again.result == rc.RESULT_CODE_EXISTS
+    reserved = admin.ReserveFundsOut(clearing_pb2.ReserveFundsOutRequest(terms=terms("out-1"), reason="withdraw"))
+    assert (reserved.result, reserved.state) == (rc.RESULT_CODE_OK, clearing_pb2.FUNDS_MOVEMENT_STATE_RESERVED)
+    committed = admin.CommitFundsOut(clearing_pb2.CommitFundsOutRequest(movement_id="out-1", reason="paid"))
+    assert (committed.result, committed.state) == (rc.RESULT_CODE_OK, clearing_pb2.FUNDS_MOVEMENT_STATE_COMMITTED)
+    retried = admin.ReserveFundsOut(clearing_pb2.ReserveFundsOutRequest(terms=terms("out-1"), reason="retry"))
+    assert (retried.result, retried.state) == (rc.RESULT_CODE_EXISTS, clearing_pb2.FUNDS_MOVEMENT_STATE_COMMITTED)
+    admin.ReserveFundsOut(clearing_pb2.ReserveFundsOutRequest(terms=terms("out-2"), reason="withdraw"))
+    aborted = admin.AbortFundsOut(clearing_pb2.AbortFundsOutRequest(movement_id="out-2", reason="not paid"))
+    assert aborted.state == clearing_pb2.FUNDS_MOVEMENT_STATE_ABORTED
+    assert participant(world).liquidity_minor == 200_000
+    [row] = [r for r in world.clearing.funds.list(bank_id="bank-a") if r.movement_id == "in-1"]
+    assert (row.operator, row.reason) == ("operator", "top up")
+
+
+@pytest.mark.parametrize("call,code", [
+    (lambda admin: admin.RecordFundsIn(clearing_pb2.RecordFundsInRequest(terms=terms("x", currency="USD"),
+                                                                         reason="r")),
+     rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED),
+    (lambda admin: admin.RecordFundsIn(clearing_pb2.RecordFundsInRequest(terms=terms("x"), reason="")),
+     rc.RESULT_CODE_INVALID_FIELD),
+    (lambda admin: admin.RecordFundsIn(clearing_pb2.RecordFundsInRequest(terms=terms("x", bank_id="bank-z"),
+                                                                         reason="r")),
+     rc.RESULT_CODE_UNKNOWN_PARTICIPANT),
+    (lambda admin: admin.ReserveFundsOut(clearing_pb2.ReserveFundsOutRequest(terms=terms("x", amount_minor=200_001),
+                                                                             reason="r")),
+     rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY),
+    (lambda admin: admin.CommitFundsOut(clearing_pb2.CommitFundsOutRequest(movement_id="nope", reason="r")),
+     rc.RESULT_CODE_FUNDS_MOVEMENT_UNKNOWN),
+])
+def test_admin__refusals_are_result_codes_and_change_nothing(world, call, code):
+    assert call(world.operator_stub()).result == code
+    assert (participant(world).liquidity_minor, participant(world).funds_out_reserved_minor) == (200_000, 0)
+
+
+def test_admin__a_bank_certificate_is_permission_denied(world):
+    bank_admin = clearing_pb2_grpc.ClearingAdminServiceStub(world.channel(world.banks["bank-a"].tls))
+    with pytest.raises(grpc.RpcError) as raised:
+        bank_admin.RecordFundsIn(clearing_pb2.RecordFundsInRequest(terms=terms("x"), reason="r"))
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert participant(world).liquidity_minor == 200_000

@@ -17,9 +17,20 @@ class ParticipantStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PARTICIPANT_STATUS_UNSPECIFIED: _ClassVar[ParticipantStatus]
     PARTICIPANT_STATUS_ACTIVE: _ClassVar[ParticipantStatus]
     PARTICIPANT_STATUS_SUSPENDED: _ClassVar[ParticipantStatus]
+
+class FundsMovementState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FUNDS_MOVEMENT_STATE_UNSPECIFIED: _ClassVar[FundsMovementState]
+    FUNDS_MOVEMENT_STATE_RESERVED: _ClassVar[FundsMovementState]
+    FUNDS_MOVEMENT_STATE_COMMITTED: _ClassVar[FundsMovementState]
+    FUNDS_MOVEMENT_STATE_ABORTED: _ClassVar[FundsMovementState]
 PARTICIPANT_STATUS_UNSPECIFIED: ParticipantStatus
 PARTICIPANT_STATUS_ACTIVE: ParticipantStatus
 PARTICIPANT_STATUS_SUSPENDED: ParticipantStatus
+FUNDS_MOVEMENT_STATE_UNSPECIFIED: FundsMovementState
+FUNDS_MOVEMENT_STATE_RESERVED: FundsMovementState
+FUNDS_MOVEMENT_STATE_COMMITTED: FundsMovementState
+FUNDS_MOVEMENT_STATE_ABORTED: FundsMovementState
 
 class TransferResult(_message.Message):
     __slots__ = ("transfer_id", "result", "state")
@@ -236,3 +247,83 @@ class SetNetDebitCapResponse(_message.Message):
     RESULT_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+
+class FundsMovementTerms(_message.Message):
+    __slots__ = ("movement_id", "bank_id", "amount", "external_reference")
+    MOVEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    EXTERNAL_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    movement_id: str
+    bank_id: str
+    amount: _money_pb2.Money
+    external_reference: str
+    def __init__(self, movement_id: _Optional[str] = ..., bank_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., external_reference: _Optional[str] = ...) -> None: ...
+
+class RecordFundsInRequest(_message.Message):
+    __slots__ = ("terms", "reason")
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    terms: FundsMovementTerms
+    reason: str
+    def __init__(self, terms: _Optional[_Union[FundsMovementTerms, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RecordFundsInResponse(_message.Message):
+    __slots__ = ("result", "state", "statement_window_id")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STATEMENT_WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    state: FundsMovementState
+    statement_window_id: int
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ..., statement_window_id: _Optional[int] = ...) -> None: ...
+
+class ReserveFundsOutRequest(_message.Message):
+    __slots__ = ("terms", "reason")
+    TERMS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    terms: FundsMovementTerms
+    reason: str
+    def __init__(self, terms: _Optional[_Union[FundsMovementTerms, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ReserveFundsOutResponse(_message.Message):
+    __slots__ = ("result", "state")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    state: FundsMovementState
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ...) -> None: ...
+
+class CommitFundsOutRequest(_message.Message):
+    __slots__ = ("movement_id", "reason")
+    MOVEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    movement_id: str
+    reason: str
+    def __init__(self, movement_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class CommitFundsOutResponse(_message.Message):
+    __slots__ = ("result", "state", "statement_window_id")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    STATEMENT_WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    state: FundsMovementState
+    statement_window_id: int
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ..., statement_window_id: _Optional[int] = ...) -> None: ...
+
+class AbortFundsOutRequest(_message.Message):
+    __slots__ = ("movement_id", "reason")
+    MOVEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    movement_id: str
+    reason: str
+    def __init__(self, movement_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class AbortFundsOutResponse(_message.Message):
+    __slots__ = ("result", "state")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    state: FundsMovementState
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ...) -> None: ...

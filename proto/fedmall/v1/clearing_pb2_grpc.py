@@ -526,6 +526,26 @@ class ClearingAdminServiceStub:
                 request_serializer=fedmall_dot_v1_dot_clearing__pb2.SetNetDebitCapRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_clearing__pb2.SetNetDebitCapResponse.FromString,
                 _registered_method=True)
+        self.RecordFundsIn = channel.unary_unary(
+                '/fedmall.v1.ClearingAdminService/RecordFundsIn',
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.RecordFundsInRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.RecordFundsInResponse.FromString,
+                _registered_method=True)
+        self.ReserveFundsOut = channel.unary_unary(
+                '/fedmall.v1.ClearingAdminService/ReserveFundsOut',
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.ReserveFundsOutRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.ReserveFundsOutResponse.FromString,
+                _registered_method=True)
+        self.CommitFundsOut = channel.unary_unary(
+                '/fedmall.v1.ClearingAdminService/CommitFundsOut',
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.CommitFundsOutRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.CommitFundsOutResponse.FromString,
+                _registered_method=True)
+        self.AbortFundsOut = channel.unary_unary(
+                '/fedmall.v1.ClearingAdminService/AbortFundsOut',
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.AbortFundsOutRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.AbortFundsOutResponse.FromString,
+                _registered_method=True)
 
 
 class ClearingAdminServiceServicer:
@@ -554,6 +574,35 @@ class ClearingAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordFundsIn(self, request, context):
+        """Funds in and out of a bank's prefunded liquidity. A funds in commits at once; a funds
+        out is reserved (the money stops backing new transfers), then committed once paid or
+        aborted. The same movement_id with the same terms again is EXISTS (a safe retry), with
+        other terms MODIFIED_REQUEST. A funds out that would leave less than the bank's
+        position and reserved transfers need is INSUFFICIENT_LIQUIDITY.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReserveFundsOut(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitFundsOut(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AbortFundsOut(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClearingAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -571,6 +620,26 @@ def add_ClearingAdminServiceServicer_to_server(servicer, server):
                     servicer.SetNetDebitCap,
                     request_deserializer=fedmall_dot_v1_dot_clearing__pb2.SetNetDebitCapRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_clearing__pb2.SetNetDebitCapResponse.SerializeToString,
+            ),
+            'RecordFundsIn': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordFundsIn,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.RecordFundsInRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.RecordFundsInResponse.SerializeToString,
+            ),
+            'ReserveFundsOut': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReserveFundsOut,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.ReserveFundsOutRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.ReserveFundsOutResponse.SerializeToString,
+            ),
+            'CommitFundsOut': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitFundsOut,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.CommitFundsOutRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.CommitFundsOutResponse.SerializeToString,
+            ),
+            'AbortFundsOut': grpc.unary_unary_rpc_method_handler(
+                    servicer.AbortFundsOut,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.AbortFundsOutRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.AbortFundsOutResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -655,6 +724,114 @@ class ClearingAdminService:
             '/fedmall.v1.ClearingAdminService/SetNetDebitCap',
             fedmall_dot_v1_dot_clearing__pb2.SetNetDebitCapRequest.SerializeToString,
             fedmall_dot_v1_dot_clearing__pb2.SetNetDebitCapResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordFundsIn(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingAdminService/RecordFundsIn',
+            fedmall_dot_v1_dot_clearing__pb2.RecordFundsInRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.RecordFundsInResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReserveFundsOut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingAdminService/ReserveFundsOut',
+            fedmall_dot_v1_dot_clearing__pb2.ReserveFundsOutRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.ReserveFundsOutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitFundsOut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingAdminService/CommitFundsOut',
+            fedmall_dot_v1_dot_clearing__pb2.CommitFundsOutRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.CommitFundsOutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AbortFundsOut(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingAdminService/AbortFundsOut',
+            fedmall_dot_v1_dot_clearing__pb2.AbortFundsOutRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.AbortFundsOutResponse.FromString,
             options,
             channel_credentials,
             insecure,
