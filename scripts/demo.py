@@ -38,6 +38,7 @@ from demo_credit import (  # noqa: E402
     lines_lent, lines_paid_off, lines_repaid, pay_off_one, read_credit, read_loans)
 from demo_market import (  # noqa: E402
     MERCHANTS_PER_BANK, MarketResult, combined, interbank_nets, open_shops, shop_around)
+from demo_operator import OperatorDay, raise_small_bank  # noqa: E402
 from demo_settlement import Settlement, settle_day, wait_until_booked  # noqa: E402
 import invariants  # noqa: E402
 from federation import BankSpec, Books, Federation, read_books  # noqa: E402
@@ -67,6 +68,9 @@ NET_DEBIT_CAP, LIQUIDITY = "100000.00", "200000.00"
 SMALL_NET_DEBIT_CAP, SMALL_LIQUIDITY = "3000.00", "6000.00"
 OVER_SMALL_CAP_MINOR = 400_000               # Above the small cap, below its liquidity and a fresh balance.
 OVER_BALANCE_MINOR = 1_000_000
+# The operator's day: the small bank pays in more liquidity and its cap is raised above the
+# payment its cap refused.
+OPERATOR_FUNDS_IN_MINOR, OPERATOR_CAP_MINOR = 500_000, 1_000_000
 AUTO_CONFIRM_AFTER_S = 2                     # Shipped orders the buyer never confirms complete after this.
 FIRST_ROUND_SHARE_PCT = 50                   # Of the orders, placed before the merchants borrow.
 
@@ -140,15 +144,18 @@ class Teller:
         self._stubs = {bank.bank_id: federation.node_stub(bank.bank_id) for bank in federation.banks}
 
     def open_with_deposit(self, customer: Customer, *, amount_minor: int) -> None:
-        stub = self._stubs[customer.bank_id]
-        opened = stub.OpenAccount(node_pb2.OpenAccountRequest(
+        opened = self._stubs[customer.bank_id].OpenAccount(node_pb2.OpenAccountRequest(
             account_id=customer.account_id, holder_name=customer.name, currency=CURRENCY), timeout=RPC_TIMEOUT_S)
-        deposited = stub.Deposit(node_pb2.DepositRequest(
+        if name_of(opened.result) != "OK":
+            raise DemoError(f"open account {customer.account_id} at {customer.bank_id}: {name_of(opened.result)}")
+        self.deposit(customer, amount_minor=amount_minor)
+
+    def deposit(self, customer: Customer, *, amount_minor: int) -> None:
+        deposited = self._stubs[customer.bank_id].Deposit(node_pb2.DepositRequest(
             deposit_id=str(uuid.uuid4()), account_id=customer.account_id,
             amount=money_pb2.Money(amount_minor=amount_minor, currency=CURRENCY)), timeout=RPC_TIMEOUT_S)
-        for what, result in (("open account", opened.result), ("deposit", deposited.result)):
-            if name_of(result) != "OK":
-                raise DemoError(f"{what} {customer.account_id} at {customer.bank_id}: {name_of(result)}")
+        if name_of(deposited.result) != "OK":
+            raise DemoError(f"deposit {customer.account_id} at {customer.bank_id}: {name_of(deposited.result)}")
 
     def balance_minor(self, customer: Customer) -> int:
         response = self._stubs[customer.bank_id].GetAccount(
@@ -289,6 +296,8 @@ class Run:
     settlement: Settlement
     clearing_transfers: dict                    # `fedmall-clearing transfers --json`
     books: Books
+    operator_day: OperatorDay
+    resent: Outcome                             # The refused payment, sent again after the cap was raised.
 
 
 def run_demo(federation: Federation, story: Story, *, transfers: int, orders: int, seed: int) -> Run:
@@ -299,14 +308,34 @@ def run_demo(federation: Federation, story: Story, *, transfers: int, orders: in
     showcases = run_showcases(teller, customers, federation.banks)
     for case in showcases:
         tell_showcase(story, case)
+    operator_day, resent = run_operator_day(federation, teller, showcases, story)
     moved = move_random(teller, customers, story, count=transfers, seed=seed)
-    showcase_moves = [(case.transfer, case.outcome) for case in showcases]
+    showcase_moves = [(case.transfer, case.outcome) for case in showcases] + [resent]
     market, lending, payoff = run_market(federation, customers, story, orders=orders, seed=seed)
     settlement = settle_day(federation, currency=CURRENCY)
     tell_settlement(story, settlement)
     return Run(federation, customers, showcases, showcase_moves + moved, [outcome for _, outcome in moved],
                market, read_credit(federation, lending, payoff), settlement, federation.clearing_cli("transfers", "--summary"),
-               read_books(federation))
+               read_books(federation), operator_day, resent[1])
+
+
+def run_operator_day(federation: Federation, teller: Teller, showcases: list[Showcase],
+                     story: Story) -> tuple[OperatorDay, tuple[Transfer, Outcome]]:
+    """The operator looks up the payment the small bank's cap refused, records the bank's funds
+    in and raises its cap; the customer tops up and sends the same amount again (a new id)."""
+    refused = next(case for case in showcases if case.key == "over_net_debit_cap")
+    day = raise_small_bank(federation, bank_id=refused.transfer.payer.bank_id,
+                           refused_transfer_id=refused.transfer.transfer_id, funds_in_minor=OPERATOR_FUNDS_IN_MINOR,
+                           cap_minor=OPERATOR_CAP_MINOR, currency=CURRENCY)
+    for line in day.lines():
+        story.done(line)
+    teller.deposit(refused.transfer.payer, amount_minor=refused.transfer.amount_minor)
+    again = Transfer(str(uuid.uuid4()), refused.transfer.payer, refused.transfer.payee, refused.transfer.amount_minor)
+    outcome = teller.move(again)
+    line = (f"{again.payer.name} topped up {eur(again.amount_minor)} and sent the refused payment again (a new id): "
+            f"{outcome.describe()}")
+    (story.done if outcome.status == COMMITTED else story.failed)(line)
+    return day, (again, outcome)
 
 
 def run_market(federation: Federation, customers: dict[str, list[Customer]], story: Story, *,
@@ -405,6 +434,15 @@ def tell_showcase(story: Story, case: Showcase) -> None:
 # The report --------------------------------------------------------------------------------
 
 
+def operator_day_worked(run: Run) -> Check:
+    day = run.operator_day
+    ok = (day.refusal == "NET_DEBIT_CAP_EXCEEDED" and run.resent.status == COMMITTED
+          and day.liquidity_minor[1] == day.liquidity_minor[0] + day.funds_in_minor and day.cap_minor[1] > day.cap_minor[0])
+    return Check("operator_day", "operator: refusal looked up, funds in, cap raised, payment made", ok,
+                 f"{day.bank_id}: audit said {day.refusal}; liquidity +{eur(day.funds_in_minor)}; cap "
+                 f"{eur(day.cap_minor[0])} -> {eur(day.cap_minor[1])}; resent {run.resent.describe()}")
+
+
 def showcases_as_expected(run: Run) -> Check:
     wrong = [f"{case.key}: {case.outcome.describe()} (expected {case.expected.describe()}"
              f"{'' if case.payer_balance_unchanged else ', payer balance changed'})" for case in run.showcases if not case.ok]
@@ -444,7 +482,8 @@ def all_checks(run: Run) -> list[Check]:
     itself expects of its payments, settlement, showcases and loans."""
     federation = run.federation
     return invariants.check_databases(federation.clearing_url(), federation.node_urls(), currency=CURRENCY) + [
-        nets_match_transfers(run), window_settled(run), showcases_as_expected(run)] + credit_checks(run.credit, run.books)
+        nets_match_transfers(run), window_settled(run), showcases_as_expected(run), operator_day_worked(run)] \
+        + credit_checks(run.credit, run.books)
 
 
 def committed_minor(run: Run, bank_id: str, side: str) -> int:
@@ -486,6 +525,7 @@ def document(run: Run, checks: list[Check]) -> dict:
         settlement=settlement_document(run.settlement),
         showcases={case.key: dict(ok=case.ok, expected=asdict(case.expected), outcome=asdict(case.outcome),
                                   payer_balance_unchanged=case.payer_balance_unchanged) for case in run.showcases},
+        operator_day=dict(asdict(run.operator_day), resent=asdict(run.resent)),
         checks={check.key: dict(title=check.title, ok=check.ok, detail=check.detail) for check in checks},
         invariants_ok=all(check.ok for check in checks),
     )
