@@ -76,6 +76,8 @@ def bank_request(capsys, tmp_path, bank_id: str = "bank-a", *, named: str | None
 
 
 def test_init__records_the_clearings_and_the_operators_certificates(capsys, home):
+    code, out, _ = run(capsys, home, "certificates")  # list is the default.
+    assert code == 0 and "clearing" in out and "operator" in out and "(issuing)" in out
     rows = listed(capsys, home)
     assert sorted((row["role"], row["party_id"], row["status"], row["ca"]) for row in rows) == [
         ("clearing", "clearing", "active", "current"), ("operator", "operator", "active", "current")]

@@ -7,6 +7,7 @@ import grpc
 import pytest
 from cryptography import x509
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from fedmall import pki
 from fedmall.pki import TlsCredentials
@@ -51,6 +52,9 @@ def test_revoked__the_next_call_on_the_same_connection_is_refused_everywhere(wor
         grpc.StatusCode.UNAUTHENTICATED
     stream = bank_a.StreamDeliveries(clearing_pb2.StreamDeliveriesRequest(), timeout=5)
     assert refused(lambda: next(stream)).code() == grpc.StatusCode.UNAUTHENTICATED
+    reflection = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+    assert refused(lambda: next(reflection)).code() == grpc.StatusCode.UNAUTHENTICATED
     assert world.stub("bank-b").ListParticipants(LIST, timeout=5).participants  # Others are unaffected.
 
 
