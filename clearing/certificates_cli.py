@@ -180,19 +180,18 @@ def read_request(path: Path, *, bank_id: str):
 
 
 @retry_on_conflict
-def _record(store: Store, home: Path, issued: credentials.Issued) -> CertificateEntry:
+def record_issued(store: Store, home: Path, issued: credentials.Issued) -> CertificateEntry:
     with store.write() as connection:
         return certificates.record(connection, issued.certificate_pem, trusted=credentials.trusted_cas(home),
                                    now_ms=_ms(_now()))
 
 
-def issue_for_admission(config: ClearingConfig, store: Store, *, bank_id: str, node_address: str,
-                        public_key, validity_days: int) -> credentials.Issued:
-    """The certificate of a bank being admitted (on its own key with a signing request), recorded."""
-    issued = credentials.issue(config.home, Identity(bank_id, "bank"), hosts=credentials.bank_hosts(node_address),
-                               now=_now(), validity_days=validity_days, public_key=public_key)
-    _record(store, config.home, issued)
-    return issued
+def issue_for_admission(config: ClearingConfig, *, bank_id: str, node_address: str, public_key,
+                        validity_days: int) -> credentials.Issued:
+    """The certificate of a bank being admitted: on its own key (a checked signing request) or
+    on one made here (public_key None); record_issued records it."""
+    return credentials.issue(config.home, Identity(bank_id, "bank"), hosts=credentials.bank_hosts(node_address),
+                             now=_now(), validity_days=validity_days, public_key=public_key)
 
 
 def _previous(store: Store, role: str, party_id: str) -> CertificateEntry | None:
@@ -222,7 +221,7 @@ def _renew_bank(args) -> int:
         issued = credentials.issue(config.home, Identity(args.bank_id, "bank"),
                                    hosts=credentials.bank_hosts(participant.node_address), now=_now(),
                                    validity_days=args.validity_days, public_key=public_key)
-        entry = _record(store, config.home, issued)
+        entry = record_issued(store, config.home, issued)
     finally:
         store.close()
     if args.out is not None:
@@ -249,7 +248,7 @@ def _renew_own(args) -> int:
         previous = _previous(store, role, role)
         issued = credentials.issue(config.home, Identity(role, role), hosts=hosts, now=_now(),
                                    validity_days=args.validity_days)
-        entry = _record(store, config.home, issued)
+        entry = record_issued(store, config.home, issued)
     finally:
         store.close()
     credentials.install_tls(folder, issued, home=config.home)

@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     except StorageUnavailable as error:
         return fail(f"the clearing's database is unavailable, nothing was changed; try again ({error})",
                     code=EXIT_REFUSED)
+    except certificates.CertificateRefused as error:
+        return fail(str(error), code=EXIT_REFUSED)
 
 
 def _init(args) -> int:
@@ -164,12 +166,14 @@ def _admit(args) -> int:
         public_key = signing_key.private_key.public_key()
     config, store, registry = _open(args)
     try:
+        # Issued first (a CA too close to its end refuses), recorded once the bank is admitted.
+        issued = certificates_cli.issue_for_admission(config, bank_id=args.bank_id, node_address=args.node_address,
+                                                      public_key=tls_public_key,
+                                                      validity_days=CERTIFICATE_VALIDITY_DAYS)
         registry.admit(bank_id=args.bank_id, name=args.name, currency=currency, net_debit_cap_minor=cap_minor,
                        liquidity_minor=liquidity_minor, node_address=args.node_address,
                        signing_key_id=key_id, signing_public_key=pki.public_key_raw(public_key))
-        issued = certificates_cli.issue_for_admission(config, store, bank_id=args.bank_id,
-                                                      node_address=args.node_address, public_key=tls_public_key,
-                                                      validity_days=CERTIFICATE_VALIDITY_DAYS)
+        certificates_cli.record_issued(store, config.home, issued)
     finally:
         store.close()
     credentials.write_bank_bundle(

@@ -12,6 +12,9 @@ operator signed (docs/certificates.md).
    A folder holding only ca.pem installs a new trust bundle (a CA rotation); it must still
    trust the CA of the bank's own certificate. Each file is replaced in one step; a running
    node's server uses them from its next connection on, its calls after a restart.
+
+Exceptions:
+    InstallRefused (a ValueError)   what the operator sent does not fit the home; nothing changed
 """
 from __future__ import annotations
 

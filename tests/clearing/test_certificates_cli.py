@@ -3,6 +3,7 @@ admission from a bank's signing request, the registry, renewal, revocation, expi
 the CA rotation's refusals, and every refusal changing nothing."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import stat
@@ -278,3 +279,11 @@ def test_ca_rotation__refused_out_of_order_and_walked_in_order(capsys, home, tmp
     statuses = {(row["ca"], row["status"]) for row in listed(capsys, home)}
     assert statuses == {("current", "active"), ("dropped", "ca_retired")}
     assert audit_kinds(home) == ["admit", "ca.rotate", "ca.retire"]
+
+
+def test_issue__refused_when_the_ca_ends_before_the_certificate_would(tmp_path):
+    now = dt.datetime.now(dt.timezone.utc)
+    ca = pki.create_ca(now=now, validity_days=5)
+    with pytest.raises(credentials.CertificateRefused, match="rotate the CA first"):
+        credentials._issue(ca, pki.Identity("bank-a", "bank"), hosts=["localhost"], now=now, validity_days=10)
+    assert credentials._issue(ca, pki.Identity("bank-a", "bank"), hosts=["localhost"], now=now, validity_days=4)
