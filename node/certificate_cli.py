@@ -61,7 +61,11 @@ def _csr(args) -> None:
     except ConfigError as error:
         raise BadInput(str(error)) from None
     if args.out:
-        args.out.write_bytes(made.request_pem)
+        try:
+            args.out.write_bytes(made.request_pem)
+        except OSError as error:
+            raise BadInput(f"--out {args.out}: cannot write it ({error.strerror}); the key is in "
+                           f"{made.key_path}, run csr again to write the request") from None
     document = dict(bank_id=bank_id, request_file=str(args.out) if args.out else None,
                     private_key_file=str(made.key_path), private_key_reused=made.key_reused,
                     signing_public_key_file=str(made.signing_public_key_path) if made.signing_public_key_path else None)

@@ -70,7 +70,7 @@ def request(home: Path, *, bank_id: str, hosts: list[str]) -> SigningRequest:
         key = pki.new_tls_key()
         pki.write_private(key_path, pki.private_key_pem(key))
     signing_public_key_path = None
-    if not (home / "signing.key").exists():
+    if not (home / CONFIG_FILE).exists() and not (home / "signing.key").exists():  # A new bank's home.
         signing_key = pki.new_signing_key(f"{bank_id}/k1")
         pki.write_private(home / "signing.key", pki.signing_key_pem(signing_key))
         signing_public_key_path = home / SIGNING_PUBLIC_KEY_FILE

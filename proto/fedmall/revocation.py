@@ -65,9 +65,15 @@ class RefuseRevoked(grpc.ServerInterceptor):
     def _streaming(self, behaviour):
         def call(request_or_iterator, context):
             self._check(context)
-            for response in behaviour(request_or_iterator, context):
-                self._check(context)
-                yield response
+            responses = behaviour(request_or_iterator, context)
+            try:
+                for response in responses:
+                    self._check(context)
+                    yield response
+            finally:  # A refusal or a cancelled call ends the servicer's stream now, not when collected.
+                close = getattr(responses, "close", None)
+                if close is not None:
+                    close()
         return call
 
 

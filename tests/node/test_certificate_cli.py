@@ -144,3 +144,12 @@ def test_expiry_warning__from_thirty_days_before():
     assert expiry_warning(certificate(30), now=now) is None  # 30 days and an hour.
     assert "expires in 29 days" in expiry_warning(certificate(29), now=now)
     assert "has expired" in expiry_warning(certificate(29), now=now + dt.timedelta(days=31))
+
+
+def test_csr__a_request_file_that_cannot_be_written_exits_2__a_retry_reuses_the_key(capsys, tmp_path):
+    home = tmp_path / "node"
+    code, _, err = run(capsys, "csr", "--home", str(home), "--bank-id", "bank-a", "--out",
+                       str(tmp_path / "missing" / "bank-a.csr"))
+    assert code == 2 and "cannot write it" in err
+    code, out, _ = run(capsys, "csr", "--home", str(home), "--bank-id", "bank-a", "--json")
+    assert code == 0 and json.loads(out)["private_key_reused"]
