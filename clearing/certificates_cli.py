@@ -42,11 +42,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     group = commands.add_parser(
         "certificates", help="the certificates the consortium CA issued: list (the default), renew, revoke, "
                              "rotate the CA")
-    group.add_argument("--json", action="store_true")
+    group.add_argument("--json", action="store_true", help="machine-readable output (of list)")
     actions = group.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="every certificate with its days to expiry, status and issuing CA; flags "
                                     f"those expiring within {certificates.EXPIRY_WARNING_DAYS} days").add_argument(
-        "--json", action="store_true")
+        "--json", action="store_true", help="machine-readable output")
 
     renew = actions.add_parser("renew", help="a new certificate from the current CA; the old one stays valid "
                                              "until it expires")
@@ -54,32 +54,32 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     bank = parties.add_parser("bank", help="a member's: on the key of its signing request (--csr), or on a key "
                                            "made here (--out without --csr)")
     bank.add_argument("bank_id")
-    bank.add_argument("--csr", type=Path, help="the bank's certificate signing request (fedmall-node csr); "
+    bank.add_argument("--csr", type=Path, metavar="FILE", help="the bank's certificate signing request (fedmall-node csr); "
                                                "without --out the certificate is printed")
-    bank.add_argument("--out", type=Path, help="a new or empty folder for ca.pem and tls.crt (and tls.key when "
+    bank.add_argument("--out", type=Path, metavar="DIR", help="a new or empty folder for ca.pem and tls.crt (and tls.key when "
                                                "there is no --csr), to install with fedmall-node install-certificate")
     for name, text in (("clearing", "the clearing's, into its home (the running clearing uses it from its next "
                                     "connection on)"),
                        ("operator", "the operator's, into the home's operator folder")):
         parties.add_parser(name, help=text)
     for sub in (bank, parties.choices["clearing"], parties.choices["operator"]):
-        sub.add_argument("--validity-days", type=int, default=credentials.CERTIFICATE_VALIDITY_DAYS,
+        sub.add_argument("--validity-days", type=int, default=credentials.CERTIFICATE_VALIDITY_DAYS, metavar="DAYS",
                          help=f"1..{VALIDITY_DAYS_MAX} (default {credentials.CERTIFICATE_VALIDITY_DAYS})")
-        sub.add_argument("--json", action="store_true")
+        sub.add_argument("--json", action="store_true", help="machine-readable output")
 
     revoke = actions.add_parser("revoke", help="refuse a certificate on every call at the clearing and at the "
                                                "nodes from now on; who and why go to the audit log")
     revoke.add_argument("serial", help="as `certificates list` shows it (hexadecimal)")
     operator.add_arguments(revoke)
-    revoke.add_argument("--json", action="store_true")
+    revoke.add_argument("--json", action="store_true", help="machine-readable output")
     rotate = actions.add_parser("rotate-ca", help="make a new CA the issuing one; ca.pem trusts both until "
                                                   "retire-old-ca (docs/certificates.md)")
     operator.add_arguments(rotate)
-    rotate.add_argument("--json", action="store_true")
+    rotate.add_argument("--json", action="store_true", help="machine-readable output")
     retire = actions.add_parser("retire-old-ca", help="trust only the current CA; refused while a party holds no "
                                                       "certificate of it")
     operator.add_arguments(retire)
-    retire.add_argument("--json", action="store_true")
+    retire.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 def run(args) -> int:

@@ -183,8 +183,8 @@ def _admit(args) -> int:
     document = {"bank_id": args.bank_id, "bundle": str(args.out), "signing_key_id": key_id,
                 "net_debit_cap_minor": cap_minor, "liquidity_minor": liquidity_minor, "currency": currency,
                 "private_keys_in_bundle": issued.key_pem is not None}
-    install = (f"; the bank installs it in its node home: fedmall-node install-certificate --home HOME --from {args.out}"
-               if args.csr else "")
+    install = ("; the bank installs it in its node home: fedmall-node install-certificate --home HOME "
+               f"--from {args.out}" if args.csr else "")
     emit(document, as_json=args.json,
          human=f"admitted {args.bank_id} ({args.name}): cap {args.net_debit_cap} {currency}, "
                f"liquidity {args.liquidity} {currency}; bundle in {args.out}{install}")

@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 
 def refusal_message(peer: PeerCertificate) -> str:
     who = f"{peer.identity.role} {peer.identity.party_id}" if peer.identity else "an unknown party"
-    return (f"certificate serial {peer.serial} ({who}) is revoked (or its CA was retired): the clearing no longer accepts it; "
-            "the operator can issue a new one (fedmall-clearing certificates renew)")
+    return (f"certificate serial {peer.serial} ({who}) is revoked (or its CA was retired): the clearing no "
+            "longer accepts it; the operator can issue a new one (fedmall-clearing certificates renew)")
 
 
 class RefuseRevoked(grpc.ServerInterceptor):

@@ -98,7 +98,8 @@ def test_admission_from_a_signing_request__the_bank_runs_on_its_own_key_until_re
     assert not (bundle / "tls.key").exists() and not (bundle / "signing.key").exists()
     node("install-certificate", "--home", str(node_home), "--from", str(bundle))
 
-    processes = [start([str(BIN / "fedmall-clearing"), "--home", str(clearing_home), "serve"], tmp_path / "clearing.log")]
+    processes = [start([str(BIN / "fedmall-clearing"), "--home", str(clearing_home), "serve"],
+                       tmp_path / "clearing.log")]
     try:
         processes.append(start([str(BIN / "fedmall-node"), "serve", "--home", str(node_home)], tmp_path / "node.log"))
         bank = TlsCredentials.load(node_home)

@@ -31,7 +31,8 @@ def old_style_ca() -> pki.CertificateAuthority:
 
 
 def credentials(ca: pki.CertificateAuthority, trust: bytes, identity: Identity = Identity("bank-a", "bank")):
-    certificate, key = pki.issue_certificate(ca, identity, hosts=["127.0.0.1"], not_before=NOW - dt.timedelta(minutes=5),
+    certificate, key = pki.issue_certificate(ca, identity, hosts=["127.0.0.1"],
+                                             not_before=NOW - dt.timedelta(minutes=5),
                                              not_after=NOW + dt.timedelta(days=1))
     return TlsCredentials(ca_pem=trust, certificate_pem=certificate, key_pem=key)
 
