@@ -82,7 +82,6 @@ class Clearing:
         self._server.start()
         self._sweeper.start()
         self._scheduler.start()
-        self.log_certificate_expiry()
         self._certificate_watch.start()
         return self.port
 
@@ -99,12 +98,14 @@ class Clearing:
         return warnings
 
     def _watch_certificates(self) -> None:
-        """The expiry warnings again every certificate_check_interval_s while serving."""
-        while not self._stopping.wait(self.certificate_check_interval_s):
+        """The expiry warnings at start, then every certificate_check_interval_s while serving."""
+        while True:
             try:
                 self.log_certificate_expiry()
             except Exception:  # The watch must outlive a transient database error.
                 log.exception("certificate expiry check failed; retrying")
+            if self._stopping.wait(self.certificate_check_interval_s):
+                return
 
     def _sweep(self) -> None:
         """Abort expired reservations, also those left from before a restart."""

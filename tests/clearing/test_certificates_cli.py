@@ -248,7 +248,7 @@ def test_expiry__flagged_in_the_list_the_participants_view_and_the_clearings_log
         try:
             def warnings() -> int:
                 return sum("bank certificate of bank-a" in record.getMessage() for record in caplog.records)
-            assert warnings() >= 1  # At start,
+            wait_until(lambda: warnings() >= 1, timeout_s=5)  # At start,
             wait_until(lambda: warnings() >= 3, timeout_s=5)  # and again while serving.
         finally:
             clearing.stop()
