@@ -15,6 +15,7 @@
     transfer ID   one transfer: its signed prepare, states and times, window, audit entries
     windows, report, reconcile, settle, abort-window: settlement (see clearing.settlement_cli)
     funds in|out|commit|abort|list: the banks' prefunded liquidity (see clearing.funds_cli)
+    certificates  list, renew, revoke, rotate the CA (see clearing.certificates_cli)
 """
 from __future__ import annotations
 
@@ -36,8 +37,8 @@ from fedmall.stop_signals import StopSignals
 from fedmall.v1 import transfer_pb2
 
 from clearing import (
-    audit, audit_cli, audit_reading, credentials, funds_cli, participants_cli, rules, settlement_cli, transfer_list,
-    transfer_lookup)
+    audit, audit_cli, audit_reading, certificates, certificates_cli, credentials, funds_cli, participants_cli, rules,
+    settlement_cli, transfer_list, transfer_lookup)
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService
@@ -47,7 +48,7 @@ from clearing.store import StorageUnavailable, Store, participants, transfers
 from clearing.transfers import state_name
 from clearing.windows import WindowService
 
-CERTIFICATE_VALIDITY_DAYS = 365
+CERTIFICATE_VALIDITY_DAYS = credentials.CERTIFICATE_VALIDITY_DAYS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     admit.add_argument("--out", type=Path, required=True, help="folder for the bank's bundle")
     admit.add_argument("--signing-public-key", type=Path,
                        help="the bank's own Ed25519 public key (PEM); without it a key pair is made for the bundle")
+    admit.add_argument("--csr", type=Path,
+                       help="the bank's certificate signing request (fedmall-node csr): the bundle then holds no "
+                            "private key; needs --signing-public-key")
     admit.add_argument("--json", action="store_true")
 
     commands.add_parser("serve", help="run the clearing until SIGTERM")
@@ -110,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
         command.add_argument("--json", action="store_true")
     settlement_cli.add_commands(commands)
     funds_cli.add_commands(commands)
+    certificates_cli.add_commands(commands)
     return parser
 
 
@@ -119,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
                "suspend": _status, "resume": _status, "audit-verify": _audit_verify,
-               "transfers": _transfers, "transfer": _transfer, "audit": _audit, "funds": _funds}.get(args.command)
+               "transfers": _transfers, "transfer": _transfer, "audit": _audit, "funds": _funds,
+               "certificates": certificates_cli.run}.get(args.command)
     try:
         return handler(args) if handler else _settlement(args)
     except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
@@ -129,12 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     except StorageUnavailable as error:
         return fail(f"the clearing's database is unavailable, nothing was changed; try again ({error})",
                     code=EXIT_REFUSED)
+    except certificates.CertificateRefused as error:
+        return fail(str(error), code=EXIT_REFUSED)
 
 
 def _init(args) -> int:
     credentials.init_home(args.home, listen_address=args.listen, database_url=args.database_url,
                           now=dt.datetime.now(dt.timezone.utc), validity_days=CERTIFICATE_VALIDITY_DAYS)
-    Store.open(ClearingConfig.load(args.home).database_url).close()  # Run the migrations now.
+    store = Store.open(ClearingConfig.load(args.home).database_url)  # Run the migrations now.
+    certificates.record_home(store, args.home, now_ms=wall_clock_ms())
+    store.close()
     print(f"clearing home created in {args.home} (operator bundle in {args.home / 'operator'})")
     return EXIT_OK
 
@@ -154,6 +164,12 @@ def _admit(args) -> int:
     currency = money.check_currency(args.currency)
     cap_minor = money.parse_amount(args.net_debit_cap, currency)
     liquidity_minor = money.parse_amount(args.liquidity, currency)
+    tls_public_key = None
+    if args.csr:
+        if not args.signing_public_key:
+            raise ValueError("--csr needs --signing-public-key: a bundle made from a signing request holds no "
+                             "private key, so the bank's signing key is its own too")
+        tls_public_key = certificates_cli.read_request(args.csr, bank_id=args.bank_id)
     key_id = f"{args.bank_id}/k1"
     if args.signing_public_key:
         signing_key = None
@@ -163,21 +179,29 @@ def _admit(args) -> int:
         public_key = signing_key.private_key.public_key()
     config, store, registry = _open(args)
     try:
+        # Issued first (a CA too close to its end refuses), recorded once the bank is admitted.
+        issued = certificates_cli.issue_for_admission(config, bank_id=args.bank_id, node_address=args.node_address,
+                                                      public_key=tls_public_key,
+                                                      validity_days=CERTIFICATE_VALIDITY_DAYS)
         registry.admit(bank_id=args.bank_id, name=args.name, currency=currency, net_debit_cap_minor=cap_minor,
                        liquidity_minor=liquidity_minor, node_address=args.node_address,
                        signing_key_id=key_id, signing_public_key=pki.public_key_raw(public_key),
                        funds=FundsService(store, clearing_key=config.signing_key(), clock_ms=wall_clock_ms))
+        certificates_cli.record_issued(store, config.home, issued)
     finally:
         store.close()
     credentials.write_bank_bundle(
         config, args.out, bank_id=args.bank_id, node_address=args.node_address, signing_key_id=key_id,
         signing_key=signing_key, now=dt.datetime.now(dt.timezone.utc), validity_days=CERTIFICATE_VALIDITY_DAYS,
-        clearing_address=config.listen_address)
+        clearing_address=config.listen_address, issued=issued)
     document = {"bank_id": args.bank_id, "bundle": str(args.out), "signing_key_id": key_id,
-                "net_debit_cap_minor": cap_minor, "liquidity_minor": liquidity_minor, "currency": currency}
+                "net_debit_cap_minor": cap_minor, "liquidity_minor": liquidity_minor, "currency": currency,
+                "private_keys_in_bundle": issued.key_pem is not None}
+    install = ("; the bank installs it in its node home: fedmall-node install-certificate --home HOME "
+               f"--from {args.out}" if args.csr else "")
     emit(document, as_json=args.json,
          human=f"admitted {args.bank_id} ({args.name}): cap {args.net_debit_cap} {currency}, "
-               f"liquidity {args.liquidity} {currency}; bundle in {args.out}")
+               f"liquidity {args.liquidity} {currency}; bundle in {args.out}{install}")
     return EXIT_OK
 
 
@@ -199,6 +223,8 @@ def _participants(args) -> int:
 def _list_participants(args) -> int:
     _, store, registry = _open(args)
     rows = registry.list()
+    now_ms = wall_clock_ms()
+    bank_certificates, warnings = certificates_cli.participant_certificates(store, now_ms=now_ms)
     store.close()
     document = [{
         "bank_id": r.bank_id, "name": r.name, "currency": r.currency, "status": r.status,
@@ -208,7 +234,8 @@ def _list_participants(args) -> int:
                                                net_debit_cap_minor=r.net_debit_cap_minor,
                                                liquidity_minor=rules.available_liquidity_minor(r)),
         "funds_out_reserved_minor": r.funds_out_reserved_minor,
-        "node_address": r.node_address, **participants_cli.usage_fields(r)} for r in rows]
+        "node_address": r.node_address, **participants_cli.usage_fields(r),
+        **certificates_cli.participant_fields(bank_certificates.get(r.bank_id), now_ms=now_ms)} for r in rows]
     human_rows = [{
         "bank": d["bank_id"], "status": d["status"], "currency": d["currency"],
         "position": money.format_amount(d["position_minor"], d["currency"]),
@@ -217,10 +244,12 @@ def _list_participants(args) -> int:
         "liquidity": money.format_amount(d["liquidity_minor"], d["currency"]),
         "out reserved": money.format_amount(d["funds_out_reserved_minor"], d["currency"]),
         "headroom": money.format_amount(d["headroom_minor"], d["currency"]),
-        **participants_cli.usage_cells(d)} for d in document]
+        **participants_cli.usage_cells(d), "certificate": certificates_cli.participant_cell(d)} for d in document]
+    for warning in warnings:  # Stderr: the JSON on stdout stays one list.
+        print(f"warning: {warning}", file=sys.stderr)
     emit(document, as_json=args.json,
          human=table(human_rows, ["bank", "status", "currency", "position", "reserved", "cap", "liquidity",
-                                  "out reserved", "headroom", *participants_cli.USAGE_COLUMNS])
+                                  "out reserved", "headroom", *participants_cli.USAGE_COLUMNS, "certificate"])
          + "\n* headroom: what the bank may still reserve, min(cap, liquidity - out reserved) - position - reserved; "
            "below zero after a settlement paid it more than its cap, until its position comes down\n"
            "* out reserved: funds out reserved and not yet committed or aborted"

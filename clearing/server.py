@@ -7,10 +7,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from fedmall import tls
+from fedmall import revocation, tls
 from fedmall.config_file import load_tls
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc
 
+from clearing import certificates, limits
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService
@@ -36,6 +37,7 @@ class Clearing:
     """A running clearing. start() binds and returns the port; stop() shuts down cleanly."""
     config: ClearingConfig
     clock_ms: Callable[[], int] = wall_clock_ms
+    certificate_check_interval_s: float = limits.certificate_check_interval_s
     store: Store = field(init=False)
     registry: Registry = field(init=False)
     transfers: TransferService = field(init=False)
@@ -48,6 +50,10 @@ class Clearing:
         signing_key = self.config.signing_key()
         self._tls = load_tls(self.config.home)
         self.store = Store.open(self.config.database_url)
+        # Certificates are real: their validity is checked against the wall clock, not clock_ms.
+        certificates.record_home(self.store, self.config.home, now_ms=wall_clock_ms())
+        self.refused_certificates = revocation.CachedRefusals(
+            self._refused_fingerprints, max_age_ms=limits.refused_certificates_cache_ms)
         self.registry = Registry(self.store, clock_ms=self.clock_ms)
         self._bell = DeliveryBell()
         self.transfers = TransferService(self.store, self.registry, clearing_key=signing_key,
@@ -56,7 +62,8 @@ class Clearing:
                                      clock_ms=self.clock_ms)
         self.funds = FundsService(self.store, clearing_key=signing_key, clock_ms=self.clock_ms)
         self._stopping = threading.Event()
-        self._server = tls.new_server(threads=SERVER_THREADS, interceptors=[StorageFailures()])
+        self._server = tls.new_server(threads=SERVER_THREADS, interceptors=[
+            StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused)])
         clearing_pb2_grpc.add_ClearingServiceServicer_to_server(
             ClearingServicer(self.store, self.registry, self.transfers, self.windows, self._bell,
                              stopping=self._stopping),
@@ -67,16 +74,42 @@ class Clearing:
         tls.add_health_and_reflection(self._server, services)
         self._sweeper = threading.Thread(target=self._sweep, name="expiry-sweeper", daemon=True)
         self._scheduler = threading.Thread(target=self._schedule_windows, name="window-scheduler", daemon=True)
+        self._certificate_watch = threading.Thread(target=self._watch_certificates, name="certificate-watch",
+                                                   daemon=True)
 
     def start(self) -> int:
-        credentials = tls.server_credentials(self._tls)
+        # A renewed certificate or a new trust bundle in the home is used from the next connection on.
+        credentials = tls.reloading_server_credentials(self.config.home, self._tls)
         self.port = self._server.add_secure_port(self.config.listen_address, credentials)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen_address}")
         self._server.start()
         self._sweeper.start()
         self._scheduler.start()
+        self._certificate_watch.start()
         return self.port
+
+    def _refused_fingerprints(self) -> set[str]:
+        with self.store.read() as connection:
+            return {entry.sha256 for entry in certificates.refused(connection, now_ms=wall_clock_ms())}
+
+    def log_certificate_expiry(self) -> list[str]:
+        """Warn of every party whose newest certificate expires within 30 days (or has)."""
+        with self.store.read() as connection:
+            warnings = certificates.expiry_warnings(certificates.listed(connection), now_ms=wall_clock_ms())
+        for warning in warnings:
+            log.warning("certificate: %s", warning)
+        return warnings
+
+    def _watch_certificates(self) -> None:
+        """The expiry warnings at start, then every certificate_check_interval_s while serving."""
+        while True:
+            try:
+                self.log_certificate_expiry()
+            except Exception:  # The watch must outlive a transient database error.
+                log.exception("certificate expiry check failed; retrying")
+            if self._stopping.wait(self.certificate_check_interval_s):
+                return
 
     def _sweep(self) -> None:
         """Abort expired reservations, also those left from before a restart."""
@@ -105,7 +138,7 @@ class Clearing:
         """Stop taking calls, let in-flight ones finish (each is one transaction), close."""
         self._stopping.set()
         self._server.stop(SHUTDOWN_GRACE_S).wait()
-        for thread in (self._sweeper, self._scheduler):
+        for thread in (self._sweeper, self._scheduler, self._certificate_watch):
             if thread.is_alive():
                 thread.join()
         self.store.close()

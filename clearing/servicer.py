@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import grpc
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, money_pb2
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
-from clearing import operator, rules
+from clearing import certificates, operator, rules
 from clearing.deliveries import DeliveryBell, read_deliveries
 from clearing.funds import FundsService
 from clearing.registry import Registry
@@ -215,6 +216,15 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         except FedmallError as error:
             result = error.code
         return clearing_pb2.ChangeSigningKeyResponse(result=result)
+
+    def ListRevokedCertificates(self, request, context):
+        self._member(context)
+        with self._store.read() as connection:
+            refused = certificates.refused(connection, now_ms=time.time_ns() // 1_000_000)
+        return clearing_pb2.ListRevokedCertificatesResponse(certificates=[
+            clearing_pb2.RevokedCertificate(serial=entry.serial, sha256_fingerprint=bytes.fromhex(entry.sha256),
+                                            party_id=entry.party_id, not_after_unix_ms=entry.not_after_ms)
+            for entry in refused])
 
 
 FUNDS_STATES = {"reserved": clearing_pb2.FUNDS_MOVEMENT_STATE_RESERVED,

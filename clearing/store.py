@@ -24,6 +24,8 @@ of an earlier kind after one of a later kind:
     funds in, commit funds out       the oldest unissued, shared  that bank       yes
     reserve or abort funds out       -                          that bank         yes
     set a cap or its alert           -                          that bank         yes
+    revoke a certificate, retire CA  -                          -                 yes (after the
+                                                                                  certificate rows)
 
 A commit share-locks the open window before any participant, so a window closing or
 being issued meanwhile makes it wait without holding anything the other side wants.
@@ -206,6 +208,29 @@ reconciliations = sa.Table(
     sa.Column("break_count", sa.Integer, nullable=False),
     sa.Column("envelope", sa.LargeBinary, nullable=False),
     sa.Column("received_at_ms", sa.BigInteger, nullable=False),
+)
+
+# Every certificate the consortium CA issued (clearing.certificates): a member's, the
+# clearing's or the operator's. Calls with a certificate that is not active are refused.
+certificates = sa.Table(
+    "certificates", metadata,
+    # The serial number, lowercase hex (random, at most 159 bits).
+    sa.Column("serial", sa.String(40), primary_key=True),
+    # SHA-256 of the DER bytes, lowercase hex: what a call's peer certificate is checked by.
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("party_id", sa.String(64), nullable=False, index=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("not_before_ms", sa.BigInteger, nullable=False),
+    sa.Column("not_after_ms", sa.BigInteger, nullable=False),
+    # The SHA-256 of the issuing CA's certificate (there are two while the CA is rotated).
+    sa.Column("ca_sha256", sa.String(64), nullable=False),
+    # active | revoked (by the operator) | ca_retired (its CA is no longer trusted).
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("recorded_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("revoked_at_ms", sa.BigInteger, nullable=True),
+    sa.Column("revoked_by", sa.String(64), nullable=True),
+    sa.Column("revoked_reason", sa.String(500), nullable=True),
+    sa.Column("certificate_pem", sa.LargeBinary, nullable=False),
 )
 
 # One row: the newest audit entry. Locked FOR UPDATE by every append.

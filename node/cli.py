@@ -7,6 +7,7 @@
     the marketplace's     node.market.cli: merchant | product | search | checkout | ship |
                           decline | confirm | cancel | refund | order | orders
     merchant credit       node.credit.cli: credit offer | apply | loans | loan | payoff | book
+    the certificate       node.certificate_cli: csr | install-certificate (no fedmall.toml needed)
 
 The commands that call the node use its own services over mTLS with the bundle's
 credentials (node.client). Bad input: a message on stderr, exit 2. A refusal: its result
@@ -24,7 +25,7 @@ import sqlalchemy as sa
 
 from fedmall.stop_signals import StopSignals
 
-from node import command_output
+from node import certificate_cli, command_output
 from node.bank import cli as bank_cli, ledger, store as bank_store
 from node.client import NodeClient
 from node.command_output import add_command, code_name, emit
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     command("ledger-check", "check the books in the database directly")
     market_cli.add_commands(commands)
     credit_cli.add_commands(commands)
+    certificate_cli.add_commands(commands)
     return parser
 
 
@@ -101,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.command == "serve" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        config = load_config(args.home)
-        COMMANDS[args.command](args, config)
+        if args.command in certificate_cli.COMMANDS:  # A new bank's home has no fedmall.toml yet.
+            certificate_cli.COMMANDS[args.command](args)
+        else:
+            COMMANDS[args.command](args, load_config(args.home))
     except (command_output.BadInput, ConfigError) as error:
         print(f"fedmall-node: {error}", file=sys.stderr)
         return 2

@@ -26,6 +26,8 @@ reconciliations_per_step_max = 16                   # Answers the submitter send
 
 # Registry cache: refreshed on a miss, and at most this often.
 registry_refresh_ms_min = 1_000
+# The certificates the clearing refuses are fetched this often (node.revocation).
+revocation_refresh_ms = 1_000
 
 # gRPC server threads.
 server_threads = 16

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -17,11 +18,12 @@ import grpc
 from fedmall.envelope import VerificationKey
 from fedmall.config_file import load_file, load_tls
 from fedmall.pki import TlsCredentials, load_public_key_pem
-from fedmall.tls import add_health_and_reflection, new_server, secure_channel, server_credentials
+from fedmall.revocation import RefuseRevoked
+from fedmall.tls import add_health_and_reflection, new_server, reloading_server_credentials, secure_channel
 from fedmall.v1 import (
     clearing_pb2_grpc, credit_pb2, credit_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc)
 
-from node import limits, store
+from node import certificates, limits, store
 from node.bank import store as bank_store
 from node.bank.accounts import AccountService
 from node.bank.decisions import DecisionSubmitter
@@ -45,6 +47,7 @@ from node.market.order_events import OrderEventSender
 from node.market.seller_orders import SellerOrderService
 from node.market.servicer import MarketplacePeerServicer, MarketplaceServicer
 from node.peers import PeerDirectory
+from node.revocation import RevocationWatch
 from node.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -89,7 +92,9 @@ class Node:
 
     def start(self, *, workers: bool = True) -> int:
         """Bind [node].listen_address (port 0 picks one), serve, start the workers; the bound port."""
-        self.port = self._server.add_secure_port(self.config.listen_address, server_credentials(self._tls))
+        # A certificate or trust bundle installed in the home is used from the next connection on.
+        self.port = self._server.add_secure_port(self.config.listen_address,
+                                                 reloading_server_credentials(self.config.home, self._tls))
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen_address}")
         if workers:
@@ -99,6 +104,9 @@ class Node:
             for worker in self._workers:
                 worker.start()
         log.info("node %s listening on port %d", self.config.bank_id, self.port)
+        warning = certificates.expiry_warning(self._tls.certificate_pem, now=dt.datetime.now(dt.timezone.utc))
+        if warning:
+            log.warning("%s", warning)
         return self.port
 
     def _check_database(self) -> None:
@@ -155,6 +163,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     channel = clearing_channel or secure_channel(config.clearing_address, tls)
     clearing = clearing_pb2_grpc.ClearingServiceStub(channel)
     peers = PeerDirectory(clearing, tls=tls, clock=clock)
+    revocations = RevocationWatch(clearing)
 
     workers: dict[str, Worker] = {}
     # Merchant credit takes its share of every sale credited to a borrower (node.credit.repayments).
@@ -208,10 +217,13 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     workers["deliveries"] = Worker(f"{config.bank_id}-deliveries", consumer.step)
     workers["order-events"] = Worker(f"{config.bank_id}-order-events", order_event_sender.step)
     workers["orders"] = Worker(f"{config.bank_id}-orders", order_timers)
+    workers["revocations"] = Worker(f"{config.bank_id}-revocations", revocations.step,
+                                    poll_ms=limits.revocation_refresh_ms)
     workers["loan-review"] = Worker(f"{config.bank_id}-loan-review", lending.review_step,
                                     poll_ms=limits.loan_review_poll_ms)
 
-    server = new_server(threads=limits.server_threads)
+    # Every call with a certificate the clearing revoked is refused (node.revocation).
+    server = new_server(threads=limits.server_threads, interceptors=[RefuseRevoked(revocations.refused.is_refused)])
     node_pb2_grpc.add_NodeServiceServicer_to_server(
         NodeServicer(bank_id=config.bank_id, accounts=accounts, transfers=transfers), server)
     node_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(transfers=transfers), server)

@@ -40,6 +40,12 @@ clock_skew_ms_max = 5_000
 stream_idle_poll_ms = 200
 retry_backoff_ms_max = 5_000
 
+# Certificates (docs/certificates.md). Unexpired certificates the clearing refuses (revoked,
+# or of a retired CA), all in one ListRevokedCertificates answer; past this, rotate the CA.
+refused_certificates_max = 10_000
+refused_certificate_bytes_max = 160        # Serial (40), SHA-256 (32), party id (64), expiry, tags.
+certificate_request_bytes_max = 16 * 1024  # A PEM certificate signing request the operator reads.
+
 assert envelope_bytes_max < grpc_message_bytes_max
 assert prepares_per_batch_max * prepare_bytes_max <= envelope_bytes_max
 assert notices_per_delivery_max * notice_bytes_max <= envelope_bytes_max
@@ -47,4 +53,5 @@ assert notices_per_delivery_max * statement_entry_bytes_max <= envelope_bytes_ma
 # A stream message is filled up to its byte budget, then always fits in one gRPC message.
 assert stream_message_bytes_max + envelope_bytes_max <= grpc_message_bytes_max
 assert expiry_ms_min < expiry_ms_max
+assert refused_certificates_max * refused_certificate_bytes_max <= grpc_message_bytes_max
 assert max(account_id_length_max, bank_id_length_max) < iso20022_identifier_length_max

@@ -1,16 +1,33 @@
-"""Mutual-TLS gRPC wiring and the caller's identity, which comes from its certificate only."""
+"""Mutual-TLS gRPC wiring and the caller's identity, which comes from its certificate only.
+
+What gRPC Python lets a server do at the TLS handshake (docs/certificates.md): verify the
+client's chain against the trusted CAs (root_certificates), and through
+dynamic_ssl_server_credentials swap its own certificate and the trusted CAs before any new
+connection's handshake (reloading_server_credentials). There is no per-handshake verify
+callback and no revocation list; a call's peer certificate is read in the call
+(peer_certificate), where fedmall.revocation refuses revoked ones.
+"""
 from __future__ import annotations
 
 import functools
+import logging
+import os
+import threading
 from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import grpc
+from cryptography import x509
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from fedmall import limits
-from fedmall.pki import Identity, TlsCredentials, identity_of
+from fedmall.config_file import ConfigError, load_tls
+from fedmall.pki import Identity, TlsCredentials, fingerprint, identity_of, serial_text
+
+log = logging.getLogger(__name__)
 
 _MESSAGE_OPTIONS = [
     ("grpc.max_send_message_length", limits.grpc_message_bytes_max),
@@ -21,6 +38,63 @@ _MESSAGE_OPTIONS = [
 def server_credentials(tls: TlsCredentials) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials(
         [(tls.key_pem, tls.certificate_pem)], root_certificates=tls.ca_pem, require_client_auth=True)
+
+
+def reloading_server_credentials(folder: Path, initial: TlsCredentials) -> grpc.ServerCredentials:
+    """Server credentials from folder's tls.key, tls.crt and ca.pem (initially `initial`) that
+    are read again when one of those files changes: a renewed certificate or a new trust
+    bundle is used from the next connection's handshake on, without a restart. Connections
+    made before keep what they were made with."""
+    files = _ReloadingFiles(folder)
+    return grpc.dynamic_ssl_server_credentials(_configuration(initial), files.fetch,
+                                               require_client_authentication=True)
+
+
+def _configuration(tls: TlsCredentials) -> grpc.ServerCertificateConfiguration:
+    return grpc.ssl_server_certificate_configuration([(tls.key_pem, tls.certificate_pem)],
+                                                     root_certificates=tls.ca_pem)
+
+
+class _ReloadingFiles:
+    """gRPC calls fetch before every new connection's handshake: None keeps the current
+    configuration; a new one is returned once after the files changed. A set of files that
+    does not load (a key replaced before its certificate) is skipped until it does."""
+    NAMES = ("ca.pem", "tls.crt", "tls.key")
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._lock = threading.Lock()
+        self._loaded = self._stamp()
+        self._refused: tuple | None = None
+
+    def _stamp(self) -> tuple:
+        stamps = []
+        for name in self.NAMES:
+            try:
+                status = os.stat(self._folder / name)
+            except OSError:
+                return ()
+            stamps.append((status.st_ino, status.st_mtime_ns, status.st_size))
+        return tuple(stamps)
+
+    def fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        try:
+            with self._lock:
+                stamp = self._stamp()
+                if not stamp or stamp in (self._loaded, self._refused):
+                    return None
+                try:
+                    tls = load_tls(self._folder)
+                except ConfigError as error:
+                    self._refused = stamp
+                    log.warning("TLS credentials in %s not reloaded, the current ones stay: %s", self._folder, error)
+                    return None
+                self._loaded = stamp
+            log.info("TLS credentials reloaded from %s", self._folder)
+            return _configuration(tls)
+        except Exception:  # Never let a reload fail a handshake: keep the current credentials.
+            log.exception("TLS credentials in %s not reloaded", self._folder)
+            return None
 
 
 def secure_channel(address: str, tls: TlsCredentials) -> grpc.Channel:
@@ -46,6 +120,28 @@ def peer_identity(context: grpc.ServicerContext) -> Identity | None:
     if not pems:
         return None
     return _identity_from_pem(pems[0])
+
+
+@dataclass(frozen=True, slots=True)
+class PeerCertificate:
+    sha256: str         # fedmall.pki.fingerprint
+    serial: str         # fedmall.pki.serial_text
+    identity: Identity | None
+
+
+@functools.lru_cache(maxsize=256)
+def _peer_certificate_from_pem(certificate_pem: bytes) -> PeerCertificate:
+    certificate = x509.load_pem_x509_certificate(certificate_pem)
+    return PeerCertificate(sha256=fingerprint(certificate), serial=serial_text(certificate),
+                           identity=identity_of(certificate_pem))
+
+
+def peer_certificate(context: grpc.ServicerContext) -> PeerCertificate | None:
+    """The caller's verified client certificate: its fingerprint, serial and identity."""
+    pems = context.auth_context().get("x509_pem_cert")
+    if not pems:
+        return None
+    return _peer_certificate_from_pem(pems[0])
 
 
 # Clients ping every CLIENT_KEEPALIVE_MS so a dead peer on a long-lived delivery stream is

@@ -88,6 +88,7 @@ class FakeClearing(clearing_pb2_grpc.ClearingServiceServicer):
     reconciliations: list = field(default_factory=list)  # Envelopes of SubmitReconciliation.
     reconciliation_code: int = result_pb2.RESULT_CODE_OK
     acknowledged: dict = field(default_factory=dict)  # bank_id -> the highest after_sequence it resumed after.
+    revoked_certificates: list = field(default_factory=list)  # RevokedCertificate messages to answer.
 
     def queue_for(self, bank_id: str) -> "queue.Queue":
         return self.deliveries.setdefault(bank_id, queue.Queue())
@@ -115,6 +116,9 @@ class FakeClearing(clearing_pb2_grpc.ClearingServiceServicer):
 
     def ListParticipants(self, request, context):
         return clearing_pb2.ListParticipantsResponse(participants=self.participants)
+
+    def ListRevokedCertificates(self, request, context):
+        return clearing_pb2.ListRevokedCertificatesResponse(certificates=self.revoked_certificates)
 
     def GetPosition(self, request, context):
         bank_id = peer_identity(context).party_id

@@ -16,7 +16,7 @@ from fedmall.envelope import SigningKey
 from fedmall.pki import TlsCredentials
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, money_pb2, settlement_pb2, transfer_pb2
 
-from clearing import credentials
+from clearing import certificates, credentials
 from clearing.config import ClearingConfig
 from clearing.server import Clearing
 
@@ -75,10 +75,13 @@ class ClearingWorld:
             bank_id=bank_id, name=f"Bank {bank_id}", currency=CURRENCY, net_debit_cap_minor=cap_minor,
             liquidity_minor=liquidity_minor, node_address=f"127.0.0.1:{node_port}", signing_key_id=key.key_id,
             signing_public_key=pki.public_key_raw(key.private_key.public_key()), funds=self.clearing.funds)
-        credentials.write_bank_bundle(
+        issued = credentials.write_bank_bundle(
             self.clearing.config, folder / bank_id, bank_id=bank_id, node_address=f"127.0.0.1:{node_port}",
-            signing_key_id=key.key_id, signing_key=key, now=dt.datetime.now(dt.timezone.utc), validity_days=30,
+            signing_key_id=key.key_id, signing_key=key, now=dt.datetime.now(dt.timezone.utc), validity_days=90,
             clearing_address=self.address)
+        with self.clearing.store.write() as connection:  # As `fedmall-clearing admit` does.
+            certificates.record(connection, issued.certificate_pem, trusted=credentials.trusted_cas(self.home),
+                                now_ms=time.time_ns() // 1_000_000)
         bank = Bank(bank_id=bank_id, bundle=folder / bank_id, signing_key=key, node_port=node_port)
         self.banks[bank_id] = bank
         return bank
@@ -107,7 +110,7 @@ class ClearingWorld:
 def new_clearing_world(tmp_path: Path, database_url: str) -> ClearingWorld:
     home = tmp_path / "clearing"
     credentials.init_home(home, listen_address="127.0.0.1:0", database_url=database_url,
-                          now=dt.datetime.now(dt.timezone.utc), validity_days=30)
+                          now=dt.datetime.now(dt.timezone.utc), validity_days=90)
     world = ClearingWorld(home=home, database_url=database_url, clock=ShiftableClock())
     world.start()
     return world

@@ -327,3 +327,25 @@ class AbortFundsOutResponse(_message.Message):
     result: _result_pb2.ResultCode
     state: FundsMovementState
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ...) -> None: ...
+
+class ListRevokedCertificatesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RevokedCertificate(_message.Message):
+    __slots__ = ("serial", "sha256_fingerprint", "party_id", "not_after_unix_ms")
+    SERIAL_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    NOT_AFTER_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    serial: str
+    sha256_fingerprint: bytes
+    party_id: str
+    not_after_unix_ms: int
+    def __init__(self, serial: _Optional[str] = ..., sha256_fingerprint: _Optional[bytes] = ..., party_id: _Optional[str] = ..., not_after_unix_ms: _Optional[int] = ...) -> None: ...
+
+class ListRevokedCertificatesResponse(_message.Message):
+    __slots__ = ("certificates",)
+    CERTIFICATES_FIELD_NUMBER: _ClassVar[int]
+    certificates: _containers.RepeatedCompositeFieldContainer[RevokedCertificate]
+    def __init__(self, certificates: _Optional[_Iterable[_Union[RevokedCertificate, _Mapping]]] = ...) -> None: ...

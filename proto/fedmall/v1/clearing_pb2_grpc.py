@@ -86,6 +86,11 @@ class ClearingServiceStub:
                 request_serializer=fedmall_dot_v1_dot_clearing__pb2.SubmitReconciliationRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_clearing__pb2.SubmitReconciliationResponse.FromString,
                 _registered_method=True)
+        self.ListRevokedCertificates = channel.unary_unary(
+                '/fedmall.v1.ClearingService/ListRevokedCertificates',
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesResponse.FromString,
+                _registered_method=True)
 
 
 class ClearingServiceServicer:
@@ -164,6 +169,14 @@ class ClearingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRevokedCertificates(self, request, context):
+        """Certificates the clearing refuses (revoked, or issued by a retired CA) that have not
+        expired yet. Nodes fetch it every few seconds and refuse them on their own services.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClearingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -216,6 +229,11 @@ def add_ClearingServiceServicer_to_server(servicer, server):
                     servicer.SubmitReconciliation,
                     request_deserializer=fedmall_dot_v1_dot_clearing__pb2.SubmitReconciliationRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_clearing__pb2.SubmitReconciliationResponse.SerializeToString,
+            ),
+            'ListRevokedCertificates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRevokedCertificates,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -490,6 +508,33 @@ class ClearingService:
             '/fedmall.v1.ClearingService/SubmitReconciliation',
             fedmall_dot_v1_dot_clearing__pb2.SubmitReconciliationRequest.SerializeToString,
             fedmall_dot_v1_dot_clearing__pb2.SubmitReconciliationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRevokedCertificates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingService/ListRevokedCertificates',
+            fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesResponse.FromString,
             options,
             channel_credentials,
             insecure,
