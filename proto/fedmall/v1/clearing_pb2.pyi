@@ -17,9 +17,13 @@ class ParticipantStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PARTICIPANT_STATUS_UNSPECIFIED: _ClassVar[ParticipantStatus]
     PARTICIPANT_STATUS_ACTIVE: _ClassVar[ParticipantStatus]
     PARTICIPANT_STATUS_SUSPENDED: _ClassVar[ParticipantStatus]
+    PARTICIPANT_STATUS_ONBOARDING: _ClassVar[ParticipantStatus]
+    PARTICIPANT_STATUS_LEFT: _ClassVar[ParticipantStatus]
 PARTICIPANT_STATUS_UNSPECIFIED: ParticipantStatus
 PARTICIPANT_STATUS_ACTIVE: ParticipantStatus
 PARTICIPANT_STATUS_SUSPENDED: ParticipantStatus
+PARTICIPANT_STATUS_ONBOARDING: ParticipantStatus
+PARTICIPANT_STATUS_LEFT: ParticipantStatus
 
 class TransferResult(_message.Message):
     __slots__ = ("transfer_id", "result", "state")
