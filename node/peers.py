@@ -31,9 +31,12 @@ log = logging.getLogger(__name__)
 
 ACTIVE = clearing_pb2.PARTICIPANT_STATUS_ACTIVE
 # Why a payee in each status other than ACTIVE cannot be paid (an unknown status: as suspended).
-NOT_ACTIVE_RESULTS = {clearing_pb2.PARTICIPANT_STATUS_SUSPENDED: result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED,
-                      clearing_pb2.PARTICIPANT_STATUS_ONBOARDING: result_pb2.RESULT_CODE_PARTICIPANT_ONBOARDING,
-                      clearing_pb2.PARTICIPANT_STATUS_LEFT: result_pb2.RESULT_CODE_PARTICIPANT_LEFT}
+NOT_ACTIVE = {
+    clearing_pb2.PARTICIPANT_STATUS_SUSPENDED: (result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED, "is suspended"),
+    clearing_pb2.PARTICIPANT_STATUS_ONBOARDING: (result_pb2.RESULT_CODE_PARTICIPANT_ONBOARDING,
+                                                 "is onboarding: its node has not connected to the clearing yet"),
+    clearing_pb2.PARTICIPANT_STATUS_LEFT: (result_pb2.RESULT_CODE_PARTICIPANT_LEFT, "left the consortium"),
+}
 # Calling banks refused: suspended or gone. An onboarding bank's node that calls is coming up (its
 # first call to the clearing makes it ACTIVE); the clearing refuses its transfers until then.
 REFUSED_CALLERS = {clearing_pb2.PARTICIPANT_STATUS_SUSPENDED: result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED,
@@ -92,9 +95,9 @@ class PeerDirectory:
         if participant is None:
             raise Refused(result_pb2.RESULT_CODE_UNKNOWN_PARTICIPANT, f"{bank_id!r} is not a participant")
         if participant.status != ACTIVE:
-            status = clearing_pb2.ParticipantStatus.Name(participant.status).removeprefix("PARTICIPANT_STATUS_")
-            raise Refused(NOT_ACTIVE_RESULTS.get(participant.status, result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED),
-                          f"{bank_id!r} is {status.lower()}")
+            code, why = NOT_ACTIVE.get(participant.status, (result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED,
+                                                            f"is not active (status {participant.status})"))
+            raise Refused(code, f"{bank_id!r} {why}")
         if not participant.node_address:
             raise Unavailable(f"{bank_id!r} has no node address")
         return participant
