@@ -94,7 +94,10 @@ def leave_problems(*, status: str, currency: str, position_minor: int, reserved_
     to that window's state.
     """
     problems = []
-    if status != rules.SUSPENDED:
+    if status == rules.ONBOARDING:
+        problems.append(LeaveProblem(NOT_SUSPENDED, "it is onboarding (its node never connected), and only a "
+                                                    "suspended bank leaves"))
+    elif status != rules.SUSPENDED:
         problems.append(LeaveProblem(NOT_SUSPENDED, f"it is {status}; suspend it first"))
     if position_minor != 0:
         problems.append(LeaveProblem(POSITION, f"its position is {money.format_money(position_minor, currency)}, "

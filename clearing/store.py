@@ -20,6 +20,8 @@ of an earlier kind after one of a later kind:
     settle a window                  that one                   its members       yes
     abort a window                   that one, the open one     every member      yes
     admit, suspend, resume, keys     -                          that bank         yes
+    first call, set-address/name,    -                          that bank         yes
+      leave (clearing.membership)
 
 A commit share-locks the open window before any participant, so a window closing or
 being issued meanwhile makes it wait without holding anything the other side wants.

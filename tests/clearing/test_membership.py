@@ -80,6 +80,7 @@ def test_onboarding__a_new_bank_neither_pays_nor_is_paid_until_its_node_first_ca
     assert submit_prepares(world, "bank-a", to_new).results[0].result == rc.RESULT_CODE_PARTICIPANT_ONBOARDING
     code, _, err = cli(capsys, world, "suspend", "bank-d")
     assert code == 1 and "PARTICIPANT_ONBOARDING" in err and "not connected" in err
+    assert conditions(capsys, world, "bank-d") == [membership.NOT_SUSPENDED, membership.LIQUIDITY]
     window_id = close(world)   # A window closed while it is onboarding: no statement for it.
     assert "bank-d" not in {row.bank_id for row in world.clearing.windows.nets(window_id)}
     assert audit_entries(world, "participant.active")[-1]["bank_id"] == "bank-c"  # Only those that called.
