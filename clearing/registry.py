@@ -56,7 +56,7 @@ class Registry:
             if connection.execute(sa.select(participants.c.bank_id).where(participants.c.bank_id == bank_id)).first():
                 raise FedmallError(rc.RESULT_CODE_EXISTS, f"{bank_id} is already a participant")
             connection.execute(sa.insert(participants).values(
-                bank_id=bank_id, name=name, currency=currency, status=rules.ACTIVE, node_address=node_address,
+                bank_id=bank_id, name=name, currency=currency, status=rules.ONBOARDING, node_address=node_address,
                 net_debit_cap_minor=net_debit_cap_minor, liquidity_minor=0,
                 position_minor=0, reserved_minor=0, delivery_sequence=0, admitted_at_ms=now_ms))
             connection.execute(sa.insert(signing_keys).values(
@@ -75,8 +75,16 @@ class Registry:
         assert status in (rules.ACTIVE, rules.SUSPENDED)
         now_ms = self._clock_ms()
         with self._store.write() as connection:
-            if bank_id not in lock_participants(connection, [bank_id]):
+            row = lock_participants(connection, [bank_id]).get(bank_id)
+            if row is None:
                 raise FedmallError(rc.RESULT_CODE_UNKNOWN_PARTICIPANT, f"no participant {bank_id!r}")
+            if row.status == rules.ONBOARDING:
+                raise FedmallError(rc.RESULT_CODE_PARTICIPANT_ONBOARDING,
+                                   f"{bank_id} is onboarding: its node has not connected to the clearing yet, so it "
+                                   "neither pays nor is paid; there is nothing to suspend or resume")
+            if row.status == rules.LEFT:
+                raise FedmallError(rc.RESULT_CODE_PARTICIPANT_LEFT,
+                                   f"{bank_id} left the consortium; it can be neither suspended nor resumed")
             connection.execute(sa.update(participants).where(participants.c.bank_id == bank_id).values(status=status))
             audit.append(connection, kind=f"status.{status}", party_id="operator", now_ms=now_ms,
                          body=audit.json_body({"bank_id": bank_id}))
@@ -128,6 +136,19 @@ class Registry:
                 **action.audit_fields()}))
             changed = connection.execute(sa.select(participants).where(participants.c.bank_id == bank_id)).one()
         return SettingChange(participant=changed, old_value=old_value, audit_sequence=head.sequence)
+
+    def record_connected(self, bank_id: str) -> bool:
+        """The bank's node made its first authenticated call: ONBOARDING becomes ACTIVE, once,
+        in the audit log by the clearing. True when this call made it so."""
+        with self._store.write() as connection:
+            row = lock_participants(connection, [bank_id]).get(bank_id)
+            if row is None or row.status != rules.ONBOARDING:
+                return False  # Another call (or another clearing process) was first.
+            connection.execute(sa.update(participants).where(participants.c.bank_id == bank_id)
+                               .values(status=rules.ACTIVE))
+            audit.append(connection, kind="participant.active", party_id="clearing", now_ms=self._clock_ms(),
+                         body=audit.json_body({"bank_id": bank_id, "reason": "its node connected"}))
+        return True
 
     def record_acknowledged(self, bank_id: str, sequence: int) -> None:
         """The bank's node resumed its stream after sequence: it had applied that much. Never

@@ -11,11 +11,19 @@ from fedmall import identifiers, limits, money
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
+# Participant statuses (clearing.membership draws their life cycle).
 ACTIVE = "active"
 SUSPENDED = "suspended"
+ONBOARDING = "onboarding"    # Admitted; its node has not called the clearing yet.
+LEFT = "left"                # Left the consortium; its row stays for its history.
 CONDITION_BYTES = 32
 # participants set-threshold: the share of its cap at which a bank is flagged.
 CAP_ALERT_PERCENT_MIN, CAP_ALERT_PERCENT_MAX = 1, 100
+
+# Why a bank in each status other than ACTIVE may neither pay nor be paid.
+NOT_ACTIVE_RESULTS = {SUSPENDED: rc.RESULT_CODE_PARTICIPANT_SUSPENDED,
+                      ONBOARDING: rc.RESULT_CODE_PARTICIPANT_ONBOARDING,
+                      LEFT: rc.RESULT_CODE_PARTICIPANT_LEFT}
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +73,9 @@ def prepare_problem(
     payee = participants.get(prepare.payee_bank_id)
     if payer is None or payee is None:
         return rc.RESULT_CODE_UNKNOWN_PARTICIPANT
-    if payer.status != ACTIVE or payee.status != ACTIVE:
-        return rc.RESULT_CODE_PARTICIPANT_SUSPENDED
+    for status in (payer.status, payee.status):
+        if status != ACTIVE:
+            return NOT_ACTIVE_RESULTS[status]
     if payer.bank_id == payee.bank_id:
         return rc.RESULT_CODE_PAYER_IS_PAYEE
     currency = prepare.amount.currency

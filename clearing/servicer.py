@@ -29,6 +29,11 @@ from clearing.windows import WindowService
 
 log = logging.getLogger("fedmall.clearing")
 
+PARTICIPANT_STATUSES = {rules.ACTIVE: clearing_pb2.PARTICIPANT_STATUS_ACTIVE,
+                        rules.SUSPENDED: clearing_pb2.PARTICIPANT_STATUS_SUSPENDED,
+                        rules.ONBOARDING: clearing_pb2.PARTICIPANT_STATUS_ONBOARDING,
+                        rules.LEFT: clearing_pb2.PARTICIPANT_STATUS_LEFT}
+
 
 def _identity(context: grpc.ServicerContext, role: str) -> Identity:
     identity = peer_identity(context)
@@ -102,10 +107,16 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         self._stream_generation: dict[str, int] = {}
 
     def _member(self, context: grpc.ServicerContext) -> str:
-        """The calling bank; it must be a registered participant."""
+        """The calling bank; it must be a participant that has not left. The first call of an
+        ONBOARDING bank's node makes it ACTIVE (clearing.membership)."""
         identity = _identity(context, "bank")
-        if self._registry.get(identity.party_id) is None:
+        row = self._registry.get(identity.party_id)
+        if row is None:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{identity.party_id} is not a participant")
+        if row.status == rules.LEFT:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{identity.party_id} left the consortium")
+        if row.status == rules.ONBOARDING and self._registry.record_connected(identity.party_id):
+            log.info("%s connected for the first time: now active", identity.party_id)
         return identity.party_id
 
     def SubmitPrepares(self, request, context):
@@ -165,8 +176,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         return clearing_pb2.ListParticipantsResponse(participants=[
             clearing_pb2.Participant(
                 bank_id=row.bank_id, name=row.name, currency=row.currency, node_address=row.node_address,
-                status=clearing_pb2.PARTICIPANT_STATUS_ACTIVE if row.status == rules.ACTIVE
-                else clearing_pb2.PARTICIPANT_STATUS_SUSPENDED)
+                status=PARTICIPANT_STATUSES[row.status])
             for row in self._registry.list()])
 
     def GetPosition(self, request, context):

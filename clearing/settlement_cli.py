@@ -2,7 +2,8 @@
 
     windows list | close [--window N] | show N      the windows and their states
     report --window N                               gross, net, saving, nets, bilateral matrix
-    reconcile --window N                            each member: acknowledged, disputed, silent
+    reconcile --window N                            each member: acknowledged, disputed, silent, or idle
+                                                    (no transfers in the window: no answer needed)
     settle --window N [--override-reason TEXT]      record final settlement
     abort-window --window N --reason TEXT           abandon a window before settlement
     export --window N [--out DIR]                   camt.053, pacs.008 and CSV files
@@ -17,7 +18,7 @@ from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, table, utc_time
 from fedmall.v1 import settlement_pb2
 
 from clearing import exports, netting
-from clearing.windows import ACKNOWLEDGED, WindowService, state_name
+from clearing.windows import ACKNOWLEDGED, IDLE, SILENT, WindowService, state_name
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -30,7 +31,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     show = actions.add_parser("show")
     show.add_argument("window", type=int)
     show.add_argument("--json", action="store_true")
-    for name, text in (("report", "the window's netting"), ("reconcile", "the members' answers to their statements")):
+    for name, text in (("report", "the window's netting"),
+                       ("reconcile", "the members' answers to their statements; a member with no transfers in the "
+                                     "window is idle and need not answer")):
         command = commands.add_parser(name, help=text)
         command.add_argument("--window", type=int, required=True)
         command.add_argument("--json", action="store_true")
@@ -119,19 +122,25 @@ def _break_text(item: settlement_pb2.ReconciliationBreak) -> str:
     return f"{kind} {item.transfer_id}"
 
 
+ANSWER_TEXTS = {IDLE: "idle — no answer needed"}
+
+
 def reconcile_command(args, windows: WindowService) -> int:
     answers = windows.answers(args.window)
     document = {"window": args.window, "members": [
         {"bank_id": a.bank_id, "status": a.status, "breaks": [_break_text(b) for b in a.breaks]} for a in answers],
         "breaks": sum(len(a.breaks) for a in answers),
-        "silent": [a.bank_id for a in answers if a.status == "silent"]}
-    rows = [{"bank": a.bank_id, "answer": a.status, "breaks": len(a.breaks),
+        "silent": [a.bank_id for a in answers if a.status == SILENT],
+        "idle": [a.bank_id for a in answers if a.status == IDLE]}
+    rows = [{"bank": a.bank_id, "answer": ANSWER_TEXTS.get(a.status, a.status), "breaks": len(a.breaks),
              "detail": "; ".join(_break_text(b) for b in a.breaks[:3]) + (" …" if len(a.breaks) > 3 else "")}
             for a in answers]
-    all_acknowledged = bool(answers) and all(a.status == ACKNOWLEDGED for a in answers)
-    verdict = "every member acknowledged: no breaks" if all_acknowledged else "NOT reconciled"
+    reconciled = bool(answers) and all(a.status in (ACKNOWLEDGED, IDLE) for a in answers)
+    verdict = ("NOT reconciled" if not reconciled else "every member acknowledged: no breaks"
+               if all(a.status == ACKNOWLEDGED for a in answers) else
+               "every member with transfers acknowledged: no breaks (idle members need not answer)")
     emit(document, as_json=args.json, human=f"window {args.window}: {verdict}\n" + table(rows, ["bank", "answer", "breaks", "detail"]))
-    return EXIT_OK if all_acknowledged else EXIT_REFUSED
+    return EXIT_OK if reconciled else EXIT_REFUSED
 
 
 def settle_command(args, windows: WindowService) -> int:

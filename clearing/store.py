@@ -26,6 +26,8 @@ of an earlier kind after one of a later kind:
     set a cap or its alert           -                          that bank         yes
     revoke a certificate, retire CA  -                          -                 yes (after the
                                                                                   certificate rows)
+    first call, set-address/name,    -                          that bank         yes
+      leave (clearing.membership)
 
 A commit share-locks the open window before any participant, so a window closing or
 being issued meanwhile makes it wait without holding anything the other side wants.

@@ -23,7 +23,7 @@ from fedmall.results import FedmallError
 from fedmall.v1 import money_pb2, settlement_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
-from clearing import audit, movements, netting
+from clearing import audit, movements, netting, rules
 from clearing.deliveries import DeliveryBell, deliver
 from clearing.registry import Registry
 from clearing.store import (
@@ -37,7 +37,10 @@ SETTLED = settlement_pb2.WINDOW_STATE_SETTLED
 ABORTED = settlement_pb2.WINDOW_STATE_ABORTED
 COMMITTED = transfer_pb2.TRANSFER_STATE_COMMITTED
 
-ACKNOWLEDGED, DISPUTED, SILENT = "acknowledged", "disputed", "silent"
+ACKNOWLEDGED, DISPUTED, SILENT, IDLE = "acknowledged", "disputed", "silent", "idle"
+# Banks that are members of a window when it is issued: each gets a statement (a bank with
+# transfers in the window always does). An ONBOARDING bank has none yet, a LEFT one never again.
+WINDOW_MEMBER_STATUSES = (rules.ACTIVE, rules.SUSPENDED)
 
 
 def state_name(state: int) -> str:
@@ -61,8 +64,31 @@ def open_window_id(connection: sa.Connection) -> int:
 @dataclass(frozen=True, slots=True)
 class MemberAnswer:
     bank_id: str
-    status: str  # acknowledged, disputed or silent
+    status: str  # acknowledged, disputed, silent, or idle (silent, but no answer needed)
     breaks: tuple[settlement_pb2.ReconciliationBreak, ...]
+
+
+def needs_answer(net) -> bool:
+    """Does settling the window wait for this bank's answer to its statement? net is its
+    window_nets row (or a netting.NetRow): only when the window moved its money, that is
+    when it paid or was paid (debits or credits, even if they net to zero).
+
+    A bank idle in the window still gets its statement (its opening position and the audit
+    head, so it can check the clearing saw nothing of it, and a camt.053 for its records),
+    and its node answers it as any other; but its silence never holds up settlement: a bank
+    with nothing to settle (a small one on a quiet day, one whose node is down for
+    maintenance) must not stop every other member's. An idle bank's dispute still does: it
+    says the clearing missed something.
+    """
+    return net.debits_minor != 0 or net.credits_minor != 0
+
+
+def window_members(connection: sa.Connection) -> list[sa.Row]:
+    """The banks that get a statement of a window issued now: (bank_id, currency, liquidity_minor),
+    by bank id."""
+    return connection.execute(sa.select(participants.c.bank_id, participants.c.currency, participants.c.liquidity_minor)
+                              .where(participants.c.status.in_(WINDOW_MEMBER_STATUSES))
+                              .order_by(participants.c.bank_id)).all()
 
 
 def _money(amount_minor: int, currency: str) -> money_pb2.Money:
@@ -122,15 +148,17 @@ class WindowService:
 
     @staticmethod
     def _answers(connection: sa.Connection, window_id: int) -> list[MemberAnswer]:
-        bank_ids = connection.execute(sa.select(window_nets.c.bank_id).where(window_nets.c.window_id == window_id)
-                                      .distinct().order_by(window_nets.c.bank_id)).scalars().all()
+        needed: dict[str, bool] = {}
+        for net in connection.execute(sa.select(window_nets).where(window_nets.c.window_id == window_id)
+                                      .order_by(window_nets.c.bank_id)):
+            needed[net.bank_id] = needed.get(net.bank_id, False) or needs_answer(net)
         received = {row.bank_id: row for row in connection.execute(
             sa.select(reconciliations).where(reconciliations.c.window_id == window_id))}
         answers = []
-        for bank_id in bank_ids:
+        for bank_id, answer_needed in needed.items():
             row = received.get(bank_id)
             if row is None:
-                answers.append(MemberAnswer(bank_id, SILENT, ()))
+                answers.append(MemberAnswer(bank_id, SILENT if answer_needed else IDLE, ()))
                 continue
             answer = settlement_pb2.Reconciliation.FromString(Envelope.FromString(row.envelope).payload)
             answers.append(MemberAnswer(bank_id, DISPUTED if answer.breaks else ACKNOWLEDGED, tuple(answer.breaks)))
@@ -192,24 +220,24 @@ class WindowService:
                 settlement_windows.c.window_id < window_id, settlement_windows.c.state == CLOSED))
             if earlier is not None:
                 raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID, f"issue window {earlier} first")
-            members = connection.execute(sa.select(participants.c.bank_id, participants.c.currency,
-                                                   participants.c.liquidity_minor)
-                                         .order_by(participants.c.bank_id)).all()
+            members = window_members(connection)
             result = netting.net(self._bilateral(connection, window_id), bank_ids=[m.bank_id for m in members],
                                  currencies={m.bank_id: m.currency for m in members})
             opening = self._opening_positions(connection, window_id)
             head = audit.head(connection)
             report = self._report(window, result, head)
             report_envelope = self._key.sign(report)
-            connection.execute(sa.insert(window_nets), [{
-                "window_id": window_id, "bank_id": row.bank_id, "currency": row.currency,
-                "debits_minor": row.debits_minor, "credits_minor": row.credits_minor, "net_minor": row.net_minor,
-                "opening_position_minor": opening.get(row.bank_id, 0)} for row in result.rows])
             closing_liquidity = {member.bank_id: member.liquidity_minor for member in members}
             pages = self._statements(connection, window_id, result, opening, closing_liquidity, head)
-            connection.execute(sa.insert(statement_pages), [
-                {"window_id": window_id, "bank_id": bank_id, "page_index": index, "envelope": page.SerializeToString()}
-                for bank_id, bank_pages in pages.items() for index, page in enumerate(bank_pages)])
+            if result.rows:  # None when no bank is a member yet (every one still onboarding).
+                connection.execute(sa.insert(window_nets), [{
+                    "window_id": window_id, "bank_id": row.bank_id, "currency": row.currency,
+                    "debits_minor": row.debits_minor, "credits_minor": row.credits_minor, "net_minor": row.net_minor,
+                    "opening_position_minor": opening.get(row.bank_id, 0)} for row in result.rows])
+                connection.execute(sa.insert(statement_pages), [
+                    {"window_id": window_id, "bank_id": bank_id, "page_index": index,
+                     "envelope": page.SerializeToString()}
+                    for bank_id, bank_pages in pages.items() for index, page in enumerate(bank_pages)])
             deliver(connection, {bank_id: bank_pages + [report_envelope] for bank_id, bank_pages in pages.items()},
                     now_ms=now_ms)
             connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == window_id)
@@ -223,7 +251,7 @@ class WindowService:
     def netting(self, window_id: int) -> netting.Netting:
         """The window's netting straight from the transfers (also for an open window)."""
         with self.store.read() as connection:
-            members = connection.execute(sa.select(participants.c.bank_id, participants.c.currency)).all()
+            members = window_members(connection)
             return netting.net(self._bilateral(connection, window_id), bank_ids=[m.bank_id for m in members],
                                currencies={m.bank_id: m.currency for m in members})
 
@@ -361,7 +389,8 @@ class WindowService:
         """Record final settlement: each member's liquidity and position move by its net.
 
         Refused unless the window is PENDING_SETTLEMENT and every member acknowledged its
-        statement, or the operator overrides with a reason (which is recorded).
+        statement (a member idle in it need not answer: needs_answer), or the operator
+        overrides with a reason (which is recorded).
         """
         now_ms = self.clock_ms()
         with self.store.write() as connection:
@@ -374,7 +403,7 @@ class WindowService:
                 settlement_windows.c.state.in_([CLOSED, PENDING_SETTLEMENT])))
             if earlier is not None:  # Out of order, a bank could be settled past its prefunded liquidity.
                 raise FedmallError(rc.RESULT_CODE_WINDOW_STATE_INVALID, f"settle window {earlier} first")
-            unresolved = [a for a in self._answers(connection, window_id) if a.status != ACKNOWLEDGED]
+            unresolved = [a for a in self._answers(connection, window_id) if a.status not in (ACKNOWLEDGED, IDLE)]
             if unresolved and not override_reason:
                 raise FedmallError(rc.RESULT_CODE_SETTLEMENT_DISPUTED, "not settled: " + ", ".join(
                     f"{a.bank_id} {a.status}" for a in unresolved))
@@ -387,11 +416,12 @@ class WindowService:
             connection.execute(sa.update(window_nets).where(window_nets.c.window_id == window_id)
                                .values(settled_in_window_id=statement_window))
             locked = lock_participants(connection, [row.bank_id for row in nets])
-            connection.execute(
-                sa.update(participants).where(participants.c.bank_id == sa.bindparam("bank"))
-                .values(liquidity_minor=sa.bindparam("liquidity"), position_minor=sa.bindparam("position")),
-                [{"bank": row.bank_id, "liquidity": locked[row.bank_id].liquidity_minor + row.net_minor,
-                  "position": locked[row.bank_id].position_minor + row.net_minor} for row in nets])
+            if nets:  # None when the window had no member (every bank still onboarding).
+                connection.execute(
+                    sa.update(participants).where(participants.c.bank_id == sa.bindparam("bank"))
+                    .values(liquidity_minor=sa.bindparam("liquidity"), position_minor=sa.bindparam("position")),
+                    [{"bank": row.bank_id, "liquidity": locked[row.bank_id].liquidity_minor + row.net_minor,
+                      "position": locked[row.bank_id].position_minor + row.net_minor} for row in nets])
             connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == window_id)
                                .values(state=SETTLED, settled_at_ms=now_ms, operator_reason=override_reason))
             deliver(connection, {row.bank_id: [self._key.sign(settlement_pb2.WindowSettled(
@@ -424,7 +454,7 @@ class WindowService:
             movements.move_to_next_window(connection, window_id)
             connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == window_id)
                                .values(state=ABORTED, operator_reason=reason))
-            members = connection.execute(sa.select(participants.c.bank_id)).scalars().all()
+            members = [member.bank_id for member in window_members(connection)]
             notice = self._key.sign(settlement_pb2.WindowAborted(window_id=window_id, moved_to_window_id=open_id))
             deliver(connection, {bank_id: [notice] for bank_id in members}, now_ms=now_ms)
             audit.append(connection, kind="window.abort", party_id="operator", now_ms=now_ms,

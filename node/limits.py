@@ -24,10 +24,12 @@ reconciliation_breaks_max = 1_000                   # Listed in one answer; brea
 reconciliation_break_bytes_max = 1_600              # Two entries, each with a 140-character (560-byte) reference.
 reconciliations_per_step_max = 16                   # Answers the submitter sends before looking again.
 
-# Registry cache: refreshed on a miss, and at most this often.
+# Registry cache (node.peers): read again at most this often, and at least this often while used
+# (a bank's node may move: fedmall-clearing participants set-address).
 registry_refresh_ms_min = 1_000
 # The certificates the clearing refuses are fetched this often (node.revocation).
 revocation_refresh_ms = 1_000
+registry_age_ms_max = 30_000
 
 # gRPC server threads.
 server_threads = 16
@@ -74,6 +76,7 @@ loans_reviewed_per_step_max = 500           # Loans the review worker judges in 
 loan_review_poll_ms = 60_000                # The review worker looks at the loans this often.
 
 assert retry_backoff_ms_min < retry_backoff_ms_max
+assert registry_refresh_ms_min < registry_age_ms_max
 assert items_per_order_max <= items_per_cart_max
 assert search_page_size_default <= search_page_size_max <= search_results_per_bank_max
 assert place_order_timeout_ms < order_recovery_age_ms

@@ -1,7 +1,15 @@
 """The peer directory: where other banks' nodes listen, and quotes from them.
 
-Addresses come from the clearing's participant registry, cached and refreshed on a
-miss (at most every registry_refresh_ms_min) or after a failed call.
+Addresses and statuses come from the clearing's participant registry (ListParticipants),
+cached. The cache is read again, at most every registry_refresh_ms_min, on a miss, for a
+bank that is not ACTIVE in it (it may have become so), once it is registry_age_ms_max
+old, and after a failed call: so a bank whose node moved (fedmall-clearing participants
+set-address) is reached at its new address without a restart, and a quote that failed
+at the old address is asked again at the new one at once.
+
+Only ACTIVE banks are offered as peers. A payee that is not ACTIVE is refused with its
+status's result code (SUSPENDED, ONBOARDING: its node has not connected yet, LEFT); a
+calling bank that is suspended or left is refused (caller_refusal).
 """
 from __future__ import annotations
 
@@ -21,6 +29,19 @@ from node.errors import Refused, Unavailable
 
 log = logging.getLogger(__name__)
 
+ACTIVE = clearing_pb2.PARTICIPANT_STATUS_ACTIVE
+# Why a payee in each status other than ACTIVE cannot be paid (an unknown status: as suspended).
+NOT_ACTIVE = {
+    clearing_pb2.PARTICIPANT_STATUS_SUSPENDED: (result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED, "is suspended"),
+    clearing_pb2.PARTICIPANT_STATUS_ONBOARDING: (result_pb2.RESULT_CODE_PARTICIPANT_ONBOARDING,
+                                                 "is onboarding: its node has not connected to the clearing yet"),
+    clearing_pb2.PARTICIPANT_STATUS_LEFT: (result_pb2.RESULT_CODE_PARTICIPANT_LEFT, "left the consortium"),
+}
+# Calling banks refused: suspended or gone. An onboarding bank's node that calls is coming up (its
+# first call to the clearing makes it ACTIVE); the clearing refuses its transfers until then.
+REFUSED_CALLERS = {clearing_pb2.PARTICIPANT_STATUS_SUSPENDED: result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED,
+                   clearing_pb2.PARTICIPANT_STATUS_LEFT: result_pb2.RESULT_CODE_PARTICIPANT_LEFT}
+
 
 class PeerDirectory:
     def __init__(self, clearing: clearing_pb2_grpc.ClearingServiceStub, *, tls: TlsCredentials,
@@ -33,7 +54,7 @@ class PeerDirectory:
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._participants: dict[str, clearing_pb2.Participant] = {}
-        self._refreshed_at_ms = -limits.registry_refresh_ms_min
+        self._refreshed_at_ms = -limits.registry_age_ms_max  # Never: due at once.
         self._channels: dict[str, grpc.Channel] = {}
 
     def refresh(self, *, force: bool = False) -> None:
@@ -52,31 +73,47 @@ class PeerDirectory:
                 self._participants = {participant.bank_id: participant for participant in response.participants}
                 self._refreshed_at_ms = now_ms
 
-    def participant(self, bank_id: str) -> clearing_pb2.Participant:
+    def _cached(self, bank_id: str) -> clearing_pb2.Participant | None:
         with self._lock:
-            participant = self._participants.get(bank_id)
-        if participant is None:
-            self.refresh()
-            with self._lock:
-                participant = self._participants.get(bank_id)
+            return self._participants.get(bank_id)
+
+    def _is_old(self) -> bool:
+        return int(self._clock() * 1000) - self._refreshed_at_ms >= limits.registry_age_ms_max
+
+    def participant(self, bank_id: str) -> clearing_pb2.Participant:
+        """An ACTIVE bank as the registry names it; Refused (its status's result code, or
+        UNKNOWN_PARTICIPANT) otherwise. A cached entry serves when the clearing does not answer."""
+        participant = self._cached(bank_id)
+        if participant is None or participant.status != ACTIVE or self._is_old():
+            try:
+                self.refresh()
+            except Unavailable as error:
+                if participant is None:
+                    raise
+                log.warning("participant %s from the last registry read: %s", bank_id, error)
+            participant = self._cached(bank_id)
         if participant is None:
             raise Refused(result_pb2.RESULT_CODE_UNKNOWN_PARTICIPANT, f"{bank_id!r} is not a participant")
-        if participant.status == clearing_pb2.PARTICIPANT_STATUS_SUSPENDED:
-            raise Refused(result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED, f"{bank_id!r} is suspended")
+        if participant.status != ACTIVE:
+            code, why = NOT_ACTIVE.get(participant.status, (result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED,
+                                                            f"is not active (status {participant.status})"))
+            raise Refused(code, f"{bank_id!r} {why}")
         if not participant.node_address:
             raise Unavailable(f"{bank_id!r} has no node address")
         return participant
 
-    def is_suspended(self, bank_id: str) -> bool:
-        """Whether a (calling) bank is suspended, by a registry read at most registry_refresh_ms_min
-        old; the last read when the clearing does not answer."""
+    def caller_refusal(self, bank_id: str) -> int:
+        """OK, or why a calling bank is refused (PARTICIPANT_SUSPENDED, PARTICIPANT_LEFT), by a
+        registry read at most registry_refresh_ms_min old; the last read when the clearing does
+        not answer."""
         try:
             self.refresh()
         except Unavailable as error:
             log.warning("participant status of %s from the last registry read: %s", bank_id, error)
-        with self._lock:
-            participant = self._participants.get(bank_id)
-        return participant is not None and participant.status == clearing_pb2.PARTICIPANT_STATUS_SUSPENDED
+        participant = self._cached(bank_id)
+        if participant is None:
+            return result_pb2.RESULT_CODE_OK
+        return REFUSED_CALLERS.get(participant.status, result_pb2.RESULT_CODE_OK)
 
     def _channel(self, address: str) -> grpc.Channel:
         with self._lock:
@@ -95,7 +132,7 @@ class PeerDirectory:
         self.refresh()
         with self._lock:
             return sorted(bank_id for bank_id, participant in self._participants.items()
-                          if participant.status == clearing_pb2.PARTICIPANT_STATUS_ACTIVE and participant.node_address)
+                          if participant.status == ACTIVE and participant.node_address)
 
     def marketplace(self, bank_id: str) -> marketplace_pb2_grpc.MarketplacePeerServiceStub:
         """The MarketplacePeerService of a member bank's node (this bank's own too)."""
@@ -106,21 +143,33 @@ class PeerDirectory:
         return self.marketplace(bank_id).SearchCatalogue(request, timeout=timeout_s)
 
     def call_failed(self) -> None:
-        """A peer did not answer: maybe it moved, so re-read the registry on the next miss."""
-        self._refreshed_at_ms = -limits.registry_refresh_ms_min
+        """A peer did not answer: maybe it moved, so re-read the registry before the next call."""
+        self._refreshed_at_ms = -limits.registry_age_ms_max
 
     def quote(self, payee_bank_id: str, items: list[node_pb2.QuoteItem]) -> list[node_pb2.QuoteResult]:
+        """The payee's conditions; asked again, once, at its new address when it moved."""
         address = self.participant(payee_bank_id).node_address
         try:
-            response = self._stub(address).QuoteTransfers(
-                node_pb2.QuoteTransfersRequest(items=items), timeout=limits.rpc_timeout_ms / 1000)
+            response = self._quote_at(address, items)
         except grpc.RpcError as error:
             log.warning("quote from %s at %s failed: %s", payee_bank_id, address, error.code().name)
-            self._refreshed_at_ms = -limits.registry_refresh_ms_min  # Maybe it moved: re-read the registry.
-            raise Unavailable(f"{payee_bank_id} did not answer: {error.code().name}") from None
+            self.call_failed()
+            moved_to = self.participant(payee_bank_id).node_address  # Re-reads the registry.
+            if moved_to == address:
+                raise Unavailable(f"{payee_bank_id} did not answer: {error.code().name}") from None
+            log.info("%s moved from %s to %s; asking there", payee_bank_id, address, moved_to)
+            try:
+                response = self._quote_at(moved_to, items)
+            except grpc.RpcError as again:
+                self.call_failed()
+                raise Unavailable(f"{payee_bank_id} did not answer at {moved_to}: {again.code().name}") from None
         if len(response.results) != len(items):
             raise Unavailable(f"{payee_bank_id} answered {len(response.results)} quotes for {len(items)} items")
         return list(response.results)
+
+    def _quote_at(self, address: str, items: list[node_pb2.QuoteItem]) -> node_pb2.QuoteTransfersResponse:
+        return self._stub(address).QuoteTransfers(node_pb2.QuoteTransfersRequest(items=items),
+                                                  timeout=limits.rpc_timeout_ms / 1000)
 
     def close(self) -> None:
         with self._lock:

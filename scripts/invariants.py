@@ -25,8 +25,10 @@ Most invariants hold only at rest (nothing in flight): wait for that before chec
                             add up to its net, and it says what the window's nets and transfers
                             say; each bank's statements chain (opening position = previous
                             closing + settlements listed, opening liquidity = previous closing)
-    windows_reconciled      every closed window answered by every member with no break, and its
-                            committed transfers are exactly those the payers booked in it
+    windows_reconciled      every closed window answered with no break by every member that had
+                            transfers in it (an idle one need not answer: clearing.windows.needs_answer,
+                            but may not dispute), and its committed transfers are exactly those the
+                            payers booked in it
     audit_chain_intact      the clearing's hash chain verifies
 """
 from __future__ import annotations
@@ -43,6 +45,7 @@ from fedmall.v1 import envelope_pb2, settlement_pb2, transfer_pb2
 
 from clearing import audit, store as clearing_store
 from clearing.transfers import state_name as transfer_state_name
+from clearing.windows import needs_answer
 from node.bank import ledger, reconcile, store as node_store
 from node.credit import store as credit_store
 from node.credit.loan_views import loan_book_problems
@@ -410,9 +413,9 @@ def _windows_reconciled(clearing: ClearingBooks, nodes: dict[str, NodeBooks]) ->
     closed = sorted(window_id for window_id, state in clearing.windows.items() if state in CLOSED_STATES)
     wrong = []
     for window_id in closed:
-        members = set(clearing.nets.get(window_id, {}))
         answers = clearing.answers.get(window_id, {})
-        silent = sorted(members - set(answers))
+        silent = sorted(bank_id for bank_id, row in clearing.nets.get(window_id, {}).items()
+                        if needs_answer(row) and bank_id not in answers)
         disputed = {bank_id: breaks for bank_id, breaks in answers.items() if breaks}
         if silent or disputed:
             wrong.append(f"window {window_id}: silent {silent}, disputed {disputed}")
@@ -420,7 +423,7 @@ def _windows_reconciled(clearing: ClearingBooks, nodes: dict[str, NodeBooks]) ->
             wrong.append(f"window {window_id}: the clearing committed {len(committed[window_id])} transfers in it, "
                          f"the payers booked {len(booked[window_id])}")
     return _verdict("windows_reconciled", "closed windows reconciled with no breaks", wrong,
-                    f"closed windows {len(closed)}, each acknowledged by every member")
+                    f"closed windows {len(closed)}, each acknowledged by every member with transfers in it")
 
 
 def _audit_chain_intact(clearing: ClearingBooks) -> Check:

@@ -3,7 +3,9 @@
 Each answer (node.bank.settlement wrote and signed it in the delivery that completed the
 statement) goes to ClearingService.SubmitReconciliation. A definitive answer marks
 it sent: OK, EXISTS (sent before), or a refusal such as STATEMENT_MISMATCH, which is
-logged for the operator. A gRPC error, UNAVAILABLE or no result at all leaves it
+logged for the operator; except WINDOW_STATE_INVALID for a statement with no transfers:
+the clearing settles such a window without waiting for this bank's answer
+(node.bank.settlement.needs_answer), so a late one is expected. A gRPC error, UNAVAILABLE or no result at all leaves it
 pending for the next try; sending again is always safe.
 """
 from __future__ import annotations
@@ -42,6 +44,10 @@ class ReconciliationSubmitter:
                 raise ClearingNotReady(f"reconciliation of window {window_id}: {name_of(response.result)}")
             if response.result in (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS):
                 log.info("reconciliation of window %d delivered: %s", window_id, name_of(response.result))
+            elif (response.result == result_pb2.RESULT_CODE_WINDOW_STATE_INVALID
+                  and not self._settlement.statement_needs_answer(window_id)):
+                log.info("window %d was settled before this bank's answer arrived; it had no transfers in it, so "
+                         "none was needed", window_id)
             else:
                 log.error("clearing REFUSED the reconciliation of window %d: %s; an operator should look",
                           window_id, name_of(response.result))

@@ -54,6 +54,15 @@ def settlement_entry_id(window_id: int) -> str:
     return f"settlement:{window_id}"
 
 
+def needs_answer(statement: settlement_pb2.Statement) -> bool:
+    """Does the clearing wait for this bank's answer before it settles the window? Only when
+    the bank paid or was paid in it (the rule of clearing.windows.needs_answer, seen from the
+    statement). The node answers an idle statement all the same (a dispute still counts), but
+    the window may be settled before the answer arrives; the clearing then refuses it
+    (WINDOW_STATE_INVALID), which is expected, not an operator's concern."""
+    return statement.entry_count > 0
+
+
 # Checks of what the clearing sent, before anything is applied. Outside input: Refused, never assert.
 
 def _refuse(code: int, message: str) -> None:
@@ -390,6 +399,14 @@ class SettlementService:
                     aborted.moved_to_window_id)
 
     # The outbox, as the submitter sees it ------------------------------------------------
+
+    def statement_needs_answer(self, window_id: int) -> bool:
+        """needs_answer for the statement held for window_id (True when none is held)."""
+        pages = store.statement_pages
+        with read_connection(self._engine) as connection:
+            payload = connection.scalar(sa.select(pages.c.payload).where(pages.c.window_id == window_id)
+                                        .order_by(pages.c.page_index).limit(1))
+        return payload is None or needs_answer(settlement_pb2.Statement.FromString(payload))
 
     def pending_reconciliations(self, *, limit: int) -> list[tuple[int, envelope_pb2.Envelope]]:
         assert 0 < limit <= limits.reconciliations_per_step_max

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import grpc
 
-from fedmall.results import FedmallError
+from fedmall.results import FedmallError, name_of
 from fedmall.tls import peer_identity
 from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_pb2
 
@@ -205,13 +205,13 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
 class Participants(Protocol):
     """The participant registry as callers are checked against it (node.peers.PeerDirectory)."""
 
-    def is_suspended(self, bank_id: str) -> bool: ...
+    def caller_refusal(self, bank_id: str) -> int: ...
 
 
 class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceServicer):
     """Calls from member banks' nodes (this bank's own too); the caller is its certificate,
-    and a suspended member is refused (PARTICIPANT_SUSPENDED, or PERMISSION_DENIED for a
-    call without a result code)."""
+    and a suspended member, or one that left, is refused (PARTICIPANT_SUSPENDED,
+    PARTICIPANT_LEFT, or PERMISSION_DENIED for a call without a result code)."""
 
     def __init__(self, *, catalogue: CatalogueService, seller_orders: SellerOrderService,
                  buyer_orders: BuyerOrderService, participants: Participants) -> None:
@@ -221,12 +221,13 @@ class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceService
         self._participants = participants
 
     def _caller_bank(self, context: grpc.ServicerContext) -> str:
-        """The calling bank; Refused (PARTICIPANT_SUSPENDED) when it is suspended."""
+        """The calling bank; Refused (PARTICIPANT_SUSPENDED, PARTICIPANT_LEFT) when it may not call."""
         identity = peer_identity(context)
         if identity is None or identity.role != "bank":
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "only member banks may call")
-        if self._participants.is_suspended(identity.party_id):
-            raise Refused(result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED, f"{identity.party_id!r} is suspended")
+        refusal = self._participants.caller_refusal(identity.party_id)
+        if refusal != result_pb2.RESULT_CODE_OK:
+            raise Refused(refusal, f"{identity.party_id!r} may not call: {name_of(refusal)}")
         return identity.party_id
 
     def SearchCatalogue(self, request, context):

@@ -158,3 +158,19 @@ def test_statements__a_net_that_is_not_the_windows_transfers_is_seen(at_rest):
 def test_read__a_database_without_the_tables_is_an_error_not_a_pass(tmp_path):
     with pytest.raises(sa.exc.OperationalError):
         invariants.read_node(f"sqlite:///{tmp_path / 'empty.db'}")
+
+
+def test_windows__an_idle_members_silence_is_no_break_a_silent_payees_is(at_rest):
+    _, (clearing, nodes) = at_rest
+
+    def reconciled(books) -> invariants.Check:
+        return next(c for c in invariants.check(books, nodes, currency=CURRENCY) if c.key == "windows_reconciled")
+
+    idle_row = types.SimpleNamespace(**{**clearing.nets[1]["bank-c"]._asdict(), "debits_minor": 0,
+                                        "credits_minor": 0, "net_minor": 0})
+    without = {1: {bank_id: breaks for bank_id, breaks in clearing.answers[1].items() if bank_id != "bank-c"}}
+    idle = dataclasses.replace(clearing, nets={**clearing.nets, 1: {**clearing.nets[1], "bank-c": idle_row}},
+                               answers=without)
+    assert reconciled(idle).ok
+    silent = dataclasses.replace(clearing, answers=without)   # bank-c was paid in window 1: it must answer.
+    assert not reconciled(silent).ok and "silent ['bank-c']" in reconciled(silent).detail

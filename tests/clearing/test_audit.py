@@ -27,7 +27,8 @@ def test_chain__intact_after_admissions_and_prepares(world):
     _traffic(world)
     report = _verify(world)
     assert report.problems == ()
-    assert report.entries == report.head.sequence == 3 + 3  # Three admissions, three prepare envelopes.
+    # Three admissions, each bank's first call (onboarding -> active), three prepare envelopes.
+    assert report.entries == report.head.sequence == 3 + 3 + 3
 
 
 def test_chain__an_edited_body_is_found(world):
@@ -48,5 +49,5 @@ def test_chain__a_removed_entry_is_found(world):
 def test_chain__a_truncated_tail_is_found_against_the_head(world):
     _traffic(world)
     with world.clearing.store.write() as connection:
-        connection.execute(sa.delete(audit_log).where(audit_log.c.sequence == 6))
-    assert _verify(world).problems == ("stored head (entry 6) is not the last entry (5)",)
+        connection.execute(sa.delete(audit_log).where(audit_log.c.sequence == 9))
+    assert _verify(world).problems == ("stored head (entry 9) is not the last entry (8)",)

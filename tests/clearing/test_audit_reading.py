@@ -87,7 +87,7 @@ def test_audit_list__every_kind_oldest_first(world, capsys, history):
     assert set(history["kinds"]) == {
         "admit", "prepares", "decisions", "expired", "refused", "key.add", "status.suspended", "status.active",
         "window.close", "window.issue", "reconciliation", "reconciliation.replace", "window.settle", "window.abort",
-        "participant.cap"}
+        "participant.cap", "participant.active"}
     code, out, _ = run(capsys, world, "audit", "list")
     lines = out.splitlines()
     assert code == 0 and lines[0].split() == ["seq", "recorded", "kind", "by", "what"]
@@ -141,19 +141,20 @@ def test_audit_list__each_filter(world, capsys, history):
 
 
 def test_audit_list__pages_oldest_first_by_cursor_and_entries_arriving_do_not_shift_them(world, capsys):
-    world.clearing.registry.set_status("bank-c", rules.SUSPENDED)      # Entries 1..3 admit, 4 this.
+    # Entries 1..6: three admissions, each bank's first connection; 7 this.
+    world.clearing.registry.set_status("bank-c", rules.SUSPENDED)
     seen, after, pages = [], "0", 0
     while after is not None:
-        code, out, _ = run(capsys, world, "audit", "list", "--limit", "2", "--after", str(after), "--json")
+        code, out, _ = run(capsys, world, "audit", "list", "--limit", "3", "--after", str(after), "--json")
         page = json.loads(out)
         seen += [entry["sequence"] for entry in page["entries"]]
         after, pages = page["next_after"], pages + 1
         if pages == 1:
             world.clearing.registry.set_status("bank-c", rules.ACTIVE)  # Arrives while the operator pages.
-    assert (seen, pages) == ([1, 2, 3, 4, 5], 3)
+    assert (seen, pages) == ([1, 2, 3, 4, 5, 6, 7, 8], 3)
     code, out, _ = run(capsys, world, "audit", "list", "--limit", "2", "--after", "1")
     assert code == 0 and out.rstrip().endswith("more: --after 3")
-    assert run(capsys, world, "audit", "list", "--after", "5")[1].strip() == "no audit entries"
+    assert run(capsys, world, "audit", "list", "--after", "8")[1].strip() == "no audit entries"
 
 
 def test_audit_show__decodes_each_body_kind(world, capsys, history):
@@ -226,7 +227,7 @@ def test_audit_show__json_and_raw_give_the_stored_bytes_and_hashes(world, capsys
     (("list", "--kind", "k" * 33), "kind is at most 32"),
     (("list", "--since", "yesterday"), "a time like"),
     (("list", "--until", "2026-11-29T10:00:00"), "time zone"),
-    (("show", "99"), "no audit entry 99: the log holds entries 1..3"),
+    (("show", "99"), "no audit entry 99: the log holds entries 1..6"),
 ])
 def test_audit__bad_input_is_refused_and_prints_nothing(world, capsys, args, message):
     code, out, err = run(capsys, world, "audit", *args)

@@ -7,6 +7,9 @@ import stat
 import pytest
 
 from clearing.cli import main
+from clearing.config import ClearingConfig
+from clearing.registry import Registry
+from clearing.store import Store
 
 
 def run(capsys, home, *args) -> tuple[int, str, str]:
@@ -94,10 +97,20 @@ def test_admit__host_names_and_ip_addresses_are_node_addresses(capsys, home, tmp
     assert code == 0
 
 
+def connect(home, bank_id: str) -> None:
+    """What the bank's node does on start: its first call to the clearing makes it active."""
+    store = Store.open(ClearingConfig.load(home).database_url)
+    try:
+        assert Registry(store, clock_ms=lambda: 0).record_connected(bank_id)
+    finally:
+        store.close()
+
+
 def test_participants_suspend_resume_and_audit_verify(capsys, home, tmp_path):
     admit(capsys, home, tmp_path)
     code, out, _ = run(capsys, home, "participants")
-    assert code == 0 and "bank-a" in out and "1000.00" in out
+    assert code == 0 and "bank-a" in out and "1000.00" in out and "onboarding" in out
+    connect(home, "bank-a")
     assert run(capsys, home, "suspend", "bank-a")[0] == 0
     assert json.loads(run(capsys, home, "participants", "--json")[1])[0]["status"] == "suspended"
     assert run(capsys, home, "resume", "bank-a")[0] == 0
@@ -105,25 +118,26 @@ def test_participants_suspend_resume_and_audit_verify(capsys, home, tmp_path):
     assert code == 1 and "UNKNOWN_PARTICIPANT" in err
     code, out, _ = run(capsys, home, "audit-verify", "--json")
     report = json.loads(out)
-    assert code == 0 and report["ok"] and report["entries"] == 3  # admit, suspend, resume.
+    assert code == 0 and report["ok"] and report["entries"] == 4  # admit, its node connected, suspend, resume.
 
 
 def test_settlement_commands__close_report_reconcile_settle_export(capsys, home, tmp_path):
     admit(capsys, home, tmp_path)
+    connect(home, "bank-a")
     code, out, _ = run(capsys, home, "windows", "close", "--json")
     assert code == 0 and json.loads(out) == {"closed": 1, "opened": 2}
     code, _, err = run(capsys, home, "windows", "close", "--window", "1")
     assert code == 1 and "WINDOW_STATE_INVALID" in err
     code, out, _ = run(capsys, home, "report", "--window", "1", "--json")
     assert code == 0 and json.loads(out)["state"] == "PENDING_SETTLEMENT"
-    code, out, _ = run(capsys, home, "reconcile", "--window", "1", "--json")
-    assert code == 1 and json.loads(out)["silent"] == ["bank-a"]
+    code, out, _ = run(capsys, home, "reconcile", "--window", "1", "--json")   # No transfers: bank-a is idle.
+    assert code == 0 and (json.loads(out)["silent"], json.loads(out)["idle"]) == ([], ["bank-a"])
+    code, out, _ = run(capsys, home, "reconcile", "--window", "1")
+    assert code == 0 and "idle — no answer needed" in out
     code, _, err = run(capsys, home, "settle", "--window", "2")
     assert code == 1 and "WINDOW_STATE_INVALID" in err
-    code, _, err = run(capsys, home, "settle", "--window", "1")
-    assert code == 1 and "SETTLEMENT_DISPUTED" in err
-    code, out, _ = run(capsys, home, "settle", "--window", "1", "--override-reason", "test", "--json")
-    assert code == 0 and json.loads(out)["override_reason"] == "test"
+    code, out, _ = run(capsys, home, "settle", "--window", "1", "--json")
+    assert code == 0 and json.loads(out)["override_reason"] is None
     code, out, _ = run(capsys, home, "export", "--window", "1", "--out", str(tmp_path / "x"), "--json")
     assert code == 0 and sorted(p.rsplit("/", 1)[-1] for p in json.loads(out)) == [
         "camt053-bank-a-w1.xml", "settlement-w1.csv"]

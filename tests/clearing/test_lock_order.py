@@ -22,12 +22,15 @@ from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import settlement_pb2, transfer_pb2
 
 from clearing import operator, rules, store as clearing_store
+from clearing.membership import LeaveRefused, Membership
+from clearing.operator import OperatorAction
 from clearing.store import CONFLICTS, Store, retry_on_conflict
 from tests.clearing.test_transfers import accept, submit_decisions, submit_prepares
 from tests.clearing.test_windows import acknowledge_all, commit
 from tests.support.federation import make_prepare, new_clearing_world
 
 ABORTED = transfer_pb2.TRANSFER_STATE_ABORTED
+ACTION = OperatorAction(operator="olga", reason="test")
 LOCK_RANKS = {"settlement_windows": 1, "participants": 2, "audit_head": 3}
 LOCKING_SELECT = re.compile(r"\bFOR (?:NO KEY )?(?:UPDATE|SHARE)\b")
 LOCKED_TABLE = re.compile(r"\bFROM (\w+)")
@@ -106,6 +109,12 @@ def test_every_write_path__locks_windows_then_participants_then_the_audit_head(p
                                          external_reference="R", action=action)
     clearing.funds.commit_funds_out("out-1", action=action)                        # commit funds out
     clearing.funds.abort_funds_out("out-2", action=action)                         # abort funds out
+    members = Membership(clearing.store, clock_ms=world.clock)
+    members.set_address("bank-c", "127.0.0.1:7399", action=ACTION)                  # set-address
+    with pytest.raises(LeaveRefused):
+        members.leave("bank-c", action=ACTION)                                       # leave (refused)
+    world.admit("bank-d", cap_minor=0, liquidity_minor=0, folder=world.home.parent / "late", connect=False)
+    clearing.registry.record_connected("bank-d")                                     # onboarding -> active
     kinds = {tuple(dict.fromkeys(locks)) for locks in recorder.transactions}
     assert ("settlement_windows", "participants", "audit_head") in kinds           # decisions, issue, settle, abort
     assert ("participants", "audit_head") in kinds and ("settlement_windows", "audit_head") in kinds

@@ -177,7 +177,7 @@ def test_settle__a_silent_member_blocks_settlement(world):
     commit(world, "bank-a", "bank-b", 500)
     window_id = close(world)
     assert answer(world, "bank-a", window_id) == rc.RESULT_CODE_OK
-    assert [a.status for a in world.clearing.windows.answers(window_id)] == ["acknowledged", "silent", "silent"]
+    assert [a.status for a in world.clearing.windows.answers(window_id)] == ["acknowledged", "silent", "idle"]
     assert refused(lambda: world.clearing.windows.settle(window_id)) == rc.RESULT_CODE_SETTLEMENT_DISPUTED
 
 

@@ -37,7 +37,7 @@ from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.registry import Registry
 from clearing.store import StorageUnavailable, Store
-from clearing.windows import ACKNOWLEDGED, CLOSED, OPEN, PENDING_SETTLEMENT, WindowService
+from clearing.windows import ACKNOWLEDGED, CLOSED, IDLE, OPEN, PENDING_SETTLEMENT, WindowService
 from node.bank import store as node_store
 from scripts import invariants
 from scripts.federation import BankSpec, Federation
@@ -249,13 +249,14 @@ class Operator:
                                                   clock_ms=clock_ms))
 
     def settle_ready(self) -> None:
-        """Settle, oldest first, every issued window all members acknowledged; stop at one that is not."""
+        """Settle, oldest first, every issued window all members acknowledged (idle ones need not);
+        stop at one that is not."""
         for row in self.windows.windows():
             if row.state in (OPEN, CLOSED):
                 return
             if row.state != PENDING_SETTLEMENT:
                 continue
-            if any(answer.status != ACKNOWLEDGED for answer in self.windows.answers(row.window_id)):
+            if any(answer.status not in (ACKNOWLEDGED, IDLE) for answer in self.windows.answers(row.window_id)):
                 return
             self.windows.settle(row.window_id)
             self.settled.append(row.window_id)

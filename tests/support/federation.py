@@ -68,7 +68,9 @@ class ClearingWorld:
         self.clearing.stop()
         self.start(listen_address=address)
 
-    def admit(self, bank_id: str, *, cap_minor: int, liquidity_minor: int, folder: Path) -> Bank:
+    def admit(self, bank_id: str, *, cap_minor: int, liquidity_minor: int, folder: Path, connect: bool = True) -> Bank:
+        """Admit the bank and write its bundle; with connect, call the clearing once with its
+        certificate, as its node does on start, so it is ACTIVE rather than ONBOARDING."""
         key = pki.new_signing_key(f"{bank_id}/k1")
         node_port = free_port()
         self.clearing.registry.admit(
@@ -84,6 +86,8 @@ class ClearingWorld:
                                 now_ms=time.time_ns() // 1_000_000)
         bank = Bank(bank_id=bank_id, bundle=folder / bank_id, signing_key=key, node_port=node_port)
         self.banks[bank_id] = bank
+        if connect:
+            self.stub(bank_id).GetPosition(clearing_pb2.GetPositionRequest())
         return bank
 
     def channel(self, tls_credentials: TlsCredentials) -> grpc.Channel:

@@ -17,6 +17,8 @@ class ParticipantStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PARTICIPANT_STATUS_UNSPECIFIED: _ClassVar[ParticipantStatus]
     PARTICIPANT_STATUS_ACTIVE: _ClassVar[ParticipantStatus]
     PARTICIPANT_STATUS_SUSPENDED: _ClassVar[ParticipantStatus]
+    PARTICIPANT_STATUS_ONBOARDING: _ClassVar[ParticipantStatus]
+    PARTICIPANT_STATUS_LEFT: _ClassVar[ParticipantStatus]
 
 class FundsMovementState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -27,6 +29,8 @@ class FundsMovementState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 PARTICIPANT_STATUS_UNSPECIFIED: ParticipantStatus
 PARTICIPANT_STATUS_ACTIVE: ParticipantStatus
 PARTICIPANT_STATUS_SUSPENDED: ParticipantStatus
+PARTICIPANT_STATUS_ONBOARDING: ParticipantStatus
+PARTICIPANT_STATUS_LEFT: ParticipantStatus
 FUNDS_MOVEMENT_STATE_UNSPECIFIED: FundsMovementState
 FUNDS_MOVEMENT_STATE_RESERVED: FundsMovementState
 FUNDS_MOVEMENT_STATE_COMMITTED: FundsMovementState

@@ -288,6 +288,25 @@ def test_submitter__refusal_is_definitive_unavailable_and_grpc_errors_retry(bank
     assert len(clearing.sent) == 3
 
 
+def test_submitter__an_idle_statement_answered_after_settlement_is_expected_not_an_error(bank, caplog):
+    """Window 8 held none of bank-a's transfers: the clearing may settle it before the answer arrives."""
+    deliver_statement(bank, [], window_id=WINDOW + 1, opening_minor=2_800)  # Window 7 is not settled yet.
+    assert not settlement.needs_answer(statement([], window_id=WINDOW + 1)[0])
+    submitter = ReconciliationSubmitter(bank.settlement, FakeClearingStub(R.RESULT_CODE_WINDOW_STATE_INVALID))
+    with caplog.at_level("INFO", logger="node.bank.reconciliations"):
+        submitter.step()
+    assert (answers(bank)[0].sent, answers(bank)[0].answer_result) == (True, R.RESULT_CODE_WINDOW_STATE_INVALID)
+    assert [r.levelname for r in caplog.records] == ["INFO"] and "none was needed" in caplog.text
+
+
+def test_submitter__a_statement_with_transfers_refused_as_settled_is_logged_for_the_operator(bank, caplog):
+    deliver_statement(bank, ENTRIES)
+    assert settlement.needs_answer(statement(ENTRIES)[0])
+    with caplog.at_level("INFO", logger="node.bank.reconciliations"):
+        ReconciliationSubmitter(bank.settlement, FakeClearingStub(R.RESULT_CODE_WINDOW_STATE_INVALID)).step()
+    assert [r.levelname for r in caplog.records] == ["ERROR"] and "REFUSED" in caplog.text
+
+
 def test_reconcile_again__answers_from_the_restored_books_and_withdraws_the_first(bank):
     with bank.engine.begin() as connection:   # The books lose settle:t2 before the statement comes...
         journal = connection.execute(sa.select(store.journal_entries).where(

@@ -1,0 +1,149 @@
+"""The peer directory's cache of the clearing's registry: when it reads it again, what each
+status means for a payee and for a caller, and a quote asked again where a payee moved.
+(tests/acceptance/test_membership.py moves a real node.)"""
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from fedmall.v1 import clearing_pb2, node_pb2
+from fedmall.v1 import result_pb2 as rc
+
+from node import limits
+from node.errors import Refused, Unavailable
+from node.peers import PeerDirectory
+
+S = clearing_pb2
+
+
+class Registry:
+    """The clearing's ListParticipants: what it answers now, and how often it was asked."""
+
+    def __init__(self) -> None:
+        self.participants = {"bank-b": ("127.0.0.1:7102", S.PARTICIPANT_STATUS_ACTIVE)}
+        self.reads = 0
+        self.down = False
+
+    def ListParticipants(self, request, timeout):
+        self.reads += 1
+        if self.down:
+            raise Down()
+        return S.ListParticipantsResponse(participants=[
+            S.Participant(bank_id=bank_id, currency="EUR", node_address=address, status=status)
+            for bank_id, (address, status) in self.participants.items()])
+
+
+class Down(grpc.RpcError):
+    def code(self):
+        return grpc.StatusCode.UNAVAILABLE
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_s = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance(self, ms: int) -> None:
+        self.now_s += ms / 1000
+
+
+class Quoting(PeerDirectory):
+    """Quotes answered by whichever addresses are up."""
+
+    def __init__(self, registry, clock, up: set[str]) -> None:
+        super().__init__(registry, tls=None, clock=clock)
+        self.up = up
+        self.asked: list[str] = []
+
+    def _quote_at(self, address, items):
+        self.asked.append(address)
+        if address not in self.up:
+            raise Down()
+        return node_pb2.QuoteTransfersResponse(results=[node_pb2.QuoteResult(result=rc.RESULT_CODE_OK)
+                                                        for _ in items])
+
+
+@pytest.fixture
+def registry():
+    return Registry()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+def refusal(peers, bank_id: str) -> int:
+    with pytest.raises(Refused) as refused:
+        peers.participant(bank_id)
+    return refused.value.code
+
+
+def test_participant__an_active_bank_is_read_again_only_once_the_cache_is_old(registry, clock):
+    peers = PeerDirectory(registry, tls=None, clock=clock)
+    assert peers.participant("bank-b").node_address == "127.0.0.1:7102" and registry.reads == 1
+    registry.participants["bank-b"] = ("127.0.0.1:7202", S.PARTICIPANT_STATUS_ACTIVE)   # It moved.
+    clock.advance(limits.registry_age_ms_max - 1)
+    assert peers.participant("bank-b").node_address == "127.0.0.1:7102" and registry.reads == 1
+    clock.advance(1)
+    assert peers.participant("bank-b").node_address == "127.0.0.1:7202" and registry.reads == 2
+
+
+@pytest.mark.parametrize("status, code", [
+    (S.PARTICIPANT_STATUS_SUSPENDED, rc.RESULT_CODE_PARTICIPANT_SUSPENDED),
+    (S.PARTICIPANT_STATUS_ONBOARDING, rc.RESULT_CODE_PARTICIPANT_ONBOARDING),
+    (S.PARTICIPANT_STATUS_LEFT, rc.RESULT_CODE_PARTICIPANT_LEFT),
+    (99, rc.RESULT_CODE_PARTICIPANT_SUSPENDED),            # A status from a newer clearing: not payable.
+])
+def test_participant__a_payee_not_active_is_refused_and_read_again_at_most_every_refresh_interval(
+        registry, clock, status, code):
+    registry.participants["bank-b"] = ("127.0.0.1:7102", status)
+    peers = PeerDirectory(registry, tls=None, clock=clock)
+    assert refusal(peers, "bank-b") == code
+    assert refusal(peers, "bank-b") == code and registry.reads == 1
+    registry.participants["bank-b"] = ("127.0.0.1:7102", S.PARTICIPANT_STATUS_ACTIVE)
+    clock.advance(limits.registry_refresh_ms_min)
+    assert peers.participant("bank-b").status == S.PARTICIPANT_STATUS_ACTIVE and registry.reads == 2
+    assert refusal(peers, "bank-zz") == rc.RESULT_CODE_UNKNOWN_PARTICIPANT
+
+
+def test_participant__the_last_read_serves_while_the_clearing_is_down_but_not_a_miss(registry, clock):
+    peers = PeerDirectory(registry, tls=None, clock=clock)
+    peers.participant("bank-b")
+    registry.down = True
+    clock.advance(limits.registry_age_ms_max)
+    assert peers.participant("bank-b").node_address == "127.0.0.1:7102"
+    with pytest.raises(Unavailable):
+        peers.participant("bank-c")
+
+
+@pytest.mark.parametrize("status, code", [
+    (S.PARTICIPANT_STATUS_ACTIVE, rc.RESULT_CODE_OK),
+    (S.PARTICIPANT_STATUS_SUSPENDED, rc.RESULT_CODE_PARTICIPANT_SUSPENDED),
+    (S.PARTICIPANT_STATUS_LEFT, rc.RESULT_CODE_PARTICIPANT_LEFT),
+    (S.PARTICIPANT_STATUS_ONBOARDING, rc.RESULT_CODE_OK),   # Its node is coming up; the clearing gates its money.
+])
+def test_caller_refusal__suspended_and_left_banks_may_not_call(registry, clock, status, code):
+    registry.participants["bank-c"] = ("127.0.0.1:7103", status)
+    peers = PeerDirectory(registry, tls=None, clock=clock)
+    assert peers.caller_refusal("bank-c") == code
+    assert peers.caller_refusal("bank-new") == rc.RESULT_CODE_OK   # Admitted after the last read.
+
+
+def test_quote__a_payee_that_moved_is_asked_again_at_once_at_its_new_address(registry, clock):
+    peers = Quoting(registry, clock, up={"127.0.0.1:7102"})
+    items = [node_pb2.QuoteItem(transfer_id="t1")]
+    assert len(peers.quote("bank-b", items)) == 1
+    registry.participants["bank-b"] = ("127.0.0.1:7202", S.PARTICIPANT_STATUS_ACTIVE)
+    peers.up = {"127.0.0.1:7202"}
+    assert len(peers.quote("bank-b", items)) == 1                      # The cache is fresh, the call fails...
+    assert peers.asked == ["127.0.0.1:7102", "127.0.0.1:7102", "127.0.0.1:7202"]   # ...so it reads and asks again.
+
+
+def test_quote__a_payee_down_where_it_was_is_unavailable_and_asked_once(registry, clock):
+    peers = Quoting(registry, clock, up=set())
+    with pytest.raises(Unavailable):
+        peers.quote("bank-b", [node_pb2.QuoteItem(transfer_id="t1")])
+    assert peers.asked == ["127.0.0.1:7102"] and registry.reads == 2   # Read again after the failure.
