@@ -103,6 +103,11 @@ class Federation:
             return connection.scalar(sa.select(store.accounts.c.balance_minor).where(
                 store.accounts.c.account_id == f"@{name}/{CURRENCY}")) or 0
 
+    def applied_cursor(self, bank_id: str) -> int:
+        """The last delivery the bank's node applied."""
+        with self.nodes[bank_id].engine.connect() as connection:
+            return store.read_cursor(connection)
+
     def books_problems(self, bank_id: str) -> list[str]:
         with self.nodes[bank_id].engine.connect() as connection:
             return ledger.books_problems(store.read_books(connection))

@@ -18,7 +18,6 @@ from fedmall.v1 import result_pb2 as rc
 from clearing import rules
 from clearing.cli import main
 from clearing.store import audit_log, participants
-from node.bank import store as node_store
 from node.peers import PeerDirectory
 
 from scripts.postgres_cluster import free_port
@@ -103,7 +102,8 @@ def test_leave__a_bank_that_left_is_not_offered_to_pay_and_its_node_is_refused(f
     assert clearing_cli(world, capsys, "funds", "commit", "payout-c", *OPERATOR, "paid")[0] == 0
     payout_window = close_and_issue(world.clearing.windows)   # ...and listed on its last statement.
     world.clearing.windows.settle(payout_window)              # Nobody paid in it: no answer needed.
-    wait_until(lambda: _cursor(federation, "bank-c") == world.participant("bank-c").delivery_sequence, timeout_s=30)
+    wait_until(lambda: federation.applied_cursor("bank-c") == world.participant("bank-c").delivery_sequence,
+               timeout_s=30)
     federation.stop_node("bank-c")                                 # The bank shuts its node down...
     code, document = clearing_cli(world, capsys, "participants", "leave", "bank-c", *OPERATOR, "wound up")
     assert code == 0 and document["left"]                          # ...and leaves.
@@ -126,9 +126,3 @@ def test_leave__a_bank_that_left_is_not_offered_to_pay_and_its_node_is_refused(f
     wait_until(lambda: {a.bank_id: a.status for a in world.clearing.windows.answers(window_id)} == {
         "bank-a": "acknowledged", "bank-b": "acknowledged"}, timeout_s=30)
     world.clearing.windows.settle(window_id)
-
-
-def _cursor(federation, bank_id: str) -> int:
-    """The last delivery the bank's node applied."""
-    with federation.nodes[bank_id].engine.connect() as connection:
-        return node_store.read_cursor(connection)
