@@ -24,7 +24,7 @@ from fedmall.envelope import SigningKey
 from fedmall.v1 import money_pb2, settlement_pb2
 
 from clearing.deliveries import deliver
-from clearing.store import funds_movements, settlement_windows, window_nets
+from clearing.store import funds_movements, settlement_windows, statement_pages, window_nets
 
 FUNDS_IN = settlement_pb2.LIQUIDITY_MOVEMENT_KIND_FUNDS_IN
 FUNDS_OUT = settlement_pb2.LIQUIDITY_MOVEMENT_KIND_FUNDS_OUT
@@ -105,21 +105,38 @@ class StatementMovements:
 
 
 def read_statement_movements(connection: sa.Connection, window_id: int) -> dict[str, StatementMovements]:
-    """Every bank's movements stamped with window_id."""
-    found: dict[str, list[settlement_pb2.LiquidityMovement]] = {}
+    """Every bank's movements for its statement of window_id: those stamped after the window of
+    its previous statement (aborted ones left out), up to this one. Usually that is only this
+    window's; but a bank sent no statement of an earlier window (it was still onboarding when
+    that was issued) finds that window's movements, its admission's funds in say, on this one."""
+    previous = previous_statement_windows(connection, window_id)
     f = funds_movements.c
-    for row in connection.execute(sa.select(funds_movements).where(f.window_id == window_id, f.state == COMMITTED)):
+    found: dict[str, list[settlement_pb2.LiquidityMovement]] = {}
+    for row in connection.execute(sa.select(funds_movements).select_from(funds_movements.outerjoin(
+            previous, previous.c.bank_id == f.bank_id)).where(
+            f.state == COMMITTED, f.window_id <= window_id, f.window_id > sa.func.coalesce(previous.c.window_id, 0))):
         found.setdefault(row.bank_id, []).append(funds_movement(row))
     n, w = window_nets.c, settlement_windows.c
     for row in connection.execute(
             sa.select(n.bank_id, n.window_id, n.net_minor, n.currency, w.settled_at_ms)
-            .join(settlement_windows, w.window_id == n.window_id)
-            .where(n.settled_in_window_id == window_id, n.net_minor != 0)):
+            .select_from(window_nets.join(settlement_windows, w.window_id == n.window_id)
+                         .outerjoin(previous, previous.c.bank_id == n.bank_id))
+            .where(n.net_minor != 0, n.settled_in_window_id <= window_id,
+                   n.settled_in_window_id > sa.func.coalesce(previous.c.window_id, 0))):
         found.setdefault(row.bank_id, []).append(settlement_movement(
             bank_id=row.bank_id, settled_window_id=row.window_id, net_minor=row.net_minor, currency=row.currency,
             statement_window=window_id, settled_at_ms=row.settled_at_ms))
     return {bank_id: StatementMovements(tuple(sorted(items, key=lambda m: (m.recorded_at_unix_ms, m.movement_id))))
             for bank_id, items in found.items()}
+
+
+def previous_statement_windows(connection: sa.Connection, window_id: int) -> sa.Subquery:
+    """(bank_id, window_id): each bank's latest statement before window_id, aborted windows left out."""
+    pages, w = statement_pages.c, settlement_windows.c
+    return (sa.select(pages.bank_id, sa.func.max(pages.window_id).label("window_id"))
+            .join(settlement_windows, w.window_id == pages.window_id)
+            .where(pages.window_id < window_id, w.state != settlement_pb2.WINDOW_STATE_ABORTED)
+            .group_by(pages.bank_id).subquery())
 
 
 def move_to_next_window(connection: sa.Connection, window_id: int) -> None:

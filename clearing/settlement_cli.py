@@ -24,11 +24,11 @@ from clearing.windows import ACKNOWLEDGED, IDLE, SILENT, WindowService, state_na
 def add_commands(commands: argparse._SubParsersAction) -> None:
     windows = commands.add_parser("windows", help="list, close or show settlement windows")
     actions = windows.add_subparsers(dest="action", required=True)
-    actions.add_parser("list").add_argument("--json", action="store_true")
+    actions.add_parser("list", help="every window with its state and times").add_argument("--json", action="store_true")
     close = actions.add_parser("close", help="close the open window, open the next, issue statements")
     close.add_argument("--window", type=int, help="refuse unless this is the open window")
     close.add_argument("--json", action="store_true")
-    show = actions.add_parser("show")
+    show = actions.add_parser("show", help="one window: its state, times and netting (as report does)")
     show.add_argument("window", type=int)
     show.add_argument("--json", action="store_true")
     for name, text in (("report", "the window's netting"),

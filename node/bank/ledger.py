@@ -11,9 +11,12 @@ Internal accounts, one per kind and currency, have ids customers cannot take
     @owed-to-clearing/EUR     money a customer sent that the clearing has not settled yet
     @clearing/EUR             the node's settlement position with the clearing; it
                               equals the clearing's position for this bank (positive: we owe)
-    @liquidity/EUR            the bank's prefunded liquidity at the clearing; final settlement
-                              of a window moves its net between here and @clearing:
-                              @clearing +net, @liquidity -net (net = credits - debits)
+    @liquidity/EUR            minus the bank's prefunded liquidity at the clearing; final
+                              settlement of a window moves its net between here and @clearing:
+                              @clearing +net, @liquidity -net (net = credits - debits); funds in
+                              and out move money between here and @reserves
+    @reserves/EUR             the bank's own money outside the consortium (its reserve account at
+                              the settlement bank): funds in x: @liquidity -x, @reserves +x
     @escrow/EUR               buyers' money held for marketplace orders until the goods
                               arrive: checkout buyer -x, escrow +x; then escrow -x to the
                               merchant (or to the clearing), or back to the buyer
@@ -40,8 +43,6 @@ LIQUIDITY = "liquidity"
 ESCROW = "escrow"
 LENDING = "lending"
 CREDIT_FEES = "credit-fees"
-# The bank's own money outside the consortium (its reserve account at the settlement
-# bank): funds in move it into @liquidity, funds out back.
 RESERVES = "reserves"
 INTERNAL_KINDS = (CASH, OWED_TO_CLEARING, CLEARING, LIQUIDITY, ESCROW, LENDING, CREDIT_FEES, RESERVES)
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from fedmall.v1 import money_pb2, settlement_pb2
 
@@ -71,38 +71,20 @@ class BookEntry:
 
 
 def find_breaks(statement_entries: Sequence[StatementEntry], book_entries: Sequence[BookEntry]) -> list[Break]:
-    """Every break between the statement and the books: statement order, then book-only entries by id."""
-    books = {entry.transfer_id: entry for entry in book_entries}
-    assert len(books) == len(book_entries), "the books list a transfer twice"
-    breaks: list[Break] = []
-    seen: set[str] = set()
-    for listed in statement_entries:
-        book = books.get(listed.transfer_id)
-        node_entry = book.as_statement_entry() if book is not None else None
-        if listed.transfer_id in seen:
-            breaks.append(Break(kind=DUPLICATE, transfer_id=listed.transfer_id, clearing_entry=listed,
-                                node_entry=node_entry))
-            continue
-        seen.add(listed.transfer_id)
-        if book is None:
-            breaks.append(Break(kind=MISSING_AT_NODE, transfer_id=listed.transfer_id, clearing_entry=listed))
-            continue
-        for kind in _differences(listed, book):
-            breaks.append(Break(kind=kind, transfer_id=listed.transfer_id, clearing_entry=listed,
-                                node_entry=node_entry))
-    for transfer_id in sorted(set(books) - seen):
-        breaks.append(Break(kind=MISSING_AT_CLEARING, transfer_id=transfer_id,
-                            node_entry=books[transfer_id].as_statement_entry()))
-    return breaks
+    """Every break between the statement's transfers and the books: statement order, then
+    book-only entries by id."""
+    return _matched(statement_entries, [entry.as_statement_entry() for entry in book_entries],
+                    id_of=lambda entry: entry.transfer_id, differences=_differences,
+                    listed_field="clearing_entry", book_field="node_entry")
 
 
-def _differences(listed: StatementEntry, book: BookEntry) -> list[int]:
+def _differences(listed: StatementEntry, book: StatementEntry) -> list[int]:
     kinds = []
     if listed.direction != book.direction:
         kinds.append(DIRECTION_DIFFERS)
     if listed.counterparty_bank_id != book.counterparty_bank_id:
         kinds.append(COUNTERPARTY_DIFFERS)
-    if (listed.amount.amount_minor, listed.amount.currency) != (book.amount_minor, book.currency):
+    if (listed.amount.amount_minor, listed.amount.currency) != (book.amount.amount_minor, book.amount.currency):
         kinds.append(AMOUNT_DIFFERS)
     return kinds
 
@@ -110,27 +92,38 @@ def _differences(listed: StatementEntry, book: BookEntry) -> list[int]:
 def find_movement_breaks(statement_movements: Sequence[LiquidityMovement],
                          book_movements: Sequence[LiquidityMovement]) -> list[Break]:
     """Every break between the liquidity movements listed and those in the books."""
-    books = {movement.movement_id: movement for movement in book_movements}
-    assert len(books) == len(book_movements), "the books list a movement twice"
+    return _matched(statement_movements, book_movements, id_of=lambda movement: movement.movement_id,
+                    differences=_movement_differences, listed_field="clearing_movement", book_field="node_movement")
+
+
+def _movement_differences(listed: LiquidityMovement, book: LiquidityMovement) -> list[int]:
+    kinds = [DIRECTION_DIFFERS] if listed.direction != book.direction else []
+    if (listed.amount.amount_minor, listed.amount.currency) != (book.amount.amount_minor, book.amount.currency):
+        kinds.append(AMOUNT_DIFFERS)
+    return kinds
+
+
+def _matched(listed_items: Sequence, book_items: Sequence, *, id_of: Callable[[object], str],
+             differences: Callable[[object, object], list[int]], listed_field: str, book_field: str) -> list[Break]:
+    """Match what the statement lists with the books by id: a repeat is DUPLICATE, one only listed
+    MISSING_AT_NODE, one only in the books MISSING_AT_CLEARING, and each difference its break."""
+    books = {id_of(item): item for item in book_items}
+    assert len(books) == len(book_items), "the books list an item twice"
     breaks: list[Break] = []
     seen: set[str] = set()
-    for listed in statement_movements:
-        book = books.get(listed.movement_id)
-        if listed.movement_id in seen:
-            breaks.append(Break(kind=DUPLICATE, transfer_id=listed.movement_id, clearing_movement=listed,
-                                node_movement=book))
-            continue
-        seen.add(listed.movement_id)
-        if book is None:
-            breaks.append(Break(kind=MISSING_AT_NODE, transfer_id=listed.movement_id, clearing_movement=listed))
-            continue
-        kinds = [DIRECTION_DIFFERS] if listed.direction != book.direction else []
-        if (listed.amount.amount_minor, listed.amount.currency) != (book.amount.amount_minor, book.amount.currency):
-            kinds.append(AMOUNT_DIFFERS)
-        breaks += [Break(kind=kind, transfer_id=listed.movement_id, clearing_movement=listed, node_movement=book)
-                   for kind in kinds]
-    for movement_id in sorted(set(books) - seen):
-        breaks.append(Break(kind=MISSING_AT_CLEARING, transfer_id=movement_id, node_movement=books[movement_id]))
+    for listed in listed_items:
+        item_id = id_of(listed)
+        book = books.get(item_id)
+        both = {listed_field: listed, book_field: book}
+        if item_id in seen:
+            breaks.append(Break(kind=DUPLICATE, transfer_id=item_id, **both))
+        elif book is None:
+            breaks.append(Break(kind=MISSING_AT_NODE, transfer_id=item_id, **{listed_field: listed}))
+        else:
+            breaks += [Break(kind=kind, transfer_id=item_id, **both) for kind in differences(listed, book)]
+        seen.add(item_id)
+    for item_id in sorted(set(books) - seen):
+        breaks.append(Break(kind=MISSING_AT_CLEARING, transfer_id=item_id, **{book_field: books[item_id]}))
     return breaks
 
 

@@ -172,10 +172,20 @@ def read_opening_position(connection: sa.Connection, window_id: int, currency: s
 
 
 def read_window_movements(connection: sa.Connection, window_id: int) -> list[settlement_pb2.LiquidityMovement]:
-    """The liquidity movements the books hold for window_id's statement."""
+    """The liquidity movements the books hold for window_id's statement: those of the windows
+    after this bank's previous statement, up to this one (as clearing.movements lists them)."""
     table = store.liquidity_movements
     return [_movement(row) for row in connection.execute(
-        sa.select(table).where(table.c.window_id == window_id).order_by(table.c.movement_id))]
+        sa.select(table).where(table.c.window_id > _previous_statement_window(connection, window_id),
+                               table.c.window_id <= window_id).order_by(table.c.movement_id))]
+
+
+def _previous_statement_window(connection: sa.Connection, window_id: int) -> int:
+    """The window of this bank's statement before window_id (0 for none); an aborted window's
+    pages are gone (apply_window_aborted)."""
+    pages = store.statement_pages
+    return connection.scalar(sa.select(sa.func.coalesce(sa.func.max(pages.c.window_id), 0))
+                             .where(pages.c.window_id < window_id))
 
 
 def _movement(row: sa.Row) -> settlement_pb2.LiquidityMovement:
@@ -187,14 +197,14 @@ def _movement(row: sa.Row) -> settlement_pb2.LiquidityMovement:
 
 
 def read_opening_liquidity(connection: sa.Connection, window_id: int, currency: str) -> int:
-    """This bank's liquidity at the clearing, as the books say, before window_id's movements:
-    minus @liquidity, less the movements of window_id and later ones."""
+    """This bank's liquidity at the clearing, as the books say, before window_id's statement:
+    minus @liquidity, less the movements it lists (read_window_movements) and later ones."""
     postings, table = store.postings, store.liquidity_movements
     liquidity_minor = -connection.scalar(
         sa.select(sa.func.coalesce(sum_of(postings.c.amount_minor), 0))
         .where(postings.c.account_id == ledger.internal_account_id(ledger.LIQUIDITY, currency)))
     later = connection.execute(sa.select(table.c.direction, table.c.amount_minor).where(
-        table.c.window_id >= window_id, table.c.currency == currency))
+        table.c.window_id > _previous_statement_window(connection, window_id), table.c.currency == currency))
     return liquidity_minor - sum(amount if direction == reconcile.CREDIT else -amount for direction, amount in later)
 
 

@@ -149,3 +149,22 @@ def test_transfers__counts_by_state_and_abort_reason(capsys, home, tmp_path):
     admit(capsys, home, tmp_path)
     code, out, _ = run(capsys, home, "transfers", "--summary", "--json")
     assert code == 0 and json.loads(out) == {"by_state": {}, "aborted_by_reason": {}}
+
+
+def test_every_subcommand_has_help_text():
+    """`fedmall-clearing -h` and each group's -h say what every command does."""
+    import argparse
+
+    from clearing.cli import _parser
+
+    def missing(parser: argparse.ArgumentParser, path: str) -> list[str]:
+        found = []
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {choice.dest: choice.help for choice in action._choices_actions}
+                for name, sub in action.choices.items():
+                    found += [] if helps.get(name) else [f"{path} {name}"]
+                    found += missing(sub, f"{path} {name}")
+        return found
+
+    assert missing(_parser(), "fedmall-clearing") == []

@@ -228,8 +228,10 @@ def test_abort__a_window_issued_before_a_later_one_stays_and_movements_move_on(w
     assert refused(lambda: world.clearing.windows.abort(first, reason="late")) == rc.RESULT_CODE_WINDOW_STATE_INVALID
     world.clearing.windows.abort(second, reason="wrong data")
     world.clearing.windows.abort(first, reason="wrong data")
-    third = close(world)
-    assert [m.movement_id for m in pages(world, "bank-a", third)[0].movements] == ["funds:top-up-1"]
+    third = close(world)   # bank-a's first statement not aborted: every movement so far.
+    assert [m.movement_id for m in pages(world, "bank-a", third)[0].movements] == [
+        "funds:admission:bank-a", "funds:top-up-1"]
+    assert pages(world, "bank-a", third)[0].opening_liquidity.amount_minor == 0
 
 
 # --- the command line ---------------------------------------------------------------------
@@ -333,3 +335,14 @@ def test_admin__a_bank_certificate_is_permission_denied(world):
         bank_admin.RecordFundsIn(clearing_pb2.RecordFundsInRequest(terms=terms("x"), reason="r"))
     assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert participant(world).liquidity_minor == 200_000
+
+
+def test_statements__a_bank_onboarding_when_a_window_issued_finds_its_movements_on_its_first_statement(world, tmp_path):
+    world.admit("bank-d", cap_minor=100_000, liquidity_minor=30_000, folder=tmp_path / "late", connect=False)
+    first = close(world)                       # bank-d is onboarding: no statement for it.
+    assert world.clearing.windows.statement(first, "bank-d") == []
+    world.stub("bank-d").GetPosition(clearing_pb2.GetPositionRequest())   # Its node connects.
+    second = close(world)
+    [page] = pages(world, "bank-d", second)
+    assert [m.movement_id for m in page.movements] == ["funds:admission:bank-d"]
+    assert (page.opening_liquidity.amount_minor, page.closing_liquidity.amount_minor) == (0, 30_000)

@@ -378,7 +378,13 @@ def test_liquidity_movement__funds_in_and_out_post_once_against_reserves(bank):
         assert [m.movement_id for m in settlement.read_window_movements(connection, WINDOW)] == [
             "funds:in-1", "funds:out-1"]
         assert settlement.read_opening_liquidity(connection, WINDOW, "EUR") == 0
+        # No statement of window 7 held: window 8's lists its movements, and opens before them.
+        assert settlement.read_opening_liquidity(connection, WINDOW + 1, "EUR") == 0
+        assert len(settlement.read_window_movements(connection, WINDOW + 1)) == 2
+    deliver_statement(bank, ENTRIES, first_sequence=4)
+    with bank.engine.connect() as connection:
         assert settlement.read_opening_liquidity(connection, WINDOW + 1, "EUR") == 3_500
+        assert settlement.read_window_movements(connection, WINDOW + 1) == []
     assert bank.books_problems() == []
 
 
