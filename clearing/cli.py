@@ -41,8 +41,8 @@ from fedmall.stop_signals import StopSignals
 from fedmall.v1 import transfer_pb2
 
 from clearing import (
-    audit, audit_cli, audit_reading, certificates, certificates_cli, credentials, funds_cli, membership, operator,
-    participants_cli, rules, settlement_cli, transfer_list, transfer_lookup)
+    audit, audit_cli, audit_reading, certificates, certificates_cli, credentials, funds_cli, membership, membership_cli,
+    operator, participants_cli, rules, settlement_cli, transfer_list, transfer_lookup)
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService
@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     member_actions.add_parser("list", help="the members (the default)").add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS)
     participants_cli.add_actions(member_actions)
-    _add_member_actions(member_actions)
+    membership_cli.add_actions(member_actions)
     commands.add_parser("audit-verify", help="recompute the audit log's hash chain").add_argument(
         "--json", action="store_true")
     audit_cli.add_commands(commands)
@@ -121,30 +121,6 @@ def _parser() -> argparse.ArgumentParser:
     funds_cli.add_commands(commands)
     certificates_cli.add_commands(commands)
     return parser
-
-
-def _add_member_actions(member_actions: argparse._SubParsersAction) -> None:
-    address = member_actions.add_parser(
-        "set-address", help="where the bank's node listens for other nodes; they use it without a restart",
-        description="Change the host:port other nodes reach the bank's node at. Start the node there first: other "
-                    "nodes use the new address from their next registry read. The bank's TLS certificate names its "
-                    "host, so a node on a new host needs its certificate renewed for that host first, or other "
-                    "nodes refuse the connection.")
-    address.add_argument("bank_id")
-    address.add_argument("node_address", help="host:port")
-    name = member_actions.add_parser("set-name", help="the bank's display name")
-    name.add_argument("bank_id")
-    name.add_argument("name")
-    leave = member_actions.add_parser(
-        "leave", help="a suspended bank with nothing left at the clearing leaves the consortium for good",
-        description="Refused, changing nothing, unless the bank is suspended, its position and reservations are "
-                    "zero, every window holding its transfers is settled, and its liquidity was paid out. Then its "
-                    "signing keys are revoked and it is marked left: it can no longer call the clearing, pay or be "
-                    "paid, and cannot be resumed; its history stays.")
-    leave.add_argument("bank_id")
-    for command in (address, name, leave):
-        operator.add_arguments(command)
-        command.add_argument("--json", action="store_true")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,6 +271,17 @@ def _change_participant(args) -> int:
         store.close()
 
 
+def _change_membership(args) -> int:
+    if args.action == "set-address":  # Bad input: exit 2, nothing opened.
+        identifiers.check_host_port(args.node_address, "the node address")
+    action = operator.from_args(args)
+    _, store, _ = _open(args)
+    try:
+        return membership_cli.ACTIONS[args.action](args, membership.Membership(store, clock_ms=wall_clock_ms),
+                                                   action)
+    finally:
+        store.close()
+
 
 def _funds(args) -> int:
     config, store, registry = _open(args)
@@ -305,70 +292,8 @@ def _funds(args) -> int:
         store.close()
 
 
-def _membership(args) -> tuple[Store, membership.Membership]:
-    _, store, _ = _open(args)
-    return store, membership.Membership(store, clock_ms=wall_clock_ms)
-
-
-def _set_address(args) -> int:
-    identifiers.check_host_port(args.node_address, "the node address")  # Bad input: exit 2, nothing opened.
-    action = operator.from_args(args)
-    store, members = _membership(args)
-    try:
-        change = members.set_address(args.bank_id, args.node_address, action=action)
-    finally:
-        store.close()
-    renewal = change.changed and membership.certificate_renewal_needed(change.previous, change.current)
-    document = {"bank_id": change.bank_id, "node_address": change.current, "previous": change.previous,
-                "changed": change.changed, "certificate_renewal_needed": renewal}
-    human = (f"{change.bank_id}'s node address is now {change.current} (was {change.previous}); other nodes use it "
-             "from their next registry read" if change.changed
-             else f"{change.bank_id}'s node address already is {change.current}; nothing changed")
-    if renewal:
-        human += (f"\nwarning: {change.bank_id}'s TLS certificate was issued for the host of {change.previous}; "
-                  "renew it for the new host, or other nodes will refuse its node")
-    emit(document, as_json=args.json, human=human)
-    return EXIT_OK
-
-
-def _set_name(args) -> int:
-    action = operator.from_args(args)
-    store, members = _membership(args)
-    try:
-        change = members.set_name(args.bank_id, args.name, action=action)
-    finally:
-        store.close()
-    emit({"bank_id": change.bank_id, "name": change.current, "previous": change.previous, "changed": change.changed},
-         as_json=args.json,
-         human=f"{change.bank_id} is now named {change.current!r} (was {change.previous!r})" if change.changed
-         else f"{change.bank_id} already is named {change.current!r}; nothing changed")
-    return EXIT_OK
-
-
-def _leave(args) -> int:
-    action = operator.from_args(args)
-    store, members = _membership(args)
-    try:
-        departure = members.leave(args.bank_id, action=action)
-    except membership.LeaveRefused as refusal:
-        document = {"bank_id": args.bank_id, "left": False, "result": name_of(refusal.code),
-                    "problems": [{"condition": p.condition, "detail": p.detail} for p in refusal.problems]}
-        if args.json:
-            emit(document, as_json=True, human="")
-            return EXIT_REFUSED
-        return fail(f"{name_of(refusal.code)}: {args.bank_id} cannot leave, nothing changed:\n"
-                    + "\n".join(f"  {p.condition}: {p.detail}" for p in refusal.problems), code=EXIT_REFUSED)
-    finally:
-        store.close()
-    emit({"bank_id": departure.bank_id, "left": True, "status": rules.LEFT,
-          "revoked_key_ids": list(departure.revoked_key_ids)}, as_json=args.json,
-         human=f"{departure.bank_id} left the consortium; signing keys revoked: "
-               f"{', '.join(departure.revoked_key_ids) or 'none'}")
-    return EXIT_OK
-
-
-PARTICIPANT_ACTIONS = {"list": _list_participants, "set-address": _set_address, "set-name": _set_name,
-                       "leave": _leave, **dict.fromkeys(participants_cli.ACTIONS, _change_participant)}
+PARTICIPANT_ACTIONS = {"list": _list_participants, **dict.fromkeys(participants_cli.ACTIONS, _change_participant),
+                       **dict.fromkeys(membership_cli.ACTIONS, _change_membership)}
 
 
 def _settlement(args) -> int:

@@ -17,7 +17,7 @@ from fedmall.v1 import result_pb2 as rc
 
 from clearing import rules
 from clearing.cli import main
-from clearing.store import audit_log, participants
+from clearing.store import audit_log
 from node.peers import PeerDirectory
 
 from scripts.postgres_cluster import free_port
