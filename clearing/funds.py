@@ -27,7 +27,7 @@ from fedmall.envelope import SigningKey
 from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 
-from clearing import audit, movements
+from clearing import audit, movements, rules
 from clearing.operator import OperatorAction
 from clearing.store import Store, funds_movements, lock_participants, participants, retry_on_conflict
 
@@ -108,6 +108,8 @@ class FundsService:
             bank = lock_participants(connection, [bank_id]).get(bank_id)
             if bank is None:
                 raise FedmallError(rc.RESULT_CODE_UNKNOWN_PARTICIPANT, f"no participant {bank_id!r}")
+            if bank.status == rules.LEFT:  # It took its liquidity with it; its history stays as it was.
+                raise FedmallError(rc.RESULT_CODE_PARTICIPANT_LEFT, f"{bank_id} has left the consortium")
             existing = self._movement(connection, movement_id)
             if existing is not None:
                 same = (existing.bank_id, existing.direction, existing.amount_minor, existing.external_reference) == (

@@ -20,7 +20,7 @@ from fedmall.v1 import result_pb2 as rc
 from clearing import exports
 from clearing.cli import main
 from clearing.operator import OperatorAction
-from clearing.store import audit_log, deliveries
+from clearing.store import audit_log, deliveries, participants
 from tests.clearing.test_transfers import submit_prepares
 from tests.clearing.test_exports import camt_schema  # noqa: F401 (a fixture)
 from tests.clearing.test_windows import acknowledge_all, close, commit, statement
@@ -346,3 +346,10 @@ def test_statements__a_bank_onboarding_when_a_window_issued_finds_its_movements_
     [page] = pages(world, "bank-d", second)
     assert [m.movement_id for m in page.movements] == ["funds:admission:bank-d"]
     assert (page.opening_liquidity.amount_minor, page.closing_liquidity.amount_minor) == (0, 30_000)
+
+
+def test_funds__for_a_bank_that_left_are_refused(world):
+    with world.clearing.store.write() as connection:   # As clearing.membership leaves it.
+        connection.execute(sa.update(participants).where(participants.c.bank_id == "bank-c").values(status="left"))
+    assert refused(lambda: funds_in(world, "x", bank_id="bank-c")) == rc.RESULT_CODE_PARTICIPANT_LEFT
+    assert refused(lambda: funds_out(world, "y", bank_id="bank-c", amount_minor=1)) == rc.RESULT_CODE_PARTICIPANT_LEFT
