@@ -2,7 +2,9 @@
 
 A clearing and N bank nodes run as separate processes on SQLite. Every bank opens
 customer accounts with teller deposits; customers pay customers at other banks (a few
-showcase transfers go wrong on purpose); merchants at every bank list products and
+showcase transfers go wrong on purpose, and the operator's levers fix one: the payment
+the small bank's cap refused is looked up, the bank's funds in recorded, its cap raised,
+scripts/demo_operator.py); merchants at every bank list products and
 simulated shoppers search the whole federation and buy across banks, with the buyer's
 bank holding the money in escrow until receipt, some cancellations and some refunds.
 Between two rounds of shopping each bank scores its merchants and lends to the best
