@@ -14,6 +14,7 @@ from node.market.merchants import MerchantService
 from node.market.orders import Item, derived_id
 from node.market.seller_orders import PlaceOrder, SellerOrderService
 from tests.node.books import open_account
+from tests.node.market.proofs import RULES, keys, proved
 from tests.node.market.test_buyer_worker import FakeTransfers
 from tests.node.market.test_concurrency import engine  # noqa: F401
 from tests.support.concurrency import at_once
@@ -29,14 +30,16 @@ def seller(engine):  # noqa: F811
                       settlement_account_id="settle-beta")
     merchants.upsert_product(merchant_id=MERCHANT, sku=SKU, title="Mug", description="", price_minor=PRICE,
                              currency="EUR", stock=3)
-    return merchants, SellerOrderService(engine, bank_id=SELLER_BANK, transfers=FakeTransfers(), clock=lambda: 10.0)
+    return merchants, SellerOrderService(engine, bank_id=SELLER_BANK, transfers=FakeTransfers(), clock=lambda: 10.0,
+                                         keys=keys, rules=RULES)
 
 
 def order(checkout: str, quantity: int = 1, *, sku: str = SKU) -> PlaceOrder:
-    return PlaceOrder(order_id=derived_id(BUYER_BANK, checkout, SELLER_BANK, MERCHANT), checkout_id=checkout,
-                      buyer_account_id="buyer", merchant_id=MERCHANT,
-                      items=(Item(sku=sku, quantity=quantity, unit_price_minor=PRICE),), total_minor=PRICE * quantity,
-                      currency="EUR")
+    return proved(PlaceOrder(order_id=derived_id(BUYER_BANK, checkout, SELLER_BANK, MERCHANT), checkout_id=checkout,
+                             buyer_account_id="buyer", merchant_id=MERCHANT,
+                             items=(Item(sku=sku, quantity=quantity, unit_price_minor=PRICE),),
+                             total_minor=PRICE * quantity, currency="EUR"),
+                  buyer_bank_id=BUYER_BANK, seller_bank_id=SELLER_BANK)
 
 
 def code_of(call) -> int:
