@@ -6,7 +6,7 @@ suspended recipient leaves it waiting to be sent again after a pause that double
 each attempt (retry_pause_ms); the recipient's other waiting events wait as long, so
 one bank that is down holds up no other bank's events. Any other answer is definitive
 and kept in answer_result, except for DECLINED and RESERVATION_EXPIRED, which return the buyer's
-own money and are sent until they are accepted. Event ids are derived from their cause, and the
+own money and are sent until they are accepted (or the buyer's bank knows no such order). Event ids are derived from their cause, and the
 receiver records every event it applied (record_received), so a repeat changes nothing.
 """
 from __future__ import annotations
@@ -37,6 +37,9 @@ RETURNS_ESCROW = (DECLINED, RESERVATION_EXPIRED)
 
 RETRY_CODES = (result_pb2.RESULT_CODE_UNAVAILABLE, result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED)
 ANSWERED_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
+# Final for an event that returns the escrow too: the buyer's bank has no such order, so it holds
+# no money for it (an order a hostile bank placed without escrow, say); asking again would not end.
+NOTHING_TO_RETURN_CODES = (result_pb2.RESULT_CODE_ORDER_UNKNOWN,)
 
 
 class MarketplacePeers(Protocol):
@@ -126,7 +129,8 @@ class OrderEventSender:
             if row.recipient_bank_id in failed:
                 continue
             code = self._send(row)
-            if code in RETRY_CODES or (row.kind in RETURNS_ESCROW and code not in ANSWERED_CODES):
+            if code in RETRY_CODES or (row.kind in RETURNS_ESCROW
+                                       and code not in ANSWERED_CODES + NOTHING_TO_RETURN_CODES):
                 # A decline or an expiry only returns the buyer's own money, so no refusal is final:
                 # an older node refuses the kind until its bank upgrades, and the escrow must come back.
                 if code not in RETRY_CODES:

@@ -419,9 +419,9 @@ class SellerOrderService:
         transfer = connection.execute(sa.select(incoming).where(
             incoming.c.transfer_id == transfer_id)).first() if transfer_id else None
         merchant = load_merchant(connection, row.merchant_id)
-        problem = payment_problem(transfer, payer_bank_id=sender_bank_id, payee_account_id=merchant.settlement_account_id,
-                                  amount_minor=row.total_minor, currency=row.currency,
-                                  reference=release_reference(row.order_id))
+        problem = payment_problem(transfer, payer_bank_id=sender_bank_id,
+                                  payee_account_id=merchant.settlement_account_id, amount_minor=row.total_minor,
+                                  currency=row.currency, reference=release_reference(row.order_id))
         if problem == ON_ITS_WAY:  # Accepted here, not committed yet: the sender asks again.
             raise Unavailable(f"release transfer {transfer_id!r} is not committed here yet")
         if problem is not None:
