@@ -1,5 +1,5 @@
 """Races at the seller's bank, on SQLite and PostgreSQL: orders placed at once never reserve
-more than the stock on hand, a merchant's stock change never goes below what orders
+more than the stock on hand, nor take one buyer bank past its bound of open reservations, a merchant's stock change never goes below what orders
 reserved, and a ship, a decline or a buyer's cancel racing for one order leave exactly one
 winner, with the stock moved once. Each is judged under the product's or the order's row
 lock (SQLite serialises writers; on PostgreSQL, removing a lock fails a test here)."""
@@ -12,7 +12,7 @@ from fedmall.v1 import result_pb2 as rc
 from node.market import order_events, store as tables
 from node.market.merchants import MerchantService
 from node.market.orders import Item, derived_id
-from node.market.seller_orders import PlaceOrder, SellerOrderService
+from node.market.seller_orders import PlaceOrder, ReservationRules, SellerOrderService
 from tests.node.books import open_account
 from tests.node.market.proofs import RULES, keys, proved
 from tests.node.market.test_buyer_worker import FakeTransfers
@@ -69,6 +69,18 @@ def test_place__eight_orders_at_once_for_three_in_stock_reserve_exactly_three(en
                        for index in range(8)])
     assert sorted(results) == sorted([rc.RESULT_CODE_OK] * 3 + [rc.RESULT_CODE_INSUFFICIENT_STOCK] * 5)
     assert stock(engine) == (3, 3) and states(engine) == ["RESERVED"] * 3
+
+
+def test_place__eight_orders_at_once_from_one_bank_never_pass_its_bound(engine, seller):  # noqa: F811
+    merchants, _ = seller
+    merchants.upsert_product(merchant_id=MERCHANT, sku=SKU, title="Mug", description="", price_minor=PRICE,
+                             currency="EUR", stock=100)
+    bounded = SellerOrderService(engine, bank_id=SELLER_BANK, transfers=FakeTransfers(), clock=lambda: 10.0, keys=keys,
+                                 rules=ReservationRules(hold_s=60, per_buyer_bank_max=3, units_per_buyer_bank_max=100))
+    results = at_once([lambda c=f"b{index}": code_of(lambda: bounded.place(buyer_bank_id=BUYER_BANK, order=order(c)))
+                       for index in range(8)])
+    assert sorted(results) == sorted([rc.RESULT_CODE_OK] * 3 + [rc.RESULT_CODE_RESERVATION_LIMIT_REACHED] * 5)
+    assert stock(engine) == (100, 3) and states(engine) == ["RESERVED"] * 3
 
 
 def test_stock__a_merchant_lowering_it_while_orders_reserve_never_goes_below_reserved(engine, seller):  # noqa: F811
