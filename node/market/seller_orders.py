@@ -121,9 +121,9 @@ def lock_order_id(connection: sa.Connection, order_id: str) -> None:
 def lock_buyer_bank_reservations(connection: sa.Connection, buyer_bank_id: str) -> None:
     """Serialise one buyer bank's PlaceOrders on PostgreSQL, so two cannot pass its bounds together.
     Taken after lock_order_id, never before (no other path takes both)."""
+    key = f"reservations:{buyer_bank_id}"
     if connection.dialect.name == "postgresql":
-        connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
-                           dict(key=f"reservations:{buyer_bank_id}"))
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), dict(key=key))
 
 
 def reservation_problem(*, open_count: int, open_units: int, units: int, rules: ReservationRules) -> str | None:
@@ -350,17 +350,19 @@ class SellerOrderService:
         return len(order_ids) == limits.orders_per_step_max
 
     def _expire(self, order_id: str, *, due_ms: int) -> bool:
+        """One reservation, if it is still RESERVED: the conditional update decides the race with a
+        ship, decline or cancel (each of which locks the row), and the stock moves only after it won."""
         table = tables.seller_orders
         with self._engine.begin() as connection:
-            lock_order_id(connection, order_id)
-            row = connection.execute(sa.select(table).where(table.c.order_id == order_id).with_for_update()).one()
-            if row.state != RESERVED or row.placed_at_unix_ms > due_ms:
-                return False
             now_ms = self._now_ms()
+            moved = connection.execute(table.update().where(
+                table.c.order_id == order_id, table.c.state == RESERVED, table.c.placed_at_unix_ms <= due_ms)
+                .values(state=CANCELLED, updated_at_unix_ms=now_ms))
+            if moved.rowcount != 1:
+                return False
+            row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
             self._move_stock(connection, row.merchant_id, stock_changes(
                 items_from_json(row.items), on_hand_sign=0, reserved_sign=-1))
-            connection.execute(table.update().where(table.c.order_id == order_id, table.c.state == RESERVED).values(
-                state=CANCELLED, updated_at_unix_ms=now_ms))
             order_events.enqueue(
                 connection, event_id=derived_id(order_id, "expired"), order_id=order_id,
                 recipient_bank_id=row.buyer_bank_id, kind=order_events.RESERVATION_EXPIRED, now_ms=now_ms,

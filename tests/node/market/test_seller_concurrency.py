@@ -121,6 +121,40 @@ def test_order__ship_decline_and_cancel_racing_leave_one_winner(engine, seller):
     assert stock(engine) == (rounds - shipped, 0)   # A shipped mug leaves the shelf once; a cancelled one comes back.
 
 
+def test_order__expiry_racing_ship_decline_and_cancel_leaves_one_winner(engine, seller):  # noqa: F811
+    merchants, orders = seller
+    rounds = 6
+    merchants.upsert_product(merchant_id=MERCHANT, sku=SKU, title="Mug", description="", price_minor=PRICE,
+                             currency="EUR", stock=rounds)
+    expiring = SellerOrderService(engine, bank_id=SELLER_BANK, transfers=FakeTransfers(), clock=lambda: 20.0,
+                                  keys=keys, rules=ReservationRules(hold_s=1, per_buyer_bank_max=100,
+                                                                    units_per_buyer_bank_max=100))
+    for round_number in range(rounds):
+        placed = order(f"e{round_number}")   # Placed at 10 s: due to expire at 11 s.
+        assert orders.place(buyer_bank_id=BUYER_BANK, order=placed).result == rc.RESULT_CODE_OK
+        other = [
+            lambda: code_of(lambda: orders.ship(merchant_id=MERCHANT, order_id=placed.order_id,
+                                                tracking_reference="T")),
+            lambda: code_of(lambda: orders.decline(merchant_id=MERCHANT, order_id=placed.order_id, reason="no")),
+            lambda: code_of(lambda: orders.apply_event(sender_bank_id=BUYER_BANK, event_id=f"c{round_number}",
+                                                       order_id=placed.order_id, kind=order_events.CANCELLED)),
+        ][round_number % 3]
+        expired, answered = at_once([lambda: expiring.expire_step(), other])
+        assert expired is False
+        # One winner: the merchant's or buyer's action, or the expiry (which then tells the buyer's bank).
+        assert (answered == rc.RESULT_CODE_OK) != (placed.order_id in expired_ids(engine)), (round_number, answered)
+    shipped = states(engine).count("SHIPPED")
+    assert states(engine).count("CANCELLED") == rounds - shipped
+    assert stock(engine) == (rounds - shipped, 0)   # Freed once, whoever won.
+
+
+def expired_ids(engine) -> list[str]:  # noqa: F811
+    events = tables.order_events
+    with engine.connect() as connection:
+        return connection.scalars(sa.select(events.c.order_id).where(
+            events.c.kind == order_events.RESERVATION_EXPIRED)).all()
+
+
 def test_place__a_cancel_overtaking_its_order_never_leaves_stock_reserved(engine, seller):  # noqa: F811
     _, orders = seller
     for round_number in range(12):
