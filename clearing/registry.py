@@ -163,6 +163,18 @@ class Registry:
         with self._store.read() as connection:
             return connection.execute(sa.select(participants).order_by(participants.c.bank_id)).all()
 
+    def active_signing_keys(self) -> dict[str, list[sa.Row]]:
+        """Every member's active signing keys (key_id, owner, public_key), by owner, in key id order:
+        published with the registry so members verify what other members sign."""
+        with self._store.read() as connection:
+            rows = connection.execute(sa.select(signing_keys.c.key_id, signing_keys.c.owner, signing_keys.c.public_key)
+                                      .where(signing_keys.c.status == KEY_ACTIVE)
+                                      .order_by(signing_keys.c.owner, signing_keys.c.key_id)).all()
+        keys: dict[str, list[sa.Row]] = {}
+        for row in rows:
+            keys.setdefault(row.owner, []).append(row)
+        return keys
+
     def get(self, bank_id: str) -> sa.Row | None:
         with self._store.read() as connection:
             return connection.execute(sa.select(participants).where(participants.c.bank_id == bank_id)).first()

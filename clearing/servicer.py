@@ -173,10 +173,13 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
 
     def ListParticipants(self, request, context):
         self._member(context)
+        keys = self._registry.active_signing_keys()
         return clearing_pb2.ListParticipantsResponse(participants=[
             clearing_pb2.Participant(
                 bank_id=row.bank_id, name=row.name, currency=row.currency, node_address=row.node_address,
-                status=PARTICIPANT_STATUSES[row.status])
+                status=PARTICIPANT_STATUSES[row.status], signing_keys=[
+                    clearing_pb2.ParticipantSigningKey(key_id=key.key_id, public_key=key.public_key)
+                    for key in keys.get(row.bank_id, [])])
             for row in self._registry.list()])
 
     def GetPosition(self, request, context):

@@ -6,6 +6,12 @@
 
 [node].credit_policy names the bank's merchant credit policy file (relative to home);
 without it the node does not lend.
+
+The marketplace, as the seller's bank (node.market.seller_orders):
+    [node].reservation_hold_s                   how long a merchant's stock stays reserved for an
+                                                order it has not shipped; then the reservation expires
+    [node].reservations_per_buyer_bank_max      open reservations one buyer bank may hold here
+    [node].reserved_units_per_buyer_bank_max    units those reservations may hold
 """
 from __future__ import annotations
 
@@ -40,6 +46,11 @@ class NodeConfig:
     # search waits for the other banks.
     auto_confirm_after_s: int = limits.auto_confirm_after_s_default
     search_deadline_ms: int = limits.search_deadline_ms_default
+    # The marketplace as the seller's bank: how long stock stays reserved for an order not shipped,
+    # and how many open reservations (and units) one buyer bank may hold here.
+    reservation_hold_s: int = limits.reservation_hold_s_default
+    reservations_per_buyer_bank_max: int = limits.reservations_per_buyer_bank_max_default
+    reserved_units_per_buyer_bank_max: int = limits.reserved_units_per_buyer_bank_max_default
     # Merchant credit: the bank's policy file (node.credit.policy); None: this bank does not lend.
     credit_policy_path: Path | None = None
 
@@ -65,11 +76,14 @@ KNOWN_KEYS = {
     "identity": frozenset({"party_id", "role", "signing_key_id"}),
     "clearing": frozenset({"address", "signing_key_id"}),
     "node": frozenset({"listen_address", "database_url", "transfer_expiry_ms", "auto_confirm_after_s",
-                       "search_deadline_ms", "credit_policy"}),
+                       "search_deadline_ms", "credit_policy", "reservation_hold_s",
+                       "reservations_per_buyer_bank_max", "reserved_units_per_buyer_bank_max"}),
 }
 AUTO_CONFIRM_AFTER_S_MAX = 365 * 24 * 3600
 SEARCH_DEADLINE_MS_MIN = 50
 SEARCH_DEADLINE_MS_MAX = 30_000
+RESERVATION_HOLD_S_MAX = 365 * 24 * 3600
+RESERVATIONS_PER_BUYER_BANK_MAX = 1_000_000
 
 
 def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConfig:
@@ -96,6 +110,14 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
         search_deadline_ms=node.integer("search_deadline_ms", default=limits.search_deadline_ms_default,
                                         low=SEARCH_DEADLINE_MS_MIN, high=SEARCH_DEADLINE_MS_MAX),
         credit_policy_path=home / credit_policy if credit_policy else None,
+        reservation_hold_s=node.integer("reservation_hold_s", default=limits.reservation_hold_s_default,
+                                        low=1, high=RESERVATION_HOLD_S_MAX),
+        reservations_per_buyer_bank_max=node.integer(
+            "reservations_per_buyer_bank_max", default=limits.reservations_per_buyer_bank_max_default,
+            low=1, high=RESERVATIONS_PER_BUYER_BANK_MAX),
+        reserved_units_per_buyer_bank_max=node.integer(
+            "reserved_units_per_buyer_bank_max", default=limits.reserved_units_per_buyer_bank_max_default,
+            low=1, high=limits.product_stock_max),
     )
 
 

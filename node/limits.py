@@ -65,6 +65,12 @@ order_event_retry_ms_min = 500              # First pause after a recipient did 
 order_event_retry_ms_max = 60_000           # up to this.
 orders_per_step_max = 64
 
+# The marketplace at the seller's bank: what one buyer bank may hold reserved, and for how long
+# (config keys in [node] override them: node.config).
+reservation_hold_s_default = 3 * 24 * 3600          # Not shipped by then: the reservation expires.
+reservations_per_buyer_bank_max_default = 1_000     # Open (RESERVED) orders of one buyer bank.
+reserved_units_per_buyer_bank_max_default = 1_000_000   # Units those orders hold.
+
 # Merchant credit.
 trade_orders_read_max = 200_000             # Orders of one merchant read to score it (180 days).
 ids_per_query_max = 500                     # Ids in one IN (...) list.
@@ -83,6 +89,8 @@ assert place_order_timeout_ms < order_recovery_age_ms
 assert 0 < order_event_retry_ms_min < order_event_retry_ms_max
 assert search_words_max <= search_query_length_max
 assert item_quantity_max * items_per_cart_max <= product_stock_max
+assert item_quantity_max * items_per_order_max <= reserved_units_per_buyer_bank_max_default  # One order fits.
+assert reservations_per_buyer_bank_max_default * items_per_order_max * item_quantity_max <= 2 ** 63 - 1
 assert protocol.expiry_ms_min <= transfer_expiry_ms_default <= protocol.expiry_ms_max
 assert outbox_batch_max <= protocol.prepares_per_batch_max
 assert decision_batch_max <= protocol.decisions_per_batch_max

@@ -7,6 +7,10 @@ old, and after a failed call: so a bank whose node moved (fedmall-clearing parti
 set-address) is reached at its new address without a restart, and a quote that failed
 at the old address is asked again at the new one at once.
 
+The registry also names each bank's active signing keys (signing_key), so this node
+verifies what another member signs for it (an escrow statement: node.market.escrow_proofs)
+with the key the clearing registered, never with one the signer sends.
+
 Only ACTIVE banks are offered as peers. A payee that is not ACTIVE is refused with its
 status's result code (SUSPENDED, ONBOARDING: its node has not connected yet, LEFT); a
 calling bank that is suspended or left is refused (caller_refusal).
@@ -18,7 +22,9 @@ import threading
 from typing import Callable
 
 import grpc
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from fedmall.envelope import VerificationKey
 from fedmall.pki import TlsCredentials
 from fedmall.tls import secure_channel
 from fedmall.v1 import (
@@ -43,6 +49,18 @@ REFUSED_CALLERS = {clearing_pb2.PARTICIPANT_STATUS_SUSPENDED: result_pb2.RESULT_
                    clearing_pb2.PARTICIPANT_STATUS_LEFT: result_pb2.RESULT_CODE_PARTICIPANT_LEFT}
 
 
+def verification_keys(participants) -> dict[str, VerificationKey]:
+    """Every registered signing key by key id, owned by the bank it is listed under. Pure; a key
+    that is not a 32-byte Ed25519 key, or whose id is not the bank's, is left out."""
+    keys = {}
+    for participant in participants:
+        for key in participant.signing_keys:
+            if len(key.public_key) == 32 and key.key_id.startswith(participant.bank_id + "/"):
+                keys[key.key_id] = VerificationKey(key_id=key.key_id, owner=participant.bank_id,
+                                                   public_key=Ed25519PublicKey.from_public_bytes(key.public_key))
+    return keys
+
+
 class PeerDirectory:
     def __init__(self, clearing: clearing_pb2_grpc.ClearingServiceStub, *, tls: TlsCredentials,
                  clock: Callable[[], float],
@@ -54,6 +72,7 @@ class PeerDirectory:
         self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._participants: dict[str, clearing_pb2.Participant] = {}
+        self._keys: dict[str, VerificationKey] = {}
         self._refreshed_at_ms = -limits.registry_age_ms_max  # Never: due at once.
         self._channels: dict[str, grpc.Channel] = {}
 
@@ -69,8 +88,10 @@ class PeerDirectory:
                     clearing_pb2.ListParticipantsRequest(), timeout=limits.rpc_timeout_ms / 1000)
             except grpc.RpcError as error:
                 raise Unavailable(f"clearing registry: {error.code().name}") from None
+            keys = verification_keys(response.participants)
             with self._lock:
                 self._participants = {participant.bank_id: participant for participant in response.participants}
+                self._keys = keys
                 self._refreshed_at_ms = now_ms
 
     def _cached(self, bank_id: str) -> clearing_pb2.Participant | None:
@@ -114,6 +135,23 @@ class PeerDirectory:
         if participant is None:
             return result_pb2.RESULT_CODE_OK
         return REFUSED_CALLERS.get(participant.status, result_pb2.RESULT_CODE_OK)
+
+    def signing_key(self, key_id: str) -> VerificationKey | None:
+        """A member's active signing key as the registry names it, or None (unknown or revoked). A key
+        not in the last read is looked for in a new one (at most every registry_refresh_ms_min);
+        the last read serves when the clearing does not answer."""
+        key = self._cached_key(key_id)
+        if key is None:
+            try:
+                self.refresh()
+            except Unavailable as error:
+                log.warning("signing key %s from the last registry read: %s", key_id, error)
+            key = self._cached_key(key_id)
+        return key
+
+    def _cached_key(self, key_id: str) -> VerificationKey | None:
+        with self._lock:
+            return self._keys.get(key_id)
 
     def _channel(self, address: str) -> grpc.Channel:
         with self._lock:

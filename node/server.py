@@ -44,7 +44,7 @@ from node.market.buyer_orders import BuyerOrderService
 from node.market.catalogue import CatalogueService
 from node.market.merchants import MerchantService
 from node.market.order_events import OrderEventSender
-from node.market.seller_orders import SellerOrderService
+from node.market.seller_orders import ReservationRules, SellerOrderService
 from node.market.servicer import MarketplacePeerServicer, MarketplaceServicer
 from node.peers import PeerDirectory
 from node.revocation import RevocationWatch
@@ -187,11 +187,15 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         on_reconciliations=lambda: workers["reconciliations"].wake(), check_database=not accept_database_behind)
     merchants = MerchantService(engine, bank_id=config.bank_id, clock=clock)
     catalogue = CatalogueService(engine, bank_id=config.bank_id, peers=peers, deadline_ms=config.search_deadline_ms)
-    seller_orders = SellerOrderService(engine, bank_id=config.bank_id, transfers=transfers, clock=clock,
-                                       on_event_written=lambda: workers["order-events"].wake())
+    seller_orders = SellerOrderService(
+        engine, bank_id=config.bank_id, transfers=transfers, clock=clock, keys=peers.signing_key,
+        rules=ReservationRules(hold_s=config.reservation_hold_s,
+                               per_buyer_bank_max=config.reservations_per_buyer_bank_max,
+                               units_per_buyer_bank_max=config.reserved_units_per_buyer_bank_max),
+        on_event_written=lambda: workers["order-events"].wake())
     buyer_orders = BuyerOrderService(engine, bank_id=config.bank_id, peers=peers, transfers=transfers, clock=clock,
                                      auto_confirm_after_s=config.auto_confirm_after_s, settlement_credit_hook=repayments,
-                                     on_event_written=lambda: workers["order-events"].wake())
+                                     signing_key=signing_key, on_event_written=lambda: workers["order-events"].wake())
 
     lending = LendingService(engine, bank_id=config.bank_id, policy=credit_policy, clock=clock)
 
@@ -206,7 +210,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         buyer_orders.release_step()
         buyer_orders.recover_step()
         seller_orders.watch_refunds()
-        return more
+        return seller_orders.expire_step() | more
 
     order_event_sender = OrderEventSender(
         engine, peers=peers, clock=clock, on_answered=lambda connection, event, code: buyer_orders.event_answered(

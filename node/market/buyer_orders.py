@@ -1,7 +1,9 @@
 """Orders at the buyer's bank: checkout, escrow, confirm, cancel, release.
 
     Checkout         -> PLACING            escrow:<order>    buyer -x, @escrow +x, in the transaction
-                                           that writes the orders; then PlaceOrder at the seller's bank
+                                           that writes the orders; then PlaceOrder at the seller's bank,
+                                           with an EscrowStatement of the order signed by this bank
+                                           (node.market.escrow_proofs)
                      PLACING -> PAID       the seller reserved the stock (no money moves)
                      PLACING -> FAILED     the seller refused or did not answer (or recovery gave up);
                                            unescrow:<order>  @escrow -x, buyer +x, in the same transaction
@@ -22,7 +24,19 @@
     event DECLINED   PAID|CANCELLING -> CANCELLED   the merchant will not ship; unescrow:<order>
                                            @escrow -x, buyer +x in the same transaction; problem
                                            ORDER_DECLINED with the merchant's reason
-    event REFUNDED   COMPLETED|REFUNDED -> REFUNDED   refunded += x (the money comes as a transfer)
+    event RESERVATION_EXPIRED   the same, problem RESERVATION_EXPIRED: the merchant did not ship
+                                           within the seller's bank's reservation hold
+    event REFUNDED   COMPLETED|REFUNDED -> REFUNDED   refunded += x, only on the money (below)
+
+A refund counts only once its money is in this bank's books. From another bank, the event
+names the return transfer: an incoming transfer COMMITTED here, from the order's seller bank,
+to the order's buyer, for the amount and currency of the refund, under the order's refund
+reference (node.market.orders.refund_reference), and not counted before (buyer_refunds, keyed
+by transfer: each transfer counts once, for one order and one event); the refunds counted never
+add up to more than the order's total. Else REFUND_NOT_PAID, TRANSFER_ALREADY_COUNTED or
+REFUND_EXCEEDS_PAID, and nothing changes; a transfer accepted here but not yet committed answers
+UNAVAILABLE (the seller's bank sends the event again). A refund by this bank's own merchant is a
+book entry written with its event (node.market.seller_orders), so it is taken as it comes.
 
 Every state change is a conditional update from the states that allow it, in the
 transaction that posts its money, so a retry or a second worker changes nothing twice.
@@ -40,6 +54,7 @@ import grpc
 import sqlalchemy as sa
 
 from fedmall.database import read_connection
+from fedmall.envelope import SigningKey
 from fedmall.results import FedmallError
 from fedmall.v1 import marketplace_pb2, money_pb2, result_pb2
 
@@ -49,12 +64,12 @@ from node.bank.accounts import load_customer_account
 from node.bank.settlement_credits import SettlementCreditHook, book_settlement_credits
 from node.bank.transfers import ABORTED, COMMITTED, SendRequest, TransferService
 from node.errors import InvalidRequest, Refused, Unavailable
-from node.market import order_events, store as tables
+from node.market import escrow_proofs, order_events, store as tables
 from node.market.merchants import check_quantity
 from node.market.order_events import MarketplacePeers
 from node.market.orders import (
-    CANCELLED, CANCELLING, COMPLETED, FAILED, PAID, PLACING, RECEIVED, REFUNDED, SHIPPED, Item, OrderView, buyer_view,
-    derived_id, items_from_json, items_to_json, items_total)
+    CANCELLED, CANCELLING, COMPLETED, FAILED, ON_ITS_WAY, PAID, PLACING, RECEIVED, REFUNDED, SHIPPED, Item, OrderView,
+    buyer_view, derived_id, items_from_json, items_to_json, items_total, payment_problem, refund_reference)
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +145,13 @@ def unescrow(connection: sa.Connection, row, *, now_ms: int) -> None:
 class BuyerOrderService:
     def __init__(self, engine: sa.Engine, *, bank_id: str, peers: MarketplacePeers, transfers: TransferService,
                  clock: Callable[[], float], auto_confirm_after_s: int, settlement_credit_hook: SettlementCreditHook,
-                 on_event_written: Callable[[], None] = lambda: None,
+                 signing_key: SigningKey, on_event_written: Callable[[], None] = lambda: None,
                  recovery_age_ms: int = limits.order_recovery_age_ms,
                  release_retry_pause_ms: int = limits.release_retry_pause_ms) -> None:
+        """signing_key: this bank's, as the clearing registered it; it signs the escrow statements."""
         self._engine = engine
         self._bank_id = bank_id
+        self._signing_key = signing_key
         self._peers = peers
         self._transfers = transfers
         self._clock = clock
@@ -198,8 +215,9 @@ class BuyerOrderService:
                 connection.execute(tables.buyer_orders.insert(), rows)
                 # The money is in escrow before any seller reserves: PAID can only follow a held escrow.
                 store.write_entries(connection, [ledger.move(
-                    f"escrow:{row['order_id']}", "escrow", source=buyer_account_id, destination=escrow_account(currency),
-                    amount_minor=row["total_minor"], currency=currency) for row in rows], now_ms=now_ms)
+                    escrow_proofs.escrow_entry_id(row["order_id"]), "escrow", source=buyer_account_id,
+                    destination=escrow_account(currency), amount_minor=row["total_minor"], currency=currency)
+                    for row in rows], now_ms=now_ms)
         if replay is None:
             return self._replay(checkout_id, digest)
         self._place_all(self._orders_of(checkout_id))
@@ -259,13 +277,18 @@ class BuyerOrderService:
                        tell_seller=code in (UNAVAILABLE, result_pb2.RESULT_CODE_INVALID_FIELD))
 
     def _place(self, order: OrderView) -> tuple[int, str, str]:
+        # The escrow was written with the order (PLACING), at placed_at: the statement says so, signed.
+        statement = self._signing_key.sign(escrow_proofs.statement_of(
+            order_id=order.order_id, buyer_bank_id=self._bank_id, seller_bank_id=order.seller_bank_id,
+            merchant_id=order.merchant_id, amount_minor=order.total_minor, currency=order.currency,
+            escrowed_at_unix_ms=order.placed_at_unix_ms))
         request = marketplace_pb2.PlaceOrderRequest(
             order_id=order.order_id, checkout_id=order.checkout_id, buyer_account_id=order.buyer_account_id,
             merchant_id=order.merchant_id, total=money_pb2.Money(amount_minor=order.total_minor, currency=order.currency),
             items=[marketplace_pb2.OrderItem(
                 sku=item.sku, quantity=item.quantity,
                 unit_price=money_pb2.Money(amount_minor=item.unit_price_minor, currency=order.currency))
-                for item in order.items])
+                for item in order.items], escrow_statement=statement)
         try:
             stub = self._peers.marketplace(order.seller_bank_id)
             response = stub.PlaceOrder(request, timeout=limits.place_order_timeout_ms / 1000)
@@ -428,12 +451,18 @@ class BuyerOrderService:
         return True
 
     def _complete(self, connection: sa.Connection, row, *, now_ms: int) -> None:
+        """RECEIVED -> COMPLETED; the COMPLETED event names the release transfer that paid the merchant
+        (none for a book release here), which the seller's bank checks in its own books."""
         table = tables.buyer_orders
         connection.execute(table.update().where(table.c.order_id == row.order_id, table.c.state == RECEIVED).values(
             state=COMPLETED, problem=NO_PROBLEM, problem_detail="", release_retry_at_unix_ms=None,
             updated_at_unix_ms=now_ms))
+        interbank = row.seller_bank_id != self._bank_id
         order_events.enqueue(connection, event_id=derived_id(row.order_id, "completed"), order_id=row.order_id,
-                             recipient_bank_id=row.seller_bank_id, kind=order_events.COMPLETED, now_ms=now_ms)
+                             recipient_bank_id=row.seller_bank_id, kind=order_events.COMPLETED, now_ms=now_ms,
+                             transfer_id=row.release_transfer_id if interbank else "",
+                             amount_minor=row.total_minor if interbank else 0,
+                             currency=row.currency if interbank else "")
 
     def _release(self, order_id: str) -> int:
         """Send the current release attempt of a RECEIVED order (other bank); a refusal is kept as the problem.
@@ -476,7 +505,8 @@ class BuyerOrderService:
     # Events from the seller's bank ---------------------------------------------------------------
 
     def apply_event(self, *, sender_bank_id: str, event: marketplace_pb2.NotifyOrderEventRequest) -> int:
-        """SHIPPED, DECLINED or REFUNDED from the order's seller bank; OK, EXISTS or why not."""
+        """SHIPPED, DECLINED, RESERVATION_EXPIRED or REFUNDED from the order's seller bank; OK, EXISTS
+        or why not."""
         fields.check_id(event.event_id, "event id")
         fields.check_id(event.order_id, "order id")
         fields.check_text(event.tracking_reference, "tracking reference",
@@ -492,7 +522,7 @@ class BuyerOrderService:
                 raise Refused(result_pb2.RESULT_CODE_FORBIDDEN, f"{sender_bank_id!r} is not the order's seller bank")
             if row.state == PLACING:
                 raise Unavailable(f"order {event.order_id!r} is still being placed")
-            if event.kind == order_events.DECLINED:
+            if event.kind in order_events.RETURNS_ESCROW:
                 return self._declined(connection, row, event, sender_bank_id=sender_bank_id, now_ms=now_ms)
             if event.kind == order_events.SHIPPED:
                 if row.state in (SHIPPED, RECEIVED, COMPLETED, REFUNDED):
@@ -507,14 +537,18 @@ class BuyerOrderService:
             return self._refunded(connection, row, event, sender_bank_id=sender_bank_id, now_ms=now_ms)
 
     def _declined(self, connection: sa.Connection, row, event, *, sender_bank_id: str, now_ms: int) -> int:
-        """The merchant will not ship: CANCELLED, the escrow back to the buyer, the reason shown.
+        """The merchant will not ship (DECLINED), or did not in time (RESERVATION_EXPIRED): CANCELLED,
+        the escrow back to the buyer, the reason shown.
 
-        The seller declines only an order no cancellation had reached, so an order already
-        CANCELLED (the buyer's cancel crossed the decline) was declined too: it says so."""
+        The seller declines (or expires) only an order no cancellation had reached, so an order
+        already CANCELLED (the buyer's cancel crossed it) was declined too: it says so."""
         table = tables.buyer_orders
-        declined = dict(problem=result_pb2.RESULT_CODE_ORDER_DECLINED, updated_at_unix_ms=now_ms,
-                        problem_detail=(f"declined by the merchant: {event.reason}" if event.reason
-                                        else "declined by the merchant")[:200])
+        if event.kind == order_events.DECLINED:
+            problem, why = result_pb2.RESULT_CODE_ORDER_DECLINED, "declined by the merchant"
+        else:
+            problem, why = result_pb2.RESULT_CODE_RESERVATION_EXPIRED, "the seller's bank let the reservation expire"
+        declined = dict(problem=problem, updated_at_unix_ms=now_ms,
+                        problem_detail=(f"{why}: {event.reason}" if event.reason else why)[:200])
         if row.state in (CANCELLED, FAILED):  # The money is back already.
             connection.execute(table.update().where(
                 table.c.order_id == row.order_id, table.c.state == CANCELLED,
@@ -532,17 +566,19 @@ class BuyerOrderService:
         return OK
 
     def _refunded(self, connection: sa.Connection, row, event, *, sender_bank_id: str, now_ms: int) -> int:
+        """refunded += the amount, once its money is here (see the module docstring); the caller's
+        transaction rolls back every write of a refusal."""
         amount = event.amount
         fields.check_amount(amount.amount_minor)
         if amount.currency != row.currency:
             raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"order {row.order_id!r} is in {row.currency}")
         if row.state not in (COMPLETED, REFUNDED):
             raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {row.order_id!r} is {row.state}")
-        if sender_bank_id != self._bank_id:
-            self._check_refund_arrived(connection, row, event, sender_bank_id=sender_bank_id)
         if not order_events.record_received(connection, event_id=event.event_id, sender_bank_id=sender_bank_id,
                                             order_id=row.order_id, kind=event.kind, now_ms=now_ms):
-            return EXISTS
+            return EXISTS  # This event was counted: a repeat changes nothing.
+        if sender_bank_id != self._bank_id:
+            self._count_refund_transfer(connection, row, event, sender_bank_id=sender_bank_id, now_ms=now_ms)
         table = tables.buyer_orders
         # Conditional and relative: two refunds racing (PostgreSQL) cannot pass the total together.
         updated = connection.execute(table.update().where(
@@ -554,17 +590,35 @@ class BuyerOrderService:
         return OK
 
     @staticmethod
-    def _check_refund_arrived(connection: sa.Connection, row, event, *, sender_bank_id: str) -> None:
-        """A refund from another bank counts only once its money has: the named transfer from
-        that bank to this order's buyer, for that amount, must have committed here."""
+    def _count_refund_transfer(connection: sa.Connection, row, event, *, sender_bank_id: str, now_ms: int) -> None:
+        """Count the return transfer the event names for this order, once; refused if it did not pay it."""
         incoming = store.incoming_transfers
         transfer = connection.execute(sa.select(incoming).where(
             incoming.c.transfer_id == event.transfer_id)).first() if event.transfer_id else None
-        if transfer is None or transfer.status != "COMMITTED":  # Not here yet: the sender retries.
-            raise Refused(result_pb2.RESULT_CODE_UNAVAILABLE, f"refund transfer {event.transfer_id!r} not committed here")
-        if (transfer.payer_bank_id, transfer.payee_account_id, transfer.amount_minor, transfer.currency) != (
-                sender_bank_id, row.buyer_account_id, event.amount.amount_minor, event.amount.currency):
-            raise Refused(result_pb2.RESULT_CODE_INVALID_FIELD, f"transfer {event.transfer_id!r} is not this refund")
+        problem = payment_problem(transfer, payer_bank_id=sender_bank_id, payee_account_id=row.buyer_account_id,
+                                  amount_minor=event.amount.amount_minor, currency=event.amount.currency,
+                                  reference=refund_reference(row.order_id))
+        if problem == ON_ITS_WAY:  # Accepted here, not committed yet: the sender asks again.
+            raise Unavailable(f"refund transfer {event.transfer_id!r} is not committed here yet")
+        if problem is not None:
+            raise Refused(result_pb2.RESULT_CODE_REFUND_NOT_PAID,
+                          f"transfer {event.transfer_id!r} {problem}: it is not a refund of order {row.order_id!r}")
+        refunds = tables.buyer_refunds
+        counted = connection.execute(sa.select(refunds).where(refunds.c.transfer_id == event.transfer_id)).first()
+        if counted is None:
+            try:
+                with connection.begin_nested():
+                    connection.execute(refunds.insert().values(
+                        transfer_id=event.transfer_id, order_id=row.order_id, sender_bank_id=sender_bank_id,
+                        event_id=event.event_id, amount_minor=event.amount.amount_minor,
+                        currency=event.amount.currency, counted_at_unix_ms=now_ms))
+                return
+            except sa.exc.IntegrityError:  # Counted by an event racing this one (PostgreSQL).
+                counted = connection.execute(sa.select(refunds).where(
+                    refunds.c.transfer_id == event.transfer_id)).one()
+        raise Refused(result_pb2.RESULT_CODE_TRANSFER_ALREADY_COUNTED,
+                      f"transfer {event.transfer_id!r} was counted for order {counted.order_id!r} "
+                      f"by event {counted.event_id!r}")
 
     # Workers ------------------------------------------------------------------------------------
 

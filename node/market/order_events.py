@@ -5,8 +5,9 @@ and the sender delivers it with NotifyOrderEvent. A gRPC error, UNAVAILABLE or a
 suspended recipient leaves it waiting to be sent again after a pause that doubles with
 each attempt (retry_pause_ms); the recipient's other waiting events wait as long, so
 one bank that is down holds up no other bank's events. Any other answer is definitive
-and kept in answer_result, except for DECLINED, which is sent until it is accepted. Event ids are derived from their cause, and the receiver
-records every event it applied (record_received), so a repeat changes nothing.
+and kept in answer_result, except for DECLINED and RESERVATION_EXPIRED, which return the buyer's
+own money and are sent until they are accepted (or the buyer's bank knows no such order). Event ids are derived from their cause, and the
+receiver records every event it applied (record_received), so a repeat changes nothing.
 """
 from __future__ import annotations
 
@@ -30,9 +31,15 @@ CANCELLED = marketplace_pb2.ORDER_EVENT_KIND_CANCELLED
 COMPLETED = marketplace_pb2.ORDER_EVENT_KIND_COMPLETED
 REFUNDED = marketplace_pb2.ORDER_EVENT_KIND_REFUNDED
 DECLINED = marketplace_pb2.ORDER_EVENT_KIND_DECLINED
+RESERVATION_EXPIRED = marketplace_pb2.ORDER_EVENT_KIND_RESERVATION_EXPIRED
+# Events that end an order before shipping and so return the buyer's escrow: sent until accepted.
+RETURNS_ESCROW = (DECLINED, RESERVATION_EXPIRED)
 
 RETRY_CODES = (result_pb2.RESULT_CODE_UNAVAILABLE, result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED)
 ANSWERED_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
+# Final for an event that returns the escrow too: the buyer's bank has no such order, so it holds
+# no money for it (an order a hostile bank placed without escrow, say); asking again would not end.
+NOTHING_TO_RETURN_CODES = (result_pb2.RESULT_CODE_ORDER_UNKNOWN,)
 
 
 class MarketplacePeers(Protocol):
@@ -122,12 +129,13 @@ class OrderEventSender:
             if row.recipient_bank_id in failed:
                 continue
             code = self._send(row)
-            if code in RETRY_CODES or (row.kind == DECLINED and code not in ANSWERED_CODES):
-                # A decline only returns the buyer's own money, so no refusal is final: an older
-                # node refuses the kind until its bank upgrades, and the escrow must come back.
+            if code in RETRY_CODES or (row.kind in RETURNS_ESCROW
+                                       and code not in ANSWERED_CODES + NOTHING_TO_RETURN_CODES):
+                # A decline or an expiry only returns the buyer's own money, so no refusal is final:
+                # an older node refuses the kind until its bank upgrades, and the escrow must come back.
                 if code not in RETRY_CODES:
-                    log.warning("order %s: %s refused the decline (%s); retrying", row.order_id,
-                                row.recipient_bank_id, name_of(code))
+                    log.warning("order %s: %s refused the %s event (%s); retrying", row.order_id,
+                                row.recipient_bank_id, marketplace_pb2.OrderEventKind.Name(row.kind), name_of(code))
                 failed[row.recipient_bank_id] = row
             else:
                 answered.append((row, code))

@@ -14,6 +14,7 @@ from typing import Sequence
 from fedmall import limits as protocol
 from fedmall.v1 import result_pb2
 
+from node.bank.transfers import ACCEPTED, COMMITTED
 from node.errors import InvalidRequest
 
 PLACING, PAID, SHIPPED, RECEIVED = "PLACING", "PAID", "SHIPPED", "RECEIVED"
@@ -27,6 +28,43 @@ ORDER_NAMESPACE = uuid.UUID("5b0c6a4e-3f1d-5c8e-9a57-6d2f1e0b7c31")
 
 def derived_id(*parts: str) -> str:
     return str(uuid.uuid5(ORDER_NAMESPACE, "/".join(parts)))
+
+
+# The references of the interbank transfers an order moves: the payer names the order in the
+# prepare, and the payee's bank keeps it with the incoming transfer (incoming_transfers.reference),
+# so each bank can tell, from its own books, which order a payment it received was for.
+def release_reference(order_id: str) -> str:
+    """The escrow released to the merchant (buyer's bank -> seller's bank)."""
+    return f"order {order_id}"
+
+
+def refund_reference(order_id: str) -> str:
+    """A refund returned to the buyer (seller's bank -> buyer's bank)."""
+    return f"refund {order_id}"
+
+
+ON_ITS_WAY = "is accepted here and not committed yet"
+
+
+def payment_problem(transfer, *, payer_bank_id: str, payee_account_id: str, amount_minor: int, currency: str,
+                    reference: str) -> str | None:
+    """Why an incoming transfer (an incoming_transfers row, or None) is not the payment described,
+    or None when it is: from that bank, to that account, for that amount and currency, under that
+    reference, and COMMITTED here. ON_ITS_WAY when only the commit is missing and the transfer is
+    accepted (it may commit yet). Pure; both sides of an order judge payments with it."""
+    if transfer is None:
+        return "was not received here"
+    expected = dict(payer_bank_id=payer_bank_id, payee_account_id=payee_account_id, amount_minor=amount_minor,
+                    currency=currency, reference=reference)
+    wrong = [f"{name} {getattr(transfer, name)!r} (not {value!r})" for name, value in expected.items()
+             if getattr(transfer, name) != value]
+    if wrong:
+        return f"has {', '.join(wrong)}"
+    if transfer.status == ACCEPTED:
+        return ON_ITS_WAY
+    if transfer.status != COMMITTED:
+        return f"is {transfer.status}, not COMMITTED"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,31 @@
 """Orders at the merchant's bank: stock reservations, shipping, refunds.
 
-    PlaceOrder (buyer's bank)      -> RESERVED     stock_reserved += qty, all items or none; an order id
-                                   another buyer bank already placed is refused (FORBIDDEN)
+    PlaceOrder (buyer's bank)      -> RESERVED     stock_reserved += qty, all items or none, only on
+                                   the buyer bank's signed escrow statement for exactly this order
+                                   (node.market.escrow_proofs; else ESCROW_NOT_PROVED or the envelope's
+                                   refusal), and only while that bank holds fewer than the configured
+                                   open reservations and units here (else RESERVATION_LIMIT_REACHED);
+                                   an order id another buyer bank already placed is refused (FORBIDDEN)
     ShipOrder (merchant)           RESERVED -> SHIPPED      on_hand -= qty, reserved -= qty; event SHIPPED
     DeclineOrder (merchant)        RESERVED -> CANCELLED    reserved -= qty; event DECLINED (the buyer's
                                    bank returns the escrow when it hears; until then the event is retried)
+    expiry (worker)                RESERVED -> CANCELLED    not shipped within the reservation hold after it
+                                   was placed: reserved -= qty; event RESERVATION_EXPIRED (retried like DECLINED)
     event CANCELLED (buyer's bank) RESERVED -> CANCELLED    reserved -= qty (after shipping: refused)
                                    unknown order: remembered (seller_cancelled_unplaced), OK; a
                                    PlaceOrder with that id from that bank is then refused
-    event COMPLETED (buyer's bank) SHIPPED -> COMPLETED     the escrow reached the merchant
+    event COMPLETED (buyer's bank) SHIPPED -> COMPLETED     only once the money is here (see below)
     RefundOrder (merchant)         COMPLETED|REFUNDED -> REFUNDED   refunded += x <= total; event REFUNDED
+
+Completion follows the money. A COMPLETED event completes the order (and so makes it a paid
+sale, node.credit.features) only when this bank's own books show the release: for another
+bank's buyer, the event names an incoming transfer that is COMMITTED here, from that bank, to the
+merchant's settlement account, for the order's total and currency, with the order's release
+reference (node.market.orders.release_reference), and that paid no other order (the order keeps
+it in payment_transfer_id, unique); for a buyer of this bank, the book entry release:<order>.
+A transfer accepted here but not committed yet answers UNAVAILABLE (the buyer's bank sends the
+event again); anything else answers ORDER_NOT_PAID (or TRANSFER_ALREADY_COUNTED), and the order
+stays SHIPPED.
 
 A refund comes out of the merchant's settlement account: a book entry when the buyer
 banks here (refund:<refund_id>), else an interbank transfer to the buyer's bank whose
@@ -24,17 +40,18 @@ from typing import Callable, Sequence
 import sqlalchemy as sa
 
 from fedmall.database import read_connection
+from fedmall.envelope import Envelope, KeyLookup
 from fedmall.v1 import result_pb2
 
 from node import fields, limits
 from node.bank import ledger, store
 from node.bank.transfers import ABORTED, COMMITTED, SendRequest, TransferService
-from node.errors import InvalidRequest, Refused
-from node.market import order_events, store as tables
+from node.errors import InvalidRequest, Refused, Unavailable
+from node.market import escrow_proofs, order_events, store as tables
 from node.market.merchants import ACTIVE, check_quantity, load_merchant
 from node.market.orders import (
     CANCELLED, COMPLETED, REFUNDED, RESERVED, SHIPPED, Item, OrderView, derived_id, items_to_json, items_total,
-    items_from_json, same_items, seller_view)
+    ON_ITS_WAY, items_from_json, payment_problem, release_reference, same_items, seller_view)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +69,21 @@ class PlaceOrder:
     items: tuple[Item, ...]
     total_minor: int
     currency: str
+    # The buyer bank's signed EscrowStatement (node.market.escrow_proofs); None: none was sent.
+    escrow_statement: Envelope | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationRules:
+    """What the seller's bank lets one buyer bank hold (node.config: [node].reservation_hold_s,
+    reservations_per_buyer_bank_max, reserved_units_per_buyer_bank_max). This bank's own buyers
+    are held to the hold, not to the bounds: their escrow is in these very books."""
+    hold_s: int                          # A reservation not shipped this long after it was placed expires.
+    per_buyer_bank_max: int              # Open (RESERVED) orders of one other buyer bank.
+    units_per_buyer_bank_max: int        # Units those orders hold.
+
+    def __post_init__(self) -> None:
+        assert self.hold_s > 0 and self.per_buyer_bank_max > 0 and self.units_per_buyer_bank_max > 0, self
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +118,27 @@ def lock_order_id(connection: sa.Connection, order_id: str) -> None:
         connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), dict(key=f"order:{order_id}"))
 
 
+def lock_buyer_bank_reservations(connection: sa.Connection, buyer_bank_id: str) -> None:
+    """Serialise one buyer bank's PlaceOrders on PostgreSQL, so two cannot pass its bounds together.
+    Taken after lock_order_id, never before (no other path takes both)."""
+    key = f"reservations:{buyer_bank_id}"
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), dict(key=key))
+
+
+def reservation_problem(*, open_count: int, open_units: int, units: int, rules: ReservationRules) -> str | None:
+    """Why one more reservation of units would take a buyer bank past its bounds, or None. Pure."""
+    if open_count + 1 > rules.per_buyer_bank_max:
+        return f"{open_count} open reservations, at most {rules.per_buyer_bank_max}"
+    if open_units + units > rules.units_per_buyer_bank_max:
+        return f"{open_units} units reserved, {units} more would pass {rules.units_per_buyer_bank_max}"
+    return None
+
+
+def order_units(items: Sequence[Item]) -> int:
+    return sum(item.quantity for item in items)
+
+
 def stock_changes(items: Sequence[Item], *, on_hand_sign: int, reserved_sign: int) -> list[dict]:
     return [dict(target_sku=item.sku, on_hand_delta=on_hand_sign * item.quantity,
                  reserved_delta=reserved_sign * item.quantity) for item in items]
@@ -99,11 +152,14 @@ def cancelled_unplaced(connection: sa.Connection, *, buyer_bank_id: str, order_i
 
 class SellerOrderService:
     def __init__(self, engine: sa.Engine, *, bank_id: str, transfers: TransferService, clock: Callable[[], float],
-                 on_event_written: Callable[[], None] = lambda: None) -> None:
+                 keys: KeyLookup, rules: ReservationRules, on_event_written: Callable[[], None] = lambda: None) -> None:
+        """keys: the members' signing keys as the clearing registered them (node.peers.PeerDirectory.signing_key)."""
         self._engine = engine
         self._bank_id = bank_id
         self._transfers = transfers
         self._clock = clock
+        self._keys = keys
+        self._rules = rules
         self._on_event_written = on_event_written
 
     def _now_ms(self) -> int:
@@ -115,12 +171,17 @@ class SellerOrderService:
         """Reserve stock for every item, or for none. Idempotent by order id.
 
         The order id must be the one the buyer's bank derives (node.market.buyer_orders.checkout): it
-        binds the id to the calling bank, so no bank can take another bank's order id first.
+        binds the id to the calling bank, so no bank can take another bank's order id first. The
+        buyer bank's escrow statement must prove this very order (node.market.escrow_proofs).
         """
         check_place_order(order)
         if order.order_id != derived_id(buyer_bank_id, order.checkout_id, self._bank_id, order.merchant_id):
             raise Refused(result_pb2.RESULT_CODE_FORBIDDEN,
                           f"order id {order.order_id!r} is not derived from the calling bank, checkout and merchant")
+        escrow_proofs.check_statement(
+            order.escrow_statement, keys=self._keys, order_id=order.order_id, buyer_bank_id=buyer_bank_id,
+            seller_bank_id=self._bank_id, merchant_id=order.merchant_id, total_minor=order.total_minor,
+            currency=order.currency)
         table = tables.seller_orders
         with self._engine.begin() as connection:
             lock_order_id(connection, order.order_id)
@@ -144,14 +205,29 @@ class SellerOrderService:
                               f"order {order.order_id!r} was cancelled before it arrived")
             if merchant.status != ACTIVE:
                 raise Refused(result_pb2.RESULT_CODE_MERCHANT_SUSPENDED, f"merchant {order.merchant_id!r} is suspended")
+            if buyer_bank_id != self._bank_id:
+                self._check_bounds(connection, buyer_bank_id, order)
             titled = self._check_and_reserve(connection, order)
             now_ms = self._now_ms()
             connection.execute(table.insert().values(
                 order_id=order.order_id, checkout_id=order.checkout_id, buyer_bank_id=buyer_bank_id,
                 buyer_account_id=order.buyer_account_id, merchant_id=order.merchant_id, items=items_to_json(titled),
                 total_minor=order.total_minor, currency=order.currency, state=RESERVED, tracking_reference="",
-                refunded_minor=0, placed_at_unix_ms=now_ms, updated_at_unix_ms=now_ms))
+                refunded_minor=0, placed_at_unix_ms=now_ms, updated_at_unix_ms=now_ms,
+                escrow_statement=order.escrow_statement.SerializeToString(deterministic=True),
+                units=order_units(order.items), payment_transfer_id=None))
         return Placed(result=OK, settlement_account_id=merchant.settlement_account_id)
+
+    def _check_bounds(self, connection: sa.Connection, buyer_bank_id: str, order: PlaceOrder) -> None:
+        """RESERVATION_LIMIT_REACHED when one more reservation takes the buyer bank past its bounds."""
+        table = tables.seller_orders
+        lock_buyer_bank_reservations(connection, buyer_bank_id)
+        held = connection.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(table.c.units), 0)).where(
+            table.c.buyer_bank_id == buyer_bank_id, table.c.state == RESERVED)).one()
+        problem = reservation_problem(open_count=held[0], open_units=int(held[1]), units=order_units(order.items),
+                                      rules=self._rules)
+        if problem is not None:
+            raise Refused(result_pb2.RESULT_CODE_RESERVATION_LIMIT_REACHED, f"{buyer_bank_id} holds {problem} here")
 
     def _check_and_reserve(self, connection: sa.Connection, order: PlaceOrder) -> list[Item]:
         products = tables.products
@@ -228,7 +304,9 @@ class SellerOrderService:
                     tables.order_events.c.event_id == event_id)).first()
                 if earlier is None:
                     raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID,
-                                  f"order {order_id!r} was cancelled by the buyer")
+                                  f"order {order_id!r} was cancelled by the buyer"
+                                  if not self._expired(connection, order_id) else
+                                  f"the reservation of order {order_id!r} expired")
                 if earlier.reason != reason:
                     raise Refused(result_pb2.RESULT_CODE_MODIFIED_REQUEST,
                                   f"order {order_id!r} was declined for another reason")
@@ -247,12 +325,60 @@ class SellerOrderService:
         self._on_event_written()
         return OK, seller_view(row, bank_id=self._bank_id)
 
+    @staticmethod
+    def _expired(connection: sa.Connection, order_id: str) -> bool:
+        return connection.scalar(sa.select(tables.order_events.c.event_id).where(
+            tables.order_events.c.event_id == derived_id(order_id, "expired"))) is not None
+
+    # Reservations that were not shipped in time ------------------------------------------------
+
+    def expire_step(self) -> bool:
+        """RESERVED orders placed longer than the hold ago: the stock is free again and the buyer's
+        bank is told (RESERVATION_EXPIRED, retried until it accepts), each order in its own
+        transaction with its event, conditional on RESERVED: a retry, a crash or a ship, decline
+        or cancel racing it changes nothing twice. True when a full batch expired."""
+        table = tables.seller_orders
+        due_ms = self._now_ms() - self._rules.hold_s * 1000
+        with read_connection(self._engine) as connection:
+            order_ids = connection.scalars(sa.select(table.c.order_id).where(
+                table.c.state == RESERVED, table.c.placed_at_unix_ms <= due_ms)
+                .order_by(table.c.placed_at_unix_ms).limit(limits.orders_per_step_max)).all()
+        expired = [order_id for order_id in order_ids if self._expire(order_id, due_ms=due_ms)]
+        if expired:
+            log.info("%d reservations expired unshipped: %s", len(expired), ", ".join(expired))
+            self._on_event_written()
+        return len(order_ids) == limits.orders_per_step_max
+
+    def _expire(self, order_id: str, *, due_ms: int) -> bool:
+        """One reservation, if it is still RESERVED: the conditional update decides the race with a
+        ship, decline or cancel (each of which locks the row), and the stock moves only after it won."""
+        table = tables.seller_orders
+        with self._engine.begin() as connection:
+            now_ms = self._now_ms()
+            moved = connection.execute(table.update().where(
+                table.c.order_id == order_id, table.c.state == RESERVED, table.c.placed_at_unix_ms <= due_ms)
+                .values(state=CANCELLED, updated_at_unix_ms=now_ms))
+            if moved.rowcount != 1:
+                return False
+            row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
+            self._move_stock(connection, row.merchant_id, stock_changes(
+                items_from_json(row.items), on_hand_sign=0, reserved_sign=-1))
+            order_events.enqueue(
+                connection, event_id=derived_id(order_id, "expired"), order_id=order_id,
+                recipient_bank_id=row.buyer_bank_id, kind=order_events.RESERVATION_EXPIRED, now_ms=now_ms,
+                reason=f"not shipped within {self._rules.hold_s} s of being placed")
+        return True
+
     # Events from the buyer's bank -----------------------------------------------------------
 
-    def apply_event(self, *, sender_bank_id: str, event_id: str, order_id: str, kind: int) -> int:
-        """CANCELLED or COMPLETED from the order's buyer bank; OK, EXISTS or why not."""
+    def apply_event(self, *, sender_bank_id: str, event_id: str, order_id: str, kind: int,
+                    transfer_id: str = "") -> int:
+        """CANCELLED or COMPLETED from the order's buyer bank; OK, EXISTS or why not. A COMPLETED
+        event names the release transfer that paid the merchant (none for this bank's own buyers)."""
         fields.check_id(event_id, "event id")
         fields.check_id(order_id, "order id")
+        if transfer_id:
+            fields.check_id(transfer_id, "transfer id")
         table = tables.seller_orders
         with self._engine.begin() as connection:
             lock_order_id(connection, order_id)
@@ -270,6 +396,10 @@ class SellerOrderService:
                 return EXISTS
             if row.state != source:
                 raise Refused(result_pb2.RESULT_CODE_ORDER_STATE_INVALID, f"order {order_id!r} is {row.state}")
+            payment_transfer_id = None
+            if target == COMPLETED:
+                payment_transfer_id = self._paid_by(connection, row, sender_bank_id=sender_bank_id,
+                                                    transfer_id=transfer_id)
             now_ms = self._now_ms()
             order_events.record_received(connection, event_id=event_id, sender_bank_id=sender_bank_id,
                                          order_id=order_id, kind=kind, now_ms=now_ms)
@@ -277,8 +407,34 @@ class SellerOrderService:
                 self._move_stock(connection, row.merchant_id, stock_changes(
                     items_from_json(row.items), on_hand_sign=0, reserved_sign=-1))
             connection.execute(table.update().where(table.c.order_id == order_id).values(
-                state=target, updated_at_unix_ms=now_ms))
+                state=target, payment_transfer_id=payment_transfer_id, updated_at_unix_ms=now_ms))
         return OK
+
+    def _paid_by(self, connection: sa.Connection, row, *, sender_bank_id: str, transfer_id: str) -> str | None:
+        """The transfer that paid the merchant for this order, as this bank's books show it (None for
+        a book release at this bank); ORDER_NOT_PAID, TRANSFER_ALREADY_COUNTED or UNAVAILABLE if none."""
+        if sender_bank_id == self._bank_id:
+            if not store.existing_entry_ids(connection, [f"release:{row.order_id}"]):
+                raise Refused(result_pb2.RESULT_CODE_ORDER_NOT_PAID, f"no release:{row.order_id} in the books")
+            return None
+        incoming = store.incoming_transfers
+        transfer = connection.execute(sa.select(incoming).where(
+            incoming.c.transfer_id == transfer_id)).first() if transfer_id else None
+        merchant = load_merchant(connection, row.merchant_id)
+        problem = payment_problem(transfer, payer_bank_id=sender_bank_id,
+                                  payee_account_id=merchant.settlement_account_id, amount_minor=row.total_minor,
+                                  currency=row.currency, reference=release_reference(row.order_id))
+        if problem == ON_ITS_WAY:  # Accepted here, not committed yet: the sender asks again.
+            raise Unavailable(f"release transfer {transfer_id!r} is not committed here yet")
+        if problem is not None:
+            raise Refused(result_pb2.RESULT_CODE_ORDER_NOT_PAID,
+                          f"order {row.order_id!r} stays SHIPPED: release transfer {transfer_id!r} {problem}")
+        other = connection.scalar(sa.select(tables.seller_orders.c.order_id).where(
+            tables.seller_orders.c.payment_transfer_id == transfer_id))
+        if other is not None:
+            raise Refused(result_pb2.RESULT_CODE_TRANSFER_ALREADY_COUNTED,
+                          f"transfer {transfer_id!r} paid order {other!r}")
+        return transfer_id
 
     def _cancel_unplaced(self, connection: sa.Connection, *, sender_bank_id: str, event_id: str,
                          order_id: str) -> int:

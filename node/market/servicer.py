@@ -249,7 +249,8 @@ class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceService
         placed = self._seller_orders.place(buyer_bank_id=buyer_bank_id, order=PlaceOrder(
             order_id=request.order_id, checkout_id=request.checkout_id, buyer_account_id=request.buyer_account_id,
             merchant_id=request.merchant_id, items=tuple(items_from_proto(request.items)),
-            total_minor=request.total.amount_minor, currency=request.total.currency))
+            total_minor=request.total.amount_minor, currency=request.total.currency,
+            escrow_statement=request.escrow_statement if request.HasField("escrow_statement") else None))
         return marketplace_pb2.PlaceOrderResponse(result=placed.result,
                                                   settlement_account_id=placed.settlement_account_id)
 
@@ -258,8 +259,9 @@ class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceService
         sender_bank_id = self._caller_bank(context)
         if request.kind in (order_events.CANCELLED, order_events.COMPLETED):
             code = self._seller_orders.apply_event(sender_bank_id=sender_bank_id, event_id=request.event_id,
-                                                   order_id=request.order_id, kind=request.kind)
-        elif request.kind in (order_events.SHIPPED, order_events.DECLINED, order_events.REFUNDED):
+                                                   order_id=request.order_id, kind=request.kind,
+                                                   transfer_id=request.transfer_id)
+        elif request.kind in (order_events.SHIPPED, order_events.REFUNDED, *order_events.RETURNS_ESCROW):
             code = self._buyer_orders.apply_event(sender_bank_id=sender_bank_id, event=request)
         else:
             code = result_pb2.RESULT_CODE_INVALID_FIELD

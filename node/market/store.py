@@ -1,7 +1,8 @@
 """The marketplace's tables (SQLAlchemy 2 Core), on node.store.metadata.
 
 Seller side (orders for this bank's merchants): merchants, products, seller_orders,
-seller_refunds, seller_cancelled_unplaced. Buyer side (orders of this bank's buyers): checkouts, buyer_orders.
+seller_refunds, seller_cancelled_unplaced. Buyer side (orders of this bank's buyers): checkouts, buyer_orders,
+buyer_refunds.
 Both sides: order_events (the outbox of events for the other bank) and
 received_order_events (events applied here, so a repeat changes nothing).
 
@@ -58,6 +59,15 @@ seller_orders = sa.Table(
     sa.Column("refunded_minor", sa.BigInteger, nullable=False),
     sa.Column("placed_at_unix_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_at_unix_ms", sa.BigInteger, nullable=False),
+    # The buyer bank's signed EscrowStatement (a serialised Envelope) the stock was reserved on
+    # (node.market.escrow_proofs); None for orders placed before statements were asked for.
+    sa.Column("escrow_statement", sa.LargeBinary, nullable=True),
+    # Units reserved (the sum of the items' quantities): bounded per buyer bank while RESERVED.
+    sa.Column("units", sa.BigInteger, nullable=False, server_default="0"),
+    # The incoming transfer that paid the merchant for it (COMPLETED orders of another bank's
+    # buyers): each transfer pays one order.
+    sa.Column("payment_transfer_id", sa.String(64), nullable=True, unique=True, index=True),
+    sa.Index("ix_seller_orders_buyer_bank_id_state", "buyer_bank_id", "state"),
 )
 
 # Refunds the merchants approved. PENDING (an interbank transfer on its way) -> DONE | FAILED.
@@ -116,6 +126,19 @@ buyer_orders = sa.Table(
     sa.Column("auto_confirm_at_unix_ms", sa.BigInteger, nullable=True),
     sa.Column("placed_at_unix_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_at_unix_ms", sa.BigInteger, nullable=False),
+)
+
+# Return transfers counted as refunds of this bank's buyers' orders (node.market.buyer_orders):
+# each incoming transfer counts once, for the one order and event that named it first.
+buyer_refunds = sa.Table(
+    "buyer_refunds", metadata,
+    sa.Column("transfer_id", sa.String(64), primary_key=True),
+    sa.Column("order_id", sa.String(64), sa.ForeignKey("buyer_orders.order_id"), nullable=False, index=True),
+    sa.Column("sender_bank_id", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(64), nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("counted_at_unix_ms", sa.BigInteger, nullable=False),
 )
 
 # Events for the other bank of an order, sent by node.market.order_events. sent is False until the

@@ -107,6 +107,26 @@ def test_key_rotation__add_new_key_then_revoke_old_without_downtime(world):
     assert _prepare_with(world, new) == rc.RESULT_CODE_OK
 
 
+def test_participants__name_each_banks_active_signing_keys_so_members_verify_each_other(world):
+    def published() -> dict[str, list[tuple[str, bytes]]]:
+        listed = world.stub("bank-b").ListParticipants(clearing_pb2.ListParticipantsRequest())
+        return {p.bank_id: [(key.key_id, key.public_key) for key in p.signing_keys] for p in listed.participants}
+
+    def raw(key) -> bytes:
+        return pki.public_key_raw(key.private_key.public_key())
+
+    old = world.banks["bank-a"].signing_key
+    assert published() == {bank_id: [(bank.signing_key.key_id, raw(bank.signing_key))]
+                           for bank_id, bank in world.banks.items()}
+    new = pki.new_signing_key("bank-a/k2")
+    assert _change(world, old, transfer_pb2.SigningKeyChange(bank_id="bank-a", key_id="bank-a/k2",
+                                                             public_key=raw(new))) == rc.RESULT_CODE_OK
+    assert published()["bank-a"] == [("bank-a/k1", raw(old)), ("bank-a/k2", raw(new))]
+    assert _change(world, new, transfer_pb2.SigningKeyChange(bank_id="bank-a", key_id="bank-a/k1",
+                                                             revoke=True)) == rc.RESULT_CODE_OK
+    assert published()["bank-a"] == [("bank-a/k2", raw(new))]   # A revoked key is no longer offered.
+
+
 def test_key_rotation__a_bank_cannot_add_keys_for_another(world):
     change = transfer_pb2.SigningKeyChange(bank_id="bank-b", key_id="bank-b/k2", public_key=bytes(32))
     assert _change(world, world.banks["bank-a"].signing_key, change) == rc.RESULT_CODE_FORBIDDEN

@@ -43,6 +43,26 @@ def test_load_config__credit_policy_is_a_path_in_home_or_none(consortium):
     assert load_config(home, environ={}).credit_policy_path == home / "credit.toml"
 
 
+def test_load_config__reservation_hold_and_bounds_default_and_are_read_in_range(consortium):
+    from node import limits
+
+    home = consortium.bundle("bank-a")
+    config = load_config(home, environ={})
+    assert (config.reservation_hold_s, config.reservations_per_buyer_bank_max,
+            config.reserved_units_per_buyer_bank_max) == (
+        limits.reservation_hold_s_default, limits.reservations_per_buyer_bank_max_default,
+        limits.reserved_units_per_buyer_bank_max_default)
+    text = (home / "fedmall.toml").read_text()   # [node] is the file's last section.
+    (home / "fedmall.toml").write_text(text + "reservation_hold_s = 3600\nreservations_per_buyer_bank_max = 20\n"
+                                              "reserved_units_per_buyer_bank_max = 500\n")
+    config = load_config(home, environ={})
+    assert (config.reservation_hold_s, config.reservations_per_buyer_bank_max,
+            config.reserved_units_per_buyer_bank_max) == (3_600, 20, 500)
+    (home / "fedmall.toml").write_text(text + "reservation_hold_s = 0\n")
+    with pytest.raises(ConfigError, match="reservation_hold_s"):
+        load_config(home, environ={})
+
+
 def test_build_node__a_bad_credit_policy_stops_the_start_with_every_problem(consortium):
     from node.server import build_node
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from fedmall import pki
 from fedmall.v1 import clearing_pb2, node_pb2
 from fedmall.v1 import result_pb2 as rc
 
@@ -21,6 +22,7 @@ class Registry:
 
     def __init__(self) -> None:
         self.participants = {"bank-b": ("127.0.0.1:7102", S.PARTICIPANT_STATUS_ACTIVE)}
+        self.keys: dict[str, list] = {}
         self.reads = 0
         self.down = False
 
@@ -29,7 +31,9 @@ class Registry:
         if self.down:
             raise Down()
         return S.ListParticipantsResponse(participants=[
-            S.Participant(bank_id=bank_id, currency="EUR", node_address=address, status=status)
+            S.Participant(bank_id=bank_id, currency="EUR", node_address=address, status=status,
+                          signing_keys=[S.ParticipantSigningKey(key_id=key.key_id, public_key=pki.public_key_raw(
+                              key.private_key.public_key())) for key in self.keys.get(bank_id, [])])
             for bank_id, (address, status) in self.participants.items()])
 
 
@@ -147,3 +151,30 @@ def test_quote__a_payee_down_where_it_was_is_unavailable_and_asked_once(registry
     with pytest.raises(Unavailable):
         peers.quote("bank-b", [node_pb2.QuoteItem(transfer_id="t1")])
     assert peers.asked == ["127.0.0.1:7102"] and registry.reads == 2   # Read again after the failure.
+
+
+def test_signing_key__is_the_one_the_registry_lists_under_its_bank_and_a_new_one_is_looked_for(registry, clock):
+    peers = PeerDirectory(registry, tls=None, clock=clock)
+    first, other = pki.new_signing_key("bank-b/k1"), pki.new_signing_key("bank-b/k2")
+    registry.keys = {"bank-b": [first]}
+    key = peers.signing_key("bank-b/k1")
+    assert (key.key_id, key.owner) == ("bank-b/k1", "bank-b")
+    assert pki.public_key_raw(key.public_key) == pki.public_key_raw(first.private_key.public_key())
+    # A key not in the last read: read again, at most every registry_refresh_ms_min.
+    registry.keys = {"bank-b": [first, other]}
+    assert peers.signing_key("bank-b/k2") is None
+    clock.advance(limits.registry_refresh_ms_min)
+    assert peers.signing_key("bank-b/k2").owner == "bank-b"
+    # A key listed under another bank than its id names is nobody's; one no longer listed is gone.
+    registry.participants["bank-c"] = ("127.0.0.1:7103", S.PARTICIPANT_STATUS_ACTIVE)
+    registry.keys = {"bank-c": [pki.new_signing_key("bank-b/k3")]}
+    clock.advance(limits.registry_refresh_ms_min)
+    assert peers.signing_key("bank-b/k3") is None
+    assert peers.signing_key("bank-b/k1") is None
+    # The last read serves while the clearing does not answer.
+    registry.keys, registry.down = {"bank-b": [first]}, False
+    clock.advance(limits.registry_refresh_ms_min)
+    assert peers.signing_key("bank-b/k1") is not None
+    registry.down = True
+    clock.advance(limits.registry_refresh_ms_min)
+    assert peers.signing_key("bank-b/k1") is not None

@@ -113,18 +113,28 @@ class StreamDeliveriesResponse(_message.Message):
     def __init__(self, deliveries: _Optional[_Iterable[_Union[Delivery, _Mapping]]] = ...) -> None: ...
 
 class Participant(_message.Message):
-    __slots__ = ("bank_id", "name", "currency", "status", "node_address")
+    __slots__ = ("bank_id", "name", "currency", "status", "node_address", "signing_keys")
     BANK_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CURRENCY_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
     NODE_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_KEYS_FIELD_NUMBER: _ClassVar[int]
     bank_id: str
     name: str
     currency: str
     status: ParticipantStatus
     node_address: str
-    def __init__(self, bank_id: _Optional[str] = ..., name: _Optional[str] = ..., currency: _Optional[str] = ..., status: _Optional[_Union[ParticipantStatus, str]] = ..., node_address: _Optional[str] = ...) -> None: ...
+    signing_keys: _containers.RepeatedCompositeFieldContainer[ParticipantSigningKey]
+    def __init__(self, bank_id: _Optional[str] = ..., name: _Optional[str] = ..., currency: _Optional[str] = ..., status: _Optional[_Union[ParticipantStatus, str]] = ..., node_address: _Optional[str] = ..., signing_keys: _Optional[_Iterable[_Union[ParticipantSigningKey, _Mapping]]] = ...) -> None: ...
+
+class ParticipantSigningKey(_message.Message):
+    __slots__ = ("key_id", "public_key")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    public_key: bytes
+    def __init__(self, key_id: _Optional[str] = ..., public_key: _Optional[bytes] = ...) -> None: ...
 
 class ListParticipantsRequest(_message.Message):
     __slots__ = ()

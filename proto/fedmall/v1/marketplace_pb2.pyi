@@ -1,3 +1,4 @@
+from fedmall.v1 import envelope_pb2 as _envelope_pb2
 from fedmall.v1 import money_pb2 as _money_pb2
 from fedmall.v1 import result_pb2 as _result_pb2
 from google.protobuf.internal import containers as _containers
@@ -35,6 +36,7 @@ class OrderEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ORDER_EVENT_KIND_COMPLETED: _ClassVar[OrderEventKind]
     ORDER_EVENT_KIND_REFUNDED: _ClassVar[OrderEventKind]
     ORDER_EVENT_KIND_DECLINED: _ClassVar[OrderEventKind]
+    ORDER_EVENT_KIND_RESERVATION_EXPIRED: _ClassVar[OrderEventKind]
 MERCHANT_STATUS_UNSPECIFIED: MerchantStatus
 MERCHANT_STATUS_ACTIVE: MerchantStatus
 MERCHANT_STATUS_SUSPENDED: MerchantStatus
@@ -53,6 +55,7 @@ ORDER_EVENT_KIND_CANCELLED: OrderEventKind
 ORDER_EVENT_KIND_COMPLETED: OrderEventKind
 ORDER_EVENT_KIND_REFUNDED: OrderEventKind
 ORDER_EVENT_KIND_DECLINED: OrderEventKind
+ORDER_EVENT_KIND_RESERVATION_EXPIRED: OrderEventKind
 
 class Product(_message.Message):
     __slots__ = ("bank_id", "merchant_id", "merchant_name", "sku", "title", "description", "price", "stock_available")
@@ -385,20 +388,40 @@ class SearchCatalogueResponse(_message.Message):
     def __init__(self, products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ...) -> None: ...
 
 class PlaceOrderRequest(_message.Message):
-    __slots__ = ("order_id", "checkout_id", "buyer_account_id", "merchant_id", "items", "total")
+    __slots__ = ("order_id", "checkout_id", "buyer_account_id", "merchant_id", "items", "total", "escrow_statement")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKOUT_ID_FIELD_NUMBER: _ClassVar[int]
     BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ESCROW_STATEMENT_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     checkout_id: str
     buyer_account_id: str
     merchant_id: str
     items: _containers.RepeatedCompositeFieldContainer[OrderItem]
     total: _money_pb2.Money
-    def __init__(self, order_id: _Optional[str] = ..., checkout_id: _Optional[str] = ..., buyer_account_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[OrderItem, _Mapping]]] = ..., total: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
+    escrow_statement: _envelope_pb2.Envelope
+    def __init__(self, order_id: _Optional[str] = ..., checkout_id: _Optional[str] = ..., buyer_account_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[OrderItem, _Mapping]]] = ..., total: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., escrow_statement: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class EscrowStatement(_message.Message):
+    __slots__ = ("order_id", "buyer_bank_id", "seller_bank_id", "merchant_id", "amount", "escrow_entry_id", "escrowed_at_unix_ms")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    BUYER_BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    SELLER_BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    ESCROW_ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    ESCROWED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    buyer_bank_id: str
+    seller_bank_id: str
+    merchant_id: str
+    amount: _money_pb2.Money
+    escrow_entry_id: str
+    escrowed_at_unix_ms: int
+    def __init__(self, order_id: _Optional[str] = ..., buyer_bank_id: _Optional[str] = ..., seller_bank_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., escrow_entry_id: _Optional[str] = ..., escrowed_at_unix_ms: _Optional[int] = ...) -> None: ...
 
 class PlaceOrderResponse(_message.Message):
     __slots__ = ("result", "detail", "settlement_account_id")

@@ -684,7 +684,9 @@ class MarketplacePeerServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def NotifyOrderEvent(self, request, context):
-        """One bank tells the other what happened to an order (shipped, cancelled, completed, refunded).
+        """One bank tells the other what happened to an order (shipped, declined, reservation expired,
+        cancelled, completed, refunded). COMPLETED and REFUNDED count only once their money has
+        arrived: the receiver checks the transfer named in its own books.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

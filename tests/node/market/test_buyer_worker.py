@@ -15,6 +15,7 @@ from node.market import store as tables
 from node.market.buyer_orders import BuyerOrderService
 from node.market.orders import Item, items_to_json
 from tests.node.books import node_engine, open_account  # noqa: F401
+from tests.node.market.proofs import SIGNING_KEYS
 
 DOWN, UP = "bank-down", "bank-up"
 
@@ -60,7 +61,7 @@ class FakeTransfers:
 def service(engine, peers: FakePeers, transfers: FakeTransfers, now_s: list[float]) -> BuyerOrderService:
     return BuyerOrderService(engine, bank_id="bank-a", peers=peers, transfers=transfers, clock=lambda: now_s[0],
                              auto_confirm_after_s=60, recovery_age_ms=1_000, release_retry_pause_ms=5_000,
-                             settlement_credit_hook=NoClaims())
+                             settlement_credit_hook=NoClaims(), signing_key=SIGNING_KEYS["bank-a"])
 
 
 def add_orders(engine, bank_id: str, count: int, *, state: str, now_ms: int) -> list[str]:

@@ -29,6 +29,7 @@ from node.market.buyer_orders import CartLine
 from node.market.seller_orders import REFUND_FAILED, SellerOrderService
 from tests.node.bank.test_services import FakeQuoter
 from tests.node.books import balance, books_problems, open_account
+from tests.node.market.proofs import RULES, keys
 from tests.node.market.test_buyer_worker import UP, FakePeers, FakeTransfers, add_orders, service
 from tests.support.concurrency import at_once
 
@@ -112,7 +113,8 @@ def transfer_service(engine, *, quoter=None, now_s: float = 100.0) -> TransferSe
 
 def seller_orders(engine, *, quoter=None, now_s: float = 100.0) -> SellerOrderService:
     transfers = transfer_service(engine, quoter=quoter, now_s=now_s)
-    return SellerOrderService(engine, bank_id="bank-a", transfers=transfers, clock=lambda: now_s)
+    return SellerOrderService(engine, bank_id="bank-a", transfers=transfers, clock=lambda: now_s, keys=keys,
+                              rules=RULES)
 
 
 def refund(seller: SellerOrderService, refund_id: str, order_id: str, amount_minor: int, *,

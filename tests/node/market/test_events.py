@@ -105,6 +105,29 @@ def test_sender__a_refused_decline_is_sent_again_other_refusals_are_final(node_e
     assert unsent(node_engine, UP) == 1
 
 
+def test_sender__an_expired_reservation_is_sent_again_unless_the_buyers_bank_knows_no_such_order(node_engine):
+    """Like a decline, an expiry returns the buyer's money: refused, it is sent again; but a bank
+    with no such order (one it placed without escrow) holds no money for it, so that answer is final."""
+    with node_engine.begin() as connection:
+        for event_id, recipient in (("expired-1", UP), ("expired-2", "bank-liar")):
+            order_events.enqueue(connection, event_id=event_id, order_id=event_id, recipient_bank_id=recipient,
+                                 kind=order_events.RESERVATION_EXPIRED, now_ms=0)
+    answers = {UP: rc.RESULT_CODE_INVALID_FIELD, "bank-liar": rc.RESULT_CODE_ORDER_UNKNOWN}
+
+    class Peers(FakePeers):
+        def marketplace(self, bank_id: str):
+            self._answer = answers[bank_id]
+            return super().marketplace(bank_id)
+
+    peers, now_s = Peers(down=()), [10.0]
+    sender = order_events.OrderEventSender(node_engine, peers=peers, clock=lambda: now_s[0])
+    sender.step()
+    now_s[0] += limits.order_event_retry_ms_min / 1000
+    sender.step()
+    assert sorted(peers.calls) == [("bank-liar", "expired-2"), (UP, "expired-1"), (UP, "expired-1")]
+    assert (unsent(node_engine, UP), unsent(node_engine, "bank-liar")) == (1, 0)
+
+
 def test_retry_pause__doubles_and_is_bounded():
     assert order_events.retry_pause_ms(0) == limits.order_event_retry_ms_min
     assert order_events.retry_pause_ms(1) == 2 * limits.order_event_retry_ms_min

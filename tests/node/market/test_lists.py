@@ -12,6 +12,7 @@ from node.market.orders import Item, items_to_json
 from node.market.seller_orders import SellerOrderService
 from node.market.servicer import newest_first
 from tests.node.books import node_engine, open_account  # noqa: F401
+from tests.node.market.proofs import RULES, SIGNING_KEYS, keys
 from tests.node.market.test_buyer_worker import FakePeers, FakeTransfers, add_orders
 
 
@@ -36,8 +37,9 @@ def test_lists__newest_first_and_bounded(node_engine, monkeypatch):
     add_seller_orders(node_engine, 5)                                 # s-0 .. s-4, placed at 1000 .. 1004.
     buyer = BuyerOrderService(node_engine, bank_id="bank-a", peers=FakePeers(), transfers=FakeTransfers(),
                               clock=lambda: 10.0, auto_confirm_after_s=60,
-                              settlement_credit_hook=NoClaims())
-    seller = SellerOrderService(node_engine, bank_id="bank-a", transfers=FakeTransfers(), clock=lambda: 10.0)
+                              settlement_credit_hook=NoClaims(), signing_key=SIGNING_KEYS["bank-a"])
+    seller = SellerOrderService(node_engine, bank_id="bank-a", transfers=FakeTransfers(), clock=lambda: 10.0,
+                                keys=keys, rules=RULES)
     assert [o.order_id for o in buyer.list()] == ["bank-up-4", "bank-up-3", "bank-up-2"]
     assert [o.order_id for o in buyer.list(buyer_account_id="buyer")] == ["bank-up-4", "bank-up-3", "bank-up-2"]
     assert [o.order_id for o in seller.list(merchant_id="beta")] == ["s-4", "s-3", "s-2"]

@@ -1,5 +1,5 @@
 """Races at the seller's bank, on SQLite and PostgreSQL: orders placed at once never reserve
-more than the stock on hand, a merchant's stock change never goes below what orders
+more than the stock on hand, nor take one buyer bank past its bound of open reservations, a merchant's stock change never goes below what orders
 reserved, and a ship, a decline or a buyer's cancel racing for one order leave exactly one
 winner, with the stock moved once. Each is judged under the product's or the order's row
 lock (SQLite serialises writers; on PostgreSQL, removing a lock fails a test here)."""
@@ -12,8 +12,9 @@ from fedmall.v1 import result_pb2 as rc
 from node.market import order_events, store as tables
 from node.market.merchants import MerchantService
 from node.market.orders import Item, derived_id
-from node.market.seller_orders import PlaceOrder, SellerOrderService
+from node.market.seller_orders import PlaceOrder, ReservationRules, SellerOrderService
 from tests.node.books import open_account
+from tests.node.market.proofs import RULES, keys, proved
 from tests.node.market.test_buyer_worker import FakeTransfers
 from tests.node.market.test_concurrency import engine  # noqa: F401
 from tests.support.concurrency import at_once
@@ -29,14 +30,16 @@ def seller(engine):  # noqa: F811
                       settlement_account_id="settle-beta")
     merchants.upsert_product(merchant_id=MERCHANT, sku=SKU, title="Mug", description="", price_minor=PRICE,
                              currency="EUR", stock=3)
-    return merchants, SellerOrderService(engine, bank_id=SELLER_BANK, transfers=FakeTransfers(), clock=lambda: 10.0)
+    return merchants, SellerOrderService(engine, bank_id=SELLER_BANK, transfers=FakeTransfers(), clock=lambda: 10.0,
+                                         keys=keys, rules=RULES)
 
 
 def order(checkout: str, quantity: int = 1, *, sku: str = SKU) -> PlaceOrder:
-    return PlaceOrder(order_id=derived_id(BUYER_BANK, checkout, SELLER_BANK, MERCHANT), checkout_id=checkout,
-                      buyer_account_id="buyer", merchant_id=MERCHANT,
-                      items=(Item(sku=sku, quantity=quantity, unit_price_minor=PRICE),), total_minor=PRICE * quantity,
-                      currency="EUR")
+    return proved(PlaceOrder(order_id=derived_id(BUYER_BANK, checkout, SELLER_BANK, MERCHANT), checkout_id=checkout,
+                             buyer_account_id="buyer", merchant_id=MERCHANT,
+                             items=(Item(sku=sku, quantity=quantity, unit_price_minor=PRICE),),
+                             total_minor=PRICE * quantity, currency="EUR"),
+                  buyer_bank_id=BUYER_BANK, seller_bank_id=SELLER_BANK)
 
 
 def code_of(call) -> int:
@@ -66,6 +69,18 @@ def test_place__eight_orders_at_once_for_three_in_stock_reserve_exactly_three(en
                        for index in range(8)])
     assert sorted(results) == sorted([rc.RESULT_CODE_OK] * 3 + [rc.RESULT_CODE_INSUFFICIENT_STOCK] * 5)
     assert stock(engine) == (3, 3) and states(engine) == ["RESERVED"] * 3
+
+
+def test_place__eight_orders_at_once_from_one_bank_never_pass_its_bound(engine, seller):  # noqa: F811
+    merchants, _ = seller
+    merchants.upsert_product(merchant_id=MERCHANT, sku=SKU, title="Mug", description="", price_minor=PRICE,
+                             currency="EUR", stock=100)
+    bounded = SellerOrderService(engine, bank_id=SELLER_BANK, transfers=FakeTransfers(), clock=lambda: 10.0, keys=keys,
+                                 rules=ReservationRules(hold_s=60, per_buyer_bank_max=3, units_per_buyer_bank_max=100))
+    results = at_once([lambda c=f"b{index}": code_of(lambda: bounded.place(buyer_bank_id=BUYER_BANK, order=order(c)))
+                       for index in range(8)])
+    assert sorted(results) == sorted([rc.RESULT_CODE_OK] * 3 + [rc.RESULT_CODE_RESERVATION_LIMIT_REACHED] * 5)
+    assert stock(engine) == (100, 3) and states(engine) == ["RESERVED"] * 3
 
 
 def test_stock__a_merchant_lowering_it_while_orders_reserve_never_goes_below_reserved(engine, seller):  # noqa: F811
@@ -104,6 +119,40 @@ def test_order__ship_decline_and_cancel_racing_leave_one_winner(engine, seller):
     shipped = states(engine).count("SHIPPED")
     assert states(engine).count("CANCELLED") == rounds - shipped
     assert stock(engine) == (rounds - shipped, 0)   # A shipped mug leaves the shelf once; a cancelled one comes back.
+
+
+def test_order__expiry_racing_ship_decline_and_cancel_leaves_one_winner(engine, seller):  # noqa: F811
+    merchants, orders = seller
+    rounds = 6
+    merchants.upsert_product(merchant_id=MERCHANT, sku=SKU, title="Mug", description="", price_minor=PRICE,
+                             currency="EUR", stock=rounds)
+    expiring = SellerOrderService(engine, bank_id=SELLER_BANK, transfers=FakeTransfers(), clock=lambda: 20.0,
+                                  keys=keys, rules=ReservationRules(hold_s=1, per_buyer_bank_max=100,
+                                                                    units_per_buyer_bank_max=100))
+    for round_number in range(rounds):
+        placed = order(f"e{round_number}")   # Placed at 10 s: due to expire at 11 s.
+        assert orders.place(buyer_bank_id=BUYER_BANK, order=placed).result == rc.RESULT_CODE_OK
+        other = [
+            lambda: code_of(lambda: orders.ship(merchant_id=MERCHANT, order_id=placed.order_id,
+                                                tracking_reference="T")),
+            lambda: code_of(lambda: orders.decline(merchant_id=MERCHANT, order_id=placed.order_id, reason="no")),
+            lambda: code_of(lambda: orders.apply_event(sender_bank_id=BUYER_BANK, event_id=f"c{round_number}",
+                                                       order_id=placed.order_id, kind=order_events.CANCELLED)),
+        ][round_number % 3]
+        expired, answered = at_once([lambda: expiring.expire_step(), other])
+        assert expired is False
+        # One winner: the merchant's or buyer's action, or the expiry (which then tells the buyer's bank).
+        assert (answered == rc.RESULT_CODE_OK) != (placed.order_id in expired_ids(engine)), (round_number, answered)
+    shipped = states(engine).count("SHIPPED")
+    assert states(engine).count("CANCELLED") == rounds - shipped
+    assert stock(engine) == (rounds - shipped, 0)   # Freed once, whoever won.
+
+
+def expired_ids(engine) -> list[str]:  # noqa: F811
+    events = tables.order_events
+    with engine.connect() as connection:
+        return connection.scalars(sa.select(events.c.order_id).where(
+            events.c.kind == order_events.RESERVATION_EXPIRED)).all()
 
 
 def test_place__a_cancel_overtaking_its_order_never_leaves_stock_reserved(engine, seller):  # noqa: F811

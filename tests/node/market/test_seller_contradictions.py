@@ -12,17 +12,24 @@ import sqlalchemy as sa
 from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 
+from node.bank import ledger, store
 from node.bank.transfers import SendOutcome
 from node.market import order_events, store as tables
 from node.market.merchants import MerchantService
-from node.market.orders import Item, derived_id, items_to_json
+from node.market.orders import Item, derived_id, items_to_json, release_reference
 from node.market.seller_orders import PlaceOrder, SellerOrderService
 from tests.node.books import balance, books_problems, node_engine, open_account  # noqa: F401
+from tests.node.market.proofs import RULES, keys, proved, received
 
 SELLER, BUYER_BANK, OTHER_BANK = "bank-b", "bank-a", "bank-c"
 SETTLE, BUYER = "settle-beta", "buyer"
 CANCELLED, COMPLETED = order_events.CANCELLED, order_events.COMPLETED
 PAID_MINOR = 1_000  # Every order: two mugs at 5.00.
+
+
+def release_of(order_id: str) -> str:
+    """The buyer bank's first release transfer of an order (node.market.buyer_orders)."""
+    return derived_id(order_id, "release", "1")
 
 
 class Transfers:
@@ -43,7 +50,8 @@ class Seller:
     def __init__(self, engine) -> None:
         self.engine = engine
         self.transfers = Transfers()
-        self.orders = SellerOrderService(engine, bank_id=SELLER, transfers=self.transfers, clock=lambda: 100.0)
+        self.orders = SellerOrderService(engine, bank_id=SELLER, transfers=self.transfers, clock=lambda: 100.0,
+                                         keys=keys, rules=RULES)
         open_account(engine, SETTLE, balance_minor=10_000)
         open_account(engine, "settle-gamma")
         open_account(engine, BUYER)
@@ -57,14 +65,30 @@ class Seller:
 
     def order(self, checkout_id: str = "c-1", *, buyer_bank: str = BUYER_BANK, quantity: int = 2,
               buyer_account: str = BUYER) -> PlaceOrder:
-        return PlaceOrder(order_id=derived_id(buyer_bank, checkout_id, SELLER, "beta"), checkout_id=checkout_id,
-                          buyer_account_id=buyer_account, merchant_id="beta",
-                          items=(Item(sku="mug", quantity=quantity, unit_price_minor=500),),
-                          total_minor=500 * quantity, currency="EUR")
+        return proved(PlaceOrder(order_id=derived_id(buyer_bank, checkout_id, SELLER, "beta"), checkout_id=checkout_id,
+                                 buyer_account_id=buyer_account, merchant_id="beta",
+                                 items=(Item(sku="mug", quantity=quantity, unit_price_minor=500),),
+                                 total_minor=500 * quantity, currency="EUR"),
+                      buyer_bank_id=buyer_bank, seller_bank_id=SELLER)
 
     def event(self, order_id: str, kind: int, *, sender: str = BUYER_BANK, event_id: str = "") -> int:
+        """The buyer's bank's event; a COMPLETED one names the order's first release transfer."""
         return self.orders.apply_event(sender_bank_id=sender, event_id=event_id or f"{kind}-{order_id}",
-                                       order_id=order_id, kind=kind)
+                                       order_id=order_id, kind=kind,
+                                       transfer_id=release_of(order_id) if kind == COMPLETED and sender != SELLER
+                                       else "")
+
+    def pay(self, order_id: str, *, buyer_bank: str = BUYER_BANK) -> None:
+        """The release reaches the merchant: a committed incoming transfer from another buyer bank, or
+        the book entry release:<order> when the buyer banks here."""
+        if buyer_bank != SELLER:
+            received(self.engine, transfer_id=release_of(order_id), payer_bank_id=buyer_bank, payee_account_id=SETTLE,
+                     amount_minor=PAID_MINOR, reference=release_reference(order_id))
+            return
+        with self.engine.begin() as connection:
+            store.write_entries(connection, [ledger.move(
+                f"release:{order_id}", "release", source=ledger.internal_account_id(ledger.ESCROW, "EUR"),
+                destination=SETTLE, amount_minor=PAID_MINOR, currency="EUR")], now_ms=0)
 
     def order_in(self, state: str, *, buyer_bank: str = BUYER_BANK) -> str:
         """An order of PAID_MINOR placed by buyer_bank and taken to state, each step the normal way.
@@ -78,6 +102,7 @@ class Seller:
             if step == "ship":
                 self.orders.ship(merchant_id="beta", order_id=order.order_id, tracking_reference="T1")
             elif step == "complete":
+                self.pay(order.order_id, buyer_bank=buyer_bank)
                 assert self.event(order.order_id, COMPLETED, sender=buyer_bank) == rc.RESULT_CODE_OK
             elif step == "refund":
                 self.orders.refund(refund_id="r-1", merchant_id="beta", order_id=order.order_id, amount_minor=300,
@@ -171,6 +196,8 @@ def test_event__from_a_bank_that_is_not_the_orders_buyer_bank_is_forbidden(selle
     before = seller.snapshot(order_id)
     assert outcome(lambda: seller.event(order_id, kind, sender=OTHER_BANK)) == rc.RESULT_CODE_FORBIDDEN
     assert_nothing_moved(seller, order_id, before)
+    if kind == COMPLETED:
+        seller.pay(order_id)
     assert seller.event(order_id, kind) == rc.RESULT_CODE_OK   # The buyer's bank still can.
 
 
