@@ -6,6 +6,9 @@
 
 [node].credit_policy names the bank's merchant credit policy file (relative to home);
 without it the node does not lend.
+
+[budget] (optional) is what each other member bank may ask of this node's peer services:
+requests, request bytes, calls in flight, quote items and quote misses (node.budgets).
 """
 from __future__ import annotations
 
@@ -14,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from fedmall import budgets as member_budgets
 from fedmall import limits as protocol
 from fedmall.config_file import ConfigError, load_signing_key, read_toml
 from fedmall.database import sqlite_url
 from fedmall.envelope import SigningKey
 
-from node import limits
+from node import budgets, limits
 
 CONFIG_FILE = "fedmall.toml"
 FULFILMENT_SECRET_FILE = "fulfilment.secret"
@@ -42,6 +46,8 @@ class NodeConfig:
     search_deadline_ms: int = limits.search_deadline_ms_default
     # Merchant credit: the bank's policy file (node.credit.policy); None: this bank does not lend.
     credit_policy_path: Path | None = None
+    # What each other member bank may ask of the peer services (node.budgets).
+    budget: member_budgets.Budget = budgets.DEFAULT_BUDGET
 
     @property
     def fulfilment_secret_path(self) -> Path:
@@ -66,6 +72,7 @@ KNOWN_KEYS = {
     "clearing": frozenset({"address", "signing_key_id"}),
     "node": frozenset({"listen_address", "database_url", "transfer_expiry_ms", "auto_confirm_after_s",
                        "search_deadline_ms", "credit_policy"}),
+    member_budgets.SECTION: budgets.KEYS,
 }
 AUTO_CONFIRM_AFTER_S_MAX = 365 * 24 * 3600
 SEARCH_DEADLINE_MS_MIN = 50
@@ -96,6 +103,7 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
         search_deadline_ms=node.integer("search_deadline_ms", default=limits.search_deadline_ms_default,
                                         low=SEARCH_DEADLINE_MS_MIN, high=SEARCH_DEADLINE_MS_MAX),
         credit_policy_path=home / credit_policy if credit_policy else None,
+        budget=budgets.read_budget(file),
     )
 
 
