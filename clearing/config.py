@@ -7,7 +7,7 @@
                                               else every so many seconds, at most a week)
     [budget]    what each member bank may ask of the clearing (fedmall.budgets; optional, every key
                 defaults; the operator's certificate and health checks are not metered):
-                requests_per_s = 500, requests_burst = 1000
+                requests_per_s = 200, requests_burst = 400
                 request_bytes_per_s = 1048576, request_bytes_burst = 4259840 (at least that: the
                                               largest envelope with its framing)
                 calls_in_flight_max = 32     (of the server's 64 threads)

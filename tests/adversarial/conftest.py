@@ -33,6 +33,13 @@ def federation(tmp_path, request):
         world.close()
 
 
+def restart_with_budget(world: ClearingWorld, **budget: int) -> None:
+    """Restart the clearing with these keys in [budget] of its fedmall.toml."""
+    path = world.home / "fedmall.toml"
+    path.write_text(path.read_text() + "\n[budget]\n" + "".join(f"{key} = {value}\n" for key, value in budget.items()))
+    world.restart()
+
+
 def rows_of(engine_or_store, tables) -> dict[str, list[tuple]]:
     """Every row of the tables, to compare before and after a refusal."""
     read = engine_or_store.read() if hasattr(engine_or_store, "read") else engine_or_store.connect()

@@ -21,7 +21,7 @@ from clearing.config import ClearingConfig
 from node import budgets as node_budgets
 from node.config import load_config
 
-from tests.adversarial.conftest import clearing_rows, node_rows
+from tests.adversarial.conftest import clearing_rows, node_rows, restart_with_budget
 from tests.support.federation import CURRENCY, make_prepare, next_deliveries, wait_until
 
 FROZEN_S = 0.0
@@ -30,9 +30,7 @@ FROZEN_S = 0.0
 def limit_clearing(world, **budget: int) -> None:
     """Restart the clearing with [budget] in its fedmall.toml, its buckets on a stopped clock (no
     refill during the test)."""
-    path = world.home / "fedmall.toml"
-    path.write_text(path.read_text() + "\n[budget]\n" + "".join(f"{key} = {value}\n" for key, value in budget.items()))
-    world.restart()
+    restart_with_budget(world, **budget)
     world.clearing.budgets.clock_s = lambda: FROZEN_S
 
 
