@@ -4,18 +4,18 @@ entry_hash = SHA-256(previous_hash || sequence || recorded_at_ms || kind || part
 so changing, removing or reordering any entry breaks every hash after it. The head
 (sequence and hash of the newest entry) goes into signed statements, so a member
 can prove what the operator saw.
+
+What members send is logged through clearing.audit_envelopes, which keeps those entries bounded
+(a batch that changed nothing by its hash, a replay as a reference to its first entry).
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import struct
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-
-from fedmall import limits
 
 from clearing.store import audit_head, audit_log
 
@@ -41,9 +41,17 @@ def json_body(document: dict) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
 
 
-def append(connection: sa.Connection, *, kind: str, party_id: str, body: bytes, now_ms: int) -> AuditHead:
-    """Append one entry inside the caller's transaction (locks the head row)."""
-    head = connection.execute(sa.select(audit_head).where(audit_head.c.id == 1).with_for_update()).one()
+def lock_head(connection: sa.Connection) -> AuditHead:
+    """Lock the head row (the last lock of a transaction: clearing.store) and read it."""
+    row = connection.execute(sa.select(audit_head).where(audit_head.c.id == 1).with_for_update()).one()
+    return AuditHead(sequence=row.sequence, entry_hash=row.entry_hash)
+
+
+def append(connection: sa.Connection, *, kind: str, party_id: str, body: bytes, now_ms: int,
+           locked_head: AuditHead | None = None) -> AuditHead:
+    """Append one entry inside the caller's transaction (locks the head row, unless the caller
+    did with lock_head to read something under that lock first and passes what it read)."""
+    head = locked_head or lock_head(connection)
     sequence = head.sequence + 1
     new_hash = entry_hash(previous_hash=head.entry_hash, sequence=sequence, recorded_at_ms=now_ms,
                           kind=kind, party_id=party_id, body=body)
@@ -52,16 +60,6 @@ def append(connection: sa.Connection, *, kind: str, party_id: str, body: bytes, 
         previous_hash=head.entry_hash, entry_hash=new_hash))
     connection.execute(sa.update(audit_head).where(audit_head.c.id == 1).values(sequence=sequence, entry_hash=new_hash))
     return AuditHead(sequence=sequence, entry_hash=new_hash)
-
-
-def record_refusal(connection: sa.Connection, envelope_bytes: bytes, *, peer: str, code: int, now_ms: int) -> None:
-    """A refused envelope leaves only this trace: what was sent (a large one by its hash and
-    size, so refusals cannot grow the log without bound) and why it was refused."""
-    document: dict = {"result": code, "envelope_sha256": hashlib.sha256(envelope_bytes).hexdigest(),
-                      "envelope_bytes": len(envelope_bytes)}
-    if len(envelope_bytes) <= limits.audit_refusal_bytes_max:
-        document["envelope"] = base64.b64encode(envelope_bytes).decode()
-    append(connection, kind="refused", party_id=peer, now_ms=now_ms, body=json_body(document))
 
 
 def head(connection: sa.Connection) -> AuditHead:

@@ -81,9 +81,20 @@ def show_command(args, connection: sa.Connection, *, time_text: Callable[[int], 
         f"audit entry {entry.sequence}: {entry.kind} by {entry.party_id} at {time_text(entry.recorded_at_ms)}",
         f"entry hash {entry.entry_hash.hex()}", f"previous   {entry.previous_hash.hex()}",
         f"body       {len(entry.body)} bytes, sha256 {document['body_sha256']}",
-        "", json.dumps(body, indent=2, sort_keys=True)])
+        *_replay_lines(entry, body), "", json.dumps(body, indent=2, sort_keys=True)])
     emit(document, as_json=args.json, human=human)
     return EXIT_OK
+
+
+def _replay_lines(entry: audit_reading.AuditEntry, body: dict) -> list[str]:
+    """A replay names the entry that first recorded its envelope (clearing.audit_envelopes)."""
+    first = audit_reading.replay_of(entry.body)
+    if first is None:
+        return []
+    lines = [f"replay     the same envelope as entry {first} (fedmall-clearing audit show {first})"]
+    if type(body.get("results_as_in")) is int:
+        lines.append(f"results    as listed in entry {body['results_as_in']}")
+    return lines
 
 
 def _heading(entry: audit_reading.AuditEntry) -> dict:

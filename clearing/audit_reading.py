@@ -3,9 +3,13 @@
 Bodies come in three shapes (see each audit.append):
 
     JSON                     admit, status.*, window.*, expired, participant.*
-    JSON with an envelope    prepares and decisions (the signed batch as base64, and one
-                             [transfer_id, result] per item); refused (the envelope as base64
-                             when it was small enough, always its hash and size)
+    JSON with an envelope    prepares and decisions (the signed batch as base64 when it changed
+                             state, always its hash and size, and one [transfer_id, result] per
+                             item named by a transfer id); refused (the envelope as base64 when it
+                             was small enough, always its hash and size). A replay of an envelope
+                             already logged names the first entry (same_envelope_as) instead of
+                             holding it, and the entry listing the same results (results_as_in)
+                             instead of listing them: clearing.audit_envelopes draws every shape
     a serialised Envelope    key.add, key.revoke, reconciliation, reconciliation.replace
 
 decode_body turns any of them into JSON for people: each envelope with its payload parsed by
@@ -20,7 +24,9 @@ never read into Python), then concerns_window and said_of_transfer decide on the
                   envelope must contain the payload's window_id field, tag 0x08 and N as a
                   varint; a signature can contain those bytes too, the decoded check drops it)
     --transfer T  prepares and decisions whose results name T, and expiry sweeps that list T
-                  (the id quoted in the JSON; the embedded envelope is base64, so it cannot match)
+                  (the id quoted in the JSON; the embedded envelope is base64, so it cannot match);
+                  a replay whose results are those of an earlier entry (results_as_in) is not
+                  listed, its earlier entry is
 
 Not searched by window or transfer: refused envelopes (never opened, so nothing in them was
 trusted; list them with --kind refused --party BANK), and the decisions that committed a
@@ -252,7 +258,19 @@ def decode_body(kind: str, body: bytes) -> dict:
     if kind in ("prepares", "decisions") and isinstance(decoded.get("results"), list):
         decoded["results"] = [{"transfer_id": named, "result": _result_name(result)}
                               for named, result in decoded["results"]]
+    if kind in ("prepares", "decisions") and isinstance(decoded.get("unnamed"), list):
+        decoded["unnamed"] = [{"result": _result_name(result), "items": count} for result, count in decoded["unnamed"]]
     return decoded
+
+
+def replay_of(body: bytes) -> int | None:
+    """The entry that first recorded the same envelope, when this entry is a replay of it."""
+    return _replay_in(_json(body))
+
+
+def _replay_in(document) -> int | None:
+    first = document.get("same_envelope_as") if isinstance(document, dict) else None
+    return first if type(first) is int else None
 
 
 def decode_envelope(envelope_bytes: bytes) -> dict:
@@ -279,12 +297,20 @@ def decode_envelope(envelope_bytes: bytes) -> dict:
 def summary(kind: str, body: bytes) -> str:
     """One short line for the list: a batch's results counted (its envelope, up to 4 MiB, is not
     parsed for that), an envelope's payload type and plain fields, else the body's plain fields."""
-    document = _json(body) if kind in TRANSFER_KINDS else None
+    document = _json(body) if kind in TRANSFER_KINDS or kind == "refused" else None
+    replay = _replay_in(document)
     if isinstance(document, dict) and isinstance(document.get("results"), list):
         counts: dict[str, int] = {}
         for _, result in document["results"]:
             counts[_result_name(result)] = counts.get(_result_name(result), 0) + 1
-        text = f"{len(document['results'])} items: " + ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+        for result, count in document.get("unnamed", []):
+            counts[_result_name(result)] = counts.get(_result_name(result), 0) + count
+        text = f"{sum(counts.values())} items: " + ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+        text = text if replay is None else f"replay of entry {replay}, {text}"
+    elif isinstance(document, dict) and type(document.get("results_as_in")) is int:
+        text = f"replay of entry {replay}, results as in entry {document['results_as_in']}"
+    elif kind == "refused" and replay is not None:
+        text = f"result={_result_name(document.get('result'))} replay of entry {replay}"
     elif isinstance(document, dict) and isinstance(document.get("transfer_ids"), list):
         text = f"{len(document['transfer_ids'])} transfers expired"
     else:

@@ -5,6 +5,14 @@
                 expiry_sweep_ms = 200
                 window_close_interval_s = 0  (0: windows close only when the operator says;
                                               else every so many seconds, at most a week)
+    [budget]    what each member bank may ask of the clearing (fedmall.budgets; optional, every key
+                defaults; the operator's certificate and health checks are not metered):
+                requests_per_s = 200, requests_burst = 400
+                request_bytes_per_s = 1048576, request_bytes_burst = 4259840 (at least that: the
+                                              largest envelope with its framing)
+                calls_in_flight_max = 32     (of the server's 64 threads)
+                Why these defaults, and the audit growth they allow: clearing.limits and
+                docs/architecture.md ("Limits").
 
 Overrides: FEDMALL_CLEARING_LISTEN_ADDRESS, FEDMALL_CLEARING_DATABASE_URL.
 """
@@ -14,9 +22,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedmall import database
-from fedmall.config_file import ConfigError, load_signing_key, read_toml
+from fedmall import budgets, database
+from fedmall.config_file import ConfigError, TomlFile, load_signing_key, read_toml
 from fedmall.envelope import SigningKey
+
+from clearing import limits
 
 CONFIG_FILE = "fedmall.toml"
 
@@ -25,7 +35,15 @@ CONFIG_FILE = "fedmall.toml"
 KNOWN_KEYS = {
     "identity": frozenset({"party_id", "role", "signing_key_id"}),
     "clearing": frozenset({"listen_address", "database_url", "expiry_sweep_ms", "window_close_interval_s"}),
+    budgets.SECTION: frozenset({"requests_per_s", "requests_burst", "request_bytes_per_s", "request_bytes_burst",
+                                "calls_in_flight_max"}),
 }
+DEFAULT_BUDGET = budgets.Budget(
+    requests=budgets.Rate(per_s=limits.budget_requests_per_s_default, burst=limits.budget_requests_burst_default),
+    request_bytes=budgets.Rate(per_s=limits.budget_request_bytes_per_s_default,
+                               burst=limits.budget_request_bytes_burst_default),
+    calls_in_flight_max=limits.budget_calls_in_flight_max_default)
+CALLS_IN_FLIGHT_MAX_MAX = 1_000
 EXPIRY_SWEEP_MS_MIN, EXPIRY_SWEEP_MS_MAX = 10, 60_000
 WINDOW_CLOSE_INTERVAL_S_MAX = 7 * 24 * 3600
 
@@ -38,6 +56,7 @@ class ClearingConfig:
     signing_key_id: str
     expiry_sweep_ms: int
     window_close_interval_s: int
+    budget: budgets.Budget = DEFAULT_BUDGET
 
     @classmethod
     def load(cls, home: Path) -> "ClearingConfig":
@@ -61,11 +80,23 @@ class ClearingConfig:
             expiry_sweep_ms=section.integer("expiry_sweep_ms", default=200, low=EXPIRY_SWEEP_MS_MIN,
                                             high=EXPIRY_SWEEP_MS_MAX),
             window_close_interval_s=interval_s,
+            budget=read_budget(file),
         )
 
     def signing_key(self) -> SigningKey:
         """The clearing's signing key from its home; ConfigError when the file is missing or wrong."""
         return load_signing_key(self.home / "signing.key", self.signing_key_id, whose="the clearing's")
+
+
+def read_budget(file: TomlFile) -> budgets.Budget:
+    """[budget] of the clearing's fedmall.toml, each key defaulting to DEFAULT_BUDGET's."""
+    section = budgets.budget_section(file)
+    return budgets.Budget(
+        requests=budgets.read_rate(section, "requests", default=DEFAULT_BUDGET.requests),
+        request_bytes=budgets.read_rate(section, "request_bytes", default=DEFAULT_BUDGET.request_bytes,
+                                        burst_min=limits.request_bytes_max),
+        calls_in_flight_max=section.integer("calls_in_flight_max", default=DEFAULT_BUDGET.calls_in_flight_max,
+                                            low=1, high=CALLS_IN_FLIGHT_MAX_MAX))
 
 
 def toml_document(sections: dict[str, dict[str, str | int]]) -> str:

@@ -26,3 +26,22 @@ audit_scan_entries_max = 10_000
 assert audit_scan_entries_max >= audit_page_entries_max, "a full page must be reachable in one scan"
 # Room on a page for a few of the largest bodies (a base64 envelope is 4/3 of its bytes).
 assert audit_page_body_bytes_max >= 2 * protocol_limits.envelope_bytes_max
+
+# Per-member budgets at the clearing (fedmall.budgets; [budget] in fedmall.toml; the operator's
+# certificate and health checks are not metered). scripts/bench on this 2-core machine, at its top
+# speed of about 1,600 transfers a second across 3 banks, has each bank send about 15 calls and
+# 140 KB a second; the defaults leave 13 and 7 times that, and a burst of two seconds' worth of
+# calls. They bound what one member can make the clearing do and write (clearing.audit_growth,
+# docs/architecture.md "Limits").
+budget_requests_per_s_default = 200
+budget_requests_burst_default = 400
+budget_request_bytes_per_s_default = 1024 * 1024
+# The largest request a member needs to send: one envelope at its bound, with the request's
+# framing; the byte burst may not be below it, or a full batch could never be served.
+request_bytes_max = protocol_limits.envelope_bytes_max + 64 * 1024
+budget_request_bytes_burst_default = request_bytes_max
+# Of the server's 64 threads (clearing.server.SERVER_THREADS); a node uses about 6 at once.
+budget_calls_in_flight_max_default = 32
+
+assert budget_requests_burst_default >= budget_requests_per_s_default
+assert budget_request_bytes_burst_default >= request_bytes_max >= budget_request_bytes_per_s_default

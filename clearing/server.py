@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from fedmall import revocation, tls
+from fedmall import budgets, revocation, tls
+from fedmall.pki import Identity
 from fedmall.config_file import load_tls
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc
 
@@ -26,6 +27,11 @@ log = logging.getLogger("fedmall.clearing")
 SERVER_THREADS = 64
 SHUTDOWN_GRACE_S = 5.0
 WINDOW_CHECK_INTERVAL_S = 0.5
+
+
+def is_operator(identity: Identity | None) -> bool:
+    """The operator's certificate is not metered: no member can starve the operator's calls."""
+    return identity is not None and identity.role == "operator"
 
 
 def wall_clock_ms() -> int:
@@ -62,8 +68,11 @@ class Clearing:
                                      clock_ms=self.clock_ms)
         self.funds = FundsService(self.store, clearing_key=signing_key, clock_ms=self.clock_ms)
         self._stopping = threading.Event()
+        # Revoked certificates first, then each member's budget (fedmall.budgets): both refuse
+        # before any servicer runs, so a refused call writes nothing.
+        self.budgets = budgets.MemberBudgets(self.config.budget, server="the clearing", exempt=is_operator)
         self._server = tls.new_server(threads=SERVER_THREADS, interceptors=[
-            StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused)])
+            StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused), self.budgets])
         clearing_pb2_grpc.add_ClearingServiceServicer_to_server(
             ClearingServicer(self.store, self.registry, self.transfers, self.windows, self._bell,
                              stopping=self._stopping),

@@ -8,7 +8,9 @@ of an earlier kind after one of a later kind:
 
     1. settlement window rows, lowest window id first     (clearing.windows)
     2. participant rows, in bank-id order                  (lock_participants)
-    3. the audit log head, last                            (clearing.audit.append)
+    3. the audit log head, last                            (clearing.audit.append; an entry
+                                                           for an envelope then writes its
+                                                           audit_envelopes row under that lock)
 
     transaction                      1 windows                  2 participants    3 audit
     submit prepares                  -                          payer, payees     yes
@@ -233,6 +235,20 @@ certificates = sa.Table(
     sa.Column("revoked_by", sa.String(64), nullable=True),
     sa.Column("revoked_reason", sa.String(500), nullable=True),
     sa.Column("certificate_pem", sa.LargeBinary, nullable=False),
+)
+
+# One row per distinct envelope the audit log recorded (clearing.audit_envelopes): a byte-identical
+# replay is logged as a reference to the first entry, found here by the envelope's SHA-256.
+# Read and written only under the audit head's lock, after the entry.
+audit_envelopes = sa.Table(
+    "audit_envelopes", metadata,
+    sa.Column("envelope_sha256", sa.LargeBinary, primary_key=True),
+    sa.Column("first_sequence", sa.BigInteger, nullable=False),
+    # The first entry holding the envelope's bytes; null while none does (it changed nothing).
+    sa.Column("envelope_sequence", sa.BigInteger, nullable=True),
+    # The newest entry listing the results of a batch in this envelope, and their SHA-256.
+    sa.Column("results_sequence", sa.BigInteger, nullable=True),
+    sa.Column("results_sha256", sa.LargeBinary, nullable=True),
 )
 
 # One row: the newest audit entry. Locked FOR UPDATE by every append.

@@ -7,7 +7,6 @@ queues the signed notices and appends to the audit log (clearing.store: the lock
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 from typing import Callable
@@ -20,7 +19,7 @@ from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
-from clearing import audit, rules
+from clearing import audit, audit_envelopes, rules
 from clearing.deliveries import DeliveryBell, write_deliveries
 from clearing.registry import Registry
 from clearing.store import Store, lock_participants, participants, retry_on_conflict, transfers
@@ -56,6 +55,11 @@ class _Batch:
         self.notices: dict[str, list[transfer_pb2.TransferNotice]] = {}
         self.inserts: list[dict] = []
         self.updates: dict[str, dict] = {}
+
+    @property
+    def changed(self) -> bool:
+        """Some transfer was reserved, committed or aborted: the batch's envelope is evidence."""
+        return bool(self.inserts or self.updates)
 
     def _notify(self, bank_id: str, notice: transfer_pb2.TransferNotice) -> None:
         self.notices.setdefault(bank_id, []).append(notice)
@@ -136,13 +140,6 @@ def _terms(locked: dict[str, sa.Row]) -> dict[str, rules.ParticipantTerms]:
     return {b: rules.ParticipantTerms(bank_id=b, currency=r.currency, status=r.status) for b, r in locked.items()}
 
 
-def _results_body(envelope: Envelope, results: list[TransferResult]) -> bytes:
-    return audit.json_body({
-        "envelope": base64.b64encode(envelope.SerializeToString()).decode(),
-        "results": [[r.transfer_id, r.result] for r in results],
-    })
-
-
 class TransferService:
     def __init__(
         self, store: Store, registry: Registry, *, clearing_key: SigningKey, bell: DeliveryBell,
@@ -170,7 +167,16 @@ class TransferService:
 
     def _audit_refusal(self, envelope: Envelope, *, peer: str, code: int) -> None:
         with self._store.write() as connection:
-            audit.record_refusal(connection, envelope.SerializeToString(), peer=peer, code=code, now_ms=self._clock_ms())
+            audit_envelopes.record_refusal(connection, envelope.SerializeToString(), peer=peer, code=code,
+                                           now_ms=self._clock_ms())
+
+    @staticmethod
+    def _audit_batch(connection: sa.Connection, batch: _Batch, envelope: Envelope, results: list[TransferResult], *,
+                     kind: str, peer: str, now_ms: int) -> None:
+        """The batch's entry: its whole envelope only when it changed state (clearing.audit_envelopes)."""
+        audit_envelopes.record_batch(connection, kind=kind, peer=peer, envelope_bytes=envelope.SerializeToString(),
+                                     results=[(r.transfer_id, r.result) for r in results], changed=batch.changed,
+                                     now_ms=now_ms)
 
     @retry_on_conflict
     def submit_prepares(self, envelope: Envelope, *, peer: str) -> list[TransferResult]:
@@ -191,7 +197,7 @@ class TransferService:
                 prepare_bytes = prepare.SerializeToString(deterministic=True)
                 results.append(self._prepare_one(batch, prepare, prepare_bytes, known, terms, peer=peer, now_ms=now_ms))
             recipients = batch.write(connection, clearing_key=self._clearing_key, now_ms=now_ms)
-            audit.append(connection, kind="prepares", party_id=peer, now_ms=now_ms, body=_results_body(envelope, results))
+            self._audit_batch(connection, batch, envelope, results, kind="prepares", peer=peer, now_ms=now_ms)
         self._bell.ring(recipients)
         return results
 
@@ -243,7 +249,7 @@ class TransferService:
                        if transfer_id else TransferResult(transfer_id, rc.RESULT_CODE_INVALID_FIELD)
                        for transfer_id, decision in items]
             recipients = batch.write(connection, clearing_key=self._clearing_key, now_ms=now_ms)
-            audit.append(connection, kind="decisions", party_id=peer, now_ms=now_ms, body=_results_body(envelope, results))
+            self._audit_batch(connection, batch, envelope, results, kind="decisions", peer=peer, now_ms=now_ms)
         self._bell.ring(recipients)
         return results
 

@@ -23,7 +23,7 @@ from fedmall.results import FedmallError
 from fedmall.v1 import money_pb2, settlement_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
-from clearing import audit, movements, netting, rules
+from clearing import audit, audit_envelopes, movements, netting, rules
 from clearing.deliveries import DeliveryBell, deliver
 from clearing.registry import Registry
 from clearing.store import (
@@ -349,7 +349,8 @@ class WindowService:
                 raise FedmallError(rc.RESULT_CODE_FORBIDDEN, "a member answers only for itself")
         except FedmallError as error:
             with self.store.write() as connection:
-                audit.record_refusal(connection, envelope.SerializeToString(), peer=peer, code=error.code, now_ms=now_ms)
+                audit_envelopes.record_refusal(connection, envelope.SerializeToString(), peer=peer, code=error.code,
+                                               now_ms=now_ms)
             raise
         with self.store.write() as connection:
             window = self._window(connection, answer.window_id, for_update=True)

@@ -12,6 +12,9 @@ The marketplace, as the seller's bank (node.market.seller_orders):
                                                 order it has not shipped; then the reservation expires
     [node].reservations_per_buyer_bank_max      open reservations one buyer bank may hold here
     [node].reserved_units_per_buyer_bank_max    units those reservations may hold
+
+[budget] (optional) is what each other member bank may ask of this node's peer services:
+requests, request bytes, calls in flight, quote items and quote misses (node.budgets).
 """
 from __future__ import annotations
 
@@ -20,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from fedmall import budgets as member_budgets
 from fedmall import limits as protocol
 from fedmall.config_file import ConfigError, load_signing_key, read_toml
 from fedmall.database import sqlite_url
 from fedmall.envelope import SigningKey
 
-from node import limits
+from node import budgets, limits
 
 CONFIG_FILE = "fedmall.toml"
 FULFILMENT_SECRET_FILE = "fulfilment.secret"
@@ -53,6 +57,8 @@ class NodeConfig:
     reserved_units_per_buyer_bank_max: int = limits.reserved_units_per_buyer_bank_max_default
     # Merchant credit: the bank's policy file (node.credit.policy); None: this bank does not lend.
     credit_policy_path: Path | None = None
+    # What each other member bank may ask of the peer services (node.budgets).
+    budget: member_budgets.Budget = budgets.DEFAULT_BUDGET
 
     @property
     def fulfilment_secret_path(self) -> Path:
@@ -78,6 +84,7 @@ KNOWN_KEYS = {
     "node": frozenset({"listen_address", "database_url", "transfer_expiry_ms", "auto_confirm_after_s",
                        "search_deadline_ms", "credit_policy", "reservation_hold_s",
                        "reservations_per_buyer_bank_max", "reserved_units_per_buyer_bank_max"}),
+    member_budgets.SECTION: budgets.KEYS,
 }
 AUTO_CONFIRM_AFTER_S_MAX = 365 * 24 * 3600
 SEARCH_DEADLINE_MS_MIN = 50
@@ -118,6 +125,7 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
         reserved_units_per_buyer_bank_max=node.integer(
             "reserved_units_per_buyer_bank_max", default=limits.reserved_units_per_buyer_bank_max_default,
             low=1, high=limits.product_stock_max),
+        budget=budgets.read_budget(file),
     )
 
 

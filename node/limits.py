@@ -34,6 +34,24 @@ registry_age_ms_max = 30_000
 # gRPC server threads.
 server_threads = 16
 
+# Per-member budgets on the peer services (fedmall.budgets; [budget] in fedmall.toml; this bank's
+# own calls and health checks are not metered). scripts/bench has each payer bank quote about 300
+# transfers a second at each payee bank in a few calls; the defaults leave several times that.
+# Quotes have their own, tighter budget (a caller could otherwise enumerate this bank's accounts):
+# quote items, and quote misses (items answered with a refusal, mostly an unknown account), which
+# are paid after the call, so a caller probing for accounts is held to quote_misses_per_s.
+budget_requests_per_s_default = 200
+budget_requests_burst_default = 400
+budget_request_bytes_per_s_default = 1024 * 1024
+quote_item_bytes_max = 160                  # A transfer id (64), an account (34), an amount, with tags.
+peer_request_bytes_max = 1024 * 1024        # A full quote; a PlaceOrder of items_per_order_max items.
+budget_request_bytes_burst_default = 2 * peer_request_bytes_max
+budget_calls_in_flight_max_default = 8      # Of server_threads.
+budget_quote_items_per_s_default = 1_000
+budget_quote_items_burst_default = protocol.quote_items_per_request_max
+budget_quote_misses_per_s_default = 20
+budget_quote_misses_burst_default = 200
+
 # The marketplace: bounds on what customers and peers send.
 merchant_name_length_max = 140
 merchant_contact_length_max = 200
@@ -97,3 +115,7 @@ assert decision_batch_max <= protocol.decisions_per_batch_max
 assert reconciliation_breaks_max * reconciliation_break_bytes_max <= protocol.envelope_bytes_max
 assert protocol.reference_length_max * 4 * 2 < reconciliation_break_bytes_max
 assert loan_book_listed_max * loan_bytes_max <= protocol.grpc_message_bytes_max
+assert protocol.quote_items_per_request_max * quote_item_bytes_max <= peer_request_bytes_max
+assert budget_request_bytes_burst_default >= peer_request_bytes_max
+assert budget_quote_items_burst_default >= protocol.quote_items_per_request_max
+assert budget_calls_in_flight_max_default < server_threads

@@ -13,7 +13,9 @@ with the key the clearing registered, never with one the signer sends.
 
 Only ACTIVE banks are offered as peers. A payee that is not ACTIVE is refused with its
 status's result code (SUSPENDED, ONBOARDING: its node has not connected yet, LEFT); a
-calling bank that is suspended or left is refused (caller_refusal).
+calling bank that is suspended or left is refused (caller_refusal). A quote the payee's node
+refuses because this bank is over its budget there (fedmall.budgets) is RATE_LIMITED, not a
+sign that the node moved.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from typing import Callable
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from fedmall import budgets
 from fedmall.envelope import VerificationKey
 from fedmall.pki import TlsCredentials
 from fedmall.tls import secure_channel
@@ -190,6 +193,8 @@ class PeerDirectory:
         try:
             response = self._quote_at(address, items)
         except grpc.RpcError as error:
+            if budgets.refusal_code(error) == result_pb2.RESULT_CODE_RATE_LIMITED:
+                raise Refused(result_pb2.RESULT_CODE_RATE_LIMITED, f"{payee_bank_id}: {error.details()}") from None
             log.warning("quote from %s at %s failed: %s", payee_bank_id, address, error.code().name)
             self.call_failed()
             moved_to = self.participant(payee_bank_id).node_address  # Re-reads the registry.

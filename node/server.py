@@ -18,12 +18,13 @@ import grpc
 from fedmall.envelope import VerificationKey
 from fedmall.config_file import load_file, load_tls
 from fedmall.pki import TlsCredentials, load_public_key_pem
+from fedmall.budgets import MemberBudgets
 from fedmall.revocation import RefuseRevoked
 from fedmall.tls import add_health_and_reflection, new_server, reloading_server_credentials, secure_channel
 from fedmall.v1 import (
     clearing_pb2_grpc, credit_pb2, credit_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc)
 
-from node import certificates, limits, store
+from node import budgets, certificates, limits, store
 from node.bank import store as bank_store
 from node.bank.accounts import AccountService
 from node.bank.decisions import DecisionSubmitter
@@ -226,8 +227,12 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     workers["loan-review"] = Worker(f"{config.bank_id}-loan-review", lending.review_step,
                                     poll_ms=limits.loan_review_poll_ms)
 
-    # Every call with a certificate the clearing revoked is refused (node.revocation).
-    server = new_server(threads=limits.server_threads, interceptors=[RefuseRevoked(revocations.refused.is_refused)])
+    # Every call with a certificate the clearing revoked is refused (node.revocation), then every
+    # other member's call is paid for from its budget (node.budgets), before any servicer runs.
+    member_budgets = MemberBudgets(config.budget, server=f"{config.bank_id}'s node",
+                                   exempt=budgets.not_metered(config.bank_id))
+    server = new_server(threads=limits.server_threads, interceptors=[RefuseRevoked(revocations.refused.is_refused),
+                                                                     member_budgets])
     node_pb2_grpc.add_NodeServiceServicer_to_server(
         NodeServicer(bank_id=config.bank_id, accounts=accounts, transfers=transfers), server)
     node_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(transfers=transfers), server)

@@ -12,6 +12,10 @@ Latency is measured from the timestamps the processes store: the payer node's
 outbox row (created) to the later of the payer's settlement and the payee's credit.
 The same timestamps split the time by stage (where the time goes), and each
 process's CPU seconds show which one is the bottleneck.
+
+After those figures, one bank floods the clearing with refused input (scripts/bench_audit.py):
+the audit_* figures are what a refused batch and a replay of it add to the audit log, and what
+the flood added beside the bound its budget allows (clearing.audit_growth).
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_audit import measure_audit_growth  # noqa: E402
 from bench_netting import measure_netting  # noqa: E402
 from federation import BankSpec, Federation  # noqa: E402
 import invariants  # noqa: E402
@@ -195,6 +200,9 @@ def main() -> int:
                         help="clearing processes on the one database (2 needs --store postgresql)")
     parser.add_argument("--netting-transfers", type=int, default=1_000_000,
                         help="size of the netting benchmark (0 skips it)")
+    parser.add_argument("--audit-flood-s", type=float, default=1.0,
+                        help="after the transfers, one bank floods the clearing with refused input this long to "
+                             "measure the audit log's growth (audit_* figures; 0 skips them)")
     args = parser.parse_args()
     if args.clearings > 1 and args.store != "postgresql":
         parser.error("several clearing processes share one PostgreSQL database: add --store postgresql")
@@ -239,6 +247,8 @@ def main() -> int:
         cpu = {name: round(cpu_seconds(p.pid) - cpu_before[name], 2) for name, p in federation.processes.items()}
         result = measure(databases)
         problems = invariants_broken(federation)
+        if args.audit_flood_s > 0:  # After every other figure: refused input, nothing changes.
+            result.update(measure_audit_growth(federation, databases.clearing, flood_s=args.audit_flood_s))
     finally:
         if databases is not None:
             databases.close()
