@@ -16,7 +16,7 @@ from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService
 from clearing.registry import Registry
-from clearing.servicer import ClearingAdminServicer, ClearingServicer, StorageFailures
+from clearing.servicer import ClearingAdminServicer, ClearingServicer, MembershipGate, StorageFailures
 from clearing.store import Store
 from clearing.transfers import TransferService
 from clearing.windows import WindowService
@@ -62,8 +62,11 @@ class Clearing:
                                      clock_ms=self.clock_ms)
         self.funds = FundsService(self.store, clearing_key=signing_key, clock_ms=self.clock_ms)
         self._stopping = threading.Event()
+        # In this order: a storage failure anywhere is UNAVAILABLE, a revoked certificate is refused
+        # before anything is read for it, and a member's status is checked before any servicer runs.
         self._server = tls.new_server(threads=SERVER_THREADS, interceptors=[
-            StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused)])
+            StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused),
+            MembershipGate(self.registry)])
         clearing_pb2_grpc.add_ClearingServiceServicer_to_server(
             ClearingServicer(self.store, self.registry, self.transfers, self.windows, self._bell,
                              stopping=self._stopping),

@@ -24,6 +24,7 @@ from fedmall.v1 import (
     clearing_pb2_grpc, credit_pb2, credit_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc)
 
 from node import certificates, limits, store
+from node.callers import peer_gate
 from node.bank import store as bank_store
 from node.bank.accounts import AccountService
 from node.bank.decisions import DecisionSubmitter
@@ -222,8 +223,10 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     workers["loan-review"] = Worker(f"{config.bank_id}-loan-review", lending.review_step,
                                     poll_ms=limits.loan_review_poll_ms)
 
-    # Every call with a certificate the clearing revoked is refused (node.revocation).
-    server = new_server(threads=limits.server_threads, interceptors=[RefuseRevoked(revocations.refused.is_refused)])
+    # Every call with a certificate the clearing revoked is refused (node.revocation), then every
+    # peer call from a bank that is not an ACTIVE participant (node.callers).
+    server = new_server(threads=limits.server_threads, interceptors=[RefuseRevoked(revocations.refused.is_refused),
+                                                                     peer_gate(peers)])
     node_pb2_grpc.add_NodeServiceServicer_to_server(
         NodeServicer(bank_id=config.bank_id, accounts=accounts, transfers=transfers), server)
     node_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(transfers=transfers), server)
@@ -231,8 +234,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         MarketplaceServicer(bank_id=config.bank_id, merchants=merchants, catalogue=catalogue,
                             seller_orders=seller_orders, buyer_orders=buyer_orders), server)
     marketplace_pb2_grpc.add_MarketplacePeerServiceServicer_to_server(
-        MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders,
-                                participants=peers), server)
+        MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders), server)
     credit_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(bank_id=config.bank_id, lending=lending), server)
     health = add_health_and_reflection(server, SERVICE_NAMES)
 
