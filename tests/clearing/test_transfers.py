@@ -253,7 +253,9 @@ def test_accept__wrong_fulfilment_is_refused_and_stays_reserved(world):
 def test_accept__by_a_bank_that_is_not_the_payee_is_refused(world):
     prepare = reserve(world)
     response = submit_decisions(world, "bank-c", accepts=[accept(prepare.transfer_id)])
-    assert [r.result for r in response.results] == [rc.RESULT_CODE_NOT_PAYEE]
+    assert [r.result for r in response.results] == [rc.RESULT_CODE_TRANSFER_NOT_FOUND]   # As for no transfer.
+    response = submit_decisions(world, "bank-a", accepts=[accept(prepare.transfer_id)])
+    assert [r.result for r in response.results] == [rc.RESULT_CODE_NOT_PAYEE]           # Its payer knows it.
     assert positions(world)["bank-a"] == (0, 1_000)
 
 
