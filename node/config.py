@@ -40,6 +40,8 @@ class NodeConfig:
     # search waits for the other banks.
     auto_confirm_after_s: int = limits.auto_confirm_after_s_default
     search_deadline_ms: int = limits.search_deadline_ms_default
+    # How many cancellations of orders it does not know a seller bank remembers per buyer bank.
+    cancelled_unplaced_per_bank_max: int = limits.cancelled_unplaced_per_bank_max_default
     # Merchant credit: the bank's policy file (node.credit.policy); None: this bank does not lend.
     credit_policy_path: Path | None = None
 
@@ -65,7 +67,7 @@ KNOWN_KEYS = {
     "identity": frozenset({"party_id", "role", "signing_key_id"}),
     "clearing": frozenset({"address", "signing_key_id"}),
     "node": frozenset({"listen_address", "database_url", "transfer_expiry_ms", "auto_confirm_after_s",
-                       "search_deadline_ms", "credit_policy"}),
+                       "search_deadline_ms", "cancelled_unplaced_per_bank_max", "credit_policy"}),
 }
 AUTO_CONFIRM_AFTER_S_MAX = 365 * 24 * 3600
 SEARCH_DEADLINE_MS_MIN = 50
@@ -95,6 +97,9 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
                                           low=1, high=AUTO_CONFIRM_AFTER_S_MAX),
         search_deadline_ms=node.integer("search_deadline_ms", default=limits.search_deadline_ms_default,
                                         low=SEARCH_DEADLINE_MS_MIN, high=SEARCH_DEADLINE_MS_MAX),
+        cancelled_unplaced_per_bank_max=node.integer(
+            "cancelled_unplaced_per_bank_max", default=limits.cancelled_unplaced_per_bank_max_default,
+            low=1, high=limits.cancelled_unplaced_per_bank_max_max),
         credit_policy_path=home / credit_policy if credit_policy else None,
     )
 

@@ -189,6 +189,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     merchants = MerchantService(engine, bank_id=config.bank_id, clock=clock)
     catalogue = CatalogueService(engine, bank_id=config.bank_id, peers=peers, deadline_ms=config.search_deadline_ms)
     seller_orders = SellerOrderService(engine, bank_id=config.bank_id, transfers=transfers, clock=clock,
+                                       cancelled_unplaced_per_bank_max=config.cancelled_unplaced_per_bank_max,
                                        on_event_written=lambda: workers["order-events"].wake())
     buyer_orders = BuyerOrderService(engine, bank_id=config.bank_id, peers=peers, transfers=transfers, clock=clock,
                                      auto_confirm_after_s=config.auto_confirm_after_s, settlement_credit_hook=repayments,
