@@ -37,7 +37,8 @@ ACTIVE_OR_SUSPENDED = frozenset({ACTIVE, SUSPENDED})
 MEMBER_CALLS: dict[str, frozenset[str]] = {
     # New transfers: a suspended bank starts none (and is named in none: prepare_problem).
     "SubmitPrepares": ACTIVE_ONLY,
-    # Its keys: a suspended bank registers none and revokes none; the operator can.
+    # Its keys: a suspended bank adds none and revokes none (to be resumed, or to leave, which
+    # revokes them all).
     "ChangeSigningKey": ACTIVE_ONLY,
     # Finishing what was started, so nothing waits on it: deciding the transfers reserved to it
     # before its suspension (none can be reserved since), its delivery stream, its statements
