@@ -7,10 +7,21 @@
                 until its node first calls the clearing, which makes it ACTIVE
                 (Registry.record_connected: audit kind participant.active, by the clearing).
     ACTIVE      pays and is paid.
-    SUSPENDED   no new transfers (clearing.rules.prepare_problem); what is in flight finishes.
+    SUSPENDED   no new transfers (clearing.rules.prepare_problem; its own prepares are refused
+                as a whole, PARTICIPANT_SUSPENDED), no signing key added or revoked, no quote
+                from any node (node.callers); what is in flight finishes: the transfers
+                reserved to or from it before its suspension commit or abort as ever (it
+                decides those it is payee of), and it keeps its stream, its statements and
+                their answers, so no window waits on it.
     LEFT        for good: its signing keys are revoked, it cannot call the clearing
                 (PERMISSION_DENIED), nodes are not offered it as a peer, it is in no later
                 window. Its row, transfers, statements and audit entries stay.
+
+Which ClearingService call each status may make is clearing.rules.MEMBER_CALLS, applied to
+every call before its servicer runs (clearing.servicer.MembershipGate): a bank that is no
+participant, one that LEFT and any other role get PERMISSION_DENIED and nothing else; a
+suspended bank's refused call gets PARTICIPANT_SUSPENDED. Nothing refused there is written,
+not even to the audit log.
 
 Suspending or resuming an ONBOARDING or LEFT bank is refused (Registry.set_status). The
 operator's changes here (node address, name, leaving) each append an audit entry naming

@@ -26,6 +26,48 @@ NOT_ACTIVE_RESULTS = {SUSPENDED: rc.RESULT_CODE_PARTICIPANT_SUSPENDED,
                       LEFT: rc.RESULT_CODE_PARTICIPANT_LEFT}
 
 
+# What a member may call on ClearingService in each status; clearing.servicer.MembershipGate
+# applies it to every call before any servicer runs, and clearing.membership says why. An
+# ONBOARDING bank's first call makes it ACTIVE (Registry.record_connected), so it is judged
+# as ACTIVE. A LEFT bank, a bank that is no participant and any other role may call nothing.
+# A method missing here is refused to every bank (tests/adversarial/test_membership.py
+# checks the table against the service).
+ACTIVE_ONLY = frozenset({ACTIVE})
+ACTIVE_OR_SUSPENDED = frozenset({ACTIVE, SUSPENDED})
+MEMBER_CALLS: dict[str, frozenset[str]] = {
+    # New transfers: a suspended bank starts none (and is named in none: prepare_problem).
+    "SubmitPrepares": ACTIVE_ONLY,
+    # Its keys: a suspended bank adds none and revokes none (to be resumed, or to leave, which
+    # revokes them all).
+    "ChangeSigningKey": ACTIVE_ONLY,
+    # Finishing what was started, so nothing waits on it: deciding the transfers reserved to it
+    # before its suspension (none can be reserved since), its delivery stream, its statements
+    # and their answers (a window it paid or was paid in needs its answer to settle).
+    "SubmitDecisions": ACTIVE_OR_SUSPENDED,
+    "StreamDeliveries": ACTIVE_OR_SUSPENDED,
+    "GetStatement": ACTIVE_OR_SUSPENDED,
+    "GetSettlementReport": ACTIVE_OR_SUSPENDED,
+    "SubmitReconciliation": ACTIVE_OR_SUSPENDED,
+    # What its node reads to run at all: its transfers, position, the registry (it learns of its
+    # own suspension there) and the certificates to refuse.
+    "GetTransfer": ACTIVE_OR_SUSPENDED,
+    "GetPosition": ACTIVE_OR_SUSPENDED,
+    "ListParticipants": ACTIVE_OR_SUSPENDED,
+    "ListRevokedCertificates": ACTIVE_OR_SUSPENDED,
+}
+
+
+def call_refusal(status: str, method: str) -> int:
+    """OK, or why a member in status may not call method: its status's result code
+    (PARTICIPANT_SUSPENDED...), FORBIDDEN for a method not in MEMBER_CALLS. Pure."""
+    allowed = MEMBER_CALLS.get(method)
+    if allowed is None:
+        return rc.RESULT_CODE_FORBIDDEN
+    if status in allowed:
+        return rc.RESULT_CODE_OK
+    return NOT_ACTIVE_RESULTS.get(status, rc.RESULT_CODE_FORBIDDEN)
+
+
 @dataclass(frozen=True, slots=True)
 class ParticipantTerms:
     bank_id: str

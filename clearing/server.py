@@ -17,7 +17,7 @@ from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService
 from clearing.registry import Registry
-from clearing.servicer import ClearingAdminServicer, ClearingServicer, StorageFailures
+from clearing.servicer import ClearingAdminServicer, ClearingServicer, MembershipGate, StorageFailures
 from clearing.store import Store
 from clearing.transfers import TransferService
 from clearing.windows import WindowService
@@ -68,11 +68,13 @@ class Clearing:
                                      clock_ms=self.clock_ms)
         self.funds = FundsService(self.store, clearing_key=signing_key, clock_ms=self.clock_ms)
         self._stopping = threading.Event()
-        # Revoked certificates first, then each member's budget (fedmall.budgets): both refuse
-        # before any servicer runs, so a refused call writes nothing.
+        # In this order: a storage failure anywhere is UNAVAILABLE; a revoked certificate is refused
+        # first, then a call over its member's budget (fedmall.budgets), then a member whose status
+        # does not allow the call: all before any servicer runs, so a refused call writes nothing.
         self.budgets = budgets.MemberBudgets(self.config.budget, server="the clearing", exempt=is_operator)
         self._server = tls.new_server(threads=SERVER_THREADS, interceptors=[
-            StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused), self.budgets])
+            StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused), self.budgets,
+            MembershipGate(self.registry)])
         clearing_pb2_grpc.add_ClearingServiceServicer_to_server(
             ClearingServicer(self.store, self.registry, self.transfers, self.windows, self._bell,
                              stopping=self._stopping),

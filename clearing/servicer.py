@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from fedmall import limits
 from fedmall.envelope import Envelope
+from fedmall.gate import CallerGate, Refusal, split_method
 from fedmall.pki import Identity
 from fedmall.results import FedmallError, name_of
 from fedmall.tls import peer_identity
@@ -94,6 +95,42 @@ class StorageFailures(grpc.ServerInterceptor):
         return call
 
 
+CLEARING_SERVICE = clearing_pb2.DESCRIPTOR.services_by_name["ClearingService"].full_name
+
+
+class MembershipGate(CallerGate):
+    """Every ClearingService call, before its servicer runs: the caller must be a bank that is a
+    participant and has not left (else PERMISSION_DENIED, saying nothing more), and its status
+    must allow the method (clearing.rules.MEMBER_CALLS; else the status's result code where the
+    response carries one, such as PARTICIPANT_SUSPENDED, PERMISSION_DENIED otherwise). An
+    ONBOARDING bank's first call makes it ACTIVE (clearing.membership). A stream is judged again
+    before each message, so a bank that leaves gets nothing more on it."""
+
+    def __init__(self, registry: Registry) -> None:
+        super().__init__([CLEARING_SERVICE], self._refusal)
+        self._registry = registry
+
+    def _refusal(self, context: grpc.ServicerContext, method: str) -> Refusal | None:
+        identity = peer_identity(context)
+        if identity is None or identity.role != "bank":
+            return Refusal("this service is for the bank role")
+        row = self._registry.get(identity.party_id)
+        if row is None:
+            return Refusal(f"{identity.party_id} is not a participant")
+        status = row.status
+        if status == rules.LEFT:
+            return Refusal(f"{identity.party_id} left the consortium")
+        if status == rules.ONBOARDING:
+            if self._registry.record_connected(identity.party_id):
+                log.info("%s connected for the first time: now active", identity.party_id)
+            status = rules.ACTIVE
+        code = rules.call_refusal(status, split_method(method)[1])
+        if code == rc.RESULT_CODE_OK:
+            return None
+        log.info("%s from %s refused: %s", split_method(method)[1], identity.party_id, name_of(code))
+        return Refusal(f"{identity.party_id} is {status}: {name_of(code)}", result=code)
+
+
 class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
     def __init__(self, store: Store, registry: Registry, transfers: TransferService, windows: WindowService,
                  bell: DeliveryBell, *, stopping: threading.Event) -> None:
@@ -106,18 +143,11 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         self._streams_lock = threading.Lock()
         self._stream_generation: dict[str, int] = {}
 
-    def _member(self, context: grpc.ServicerContext) -> str:
-        """The calling bank; it must be a participant that has not left. The first call of an
-        ONBOARDING bank's node makes it ACTIVE (clearing.membership)."""
-        identity = _identity(context, "bank")
-        row = self._registry.get(identity.party_id)
-        if row is None:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{identity.party_id} is not a participant")
-        if row.status == rules.LEFT:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{identity.party_id} left the consortium")
-        if row.status == rules.ONBOARDING and self._registry.record_connected(identity.party_id):
-            log.info("%s connected for the first time: now active", identity.party_id)
-        return identity.party_id
+    @staticmethod
+    def _member(context: grpc.ServicerContext) -> str:
+        """The calling bank, which MembershipGate let through: a participant whose status allows
+        this call."""
+        return _identity(context, "bank").party_id
 
     def SubmitPrepares(self, request, context):
         return self._submit(context, "prepare", self._transfers.submit_prepares, request.envelope,

@@ -203,14 +203,26 @@ class TransferService:
 
     @staticmethod
     def _prepare_one(batch: _Batch, prepare, prepare_bytes: bytes, known: dict, terms, *, peer: str, now_ms: int) -> TransferResult:
+        """The prepare's result, reserving it when OK.
+
+        Transfer ids are one namespace across the consortium (the id is the transfer's
+        end-to-end reference: the UETR of its pacs.008, the key of the payee's books), so an
+        id another payer holds cannot be taken. Its answer must not tell the caller that the
+        id is held, though: it gets exactly the answer an unused id would get, the first
+        problem of the prepare itself, wherever the prepare has one. Only a prepare that would
+        be reserved is refused for the id (MODIFIED_REQUEST, nothing written), and finding
+        that out costs the caller a real reservation, to a real payee, for every id that is
+        free.
+        """
         transfer_id = prepare.transfer_id
+        held_by_another = False
         if transfer_id in known:
             payer_bank_id, sha256, state = known[transfer_id]
-            if payer_bank_id != peer:  # Another bank's transfer: say nothing about it.
-                return TransferResult(transfer_id, rc.RESULT_CODE_MODIFIED_REQUEST)
-            if sha256 == hashlib.sha256(prepare_bytes).digest():
-                return TransferResult(transfer_id, rc.RESULT_CODE_EXISTS, state)
-            return TransferResult(transfer_id, rc.RESULT_CODE_MODIFIED_REQUEST, state)
+            if payer_bank_id == peer:
+                if sha256 == hashlib.sha256(prepare_bytes).digest():
+                    return TransferResult(transfer_id, rc.RESULT_CODE_EXISTS, state)
+                return TransferResult(transfer_id, rc.RESULT_CODE_MODIFIED_REQUEST, state)
+            held_by_another = True
         problem = rules.prepare_problem(prepare, signer=peer, participants=terms, now_ms=now_ms)
         if problem != rc.RESULT_CODE_OK:
             return TransferResult(transfer_id, problem)
@@ -221,6 +233,8 @@ class TransferService:
             net_debit_cap_minor=payer.net_debit_cap_minor, liquidity_minor=rules.available_liquidity_minor(payer))
         if problem != rc.RESULT_CODE_OK:
             return TransferResult(transfer_id, problem)
+        if held_by_another:
+            return TransferResult(transfer_id, rc.RESULT_CODE_MODIFIED_REQUEST)
         batch.reserve(prepare, prepare_bytes, now_ms=now_ms)
         known[transfer_id] = (peer, hashlib.sha256(prepare_bytes).digest(), RESERVED)
         return TransferResult(transfer_id, rc.RESULT_CODE_OK, RESERVED)
@@ -236,13 +250,16 @@ class TransferService:
             # the participants: the lock order of clearing.store.
             window_id = open_window_id(connection)
             ids = [transfer_id for transfer_id, _ in items]
+            # Only the transfers the caller is payee or payer of: another bank's transfer is not
+            # even locked for, and is answered as if there were none (_decide_one).
+            visible = sa.or_(transfers.c.payee_bank_id == peer, transfers.c.payer_bank_id == peer)
             payers = connection.execute(sa.select(transfers.c.payer_bank_id).where(
-                transfers.c.transfer_id.in_(ids)).distinct()).scalars().all()
+                transfers.c.transfer_id.in_(ids), transfers.c.payee_bank_id == peer).distinct()).scalars().all()
             locked = lock_participants(connection, [peer, *payers])
             now_ms = self._clock_ms()  # After the locks: a late accept must not beat its expiry.
             # Re-read under the locks: the state cannot change under us now.
             rows = {row.transfer_id: row._asdict() for row in connection.execute(
-                sa.select(transfers).where(transfers.c.transfer_id.in_(ids)))}
+                sa.select(transfers).where(transfers.c.transfer_id.in_(ids), visible))}
             batch = _Batch(locked)
             results = [self._decide_one(batch, rows.get(transfer_id), decision, peer=peer, window_id=window_id,
                                         now_ms=now_ms)
@@ -258,9 +275,9 @@ class TransferService:
                     now_ms: int) -> TransferResult:
         is_accept = isinstance(decision, transfer_pb2.Accept)
         transfer_id = decision.transfer_id
-        if row is None:
+        if row is None:  # None, or another bank's: the same answer, so an id tells nothing.
             return TransferResult(transfer_id, rc.RESULT_CODE_TRANSFER_NOT_FOUND)
-        if row["payee_bank_id"] != peer:
+        if row["payee_bank_id"] != peer:  # The caller's own transfer, as its payer.
             return TransferResult(transfer_id, rc.RESULT_CODE_NOT_PAYEE)
         state = row["state"]
         if state == COMMITTED:

@@ -55,6 +55,8 @@ class NodeConfig:
     reservation_hold_s: int = limits.reservation_hold_s_default
     reservations_per_buyer_bank_max: int = limits.reservations_per_buyer_bank_max_default
     reserved_units_per_buyer_bank_max: int = limits.reserved_units_per_buyer_bank_max_default
+    # How many cancellations of orders it does not know a seller bank remembers per buyer bank.
+    cancelled_unplaced_per_bank_max: int = limits.cancelled_unplaced_per_bank_max_default
     # Merchant credit: the bank's policy file (node.credit.policy); None: this bank does not lend.
     credit_policy_path: Path | None = None
     # What each other member bank may ask of the peer services (node.budgets).
@@ -83,7 +85,8 @@ KNOWN_KEYS = {
     "clearing": frozenset({"address", "signing_key_id"}),
     "node": frozenset({"listen_address", "database_url", "transfer_expiry_ms", "auto_confirm_after_s",
                        "search_deadline_ms", "credit_policy", "reservation_hold_s",
-                       "reservations_per_buyer_bank_max", "reserved_units_per_buyer_bank_max"}),
+                       "reservations_per_buyer_bank_max", "reserved_units_per_buyer_bank_max",
+                       "cancelled_unplaced_per_bank_max"}),
     member_budgets.SECTION: budgets.KEYS,
 }
 AUTO_CONFIRM_AFTER_S_MAX = 365 * 24 * 3600
@@ -116,6 +119,9 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
                                           low=1, high=AUTO_CONFIRM_AFTER_S_MAX),
         search_deadline_ms=node.integer("search_deadline_ms", default=limits.search_deadline_ms_default,
                                         low=SEARCH_DEADLINE_MS_MIN, high=SEARCH_DEADLINE_MS_MAX),
+        cancelled_unplaced_per_bank_max=node.integer(
+            "cancelled_unplaced_per_bank_max", default=limits.cancelled_unplaced_per_bank_max_default,
+            low=1, high=limits.cancelled_unplaced_per_bank_max_max),
         credit_policy_path=home / credit_policy if credit_policy else None,
         reservation_hold_s=node.integer("reservation_hold_s", default=limits.reservation_hold_s_default,
                                         low=1, high=RESERVATION_HOLD_S_MAX),

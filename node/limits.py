@@ -24,6 +24,10 @@ reconciliation_breaks_max = 1_000                   # Listed in one answer; brea
 reconciliation_break_bytes_max = 1_600              # Two entries, each with a 140-character (560-byte) reference.
 reconciliations_per_step_max = 16                   # Answers the submitter sends before looking again.
 
+# Rejections of transfers this bank never quoted, waiting in memory per payer bank (node.bank.notices);
+# beyond this the oldest is dropped and expires at the clearing. A full decision batch each.
+unquoted_rejects_per_bank_max = decision_batch_max
+
 # Registry cache (node.peers): read again at most this often, and at least this often while used
 # (a bank's node may move: fedmall-clearing participants set-address).
 registry_refresh_ms_min = 1_000
@@ -79,6 +83,11 @@ order_recovery_age_ms = 15_000              # A PLACING order older than this wa
 release_retry_pause_ms = 2_000              # Pause before a refused release is tried again.
 refund_abandon_age_ms = 60_000              # A refund with no transfer after this was left by a crash.
 order_events_per_step_max = 64
+# Cancellations of orders this seller bank does not know (their PlaceOrder overtaken or lost) it
+# remembers per buyer bank ([node].cancelled_unplaced_per_bank_max overrides); beyond, the oldest
+# is forgotten (node.market.seller_orders).
+cancelled_unplaced_per_bank_max_default = 1_000
+cancelled_unplaced_per_bank_max_max = 1_000_000
 order_event_retry_ms_min = 500              # First pause after a recipient did not answer; doubles per attempt
 order_event_retry_ms_max = 60_000           # up to this.
 orders_per_step_max = 64
@@ -104,6 +113,7 @@ assert registry_refresh_ms_min < registry_age_ms_max
 assert items_per_order_max <= items_per_cart_max
 assert search_page_size_default <= search_page_size_max <= search_results_per_bank_max
 assert place_order_timeout_ms < order_recovery_age_ms
+assert 0 < cancelled_unplaced_per_bank_max_default <= cancelled_unplaced_per_bank_max_max
 assert 0 < order_event_retry_ms_min < order_event_retry_ms_max
 assert search_words_max <= search_query_length_max
 assert item_quantity_max * items_per_cart_max <= product_stock_max

@@ -12,10 +12,10 @@ verifies what another member signs for it (an escrow statement: node.market.escr
 with the key the clearing registered, never with one the signer sends.
 
 Only ACTIVE banks are offered as peers. A payee that is not ACTIVE is refused with its
-status's result code (SUSPENDED, ONBOARDING: its node has not connected yet, LEFT); a
-calling bank that is suspended or left is refused (caller_refusal). A quote the payee's node
-refuses because this bank is over its budget there (fedmall.budgets) is RATE_LIMITED, not a
-sign that the node moved.
+status's result code (SUSPENDED, ONBOARDING: its node has not connected yet, LEFT); so is
+a calling bank that is not ACTIVE, and one that is no participant at all (caller_refusal,
+applied to every peer call by node.callers). A quote the payee's node refuses because this
+bank is over its budget there (fedmall.budgets) is RATE_LIMITED, not a sign that the node moved.
 """
 from __future__ import annotations
 
@@ -46,10 +46,6 @@ NOT_ACTIVE = {
                                                  "is onboarding: its node has not connected to the clearing yet"),
     clearing_pb2.PARTICIPANT_STATUS_LEFT: (result_pb2.RESULT_CODE_PARTICIPANT_LEFT, "left the consortium"),
 }
-# Calling banks refused: suspended or gone. An onboarding bank's node that calls is coming up (its
-# first call to the clearing makes it ACTIVE); the clearing refuses its transfers until then.
-REFUSED_CALLERS = {clearing_pb2.PARTICIPANT_STATUS_SUSPENDED: result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED,
-                   clearing_pb2.PARTICIPANT_STATUS_LEFT: result_pb2.RESULT_CODE_PARTICIPANT_LEFT}
 
 
 def verification_keys(participants) -> dict[str, VerificationKey]:
@@ -77,6 +73,7 @@ class PeerDirectory:
         self._participants: dict[str, clearing_pb2.Participant] = {}
         self._keys: dict[str, VerificationKey] = {}
         self._refreshed_at_ms = -limits.registry_age_ms_max  # Never: due at once.
+        self._ever_read = False
         self._channels: dict[str, grpc.Channel] = {}
 
     def refresh(self, *, force: bool = False) -> None:
@@ -96,6 +93,7 @@ class PeerDirectory:
                 self._participants = {participant.bank_id: participant for participant in response.participants}
                 self._keys = keys
                 self._refreshed_at_ms = now_ms
+                self._ever_read = True
 
     def _cached(self, bank_id: str) -> clearing_pb2.Participant | None:
         with self._lock:
@@ -127,17 +125,25 @@ class PeerDirectory:
         return participant
 
     def caller_refusal(self, bank_id: str) -> int:
-        """OK, or why a calling bank is refused (PARTICIPANT_SUSPENDED, PARTICIPANT_LEFT), by a
-        registry read at most registry_refresh_ms_min old; the last read when the clearing does
-        not answer."""
+        """OK for an ACTIVE bank, else why a calling bank is refused: its status's result code
+        (PARTICIPANT_SUSPENDED, _ONBOARDING, _LEFT; a status this node does not know is taken
+        as suspended), UNKNOWN_PARTICIPANT for a bank the registry does not list, UNAVAILABLE
+        while the registry was never read. By a registry read at most registry_refresh_ms_min
+        old (so a bank admitted or resumed a moment ago may wait that long); the last read when
+        the clearing does not answer."""
         try:
             self.refresh()
         except Unavailable as error:
+            if not self._ever_read:
+                log.warning("cannot check caller %s: %s", bank_id, error)
+                return result_pb2.RESULT_CODE_UNAVAILABLE
             log.warning("participant status of %s from the last registry read: %s", bank_id, error)
         participant = self._cached(bank_id)
         if participant is None:
+            return result_pb2.RESULT_CODE_UNKNOWN_PARTICIPANT
+        if participant.status == ACTIVE:
             return result_pb2.RESULT_CODE_OK
-        return REFUSED_CALLERS.get(participant.status, result_pb2.RESULT_CODE_OK)
+        return NOT_ACTIVE.get(participant.status, (result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED, ""))[0]
 
     def signing_key(self, key_id: str) -> VerificationKey | None:
         """A member's active signing key as the registry names it, or None (unknown or revoked). A key
@@ -188,13 +194,17 @@ class PeerDirectory:
         self._refreshed_at_ms = -limits.registry_age_ms_max
 
     def quote(self, payee_bank_id: str, items: list[node_pb2.QuoteItem]) -> list[node_pb2.QuoteResult]:
-        """The payee's conditions; asked again, once, at its new address when it moved."""
+        """The payee's conditions; asked again, once, at its new address when it moved. Refused
+        (FORBIDDEN) when the payee's node does not serve this bank: it is not ACTIVE (node.callers)."""
         address = self.participant(payee_bank_id).node_address
         try:
             response = self._quote_at(address, items)
         except grpc.RpcError as error:
             if budgets.refusal_code(error) == result_pb2.RESULT_CODE_RATE_LIMITED:
                 raise Refused(result_pb2.RESULT_CODE_RATE_LIMITED, f"{payee_bank_id}: {error.details()}") from None
+            if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+                raise Refused(result_pb2.RESULT_CODE_FORBIDDEN,
+                              f"{payee_bank_id} quotes nothing to this bank: {error.details()}") from None
             log.warning("quote from %s at %s failed: %s", payee_bank_id, address, error.code().name)
             self.call_failed()
             moved_to = self.participant(payee_bank_id).node_address  # Re-reads the registry.

@@ -25,6 +25,7 @@ from fedmall.v1 import (
     clearing_pb2_grpc, credit_pb2, credit_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc)
 
 from node import budgets, certificates, limits, store
+from node.callers import peer_gate
 from node.bank import store as bank_store
 from node.bank.accounts import AccountService
 from node.bank.decisions import DecisionSubmitter
@@ -193,6 +194,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         rules=ReservationRules(hold_s=config.reservation_hold_s,
                                per_buyer_bank_max=config.reservations_per_buyer_bank_max,
                                units_per_buyer_bank_max=config.reserved_units_per_buyer_bank_max),
+        cancelled_unplaced_per_bank_max=config.cancelled_unplaced_per_bank_max,
         on_event_written=lambda: workers["order-events"].wake())
     buyer_orders = BuyerOrderService(engine, bank_id=config.bank_id, peers=peers, transfers=transfers, clock=clock,
                                      auto_confirm_after_s=config.auto_confirm_after_s, settlement_credit_hook=repayments,
@@ -228,11 +230,12 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
                                     poll_ms=limits.loan_review_poll_ms)
 
     # Every call with a certificate the clearing revoked is refused (node.revocation), then every
-    # other member's call is paid for from its budget (node.budgets), before any servicer runs.
+    # other member's call is paid for from its budget (node.budgets), and refused from a bank that
+    # is not an ACTIVE participant (node.callers), before any servicer runs.
     member_budgets = MemberBudgets(config.budget, server=f"{config.bank_id}'s node",
                                    exempt=budgets.not_metered(config.bank_id))
     server = new_server(threads=limits.server_threads, interceptors=[RefuseRevoked(revocations.refused.is_refused),
-                                                                     member_budgets])
+                                                                     member_budgets, peer_gate(peers)])
     node_pb2_grpc.add_NodeServiceServicer_to_server(
         NodeServicer(bank_id=config.bank_id, accounts=accounts, transfers=transfers), server)
     node_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(transfers=transfers), server)
@@ -240,8 +243,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         MarketplaceServicer(bank_id=config.bank_id, merchants=merchants, catalogue=catalogue,
                             seller_orders=seller_orders, buyer_orders=buyer_orders), server)
     marketplace_pb2_grpc.add_MarketplacePeerServiceServicer_to_server(
-        MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders,
-                                participants=peers), server)
+        MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders), server)
     credit_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(bank_id=config.bank_id, lending=lending), server)
     health = add_health_and_reflection(server, SERVICE_NAMES)
 

@@ -4,7 +4,8 @@ Every delivery is an envelope signed by the clearing. It is verified first (size
 signer, signature, then the payload's own checks), then applied by the
 DeliveryApplier in ONE transaction with the stream cursor, dispatched on its type:
 
-    fedmall.v1.NoticeBatch        node.bank.notices: transfers reserved, committed, aborted
+    fedmall.v1.NoticeBatch        node.bank.notices: transfers reserved, committed, aborted (one about
+                                  nothing but transfers this bank never quoted is not kept)
     fedmall.v1.Statement          node.bank.settlement: keep the page, reconcile a complete statement
     fedmall.v1.SettlementReport   kept (received_deliveries), nothing else
     fedmall.v1.WindowSettled      node.bank.settlement: the settlement entry
@@ -108,6 +109,9 @@ class DeliveryOutcome:
     applied: bool            # False when the delivery was applied before (a replay).
     decisions: int = 0       # How many new decisions wait to be sent.
     reconciliations: int = 0  # How many new reconciliations wait to be sent.
+    # False for a delivery about nothing but transfers this bank never quoted (node.bank.notices):
+    # it changed nothing here, so it is not kept in received_deliveries (the clearing's audit log has it).
+    kept: bool = True
 
 
 class DeliveryApplier:
@@ -130,14 +134,16 @@ class DeliveryApplier:
             if sequence <= store.read_cursor(connection):
                 return DeliveryOutcome(applied=False)
             outcome = self._dispatch(connection, sequence, envelope, message, now_ms=now_ms)
-            store.record_delivery(connection, sequence=sequence, envelope=envelope, now_ms=now_ms)
+            if outcome.kept:
+                store.record_delivery(connection, sequence=sequence, envelope=envelope, now_ms=now_ms)
             store.write_cursor(connection, sequence)
         return outcome
 
     def _dispatch(self, connection: sa.Connection, sequence: int, envelope: envelope_pb2.Envelope,
                   message: Message | None, *, now_ms: int) -> DeliveryOutcome:
         if isinstance(message, transfer_pb2.NoticeBatch):
-            return DeliveryOutcome(applied=True, decisions=self._notices.apply_batch(connection, message, now_ms=now_ms))
+            applied = self._notices.apply_batch(connection, message, now_ms=now_ms)
+            return DeliveryOutcome(applied=True, decisions=applied.decisions, kept=applied.kept)
         if isinstance(message, settlement_pb2.Statement):
             reconciled = self._settlement.apply_statement(connection, envelope, message, now_ms=now_ms)
             return DeliveryOutcome(applied=True, reconciliations=int(reconciled))

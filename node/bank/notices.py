@@ -13,10 +13,21 @@ states that allow it, and every journal entry id names its cause.
               COMMITTED   ACCEPTED -> COMMITTED            clearing -x, customer +x (less what the
                                                            settlement credit hook claims: node.bank.settlement_credits)
               ABORTED     ACCEPTED|REJECTED -> ABORTED     no money moved
+
+Transfers this bank never quoted. A payer gets a transfer's condition only from this bank's
+quote (node.bank.fulfilment: an HMAC of the terms under this bank's secret), so a RESERVED
+notice whose condition is not the one this bank would quote for its terms was not quoted here
+(or its terms changed since): unsolicited. Any member can send those, as many as it likes, so
+they leave no row: the rejection (CONDITION_MISMATCH) waits in memory only (UnquotedRejects:
+at most unquoted_rejects_per_bank_max per payer bank, the oldest dropped, all lost on a
+restart), and one the node never sends is aborted by the clearing when the transfer expires.
+Its ABORTED notice then finds no row here and writes none, and a delivery carrying nothing
+else is not kept either (node.bank.deliveries): nothing of it stays but the stream cursor.
 """
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +39,7 @@ from fedmall.money import is_valid_amount
 from fedmall.results import name_of
 from fedmall.v1 import result_pb2, transfer_pb2
 
+from node import limits
 from node.bank import ledger, store
 from node.bank.fulfilment import FulfilmentKey, condition_of
 from node.bank.settlement_credits import SettlementCreditHook, book_settlement_credits
@@ -39,6 +51,68 @@ log = logging.getLogger(__name__)
 RESERVED_STATE = transfer_pb2.TRANSFER_STATE_RESERVED
 COMMITTED_STATE = transfer_pb2.TRANSFER_STATE_COMMITTED
 ABORTED_STATE = transfer_pb2.TRANSFER_STATE_ABORTED
+
+
+UNQUOTED_REJECT_REASON = result_pb2.RESULT_CODE_CONDITION_MISMATCH
+
+
+def was_quoted(prepare: transfer_pb2.Prepare, key: FulfilmentKey) -> bool:
+    """Is the prepare's condition the one this bank quotes for its terms? Pure."""
+    return condition_of(key.fulfilment(
+        payer_bank_id=prepare.payer_bank_id, transfer_id=prepare.transfer_id,
+        payee_account=prepare.payee_account, amount_minor=prepare.amount.amount_minor,
+        currency=prepare.amount.currency)) == prepare.condition
+
+
+class UnquotedRejects:
+    """Rejections of unquoted transfers waiting to be sent, per payer bank, in memory only: at
+    most per_bank_max each, the oldest dropped (that transfer expires at the clearing instead),
+    so one payer's flood pushes out only its own. Safe across threads."""
+
+    def __init__(self, *, per_bank_max: int) -> None:
+        assert per_bank_max > 0
+        self._per_bank_max = per_bank_max
+        self._lock = threading.Lock()
+        self._by_payer: dict[str, dict[str, None]] = {}   # Insertion order: oldest first.
+
+    def add(self, payer_bank_id: str, transfer_id: str) -> None:
+        with self._lock:
+            waiting = self._by_payer.setdefault(payer_bank_id, {})
+            waiting[transfer_id] = None
+            while len(waiting) > self._per_bank_max:
+                dropped = next(iter(waiting))
+                del waiting[dropped]
+                log.info("rejection of unquoted transfer %s from %s dropped (over %d waiting); it will expire",
+                         dropped, payer_bank_id, self._per_bank_max)
+
+    def oldest(self, limit: int) -> list[str]:
+        with self._lock:
+            found = []
+            for waiting in self._by_payer.values():
+                found += list(waiting)[:limit - len(found)]
+                if len(found) >= limit:
+                    break
+            return found
+
+    def forget(self, transfer_ids) -> None:
+        wanted = set(transfer_ids)
+        with self._lock:
+            for payer_bank_id in list(self._by_payer):
+                waiting = self._by_payer[payer_bank_id]
+                for transfer_id in wanted.intersection(waiting):
+                    del waiting[transfer_id]
+                if not waiting:
+                    del self._by_payer[payer_bank_id]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(waiting) for waiting in self._by_payer.values())
+
+
+@dataclass(frozen=True, slots=True)
+class BatchApplied:
+    decisions: int           # New decisions waiting to be sent.
+    kept: bool               # False when every notice was about a transfer this bank never quoted.
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,16 +146,20 @@ class _Changes:
     outgoing_aborted: list
     incoming_new: dict
     incoming_updates: dict
+    unquoted: list               # (payer, transfer id) never quoted here: rejected from memory, no row.
+    unquoted_aborted: list       # Their ABORTED notices: nothing to write.
 
 
 class NoticeService:
     def __init__(self, engine: sa.Engine, *, bank_id: str, fulfilment_key: FulfilmentKey,
                  clock: Callable[[], float], settlement_credit_hook: SettlementCreditHook,
-                 on_outgoing_committed: Callable[[sa.Connection, list[str], int], None] = lambda *_: None) -> None:
+                 on_outgoing_committed: Callable[[sa.Connection, list[str], int], None] = lambda *_: None,
+                 unquoted_rejects_per_bank_max: int = limits.unquoted_rejects_per_bank_max) -> None:
         """on_outgoing_committed(connection, transfer ids, now_ms) runs in the delivery's transaction
         after outgoing transfers committed (the marketplace completes orders and refunds there);
         settlement_credit_hook claims its share of every payment to a customer, in the same
         transaction (node.bank.settlement_credits)."""
+        self.unquoted = UnquotedRejects(per_bank_max=unquoted_rejects_per_bank_max)
         self._settlement_credit_hook = settlement_credit_hook
         self._on_outgoing_committed = on_outgoing_committed
         self._engine = engine
@@ -93,13 +171,22 @@ class NoticeService:
         with read_connection(self._engine) as connection:
             return store.read_cursor(connection)
 
-    def apply_batch(self, connection: sa.Connection, batch: transfer_pb2.NoticeBatch, *, now_ms: int) -> int:
-        """Apply a verified NoticeBatch in the delivery's transaction; how many new decisions wait."""
+    def apply_batch(self, connection: sa.Connection, batch: transfer_pb2.NoticeBatch, *, now_ms: int) -> BatchApplied:
+        """Apply a verified NoticeBatch in the delivery's transaction. Rejections of unquoted
+        transfers wait in memory at once: should the transaction roll back, the delivery comes
+        again and adds the same ones (a rejection is right either way)."""
         assert batch.recipient_bank_id == self._bank_id, "node.bank.deliveries checks the recipient"
         assert len(batch.notices) <= protocol.notices_per_delivery_max, "node.bank.deliveries checks the size"
         changes = self._plan(connection, batch, now_ms=now_ms)
         self._write(connection, changes, now_ms=now_ms)
-        return len(changes.incoming_new)
+        for payer_bank_id, transfer_id in changes.unquoted:
+            self.unquoted.add(payer_bank_id, transfer_id)
+        self.unquoted.forget(changes.unquoted_aborted)
+        unsolicited = len(changes.unquoted) + len(changes.unquoted_aborted)
+        if changes.unquoted:
+            log.warning("%d transfers this bank never quoted: rejected, no row kept", len(changes.unquoted))
+        return BatchApplied(decisions=len(changes.incoming_new) + len(changes.unquoted),
+                            kept=unsolicited < len(batch.notices))
 
     def _plan(self, connection: sa.Connection, batch: transfer_pb2.NoticeBatch, *, now_ms: int) -> _Changes:
         as_payer = {n.prepare.transfer_id for n in batch.notices if n.prepare.payer_bank_id == self._bank_id}
@@ -110,7 +197,7 @@ class NoticeService:
             n.prepare.payee_account for n in batch.notices if n.prepare.payee_bank_id == self._bank_id},
             key="account_id")
         outgoing_status = {tid: row.status for tid, row in outgoing.items()}
-        changes = _Changes([], [], [], [], {}, {})
+        changes = _Changes([], [], [], [], {}, {}, [], [])
         for notice in batch.notices:
             prepare = notice.prepare
             if prepare.payer_bank_id == self._bank_id:
@@ -154,6 +241,9 @@ class NoticeService:
         if notice.state == RESERVED_STATE:
             if row is not None:
                 return
+            if not was_quoted(prepare, self._key):
+                changes.unquoted.append((prepare.payer_bank_id, transfer_id))
+                return
             decision = decide(prepare, accounts.get(prepare.payee_account), self._key)
             row = _incoming_row(prepare, now_ms=now_ms,
                                 status=ACCEPTED if decision.result == OK else REJECTED,
@@ -185,11 +275,9 @@ class NoticeService:
                 destination=row["payee_account_id"], amount_minor=row["amount_minor"], currency=row["currency"]))
             return
         if notice.state == ABORTED_STATE:
-            if row is None:
-                row = _incoming_row(prepare, now_ms=now_ms, status=REJECTED, reject_reason=0,
-                                    fulfilment=None, decision_sent=True)
-                incoming[transfer_id] = row
-                changes.incoming_new[transfer_id] = row
+            if row is None:  # Its RESERVED notice came first and wrote no row: never quoted here.
+                changes.unquoted_aborted.append(transfer_id)
+                return
             if row["status"] in (ACCEPTED, REJECTED):
                 row["status"] = ABORTED
                 row["abort_reason"] = notice.result
@@ -230,6 +318,7 @@ class NoticeService:
     # Decisions waiting to be sent -----------------------------------------------------
 
     def pending_decisions(self, *, limit: int) -> transfer_pb2.DecisionBatch:
+        """The oldest decisions not sent yet, then rejections of unquoted transfers, up to limit."""
         assert 0 < limit <= protocol.decisions_per_batch_max
         table = store.incoming_transfers
         with read_connection(self._engine) as connection:
@@ -244,11 +333,16 @@ class NoticeService:
             else:
                 batch.rejects.add(transfer_id=row.transfer_id, reason_code=row.reject_reason,
                                   reason=name_of(row.reject_reason))
+        if len(rows) < limit:
+            for transfer_id in self.unquoted.oldest(limit - len(rows)):
+                batch.rejects.add(transfer_id=transfer_id, reason_code=UNQUOTED_REJECT_REASON,
+                                  reason="not quoted by this bank")
         return batch
 
     def mark_decisions_sent(self, transfer_ids: list[str]) -> None:
         if not transfer_ids:
             return
+        self.unquoted.forget(transfer_ids)
         table = store.incoming_transfers
         with self._engine.begin() as connection:
             connection.execute(

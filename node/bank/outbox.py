@@ -16,6 +16,10 @@ from node.bank.transfers import TransferService
 log = logging.getLogger(__name__)
 
 
+# A whole batch refused for a reason that holds for each of its prepares (clearing.rules.MEMBER_CALLS).
+REFUSED_FOR_EVERY_PREPARE = frozenset({result_pb2.RESULT_CODE_PARTICIPANT_SUSPENDED})
+
+
 class ClearingRefused(Exception):
     """The clearing refused a whole envelope; nothing in it was applied."""
 
@@ -36,8 +40,14 @@ class OutboxSubmitter:
         envelope = self._signing_key.sign(transfer_pb2.PrepareBatch(prepares=prepares))
         response = self._clearing.SubmitPrepares(
             clearing_pb2.SubmitPreparesRequest(envelope=envelope), timeout=limits.rpc_timeout_ms / 1000)
+        if response.result in REFUSED_FOR_EVERY_PREPARE:
+            # This bank may start no transfer now (it is suspended): each prepare is refused, as the
+            # clearing would refuse it one by one, and reversed.
+            log.warning("clearing refused a batch of %d prepares: %s", len(prepares), name_of(response.result))
+            self._transfers.record_prepare_results([(prepare.transfer_id, response.result) for prepare in prepares])
+            return len(prepares) == self._batch_max
         if response.result != result_pb2.RESULT_CODE_OK:
-            # Nothing was applied; the cause (a key, a suspension) is the operator's to fix.
+            # Nothing was applied; the cause (a key) is the operator's to fix.
             raise ClearingRefused(f"clearing refused a batch of {len(prepares)} prepares: {name_of(response.result)}")
         submitted = {prepare.transfer_id for prepare in prepares}
         results = [(result.transfer_id, result.result) for result in response.results

@@ -79,7 +79,8 @@ outgoing_transfers = sa.Table(
 )
 
 # Transfers to this bank's customers. ACCEPTED | REJECTED (our decision) -> COMMITTED | ABORTED.
-# decision_sent is False while the decision waits for the decision submitter.
+# decision_sent is False while the decision waits for the decision submitter. Only transfers this
+# bank quoted get a row: one it never quoted is rejected without one (node.bank.notices).
 incoming_transfers = sa.Table(
     "incoming_transfers", metadata,
     sa.Column("transfer_id", sa.String(64), primary_key=True),
@@ -99,7 +100,8 @@ incoming_transfers = sa.Table(
     sa.Column("window_id", sa.BigInteger, nullable=True, index=True),
 )
 
-# Every delivery applied, exactly as the clearing signed it (so the bank can prove it).
+# Every delivery applied, exactly as the clearing signed it (so the bank can prove it); not one
+# about nothing but transfers this bank never quoted, which changed nothing (node.bank.deliveries).
 received_deliveries = sa.Table(
     "received_deliveries", metadata,
     sa.Column("sequence", sa.BigInteger, primary_key=True, autoincrement=False),

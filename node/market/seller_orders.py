@@ -13,7 +13,10 @@
                                    was placed: reserved -= qty; event RESERVATION_EXPIRED (retried like DECLINED)
     event CANCELLED (buyer's bank) RESERVED -> CANCELLED    reserved -= qty (after shipping: refused)
                                    unknown order: remembered (seller_cancelled_unplaced), OK; a
-                                   PlaceOrder with that id from that bank is then refused
+                                   PlaceOrder with that id from that bank is then refused. At most
+                                   cancelled_unplaced_per_bank_max are remembered per buyer bank,
+                                   the oldest forgotten first: any member can name order ids this
+                                   bank never saw, and fills only its own share
     event COMPLETED (buyer's bank) SHIPPED -> COMPLETED     only once the money is here (see below)
     RefundOrder (merchant)         COMPLETED|REFUNDED -> REFUNDED   refunded += x <= total; event REFUNDED
 
@@ -150,10 +153,35 @@ def cancelled_unplaced(connection: sa.Connection, *, buyer_bank_id: str, order_i
         table.c.buyer_bank_id == buyer_bank_id, table.c.order_id == order_id)) is not None
 
 
+def remember_cancelled_unplaced(connection: sa.Connection, *, buyer_bank_id: str, order_id: str, event_id: str,
+                                now_ms: int, per_bank_max: int) -> None:
+    """Remember the bank's cancellation of an order not placed here, forgetting its oldest beyond
+    per_bank_max. A PlaceOrder that comes after its cancellation was forgotten is placed. The
+    buyer's bank cancels an order it could not place (node.market.buyer_orders._mark_failed) and
+    never places it again, so the PlaceOrder a cancellation stands against was sent before it: it
+    comes within moments or never, and only a bank with more than per_bank_max such placements in
+    flight at once could see one slip through."""
+    table = tables.seller_cancelled_unplaced
+    connection.execute(table.insert().values(buyer_bank_id=buyer_bank_id, order_id=order_id, event_id=event_id,
+                                             created_at_unix_ms=now_ms))
+    remembered = connection.scalar(sa.select(sa.func.count()).where(table.c.buyer_bank_id == buyer_bank_id))
+    if remembered > per_bank_max:
+        forgotten = connection.execute(sa.select(table.c.order_id).where(table.c.buyer_bank_id == buyer_bank_id)
+                                       .order_by(table.c.created_at_unix_ms, table.c.order_id)
+                                       .limit(remembered - per_bank_max)).scalars().all()
+        connection.execute(table.delete().where(table.c.buyer_bank_id == buyer_bank_id,
+                                                table.c.order_id.in_(forgotten)))
+        log.info("forgot %d cancellations of unplaced orders from %s (over %d)", len(forgotten), buyer_bank_id,
+                 per_bank_max)
+
+
 class SellerOrderService:
     def __init__(self, engine: sa.Engine, *, bank_id: str, transfers: TransferService, clock: Callable[[], float],
-                 keys: KeyLookup, rules: ReservationRules, on_event_written: Callable[[], None] = lambda: None) -> None:
+                 keys: KeyLookup, rules: ReservationRules, on_event_written: Callable[[], None] = lambda: None,
+                 cancelled_unplaced_per_bank_max: int = limits.cancelled_unplaced_per_bank_max_default) -> None:
         """keys: the members' signing keys as the clearing registered them (node.peers.PeerDirectory.signing_key)."""
+        assert cancelled_unplaced_per_bank_max > 0
+        self._cancelled_unplaced_per_bank_max = cancelled_unplaced_per_bank_max
         self._engine = engine
         self._bank_id = bank_id
         self._transfers = transfers
@@ -441,8 +469,8 @@ class SellerOrderService:
         """A cancellation that overtook its PlaceOrder (or whose PlaceOrder was lost): remember it."""
         if cancelled_unplaced(connection, buyer_bank_id=sender_bank_id, order_id=order_id):
             return EXISTS
-        connection.execute(tables.seller_cancelled_unplaced.insert().values(
-            buyer_bank_id=sender_bank_id, order_id=order_id, event_id=event_id, created_at_unix_ms=self._now_ms()))
+        remember_cancelled_unplaced(connection, buyer_bank_id=sender_bank_id, order_id=order_id, event_id=event_id,
+                                    now_ms=self._now_ms(), per_bank_max=self._cancelled_unplaced_per_bank_max)
         log.info("order %s from %s cancelled before it arrived", order_id, sender_bank_id)
         return OK
 

@@ -8,17 +8,15 @@ MarketplacePeerService is other member banks: the caller is the bank in its cert
 from __future__ import annotations
 
 import logging
-from typing import Protocol
-
 import grpc
 
-from fedmall.results import FedmallError, name_of
+from fedmall.results import FedmallError
 from fedmall.tls import peer_identity
 from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_pb2
 
 from node import limits
 from node.answers import answers_errors, own_bank_only
-from node.errors import InvalidRequest, Refused
+from node.errors import InvalidRequest
 from node.market import merchants as merchant_rules, order_events
 from node.market.buyer_orders import BuyerOrderService, CartLine
 from node.market.catalogue import CatalogueService
@@ -202,39 +200,25 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
         return marketplace_pb2.ListOrdersResponse(orders=[order_to_proto(order) for order in orders])
 
 
-class Participants(Protocol):
-    """The participant registry as callers are checked against it (node.peers.PeerDirectory)."""
-
-    def caller_refusal(self, bank_id: str) -> int: ...
-
-
 class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceServicer):
-    """Calls from member banks' nodes (this bank's own too); the caller is its certificate,
-    and a suspended member, or one that left, is refused (PARTICIPANT_SUSPENDED,
-    PARTICIPANT_LEFT, or PERMISSION_DENIED for a call without a result code)."""
+    """Calls from member banks' nodes (this bank's own too); the caller is its certificate.
+    node.callers lets only ACTIVE members' calls reach it."""
 
     def __init__(self, *, catalogue: CatalogueService, seller_orders: SellerOrderService,
-                 buyer_orders: BuyerOrderService, participants: Participants) -> None:
+                 buyer_orders: BuyerOrderService) -> None:
         self._catalogue = catalogue
         self._seller_orders = seller_orders
         self._buyer_orders = buyer_orders
-        self._participants = participants
 
-    def _caller_bank(self, context: grpc.ServicerContext) -> str:
-        """The calling bank; Refused (PARTICIPANT_SUSPENDED, PARTICIPANT_LEFT) when it may not call."""
+    @staticmethod
+    def _caller_bank(context: grpc.ServicerContext) -> str:
         identity = peer_identity(context)
         if identity is None or identity.role != "bank":
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "only member banks may call")
-        refusal = self._participants.caller_refusal(identity.party_id)
-        if refusal != result_pb2.RESULT_CODE_OK:
-            raise Refused(refusal, f"{identity.party_id!r} may not call: {name_of(refusal)}")
         return identity.party_id
 
     def SearchCatalogue(self, request, context):
-        try:
-            self._caller_bank(context)
-        except FedmallError as error:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, str(error))
+        self._caller_bank(context)
         try:
             products = self._catalogue.search_local(
                 request.query, limit=min(request.limit or limits.search_results_per_bank_max,

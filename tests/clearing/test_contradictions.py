@@ -114,19 +114,22 @@ def test_decision__a_reject_past_expiry_aborts_as_expired_not_as_rejected(world)
     assert world.participant("bank-a").reserved_minor == 0
 
 
-@pytest.mark.parametrize("decider, decision, outcome", [
-    ("bank-a", "accept", "reserved"),     # The payer commits its own transfer.
-    ("bank-a", "reject", "reserved"),     # ...or takes it back.
-    ("bank-c", "reject", "reserved"),     # A third bank aborts another bank's transfer.
-    ("bank-c", "accept", "committed"),    # Or decides one already decided: it learns nothing of it.
-    ("bank-c", "reject", "committed"),
-    ("bank-c", "reject", "expired"),
+@pytest.mark.parametrize("decider, decision, outcome, code", [
+    ("bank-a", "accept", "reserved", rc.RESULT_CODE_NOT_PAYEE),   # The payer commits its own transfer.
+    ("bank-a", "reject", "reserved", rc.RESULT_CODE_NOT_PAYEE),   # ...or takes it back.
+    # A third bank aborts another bank's transfer, or decides one already decided: it is told
+    # what it would be told of an id nobody used, so it learns nothing of it.
+    ("bank-c", "reject", "reserved", rc.RESULT_CODE_TRANSFER_NOT_FOUND),
+    ("bank-c", "accept", "committed", rc.RESULT_CODE_TRANSFER_NOT_FOUND),
+    ("bank-c", "reject", "committed", rc.RESULT_CODE_TRANSFER_NOT_FOUND),
+    ("bank-c", "reject", "expired", rc.RESULT_CODE_TRANSFER_NOT_FOUND),
 ])
-def test_decision__for_a_transfer_of_another_payee_is_not_payee_and_moves_nothing(world, decider, decision, outcome):
+def test_decision__for_a_transfer_of_another_payee_is_refused_and_moves_nothing(world, decider, decision, outcome,
+                                                                                 code):
     prepare = transfer_in(world, outcome)
     before = recorded(world, audit=False)
     [result] = decide(world, decider, prepare.transfer_id, decision).results
-    assert (result.result, result.state) == (rc.RESULT_CODE_NOT_PAYEE, transfer_pb2.TRANSFER_STATE_UNSPECIFIED)
+    assert (result.result, result.state) == (code, transfer_pb2.TRANSFER_STATE_UNSPECIFIED)
     assert recorded(world, audit=False) == before
 
 

@@ -168,9 +168,9 @@ def test_prepare__suspended_payee_or_payer_is_refused(world):
     response = submit_prepares(world, "bank-a", make_prepare("bank-a", "bank-b", 100, now_ms=world.clock()))
     assert [r.result for r in response.results] == [rc.RESULT_CODE_PARTICIPANT_SUSPENDED]
     world.clearing.registry.set_status("bank-b", "active")
-    world.clearing.registry.set_status("bank-a", "suspended")
+    world.clearing.registry.set_status("bank-a", "suspended")   # A suspended payer is refused the whole call.
     response = submit_prepares(world, "bank-a", make_prepare("bank-a", "bank-b", 100, now_ms=world.clock()))
-    assert [r.result for r in response.results] == [rc.RESULT_CODE_PARTICIPANT_SUSPENDED]
+    assert (response.result, list(response.results)) == (rc.RESULT_CODE_PARTICIPANT_SUSPENDED, [])
     assert positions(world)["bank-a"] == (0, 0)
 
 
@@ -253,7 +253,9 @@ def test_accept__wrong_fulfilment_is_refused_and_stays_reserved(world):
 def test_accept__by_a_bank_that_is_not_the_payee_is_refused(world):
     prepare = reserve(world)
     response = submit_decisions(world, "bank-c", accepts=[accept(prepare.transfer_id)])
-    assert [r.result for r in response.results] == [rc.RESULT_CODE_NOT_PAYEE]
+    assert [r.result for r in response.results] == [rc.RESULT_CODE_TRANSFER_NOT_FOUND]   # As for no transfer.
+    response = submit_decisions(world, "bank-a", accepts=[accept(prepare.transfer_id)])
+    assert [r.result for r in response.results] == [rc.RESULT_CODE_NOT_PAYEE]           # Its payer knows it.
     assert positions(world)["bank-a"] == (0, 1_000)
 
 

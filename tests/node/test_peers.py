@@ -127,13 +127,33 @@ def test_participant__the_last_read_serves_while_the_clearing_is_down_but_not_a_
     (S.PARTICIPANT_STATUS_ACTIVE, rc.RESULT_CODE_OK),
     (S.PARTICIPANT_STATUS_SUSPENDED, rc.RESULT_CODE_PARTICIPANT_SUSPENDED),
     (S.PARTICIPANT_STATUS_LEFT, rc.RESULT_CODE_PARTICIPANT_LEFT),
-    (S.PARTICIPANT_STATUS_ONBOARDING, rc.RESULT_CODE_OK),   # Its node is coming up; the clearing gates its money.
+    (S.PARTICIPANT_STATUS_ONBOARDING, rc.RESULT_CODE_PARTICIPANT_ONBOARDING),
+    (99, rc.RESULT_CODE_PARTICIPANT_SUSPENDED),            # A status from a newer clearing: not served.
 ])
-def test_caller_refusal__suspended_and_left_banks_may_not_call(registry, clock, status, code):
+def test_caller_refusal__only_active_banks_may_call(registry, clock, status, code):
     registry.participants["bank-c"] = ("127.0.0.1:7103", status)
     peers = PeerDirectory(registry, tls=None, clock=clock)
     assert peers.caller_refusal("bank-c") == code
-    assert peers.caller_refusal("bank-new") == rc.RESULT_CODE_OK   # Admitted after the last read.
+    assert peers.caller_refusal("bank-new") == rc.RESULT_CODE_UNKNOWN_PARTICIPANT   # Not in the registry read.
+    registry.participants["bank-new"] = ("127.0.0.1:7104", S.PARTICIPANT_STATUS_ACTIVE)
+    assert peers.caller_refusal("bank-new") == rc.RESULT_CODE_UNKNOWN_PARTICIPANT   # Read again at most...
+    clock.advance(limits.registry_refresh_ms_min)
+    assert peers.caller_refusal("bank-new") == rc.RESULT_CODE_OK                    # ...every refresh interval.
+    assert registry.reads == 2
+
+
+def test_caller_refusal__the_last_read_serves_while_the_clearing_is_down_and_none_is_unavailable(registry, clock):
+    peers = PeerDirectory(registry, tls=None, clock=clock)
+    registry.down = True
+    assert peers.caller_refusal("bank-b") == rc.RESULT_CODE_UNAVAILABLE   # Never read: cannot tell.
+    registry.down = False
+    clock.advance(limits.registry_refresh_ms_min)
+    assert peers.caller_refusal("bank-b") == rc.RESULT_CODE_OK
+    registry.down = True
+    peers.call_failed()
+    clock.advance(limits.registry_age_ms_max)
+    assert peers.caller_refusal("bank-b") == rc.RESULT_CODE_OK            # The last read stands.
+    assert peers.caller_refusal("bank-zz") == rc.RESULT_CODE_UNKNOWN_PARTICIPANT
 
 
 def test_quote__a_payee_that_moved_is_asked_again_at_once_at_its_new_address(registry, clock):
@@ -178,3 +198,24 @@ def test_signing_key__is_the_one_the_registry_lists_under_its_bank_and_a_new_one
     registry.down = True
     clock.advance(limits.registry_refresh_ms_min)
     assert peers.signing_key("bank-b/k1") is not None
+
+
+class Denied(grpc.RpcError):
+    def code(self):
+        return grpc.StatusCode.PERMISSION_DENIED
+
+    def details(self):
+        return "'bank-a' may not call: RESULT_CODE_PARTICIPANT_SUSPENDED"
+
+
+def test_quote__a_payee_that_serves_this_bank_nothing_is_forbidden_and_not_asked_again(registry, clock):
+    class Refusing(Quoting):
+        def _quote_at(self, address, items):
+            self.asked.append(address)
+            raise Denied()
+
+    peers = Refusing(registry, clock, up=set())
+    with pytest.raises(Refused) as refused:
+        peers.quote("bank-b", [node_pb2.QuoteItem(transfer_id="t1")])
+    assert refused.value.code == rc.RESULT_CODE_FORBIDDEN and "SUSPENDED" in str(refused.value)
+    assert peers.asked == ["127.0.0.1:7102"] and registry.reads == 1

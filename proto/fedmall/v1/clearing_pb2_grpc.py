@@ -27,7 +27,10 @@ if _version_not_supported:
 
 class ClearingServiceStub:
     """The clearing service, called by member banks over mutual TLS. The caller's
-    identity is the bank id in its client certificate.
+    identity is the bank id in its client certificate. A bank that is not a participant,
+    or left, is refused every call (PERMISSION_DENIED). A suspended bank finishes what it
+    started (decisions, its stream, statements and their answers, reads) but starts
+    nothing: SubmitPrepares and ChangeSigningKey answer PARTICIPANT_SUSPENDED.
     """
 
     def __init__(self, channel):
@@ -95,7 +98,10 @@ class ClearingServiceStub:
 
 class ClearingServiceServicer:
     """The clearing service, called by member banks over mutual TLS. The caller's
-    identity is the bank id in its client certificate.
+    identity is the bank id in its client certificate. A bank that is not a participant,
+    or left, is refused every call (PERMISSION_DENIED). A suspended bank finishes what it
+    started (decisions, its stream, statements and their answers, reads) but starts
+    nothing: SubmitPrepares and ChangeSigningKey answer PARTICIPANT_SUSPENDED.
     """
 
     def SubmitPrepares(self, request, context):
@@ -245,7 +251,10 @@ def add_ClearingServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ClearingService:
     """The clearing service, called by member banks over mutual TLS. The caller's
-    identity is the bank id in its client certificate.
+    identity is the bank id in its client certificate. A bank that is not a participant,
+    or left, is refused every call (PERMISSION_DENIED). A suspended bank finishes what it
+    started (decisions, its stream, statements and their answers, reads) but starts
+    nothing: SubmitPrepares and ChangeSigningKey answer PARTICIPANT_SUSPENDED.
     """
 
     @staticmethod

@@ -638,7 +638,9 @@ class MarketplaceService:
 class MarketplacePeerServiceStub:
     """Calls between member banks' nodes for the marketplace. The caller is the bank in its
     certificate: a buyer's bank acts only on the orders it placed, a seller's bank only on
-    orders for its own merchants.
+    orders for its own merchants. A caller that is not an ACTIVE participant is refused:
+    PARTICIPANT_SUSPENDED, _ONBOARDING or _LEFT where the response has a result code,
+    PERMISSION_DENIED otherwise (and always for a bank that is no participant).
     """
 
     def __init__(self, channel):
@@ -667,7 +669,9 @@ class MarketplacePeerServiceStub:
 class MarketplacePeerServiceServicer:
     """Calls between member banks' nodes for the marketplace. The caller is the bank in its
     certificate: a buyer's bank acts only on the orders it placed, a seller's bank only on
-    orders for its own merchants.
+    orders for its own merchants. A caller that is not an ACTIVE participant is refused:
+    PARTICIPANT_SUSPENDED, _ONBOARDING or _LEFT where the response has a result code,
+    PERMISSION_DENIED otherwise (and always for a bank that is no participant).
     """
 
     def SearchCatalogue(self, request, context):
@@ -721,7 +725,9 @@ def add_MarketplacePeerServiceServicer_to_server(servicer, server):
 class MarketplacePeerService:
     """Calls between member banks' nodes for the marketplace. The caller is the bank in its
     certificate: a buyer's bank acts only on the orders it placed, a seller's bank only on
-    orders for its own merchants.
+    orders for its own merchants. A caller that is not an ACTIVE participant is refused:
+    PARTICIPANT_SUSPENDED, _ONBOARDING or _LEFT where the response has a result code,
+    PERMISSION_DENIED otherwise (and always for a bank that is no participant).
     """
 
     @staticmethod

@@ -322,7 +322,8 @@ class NodeService:
 
 
 class PeerServiceStub:
-    """Calls between member banks' nodes. The caller's identity is its certificate.
+    """Calls between member banks' nodes. The caller's identity is its certificate, and it
+    must be an ACTIVE participant: any other bank is refused (PERMISSION_DENIED).
     """
 
     def __init__(self, channel):
@@ -339,7 +340,8 @@ class PeerServiceStub:
 
 
 class PeerServiceServicer:
-    """Calls between member banks' nodes. The caller's identity is its certificate.
+    """Calls between member banks' nodes. The caller's identity is its certificate, and it
+    must be an ACTIVE participant: any other bank is refused (PERMISSION_DENIED).
     """
 
     def QuoteTransfers(self, request, context):
@@ -366,7 +368,8 @@ def add_PeerServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PeerService:
-    """Calls between member banks' nodes. The caller's identity is its certificate.
+    """Calls between member banks' nodes. The caller's identity is its certificate, and it
+    must be an ACTIVE participant: any other bank is refused (PERMISSION_DENIED).
     """
 
     @staticmethod

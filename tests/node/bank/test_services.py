@@ -341,23 +341,68 @@ def test_payee__accepts_then_credits_on_commit_once(bank_b):
     assert bank_b.books_problems() == []
 
 
-@pytest.mark.parametrize("change,code", [
-    (dict(payee_account="carol"), R.RESULT_CODE_ACCOUNT_UNKNOWN),
-    (dict(amount_minor=2_501), R.RESULT_CODE_CONDITION_MISMATCH),
-])
-def test_payee__rejects_unknown_account_and_changed_terms(bank_b, change, code):
+def test_payee__rejects_a_quoted_transfer_to_an_account_closed_since(bank_b):
     prepare = incoming_prepare(None)
-    if "payee_account" in change:
-        prepare.payee_account = change["payee_account"]
-    else:
-        prepare.amount.amount_minor = change["amount_minor"]
+    with bank_b.engine.begin() as connection:
+        connection.execute(store.accounts.update().where(store.accounts.c.account_id == "bob").values(closed=True))
     consumer(bank_b, "bank-b").handle(delivery(1, "bank-b", [notice(prepare, transfer_pb2.TRANSFER_STATE_RESERVED)]))
     [reject] = bank_b.notices.pending_decisions(limit=10).rejects
-    assert reject.reason_code == code
+    assert reject.reason_code == R.RESULT_CODE_ACCOUNT_CLOSED
     consumer(bank_b, "bank-b").handle(delivery(2, "bank-b", [
         notice(prepare, transfer_pb2.TRANSFER_STATE_ABORTED, result=R.RESULT_CODE_PAYEE_REJECTED)]))
     assert bank_b.transfers.get_record("t1").status == "ABORTED"
     assert bank_b.balance("bob") == 0
+
+
+def node_rows(bank) -> dict[str, list]:
+    with bank.engine.connect() as connection:
+        return {table.name: connection.execute(sa.select(table)).all() for table in (
+            store.incoming_transfers, store.received_deliveries, store.journal_entries, store.accounts)}
+
+
+@pytest.mark.parametrize("change", [dict(payee_account="carol"), dict(amount_minor=2_501),
+                                    dict(condition=b"\x07" * 32)])
+def test_payee__rejects_a_transfer_it_never_quoted_without_keeping_a_row(bank_b, change):
+    prepare = incoming_prepare(None)
+    for field, value in change.items():
+        if field == "amount_minor":
+            prepare.amount.amount_minor = value
+        else:
+            setattr(prepare, field, value)
+    before = node_rows(bank_b)
+    consumer(bank_b, "bank-b").handle(delivery(1, "bank-b", [notice(prepare, transfer_pb2.TRANSFER_STATE_RESERVED)]))
+    decisions = bank_b.notices.pending_decisions(limit=10)
+    assert [(r.transfer_id, r.reason_code) for r in decisions.rejects] == [("t1", R.RESULT_CODE_CONDITION_MISMATCH)]
+    assert not decisions.accepts
+    bank_b.notices.mark_decisions_sent(["t1"])
+    assert not bank_b.notices.pending_decisions(limit=10).rejects
+    consumer(bank_b, "bank-b").handle(delivery(2, "bank-b", [
+        notice(prepare, transfer_pb2.TRANSFER_STATE_ABORTED, result=R.RESULT_CODE_PAYEE_REJECTED)]))
+    assert node_rows(bank_b) == before          # No row, no entry, the deliveries not kept...
+    assert bank_b.notices.cursor() == 2         # ...only the cursor moved.
+    with pytest.raises(FedmallError):
+        bank_b.transfers.get_record("t1")
+
+
+def test_payee__unquoted_rejections_wait_in_memory_at_most_a_bound_per_payer_bank(tmp_path):
+    bank = Bank(tmp_path, "bank-b", FakeQuoter())
+    bank.notices = NoticeService(bank.engine, bank_id="bank-b", fulfilment_key=FulfilmentKey(b"b" * 32),
+                                 clock=lambda: NOW_S, settlement_credit_hook=NoClaims(),
+                                 unquoted_rejects_per_bank_max=3)
+    bank.applier = DeliveryApplier(bank.engine, notices=bank.notices, settlement=bank.settlement, clock=lambda: NOW_S)
+    flood = []
+    for index in range(5):
+        prepare = incoming_prepare(None, transfer_id=f"t{index}")
+        prepare.condition = b"\x07" * 32
+        flood.append(notice(prepare, transfer_pb2.TRANSFER_STATE_RESERVED))
+    from_c = incoming_prepare(None, transfer_id="c1")
+    from_c.payer_bank_id, from_c.condition = "bank-c", b"\x07" * 32
+    consumer(bank, "bank-b").handle(delivery(1, "bank-b", [notice(from_c, transfer_pb2.TRANSFER_STATE_RESERVED)]))
+    consumer(bank, "bank-b").handle(delivery(2, "bank-b", flood))
+    # bank-a's flood pushed out only its own oldest; bank-c's rejection still waits.
+    assert sorted(r.transfer_id for r in bank.notices.pending_decisions(limit=10).rejects) == ["c1", "t2", "t3", "t4"]
+    assert [r.transfer_id for r in bank.notices.pending_decisions(limit=2).rejects] == ["c1", "t2"]
+    bank.engine.dispose()
 
 
 def test_quote__checks_accounts_and_matches_decision(bank_b):
