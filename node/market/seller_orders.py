@@ -61,8 +61,8 @@ class Placed:
 
 
 def check_place_order(order: PlaceOrder) -> None:
-    fields.check_id(order.order_id, "order id")
-    fields.check_id(order.checkout_id, "checkout id")
+    fields.check_uuid(order.order_id, "order id")
+    fields.check_uuid(order.checkout_id, "checkout id")
     fields.check_account_id(order.buyer_account_id)
     fields.check_id(order.merchant_id, "merchant id")
     fields.check_currency(order.currency)
@@ -188,7 +188,7 @@ class SellerOrderService:
 
     def _own_order(self, connection: sa.Connection, merchant_id: str, order_id: str, *, for_update: bool = False):
         fields.check_id(merchant_id, "merchant id")
-        fields.check_id(order_id, "order id")
+        fields.check_uuid(order_id, "order id")
         query = sa.select(tables.seller_orders).where(tables.seller_orders.c.order_id == order_id)
         row = connection.execute(query.with_for_update() if for_update else query).first()
         if row is None or row.merchant_id != merchant_id:  # Another merchant's order: as if it did not exist.
@@ -251,8 +251,8 @@ class SellerOrderService:
 
     def apply_event(self, *, sender_bank_id: str, event_id: str, order_id: str, kind: int) -> int:
         """CANCELLED or COMPLETED from the order's buyer bank; OK, EXISTS or why not."""
-        fields.check_id(event_id, "event id")
-        fields.check_id(order_id, "order id")
+        fields.check_uuid(event_id, "event id")
+        fields.check_uuid(order_id, "order id")
         table = tables.seller_orders
         with self._engine.begin() as connection:
             lock_order_id(connection, order_id)
@@ -295,7 +295,7 @@ class SellerOrderService:
     def refund(self, *, refund_id: str, merchant_id: str, order_id: str, amount_minor: int, currency: str,
                reason: str) -> tuple[int, OrderView]:
         """Approve a refund of amount_minor (<= total - refunded) out of the merchant's settlement account."""
-        fields.check_id(refund_id, "refund id")
+        fields.check_uuid(refund_id, "refund id")
         fields.check_amount(amount_minor)
         fields.check_currency(currency)
         fields.check_text(reason, "reason", length_max=limits.refund_reason_length_max)
