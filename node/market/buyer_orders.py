@@ -477,13 +477,7 @@ class BuyerOrderService:
 
     def apply_event(self, *, sender_bank_id: str, event: marketplace_pb2.NotifyOrderEventRequest) -> int:
         """SHIPPED, DECLINED or REFUNDED from the order's seller bank; OK, EXISTS or why not."""
-        fields.check_uuid(event.event_id, "event id")
-        fields.check_uuid(event.order_id, "order id")
-        fields.check_text(event.tracking_reference, "tracking reference",
-                          length_max=limits.tracking_reference_length_max)
-        fields.check_text(event.reason, "reason", length_max=limits.decline_reason_length_max)
-        if event.transfer_id:
-            fields.check_uuid(event.transfer_id, "transfer id")
+        order_events.check_event_fields(event)
         table = tables.buyer_orders
         now_ms = self._now_ms()
         with self._engine.begin() as connection:

@@ -61,10 +61,15 @@ def statement_entry_problem(entry: settlement_pb2.StatementEntry) -> str | None:
 
 
 def movement_problem(movement: settlement_pb2.LiquidityMovement) -> str | None:
+    """A movement as the clearing sends it: its bank named."""
+    if not identifiers.is_bank_id(movement.bank_id):
+        return "movement: bank_id is not a bank id"
+    return _movement_text_problem(movement)
+
+
+def _movement_text_problem(movement: settlement_pb2.LiquidityMovement) -> str | None:
     problem = text.text_problem(movement.movement_id, length_max=limits.movement_id_length_max, what="movement_id",
                                 required=True)
-    if problem is None and not identifiers.is_bank_id(movement.bank_id):
-        problem = "movement: bank_id is not a bank id"
     return problem or text.text_problem(movement.external_reference, length_max=limits.reference_length_max,
                                         what="external_reference")
 
@@ -94,9 +99,9 @@ def _break_problem(found: settlement_pb2.ReconciliationBreak) -> str | None:
                                         what=f"{name}.reference")
             if problem is None and entry.transfer_id and not identifiers.is_uuid(entry.transfer_id):
                 problem = f"{name}.transfer_id is not a lowercase hyphenated UUID"
-    for name in ("clearing_movement", "node_movement"):
+    for name in ("clearing_movement", "node_movement"):  # A node's own movement names no bank.
         if problem is None and found.HasField(name):
-            problem = movement_problem(getattr(found, name))
+            problem = _movement_text_problem(getattr(found, name))
     return problem
 
 
