@@ -45,6 +45,7 @@ from google.protobuf.message import DecodeError
 
 from fedmall.envelope import Envelope
 from fedmall.results import FedmallError, name_of
+from fedmall.text import text_problem
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import settlement_pb2, transfer_pb2  # noqa: F401  (registers the payload types)
 
@@ -149,7 +150,7 @@ def _check(chosen: AuditFilter, *, page_size: int, after_sequence: int) -> None:
         problems.append("the cursor is an entry's sequence number, 0 or more")
     for field, text, length_max in (("kind", chosen.kind, KIND_LENGTH_MAX), ("party", chosen.party_id,
                                                                              PARTY_LENGTH_MAX)):
-        if len(text) > length_max or not text.isprintable():
+        if text_problem(text, length_max=length_max) is not None:
             problems.append(f"{field} is at most {length_max} printable characters, not {text!r}")
     if chosen.window_id is not None and chosen.window_id < 1:
         problems.append(f"windows are numbered from 1, not {chosen.window_id}")

@@ -21,7 +21,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from fedmall import identifiers, limits
+from fedmall import identifiers, limits, text
 from fedmall.money import format_money
 from fedmall.envelope import SigningKey
 from fedmall.results import FedmallError
@@ -50,7 +50,7 @@ def check_movement_id(movement_id: str) -> None:
 
 
 def check_external_reference(reference: str) -> None:
-    if not reference.strip() or len(reference) > limits.reference_length_max or not reference.isprintable():
+    if text.text_problem(reference, length_max=limits.reference_length_max, required=True) is not None:
         raise FedmallError(rc.RESULT_CODE_INVALID_FIELD,
                            f"the external reference (the real-money payment it records) must be "
                            f"1..{limits.reference_length_max} printable characters")

@@ -40,7 +40,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from fedmall import identifiers, money
+from fedmall import identifiers, limits, money, text
 from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
@@ -53,7 +53,7 @@ from clearing.store import (
     transfers, window_nets)
 from clearing.windows import CLOSED, OPEN, PENDING_SETTLEMENT, state_name
 
-NAME_LENGTH_MAX = 140  # participants.name
+NAME_LENGTH_MAX = limits.participant_name_length_max  # participants.name
 ADDRESS_LENGTH_MAX = 255  # participants.node_address
 
 # The conditions of leaving, as LeaveProblem.condition names them.
@@ -153,7 +153,7 @@ def check_node_address(address: str) -> str:
 
 def check_name(name: str) -> str:
     name = name.strip()
-    if not name or len(name) > NAME_LENGTH_MAX or not name.isprintable():
+    if text.text_problem(name, length_max=NAME_LENGTH_MAX, required=True) is not None:
         raise FedmallError(rc.RESULT_CODE_INVALID_FIELD,
                            f"a bank's name is 1..{NAME_LENGTH_MAX} printable characters, not {name!r}")
     return name

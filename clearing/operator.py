@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 from fedmall.results import FedmallError
+from fedmall.text import text_problem
 from fedmall.v1 import result_pb2 as rc
 
 NAME_LENGTH_MAX = 64
@@ -31,7 +32,7 @@ class OperatorAction:
 def checked(operator: str, reason: str) -> OperatorAction:
     """INVALID_FIELD unless both are present, bounded and free of control characters."""
     for field, text, length_max in (("operator", operator, NAME_LENGTH_MAX), ("reason", reason, REASON_LENGTH_MAX)):
-        if not text.strip() or len(text) > length_max or not text.isprintable():
+        if text_problem(text, length_max=length_max, required=True) is not None:
             raise FedmallError(rc.RESULT_CODE_INVALID_FIELD,
                                f"{field} must be 1..{length_max} printable characters, not {text!r}")
     return OperatorAction(operator=operator.strip(), reason=reason.strip())

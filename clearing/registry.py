@@ -7,13 +7,13 @@ from typing import Callable
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from fedmall import limits, money
+from fedmall import ed25519, identifiers, limits, money, text, wellformed
 from fedmall.envelope import Envelope, VerificationKey, open_envelope
 from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
-from clearing import audit, movements, rules
+from clearing import audit, audit_envelopes, movements, rules
 from clearing.funds import FundsService
 from clearing.operator import OperatorAction
 from clearing.store import Store, lock_participants, participants, retry_on_conflict, signing_keys
@@ -31,6 +31,18 @@ class SettingChange:
     audit_sequence: int | None     # The entry that records the change; None when unchanged.
 
 
+def _check_public_key_unused(connection: sa.Connection, public_key: bytes) -> None:
+    """One public key, one key id: under a second id (another bank's, above all) an envelope
+    signed by one holder could be presented as signed by the other; a revoked key stays revoked."""
+    holder = connection.execute(sa.select(signing_keys.c.key_id, signing_keys.c.status).where(
+        signing_keys.c.public_key == public_key)).first()
+    if holder is None:
+        return
+    if holder.status == KEY_REVOKED:
+        raise FedmallError(rc.RESULT_CODE_KEY_REVOKED, "this public key was revoked; make a new key")
+    raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, "this public key is already registered under another key id")
+
+
 class Registry:
     def __init__(self, store: Store, *, clock_ms: Callable[[], int]) -> None:
         self._store = store
@@ -42,14 +54,23 @@ class Registry:
         node_address: str, signing_key_id: str, signing_public_key: bytes, funds: FundsService,
     ) -> None:
         """Register a bank; its liquidity is recorded as its first funds in (funds)."""
-        if not rules.is_account_id(bank_id) or len(bank_id) > limits.bank_id_length_max or bank_id in RESERVED_IDS:
+        if not identifiers.is_bank_id(bank_id) or bank_id in RESERVED_IDS:
             raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, f"{bank_id!r} is not a usable bank id")
+        problem = text.text_problem(name, length_max=limits.participant_name_length_max, what="a bank's name",
+                                    required=True)
+        if problem is not None:
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, problem)
         if currency not in money.CURRENCY_EXPONENTS:
             raise FedmallError(rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"unknown currency {currency!r}")
         if net_debit_cap_minor < 0 or liquidity_minor < 0:
             raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, "cap and liquidity may not be negative")
-        if not signing_key_id.startswith(bank_id + "/") or len(signing_public_key) != 32:
-            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, "signing key id must be '<bank_id>/<name>' with a 32-byte key")
+        if not identifiers.is_key_id(signing_key_id, owner=bank_id):
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, f"signing key id must be '<bank_id>/<name>', the name "
+                                                             f"1-{limits.key_name_length_max} letters, digits, '-', "
+                                                             f"'_' or '.'")
+        problem = ed25519.public_key_problem(signing_public_key)
+        if problem is not None:
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, f"signing public key: {problem}")
         now_ms = self._clock_ms()
         with self._store.write() as connection:
             window_id = movements.statement_window_id(connection)  # The admission's funds in: locked first.
@@ -59,6 +80,7 @@ class Registry:
                 bank_id=bank_id, name=name, currency=currency, status=rules.ONBOARDING, node_address=node_address,
                 net_debit_cap_minor=net_debit_cap_minor, liquidity_minor=0,
                 position_minor=0, reserved_minor=0, delivery_sequence=0, admitted_at_ms=now_ms))
+            _check_public_key_unused(connection, signing_public_key)
             connection.execute(sa.insert(signing_keys).values(
                 key_id=signing_key_id, owner=bank_id, public_key=signing_public_key,
                 status=KEY_ACTIVE, created_at_ms=now_ms))
@@ -189,12 +211,35 @@ class Registry:
         return VerificationKey(key_id=row.key_id, owner=row.owner,
                                public_key=Ed25519PublicKey.from_public_bytes(row.public_key))
 
-    @retry_on_conflict
     def change_signing_key(self, envelope: Envelope, *, peer: str) -> int:
-        """Add or revoke one of the peer's keys, on an envelope signed by another active key."""
+        """Add or revoke one of the peer's keys, on an envelope signed by another active key.
+
+        OK when changed, EXISTS for the same change again. Every refusal (raised as FedmallError,
+        or MODIFIED_REQUEST returned) leaves one bounded audit entry (audit_envelopes.record_refusal) and
+        changes nothing else."""
+        try:
+            result = self._change_signing_key(envelope, peer=peer)
+        except FedmallError as error:
+            self._audit_refusal(envelope, peer=peer, code=error.code)
+            raise
+        if result not in (rc.RESULT_CODE_OK, rc.RESULT_CODE_EXISTS):
+            self._audit_refusal(envelope, peer=peer, code=result)
+        return result
+
+    @retry_on_conflict
+    def _audit_refusal(self, envelope: Envelope, *, peer: str, code: int) -> None:
+        with self._store.write() as connection:
+            audit_envelopes.record_refusal(connection, envelope.SerializeToString(), peer=peer, code=code,
+                                 now_ms=self._clock_ms())
+
+    @retry_on_conflict
+    def _change_signing_key(self, envelope: Envelope, *, peer: str) -> int:
         change = open_envelope(envelope, transfer_pb2.SigningKeyChange, expected_signer=peer, keys=self.key_lookup)
         if change.bank_id != peer or not change.key_id.startswith(peer + "/"):
             raise FedmallError(rc.RESULT_CODE_FORBIDDEN, "a bank may change only its own keys")
+        problem = wellformed.key_change_problem(change)
+        if problem is not None:
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, problem)
         now_ms = self._clock_ms()
         with self._store.write() as connection:
             lock_participants(connection, [peer])
@@ -210,11 +255,12 @@ class Registry:
 
     @staticmethod
     def _add(connection: sa.Connection, existing: sa.Row | None, change, *, now_ms: int) -> int:
-        if len(change.public_key) != 32:
-            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, "an Ed25519 public key is 32 bytes")
         if existing is not None:
+            if existing.status == KEY_REVOKED:  # A revoked key id never signs again, whatever its key.
+                raise FedmallError(rc.RESULT_CODE_KEY_REVOKED, f"{change.key_id} was revoked; add a key under a new id")
             same = existing.public_key == change.public_key and existing.owner == change.bank_id
             return rc.RESULT_CODE_EXISTS if same else rc.RESULT_CODE_MODIFIED_REQUEST
+        _check_public_key_unused(connection, change.public_key)
         connection.execute(sa.insert(signing_keys).values(
             key_id=change.key_id, owner=change.bank_id, public_key=change.public_key,
             status=KEY_ACTIVE, created_at_ms=now_ms))

@@ -4,10 +4,9 @@ Outside input gets a result code from here, never an assertion.
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
-from fedmall import identifiers, limits, money
+from fedmall import identifiers, limits, money, wellformed
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
@@ -16,7 +15,7 @@ ACTIVE = "active"
 SUSPENDED = "suspended"
 ONBOARDING = "onboarding"    # Admitted; its node has not called the clearing yet.
 LEFT = "left"                # Left the consortium; its row stays for its history.
-CONDITION_BYTES = 32
+CONDITION_BYTES = wellformed.CONDITION_BYTES
 # participants set-threshold: the share of its cap at which a bank is flagged.
 CAP_ALERT_PERCENT_MIN, CAP_ALERT_PERCENT_MAX = 1, 100
 
@@ -75,24 +74,8 @@ class ParticipantTerms:
     status: str
 
 
-def is_uuid(text: str) -> bool:
-    """The hyphenated 36-character form (the canonical form is 36 characters, so equal to it
-    means that long)."""
-    try:
-        return str(uuid.UUID(text)) == text.lower()
-    except ValueError:
-        return False
-
-
+is_uuid = identifiers.is_uuid
 is_account_id = identifiers.is_account_id
-
-
-def has_unknown_fields(prepare: transfer_pb2.Prepare) -> bool:
-    """Fields the contract does not define would be copied into the payee's notices."""
-    known = transfer_pb2.Prepare()
-    known.CopyFrom(prepare)
-    known.DiscardUnknownFields()
-    return known.ByteSize() != prepare.ByteSize()
 
 
 def prepare_problem(
@@ -102,12 +85,9 @@ def prepare_problem(
     participants: dict[str, ParticipantTerms],
     now_ms: int,
 ) -> int:
-    """The first problem with a prepare as a result code, or RESULT_CODE_OK."""
-    if prepare.ByteSize() > limits.prepare_bytes_max or has_unknown_fields(prepare):
-        return rc.RESULT_CODE_INVALID_FIELD
-    if not is_uuid(prepare.transfer_id) or not is_account_id(prepare.payee_account):
-        return rc.RESULT_CODE_INVALID_FIELD
-    if len(prepare.reference) > limits.reference_length_max:
+    """The first problem with a prepare as a result code, or RESULT_CODE_OK. Unknown fields and
+    non-canonical bytes never get here: fedmall.envelope refuses the whole envelope."""
+    if prepare.ByteSize() > limits.prepare_bytes_max or wellformed.prepare_problem(prepare) is not None:
         return rc.RESULT_CODE_INVALID_FIELD
     if prepare.payer_bank_id != signer:
         return rc.RESULT_CODE_PAYER_NOT_SIGNER

@@ -49,7 +49,9 @@ def _log_results(kind: str, peer: str, results) -> None:
     for r in results:
         counts[name_of(r.result)] = counts.get(name_of(r.result), 0) + 1
         if r.result not in (rc.RESULT_CODE_OK, rc.RESULT_CODE_EXISTS):
-            log.info("%s %s from %s refused: %s", kind, r.transfer_id, peer, name_of(r.result))
+            # The id as the member sent it, quoted and cut: it may be exactly what was refused.
+            log.info("%s %r from %s refused: %s", kind, r.transfer_id[:limits.uuid_length + 4], peer,
+                     name_of(r.result))
     log.info("%s batch from %s: %s", kind, peer, ", ".join(f"{n} {c}" for c, n in sorted(counts.items())))
 
 

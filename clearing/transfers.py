@@ -13,7 +13,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from fedmall import limits
+from fedmall import identifiers, limits, wellformed
 from fedmall.envelope import Envelope, SigningKey, open_envelope
 from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
@@ -187,13 +187,16 @@ class TransferService:
             locked = lock_participants(connection, [peer] + [p.payee_bank_id for p in prepares])
             now_ms = self._clock_ms()  # After the locks: waiting for them must not stretch an expiry.
             terms = _terms(locked)
-            ids = [p.transfer_id for p in prepares]
+            ids = [p.transfer_id for p in prepares if identifiers.is_uuid(p.transfer_id)]
             known = {row.transfer_id: (row.payer_bank_id, row.prepare_sha256, row.state) for row in connection.execute(
                 sa.select(transfers.c.transfer_id, transfers.c.payer_bank_id, transfers.c.prepare_sha256,
                           transfers.c.state).where(transfers.c.transfer_id.in_(ids)))}
             batch = _Batch(locked)
             results = []
             for prepare in prepares:
+                # Exactly the bytes the payer signed for this prepare: open_envelope refused a
+                # payload that is not in canonical form, so re-serialising any part of it gives
+                # back the very bytes it was signed with. Stored, hashed and forwarded as they are.
                 prepare_bytes = prepare.SerializeToString(deterministic=True)
                 results.append(self._prepare_one(batch, prepare, prepare_bytes, known, terms, peer=peer, now_ms=now_ms))
             recipients = batch.write(connection, clearing_key=self._clearing_key, now_ms=now_ms)
@@ -215,6 +218,8 @@ class TransferService:
         free.
         """
         transfer_id = prepare.transfer_id
+        if not identifiers.is_uuid(transfer_id):  # One spelling per id, before it is looked up.
+            return TransferResult(transfer_id, rc.RESULT_CODE_INVALID_FIELD)
         held_by_another = False
         if transfer_id in known:
             payer_bank_id, sha256, state = known[transfer_id]
@@ -245,11 +250,14 @@ class TransferService:
                                items_max=limits.decisions_per_batch_max,
                                items_of=lambda m: len(m.accepts) + len(m.rejects))
         items = [(a.transfer_id, a) for a in decisions.accepts] + [(r.transfer_id, r) for r in decisions.rejects]
+        # An id not in its one spelling, or a reject whose reason is not printable text within its
+        # bound, is refused alone (INVALID_FIELD) and decides nothing.
+        well_formed = [wellformed.decision_problem(decision) is None for _, decision in items]
         with self._store.write() as connection:
             # The open window first, share-locked (it cannot close under these commits), then
             # the participants: the lock order of clearing.store.
             window_id = open_window_id(connection)
-            ids = [transfer_id for transfer_id, _ in items]
+            ids = [transfer_id for (transfer_id, _), sound in zip(items, well_formed) if sound]
             # Only the transfers the caller is payee or payer of: another bank's transfer is not
             # even locked for, and is answered as if there were none (_decide_one).
             visible = sa.or_(transfers.c.payee_bank_id == peer, transfers.c.payer_bank_id == peer)
@@ -263,8 +271,8 @@ class TransferService:
             batch = _Batch(locked)
             results = [self._decide_one(batch, rows.get(transfer_id), decision, peer=peer, window_id=window_id,
                                         now_ms=now_ms)
-                       if transfer_id else TransferResult(transfer_id, rc.RESULT_CODE_INVALID_FIELD)
-                       for transfer_id, decision in items]
+                       if sound else TransferResult(transfer_id, rc.RESULT_CODE_INVALID_FIELD)
+                       for (transfer_id, decision), sound in zip(items, well_formed)]
             recipients = batch.write(connection, clearing_key=self._clearing_key, now_ms=now_ms)
             self._audit_batch(connection, batch, envelope, results, kind="decisions", peer=peer, now_ms=now_ms)
         self._bell.ring(recipients)
@@ -322,6 +330,8 @@ class TransferService:
         return len(rows)
 
     def get(self, transfer_id: str, *, peer: str) -> sa.Row:
+        if not identifiers.is_uuid(transfer_id):
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, "a transfer id is a lowercase hyphenated UUID")
         with self._store.read() as connection:
             row = connection.execute(sa.select(transfers).where(transfers.c.transfer_id == transfer_id)).first()
         if row is None or peer not in (row.payer_bank_id, row.payee_bank_id):

@@ -16,7 +16,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
-from fedmall import limits
+from fedmall import limits, wellformed
 from fedmall.database import sum_of
 from fedmall.envelope import Envelope, SigningKey, open_envelope
 from fedmall.results import FedmallError
@@ -347,6 +347,9 @@ class WindowService:
                                    keys=self._registry.key_lookup)
             if answer.bank_id != peer:
                 raise FedmallError(rc.RESULT_CODE_FORBIDDEN, "a member answers only for itself")
+            problem = wellformed.reconciliation_problem(answer)
+            if problem is not None:
+                raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, problem)
         except FedmallError as error:
             with self.store.write() as connection:
                 audit_envelopes.record_refusal(connection, envelope.SerializeToString(), peer=peer, code=error.code,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from fedmall import identifiers, limits
+from fedmall import identifiers, limits, text
 from fedmall.money import CURRENCY_EXPONENTS, is_valid_amount
 from fedmall.v1 import result_pb2
 
@@ -13,9 +13,17 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,%d}$" % (limits.id_length_max - 
 
 
 def check_id(value: str, what: str) -> str:
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):  # fullmatch: "$" alone would let one trailing newline through.
         raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD,
                              f"{what} must be 1-{limits.id_length_max} letters, digits, '-', '_' or '.'")
+    return value
+
+
+def check_uuid(value: str, what: str) -> str:
+    """Every UUID id of the contract, in its one spelling (fedmall.identifiers.is_uuid)."""
+    if not identifiers.is_uuid(value):
+        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD,
+                             f"{what} must be a lowercase hyphenated UUID, not the nil or max UUID")
     return value
 
 
@@ -27,9 +35,10 @@ def check_account_id(value: str) -> str:
 
 
 def check_text(value: str, what: str, *, length_max: int) -> str:
-    if len(value) > length_max or not value.isprintable():
-        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD,
-                             f"{what} must be printable and at most {length_max} characters")
+    """The contract's one rule for text (fedmall.text), the same the clearing applies."""
+    problem = text.text_problem(value, length_max=length_max, what=what)
+    if problem is not None:
+        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, problem)
     return value
 
 

@@ -19,7 +19,7 @@ send_many_max = 10_000          # Transfers in one in-process send_many call.
 # Settlement: statements the clearing sends and the answers this node signs.
 statement_pages_per_window_max = 10_000             # 20 million entries per bank and window.
 statement_entries_per_page_max = protocol.notices_per_delivery_max
-movement_id_length_max = 80                         # "funds:" and the operator's id.
+movement_id_length_max = protocol.movement_id_length_max  # "funds:" and the operator's id.
 reconciliation_breaks_max = 1_000                   # Listed in one answer; break_count keeps the true number.
 reconciliation_break_bytes_max = 1_600              # Two entries, each with a 140-character (560-byte) reference.
 reconciliations_per_step_max = 16                   # Answers the submitter sends before looking again.
@@ -57,22 +57,22 @@ budget_quote_misses_per_s_default = 20
 budget_quote_misses_burst_default = 200
 
 # The marketplace: bounds on what customers and peers send.
-merchant_name_length_max = 140
+merchant_name_length_max = protocol.merchant_name_length_max
 merchant_contact_length_max = 200
-product_title_length_max = 140
-product_description_length_max = 2_000
+product_title_length_max = protocol.product_title_length_max
+product_description_length_max = protocol.product_description_length_max
 product_stock_max = 1_000_000_000
 items_per_order_max = 50
 items_per_cart_max = 100
 item_quantity_max = 10_000
-search_query_length_max = 200
+search_query_length_max = protocol.search_query_length_max
 search_words_max = 10
 search_page_size_max = 100
 search_page_size_default = 20
 search_results_per_bank_max = 200           # Best matches one bank returns to a fan-out.
-tracking_reference_length_max = 100
-refund_reason_length_max = 140
-decline_reason_length_max = 140            # The order_events.reason column.
+tracking_reference_length_max = protocol.tracking_reference_length_max
+refund_reason_length_max = protocol.order_reason_length_max
+decline_reason_length_max = protocol.order_reason_length_max  # The order_events.reason column.
 orders_listed_max = 1_000
 
 # The marketplace: timings (config keys in [node] override the first two).

@@ -68,7 +68,7 @@ class AccountService:
 
     def deposit(self, *, deposit_id: str, account_id: str, amount_minor: int, currency: str) -> tuple[int, AccountView]:
         """Teller deposit: cash -x, customer +x. Same id and content again: EXISTS."""
-        fields.check_id(deposit_id, "deposit id")
+        fields.check_uuid(deposit_id, "deposit id")
         fields.check_account_id(account_id)
         fields.check_amount(amount_minor)
         fields.check_currency(currency)

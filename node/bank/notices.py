@@ -35,6 +35,7 @@ import sqlalchemy as sa
 
 from fedmall.database import read_connection
 from fedmall import limits as protocol
+from fedmall import text, wellformed
 from fedmall.money import is_valid_amount
 from fedmall.results import name_of
 from fedmall.v1 import result_pb2, transfer_pb2
@@ -122,7 +123,14 @@ class Decision:
 
 
 def decide(prepare: transfer_pb2.Prepare, account, key: FulfilmentKey) -> Decision:
-    """The payee bank's answer to an incoming prepare. Pure."""
+    """The payee bank's answer to an incoming prepare. Pure.
+
+    A prepare whose fields break the contract (an id in another spelling, a reference with
+    control or bidirectional characters...) is rejected with INVALID_FIELD: the clearing
+    refuses those (fedmall.wellformed, the same check), so one here means the clearing let it
+    through, and this bank's books do not take it on trust."""
+    if wellformed.prepare_problem(prepare) is not None:
+        return Decision(result=result_pb2.RESULT_CODE_INVALID_FIELD, fulfilment=b"")
     code = payee_account_problem(account, prepare.amount.currency)
     if code != OK:
         return Decision(result=code, fulfilment=b"")
@@ -245,6 +253,9 @@ class NoticeService:
                 changes.unquoted.append((prepare.payer_bank_id, transfer_id))
                 return
             decision = decide(prepare, accounts.get(prepare.payee_account), self._key)
+            if decision.result == result_pb2.RESULT_CODE_INVALID_FIELD:
+                log.error("incoming transfer %r breaks the contract (%s); rejected",
+                          transfer_id[:protocol.uuid_length + 4], wellformed.prepare_problem(prepare))
             row = _incoming_row(prepare, now_ms=now_ms,
                                 status=ACCEPTED if decision.result == OK else REJECTED,
                                 reject_reason=result_pb2.RESULT_CODE_UNSPECIFIED if decision.result == OK else decision.result,
@@ -359,9 +370,12 @@ def _rows(connection: sa.Connection, table: sa.Table, ids: set[str], *, key: str
 
 def _incoming_row(prepare: transfer_pb2.Prepare, *, now_ms: int, status: str, reject_reason: int,
                   fulfilment: bytes | None, decision_sent: bool) -> dict:
+    # The books keep only text the contract allows; the delivery itself, as signed, is kept in
+    # received_deliveries for whoever has to look into it.
+    reference = prepare.reference if text.is_text(prepare.reference, length_max=protocol.reference_length_max) else ""
     return dict(
         transfer_id=prepare.transfer_id, payer_bank_id=prepare.payer_bank_id,
         payee_account_id=prepare.payee_account, amount_minor=prepare.amount.amount_minor,
-        currency=prepare.amount.currency, reference=prepare.reference, status=status,
+        currency=prepare.amount.currency, reference=reference, status=status,
         reject_reason=reject_reason, abort_reason=result_pb2.RESULT_CODE_UNSPECIFIED, fulfilment=fulfilment,
         decision_sent=decision_sent, created_at_unix_ms=now_ms, updated_at_unix_ms=now_ms, window_id=None)

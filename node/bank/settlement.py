@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from fedmall.database import read_connection, sum_of
 from fedmall.envelope import SigningKey
-from fedmall import limits as protocol
+from fedmall import wellformed
 from fedmall.money import CURRENCY_EXPONENTS, format_money, is_valid_amount
 from fedmall.v1 import envelope_pb2, money_pb2, result_pb2, settlement_pb2
 
@@ -83,6 +83,12 @@ def check_statement(statement: settlement_pb2.Statement, *, bank_id: str) -> Non
         _refuse(result_pb2.RESULT_CODE_BATCH_TOO_LARGE, f"{len(statement.entries)} entries on one page")
     if len(statement.movements) > limits.statement_entries_per_page_max:
         _refuse(result_pb2.RESULT_CODE_BATCH_TOO_LARGE, f"{len(statement.movements)} movements on one page")
+    # Ids in their one spelling, references without control or bidirectional characters: what the
+    # clearing accepts from members (fedmall.wellformed), so a page that breaks it is refused whole.
+    problem = next(filter(None, (wellformed.statement_entry_problem(entry) for entry in statement.entries)), None)
+    problem = problem or next(filter(None, (wellformed.movement_problem(m) for m in statement.movements)), None)
+    if problem is not None:
+        _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, problem)
 
 
 def check_window_settled(settled: settlement_pb2.WindowSettled, *, bank_id: str) -> None:
@@ -109,8 +115,8 @@ def check_liquidity_movement(movement: settlement_pb2.LiquidityMovement, *, bank
                                                       f"in direction {movement.direction}")
     if not movement.movement_id.startswith("funds:") or len(movement.movement_id) > limits.movement_id_length_max:
         _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, f"liquidity movement id {movement.movement_id[:100]!r}")
-    if movement.window_id <= 0 or len(movement.external_reference) > protocol.reference_length_max:
-        _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, f"liquidity movement {movement.movement_id}")
+    if movement.window_id <= 0 or wellformed.movement_problem(movement) is not None:
+        _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, f"liquidity movement {movement.movement_id!r}")
     if movement.amount.currency not in CURRENCY_EXPONENTS:
         _refuse(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"liquidity movement in {movement.amount.currency!r}")
     if not is_valid_amount(movement.amount.amount_minor):

@@ -175,7 +175,7 @@ class TransferService:
         return outcomes  # type: ignore[return-value]
 
     def _check_fields(self, request: SendRequest, *, internal_source: bool = False) -> None:
-        fields.check_id(request.transfer_id, "transfer id")
+        fields.check_uuid(request.transfer_id, "transfer id")
         if not (internal_source and request.from_account_id.startswith("@")):
             fields.check_account_id(request.from_account_id)
         fields.check_id(request.payee_bank_id, "payee bank id")
@@ -348,7 +348,7 @@ class TransferService:
         outcomes = []
         for item in items:
             try:
-                fields.check_id(item.transfer_id, "transfer id")
+                fields.check_uuid(item.transfer_id, "transfer id")
                 fields.check_account_id(item.payee_account)
                 fields.check_amount(item.amount.amount_minor)
                 fields.check_currency(item.amount.currency)
@@ -366,7 +366,7 @@ class TransferService:
     # Records --------------------------------------------------------------------------
 
     def get_record(self, transfer_id: str) -> TransferRecord:
-        fields.check_id(transfer_id, "transfer id")
+        fields.check_uuid(transfer_id, "transfer id")
         with read_connection(self._engine) as connection:
             row = connection.execute(sa.select(store.outgoing_transfers)
                                      .where(store.outgoing_transfers.c.transfer_id == transfer_id)).first()

@@ -172,7 +172,7 @@ class BuyerOrderService:
 
     def checkout(self, *, checkout_id: str, buyer_account_id: str, lines: Sequence[CartLine]) -> CheckoutResult:
         """Split the cart, escrow every order's total, then place each order at its seller's bank."""
-        fields.check_id(checkout_id, "checkout id")
+        fields.check_uuid(checkout_id, "checkout id")
         fields.check_account_id(buyer_account_id)
         check_lines(lines)
         digest = request_sha256(buyer_account_id, lines)
@@ -343,7 +343,7 @@ class BuyerOrderService:
 
     def _own_order(self, connection: sa.Connection, buyer_account_id: str, order_id: str):
         fields.check_account_id(buyer_account_id)
-        fields.check_id(order_id, "order id")
+        fields.check_uuid(order_id, "order id")
         row = connection.execute(sa.select(tables.buyer_orders).where(tables.buyer_orders.c.order_id == order_id)).first()
         if row is None or row.buyer_account_id != buyer_account_id:  # Someone else's: as if it did not exist.
             raise Refused(result_pb2.RESULT_CODE_ORDER_UNKNOWN, f"no order {order_id!r} for {buyer_account_id!r}")
@@ -507,11 +507,7 @@ class BuyerOrderService:
     def apply_event(self, *, sender_bank_id: str, event: marketplace_pb2.NotifyOrderEventRequest) -> int:
         """SHIPPED, DECLINED, RESERVATION_EXPIRED or REFUNDED from the order's seller bank; OK, EXISTS
         or why not."""
-        fields.check_id(event.event_id, "event id")
-        fields.check_id(event.order_id, "order id")
-        fields.check_text(event.tracking_reference, "tracking reference",
-                          length_max=limits.tracking_reference_length_max)
-        fields.check_text(event.reason, "reason", length_max=limits.decline_reason_length_max)
+        order_events.check_event_fields(event)
         table = tables.buyer_orders
         now_ms = self._now_ms()
         with self._engine.begin() as connection:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from fedmall.database import read_connection
 from fedmall.v1 import marketplace_pb2, result_pb2
 
-from node import limits
+from node import fields, limits
 from node.errors import InvalidRequest
 from node.market import store as tables
 from node.market.merchants import ProductView, product_query, product_view
@@ -50,9 +50,7 @@ class SearchPage:
 
 def query_words(query: str) -> list[str]:
     """The lower-cased words of a query; refuses an empty, overlong or unprintable one."""
-    if len(query) > limits.search_query_length_max or not query.isprintable():
-        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD,
-                             f"query must be printable and at most {limits.search_query_length_max} characters")
+    fields.check_text(query, "query", length_max=limits.search_query_length_max)
     words = list(dict.fromkeys(query.lower().split()))
     if not words:
         raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "query needs at least one word")
@@ -83,6 +81,21 @@ def _like_any(word: str):
     pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     columns = (tables.products.c.title, tables.products.c.description, tables.products.c.sku)
     return sa.or_(*(sa.func.lower(column).like(pattern, escape="\\") for column in columns))
+
+
+def peer_product_problem(product: marketplace_pb2.Product) -> str | None:
+    """Why a peer's product is not shown to this bank's buyers, or None: its ids and text follow
+    the rules this node's own merchants follow (node.market.merchants), bidirectional overrides
+    and control characters in a title included."""
+    try:
+        fields.check_id(product.merchant_id, "merchant id")
+        fields.check_id(product.sku, "sku")
+        fields.check_text(product.merchant_name, "merchant name", length_max=limits.merchant_name_length_max)
+        fields.check_text(product.title, "title", length_max=limits.product_title_length_max)
+        fields.check_text(product.description, "description", length_max=limits.product_description_length_max)
+    except InvalidRequest as error:
+        return str(error)
+    return None
 
 
 def product_from_proto(product: marketplace_pb2.Product, *, bank_id: str) -> ProductView:
@@ -143,7 +156,11 @@ class CatalogueService:
                 not_answering.append(bank_id)
                 continue
             products = future.result().products[:limits.search_results_per_bank_max]
-            found.extend(product_from_proto(product, bank_id=bank_id) for product in products)
+            sound = [product for product in products if peer_product_problem(product) is None]
+            if len(sound) < len(products):
+                log.warning("search: %d products from %s left out: %s", len(products) - len(sound), bank_id,
+                            next(peer_product_problem(p) for p in products if peer_product_problem(p) is not None))
+            found.extend(product_from_proto(product, bank_id=bank_id) for product in sound)
         ranked = rank(words, found)
         start = page * page_size
         return SearchPage(products=ranked[start:start + page_size], total=len(ranked),

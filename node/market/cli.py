@@ -26,6 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Callable, Protocol
 
+from fedmall import identifiers
 from fedmall.console import table
 from fedmall.money import MoneyError, check_currency
 from fedmall.v1 import marketplace_pb2, money_pb2, node_pb2, result_pb2
@@ -127,9 +128,12 @@ def _uuid(text: str | None, what: str) -> str:
     if text is None:
         return str(uuid.uuid4())
     try:
-        return str(uuid.UUID(text))
+        canonical = str(uuid.UUID(text))  # The contract's one spelling (fedmall.identifiers.is_uuid).
     except ValueError:
         raise BadInput(f"{what} must be a UUID, not {text!r}") from None
+    if not identifiers.is_uuid(canonical):
+        raise BadInput(f"{what} must not be the nil or max UUID")
+    return canonical
 
 
 def _one_actor(args, *, required: bool) -> tuple[str, str]:

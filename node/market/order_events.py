@@ -21,7 +21,7 @@ from fedmall.database import read_connection
 from fedmall.results import FedmallError, name_of
 from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_pb2
 
-from node import limits
+from node import fields, limits
 from node.market import store as tables
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,18 @@ ANSWERED_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
 # Final for an event that returns the escrow too: the buyer's bank has no such order, so it holds
 # no money for it (an order a hostile bank placed without escrow, say); asking again would not end.
 NOTHING_TO_RETURN_CODES = (result_pb2.RESULT_CODE_ORDER_UNKNOWN,)
+
+
+def check_event_fields(event: marketplace_pb2.NotifyOrderEventRequest) -> None:
+    """Every field of an event another bank sends, whatever its kind, by the contract's rules:
+    UUID ids in their one spelling, text without control or bidirectional characters, bounded.
+    InvalidRequest (INVALID_FIELD) otherwise."""
+    fields.check_uuid(event.event_id, "event id")
+    fields.check_uuid(event.order_id, "order id")
+    fields.check_text(event.tracking_reference, "tracking reference", length_max=limits.tracking_reference_length_max)
+    fields.check_text(event.reason, "reason", length_max=limits.decline_reason_length_max)
+    if event.transfer_id:
+        fields.check_uuid(event.transfer_id, "transfer id")
 
 
 class MarketplacePeers(Protocol):

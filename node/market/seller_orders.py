@@ -96,8 +96,8 @@ class Placed:
 
 
 def check_place_order(order: PlaceOrder) -> None:
-    fields.check_id(order.order_id, "order id")
-    fields.check_id(order.checkout_id, "checkout id")
+    fields.check_uuid(order.order_id, "order id")
+    fields.check_uuid(order.checkout_id, "checkout id")
     fields.check_account_id(order.buyer_account_id)
     fields.check_id(order.merchant_id, "merchant id")
     fields.check_currency(order.currency)
@@ -292,7 +292,7 @@ class SellerOrderService:
 
     def _own_order(self, connection: sa.Connection, merchant_id: str, order_id: str, *, for_update: bool = False):
         fields.check_id(merchant_id, "merchant id")
-        fields.check_id(order_id, "order id")
+        fields.check_uuid(order_id, "order id")
         query = sa.select(tables.seller_orders).where(tables.seller_orders.c.order_id == order_id)
         row = connection.execute(query.with_for_update() if for_update else query).first()
         if row is None or row.merchant_id != merchant_id:  # Another merchant's order: as if it did not exist.
@@ -403,10 +403,10 @@ class SellerOrderService:
                     transfer_id: str = "") -> int:
         """CANCELLED or COMPLETED from the order's buyer bank; OK, EXISTS or why not. A COMPLETED
         event names the release transfer that paid the merchant (none for this bank's own buyers)."""
-        fields.check_id(event_id, "event id")
-        fields.check_id(order_id, "order id")
+        fields.check_uuid(event_id, "event id")
+        fields.check_uuid(order_id, "order id")
         if transfer_id:
-            fields.check_id(transfer_id, "transfer id")
+            fields.check_uuid(transfer_id, "transfer id")
         table = tables.seller_orders
         with self._engine.begin() as connection:
             lock_order_id(connection, order_id)
@@ -479,7 +479,7 @@ class SellerOrderService:
     def refund(self, *, refund_id: str, merchant_id: str, order_id: str, amount_minor: int, currency: str,
                reason: str) -> tuple[int, OrderView]:
         """Approve a refund of amount_minor (<= total - refunded) out of the merchant's settlement account."""
-        fields.check_id(refund_id, "refund id")
+        fields.check_uuid(refund_id, "refund id")
         fields.check_amount(amount_minor)
         fields.check_currency(currency)
         fields.check_text(reason, "reason", length_max=limits.refund_reason_length_max)

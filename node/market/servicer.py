@@ -241,6 +241,7 @@ class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceService
     @answers_errors(marketplace_pb2.NotifyOrderEventResponse)
     def NotifyOrderEvent(self, request, context):
         sender_bank_id = self._caller_bank(context)
+        order_events.check_event_fields(request)  # Every field, whichever side's service takes the kind.
         if request.kind in (order_events.CANCELLED, order_events.COMPLETED):
             code = self._seller_orders.apply_event(sender_bank_id=sender_bank_id, event_id=request.event_id,
                                                    order_id=request.order_id, kind=request.kind,

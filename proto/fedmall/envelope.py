@@ -4,6 +4,24 @@ The signature is over PAE(payload_type, payload) so a signature for one message
 type can never be replayed as another. The receiver checks, in order: size, type,
 signer is the expected party, the key is known and active, the signature, and only
 then parses the exact bytes it verified.
+
+One rule for the bytes of every signed payload, at every level of it (a batch, each
+Prepare, Accept or Reject in it, a Reconciliation and its breaks, a key change...): they
+must be the payload's canonical form, and hold no field the contract does not define.
+Otherwise MALFORMED_PAYLOAD, for the whole envelope.
+
+- Canonical: parsing the bytes and serialising the message again deterministically gives
+  the same bytes. That is what SigningKey.sign produces, and what every mainstream
+  protobuf serialiser emits for these messages (fields once each, in number order,
+  defaults left out). It refuses a field encoded twice (the parser keeps the last, so the
+  signed bytes say two things), a default encoded explicitly, fields out of order,
+  non-minimal varints. So a receiver may store, hash and forward the re-serialisation of
+  any part of the payload: it is exactly the bytes that were signed (the clearing keeps
+  each Prepare that way), and the same content always has the same hash (EXISTS and
+  MODIFIED_REQUEST compare content, never encodings).
+- No unknown fields, at any depth: a field this contract does not define is either a
+  sender on a newer contract (both sides move to it together) or something smuggled past
+  the checks into what the receiver keeps and forwards.
 """
 from __future__ import annotations
 
@@ -51,6 +69,24 @@ class KeyLookup(Protocol):
     def __call__(self, key_id: str) -> VerificationKey | None: ...
 
 
+def has_unknown_fields(message: Message) -> bool:
+    """Does the message, or any message inside it, hold fields its type does not define?
+    (DiscardUnknownFields is recursive: the difference in size is anywhere in the tree.)"""
+    known = type(message)()
+    known.CopyFrom(message)
+    known.DiscardUnknownFields()
+    return known.ByteSize() != message.ByteSize()
+
+
+def payload_problem(message: Message, payload: bytes) -> str | None:
+    """Why payload, parsed into message, is not an acceptable signed payload, or None."""
+    if has_unknown_fields(message):
+        return "the payload holds fields the contract does not define"
+    if message.SerializeToString(deterministic=True) != payload:
+        return "the payload is not in canonical form (a field repeated, out of order or a default encoded)"
+    return None
+
+
 def open_envelope(
     envelope: envelope_pb2.Envelope,
     message_class: Callable[[], MessageT],
@@ -64,6 +100,9 @@ def open_envelope(
     message = message_class()
     if envelope.payload_type != message.DESCRIPTOR.full_name:
         raise FedmallError(result_pb2.RESULT_CODE_MALFORMED_PAYLOAD, f"expected {message.DESCRIPTOR.full_name}")
+    if len(envelope.key_id) > limits.key_id_length_max:
+        raise FedmallError(result_pb2.RESULT_CODE_UNKNOWN_KEY, f"a signing key id has at most {limits.key_id_length_max} "
+                                                               "characters")
     key = keys(envelope.key_id)
     if key is None:
         raise FedmallError(result_pb2.RESULT_CODE_UNKNOWN_KEY, f"unknown signing key {envelope.key_id!r}")
@@ -77,4 +116,7 @@ def open_envelope(
         message.ParseFromString(envelope.payload)
     except DecodeError:
         raise FedmallError(result_pb2.RESULT_CODE_MALFORMED_PAYLOAD, "payload does not parse") from None
+    problem = payload_problem(message, envelope.payload)
+    if problem is not None:
+        raise FedmallError(result_pb2.RESULT_CODE_MALFORMED_PAYLOAD, problem)
     return message

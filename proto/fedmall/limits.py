@@ -17,8 +17,25 @@ id_length_max = 64
 account_id_length_max = 34
 bank_id_length_max = 34
 iso20022_identifier_length_max = 35
+uuid_length = 36                 # Every UUID id, lowercase and hyphenated (fedmall.identifiers).
 reference_length_max = 140
 holder_name_length_max = 140
+reject_reason_length_max = 140   # A payee's words on a Reject, beside its reason code.
+participant_name_length_max = 140
+# Signing key ids are "<bank_id>/<key name>" (fedmall.identifiers.is_key_id).
+key_name_length_max = 32
+key_id_length_max = bank_id_length_max + 1 + key_name_length_max
+# A reconciliation break names a transfer (a UUID) or a liquidity movement ("funds:<id>",
+# "settlement:<window>"), and says in words what is wrong with a statement.
+movement_id_length_max = 80
+break_detail_length_max = 200
+# The marketplace: text one bank's node sends another (fedmall.text on both sides).
+merchant_name_length_max = 140
+product_title_length_max = 140
+product_description_length_max = 2_000
+tracking_reference_length_max = 100
+order_reason_length_max = 140    # Why an order was declined or refunded.
+search_query_length_max = 200
 # One serialised Prepare with every field at its max: ids and accounts (36 + 3 * 34), the
 # amount (~16), condition (34), expiry (~11) and a reference of 140 characters of up to
 # 4 UTF-8 bytes each (563), with tags: under 800. A larger one is refused at the clearing,
@@ -55,3 +72,5 @@ assert stream_message_bytes_max + envelope_bytes_max <= grpc_message_bytes_max
 assert expiry_ms_min < expiry_ms_max
 assert refused_certificates_max * refused_certificate_bytes_max <= grpc_message_bytes_max
 assert max(account_id_length_max, bank_id_length_max) < iso20022_identifier_length_max
+assert uuid_length <= id_length_max and key_id_length_max <= id_length_max + bank_id_length_max
+assert reject_reason_length_max <= reference_length_max

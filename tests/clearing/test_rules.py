@@ -39,6 +39,11 @@ def test_prepare__a_sound_prepare_is_ok():
 @pytest.mark.parametrize("changes, code", [
     (dict(transfer_id="not-a-uuid"), rc.RESULT_CODE_INVALID_FIELD),
     (dict(transfer_id=str(uuid.uuid4()).replace("-", "")), rc.RESULT_CODE_INVALID_FIELD),
+    (dict(transfer_id=str(uuid.uuid4()).upper()), rc.RESULT_CODE_INVALID_FIELD),
+    (dict(transfer_id=str(uuid.UUID(int=0))), rc.RESULT_CODE_INVALID_FIELD),
+    (dict(reference="order 1\nPAID IN FULL"), rc.RESULT_CODE_INVALID_FIELD),
+    (dict(reference="invoice \u202egnp.exe"), rc.RESULT_CODE_INVALID_FIELD),
+    (dict(payee_bank_id="bank b"), rc.RESULT_CODE_INVALID_FIELD),
     (dict(payee_account="bad account"), rc.RESULT_CODE_INVALID_FIELD),
     (dict(payee_account=""), rc.RESULT_CODE_INVALID_FIELD),
     (dict(reference="r" * (limits.reference_length_max + 1)), rc.RESULT_CODE_INVALID_FIELD),
@@ -74,22 +79,23 @@ def test_prepare__expiry_exactly_at_its_bounds_is_allowed_one_past_is_not(expire
     assert problem(prepare(expires_at_unix_ms=NOW_MS + expires_in_ms)) == code
 
 
-@pytest.mark.parametrize("extra_bytes, code", [(0, rc.RESULT_CODE_UNKNOWN_PARTICIPANT), (1, rc.RESULT_CODE_INVALID_FIELD)])
-def test_prepare__exactly_the_byte_limit_is_judged_by_its_fields_one_more_is_too_large(extra_bytes, code):
-    sized = prepare()
-    payer = "p" * (len(sized.payer_bank_id) + limits.prepare_bytes_max - sized.ByteSize() - 1)  # Length prefix: 2 bytes.
-    sized.payer_bank_id = payer + "p" * extra_bytes
-    assert sized.ByteSize() == limits.prepare_bytes_max + extra_bytes
-    assert problem(sized, signer=sized.payer_bank_id) == code
+def test_prepare__every_field_at_its_bound_fits_under_the_byte_limit():
+    """The byte bound is a second line: a prepare whose fields are all within their own bounds
+    (ids, accounts, a reference of 140 four-byte characters, the largest amount) is under it."""
+    payer, payee = "p" * limits.bank_id_length_max, "q" * limits.bank_id_length_max
+    largest = make_prepare(payer, payee, limits.amount_minor_max, now_ms=NOW_MS, account="a" * limits.account_id_length_max,
+                           expires_in_ms=limits.expiry_ms_max)
+    largest.reference = "\U0001D11E" * limits.reference_length_max
+    assert largest.ByteSize() <= limits.prepare_bytes_max
+    terms = {bank_id: rules.ParticipantTerms(bank_id, "EUR", rules.ACTIVE) for bank_id in (payer, payee)}
+    assert problem(largest, signer=payer, participants=terms) == rc.RESULT_CODE_OK
 
 
-def test_prepare__oversize_or_with_unknown_fields_is_an_invalid_field():
+def test_prepare__oversize_is_an_invalid_field():
     assert problem(prepare(reference="r" * limits.prepare_bytes_max)) == rc.RESULT_CODE_INVALID_FIELD
-    sound = prepare()
-    unknown = sound.SerializeToString() + b"\xf8\x07\x01"   # Field 127, a varint the contract does not define.
-    parsed = type(sound).FromString(unknown)
-    assert rules.has_unknown_fields(parsed) and not rules.has_unknown_fields(sound)
-    assert problem(parsed) == rc.RESULT_CODE_INVALID_FIELD
+    sized = prepare(payer_bank_id="p" * limits.prepare_bytes_max)
+    assert sized.ByteSize() > limits.prepare_bytes_max
+    assert problem(sized, signer=sized.payer_bank_id) == rc.RESULT_CODE_INVALID_FIELD
 
 
 @pytest.mark.parametrize("payer_status, payee_status", [(rules.SUSPENDED, rules.ACTIVE),
@@ -138,12 +144,13 @@ def test_headroom__is_the_lower_limit_less_the_exposure(position, reserved, cap,
     assert (problem == rc.RESULT_CODE_OK) == (headroom >= 1)
 
 
-def test_is_uuid__only_the_hyphenated_form():
+def test_is_uuid__only_the_lowercase_hyphenated_form_and_never_nil():
     text = "12345678-1234-4234-9234-123456789abc"
     assert rules.is_uuid(text)
     # The same UUID written otherwise: hyphens moved (either way in sort order), braces, none, a URN.
     others = ("1234567-81234-4234-9234-123456789abc", "123456781-234-4234-9234-123456789abc", "{" + text + "}",
-              text.replace("-", ""), "urn:uuid:" + text, "", "x")
+              text.replace("-", ""), "urn:uuid:" + text, "", "x", text.upper(), text + "\n",
+              "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff")
     assert [rules.is_uuid(other) for other in others] == [False] * len(others)
 
 

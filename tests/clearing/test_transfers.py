@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from fedmall.envelope import open_envelope, VerificationKey
-from fedmall import pki
+from fedmall import identifiers, pki
 from fedmall.v1 import clearing_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
@@ -146,7 +146,8 @@ def test_prepare__bad_input_is_refused_and_changes_nothing(world, change, code):
     assert [r.result for r in response.results] == [code]
     assert positions(world) == before
     status = world.stub("bank-a").GetTransfer(clearing_pb2.GetTransferRequest(transfer_id=prepare.transfer_id))
-    assert status.result == rc.RESULT_CODE_TRANSFER_NOT_FOUND
+    assert status.result == (rc.RESULT_CODE_TRANSFER_NOT_FOUND if identifiers.is_uuid(prepare.transfer_id)
+                             else rc.RESULT_CODE_INVALID_FIELD)
 
 
 def test_prepare__over_net_debit_cap_is_refused(world):
@@ -331,12 +332,14 @@ def test_stream__resumes_after_cursor_without_gaps(world):
     assert [d.sequence for d in resumed] == [5, 6]
 
 
-def test_prepare__fields_outside_the_contract_or_oversize_are_refused(world):
+def test_prepare__fields_outside_the_contract_refuse_the_whole_envelope(world):
     prepare = make_prepare("bank-a", "bank-b", 100, now_ms=world.clock())
     padded = transfer_pb2.Prepare()
     padded.MergeFromString(prepare.SerializeToString() + b"\xfa\x06\x03abc")  # Field 111, unknown.
     assert padded.ByteSize() > prepare.ByteSize()
-    assert [r.result for r in submit_prepares(world, "bank-a", padded).results] == [rc.RESULT_CODE_INVALID_FIELD]
+    sound = make_prepare("bank-a", "bank-b", 100, now_ms=world.clock())
+    response = submit_prepares(world, "bank-a", sound, padded)
+    assert (response.result, list(response.results)) == (rc.RESULT_CODE_MALFORMED_PAYLOAD, [])
     assert positions(world)["bank-a"] == (0, 0)
 
 

@@ -42,6 +42,7 @@ from node.bank import store as node_store
 from scripts import invariants
 from scripts.federation import BankSpec, Federation
 from tests.faults.processes import FaultyFederation
+from tests.support.ids import uuid_of
 
 CURRENCY = "EUR"
 ACCOUNTS_PER_BANK = 4
@@ -154,7 +155,7 @@ def _provision(federation: Federation) -> None:
             stub.OpenAccount(node_pb2.OpenAccountRequest(account_id=f"c{index}", holder_name=f"Customer {index}",
                                                          currency=CURRENCY), timeout=30)
             stub.Deposit(node_pb2.DepositRequest(
-                deposit_id=f"{bank.bank_id}-c{index}", account_id=f"c{index}",
+                deposit_id=uuid_of(f"{bank.bank_id}-c{index}"), account_id=f"c{index}",
                 amount=money_pb2.Money(amount_minor=DEPOSIT_MINOR, currency=CURRENCY)), timeout=30)
 
 

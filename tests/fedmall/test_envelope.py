@@ -67,3 +67,61 @@ def test_open__verified_garbage_is_malformed_payload():
     envelope.payload = b"\xff\xff\xff"
     envelope.signature = KEY.private_key.sign(pae(envelope.payload_type, envelope.payload))
     assert code_of(lambda: open_(envelope)) == rc.RESULT_CODE_MALFORMED_PAYLOAD
+
+
+# One rule for the bytes of a signed payload: canonical, and nothing the contract does not define.
+
+def signed(payload: bytes, payload_type: str = "fedmall.v1.DecisionBatch"):
+    """An envelope validly signed over exactly these bytes."""
+    envelope = KEY.sign(transfer_pb2.DecisionBatch())
+    envelope.payload_type, envelope.payload = payload_type, payload
+    envelope.signature = KEY.private_key.sign(pae(payload_type, payload))
+    return envelope
+
+
+def accept_bytes(transfer_id: bytes, fulfilment: bytes = b"f" * 32) -> bytes:
+    return b"\x0a" + bytes([len(transfer_id)]) + transfer_id + b"\x12" + bytes([len(fulfilment)]) + fulfilment
+
+
+@pytest.mark.parametrize("payload, why", [
+    (b"\x0a" + bytes([len(accept_bytes(b"t1"))]) + accept_bytes(b"t1") + b"\xf8\x07\x01", "unknown field at batch level"),
+    (b"\x0a" + bytes([len(accept_bytes(b"t1") + b"\xf8\x07\x01")]) + accept_bytes(b"t1") + b"\xf8\x07\x01",
+     "unknown field inside an Accept"),
+])
+def test_open__unknown_fields_at_any_depth_are_malformed_payload(payload, why):
+    with pytest.raises(FedmallError) as error:
+        open_(signed(payload))
+    assert error.value.code == rc.RESULT_CODE_MALFORMED_PAYLOAD and "does not define" in str(error.value), why
+
+
+def test_open__a_field_encoded_twice_is_malformed_though_it_parses_and_verifies():
+    # transfer_id twice: the parser keeps the last, so the signed bytes say two things.
+    twice = b"\x0a\x02t1" + accept_bytes(b"t2")
+    payload = b"\x0a" + bytes([len(twice)]) + twice
+    assert transfer_pb2.DecisionBatch.FromString(payload).accepts[0].transfer_id == "t2"
+    with pytest.raises(FedmallError) as error:
+        open_(signed(payload))
+    assert error.value.code == rc.RESULT_CODE_MALFORMED_PAYLOAD and "canonical" in str(error.value)
+
+
+def batch_of(accept: bytes) -> bytes:
+    return b"\x0a" + bytes([len(accept)]) + accept
+
+
+@pytest.mark.parametrize("payload, same_as", [
+    (batch_of(b"\x0a\x02t1\x12\x00"), transfer_pb2.Accept(transfer_id="t1")),         # A default written out.
+    (batch_of(b"\x12\x20" + b"f" * 32 + b"\x0a\x02t1"), sample().accepts[0]),       # Fields out of order.
+    (batch_of(b"\x0a\x02t1\x12\xa0\x00" + b"f" * 32), sample().accepts[0]),         # A length as a long varint.
+])
+def test_open__other_encodings_of_the_same_content_are_malformed(payload, same_as):
+    assert transfer_pb2.DecisionBatch.FromString(payload) == transfer_pb2.DecisionBatch(accepts=[same_as])
+    assert code_of(lambda: open_(signed(payload))) == rc.RESULT_CODE_MALFORMED_PAYLOAD
+
+
+def test_open__a_key_id_longer_than_any_key_is_unknown_without_a_lookup():
+    looked_up = []
+    envelope = KEY.sign(sample())
+    envelope.key_id = "bank-a/" + "k" * 10_000
+    with pytest.raises(FedmallError) as error:
+        open_envelope(envelope, transfer_pb2.DecisionBatch, expected_signer="bank-a", keys=looked_up.append)
+    assert error.value.code == rc.RESULT_CODE_UNKNOWN_KEY and looked_up == []

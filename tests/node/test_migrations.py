@@ -23,6 +23,7 @@ from node.credit.repayments import RepaymentFromSales
 from node.migrations import all_tables
 from node.server import build_node
 from tests.support.credit import EXAMPLE_POLICY
+from tests.support.ids import uuid_of
 
 BEFORE_WINGS = Path(__file__).with_name("fixtures") / "node_db_before_wings.sql"
 OK = result_pb2.RESULT_CODE_OK
@@ -70,7 +71,7 @@ def test_database_made_before_the_wings__upgrades_and_serves(tmp_path, consortiu
 
         # And the new code writes to it: a deposit, and a sale whose share repays the old loan.
         deposit = bank.Deposit(node_pb2.DepositRequest(
-            deposit_id="d-after", account_id="alice", amount=money_pb2.Money(amount_minor=1_000, currency="EUR")))
+            deposit_id=uuid_of("d-after"), account_id="alice", amount=money_pb2.Money(amount_minor=1_000, currency="EUR")))
         assert deposit.result == OK
         with node.engine.begin() as connection:
             book_settlement_credits(connection, [ledger.move(

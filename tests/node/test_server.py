@@ -12,6 +12,7 @@ from node.config import load_config
 from node.server import build_node
 from tests.support.federation import wait_until
 from tests.support.signals import linux_x86_64_only, stops_on_sigterm_to_another_thread
+from tests.support.ids import uuid_of
 
 R = result_pb2
 
@@ -61,11 +62,11 @@ def test_send__goes_through_quote_outbox_and_commit(consortium, federation, fake
     b = node_stub(consortium, federation["bank-b"], as_party="bank-b")
     assert a.OpenAccount(node_pb2.OpenAccountRequest(account_id="alice", holder_name="Alice", currency="EUR")).result == R.RESULT_CODE_OK
     assert b.OpenAccount(node_pb2.OpenAccountRequest(account_id="bob", holder_name="Bob", currency="EUR")).result == R.RESULT_CODE_OK
-    deposit = a.Deposit(node_pb2.DepositRequest(deposit_id="d1", account_id="alice", amount=eur(10_000)))
+    deposit = a.Deposit(node_pb2.DepositRequest(deposit_id=uuid_of("d1"), account_id="alice", amount=eur(10_000)))
     assert (deposit.result, deposit.balance.amount_minor) == (R.RESULT_CODE_OK, 10_000)
 
     sent = a.SendTransfer(node_pb2.SendTransferRequest(
-        transfer_id="t1", from_account_id="alice", payee_bank_id="bank-b", payee_account_id="bob",
+        transfer_id=uuid_of("t1"), from_account_id="alice", payee_bank_id="bank-b", payee_account_id="bob",
         amount=eur(2_500), reference="order 7"))
     assert (sent.result, sent.status) == (R.RESULT_CODE_OK, "PENDING")
     assert a.GetAccount(node_pb2.GetAccountRequest(account_id="alice")).balance.amount_minor == 7_500
@@ -91,8 +92,8 @@ def test_send__goes_through_quote_outbox_and_commit(consortium, federation, fake
     deliver(2, "bank-b", transfer_pb2.TRANSFER_STATE_COMMITTED, accept.fulfilment)
     deliver(1, "bank-a", transfer_pb2.TRANSFER_STATE_COMMITTED, accept.fulfilment)
     wait_until(lambda: b.GetAccount(node_pb2.GetAccountRequest(account_id="bob")).balance.amount_minor == 2_500)
-    wait_until(lambda: a.GetTransferRecord(node_pb2.GetTransferRecordRequest(transfer_id="t1")).status == "COMMITTED")
-    incoming = b.GetTransferRecord(node_pb2.GetTransferRecordRequest(transfer_id="t1"))
+    wait_until(lambda: a.GetTransferRecord(node_pb2.GetTransferRecordRequest(transfer_id=uuid_of("t1"))).status == "COMMITTED")
+    incoming = b.GetTransferRecord(node_pb2.GetTransferRecordRequest(transfer_id=uuid_of("t1")))
     assert (incoming.direction, incoming.status, incoming.counterparty_bank_id) == ("incoming", "COMMITTED", "bank-a")
     assert federation["bank-a"].accounts.internal_balances() == {"@cash/EUR": -10_000, "@clearing/EUR": 2_500}
 
@@ -100,9 +101,9 @@ def test_send__goes_through_quote_outbox_and_commit(consortium, federation, fake
 def test_send__unknown_payee_bank_is_refused(consortium, federation):
     a = node_stub(consortium, federation["bank-a"])
     a.OpenAccount(node_pb2.OpenAccountRequest(account_id="alice", holder_name="Alice", currency="EUR"))
-    a.Deposit(node_pb2.DepositRequest(deposit_id="d1", account_id="alice", amount=eur(100)))
+    a.Deposit(node_pb2.DepositRequest(deposit_id=uuid_of("d1"), account_id="alice", amount=eur(100)))
     sent = a.SendTransfer(node_pb2.SendTransferRequest(
-        transfer_id="t1", from_account_id="alice", payee_bank_id="bank-z", payee_account_id="bob", amount=eur(50)))
+        transfer_id=uuid_of("t1"), from_account_id="alice", payee_bank_id="bank-z", payee_account_id="bob", amount=eur(50)))
     assert sent.result == R.RESULT_CODE_UNKNOWN_PARTICIPANT
 
 
@@ -129,9 +130,9 @@ def test_send_transfers__one_result_per_transfer_in_order(consortium, federation
     b = node_stub(consortium, federation["bank-b"], as_party="bank-b")
     a.OpenAccount(node_pb2.OpenAccountRequest(account_id="alice", holder_name="Alice", currency="EUR"))
     b.OpenAccount(node_pb2.OpenAccountRequest(account_id="bob", holder_name="Bob", currency="EUR"))
-    a.Deposit(node_pb2.DepositRequest(deposit_id="d1", account_id="alice", amount=eur(100)))
+    a.Deposit(node_pb2.DepositRequest(deposit_id=uuid_of("d1"), account_id="alice", amount=eur(100)))
     transfers = [node_pb2.SendTransferRequest(
-        transfer_id=f"t{i}", from_account_id="alice", payee_bank_id="bank-b", payee_account_id="bob",
+        transfer_id=uuid_of(f"t{i}"), from_account_id="alice", payee_bank_id="bank-b", payee_account_id="bob",
         amount=eur(40)) for i in range(3)]
     response = a.SendTransfers(node_pb2.SendTransfersRequest(transfers=transfers))
     assert [r.result for r in response.results] == [R.RESULT_CODE_OK, R.RESULT_CODE_OK, R.RESULT_CODE_INSUFFICIENT_FUNDS]
@@ -148,7 +149,7 @@ def test_offline_node__reconciles_when_it_comes_back_and_cli_shows_it(consortium
     node.accounts.open_account(account_id="alice", holder_name="Alice", currency="EUR")
     node.stop(grace_s=0)  # Offline while the clearing commits, closes window 3 and issues the statement.
 
-    prepares = [transfer_pb2.Prepare(transfer_id=f"t{i}", payer_bank_id="bank-b", payee_bank_id="bank-a",
+    prepares = [transfer_pb2.Prepare(transfer_id=uuid_of(f"t{i}"), payer_bank_id="bank-b", payee_bank_id="bank-a",
                                      payee_account="alice", amount=eur(100 * i), condition=b"c" * 32)
                 for i in (1, 2, 3)]
     notices = [transfer_pb2.TransferNotice(prepare=p, state=transfer_pb2.TRANSFER_STATE_COMMITTED,

@@ -69,6 +69,7 @@ class ResultCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESULT_CODE_TRANSFER_ALREADY_COUNTED: _ClassVar[ResultCode]
     RESULT_CODE_ORDER_NOT_PAID: _ClassVar[ResultCode]
     RESULT_CODE_RATE_LIMITED: _ClassVar[ResultCode]
+    RESULT_CODE_KEY_REVOKED: _ClassVar[ResultCode]
 RESULT_CODE_UNSPECIFIED: ResultCode
 RESULT_CODE_OK: ResultCode
 RESULT_CODE_EXISTS: ResultCode
@@ -132,3 +133,4 @@ RESULT_CODE_REFUND_NOT_PAID: ResultCode
 RESULT_CODE_TRANSFER_ALREADY_COUNTED: ResultCode
 RESULT_CODE_ORDER_NOT_PAID: ResultCode
 RESULT_CODE_RATE_LIMITED: ResultCode
+RESULT_CODE_KEY_REVOKED: ResultCode

@@ -10,6 +10,7 @@ from node.bank import ledger, store
 from node.bank.transfers import SendRequest
 from tests.node.bank.test_services import OWED, FakeQuoter, Bank
 from tests.support.concurrency import at_once
+from tests.support.ids import uuid_of
 
 
 
@@ -18,7 +19,7 @@ def bank(request, tmp_path):
     url = "" if request.param == "sqlite" else request.getfixturevalue("postgres_cluster").new_database()
     bank = Bank(tmp_path, "bank-a", FakeQuoter(), database_url=url)
     bank.accounts.open_account(account_id="alice", holder_name="Alice", currency="EUR")
-    bank.accounts.deposit(deposit_id="d1", account_id="alice", amount_minor=10_000, currency="EUR")
+    bank.accounts.deposit(deposit_id=uuid_of("d1"), account_id="alice", amount_minor=10_000, currency="EUR")
     yield bank
     bank.engine.dispose()
 
@@ -26,7 +27,7 @@ def bank(request, tmp_path):
 def test_sends__eight_at_once_from_one_account_never_overdraw_it(bank):
     def send(index: int):
         return lambda: bank.transfers.send_many([SendRequest(
-            transfer_id=f"t{index}", from_account_id="alice", payee_bank_id="bank-b", payee_account_id="bob",
+            transfer_id=uuid_of(f"t{index}"), from_account_id="alice", payee_bank_id="bank-b", payee_account_id="bob",
             amount_minor=3_000, currency="EUR")])[0].result
 
     outcomes = at_once([send(index) for index in range(8)])

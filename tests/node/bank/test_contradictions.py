@@ -7,6 +7,7 @@ from fedmall.v1 import transfer_pb2
 
 from tests.node.bank.test_services import (  # noqa: F401
     CLEARING, OWED, bank_a, bank_b, consumer, delivery, incoming_prepare, notice, quoter, send)
+from tests.support.ids import uuid_of
 
 RESERVED, COMMITTED, ABORTED = (transfer_pb2.TRANSFER_STATE_RESERVED, transfer_pb2.TRANSFER_STATE_COMMITTED,
                                 transfer_pb2.TRANSFER_STATE_ABORTED)
@@ -32,7 +33,7 @@ def test_payer__a_notice_contradicting_the_outcome_moves_nothing(bank_a, first, 
     handler.handle(delivery(2, "bank-a", [notice(prepare, then, result=R.RESULT_CODE_OK if then != ABORTED
                                                  else R.RESULT_CODE_EXPIRED)]))
     assert payer_books(bank_a) == books
-    assert bank_a.transfers.get_record("t1").status == status
+    assert bank_a.transfers.get_record(uuid_of("t1")).status == status
     assert bank_a.books_problems() == []
 
 

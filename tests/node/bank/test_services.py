@@ -18,6 +18,7 @@ from node.bank.settlement import SettlementService
 from node.bank.settlement_credits import NoClaims
 from node.bank.transfers import SendRequest, TransferService
 from node.errors import Unavailable
+from tests.support.ids import uuid_of
 
 R = result_pb2
 NOW_S = 1_900_000_000.0
@@ -95,7 +96,7 @@ def quoter():
 def bank_a(tmp_path, quoter):
     bank = Bank(tmp_path, "bank-a", quoter)
     bank.accounts.open_account(account_id="alice", holder_name="Alice", currency="EUR")
-    bank.accounts.deposit(deposit_id="d1", account_id="alice", amount_minor=10_000, currency="EUR")
+    bank.accounts.deposit(deposit_id=uuid_of("d1"), account_id="alice", amount_minor=10_000, currency="EUR")
     yield bank
     bank.engine.dispose()
 
@@ -108,7 +109,7 @@ def bank_b(tmp_path):
     bank.engine.dispose()
 
 
-def send(transfer_id="t1", amount_minor=2_500, to_account="bob", **overrides):
+def send(transfer_id=uuid_of("t1"), amount_minor=2_500, to_account="bob", **overrides):
     return SendRequest(**{**dict(transfer_id=transfer_id, from_account_id="alice", payee_bank_id="bank-b",
                                  payee_account_id=to_account, amount_minor=amount_minor, currency="EUR"),
                           **overrides})
@@ -133,10 +134,10 @@ def test_open_account__bad_id_and_currency_are_refused(bank_a):
 
 
 def test_deposit__is_idempotent_by_deposit_id(bank_a):
-    code, account = bank_a.accounts.deposit(deposit_id="d1", account_id="alice", amount_minor=10_000, currency="EUR")
+    code, account = bank_a.accounts.deposit(deposit_id=uuid_of("d1"), account_id="alice", amount_minor=10_000, currency="EUR")
     assert (code, account.balance_minor) == (R.RESULT_CODE_EXISTS, 10_000)
     with pytest.raises(FedmallError) as modified:
-        bank_a.accounts.deposit(deposit_id="d1", account_id="alice", amount_minor=1, currency="EUR")
+        bank_a.accounts.deposit(deposit_id=uuid_of("d1"), account_id="alice", amount_minor=1, currency="EUR")
     assert modified.value.code == R.RESULT_CODE_MODIFIED_REQUEST
     assert bank_a.balance(CASH) == -10_000
     assert bank_a.books_problems() == []
@@ -149,7 +150,7 @@ def test_deposit__is_idempotent_by_deposit_id(bank_a):
 ])
 def test_deposit__refusals_change_nothing(bank_a, account_id, amount_minor, currency, code):
     with pytest.raises(FedmallError) as refused:
-        bank_a.accounts.deposit(deposit_id="d2", account_id=account_id, amount_minor=amount_minor, currency=currency)
+        bank_a.accounts.deposit(deposit_id=uuid_of("d2"), account_id=account_id, amount_minor=amount_minor, currency=currency)
     assert refused.value.code == code
     assert bank_a.balance("alice") == 10_000
 
@@ -177,9 +178,9 @@ def test_send__same_id_same_content_exists_other_content_modified(bank_a):
 
 
 def test_send__exactly_the_balance_is_sent_one_minor_unit_more_is_not(bank_a):
-    assert bank_a.transfers.send(send("t-all", amount_minor=10_000)).result == R.RESULT_CODE_OK
+    assert bank_a.transfers.send(send(uuid_of("t-all"), amount_minor=10_000)).result == R.RESULT_CODE_OK
     assert bank_a.balance("alice") == 0
-    assert bank_a.transfers.send(send("t-one", amount_minor=1)).result == R.RESULT_CODE_INSUFFICIENT_FUNDS
+    assert bank_a.transfers.send(send(uuid_of("t-one"), amount_minor=1)).result == R.RESULT_CODE_INSUFFICIENT_FUNDS
     assert bank_a.balance("alice") == 0 and bank_a.books_problems() == []
 
 
@@ -218,7 +219,7 @@ def test_send__invalid_requests_change_nothing(bank_a, quoter, overrides, code):
 
 
 def test_send_many__one_quote_call_per_bank_and_running_balance(bank_a, quoter):
-    requests = [send(transfer_id=f"t{i}", amount_minor=3_000) for i in range(4)] + [send(transfer_id="t0")]
+    requests = [send(transfer_id=uuid_of(f"t{i}"), amount_minor=3_000) for i in range(4)] + [send(transfer_id=uuid_of("t0"))]
     outcomes = bank_a.transfers.send_many(requests)
     assert [o.result for o in outcomes] == [R.RESULT_CODE_OK] * 3 + [R.RESULT_CODE_INSUFFICIENT_FUNDS,
                                                                       R.RESULT_CODE_MODIFIED_REQUEST]
@@ -228,11 +229,11 @@ def test_send_many__one_quote_call_per_bank_and_running_balance(bank_a, quoter):
 
 
 def test_prepare_results__refusal_aborts_and_reverses_once(bank_a):
-    bank_a.transfers.send_many([send("t1"), send("t2")])
-    bank_a.transfers.record_prepare_results([("t1", R.RESULT_CODE_OK), ("t2", R.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED)])
-    bank_a.transfers.record_prepare_results([("t2", R.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED)])
-    assert bank_a.transfers.get_record("t1").status == "SUBMITTED"
-    record = bank_a.transfers.get_record("t2")
+    bank_a.transfers.send_many([send(uuid_of("t1")), send(uuid_of("t2"))])
+    bank_a.transfers.record_prepare_results([(uuid_of("t1"), R.RESULT_CODE_OK), (uuid_of("t2"), R.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED)])
+    bank_a.transfers.record_prepare_results([(uuid_of("t2"), R.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED)])
+    assert bank_a.transfers.get_record(uuid_of("t1")).status == "SUBMITTED"
+    record = bank_a.transfers.get_record(uuid_of("t2"))
     assert (record.status, record.abort_reason) == ("ABORTED", R.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED)
     assert bank_a.balance("alice") == 7_500
     assert bank_a.transfers.pending_prepares(limit=10) == []
@@ -275,7 +276,7 @@ def test_payer_commit__replayed_delivery_posts_once(bank_a):
     # The same notice again under a new sequence has no effect either.
     consumer(bank_a, "bank-a").handle(delivery(2, "bank-a", [notice(prepare, transfer_pb2.TRANSFER_STATE_COMMITTED)]))
     assert bank_a.postings_count() == 6
-    assert bank_a.transfers.get_record("t1").status == "COMMITTED"
+    assert bank_a.transfers.get_record(uuid_of("t1")).status == "COMMITTED"
     assert bank_a.books_problems() == []
 
 
@@ -284,7 +285,7 @@ def test_payer_abort__reverses_to_customer_with_reason(bank_a):
     [prepare] = bank_a.transfers.pending_prepares(limit=10)
     aborted = notice(prepare, transfer_pb2.TRANSFER_STATE_ABORTED, result=R.RESULT_CODE_PAYEE_REJECTED)
     consumer(bank_a, "bank-a").handle(delivery(1, "bank-a", [aborted, aborted]))
-    record = bank_a.transfers.get_record("t1")
+    record = bank_a.transfers.get_record(uuid_of("t1"))
     assert (record.status, record.abort_reason) == ("ABORTED", R.RESULT_CODE_PAYEE_REJECTED)
     assert (bank_a.balance("alice"), bank_a.balance(OWED)) == (10_000, 0)
     assert bank_a.books_problems() == []
@@ -309,7 +310,7 @@ def test_tampered_delivery__is_refused_and_cursor_does_not_move(bank_a):
     assert bank_a.balance(OWED) == 2_500
 
 
-def incoming_prepare(bank_a, transfer_id="t1", payee_account="bob", amount_minor=2_500):
+def incoming_prepare(bank_a, transfer_id=uuid_of("t1"), payee_account="bob", amount_minor=2_500):
     """A prepare bank-a would sign for bank-b, with the condition bank-b quoted."""
     condition = bank_b_condition(transfer_id, payee_account, amount_minor)
     return transfer_pb2.Prepare(
@@ -331,13 +332,13 @@ def test_payee__accepts_then_credits_on_commit_once(bank_b):
     decisions = bank_b.notices.pending_decisions(limit=10)
     [accept] = decisions.accepts
     assert hashlib.sha256(accept.fulfilment).digest() == prepare.condition and not decisions.rejects
-    bank_b.notices.mark_decisions_sent(["t1"])
+    bank_b.notices.mark_decisions_sent([uuid_of("t1")])
     assert len(bank_b.notices.pending_decisions(limit=10).accepts) == 0
     commit = delivery(2, "bank-b", [notice(prepare, transfer_pb2.TRANSFER_STATE_COMMITTED, fulfilment=accept.fulfilment)])
     handler.handle(commit)
     handler.handle(delivery(3, "bank-b", list(transfer_pb2.NoticeBatch.FromString(commit.envelope.payload).notices)))
     assert (bank_b.balance("bob"), bank_b.balance(CLEARING)) == (2_500, -2_500)
-    assert bank_b.transfers.get_record("t1").status == "COMMITTED"
+    assert bank_b.transfers.get_record(uuid_of("t1")).status == "COMMITTED"
     assert bank_b.books_problems() == []
 
 
@@ -350,7 +351,7 @@ def test_payee__rejects_a_quoted_transfer_to_an_account_closed_since(bank_b):
     assert reject.reason_code == R.RESULT_CODE_ACCOUNT_CLOSED
     consumer(bank_b, "bank-b").handle(delivery(2, "bank-b", [
         notice(prepare, transfer_pb2.TRANSFER_STATE_ABORTED, result=R.RESULT_CODE_PAYEE_REJECTED)]))
-    assert bank_b.transfers.get_record("t1").status == "ABORTED"
+    assert bank_b.transfers.get_record(uuid_of("t1")).status == "ABORTED"
     assert bank_b.balance("bob") == 0
 
 
@@ -372,9 +373,9 @@ def test_payee__rejects_a_transfer_it_never_quoted_without_keeping_a_row(bank_b,
     before = node_rows(bank_b)
     consumer(bank_b, "bank-b").handle(delivery(1, "bank-b", [notice(prepare, transfer_pb2.TRANSFER_STATE_RESERVED)]))
     decisions = bank_b.notices.pending_decisions(limit=10)
-    assert [(r.transfer_id, r.reason_code) for r in decisions.rejects] == [("t1", R.RESULT_CODE_CONDITION_MISMATCH)]
+    assert [(r.transfer_id, r.reason_code) for r in decisions.rejects] == [(prepare.transfer_id, R.RESULT_CODE_CONDITION_MISMATCH)]
     assert not decisions.accepts
-    bank_b.notices.mark_decisions_sent(["t1"])
+    bank_b.notices.mark_decisions_sent([prepare.transfer_id])
     assert not bank_b.notices.pending_decisions(limit=10).rejects
     consumer(bank_b, "bank-b").handle(delivery(2, "bank-b", [
         notice(prepare, transfer_pb2.TRANSFER_STATE_ABORTED, result=R.RESULT_CODE_PAYEE_REJECTED)]))
@@ -406,13 +407,13 @@ def test_payee__unquoted_rejections_wait_in_memory_at_most_a_bound_per_payer_ban
 
 
 def test_quote__checks_accounts_and_matches_decision(bank_b):
-    items = [node_pb2.QuoteItem(transfer_id="t1", payee_account="bob",
+    items = [node_pb2.QuoteItem(transfer_id=uuid_of("t1"), payee_account="bob",
                                 amount=money_pb2.Money(amount_minor=2_500, currency="EUR")),
-             node_pb2.QuoteItem(transfer_id="t2", payee_account="bob",
+             node_pb2.QuoteItem(transfer_id=uuid_of("t2"), payee_account="bob",
                                 amount=money_pb2.Money(amount_minor=1, currency="USD")),
-             node_pb2.QuoteItem(transfer_id="t3", payee_account="zed",
+             node_pb2.QuoteItem(transfer_id=uuid_of("t3"), payee_account="zed",
                                 amount=money_pb2.Money(amount_minor=1, currency="EUR"))]
     outcomes = bank_b.transfers.quote(payer_bank_id="bank-a", items=items)
     assert [o.result for o in outcomes] == [R.RESULT_CODE_OK, R.RESULT_CODE_CURRENCY_NOT_SUPPORTED,
                                             R.RESULT_CODE_ACCOUNT_UNKNOWN]
-    assert outcomes[0].condition == bank_b_condition("t1", "bob", 2_500)
+    assert outcomes[0].condition == bank_b_condition(uuid_of("t1"), "bob", 2_500)

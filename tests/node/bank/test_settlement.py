@@ -16,6 +16,7 @@ from node.bank import ledger, reconcile, settlement, store
 from node.bank.deliveries import DeliveryRefused
 from node.bank.reconciliations import ClearingNotReady, ReconciliationSubmitter
 from tests.node.bank.test_services import CLEARING_KEY, NOW_S, Bank, FakeQuoter, consumer, send
+from tests.support.ids import uuid_of
 
 R = result_pb2
 S = settlement_pb2
@@ -33,8 +34,8 @@ def entry(transfer_id, direction, counterparty, amount_minor):
                             amount=eur(amount_minor), committed_at_unix_ms=int(NOW_S * 1000))
 
 
-ENTRIES = [entry("t1", reconcile.DEBIT, "bank-b", 2_500), entry("t2", reconcile.DEBIT, "bank-b", 1_000),
-           entry("t3", reconcile.CREDIT, "bank-c", 700)]
+ENTRIES = [entry(uuid_of("t1"), reconcile.DEBIT, "bank-b", 2_500), entry(uuid_of("t2"), reconcile.DEBIT, "bank-b", 1_000),
+           entry(uuid_of("t3"), reconcile.CREDIT, "bank-c", 700)]
 
 
 def signed(sequence, message, key=CLEARING_KEY):
@@ -57,11 +58,11 @@ def bank(tmp_path):
     """bank-a with the three commits of window 7 applied (delivery 1)."""
     bank = Bank(tmp_path, "bank-a", FakeQuoter())
     bank.accounts.open_account(account_id="alice", holder_name="Alice", currency="EUR")
-    bank.accounts.deposit(deposit_id="d1", account_id="alice", amount_minor=10_000, currency="EUR")
-    bank.transfers.send_many([send("t1", 2_500), send("t2", 1_000)])
+    bank.accounts.deposit(deposit_id=uuid_of("d1"), account_id="alice", amount_minor=10_000, currency="EUR")
+    bank.transfers.send_many([send(uuid_of("t1"), 2_500), send(uuid_of("t2"), 1_000)])
     prepares = bank.transfers.pending_prepares(limit=10)
     prepares.append(transfer_pb2.Prepare(
-        transfer_id="t3", payer_bank_id="bank-c", payee_bank_id="bank-a", payee_account="alice", amount=eur(700),
+        transfer_id=uuid_of("t3"), payer_bank_id="bank-c", payee_bank_id="bank-a", payee_account="alice", amount=eur(700),
         condition=b"c" * 32, expires_at_unix_ms=int(NOW_S * 1000) + 30_000))
     notices = [transfer_pb2.TransferNotice(prepare=prepare, state=transfer_pb2.TRANSFER_STATE_COMMITTED,
                                            result=R.RESULT_CODE_OK, settlement_window_id=WINDOW)
@@ -118,7 +119,7 @@ def test_commit_notice__records_the_window_on_outgoing_and_incoming_rows(bank):
                                                      store.outgoing_transfers.c.window_id)).all())
         incoming = dict(connection.execute(sa.select(store.incoming_transfers.c.transfer_id,
                                                      store.incoming_transfers.c.window_id)).all())
-    assert (outgoing, incoming) == ({"t1": WINDOW, "t2": WINDOW}, {"t3": WINDOW})
+    assert (outgoing, incoming) == ({uuid_of("t1"): WINDOW, uuid_of("t2"): WINDOW}, {uuid_of("t3"): WINDOW})
     assert bank.balance(CLEARING) == 2_800
 
 
@@ -159,12 +160,12 @@ def test_statement__two_pages_reconcile_once_with_no_breaks_and_are_submitted(ba
 
 def test_statement__deleted_posting_is_exactly_one_missing_at_node_break(bank):
     with bank.engine.begin() as connection:
-        connection.execute(store.postings.delete().where(store.postings.c.entry_id == "settle:t2"))
-        connection.execute(store.journal_entries.delete().where(store.journal_entries.c.entry_id == "settle:t2"))
+        connection.execute(store.postings.delete().where(store.postings.c.entry_id == "settle:" + uuid_of("t2")))
+        connection.execute(store.journal_entries.delete().where(store.journal_entries.c.entry_id == "settle:" + uuid_of("t2")))
     deliver_statement(bank, ENTRIES)
     [row] = answers(bank)
     [found] = opened(bank, row).breaks
-    assert (row.break_count, found.kind, found.transfer_id) == (1, reconcile.MISSING_AT_NODE, "t2")
+    assert (row.break_count, found.kind, found.transfer_id) == (1, reconcile.MISSING_AT_NODE, uuid_of("t2"))
     assert found.clearing_entry == ENTRIES[1]
     assert windows(bank)[0].answer == settlement.DISPUTED
 
@@ -172,7 +173,7 @@ def test_statement__deleted_posting_is_exactly_one_missing_at_node_break(bank):
 def test_statement__transfer_the_clearing_left_out_is_missing_at_clearing(bank):
     deliver_statement(bank, ENTRIES[:2])
     [found] = opened(bank, answers(bank)[0]).breaks
-    assert (found.kind, found.transfer_id, found.node_entry) == (reconcile.MISSING_AT_CLEARING, "t3", ENTRIES[2])
+    assert (found.kind, found.transfer_id, found.node_entry) == (reconcile.MISSING_AT_CLEARING, uuid_of("t3"), ENTRIES[2])
 
 
 def test_statement__tampered_or_forged_page_is_refused_and_cursor_does_not_move(bank):
@@ -310,11 +311,11 @@ def test_submitter__a_statement_with_transfers_refused_as_settled_is_logged_for_
 def test_reconcile_again__answers_from_the_restored_books_and_withdraws_the_first(bank):
     with bank.engine.begin() as connection:   # The books lose settle:t2 before the statement comes...
         journal = connection.execute(sa.select(store.journal_entries).where(
-            store.journal_entries.c.entry_id == "settle:t2")).one()
+            store.journal_entries.c.entry_id == "settle:" + uuid_of("t2"))).one()
         postings = connection.execute(sa.select(store.postings).where(
-            store.postings.c.entry_id == "settle:t2")).all()
-        connection.execute(store.postings.delete().where(store.postings.c.entry_id == "settle:t2"))
-        connection.execute(store.journal_entries.delete().where(store.journal_entries.c.entry_id == "settle:t2"))
+            store.postings.c.entry_id == "settle:" + uuid_of("t2"))).all()
+        connection.execute(store.postings.delete().where(store.postings.c.entry_id == "settle:" + uuid_of("t2")))
+        connection.execute(store.journal_entries.delete().where(store.journal_entries.c.entry_id == "settle:" + uuid_of("t2")))
     deliver_statement(bank, ENTRIES)
     bank.settlement.mark_reconciliation_sent(WINDOW, R.RESULT_CODE_OK)
     assert (answers(bank)[0].break_count, opened(bank, answers(bank)[0]).withdraws_previous) == (1, False)

@@ -25,6 +25,7 @@ from tests.node.books import balance
 from tests.node.credit.test_lending import (  # noqa: F401 - fixtures
     POLICY, assert_loan_books, clock, good_history, lending, node_engine, sale_credit)
 from tests.support.concurrency import at_once
+from tests.support.ids import uuid_of
 
 ACCOUNT = "acct-m-good"
 OWED = 102_500    # 1 000.00 lent at a 2.5 % fee; each sale repays 20 % of itself while the loan is open.
@@ -65,7 +66,7 @@ def sender(node_engine, clock, *, amount_minor: int, account_id: str = ACCOUNT):
                                 quoter=FakeQuoter(), clock=clock, transfer_expiry_ms=30_000)
     def send(index: int):
         return lambda: transfers.send_many([SendRequest(
-            transfer_id=f"{account_id}-t{index}", from_account_id=account_id, payee_bank_id="bank-b",
+            transfer_id=uuid_of(f"{account_id}-t{index}"), from_account_id=account_id, payee_bank_id="bank-b",
             payee_account_id="bob", amount_minor=amount_minor, currency="EUR")])[0].result
     return send
 

@@ -16,6 +16,7 @@ from node.market.buyer_orders import BuyerOrderService
 from node.market.orders import Item, items_to_json
 from tests.node.books import node_engine, open_account  # noqa: F401
 from tests.node.market.proofs import SIGNING_KEYS
+from tests.support.ids import uuid_of
 
 DOWN, UP = "bank-down", "bank-up"
 
@@ -69,7 +70,7 @@ def add_orders(engine, bank_id: str, count: int, *, state: str, now_ms: int) -> 
     order_ids = []
     with engine.begin() as connection:
         for index in range(count):
-            order_id = f"{bank_id}-{index}"
+            order_id = uuid_of(f"{bank_id}-{index}")
             connection.execute(tables.checkouts.insert().values(
                 checkout_id=order_id, buyer_account_id="buyer", request_sha256="0" * 64, created_at_unix_ms=now_ms))
             connection.execute(tables.buyer_orders.insert().values(
@@ -100,7 +101,7 @@ def test_recover__a_down_bank_is_asked_once_per_pass_and_the_healthy_banks_order
     peers, now_s = FakePeers(), [10.0]
     orders = service(node_engine, peers, FakeTransfers(), now_s)
     orders.recover_step()
-    assert [call for call in peers.calls if call[0] == DOWN] == [(DOWN, f"{DOWN}-0")]
+    assert [call for call in peers.calls if call[0] == DOWN] == [(DOWN, uuid_of(f"{DOWN}-0"))]
     assert states(node_engine, UP) == ["PAID", "PAID"]
     # The order it did not answer failed (money back); the others wait, PLACING, for the next pass.
     assert states(node_engine, DOWN) == ["FAILED"] + ["PLACING"] * 4

@@ -364,7 +364,8 @@ def test_refund__above_paid_is_refused(node, capsys):
     assert json.loads(captured.out) == {"result": "REFUND_EXCEEDS_PAID"}
 
 
-@pytest.mark.parametrize("extra", [["1.234"], ["0"], ["1.00", "--refund-id", "not-a-uuid"]])
+@pytest.mark.parametrize("extra", [["1.234"], ["0"], ["1.00", "--refund-id", "not-a-uuid"],
+                                   ["1.00", "--refund-id", "00000000-0000-0000-0000-000000000000"]])
 def test_refund__bad_amount_or_id_exits_2_and_refund_is_not_sent(node, extra):
     assert node.run("refund", "--merchant", "acme", "o-1", *extra) == 2
     assert node.fake.sent("RefundOrder") == []

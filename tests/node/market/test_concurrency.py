@@ -32,6 +32,7 @@ from tests.node.books import balance, books_problems, open_account
 from tests.node.market.proofs import RULES, keys
 from tests.node.market.test_buyer_worker import UP, FakePeers, FakeTransfers, add_orders, service
 from tests.support.concurrency import at_once
+from tests.support.ids import uuid_of
 
 ESCROW = ledger.internal_account_id(ledger.ESCROW, "EUR")
 OWED = ledger.internal_account_id(ledger.OWED_TO_CLEARING, "EUR")
@@ -57,7 +58,7 @@ def test_checkouts__eight_at_once_from_one_account_never_overdraw_it(engine):
     def checkout(index: int):
         def run() -> int:
             try:
-                return buyer_orders.checkout(checkout_id=f"c{index}", buyer_account_id="buyer", lines=[
+                return buyer_orders.checkout(checkout_id=uuid_of(f"c{index}"), buyer_account_id="buyer", lines=[
                     CartLine(seller_bank_id=UP, merchant_id="beta", sku="mug", quantity=1, unit_price_minor=3_000,
                              currency="EUR")]).result
             except FedmallError as error:
@@ -97,11 +98,11 @@ def merchant_with_orders(engine, *, balance_minor: int, totals: list[int], buyer
             merchant_id=merchant_id, legal_name=merchant_id, contact=f"{merchant_id}@example.com",
             settlement_account_id=f"settle-{merchant_id}", status="ACTIVE", created_at_unix_ms=0))
         connection.execute(tables.seller_orders.insert(), [dict(
-            order_id=f"{merchant_id}-o{index}", checkout_id=f"{merchant_id}-c{index}", buyer_bank_id=buyer_bank_id,
+            order_id=uuid_of(f"{merchant_id}-o{index}"), checkout_id=uuid_of(f"{merchant_id}-c{index}"), buyer_bank_id=buyer_bank_id,
             buyer_account_id=buyer_account_id, merchant_id=merchant_id, items="[]", total_minor=total, currency="EUR",
             state="COMPLETED", tracking_reference="", refunded_minor=0, placed_at_unix_ms=0, updated_at_unix_ms=0)
             for index, total in enumerate(totals)])
-    return [f"{merchant_id}-o{index}" for index in range(len(totals))]
+    return [uuid_of(f"{merchant_id}-o{index}") for index in range(len(totals))]
 
 
 def transfer_service(engine, *, quoter=None, now_s: float = 100.0) -> TransferService:
@@ -121,7 +122,7 @@ def refund(seller: SellerOrderService, refund_id: str, order_id: str, amount_min
            merchant_id: str = MERCHANT):
     def run() -> int:
         try:
-            return seller.refund(refund_id=refund_id, merchant_id=merchant_id, order_id=order_id,
+            return seller.refund(refund_id=uuid_of(refund_id), merchant_id=merchant_id, order_id=order_id,
                                  amount_minor=amount_minor, currency="EUR", reason="damaged")[0]
         except FedmallError as error:
             return error.code
@@ -256,7 +257,7 @@ def test_refund_events__eight_at_once_at_the_buyers_bank_never_record_more_than_
         def run() -> int:
             try:
                 return buyer_orders.apply_event(sender_bank_id=BOOK, event=mp.NotifyOrderEventRequest(
-                    event_id=f"e{index}", order_id=order_id, kind=order_events.REFUNDED,
+                    event_id=uuid_of(f"e{index}"), order_id=order_id, kind=order_events.REFUNDED,
                     amount=money_pb2.Money(amount_minor=30, currency="EUR")))
             except FedmallError as error:
                 return error.code

@@ -12,6 +12,7 @@ from node.bank import ledger, store
 from node.market import order_events, store as tables
 from tests.node.books import balance, books_problems, node_engine, open_account  # noqa: F401
 from tests.node.market.test_buyer_worker import UP, FakePeers, FakeTransfers, add_orders, service
+from tests.support.ids import uuid_of
 
 ESCROW = ledger.internal_account_id(ledger.ESCROW, "EUR")
 
@@ -34,7 +35,7 @@ def order_in(engine, state: str) -> str:
 
 
 def event(order_id: str, kind: int, **fields) -> mp.NotifyOrderEventRequest:
-    return mp.NotifyOrderEventRequest(event_id=f"e-{order_id}-{kind}", order_id=order_id, kind=kind, **fields)
+    return mp.NotifyOrderEventRequest(event_id=uuid_of(f"e-{order_id}-{kind}"), order_id=order_id, kind=kind, **fields)
 
 
 def snapshot(engine, order_id: str) -> tuple:
@@ -60,7 +61,7 @@ def test_event__contradicting_the_orders_state_is_refused_and_moves_nothing(node
                                                                               code):
     order_id = order_in(node_engine, state)
     before = snapshot(node_engine, order_id)
-    request = event(order_id, kind, amount=money_pb2.Money(amount_minor=100, currency="EUR"), transfer_id="t-x")
+    request = event(order_id, kind, amount=money_pb2.Money(amount_minor=100, currency="EUR"), transfer_id=uuid_of("t-x"))
     assert refused(lambda: buyer_orders.apply_event(sender_bank_id=UP, event=request)) == code
     assert snapshot(node_engine, order_id) == before and books_problems(node_engine) == []
 

@@ -14,6 +14,7 @@ from node.market.servicer import newest_first
 from tests.node.books import node_engine, open_account  # noqa: F401
 from tests.node.market.proofs import RULES, SIGNING_KEYS, keys
 from tests.node.market.test_buyer_worker import FakePeers, FakeTransfers, add_orders
+from tests.support.ids import uuid_of
 
 
 def add_seller_orders(engine, count: int) -> None:
@@ -40,8 +41,8 @@ def test_lists__newest_first_and_bounded(node_engine, monkeypatch):
                               settlement_credit_hook=NoClaims(), signing_key=SIGNING_KEYS["bank-a"])
     seller = SellerOrderService(node_engine, bank_id="bank-a", transfers=FakeTransfers(), clock=lambda: 10.0,
                                 keys=keys, rules=RULES)
-    assert [o.order_id for o in buyer.list()] == ["bank-up-4", "bank-up-3", "bank-up-2"]
-    assert [o.order_id for o in buyer.list(buyer_account_id="buyer")] == ["bank-up-4", "bank-up-3", "bank-up-2"]
+    assert [o.order_id for o in buyer.list()] == [uuid_of("bank-up-4"), uuid_of("bank-up-3"), uuid_of("bank-up-2")]
+    assert [o.order_id for o in buyer.list(buyer_account_id="buyer")] == [uuid_of("bank-up-4"), uuid_of("bank-up-3"), uuid_of("bank-up-2")]
     assert [o.order_id for o in seller.list(merchant_id="beta")] == ["s-4", "s-3", "s-2"]
     assert [o.order_id for o in newest_first(buyer.list() + seller.list())] == ["s-4", "s-3", "s-2"]
     buyer.close()

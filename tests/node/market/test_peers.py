@@ -16,6 +16,7 @@ from node.market.orders import derived_id
 
 from tests.node.market.world import database_url, eur, market  # noqa: F401
 from tests.support.federation import wait_until
+from tests.support.ids import uuid_of
 
 A, B, C = "bank-a", "bank-b", "bank-c"
 
@@ -56,20 +57,20 @@ def seller(market):
 
 def test_place_order__same_order_again_is_exists_other_content_modified(market, seller):
     stub = peer(market, A, B)
-    first = place(market, A, checkout_id="c-1", quantity=2)
+    first = place(market, A, checkout_id=uuid_of("c-1"), quantity=2)
     assert first.result == rc.RESULT_CODE_OK and first.settlement_account_id == seller
-    assert place(market, A, checkout_id="c-1", quantity=2).result == rc.RESULT_CODE_EXISTS
-    assert place(market, A, checkout_id="c-1", quantity=1).result == rc.RESULT_CODE_MODIFIED_REQUEST
+    assert place(market, A, checkout_id=uuid_of("c-1"), quantity=2).result == rc.RESULT_CODE_EXISTS
+    assert place(market, A, checkout_id=uuid_of("c-1"), quantity=1).result == rc.RESULT_CODE_MODIFIED_REQUEST
     assert market.products(B, "beta")["mug"].stock_available == 1
 
 
 def test_place_order__an_order_id_another_buyer_bank_placed_is_forbidden(market, seller):
-    assert place(market, A, checkout_id="c-1", quantity=2).result == rc.RESULT_CODE_OK
+    assert place(market, A, checkout_id=uuid_of("c-1"), quantity=2).result == rc.RESULT_CODE_OK
     # Same content or other: bank c cannot take, replay or read back bank a's order.
     for quantity in (2, 1):
-        refused = place(market, C, checkout_id="c-1", order_id=order_of(A, "c-1"), quantity=quantity)
+        refused = place(market, C, checkout_id=uuid_of("c-1"), order_id=order_of(A, uuid_of("c-1")), quantity=quantity)
         assert (refused.result, refused.settlement_account_id) == (rc.RESULT_CODE_FORBIDDEN, "")
-    assert market.seller_order(B, "beta", order_of(A, "c-1")).buyer_bank_id == A
+    assert market.seller_order(B, "beta", order_of(A, uuid_of("c-1"))).buyer_bank_id == A
     assert market.products(B, "beta")["mug"].stock_available == 1
 
 
@@ -100,7 +101,7 @@ def test_place_order__each_refusal_reserves_nothing(market, seller, kwargs, code
 def test_place_order__suspended_merchant_is_refused(market, seller):
     market.market(B).SetMerchantStatus(mp.SetMerchantStatusRequest(merchant_id="beta",
                                                                    status=mp.MERCHANT_STATUS_SUSPENDED))
-    assert place(market, A, checkout_id="c-2").result == rc.RESULT_CODE_MERCHANT_SUSPENDED
+    assert place(market, A, checkout_id=uuid_of("c-2")).result == rc.RESULT_CODE_MERCHANT_SUSPENDED
 
 
 def test_notify__only_the_orders_counterparty_bank_may_send_events(market, seller):
@@ -119,7 +120,7 @@ def test_notify__only_the_orders_counterparty_bank_may_send_events(market, selle
     refunded = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id=order.order_id,
                                           kind=mp.ORDER_EVENT_KIND_REFUNDED, amount=eur(500))
     assert peer(market, A, A).NotifyOrderEvent(refunded).result == rc.RESULT_CODE_FORBIDDEN
-    unknown = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id="nope",
+    unknown = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id=uuid_of("nope"),
                                          kind=mp.ORDER_EVENT_KIND_SHIPPED)
     assert peer(market, B, A).NotifyOrderEvent(unknown).result == rc.RESULT_CODE_ORDER_UNKNOWN
     assert market.buyer_order(A, "buyer", order.order_id).state == mp.ORDER_STATE_PAID
@@ -146,15 +147,15 @@ def test_ship__twice_with_same_tracking_is_exists_stock_taken_once(market, selle
 
 def test_place_order__after_a_cancel_that_overtook_it_is_refused_nothing_reserved(market, seller):
     stub = peer(market, A, B)
-    cancelled = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id=order_of(A, "c-late"),
+    cancelled = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id=order_of(A, uuid_of("c-late")),
                                            kind=mp.ORDER_EVENT_KIND_CANCELLED)
     assert stub.NotifyOrderEvent(cancelled).result == rc.RESULT_CODE_OK
     assert stub.NotifyOrderEvent(cancelled).result == rc.RESULT_CODE_EXISTS
-    late = place(market, A, checkout_id="c-late", quantity=2)
+    late = place(market, A, checkout_id=uuid_of("c-late"), quantity=2)
     assert late.result == rc.RESULT_CODE_ORDER_STATE_INVALID
     assert market.products(B, "beta")["mug"].stock_available == 3
     # The tombstone is the cancelling bank's own: another bank's checkout of that name is not blocked.
-    assert place(market, C, checkout_id="c-late", quantity=1).result == rc.RESULT_CODE_OK
+    assert place(market, C, checkout_id=uuid_of("c-late"), quantity=1).result == rc.RESULT_CODE_OK
 
 
 def test_notify__a_refund_claimed_with_a_transfer_that_never_came_is_not_believed(market, seller):
@@ -176,8 +177,8 @@ def test_notify__a_refund_claimed_with_a_transfer_that_never_came_is_not_believe
 def test_suspended_member__cannot_place_notify_or_search(market, seller):
     market.world.clearing.registry.set_status(A, "suspended")
     # The seller's node reads the registry again within registry_refresh_ms_min.
-    wait_until(lambda: place(market, A, checkout_id="c-s").result == rc.RESULT_CODE_PARTICIPANT_SUSPENDED)
-    event = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id=order_of(A, "c-s"),
+    wait_until(lambda: place(market, A, checkout_id=uuid_of("c-s")).result == rc.RESULT_CODE_PARTICIPANT_SUSPENDED)
+    event = mp.NotifyOrderEventRequest(event_id=str(uuid.uuid4()), order_id=order_of(A, uuid_of("c-s")),
                                        kind=mp.ORDER_EVENT_KIND_CANCELLED)
     assert peer(market, A, B).NotifyOrderEvent(event).result == rc.RESULT_CODE_PARTICIPANT_SUSPENDED
     with pytest.raises(grpc.RpcError) as refused:
@@ -185,9 +186,9 @@ def test_suspended_member__cannot_place_notify_or_search(market, seller):
     assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
     assert market.products(B, "beta")["mug"].stock_available == 3
     # A member in good standing is served as before.
-    assert place(market, C, checkout_id="c-c").result == rc.RESULT_CODE_OK
+    assert place(market, C, checkout_id=uuid_of("c-c")).result == rc.RESULT_CODE_OK
     assert [p.sku for p in peer(market, C, B).SearchCatalogue(mp.SearchCatalogueRequest(query="mug")).products] == [
         "mug"]
     # Reinstated: served again.
     market.world.clearing.registry.set_status(A, "active")
-    wait_until(lambda: place(market, A, checkout_id="c-s").result == rc.RESULT_CODE_OK)
+    wait_until(lambda: place(market, A, checkout_id=uuid_of("c-s")).result == rc.RESULT_CODE_OK)

@@ -25,6 +25,7 @@ from tests.node.market.test_contradictions import (  # noqa: F401
 from tests.node.market.test_buyer_worker import UP
 from tests.node.market.test_seller_contradictions import (
     BUYER_BANK, COMPLETED, OTHER_BANK, PAID_MINOR, SELLER, SETTLE, Seller, assert_nothing_moved, outcome, release_of)
+from tests.support.ids import uuid_of
 
 CANCELLED = order_events.CANCELLED
 
@@ -259,7 +260,7 @@ def test_complete__a_buyer_of_this_bank_completes_only_on_the_book_release(selle
 
 def refund_event(order_id: str, transfer_id: str, amount_minor: int = 40, *,
                  event_id: str = "") -> mp.NotifyOrderEventRequest:
-    return mp.NotifyOrderEventRequest(event_id=event_id or f"e-{transfer_id}", order_id=order_id,
+    return mp.NotifyOrderEventRequest(event_id=uuid_of(event_id or f"e-{transfer_id}"), order_id=order_id,
                                       kind=order_events.REFUNDED, transfer_id=transfer_id,
                                       amount=money_pb2.Money(amount_minor=amount_minor, currency="EUR"))
 
@@ -288,28 +289,28 @@ def counted(engine) -> list[tuple[str, str, int]]:
 def test_refund__without_its_return_transfer_committed_here_counts_nothing(node_engine, buyer_orders, terms, code):
     order_id = buyer_order_in(node_engine, "COMPLETED")
     if terms is not None:
-        returned(node_engine, "t-1", order_id, **terms)
+        returned(node_engine, uuid_of("t-1"), order_id, **terms)
     before = buyer_snapshot(node_engine, order_id)
-    assert refused(lambda: buyer_orders.apply_event(sender_bank_id=UP, event=refund_event(order_id, "t-1"))) == code
+    assert refused(lambda: buyer_orders.apply_event(sender_bank_id=UP, event=refund_event(order_id, uuid_of("t-1")))) == code
     assert buyer_snapshot(node_engine, order_id) == before and counted(node_engine) == []
 
 
 def test_refund__a_transfer_counts_once_and_never_past_what_was_paid(node_engine, buyer_orders):
     order_id = buyer_order_in(node_engine, "COMPLETED")   # 1.00 paid.
-    returned(node_engine, "t-1", order_id, 40)
-    assert buyer_orders.apply_event(sender_bank_id=UP, event=refund_event(order_id, "t-1")) == rc.RESULT_CODE_OK
+    returned(node_engine, uuid_of("t-1"), order_id, 40)
+    assert buyer_orders.apply_event(sender_bank_id=UP, event=refund_event(order_id, uuid_of("t-1"))) == rc.RESULT_CODE_OK
     after = buyer_snapshot(node_engine, order_id)
     assert after[:2] == ("REFUNDED", 40)
     # The same event again is a safe repeat; the same transfer under another event id is refused.
-    assert buyer_orders.apply_event(sender_bank_id=UP, event=refund_event(order_id, "t-1")) == rc.RESULT_CODE_EXISTS
+    assert buyer_orders.apply_event(sender_bank_id=UP, event=refund_event(order_id, uuid_of("t-1"))) == rc.RESULT_CODE_EXISTS
     assert refused(lambda: buyer_orders.apply_event(sender_bank_id=UP, event=refund_event(
-        order_id, "t-1", event_id="e-again"))) == rc.RESULT_CODE_TRANSFER_ALREADY_COUNTED
+        order_id, uuid_of("t-1"), event_id="e-again"))) == rc.RESULT_CODE_TRANSFER_ALREADY_COUNTED
     # Real money, but more than is left of the payment: not counted (it stays the buyer's).
-    returned(node_engine, "t-2", order_id, 61)
+    returned(node_engine, uuid_of("t-2"), order_id, 61)
     assert refused(lambda: buyer_orders.apply_event(sender_bank_id=UP, event=refund_event(
-        order_id, "t-2", 61))) == rc.RESULT_CODE_REFUND_EXCEEDS_PAID
-    assert buyer_snapshot(node_engine, order_id) == after and counted(node_engine) == [("t-1", order_id, 40)]
-    returned(node_engine, "t-3", order_id, 60)
-    assert buyer_orders.apply_event(sender_bank_id=UP, event=refund_event(order_id, "t-3", 60)) == rc.RESULT_CODE_OK
+        order_id, uuid_of("t-2"), 61))) == rc.RESULT_CODE_REFUND_EXCEEDS_PAID
+    assert buyer_snapshot(node_engine, order_id) == after and counted(node_engine) == [(uuid_of("t-1"), order_id, 40)]
+    returned(node_engine, uuid_of("t-3"), order_id, 60)
+    assert buyer_orders.apply_event(sender_bank_id=UP, event=refund_event(order_id, uuid_of("t-3"), 60)) == rc.RESULT_CODE_OK
     assert buyer_snapshot(node_engine, order_id)[:2] == ("REFUNDED", 100)
     assert books_problems(node_engine) == []

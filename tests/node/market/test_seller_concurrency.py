@@ -18,6 +18,7 @@ from tests.node.market.proofs import RULES, keys, proved
 from tests.node.market.test_buyer_worker import FakeTransfers
 from tests.node.market.test_concurrency import engine  # noqa: F401
 from tests.support.concurrency import at_once
+from tests.support.ids import uuid_of
 
 BUYER_BANK, SELLER_BANK, MERCHANT, SKU, PRICE = "bank-a", "bank-b", "beta", "mug", 500
 
@@ -35,6 +36,7 @@ def seller(engine):  # noqa: F811
 
 
 def order(checkout: str, quantity: int = 1, *, sku: str = SKU) -> PlaceOrder:
+    checkout = uuid_of(checkout)
     return proved(PlaceOrder(order_id=derived_id(BUYER_BANK, checkout, SELLER_BANK, MERCHANT), checkout_id=checkout,
                              buyer_account_id="buyer", merchant_id=MERCHANT,
                              items=(Item(sku=sku, quantity=quantity, unit_price_minor=PRICE),),
@@ -111,7 +113,7 @@ def test_order__ship_decline_and_cancel_racing_leave_one_winner(engine, seller):
             lambda: code_of(lambda: orders.ship(merchant_id=MERCHANT, order_id=placed.order_id,
                                                 tracking_reference="T")),
             lambda: code_of(lambda: orders.decline(merchant_id=MERCHANT, order_id=placed.order_id, reason="no")),
-            lambda: code_of(lambda: orders.apply_event(sender_bank_id=BUYER_BANK, event_id=f"e{round_number}",
+            lambda: code_of(lambda: orders.apply_event(sender_bank_id=BUYER_BANK, event_id=uuid_of(f"e{round_number}"),
                                                        order_id=placed.order_id, kind=order_events.CANCELLED))])
         assert results.count(rc.RESULT_CODE_OK) == 1, results
         # A cancel after the merchant's decline is EXISTS: the order is cancelled either way.
@@ -160,7 +162,7 @@ def test_place__a_cancel_overtaking_its_order_never_leaves_stock_reserved(engine
     for round_number in range(12):
         placed = order(f"x{round_number}")
         at_once([lambda: code_of(lambda: orders.place(buyer_bank_id=BUYER_BANK, order=placed)),
-                 lambda: code_of(lambda: orders.apply_event(sender_bank_id=BUYER_BANK, event_id=f"x{round_number}",
+                 lambda: code_of(lambda: orders.apply_event(sender_bank_id=BUYER_BANK, event_id=uuid_of(f"x{round_number}"),
                                                             order_id=placed.order_id, kind=order_events.CANCELLED))])
         # Either the order was placed and then cancelled, or the cancel came first and the order was refused.
         assert stock(engine) == (3, 0), round_number

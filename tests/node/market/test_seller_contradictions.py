@@ -20,6 +20,7 @@ from node.market.orders import Item, derived_id, items_to_json, release_referenc
 from node.market.seller_orders import PlaceOrder, SellerOrderService
 from tests.node.books import balance, books_problems, node_engine, open_account  # noqa: F401
 from tests.node.market.proofs import RULES, keys, proved, received
+from tests.support.ids import uuid_of
 
 SELLER, BUYER_BANK, OTHER_BANK = "bank-b", "bank-a", "bank-c"
 SETTLE, BUYER = "settle-beta", "buyer"
@@ -65,6 +66,7 @@ class Seller:
 
     def order(self, checkout_id: str = "c-1", *, buyer_bank: str = BUYER_BANK, quantity: int = 2,
               buyer_account: str = BUYER) -> PlaceOrder:
+        checkout_id = uuid_of(checkout_id)
         return proved(PlaceOrder(order_id=derived_id(buyer_bank, checkout_id, SELLER, "beta"), checkout_id=checkout_id,
                                  buyer_account_id=buyer_account, merchant_id="beta",
                                  items=(Item(sku="mug", quantity=quantity, unit_price_minor=500),),
@@ -73,7 +75,7 @@ class Seller:
 
     def event(self, order_id: str, kind: int, *, sender: str = BUYER_BANK, event_id: str = "") -> int:
         """The buyer's bank's event; a COMPLETED one names the order's first release transfer."""
-        return self.orders.apply_event(sender_bank_id=sender, event_id=event_id or f"{kind}-{order_id}",
+        return self.orders.apply_event(sender_bank_id=sender, event_id=uuid_of(event_id or f"{kind}-{order_id}"),
                                        order_id=order_id, kind=kind,
                                        transfer_id=release_of(order_id) if kind == COMPLETED and sender != SELLER
                                        else "")
@@ -105,7 +107,7 @@ class Seller:
                 self.pay(order.order_id, buyer_bank=buyer_bank)
                 assert self.event(order.order_id, COMPLETED, sender=buyer_bank) == rc.RESULT_CODE_OK
             elif step == "refund":
-                self.orders.refund(refund_id="r-1", merchant_id="beta", order_id=order.order_id, amount_minor=300,
+                self.orders.refund(refund_id=uuid_of("r-1"), merchant_id="beta", order_id=order.order_id, amount_minor=300,
                                    currency="EUR", reason="scratched")
             elif step == "cancel":
                 assert self.event(order.order_id, CANCELLED, sender=buyer_bank) == rc.RESULT_CODE_OK
@@ -300,7 +302,7 @@ def test_merchant__ship_or_decline_contradicting_the_order_moves_nothing(seller,
 
 def refund(refund_id: str = "r-2", *, amount_minor: int = 100, merchant_id: str = "beta", currency: str = "EUR"):
     return lambda seller, order_id: seller.orders.refund(
-        refund_id=refund_id, merchant_id=merchant_id, order_id=order_id, amount_minor=amount_minor,
+        refund_id=uuid_of(refund_id), merchant_id=merchant_id, order_id=order_id, amount_minor=amount_minor,
         currency=currency, reason="scratched")
 
 
@@ -336,7 +338,7 @@ def test_refund__another_merchants_refund_id_is_not_this_merchants_to_reuse(sell
 def refund_transfer(seller: Seller, refund_id: str = "r-1") -> str:
     with seller.engine.connect() as connection:
         return connection.scalar(sa.select(tables.seller_refunds.c.transfer_id)
-                                 .where(tables.seller_refunds.c.refund_id == refund_id))
+                                 .where(tables.seller_refunds.c.refund_id == uuid_of(refund_id)))
 
 
 def commit_notice(seller: Seller, transfer_id: str) -> bool:
