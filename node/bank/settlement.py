@@ -92,7 +92,7 @@ def check_window_settled(settled: settlement_pb2.WindowSettled, *, bank_id: str)
         _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, f"settlement of window {settled.window_id}")
     if settled.net.currency not in CURRENCY_EXPONENTS:
         _refuse(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"settlement in {settled.net.currency!r}")
-    if settled.net.amount_minor != 0 and not is_valid_amount(abs(settled.net.amount_minor)):
+    if abs(settled.net.amount_minor) > protocol.position_minor_max:  # A window's net, not one amount.
         _refuse(result_pb2.RESULT_CODE_INVALID_AMOUNT, f"settlement net {settled.net.amount_minor}")
     if settled.statement_window_id <= settled.window_id:
         _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, f"settlement of window {settled.window_id} listed on the "
