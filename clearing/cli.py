@@ -243,7 +243,7 @@ def _list_participants(args) -> int:
         "headroom_minor": rules.headroom_minor(position_minor=r.position_minor, reserved_minor=r.reserved_minor,
                                                net_debit_cap_minor=r.net_debit_cap_minor,
                                                liquidity_minor=rules.available_liquidity_minor(r)),
-        "funds_out_reserved_minor": r.funds_out_reserved_minor,
+        "funds_out_reserved_minor": r.funds_out_reserved_minor, "unsettled_gross_minor": r.unsettled_gross_minor,
         "node_address": r.node_address, **participants_cli.usage_fields(r),
         **certificates_cli.participant_fields(bank_certificates.get(r.bank_id), now_ms=now_ms)} for r in rows]
     human_rows = [{
