@@ -38,6 +38,7 @@ from fedmall import identifiers, money, pki
 from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, fail, table
 from fedmall.results import FedmallError, name_of
 from fedmall.stop_signals import StopSignals
+from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
 from clearing import (
@@ -167,8 +168,11 @@ def _admit(args) -> int:
         raise FileExistsError(f"--out {args.out} is not an empty folder: a bank's bundle goes into a new or empty "
                               "one (this one may hold another bank's credentials)")
     currency = money.check_currency(args.currency)
-    cap_minor = money.parse_amount(args.net_debit_cap, currency)
-    liquidity_minor = money.parse_amount(args.liquidity, currency)
+    try:
+        cap_minor = money.parse_amount(args.net_debit_cap, currency)
+        liquidity_minor = money.parse_amount(args.liquidity, currency)
+    except money.AmountOutOfRange as error:
+        raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, str(error)) from None
     tls_public_key = None
     if args.csr:
         if not args.signing_public_key:
@@ -239,7 +243,7 @@ def _list_participants(args) -> int:
         "headroom_minor": rules.headroom_minor(position_minor=r.position_minor, reserved_minor=r.reserved_minor,
                                                net_debit_cap_minor=r.net_debit_cap_minor,
                                                liquidity_minor=rules.available_liquidity_minor(r)),
-        "funds_out_reserved_minor": r.funds_out_reserved_minor,
+        "funds_out_reserved_minor": r.funds_out_reserved_minor, "unsettled_gross_minor": r.unsettled_gross_minor,
         "node_address": r.node_address, **participants_cli.usage_fields(r),
         **certificates_cli.participant_fields(bank_certificates.get(r.bank_id), now_ms=now_ms)} for r in rows]
     human_rows = [{

@@ -56,6 +56,25 @@ def check_external_reference(reference: str) -> None:
                            f"1..{limits.reference_length_max} printable characters")
 
 
+def check_amount(bank: sa.Row, amount_minor: int, *, direction: str) -> None:
+    if not 0 < amount_minor <= limits.amount_minor_max:
+        raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, (
+            f"funds {direction} of {amount_minor} minor units: one movement is 1.."
+            f"{limits.amount_minor_max} ({format_money(limits.amount_minor_max, bank.currency)})"))
+
+
+def check_funds_moved(connection: sa.Connection, bank: sa.Row, amount_minor: int) -> None:
+    """Funds in and out listed on the bank's coming statements stay within
+    limits.funds_moved_per_statement_minor_max, so a camt.053 total fits ISO 20022's 18 digits."""
+    moved_minor = movements.unissued_funds_moved_minor(connection, bank.bank_id)
+    if moved_minor + amount_minor > limits.funds_moved_per_statement_minor_max:
+        raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, (
+            f"{bank.bank_id} has {format_money(moved_minor, bank.currency)} of funds in and out waiting for its "
+            f"next statement; with {format_money(amount_minor, bank.currency)} more, one statement would list more "
+            f"than {format_money(limits.funds_moved_per_statement_minor_max, bank.currency)}: close and issue the "
+            "window first"))
+
+
 def funds_out_problem(*, liquidity_minor: int, funds_out_reserved_minor: int, position_minor: int,
                       reserved_minor: int, amount_minor: int) -> int:
     """Would taking amount_minor out leave less than the bank's position and reservations need?
@@ -118,9 +137,17 @@ class FundsService:
                     raise FedmallError(rc.RESULT_CODE_MODIFIED_REQUEST,
                                        f"movement {movement_id} exists with other terms")
                 return FundsResult(rc.RESULT_CODE_EXISTS, existing)
+            check_amount(bank, amount_minor, direction=direction)
+            check_funds_moved(connection, bank, amount_minor)
             if direction == IN:
-                if not 0 < amount_minor <= limits.amount_minor_max - bank.liquidity_minor:
-                    raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, f"funds in of {amount_minor} minor units")
+                if rules.liquidity_ceiling_problem(liquidity_minor=bank.liquidity_minor,
+                                                   unsettled_gross_minor=bank.unsettled_gross_minor,
+                                                   amount_minor=amount_minor):
+                    raise FedmallError(rc.RESULT_CODE_LIQUIDITY_CEILING_EXCEEDED, (
+                        f"{bank_id} holds liquidity of {format_money(bank.liquidity_minor, bank.currency)} and has "
+                        f"{format_money(bank.unsettled_gross_minor, bank.currency)} of transfers not settled; with "
+                        f"{format_money(amount_minor, bank.currency)} more it could hold more than "
+                        f"{format_money(limits.liquidity_ceiling_minor_max, bank.currency)}: take funds out first"))
                 self._insert_in(connection, movement_id=movement_id, bank_id=bank_id, currency=bank.currency,
                                 amount_minor=amount_minor, external_reference=external_reference, action=action,
                                 window_id=window_id, now_ms=now_ms)
@@ -143,8 +170,6 @@ class FundsService:
 
     def _reserve_out(self, connection: sa.Connection, bank: sa.Row, *, movement_id: str, amount_minor: int,
                      external_reference: str, action: OperatorAction, now_ms: int) -> None:
-        if not 0 < amount_minor <= limits.amount_minor_max:
-            raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, f"funds out of {amount_minor} minor units")
         problem = funds_out_problem(
             liquidity_minor=bank.liquidity_minor, funds_out_reserved_minor=bank.funds_out_reserved_minor,
             position_minor=bank.position_minor, reserved_minor=bank.reserved_minor, amount_minor=amount_minor)

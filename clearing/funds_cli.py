@@ -61,7 +61,10 @@ def run(args: argparse.Namespace, funds: FundsService, bank_currency) -> int:
         currency = bank_currency(args.bank_id)
         if currency is None:
             raise FedmallError(rc.RESULT_CODE_UNKNOWN_PARTICIPANT, f"no participant {args.bank_id!r}")
-        amount_minor = money.parse_amount(args.amount, currency)
+        try:
+            amount_minor = money.parse_amount(args.amount, currency)
+        except money.AmountOutOfRange as error:
+            raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, str(error)) from None
         record = funds.record_funds_in if args.action == "in" else funds.reserve_funds_out
         done = record(movement_id=args.movement_id, bank_id=args.bank_id, amount_minor=amount_minor,
                       external_reference=args.reference, action=action)

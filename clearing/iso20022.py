@@ -50,7 +50,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from fedmall import money
+from fedmall import limits, money
 from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 
@@ -65,8 +65,11 @@ max35_length = 35
 max34_length = 34  # Max34Text: GenericAccountIdentification1/Id.
 max140_length = 140
 # ActiveOrHistoricCurrencyAndAmount and DecimalNumber: totalDigits 18. An amount of at
-# most 18 digits in minor units has at most 18 digits as a decimal.
+# most 18 digits in minor units has at most 18 digits as a decimal. fedmall.limits sizes
+# every amount and total written here to fit (camt053_position_minor_max and
+# camt053_liquidity_minor_max), so _decimal refusing one is a bug of ours or of those bounds.
 amount_digits_max = 18
+assert 10**amount_digits_max - 1 == limits.iso20022_amount_minor_max
 
 # Bank transaction codes (ISO external code list): Payments / issued or received credit
 # transfer / ACH transaction, the family for transfers cleared through a clearing house.

@@ -32,7 +32,7 @@ SETTLEMENT = settlement_pb2.LIQUIDITY_MOVEMENT_KIND_SETTLEMENT
 CREDIT = settlement_pb2.ENTRY_DIRECTION_CREDIT
 DEBIT = settlement_pb2.ENTRY_DIRECTION_DEBIT
 UNISSUED = (settlement_pb2.WINDOW_STATE_OPEN, settlement_pb2.WINDOW_STATE_CLOSED)
-COMMITTED = "committed"
+RESERVED, COMMITTED = "reserved", "committed"  # clearing.funds
 
 
 def statement_window_id(connection: sa.Connection) -> int:
@@ -48,6 +48,17 @@ def statement_window_id(connection: sa.Connection) -> int:
         if window_id is not None:
             return window_id
     raise AssertionError("no unissued settlement window")  # The open window is always one.
+
+
+def unissued_funds_moved_minor(connection: sa.Connection, bank_id: str) -> int:
+    """The gross of the bank's funds in and out its coming statements will list: committed into a
+    window not issued yet, or funds out reserved (each commits into one). Bounded by
+    fedmall.limits.funds_moved_per_statement_minor_max (clearing.funds); summed here in Python,
+    as aborting an issued window can move more onto them unchecked."""
+    f, w = funds_movements.c, settlement_windows.c
+    unissued = sa.select(w.window_id).where(w.state.in_(UNISSUED))
+    return sum(connection.scalars(sa.select(f.amount_minor).where(
+        f.bank_id == bank_id, sa.or_(f.state == RESERVED, sa.and_(f.state == COMMITTED, f.window_id.in_(unissued))))))
 
 
 def funds_movement_id(movement_id: str) -> str:

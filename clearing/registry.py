@@ -43,6 +43,13 @@ def _check_public_key_unused(connection: sa.Connection, public_key: bytes) -> No
     raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, "this public key is already registered under another key id")
 
 
+def check_cap(cap_minor: int, currency: str) -> None:
+    if not 0 <= cap_minor <= limits.net_debit_cap_minor_max:
+        shown = money.format_money(limits.net_debit_cap_minor_max, currency) if currency in money.CURRENCY_EXPONENTS \
+            else f"{limits.net_debit_cap_minor_max} minor units"
+        raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, f"a net debit cap is 0..{shown}, not {cap_minor} minor units")
+
+
 class Registry:
     def __init__(self, store: Store, *, clock_ms: Callable[[], int]) -> None:
         self._store = store
@@ -62,8 +69,11 @@ class Registry:
             raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, problem)
         if currency not in money.CURRENCY_EXPONENTS:
             raise FedmallError(rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"unknown currency {currency!r}")
-        if net_debit_cap_minor < 0 or liquidity_minor < 0:
-            raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, "cap and liquidity may not be negative")
+        check_cap(net_debit_cap_minor, currency)
+        if not 0 <= liquidity_minor <= limits.amount_minor_max:  # Its first funds in (clearing.funds).
+            raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, (
+                f"liquidity at admission is 0..{money.format_money(limits.amount_minor_max, currency)}, not "
+                f"{liquidity_minor} minor units; add more by funds in"))
         if not identifiers.is_key_id(signing_key_id, owner=bank_id):
             raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, f"signing key id must be '<bank_id>/<name>', the name "
                                                              f"1-{limits.key_name_length_max} letters, digits, '-', "
@@ -76,6 +86,10 @@ class Registry:
             window_id = movements.statement_window_id(connection)  # The admission's funds in: locked first.
             if connection.execute(sa.select(participants.c.bank_id).where(participants.c.bank_id == bank_id)).first():
                 raise FedmallError(rc.RESULT_CODE_EXISTS, f"{bank_id} is already a participant")
+            if connection.scalar(sa.select(sa.func.count()).select_from(participants)) >= limits.participants_max:
+                raise FedmallError(rc.RESULT_CODE_FORBIDDEN, (
+                    f"the consortium has admitted {limits.participants_max} banks, the most a window's sums are "
+                    "sized for (fedmall.limits.participants_max)"))
             connection.execute(sa.insert(participants).values(
                 bank_id=bank_id, name=name, currency=currency, status=rules.ONBOARDING, node_address=node_address,
                 net_debit_cap_minor=net_debit_cap_minor, liquidity_minor=0,
@@ -118,9 +132,7 @@ class Registry:
         lock (clearing.transfers). Those already made stand and may commit, so a cap below
         position + reserved is allowed; the bank then reserves nothing more until its exposure
         comes under it. The same cap again records nothing (audit_sequence None)."""
-        if not 0 <= cap_minor <= limits.amount_minor_max:
-            raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT,
-                               f"a net debit cap is 0..{limits.amount_minor_max} minor units, not {cap_minor}")
+        check_cap(cap_minor, currency)
 
         def same_currency(row: sa.Row) -> None:
             if row.currency != currency:

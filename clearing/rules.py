@@ -122,8 +122,9 @@ def headroom_problem(
     position + reserved + amount. It may exceed neither the net debit cap the operator
     set (NET_DEBIT_CAP_EXCEEDED) nor the prefunded liquidity behind it
     (INSUFFICIENT_LIQUIDITY, which binds only where the cap was set above the
-    liquidity, for example after liquidity was drawn down). Python ints do not
-    overflow, so a huge amount is simply over both limits.
+    liquidity, for example after liquidity was drawn down). The amount is within
+    limits.amount_minor_max (prepare_problem), and bounds_problem keeps what the payer and
+    the payee add up to in range after this.
 
     What the cap bounds across settlement: the position counts every committed transfer
     of the windows not settled yet, credits included, so a bank may spend what it was
@@ -139,6 +140,34 @@ def headroom_problem(
     if exposure_minor > liquidity_minor:
         return rc.RESULT_CODE_INSUFFICIENT_LIQUIDITY
     return rc.RESULT_CODE_OK
+
+
+def bounds_problem(*, amount_minor: int, payer_unsettled_gross_minor: int, payee_unsettled_gross_minor: int,
+                   payee_liquidity_minor: int) -> int:
+    """Would reserving amount_minor take the payer or the payee past a bound that keeps every sum
+    of money in range (fedmall.limits, where the bounds are derived)?
+
+    Each bank's unsettled gross (its transfers reserved, or committed in a window not settled,
+    paid and received) grows by the amount on both sides: neither may pass
+    unsettled_gross_minor_max (UNSETTLED_GROSS_EXCEEDED). That bounds the payee's position and
+    every window sum however many windows are unsettled, which a net debit cap alone does not:
+    two banks paying each other back and forth stay under their caps while the gross and the
+    receiver's position grow without end. The payee's liquidity plus its unsettled gross, the
+    most its liquidity could reach, may not pass liquidity_ceiling_minor_max
+    (LIQUIDITY_CEILING_EXCEEDED): a bank paid window after window would otherwise pile up
+    liquidity without end. Python ints do not overflow, so the sums here are exact."""
+    if max(payer_unsettled_gross_minor, payee_unsettled_gross_minor) + amount_minor > limits.unsettled_gross_minor_max:
+        return rc.RESULT_CODE_UNSETTLED_GROSS_EXCEEDED
+    if liquidity_ceiling_problem(liquidity_minor=payee_liquidity_minor,
+                                 unsettled_gross_minor=payee_unsettled_gross_minor, amount_minor=amount_minor):
+        return rc.RESULT_CODE_LIQUIDITY_CEILING_EXCEEDED
+    return rc.RESULT_CODE_OK
+
+
+def liquidity_ceiling_problem(*, liquidity_minor: int, unsettled_gross_minor: int, amount_minor: int) -> bool:
+    """Would amount_minor more (paid to the bank, or funds in) take its liquidity plus unsettled
+    gross past limits.liquidity_ceiling_minor_max?"""
+    return liquidity_minor + unsettled_gross_minor + amount_minor > limits.liquidity_ceiling_minor_max
 
 
 def headroom_minor(*, position_minor: int, reserved_minor: int, net_debit_cap_minor: int,

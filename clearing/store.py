@@ -93,6 +93,9 @@ participants = sa.Table(
     sa.Column("admitted_at_ms", sa.BigInteger, nullable=False),
     # Funds out reserved and not yet committed or aborted: no longer there to back transfers.
     sa.Column("funds_out_reserved_minor", sa.BigInteger, nullable=False, server_default="0"),
+    # The gross of this bank's transfers not settled yet, paid and received: reserved, or committed
+    # in a window not settled. It bounds every sum of them (fedmall.limits.unsettled_gross_minor_max).
+    sa.Column("unsettled_gross_minor", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 signing_keys = sa.Table(

@@ -52,6 +52,7 @@ class _Batch:
         self.participants = locked
         self.position = {bank_id: row.position_minor for bank_id, row in locked.items()}
         self.reserved = {bank_id: row.reserved_minor for bank_id, row in locked.items()}
+        self.unsettled = {bank_id: row.unsettled_gross_minor for bank_id, row in locked.items()}
         self.notices: dict[str, list[transfer_pb2.TransferNotice]] = {}
         self.inserts: list[dict] = []
         self.updates: dict[str, dict] = {}
@@ -67,6 +68,8 @@ class _Batch:
     def reserve(self, prepare: transfer_pb2.Prepare, prepare_bytes: bytes, *, now_ms: int) -> None:
         amount_minor = prepare.amount.amount_minor
         self.reserved[prepare.payer_bank_id] += amount_minor
+        self.unsettled[prepare.payer_bank_id] += amount_minor
+        self.unsettled[prepare.payee_bank_id] += amount_minor
         self.inserts.append({
             "transfer_id": prepare.transfer_id, "payer_bank_id": prepare.payer_bank_id,
             "payee_bank_id": prepare.payee_bank_id, "amount_minor": amount_minor,
@@ -90,6 +93,8 @@ class _Batch:
     def abort(self, row: dict, *, result: int, now_ms: int) -> None:
         assert row["state"] == RESERVED, row
         self.reserved[row["payer_bank_id"]] -= row["amount_minor"]
+        self.unsettled[row["payer_bank_id"]] -= row["amount_minor"]
+        self.unsettled[row["payee_bank_id"]] -= row["amount_minor"]
         self._decide(row, state=ABORTED, result=result, fulfilment=None, window_id=None, now_ms=now_ms)
 
     def _decide(self, row: dict, *, state: int, result: int, fulfilment: bytes | None, window_id: int | None,
@@ -107,7 +112,7 @@ class _Batch:
     def write(self, connection: sa.Connection, *, clearing_key: SigningKey, now_ms: int) -> set[str]:
         """Write everything; return the banks that got a delivery."""
         for bank_id, reserved_minor in self.reserved.items():
-            assert reserved_minor >= 0, (bank_id, reserved_minor)
+            assert reserved_minor >= 0 and self.unsettled[bank_id] >= 0, (bank_id, reserved_minor, self.unsettled)
         if self.inserts:
             connection.execute(sa.insert(transfers), self.inserts)
         if self.updates:
@@ -122,16 +127,17 @@ class _Batch:
             last_sequence_by_bank={b: row.delivery_sequence for b, row in self.participants.items()})
         changed = [
             {"bank": bank_id, "position": self.position[bank_id], "reserved": self.reserved[bank_id],
-             "sequence": sequences.get(bank_id, row.delivery_sequence)}
+             "unsettled": self.unsettled[bank_id], "sequence": sequences.get(bank_id, row.delivery_sequence)}
             for bank_id, row in self.participants.items()
-            if (self.position[bank_id], self.reserved[bank_id], sequences.get(bank_id, row.delivery_sequence))
-            != (row.position_minor, row.reserved_minor, row.delivery_sequence)
+            if (self.position[bank_id], self.reserved[bank_id], self.unsettled[bank_id],
+                sequences.get(bank_id, row.delivery_sequence))
+            != (row.position_minor, row.reserved_minor, row.unsettled_gross_minor, row.delivery_sequence)
         ]
         if changed:
             connection.execute(
                 sa.update(participants).where(participants.c.bank_id == sa.bindparam("bank"))
                 .values(position_minor=sa.bindparam("position"), reserved_minor=sa.bindparam("reserved"),
-                        delivery_sequence=sa.bindparam("sequence")),
+                        unsettled_gross_minor=sa.bindparam("unsettled"), delivery_sequence=sa.bindparam("sequence")),
                 changed)
         return set(self.notices)
 
@@ -236,6 +242,12 @@ class TransferService:
             position_minor=batch.position[payer.bank_id], reserved_minor=batch.reserved[payer.bank_id],
             amount_minor=prepare.amount.amount_minor,
             net_debit_cap_minor=payer.net_debit_cap_minor, liquidity_minor=rules.available_liquidity_minor(payer))
+        if problem != rc.RESULT_CODE_OK:
+            return TransferResult(transfer_id, problem)
+        payee = batch.participants[prepare.payee_bank_id]
+        problem = rules.bounds_problem(
+            amount_minor=prepare.amount.amount_minor, payer_unsettled_gross_minor=batch.unsettled[payer.bank_id],
+            payee_unsettled_gross_minor=batch.unsettled[payee.bank_id], payee_liquidity_minor=payee.liquidity_minor)
         if problem != rc.RESULT_CODE_OK:
             return TransferResult(transfer_id, problem)
         if held_by_another:

@@ -91,6 +91,13 @@ def window_members(connection: sa.Connection) -> list[sa.Row]:
                               .order_by(participants.c.bank_id)).all()
 
 
+def _settled_gross(participant: sa.Row, net: sa.Row) -> int:
+    """The bank's unsettled gross once the window of its window_nets row net settled."""
+    unsettled_minor = participant.unsettled_gross_minor - net.debits_minor - net.credits_minor
+    assert unsettled_minor >= 0, (participant.bank_id, participant.unsettled_gross_minor, net)
+    return unsettled_minor
+
+
 def _money(amount_minor: int, currency: str) -> money_pb2.Money:
     return money_pb2.Money(amount_minor=amount_minor, currency=currency)
 
@@ -421,11 +428,14 @@ class WindowService:
                                .values(settled_in_window_id=statement_window))
             locked = lock_participants(connection, [row.bank_id for row in nets])
             if nets:  # None when the window had no member (every bank still onboarding).
+                # Its transfers are settled now: they leave each bank's unsettled gross.
                 connection.execute(
                     sa.update(participants).where(participants.c.bank_id == sa.bindparam("bank"))
-                    .values(liquidity_minor=sa.bindparam("liquidity"), position_minor=sa.bindparam("position")),
+                    .values(liquidity_minor=sa.bindparam("liquidity"), position_minor=sa.bindparam("position"),
+                            unsettled_gross_minor=sa.bindparam("unsettled")),
                     [{"bank": row.bank_id, "liquidity": locked[row.bank_id].liquidity_minor + row.net_minor,
-                      "position": locked[row.bank_id].position_minor + row.net_minor} for row in nets])
+                      "position": locked[row.bank_id].position_minor + row.net_minor,
+                      "unsettled": _settled_gross(locked[row.bank_id], row)} for row in nets])
             connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == window_id)
                                .values(state=SETTLED, settled_at_ms=now_ms, operator_reason=override_reason))
             deliver(connection, {row.bank_id: [self._key.sign(settlement_pb2.WindowSettled(

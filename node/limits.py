@@ -28,6 +28,13 @@ reconciliations_per_step_max = 16                   # Answers the submitter send
 # beyond this the oldest is dropped and expires at the clearing. A full decision batch each.
 unquoted_rejects_per_bank_max = decision_batch_max
 
+# Money in a customer account (fedmall.limits derives the protocol's bounds). An account takes a
+# deposit, or an interbank payment (quoted, then accepted), only while its balance stays within
+# this; the payments accepted and not committed yet are all reserved at the clearing, within the
+# bank's unsettled gross there, so no balance passes the sum of the two. Money moved inside the bank
+# (an escrow released to a merchant, a refund, a loan) is money the bank already holds.
+account_balance_minor_max = 10**16
+
 # Registry cache (node.peers): read again at most this often, and at least this often while used
 # (a bank's node may move: fedmall-clearing participants set-address).
 registry_refresh_ms_min = 1_000
@@ -129,3 +136,5 @@ assert protocol.quote_items_per_request_max * quote_item_bytes_max <= peer_reque
 assert budget_request_bytes_burst_default >= peer_request_bytes_max
 assert budget_quote_items_burst_default >= protocol.quote_items_per_request_max
 assert budget_calls_in_flight_max_default < server_threads
+assert protocol.amount_minor_max <= account_balance_minor_max
+assert account_balance_minor_max + protocol.unsettled_gross_minor_max <= protocol.iso20022_amount_minor_max

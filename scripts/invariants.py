@@ -17,7 +17,8 @@ Most invariants hold only at rest (nothing in flight): wait for that before chec
                             minus loans repaid, across the federation (read from the causes'
                             own tables, not the ledger)
     positions_match         positions recomputed from the committed transfers of unsettled
-                            windows equal the stored ones and sum to zero; each node's
+                            windows equal the stored ones and sum to zero, and so does each
+                            bank's unsettled gross (with its reservations); each node's
                             @clearing equals its position; each bank's liquidity is what its
                             funds in and out and settled nets add up to, and its node's
                             @liquidity is minus that
@@ -310,10 +311,15 @@ def _money_conserved(nodes: dict[str, NodeBooks], currency: str) -> Check:
 
 def _positions_match(clearing: ClearingBooks, nodes: dict[str, NodeBooks], currency: str) -> Check:
     recomputed: dict[str, int] = defaultdict(int)
+    unsettled: dict[str, int] = defaultdict(int)  # What participants.unsettled_gross_minor must say.
     for transfer in clearing.transfers.values():
-        if transfer.state == COMMITTED_AT_CLEARING and clearing.windows.get(transfer.window_id) != SETTLED:
+        committed = transfer.state == COMMITTED_AT_CLEARING and clearing.windows.get(transfer.window_id) != SETTLED
+        if committed:
             recomputed[transfer.payer_bank_id] += transfer.amount_minor
             recomputed[transfer.payee_bank_id] -= transfer.amount_minor
+        if committed or transfer.state == RESERVED_AT_CLEARING:
+            unsettled[transfer.payer_bank_id] += transfer.amount_minor
+            unsettled[transfer.payee_bank_id] += transfer.amount_minor
     settled_nets: dict[str, int] = defaultdict(int)
     for window_id, rows in clearing.nets.items():
         if clearing.windows.get(window_id) == SETTLED:
@@ -323,6 +329,9 @@ def _positions_match(clearing: ClearingBooks, nodes: dict[str, NodeBooks], curre
     for bank_id, row in clearing.participants.items():
         if row.position_minor != recomputed[bank_id]:
             wrong.append(f"{bank_id}: position {row.position_minor}, its unsettled transfers say {recomputed[bank_id]}")
+        if row.unsettled_gross_minor != unsettled[bank_id]:
+            wrong.append(f"{bank_id}: unsettled gross {row.unsettled_gross_minor}, its transfers reserved or not "
+                         f"settled add up to {unsettled[bank_id]}")
     if total := sum(row.position_minor for row in clearing.participants.values()):
         wrong.append(f"positions sum to {total}, not zero")
     for bank_id, row in clearing.participants.items():

@@ -8,9 +8,11 @@ import sqlalchemy as sa
 
 from fedmall.database import read_connection
 from fedmall import limits
+from fedmall.money import format_money
 from fedmall.v1 import result_pb2
 
 from node import fields
+from node import limits as node_limits
 from node.bank import ledger, store
 from node.errors import Refused
 
@@ -80,12 +82,19 @@ class AccountService:
                     raise Refused(result_pb2.RESULT_CODE_MODIFIED_REQUEST,
                                   f"deposit {deposit_id!r} was made with other details")
                 return EXISTS, load_customer_account(connection, account_id)
+            # Locked: the balance checked below is the one the deposit adds to.
+            connection.execute(store.locking_accounts_in_order(connection, sa.select(store.accounts.c.account_id).where(
+                store.accounts.c.account_id == account_id, store.accounts.c.internal.is_(False))))
             account = load_customer_account(connection, account_id)
             if account.closed:
                 raise Refused(result_pb2.RESULT_CODE_ACCOUNT_CLOSED, f"account {account_id!r} is closed")
             if account.currency != currency:
                 raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED,
                               f"account {account_id!r} holds {account.currency}")
+            if account.balance_minor + amount_minor > node_limits.account_balance_minor_max:
+                raise Refused(result_pb2.RESULT_CODE_INVALID_AMOUNT, (
+                    f"account {account_id!r} would hold more than "
+                    f"{format_money(node_limits.account_balance_minor_max, currency)}"))
             now_ms = self._now_ms()
             connection.execute(store.deposits.insert().values(
                 deposit_id=deposit_id, account_id=account_id, amount_minor=amount_minor, currency=currency,

@@ -45,7 +45,8 @@ from node.bank import ledger, store
 from node.bank.fulfilment import FulfilmentKey, condition_of
 from node.bank.settlement_credits import SettlementCreditHook, book_settlement_credits
 from node.bank.transfers import (
-    ABORTED, ACCEPTED, COMMITTED, OK, PENDING, REJECTED, SUBMITTED, aborting_outgoing, payee_account_problem)
+    ABORTED, ACCEPTED, COMMITTED, OK, PENDING, REJECTED, SUBMITTED, aborting_outgoing, credit_problem,
+    payee_account_problem)
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,9 @@ def decide(prepare: transfer_pb2.Prepare, account, key: FulfilmentKey) -> Decisi
         return Decision(result=code, fulfilment=b"")
     if not is_valid_amount(prepare.amount.amount_minor):
         return Decision(result=result_pb2.RESULT_CODE_INVALID_AMOUNT, fulfilment=b"")
+    code = credit_problem(account, prepare.amount.amount_minor)
+    if code != OK:
+        return Decision(result=code, fulfilment=b"")
     fulfilment = key.fulfilment(
         payer_bank_id=prepare.payer_bank_id, transfer_id=prepare.transfer_id,
         payee_account=prepare.payee_account, amount_minor=prepare.amount.amount_minor,

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 
 from fedmall.database import read_connection, sum_of
 from fedmall.envelope import SigningKey
+from fedmall import limits as protocol
 from fedmall import wellformed
 from fedmall.money import CURRENCY_EXPONENTS, format_money, is_valid_amount
 from fedmall.v1 import envelope_pb2, money_pb2, result_pb2, settlement_pb2
@@ -98,7 +99,7 @@ def check_window_settled(settled: settlement_pb2.WindowSettled, *, bank_id: str)
         _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, f"settlement of window {settled.window_id}")
     if settled.net.currency not in CURRENCY_EXPONENTS:
         _refuse(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"settlement in {settled.net.currency!r}")
-    if settled.net.amount_minor != 0 and not is_valid_amount(abs(settled.net.amount_minor)):
+    if abs(settled.net.amount_minor) > protocol.position_minor_max:  # A window's net, not one amount.
         _refuse(result_pb2.RESULT_CODE_INVALID_AMOUNT, f"settlement net {settled.net.amount_minor}")
     if settled.statement_window_id <= settled.window_id:
         _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, f"settlement of window {settled.window_id} listed on the "

@@ -83,6 +83,14 @@ def payee_account_problem(account, currency: str) -> int:
     return OK
 
 
+def credit_problem(account, amount_minor: int) -> int:
+    """Would amount_minor more take a customer account past limits.account_balance_minor_max? A
+    ResultCode (INVALID_AMOUNT), or OK."""
+    if account.balance_minor + amount_minor > limits.account_balance_minor_max:
+        return result_pb2.RESULT_CODE_INVALID_AMOUNT
+    return OK
+
+
 def _same_terms(row, request: SendRequest) -> bool:
     return (row.from_account_id, row.payee_bank_id, row.payee_account_id, row.amount_minor, row.currency,
             row.reference) == (request.from_account_id, request.payee_bank_id, request.payee_account_id,
@@ -353,6 +361,8 @@ class TransferService:
                 fields.check_amount(item.amount.amount_minor)
                 fields.check_currency(item.amount.currency)
                 code = payee_account_problem(accounts.get(item.payee_account), item.amount.currency)
+                if code == OK:
+                    code = credit_problem(accounts[item.payee_account], item.amount.amount_minor)
             except FedmallError as error:
                 code = error.code
             condition = b""

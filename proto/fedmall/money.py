@@ -22,6 +22,10 @@ class MoneyError(ValueError):
     """A currency or amount a user typed is not acceptable."""
 
 
+class AmountOutOfRange(MoneyError):
+    """A well-formed amount outside 1..limits.amount_minor_max (or zero where that is not allowed)."""
+
+
 def check_currency(currency: str) -> str:
     if currency not in CURRENCY_EXPONENTS:
         raise MoneyError(f"unknown currency {currency!r}; known: {', '.join(sorted(CURRENCY_EXPONENTS))}")
@@ -44,7 +48,9 @@ def parse_amount(text: str, currency: str, *, zero_allowed: bool = False) -> int
         raise MoneyError(f"{currency} has {exponent} decimal places; {text!r} has {len(fraction)}")
     amount_minor = int(match.group("units")) * 10**exponent + int(fraction.ljust(exponent, "0") or 0)
     if not (is_valid_amount(amount_minor) or (zero_allowed and amount_minor == 0)):
-        raise MoneyError(f"{text!r} {currency} is {'too large' if zero_allowed else 'zero or too large'}")
+        largest = format_money(limits.amount_minor_max, currency)
+        raise AmountOutOfRange(f"{text!r} {currency} is {'too large' if zero_allowed else 'zero or too large'}: "
+                               f"an amount is at most {largest}")
     return amount_minor
 
 

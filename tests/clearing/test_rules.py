@@ -179,3 +179,31 @@ def test_over_threshold__at_or_above_the_alert_and_a_zero_cap_always(exposure_mi
                                 alert_percent=alert_percent) is over
     used = rules.cap_used_percent(position_minor=exposure_minor, reserved_minor=0, net_debit_cap_minor=cap_minor)
     assert used is None or (used >= alert_percent) is over   # The list's percent and its flag agree.
+
+
+# Bounds that keep every sum in range (fedmall.limits) -------------------------------------------
+
+GROSS_MAX, CEILING = limits.unsettled_gross_minor_max, limits.liquidity_ceiling_minor_max
+
+
+@pytest.mark.parametrize("payer_gross, payee_gross, payee_liquidity, amount, code", [
+    (GROSS_MAX - 100, 0, 0, 100, rc.RESULT_CODE_OK),                                  # Exactly up to it.
+    (GROSS_MAX - 100, 0, 0, 101, rc.RESULT_CODE_UNSETTLED_GROSS_EXCEEDED),            # The payer's.
+    (0, GROSS_MAX - 100, 0, 101, rc.RESULT_CODE_UNSETTLED_GROSS_EXCEEDED),            # The payee's.
+    (0, 0, CEILING - 100, 100, rc.RESULT_CODE_OK),
+    (0, 10, CEILING - 100, 91, rc.RESULT_CODE_LIQUIDITY_CEILING_EXCEEDED),            # Liquidity + gross + amount.
+    (0, 10, CEILING - 100, 90, rc.RESULT_CODE_OK),
+    (CEILING, 0, 0, 1, rc.RESULT_CODE_UNSETTLED_GROSS_EXCEEDED),
+    (0, 0, -GROSS_MAX, 1, rc.RESULT_CODE_OK),                                          # Below zero after a settlement.
+])
+def test_bounds_problem__each_bank_within_its_unsettled_gross_and_the_payee_its_ceiling(
+        payer_gross, payee_gross, payee_liquidity, amount, code):
+    assert rules.bounds_problem(amount_minor=amount, payer_unsettled_gross_minor=payer_gross,
+                                payee_unsettled_gross_minor=payee_gross, payee_liquidity_minor=payee_liquidity) == code
+
+
+@pytest.mark.parametrize("liquidity, gross, amount, over", [
+    (CEILING - 10, 5, 5, False), (CEILING - 10, 5, 6, True), (CEILING, 0, 0, False), (0, 0, CEILING + 1, True)])
+def test_liquidity_ceiling_problem__liquidity_plus_unsettled_gross_plus_amount(liquidity, gross, amount, over):
+    assert rules.liquidity_ceiling_problem(liquidity_minor=liquidity, unsettled_gross_minor=gross,
+                                           amount_minor=amount) is over

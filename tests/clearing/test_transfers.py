@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from fedmall.envelope import open_envelope, VerificationKey
-from fedmall import identifiers, pki
+from fedmall import identifiers, limits, pki
 from fedmall.v1 import clearing_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
@@ -136,7 +136,9 @@ def test_prepare__same_id_other_amount_is_modified_request(world):
     (lambda p: p.__setattr__("condition", b"short"), rc.RESULT_CODE_INVALID_CONDITION),
     (lambda p: p.__setattr__("expires_at_unix_ms", p.expires_at_unix_ms - 60_000), rc.RESULT_CODE_INVALID_EXPIRY),
     (lambda p: p.__setattr__("expires_at_unix_ms", p.expires_at_unix_ms + 2 * 86_400_000), rc.RESULT_CODE_INVALID_EXPIRY),
-    (lambda p: p.amount.__setattr__("amount_minor", 2**63 - 1), rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED),
+    (lambda p: p.amount.__setattr__("amount_minor", 2**63 - 1), rc.RESULT_CODE_INVALID_AMOUNT),
+    (lambda p: p.amount.__setattr__("amount_minor", limits.amount_minor_max + 1), rc.RESULT_CODE_INVALID_AMOUNT),
+    (lambda p: p.amount.__setattr__("amount_minor", limits.amount_minor_max), rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED),
 ])
 def test_prepare__bad_input_is_refused_and_changes_nothing(world, change, code):
     prepare = make_prepare("bank-a", "bank-b", 100, now_ms=world.clock())

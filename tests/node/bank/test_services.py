@@ -4,6 +4,7 @@ import hashlib
 import pytest
 import sqlalchemy as sa
 
+from fedmall import limits as protocol_limits
 from fedmall.database import make_engine, migrate
 from fedmall.pki import new_signing_key
 from fedmall.results import FedmallError
@@ -17,6 +18,7 @@ from node.bank.notices import NoticeService
 from node.bank.settlement import SettlementService
 from node.bank.settlement_credits import NoClaims
 from node.bank.transfers import SendRequest, TransferService
+from node import limits as node_limits
 from node.errors import Unavailable
 from tests.support.ids import uuid_of
 
@@ -417,3 +419,43 @@ def test_quote__checks_accounts_and_matches_decision(bank_b):
     assert [o.result for o in outcomes] == [R.RESULT_CODE_OK, R.RESULT_CODE_CURRENCY_NOT_SUPPORTED,
                                             R.RESULT_CODE_ACCOUNT_UNKNOWN]
     assert outcomes[0].condition == bank_b_condition(uuid_of("t1"), "bob", 2_500)
+
+
+# Bounds on amounts (fedmall.limits, node.limits) -------------------------------------
+
+def _set_balance(bank, account_id, balance_minor):
+    """Put a balance where a hundred deposits would take it (its postings then disagree: only the bound is tested)."""
+    with bank.engine.begin() as connection:
+        connection.execute(sa.update(store.accounts).where(store.accounts.c.account_id == account_id)
+                           .values(balance_minor=balance_minor))
+
+
+@pytest.mark.parametrize("amount_minor", [protocol_limits.amount_minor_max + 1, 2**63 - 1])
+def test_deposit_and_send__past_the_largest_amount_are_invalid_amount_and_change_nothing(bank_a, amount_minor):
+    with pytest.raises(FedmallError) as refused:
+        bank_a.accounts.deposit(deposit_id=uuid_of("d2"), account_id="alice", amount_minor=amount_minor, currency="EUR")
+    assert refused.value.code == R.RESULT_CODE_INVALID_AMOUNT
+    assert bank_a.transfers.send(send(amount_minor=amount_minor)).result == R.RESULT_CODE_INVALID_AMOUNT
+    assert (bank_a.balance("alice"), bank_a.postings_count()) == (10_000, 2)
+
+
+def test_deposit__past_the_account_balance_bound_is_invalid_amount_and_changes_nothing(bank_a):
+    _set_balance(bank_a, "alice", node_limits.account_balance_minor_max - 100)
+    with pytest.raises(FedmallError) as refused:
+        bank_a.accounts.deposit(deposit_id=uuid_of("d2"), account_id="alice", amount_minor=101, currency="EUR")
+    assert refused.value.code == R.RESULT_CODE_INVALID_AMOUNT and "would hold more than" in str(refused.value)
+    assert (bank_a.balance("alice"), bank_a.postings_count()) == (node_limits.account_balance_minor_max - 100, 2)
+    code, account = bank_a.accounts.deposit(deposit_id=uuid_of("d2"), account_id="alice", amount_minor=100, currency="EUR")
+    assert (code, account.balance_minor) == (R.RESULT_CODE_OK, node_limits.account_balance_minor_max)
+
+
+def test_payee__past_the_account_balance_bound_is_not_quoted_and_is_rejected(bank_b):
+    _set_balance(bank_b, "bob", node_limits.account_balance_minor_max - 2_000)
+    quoted = bank_b.transfers.quote(payer_bank_id="bank-a", items=[node_pb2.QuoteItem(
+        transfer_id=uuid_of("t1"), payee_account="bob", amount=money_pb2.Money(amount_minor=2_500, currency="EUR"))])
+    assert [(o.result, o.condition) for o in quoted] == [(R.RESULT_CODE_INVALID_AMOUNT, b"")]
+    prepare = incoming_prepare(None)  # A payer that did not ask, or asked before the balance grew.
+    consumer(bank_b, "bank-b").handle(delivery(1, "bank-b", [notice(prepare, transfer_pb2.TRANSFER_STATE_RESERVED)]))
+    [reject] = bank_b.notices.pending_decisions(limit=10).rejects
+    assert reject.reason_code == R.RESULT_CODE_INVALID_AMOUNT
+    assert bank_b.balance("bob") == node_limits.account_balance_minor_max - 2_000

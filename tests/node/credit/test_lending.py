@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from fedmall import limits
 from fedmall.database import make_engine, migrate
 from fedmall.v1 import result_pb2 as rc, transfer_pb2
 from fedmall.v1.money_pb2 import Money
@@ -166,6 +167,7 @@ def test_apply__every_refusal_names_its_reason_and_posts_nothing(lending, node_e
     refused(apply("a-usd", currency="USD"), rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED)
     refused(apply("bad id!"), rc.RESULT_CODE_INVALID_FIELD)
     refused(apply("a-zero", amount_minor=0), rc.RESULT_CODE_INVALID_AMOUNT)
+    refused(apply("a-huge", amount_minor=limits.amount_minor_max + 1), rc.RESULT_CODE_INVALID_AMOUNT)
     disabled = LendingService(node_engine, bank_id="bank-a", policy=None, clock=clock)
     refused(lambda: disabled.apply(application_id="a-off", merchant_id="m-good", amount_minor=1, currency="EUR"),
             rc.RESULT_CODE_CREDIT_DISABLED)

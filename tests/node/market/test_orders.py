@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from fedmall import limits
 from fedmall.v1 import marketplace_pb2 as mp, money_pb2
 from fedmall.v1 import result_pb2 as rc
 
@@ -94,6 +95,8 @@ def test_checkout__refusals_reserve_and_debit_nothing(market):
         ([(B, "beta", "mug", 1, 500)], "nobody", rc.RESULT_CODE_ACCOUNT_UNKNOWN),
         ([(B, "beta", "mug", 200, 500)], "buyer", rc.RESULT_CODE_INSUFFICIENT_FUNDS),
         ([(B, "beta", "mug", 0, 500)], "buyer", rc.RESULT_CODE_INVALID_FIELD),
+        ([(B, "beta", "mug", 1, limits.amount_minor_max + 1)], "buyer", rc.RESULT_CODE_INVALID_AMOUNT),
+        ([(B, "beta", "mug", 10_000, limits.amount_minor_max // 1_000)], "buyer", rc.RESULT_CODE_INVALID_AMOUNT),
         ([], "buyer", rc.RESULT_CODE_INVALID_FIELD),
     ]
     for items, buyer, code in cases:
