@@ -286,6 +286,24 @@ def test_node_cli__a_server_at_the_nodes_listen_address_that_is_not_the_bank_is_
     assert market.balance(A, "alice") == EUR_100 + 5_000
 
 
+def test_node_cli__rotate_key_at_a_server_that_is_not_the_clearing_keeps_the_current_key(market, impostors,
+                                                                                      monkeypatch, capsys):
+    """A member answering OK would have had the bank sign with a key the clearing never saw."""
+    bundle = market.world.banks[A].bundle
+    impostor = impostors(B, market.world)
+    monkeypatch.setenv("FEDMALL_CLEARING_ADDRESS", impostor.address)
+    config_before, key_before, before = (bundle / "fedmall.toml").read_text(), (bundle / "signing.key").read_bytes(), \
+        everything(market)
+    assert node_cli.main(["rotate-key", "--home", str(bundle)]) == 1
+    assert f"the server at {impostor.address} is not the clearing: its certificate does not name clearing.fedmall" \
+           in capsys.readouterr().err
+    assert impostor.calls == [] and everything(market) == before
+    assert (bundle / "fedmall.toml").read_text() == config_before and (bundle / "signing.key").read_bytes() == key_before
+    monkeypatch.delenv("FEDMALL_CLEARING_ADDRESS")
+    assert node_cli.main(["rotate-key", "--home", str(bundle)]) == 0   # The key made then, registered now.
+    assert 'signing_key_id = "bank-a/k2"' in (bundle / "fedmall.toml").read_text()
+
+
 # The honest paths -------------------------------------------------------------------------
 
 def test_honest_paths__every_client_reaches_the_party_it_names(market):
