@@ -243,7 +243,7 @@ def _renew_own(args) -> int:
     config, store = _open(args)
     role = args.party
     folder = config.home if role == "clearing" else config.home / "operator"
-    hosts = credentials.own_hosts(config) if role == "clearing" else ["localhost"]
+    hosts = credentials.own_hosts(config) if role == "clearing" else []
     try:
         previous = _previous(store, role, role)
         issued = credentials.issue(config.home, Identity(role, role), hosts=hosts, now=_now(),

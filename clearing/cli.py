@@ -5,8 +5,8 @@
     serve         run the clearing service until SIGTERM
     participants  list members with status, positions, caps, liquidity and how much of the cap each
                   uses (flagged at or above its alert); set-cap BANK AMOUNT, set-threshold BANK
-                  PERCENT, set-address BANK HOST:PORT (a new host needs the bank's certificate
-                  renewed for it first), set-name BANK NAME; leave BANK: a suspended member with
+                  PERCENT, set-address BANK HOST:PORT (other nodes check the bank's party name,
+                  not its host), set-name BANK NAME; leave BANK: a suspended member with
                   nothing left at the clearing leaves for good. Each change needs --reason and is
                   audited with the operator. A newly admitted bank is onboarding until its node
                   first connects (see clearing.participants_cli, clearing.membership)

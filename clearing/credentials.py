@@ -11,9 +11,11 @@ The clearing's home holds the CA:
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from cryptography import x509
 
@@ -41,9 +43,29 @@ class Issued:
     key_pem: bytes | None  # None: the holder made its key and sent a signing request.
 
 
+def named_hosts(hosts: Iterable[str]) -> list[str]:
+    """Of hosts, those a certificate names beside its party name, for operators' own tools
+    that dial a server by host (no client of ours reads them: each demands the party name,
+    fedmall.pki.party_name). Not a loopback name ('localhost', 127.0.0.0/8, ::1) nor a
+    wildcard address (0.0.0.0, ::), which every party's certificate would share, nor a
+    consortium party name, which only the party's own may carry."""
+    return sorted({host.strip() for host in hosts if _is_named(host.strip())})
+
+
+def _is_named(host: str) -> bool:
+    name = host.lower().rstrip(".")
+    if not name or pki.is_party_name(name) or name == "localhost" or name.endswith(".localhost"):
+        return False
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return True
+    return not (address.is_loopback or address.is_unspecified)
+
+
 def _hosts(address: str) -> list[str]:
-    host = address.rsplit(":", 1)[0].strip("[]")
-    return sorted({host, "localhost", "127.0.0.1"})
+    """The host of a host:port address that a certificate names (named_hosts): none for a loopback one."""
+    return named_hosts([address.rsplit(":", 1)[0].strip("[]")])
 
 
 def init_home(home: Path, *, listen_address: str, database_url: str, now: dt.datetime, validity_days: int) -> None:
@@ -55,7 +77,7 @@ def init_home(home: Path, *, listen_address: str, database_url: str, now: dt.dat
     pki.write_private(home / CA_KEY_FILE, pki.ca_key_pem(ca))
     ca_pem = pki.ca_certificate_pem(ca)
     pki.write_public(home / TRUST_FILE, ca_pem)
-    _write_tls(home, _issue(ca, Identity("clearing", "clearing"), hosts=_hosts(listen_address), now=now,
+    _write_tls(home, _issue(ca, pki.CLEARING, hosts=_hosts(listen_address), now=now,
                             validity_days=validity_days), ca_pem)
     signing_key = pki.new_signing_key(CLEARING_KEY_ID)
     pki.write_private(home / "signing.key", pki.signing_key_pem(signing_key))
@@ -67,8 +89,7 @@ def init_home(home: Path, *, listen_address: str, database_url: str, now: dt.dat
     }))
     operator = home / "operator"
     operator.mkdir()
-    _write_tls(operator, _issue(ca, Identity("operator", "operator"), hosts=["localhost"], now=now,
-                                validity_days=validity_days), ca_pem)
+    _write_tls(operator, _issue(ca, pki.OPERATOR, hosts=[], now=now, validity_days=validity_days), ca_pem)
     (operator / CONFIG_FILE).write_text(toml_document({
         "identity": {"party_id": "operator", "role": "operator"},
         "clearing": {"address": listen_address},
@@ -121,12 +142,13 @@ def checked_request(data: bytes, *, bank_id: str):
 
 
 def bank_hosts(node_address: str) -> list[str]:
-    """The hosts a bank's certificate names: the admitted node address's, whatever it asked for."""
+    """The hosts a bank's certificate names beside its party name: the admitted node address's
+    (unless loopback), whatever it asked for."""
     return _hosts(node_address)
 
 
 def hosts_of(certificate_pem: bytes) -> list[str]:
-    """The DNS names and IP addresses a certificate names."""
+    """The DNS names and IP addresses a certificate names, its party name included."""
     certificate = x509.load_pem_x509_certificate(certificate_pem)
     try:
         names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -137,9 +159,11 @@ def hosts_of(certificate_pem: bytes) -> list[str]:
 
 
 def own_hosts(config: ClearingConfig) -> list[str]:
-    """The clearing's certificate names what its current one names (an operator may have
-    issued it for a load balancer's name) and its listen address."""
-    return sorted(set(hosts_of((config.home / "tls.crt").read_bytes())) | set(_hosts(config.listen_address)))
+    """The hosts the clearing's certificate names beside its party name: what its current one
+    names (an operator may have issued it for a load balancer's name) and its listen
+    address's host, less loopback names (named_hosts)."""
+    current = named_hosts(hosts_of((config.home / "tls.crt").read_bytes()))
+    return sorted(set(current) | set(_hosts(config.listen_address)))
 
 
 def _write_tls(folder: Path, issued: Issued, trust_pem: bytes) -> None:

@@ -137,8 +137,9 @@ def leave_problems(*, status: str, currency: str, position_minor: int, reserved_
 
 def certificate_renewal_needed(previous_address: str, address: str) -> bool:
     """Does the bank's TLS certificate, issued for previous_address, not name address's host?
-    (clearing.credentials names the host, localhost and 127.0.0.1.)"""
-    return address.rsplit(":", 1)[0].strip("[]") not in credentials._hosts(previous_address)
+    Only operators' tools that dial the node by host care: other nodes demand its party name
+    (fedmall.pki.party_name), which does not change (clearing.credentials.bank_hosts)."""
+    return not set(credentials.bank_hosts(address)) <= set(credentials.bank_hosts(previous_address))
 
 
 def check_node_address(address: str) -> str:

@@ -20,9 +20,9 @@ def add_actions(member_actions: argparse._SubParsersAction) -> None:
     address = member_actions.add_parser(
         "set-address", help="where the bank's node listens for other nodes; they use it without a restart",
         description="Change the host:port other nodes reach the bank's node at. Start the node there first: other "
-                    "nodes use the new address from their next registry read. The bank's TLS certificate names its "
-                    "host, so a node on a new host needs its certificate renewed for that host first, or other "
-                    "nodes refuse the connection.")
+                    "nodes use the new address from their next registry read, and demand the bank's party name of "
+                    "the node they reach there, not the host, so no renewal is needed for them; the certificate "
+                    "names the host too, for operators' own tools.")
     address.add_argument("bank_id")
     address.add_argument("node_address", help="host:port")
     name = member_actions.add_parser("set-name", help="the bank's display name")
@@ -50,7 +50,8 @@ def set_address(args, members: membership.Membership, action: OperatorAction) ->
              else f"{change.bank_id}'s node address already is {change.current}; nothing changed")
     if renewal:
         human += (f"\nwarning: {change.bank_id}'s TLS certificate was issued for the host of {change.previous}; "
-                  "renew it for the new host, or other nodes will refuse its node")
+                  "renew it for the new host if operators' tools dial the node by host name (other nodes need "
+                  "no renewal: they check its party name)")
     emit(document, as_json=args.json, human=human)
     return EXIT_OK
 

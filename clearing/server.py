@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from fedmall import budgets, revocation, tls
+from fedmall import budgets, pki, revocation, tls
 from fedmall.pki import Identity
-from fedmall.config_file import load_tls
+from fedmall.config_file import ConfigError, load_tls
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc
 
 from clearing import certificates, limits
@@ -55,6 +55,10 @@ class Clearing:
         # Key files first: a broken home is refused before the database is touched.
         signing_key = self.config.signing_key()
         self._tls = load_tls(self.config.home)
+        problem = pki.party_name_problem(self._tls.certificate_pem, pki.CLEARING)
+        if problem is not None:  # Every client would refuse it: say so now, not on each of their calls.
+            raise ConfigError(f"{self.config.home / 'tls.crt'}: {problem}: fedmall-clearing --home "
+                              f"{self.config.home} certificates renew clearing (docs/certificates.md)")
         self.store = Store.open(self.config.database_url)
         # Certificates are real: their validity is checked against the wall clock, not clock_ms.
         certificates.record_home(self.store, self.config.home, now_ms=wall_clock_ms())
@@ -90,7 +94,7 @@ class Clearing:
 
     def start(self) -> int:
         # A renewed certificate or a new trust bundle in the home is used from the next connection on.
-        credentials = tls.reloading_server_credentials(self.config.home, self._tls)
+        credentials = tls.reloading_server_credentials(self.config.home, self._tls, server=pki.CLEARING)
         self.port = self._server.add_secure_port(self.config.listen_address, credentials)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen_address}")

@@ -7,7 +7,8 @@ operator signed (docs/certificates.md).
    half the operator registers. No private key leaves the home.
 2. install (fedmall-node install-certificate): check what the operator sent (a bundle from
    `fedmall-clearing admit --csr`, or a renewal) against the home and put it in place:
-   the certificate must name this bank, be issued by a CA in the bundle's ca.pem, be in
+   the certificate must name this bank (in its subject and as its party name, which
+   clients demand of its server), be issued by a CA in the bundle's ca.pem, be in
    force, and certify tls.key.next (or tls.key, or the key the operator made and sent).
    A folder holding only ca.pem installs a new trust bundle (a CA rotation); it must still
    trust the CA of the bank's own certificate. Each file is replaced in one step; a running
@@ -149,6 +150,10 @@ def _checked_certificate(home: Path, source: Path, certificate: x509.Certificate
     if identity != Identity(bank_id, "bank"):
         named = f"{identity.role} {identity.party_id}" if identity else "no consortium party"
         raise InstallRefused(f"{source / 'tls.crt'} names {named}, not bank {bank_id}")
+    problem = pki.party_name_problem((source / "tls.crt").read_bytes(), identity)
+    if problem is not None:
+        raise InstallRefused(f"{source / 'tls.crt'}: {problem} (ask the operator: fedmall-clearing certificates "
+                             f"renew bank {bank_id})")
     if not any(pki.issued_by(certificate, ca) for ca in trusted):
         raise InstallRefused(f"{source / 'tls.crt'} was not issued by a CA in {source / 'ca.pem'}")
     if not certificate.not_valid_before_utc <= now < certificate.not_valid_after_utc:

@@ -11,6 +11,10 @@ The registry also names each bank's active signing keys (signing_key), so this n
 verifies what another member signs for it (an escrow statement: node.market.escrow_proofs)
 with the key the clearing registered, never with one the signer sends.
 
+Every channel to a bank's node demands that bank's party name (fedmall.tls.secure_channel):
+a node at a bank's address that is not that bank's (an address hijacked, or set to
+another bank's) is refused at the handshake, before anything is sent to it.
+
 Only ACTIVE banks are offered as peers. A payee that is not ACTIVE is refused with its
 status's result code (SUSPENDED, ONBOARDING: its node has not connected yet, LEFT); so is
 a calling bank that is not ACTIVE, and one that is no participant at all (caller_refusal,
@@ -28,8 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from fedmall import budgets
 from fedmall.envelope import VerificationKey
-from fedmall.pki import TlsCredentials
-from fedmall.tls import secure_channel
+from fedmall.pki import Identity, TlsCredentials
+from fedmall.tls import failure_text, is_wrong_server, secure_channel, wrong_server_text
 from fedmall.v1 import (
     clearing_pb2, clearing_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc, result_pb2)
 
@@ -63,7 +67,7 @@ def verification_keys(participants) -> dict[str, VerificationKey]:
 class PeerDirectory:
     def __init__(self, clearing: clearing_pb2_grpc.ClearingServiceStub, *, tls: TlsCredentials,
                  clock: Callable[[], float],
-                 channel_factory: Callable[[str, TlsCredentials], grpc.Channel] = secure_channel) -> None:
+                 channel_factory: Callable[..., grpc.Channel] = secure_channel) -> None:
         self._clearing = clearing
         self._tls = tls
         self._clock = clock
@@ -74,7 +78,7 @@ class PeerDirectory:
         self._keys: dict[str, VerificationKey] = {}
         self._refreshed_at_ms = -limits.registry_age_ms_max  # Never: due at once.
         self._ever_read = False
-        self._channels: dict[str, grpc.Channel] = {}
+        self._channels: dict[tuple[str, str], grpc.Channel] = {}  # (bank id, address) -> a channel to it
 
     def refresh(self, *, force: bool = False) -> None:
         # One refresh at a time: a caller arriving during a refresh waits for its result
@@ -87,7 +91,7 @@ class PeerDirectory:
                 response = self._clearing.ListParticipants(
                     clearing_pb2.ListParticipantsRequest(), timeout=limits.rpc_timeout_ms / 1000)
             except grpc.RpcError as error:
-                raise Unavailable(f"clearing registry: {error.code().name}") from None
+                raise Unavailable(f"clearing registry: {failure_text(error)}") from None
             keys = verification_keys(response.participants)
             with self._lock:
                 self._participants = {participant.bank_id: participant for participant in response.participants}
@@ -162,15 +166,14 @@ class PeerDirectory:
         with self._lock:
             return self._keys.get(key_id)
 
-    def _channel(self, address: str) -> grpc.Channel:
+    def _channel(self, bank_id: str, address: str) -> grpc.Channel:
+        """A channel to address that reaches only bank_id's node."""
         with self._lock:
-            channel = self._channels.get(address)
+            channel = self._channels.get((bank_id, address))
             if channel is None:
-                channel = self._channels[address] = self._channel_factory(address, self._tls)
+                channel = self._channels[(bank_id, address)] = self._channel_factory(
+                    address, self._tls, server=Identity(bank_id, "bank"))
         return channel
-
-    def _stub(self, address: str) -> node_pb2_grpc.PeerServiceStub:
-        return node_pb2_grpc.PeerServiceStub(self._channel(address))
 
     # The marketplace --------------------------------------------------------------------
 
@@ -183,7 +186,8 @@ class PeerDirectory:
 
     def marketplace(self, bank_id: str) -> marketplace_pb2_grpc.MarketplacePeerServiceStub:
         """The MarketplacePeerService of a member bank's node (this bank's own too)."""
-        return marketplace_pb2_grpc.MarketplacePeerServiceStub(self._channel(self.participant(bank_id).node_address))
+        return marketplace_pb2_grpc.MarketplacePeerServiceStub(
+            self._channel(bank_id, self.participant(bank_id).node_address))
 
     def search_catalogue(self, bank_id: str, request: marketplace_pb2.SearchCatalogueRequest, *,
                          timeout_s: float) -> marketplace_pb2.SearchCatalogueResponse:
@@ -195,37 +199,44 @@ class PeerDirectory:
 
     def quote(self, payee_bank_id: str, items: list[node_pb2.QuoteItem]) -> list[node_pb2.QuoteResult]:
         """The payee's conditions; asked again, once, at its new address when it moved. Refused
-        (FORBIDDEN) when the payee's node does not serve this bank: it is not ACTIVE (node.callers)."""
+        (FORBIDDEN) when the payee's node does not serve this bank: it is not ACTIVE (node.callers).
+        Unavailable when it does not answer, or when the node at its address is not the payee's."""
         address = self.participant(payee_bank_id).node_address
         try:
-            response = self._quote_at(address, items)
+            response = self._quote_at(payee_bank_id, address, items)
         except grpc.RpcError as error:
             if budgets.refusal_code(error) == result_pb2.RESULT_CODE_RATE_LIMITED:
                 raise Refused(result_pb2.RESULT_CODE_RATE_LIMITED, f"{payee_bank_id}: {error.details()}") from None
             if error.code() == grpc.StatusCode.PERMISSION_DENIED:
                 raise Refused(result_pb2.RESULT_CODE_FORBIDDEN,
                               f"{payee_bank_id} quotes nothing to this bank: {error.details()}") from None
-            log.warning("quote from %s at %s failed: %s", payee_bank_id, address, error.code().name)
+            log.warning("quote from %s failed: %s", payee_bank_id, _failure(payee_bank_id, address, error))
             self.call_failed()
             moved_to = self.participant(payee_bank_id).node_address  # Re-reads the registry.
             if moved_to == address:
-                raise Unavailable(f"{payee_bank_id} did not answer: {error.code().name}") from None
+                raise Unavailable(_failure(payee_bank_id, address, error)) from None
             log.info("%s moved from %s to %s; asking there", payee_bank_id, address, moved_to)
             try:
-                response = self._quote_at(moved_to, items)
+                response = self._quote_at(payee_bank_id, moved_to, items)
             except grpc.RpcError as again:
                 self.call_failed()
-                raise Unavailable(f"{payee_bank_id} did not answer at {moved_to}: {again.code().name}") from None
+                raise Unavailable(_failure(payee_bank_id, moved_to, again)) from None
         if len(response.results) != len(items):
             raise Unavailable(f"{payee_bank_id} answered {len(response.results)} quotes for {len(items)} items")
         return list(response.results)
 
-    def _quote_at(self, address: str, items: list[node_pb2.QuoteItem]) -> node_pb2.QuoteTransfersResponse:
-        return self._stub(address).QuoteTransfers(node_pb2.QuoteTransfersRequest(items=items),
-                                                  timeout=limits.rpc_timeout_ms / 1000)
+    def _quote_at(self, bank_id: str, address: str, items: list[node_pb2.QuoteItem]) -> node_pb2.QuoteTransfersResponse:
+        return node_pb2_grpc.PeerServiceStub(self._channel(bank_id, address)).QuoteTransfers(
+            node_pb2.QuoteTransfersRequest(items=items), timeout=limits.rpc_timeout_ms / 1000)
 
     def close(self) -> None:
         with self._lock:
             channels, self._channels = list(self._channels.values()), {}
         for channel in channels:
             channel.close()
+
+
+def _failure(bank_id: str, address: str, error: grpc.RpcError) -> str:
+    if is_wrong_server(error):
+        return wrong_server_text(address, Identity(bank_id, "bank"))
+    return f"{bank_id} did not answer at {address}: {error.code().name}"

@@ -17,10 +17,13 @@ import grpc
 
 from fedmall.envelope import VerificationKey
 from fedmall.config_file import load_file, load_tls
-from fedmall.pki import TlsCredentials, load_public_key_pem
+from fedmall import pki
+from fedmall.pki import Identity, TlsCredentials, load_public_key_pem
 from fedmall.budgets import MemberBudgets
 from fedmall.revocation import RefuseRevoked
-from fedmall.tls import add_health_and_reflection, new_server, reloading_server_credentials, secure_channel
+from fedmall.tls import (
+    add_health_and_reflection, failure_text, is_wrong_server, new_server, reloading_server_credentials, secure_channel,
+    wrong_server_text)
 from fedmall.v1 import (
     clearing_pb2_grpc, credit_pb2, credit_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc)
 
@@ -95,8 +98,8 @@ class Node:
     def start(self, *, workers: bool = True) -> int:
         """Bind [node].listen_address (port 0 picks one), serve, start the workers; the bound port."""
         # A certificate or trust bundle installed in the home is used from the next connection on.
-        self.port = self._server.add_secure_port(self.config.listen_address,
-                                                 reloading_server_credentials(self.config.home, self._tls))
+        self.port = self._server.add_secure_port(self.config.listen_address, reloading_server_credentials(
+            self.config.home, self._tls, server=Identity(self.config.bank_id, "bank")))
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen_address}")
         if workers:
@@ -120,8 +123,11 @@ class Node:
                               "replay the stream onto this one (its answers to windows already answered will "
                               "be refused)") from None
         except grpc.RpcError as error:
+            if is_wrong_server(error):
+                log.error("%s; this node calls the clearing at [clearing].address in %s", wrong_server_text(
+                    self.config.clearing_address, pki.CLEARING), self.config.home / "fedmall.toml")
             log.warning("cannot check the database against the clearing yet (%s); the delivery stream checks "
-                        "before it applies anything", error.code().name)
+                        "before it applies anything", failure_text(error))
 
     def stop(self, *, grace_s: float = 5.0) -> None:
         """Stop accepting calls, finish in-flight ones, stop the workers, close everything."""
@@ -144,6 +150,11 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     accept_database_behind: the operator accepts replaying the stream onto a database behind
     what the bank acknowledged (node.bank.deliveries)."""
     tls = load_tls(config.home)
+    own_problem = pki.party_name_problem(tls.certificate_pem, Identity(config.bank_id, "bank"))
+    if own_problem is not None:
+        raise ConfigError(f"{config.home / 'tls.crt'}: {own_problem} (fedmall-node csr --home {config.home}, the "
+                          f"operator runs fedmall-clearing certificates renew bank {config.bank_id} --csr REQUEST "
+                          "--out DIR, then fedmall-node install-certificate; docs/certificates.md)")
     try:
         credit_policy = load_policy(config.credit_policy_path) if config.credit_policy_path else None
     except PolicyError as error:
@@ -162,7 +173,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     with engine.begin() as connection:
         bank_store.ensure_internal_accounts(connection, now_ms=int(clock() * 1000))
 
-    channel = clearing_channel or secure_channel(config.clearing_address, tls)
+    channel = clearing_channel or secure_channel(config.clearing_address, tls, server=pki.CLEARING)
     clearing = clearing_pb2_grpc.ClearingServiceStub(channel)
     peers = PeerDirectory(clearing, tls=tls, clock=clock)
     revocations = RevocationWatch(clearing)

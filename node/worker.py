@@ -12,6 +12,8 @@ from typing import Callable
 
 import grpc
 
+from fedmall.tls import failure_text
+
 from node import limits
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,7 @@ class Worker:
             except grpc.RpcError as error:  # The peer is down or restarting: expected, say so briefly.
                 if self._stopping.is_set():
                     break
-                log.warning("worker %s: %s; retrying in %d ms", self.name, error.code().name, backoff_ms)
+                log.warning("worker %s: %s; retrying in %d ms", self.name, failure_text(error), backoff_ms)
                 self._stopping.wait(backoff_ms / 1000)
                 backoff_ms = min(backoff_ms * 2, limits.retry_backoff_ms_max)
                 continue

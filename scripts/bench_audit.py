@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from clearing import audit_growth
 from clearing.config import ClearingConfig
+from fedmall import pki
 from fedmall.config_file import load_tls
 from fedmall.database import read_connection
 from fedmall.tls import secure_channel
@@ -28,7 +29,7 @@ def measure_audit_growth(federation, clearing_engine: sa.Engine, *, flood_s: flo
     bank_id = federation.banks[0].bank_id
     config = load_config(federation.bundle(bank_id))
     key = config.signing_key()
-    channel = secure_channel(config.clearing_address, load_tls(federation.bundle(bank_id)))
+    channel = secure_channel(config.clearing_address, load_tls(federation.bundle(bank_id)), server=pki.CLEARING)
     stub = clearing_pb2_grpc.ClearingServiceStub(channel)
     budget = ClearingConfig.load(federation.clearing_home).budget
 

@@ -20,7 +20,7 @@ import grpc
 
 from fedmall import tls
 from fedmall.database import sqlite_url
-from fedmall.pki import TlsCredentials
+from fedmall.pki import Identity, TlsCredentials
 from fedmall.v1 import credit_pb2_grpc, marketplace_pb2_grpc, node_pb2_grpc
 
 BIN = Path(sys.executable).parent
@@ -156,7 +156,8 @@ class Federation:
         """One mTLS channel per bank, with the bank's own credentials (its tellers and apps)."""
         if bank_id not in self.channels:
             self.channels[bank_id] = tls.secure_channel(self.node_addresses[bank_id],
-                                                        TlsCredentials.load(self.bundle(bank_id)))
+                                                        TlsCredentials.load(self.bundle(bank_id)),
+                                                        server=Identity(bank_id, "bank"))
         return self.channels[bank_id]
 
     def node_stub(self, bank_id: str) -> node_pb2_grpc.NodeServiceStub:

@@ -27,9 +27,9 @@ import grpc
 from fedmall.console import table
 from fedmall.database import make_engine, read_connection
 from fedmall.money import MoneyError, check_currency, format_amount
-from fedmall.pki import TlsCredentials
+from fedmall.pki import CLEARING, TlsCredentials
 from fedmall.results import FedmallError
-from fedmall.tls import secure_channel
+from fedmall.tls import is_wrong_server, secure_channel, wrong_server_text
 from fedmall.v1 import clearing_pb2_grpc, money_pb2, node_pb2, result_pb2, settlement_pb2
 
 from node.bank import keys, settlement
@@ -279,7 +279,14 @@ def _reconcile_again(args, config: NodeConfig) -> None:
 
 
 def _clearing_stub(config: NodeConfig) -> clearing_pb2_grpc.ClearingServiceStub:
-    return clearing_pb2_grpc.ClearingServiceStub(secure_channel(config.clearing_address, TlsCredentials.load(config.home)))
+    return clearing_pb2_grpc.ClearingServiceStub(
+        secure_channel(config.clearing_address, TlsCredentials.load(config.home), server=CLEARING))
+
+
+def _clearing_failure(config: NodeConfig, error: grpc.RpcError) -> str:
+    if is_wrong_server(error):
+        return wrong_server_text(config.clearing_address, CLEARING)
+    return f"clearing did not answer: {error.code().name}"
 
 
 def _rotate_key(args, config: NodeConfig) -> None:
@@ -288,7 +295,7 @@ def _rotate_key(args, config: NodeConfig) -> None:
     except FedmallError as error:
         raise Refused(error.code) from None
     except grpc.RpcError as error:
-        raise ConnectionError(f"clearing did not answer: {error.code().name}") from None
+        raise ConnectionError(_clearing_failure(config, error)) from None
     emit(args, dict(previous_key_id=config.signing_key_id, signing_key_id=new_key_id),
          [("previous key", f"{config.signing_key_id} (still valid until revoked)"),
           ("current key", f"{new_key_id} (used after the node restarts)")])
@@ -300,7 +307,7 @@ def _revoke_key(args, config: NodeConfig) -> None:
     except FedmallError as error:
         raise Refused(error.code) from None
     except grpc.RpcError as error:
-        raise ConnectionError(f"clearing did not answer: {error.code().name}") from None
+        raise ConnectionError(_clearing_failure(config, error)) from None
     emit(args, dict(key_id=args.key_id, result=code_name(result)),
          [("revoked", args.key_id), ("result", code_name(result))])
 

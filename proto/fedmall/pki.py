@@ -2,7 +2,13 @@
 
 A certificate names its holder in the subject: CN is the party id (a bank id,
 "clearing" or "operator") and OU its role ("bank", "clearing", "operator"). The
-gRPC peer identity is read from there and nowhere else.
+gRPC peer identity of a caller is read from there and nowhere else.
+
+It also names its holder as a server, in a DNS subject alternative name (party_name):
+bank-a.bank.fedmall, clearing.fedmall, operator.fedmall. A client demands that name of
+the server it dials (fedmall.tls.secure_channel), whatever address it dials, so one
+member cannot answer calls meant for the clearing or for another bank. Hosts the
+certificate names beside it serve operators' own tools only; no client of ours reads them.
 
 A credentials bundle is a folder:
     ca.pem          the consortium CA certificates this party trusts: one, or two while the
@@ -19,10 +25,12 @@ private key never leaves the bank.
 """
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +57,75 @@ RSA_KEY_BITS_MIN = 2048
 class Identity:
     party_id: str
     role: str
+
+
+CLEARING = Identity("clearing", "clearing")
+OPERATOR = Identity("operator", "operator")
+# Party names live under this name, which no real host has and no client resolves: a
+# client dials an address and demands a party name, never looks the name up.
+PARTY_DOMAIN = "fedmall"
+DNS_LABEL_LENGTH_MAX = 63
+_PLAIN_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+ENCODED_LABEL_PREFIX = "x--"
+
+
+def _party_label(party_id: str) -> str:
+    """party_id as one DNS label that no other party id gives.
+
+    DNS names ignore case and a label holds neither '_' nor '.', while a bank id may hold
+    both and 'Bank-A' is not 'bank-a'. So only an id that is already a lowercase label
+    without '--' is its own label; any other is spelled x-- and its base32, in lowercase
+    (injective; its '--' keeps it apart from every plain label). A 34-character bank id
+    (fedmall.limits.bank_id_length_max) gives 58 characters, within the 63 of a label.
+    """
+    if _PLAIN_LABEL.fullmatch(party_id) and "--" not in party_id:
+        return party_id
+    label = ENCODED_LABEL_PREFIX + base64.b32encode(party_id.encode()).decode().rstrip("=").lower()
+    assert len(label) <= DNS_LABEL_LENGTH_MAX, party_id
+    return label
+
+
+def party_name(identity: Identity) -> str:
+    """The DNS name a certificate gives its party, and the one a client demands of the server
+    it dials: <party>.<role>.fedmall (bank-a.bank.fedmall), or <role>.fedmall when the party
+    id is the role (clearing.fedmall, operator.fedmall). No two parties share one."""
+    assert identity.role in ROLES, identity.role
+    if identity.party_id == identity.role:
+        return f"{identity.role}.{PARTY_DOMAIN}"
+    return f"{_party_label(identity.party_id)}.{identity.role}.{PARTY_DOMAIN}"
+
+
+def is_party_name(host: str) -> bool:
+    """Whether host is, or is under, the consortium's party names: only the CA's party_name
+    may put one in a certificate (a node address under it must not name another party)."""
+    name = host.lower().rstrip(".")
+    return name == PARTY_DOMAIN or name.endswith("." + PARTY_DOMAIN)
+
+
+def names_party(certificate_pem: bytes, identity: Identity) -> bool:
+    """Whether the certificate names identity's party_name: whether clients accept it as that
+    party's server. A certificate issued before certificates named their party does not."""
+    certificate = x509.load_pem_x509_certificate(certificate_pem)
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    wanted = party_name(identity)
+    return any(name.lower().rstrip(".") == wanted for name in names.get_values_for_type(x509.DNSName))
+
+
+def party_name_problem(certificate_pem: bytes, identity: Identity) -> str | None:
+    """Why the certificate cannot serve as identity's server, or None."""
+    if names_party(certificate_pem, identity):
+        return None
+    certificate = x509.load_pem_x509_certificate(certificate_pem)
+    named = identity_of(certificate_pem)
+    if named != identity:
+        holder = f"{named.role} {named.party_id}" if named else "no consortium party"
+        return f"certificate {serial_text(certificate)} names {holder}, not {identity.role} {identity.party_id}"
+    return (f"certificate {serial_text(certificate)} does not name {party_name(identity)}: it was issued before "
+            f"certificates named their party, and every client refuses it as the server of {identity.role} "
+            f"{identity.party_id}; renew it")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +204,11 @@ def issue_for_key(
     not_after: dt.datetime,
 ) -> bytes:
     """Certify public_key (made elsewhere, e.g. by a bank) as identity's, for client and server
-    use on hosts; the certificate PEM."""
+    use; the certificate PEM. It names identity's party_name first, then hosts (for operators'
+    own tools), none of which may be a party name."""
     assert identity.role in ROLES, identity.role
     assert key_problem(public_key) is None, key_problem(public_key)
+    assert not any(is_party_name(host) for host in hosts), hosts
     certificate = (
         x509.CertificateBuilder()
         .subject_name(_name(identity.party_id, identity.role))
@@ -139,7 +218,8 @@ def issue_for_key(
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(_alt_names(hosts)), critical=False)
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName(party_name(identity))] + _alt_names(hosts)), critical=False)
         .add_extension(x509.ExtendedKeyUsage(
             [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)

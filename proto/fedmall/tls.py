@@ -6,6 +6,11 @@ dynamic_ssl_server_credentials swap its own certificate and the trusted CAs befo
 connection's handshake (reloading_server_credentials). There is no per-handshake verify
 callback and no revocation list; a call's peer certificate is read in the call
 (peer_certificate), where fedmall.revocation refuses revoked ones.
+
+A client says which party it means to reach (secure_channel's server) and the handshake
+fails unless the server's certificate names that party (fedmall.pki.party_name), whatever
+address was dialled: gRPC checks the name given as grpc.ssl_target_name_override instead of
+the address's host. The call then fails with UNAVAILABLE; is_wrong_server tells it apart.
 """
 from __future__ import annotations
 
@@ -25,7 +30,8 @@ from grpc_reflection.v1alpha import reflection
 
 from fedmall import limits
 from fedmall.config_file import ConfigError, load_tls
-from fedmall.pki import Identity, TlsCredentials, fingerprint, identity_of, serial_text
+from fedmall.pki import (
+    Identity, TlsCredentials, fingerprint, identity_of, party_name, party_name_problem, serial_text)
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +46,13 @@ def server_credentials(tls: TlsCredentials) -> grpc.ServerCredentials:
         [(tls.key_pem, tls.certificate_pem)], root_certificates=tls.ca_pem, require_client_auth=True)
 
 
-def reloading_server_credentials(folder: Path, initial: TlsCredentials) -> grpc.ServerCredentials:
+def reloading_server_credentials(folder: Path, initial: TlsCredentials, *, server: Identity) -> grpc.ServerCredentials:
     """Server credentials from folder's tls.key, tls.crt and ca.pem (initially `initial`) that
     are read again when one of those files changes: a renewed certificate or a new trust
     bundle is used from the next connection's handshake on, without a restart. Connections
-    made before keep what they were made with."""
-    files = _ReloadingFiles(folder)
+    made before keep what they were made with. A certificate that does not name server's
+    party is not taken up: clients would refuse it."""
+    files = _ReloadingFiles(folder, server)
     return grpc.dynamic_ssl_server_credentials(_configuration(initial), files.fetch,
                                                require_client_authentication=True)
 
@@ -61,8 +68,9 @@ class _ReloadingFiles:
     does not load (a key replaced before its certificate) is skipped until it does."""
     NAMES = ("ca.pem", "tls.crt", "tls.key")
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, server: Identity) -> None:
         self._folder = folder
+        self._server = server
         self._lock = threading.Lock()
         self._loaded = self._stamp()
         self._refused: tuple | None = None
@@ -85,6 +93,9 @@ class _ReloadingFiles:
                     return None
                 try:
                     tls = load_tls(self._folder)
+                    problem = party_name_problem(tls.certificate_pem, self._server)
+                    if problem is not None:
+                        raise ConfigError(f"{self._folder / 'tls.crt'}: {problem}")
                 except ConfigError as error:
                     self._refused = stamp
                     log.warning("TLS credentials in %s not reloaded, the current ones stay: %s", self._folder, error)
@@ -97,16 +108,47 @@ class _ReloadingFiles:
             return None
 
 
-def secure_channel(address: str, tls: TlsCredentials) -> grpc.Channel:
+def secure_channel(address: str, tls: TlsCredentials, *, server: Identity) -> grpc.Channel:
+    """A channel to address that reaches only server: the handshake fails unless the
+    certificate presented there names server's party (fedmall.pki.party_name)."""
     credentials = grpc.ssl_channel_credentials(
         root_certificates=tls.ca_pem, private_key=tls.key_pem, certificate_chain=tls.certificate_pem)
     options = _MESSAGE_OPTIONS + [
+        ("grpc.ssl_target_name_override", party_name(server)),
         ("grpc.keepalive_time_ms", CLIENT_KEEPALIVE_MS),
         # Reconnect quickly after a peer restarts (gRPC's default backoff grows to 120 s).
         ("grpc.initial_reconnect_backoff_ms", 100),
         ("grpc.max_reconnect_backoff_ms", RECONNECT_BACKOFF_MS_MAX),
     ]
     return grpc.secure_channel(address, credentials, options=options)
+
+
+# What grpcio says when the server's certificate does not name the party demanded (checked
+# with grpcio 1.85 by tests/fedmall/test_tls.py, so an upgrade that rewords it fails there).
+_WRONG_SERVER = "Hostname Verification Check failed"
+
+
+def is_wrong_server(error: grpc.RpcError) -> bool:
+    """Whether a call failed because the server reached is not the party its channel demands
+    (another party answers at the address, or its certificate predates party names)."""
+    details = error.details() if isinstance(error, grpc.Call) else ""
+    return error.code() == grpc.StatusCode.UNAVAILABLE and _WRONG_SERVER in (details or "")
+
+
+def wrong_server_text(address: str, server: Identity) -> str:
+    """What to tell an operator when is_wrong_server."""
+    party = f"the {server.role}" if server.party_id == server.role else f"{server.role} {server.party_id}"
+    return (f"the server at {address} is not {party}: its certificate does not name "
+            f"{party_name(server)}, so nothing was sent to it (another party answers at that address, or its "
+            "certificate was issued before certificates named their party and must be renewed)")
+
+
+def failure_text(error: grpc.RpcError) -> str:
+    """A failed call in a few words, for logs: the status code, and what a wrong server means."""
+    if is_wrong_server(error):
+        return (f"{error.code().name} (the server's certificate does not name the party dialled: another party "
+                "answers at that address, or its certificate predates party names and must be renewed)")
+    return error.code().name
 
 
 @functools.lru_cache(maxsize=256)

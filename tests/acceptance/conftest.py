@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from fedmall import tls
+from fedmall.pki import Identity
 from fedmall.v1 import marketplace_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc
 from fedmall.v1 import result_pb2 as rc
 
@@ -55,7 +56,8 @@ class Federation:
     def _channel(self, bank_id: str):
         if bank_id not in self._channels:
             bank = self.world.banks[bank_id]
-            self._channels[bank_id] = tls.secure_channel(f"127.0.0.1:{bank.node_port}", bank.tls)
+            self._channels[bank_id] = tls.secure_channel(f"127.0.0.1:{bank.node_port}", bank.tls,
+                                                         server=Identity(bank_id, "bank"))
         return self._channels[bank_id]
 
     def teller(self, bank_id: str) -> node_pb2_grpc.NodeServiceStub:

@@ -4,6 +4,7 @@ settlement windows."""
 from __future__ import annotations
 
 from fedmall import tls
+from fedmall.pki import Identity
 from fedmall.v1 import credit_pb2 as cr, credit_pb2_grpc, marketplace_pb2 as mp
 from fedmall.v1 import result_pb2 as rc
 
@@ -27,7 +28,8 @@ def provision(market: Market) -> Market:
 def credit(market: Market, bank_id: str = SELLER, *, as_bank: str | None = None) -> credit_pb2_grpc.CreditServiceStub:
     """The bank's CreditService, called with its own certificate (or another bank's)."""
     caller = market.world.banks[as_bank or bank_id]
-    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks[bank_id].node_port}", caller.tls)
+    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks[bank_id].node_port}", caller.tls,
+                                 server=Identity(bank_id, "bank"))
     market.world._channels.append(channel)
     return credit_pb2_grpc.CreditServiceStub(channel)
 

@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 
 from fedmall import pki, tls
-from fedmall.pki import TlsCredentials
+from fedmall.pki import Identity, TlsCredentials
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc
 from fedmall.v1 import result_pb2 as rc
 
@@ -23,6 +23,8 @@ from node import cli as node_cli
 from scripts.federation import BIN, free_port
 from tests.acceptance.conftest import Federation
 from tests.support.federation import wait_until
+
+BANK_A = Identity("bank-a", "bank")  # Every peer call here is to bank-a's node.
 
 def clearing(home: Path, *args: str) -> None:
     assert clearing_cli.main(["--home", str(home), *args]) == 0
@@ -43,15 +45,15 @@ def answer(call) -> str:
 
 def at_clearing(address: str, credentials: TlsCredentials, channels: list) -> str:
     """ListParticipants on a new connection with these credentials."""
-    channel = tls.secure_channel(address, credentials)
+    channel = tls.secure_channel(address, credentials, server=pki.CLEARING)
     channels.append(channel)
     stub = clearing_pb2_grpc.ClearingServiceStub(channel)
     return answer(lambda: stub.ListParticipants(clearing_pb2.ListParticipantsRequest(), timeout=5))
 
 
 def at_peer(address: str, credentials: TlsCredentials, channels: list) -> str:
-    """A peer call to a bank's node (SearchCatalogue) on a new connection with these credentials."""
-    channel = tls.secure_channel(address, credentials)
+    """A peer call to bank-a's node (SearchCatalogue) on a new connection with these credentials."""
+    channel = tls.secure_channel(address, credentials, server=BANK_A)
     channels.append(channel)
     stub = marketplace_pb2_grpc.MarketplacePeerServiceStub(channel)
     return answer(lambda: stub.SearchCatalogue(marketplace_pb2.SearchCatalogueRequest(query="tea"), timeout=5))
@@ -121,7 +123,7 @@ def test_revoked_bank__another_banks_node_refuses_its_peer_calls(world, channels
     try:
         node_a = f"127.0.0.1:{federation.start_node('bank-a').port}"
         bank_b, bank_c = world.banks["bank-b"].tls, world.banks["bank-c"].tls
-        channels.append(tls.secure_channel(node_a, bank_b))
+        channels.append(tls.secure_channel(node_a, bank_b, server=BANK_A))
         established = marketplace_pb2_grpc.MarketplacePeerServiceStub(channels[-1])
         assert at_peer(node_a, bank_b, channels) == "OK"
         assert answer(lambda: established.SearchCatalogue(marketplace_pb2.SearchCatalogueRequest(query="tea"))) == "OK"
@@ -176,7 +178,7 @@ def test_ca_rotation__both_cas_during_the_overlap__only_the_new_one_after(world,
         # The overlap: certificates of either CA are accepted, by the clearing and by the node.
         assert [at_clearing(world.address, c, channels) for c in (old_b, new_b)] == ["OK", "OK"]
         assert [at_peer(node_a, c, channels) for c in (old_b, new_b)] == ["OK", "OK"]
-        channels.append(tls.secure_channel(world.address, old_b))
+        channels.append(tls.secure_channel(world.address, old_b, server=pki.CLEARING))
         established = clearing_pb2_grpc.ClearingServiceStub(channels[-1])
         assert answer(lambda: established.ListParticipants(clearing_pb2.ListParticipantsRequest(), timeout=5)) == "OK"
 
@@ -194,7 +196,8 @@ def test_ca_rotation__both_cas_during_the_overlap__only_the_new_one_after(world,
             clearing_pb2.ListParticipantsRequest(), timeout=5)) == "UNAUTHENTICATED", timeout_s=5)
         new_trust_only = TlsCredentials(ca_pem=new_only, certificate_pem=new_b.certificate_pem, key_pem=new_b.key_pem)
         assert at_clearing(world.address, new_trust_only, channels) == "OK"
-        channels.append(tls.secure_channel(world.address, TlsCredentials.load(world.home / "operator")))
+        channels.append(tls.secure_channel(world.address, TlsCredentials.load(world.home / "operator"),
+                                           server=pki.CLEARING))
         operator = clearing_pb2_grpc.ClearingAdminServiceStub(channels[-1])
         assert operator.ResumeParticipant(clearing_pb2.ResumeParticipantRequest(bank_id="bank-b"),
                                           timeout=5).result == rc.RESULT_CODE_OK

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fedmall import tls
+from fedmall.pki import Identity
 from fedmall.v1 import marketplace_pb2 as mp, marketplace_pb2_grpc
 from fedmall.v1 import result_pb2 as rc
 
@@ -81,7 +82,8 @@ def test_a_shipped_order_cannot_be_declined(market):
 
 def peer(market, caller: str, callee: str):
     """callee's MarketplacePeerService, called with caller's certificate."""
-    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks[callee].node_port}", market.world.banks[caller].tls)
+    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks[callee].node_port}", market.world.banks[caller].tls,
+                                 server=Identity(callee, "bank"))
     market.world._channels.append(channel)
     return marketplace_pb2_grpc.MarketplacePeerServiceStub(channel)
 
@@ -90,7 +92,7 @@ def test_decline__refusals_and_repeats_change_nothing(market):
     provision(market)
     order_id = buy(market, A, "ann")
     other_bank = marketplace_pb2_grpc.MarketplaceServiceStub(tls.secure_channel(
-        f"127.0.0.1:{market.world.banks[B].node_port}", market.world.banks[A].tls))
+        f"127.0.0.1:{market.world.banks[B].node_port}", market.world.banks[A].tls, server=Identity(B, "bank")))
     assert other_bank.DeclineOrder(mp.DeclineOrderRequest(merchant_id="potter", order_id=order_id)).result == \
         rc.RESULT_CODE_FORBIDDEN
     too_long = market.market(B).DeclineOrder(mp.DeclineOrderRequest(merchant_id="potter", order_id=order_id,

@@ -10,7 +10,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from fedmall import budgets, tls
+from fedmall import budgets, pki, tls
 from fedmall.config_file import ConfigError
 from fedmall.v1 import clearing_pb2, marketplace_pb2, marketplace_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc
 from fedmall.v1 import result_pb2 as rc
@@ -185,7 +185,7 @@ def limit_node(federation, bank_id: str, **rates: budgets.Rate | int) -> None:
 def peer_channel(federation, caller: str, callee: str) -> grpc.Channel:
     """A channel to callee's node with caller's certificate: what a hostile member's code can do."""
     channel = tls.secure_channel(f"127.0.0.1:{federation.world.banks[callee].node_port}",
-                                 federation.world.banks[caller].tls)
+                                 federation.world.banks[caller].tls, server=pki.Identity(callee, "bank"))
     federation.world._channels.append(channel)
     return channel
 

@@ -491,7 +491,7 @@ def node_state(federation: Federation, bank_id: str) -> dict[str, list[tuple]]:
 
 def peer_channel(federation: Federation, caller: str, callee: str):
     channel = tls.secure_channel(f"127.0.0.1:{federation.world.banks[callee].node_port}",
-                                 federation.world.banks[caller].tls)
+                                 federation.world.banks[caller].tls, server=pki.Identity(callee, "bank"))
     federation.world._channels.append(channel)
     return channel
 

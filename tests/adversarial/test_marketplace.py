@@ -50,7 +50,8 @@ def provision(market) -> str:
 
 def hostile(market, bank_id: str, target: str) -> marketplace_pb2_grpc.MarketplacePeerServiceStub:
     """target's MarketplacePeerService, called by bank_id's node with its own certificate."""
-    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks[target].node_port}", market.world.banks[bank_id].tls)
+    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks[target].node_port}", market.world.banks[bank_id].tls,
+                                 server=pki.Identity(target, "bank"))
     market.world._channels.append(channel)
     return marketplace_pb2_grpc.MarketplacePeerServiceStub(channel)
 

@@ -217,7 +217,8 @@ def federation(world, request):
 
 
 def peer_channel(federation: Federation, callee: str, credentials: TlsCredentials) -> grpc.Channel:
-    channel = tls.secure_channel(f"127.0.0.1:{federation.world.banks[callee].node_port}", credentials)
+    channel = tls.secure_channel(f"127.0.0.1:{federation.world.banks[callee].node_port}", credentials,
+                                 server=pki.Identity(callee, "bank"))
     federation.world._channels.append(channel)
     return channel
 

@@ -14,6 +14,8 @@ from cryptography.x509.oid import NameOID
 from fedmall import pki
 from fedmall.pki import Identity
 
+from tests.support.certificates import legacy_certificate
+
 NOW = dt.datetime.now(dt.timezone.utc)
 BANK_A = Identity("bank-a", "bank")
 
@@ -81,7 +83,7 @@ def test_load_request__what_is_not_a_request_is_refused():
         pki.load_request(b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")
 
 
-def test_issue_for_key__certifies_the_requesters_key_for_the_hosts_the_operator_names(ca):
+def test_issue_for_key__certifies_the_requesters_key_for_its_party_name_and_the_hosts_the_operator_names(ca):
     key = pki.new_tls_key()
     request = pki.load_request(pki.make_request(key, BANK_A, hosts=["evil.example"]))
     pem = pki.issue_for_key(ca, BANK_A, request.public_key(), hosts=["127.0.0.1", "node-a.example"],
@@ -90,7 +92,8 @@ def test_issue_for_key__certifies_the_requesters_key_for_the_hosts_the_operator_
     assert pki.same_public_key(certificate.public_key(), key.public_key())
     assert pki.identity_of(pem) == BANK_A and pki.issued_by(certificate, ca.certificate)
     names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert names.get_values_for_type(x509.DNSName) == ["node-a.example"]
+    assert names.get_values_for_type(x509.DNSName) == ["bank-a.bank.fedmall", "node-a.example"]  # Not evil.example.
+    assert pki.names_party(pem, BANK_A) and not pki.names_party(pem, Identity("bank-b", "bank"))
     assert names.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("127.0.0.1")]
 
 
@@ -115,3 +118,47 @@ def test_load_ca__picks_the_certificate_of_its_key_from_a_bundle_of_two(tmp_path
     (tmp_path / "ca.pem").write_bytes(pki.ca_certificate_pem(ca))
     with pytest.raises(ValueError, match="holds no certificate of the CA key"):
         pki.load_ca(tmp_path / "ca.key", tmp_path / "ca.pem")
+
+
+# Party names ------------------------------------------------------------------------------
+
+def test_party_name__the_bank_the_clearing_and_the_operator():
+    assert pki.party_name(BANK_A) == "bank-a.bank.fedmall"
+    assert pki.party_name(pki.CLEARING) == "clearing.fedmall"
+    assert pki.party_name(pki.OPERATOR) == "operator.fedmall"
+    assert pki.party_name(Identity("clearing", "bank")) == "clearing.bank.fedmall"  # Not the clearing's.
+
+
+@pytest.mark.parametrize("party_id", ["Bank-A", "BANK-A", "bank_a", "bank.a", "bank--a", "x--mjqw423ufvqq",
+                                      "-bank", "b" * 34, "B" * 34])
+def test_party_name__an_id_that_is_not_a_plain_lowercase_label_is_spelled_so_no_other_id_shares_its_name(party_id):
+    name = pki.party_name(Identity(party_id, "bank"))
+    label, suffix = name.split(".", 1)
+    assert suffix == "bank.fedmall" and len(label) <= 63
+    assert all(c.islower() or c.isdigit() or c == "-" for c in label)
+    others = ["bank-a", "Bank-A", "BANK-A", "bank_a", "bank.a", "bank--a", "x--mjqw423ufvqq", "-bank", "bank",
+              "b" * 34, "B" * 34]
+    # DNS names ignore case: no two ids may give names equal when lowercased.
+    assert [other for other in others if pki.party_name(Identity(other, "bank")).lower() == name.lower()] == [party_id]
+
+
+def test_is_party_name__the_consortium_names_in_any_case_and_with_a_final_dot():
+    assert [pki.is_party_name(host) for host in ("bank-b.bank.fedmall", "CLEARING.FEDMALL.", "fedmall", "*.fedmall",
+                                                 "fedmall.example", "node-b.example", "127.0.0.1")] == [
+        True, True, True, True, False, False, False]
+
+
+def test_issue_for_key__a_host_under_the_party_names_is_our_bug(ca):
+    with pytest.raises(AssertionError):
+        pki.issue_certificate(ca, BANK_A, hosts=["bank-b.bank.fedmall"], not_before=NOW,
+                              not_after=NOW + dt.timedelta(days=1))
+
+
+def test_party_name_problem__a_certificate_from_before_party_names_is_told_to_renew(ca):
+    pem = legacy_certificate(ca, BANK_A, hosts=["localhost", "127.0.0.1"])
+    assert not pki.names_party(pem, BANK_A)
+    problem = pki.party_name_problem(pem, BANK_A)
+    assert "does not name bank-a.bank.fedmall" in problem and "renew it" in problem
+    fresh, _ = pki.issue_certificate(ca, BANK_A, hosts=[], not_before=NOW, not_after=NOW + dt.timedelta(days=1))
+    assert pki.party_name_problem(fresh, BANK_A) is None
+

@@ -15,6 +15,8 @@ from fedmall import pki, tls
 from fedmall.config_file import load_tls
 from fedmall.pki import Identity, TlsCredentials
 
+from tests.support.certificates import legacy_certificate
+
 NOW = dt.datetime.now(dt.timezone.utc)
 
 
@@ -38,7 +40,7 @@ def credentials(ca: pki.CertificateAuthority, trust: bytes, identity: Identity =
 
 
 def health(port: int, client: TlsCredentials) -> str:
-    channel = tls.secure_channel(f"127.0.0.1:{port}", client)
+    channel = tls.secure_channel(f"127.0.0.1:{port}", client, server=pki.CLEARING)  # Every server here is one.
     try:
         health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
         return "OK"
@@ -79,7 +81,7 @@ def test_reloading_server_credentials__new_trust_and_certificate_from_the_next_c
     own = credentials(first, first_pem, Identity("clearing", "clearing"))
     for name, data in (("ca.pem", own.ca_pem), ("tls.crt", own.certificate_pem), ("tls.key", own.key_pem)):
         (tmp_path / name).write_bytes(data)
-    port = serve(tls.reloading_server_credentials(tmp_path, load_tls(tmp_path)))
+    port = serve(tls.reloading_server_credentials(tmp_path, load_tls(tmp_path), server=pki.CLEARING))
     trusting_both = first_pem + second_pem
     assert [health(port, credentials(ca, trusting_both)) for ca in (first, second)] == ["OK", "UNAVAILABLE"]
 
@@ -93,3 +95,52 @@ def test_reloading_server_credentials__new_trust_and_certificate_from_the_next_c
     pki.replace_file(tmp_path / "ca.pem", second_pem)
     assert health(port, credentials(first, first_pem)) == "UNAVAILABLE"  # Neither trusts the other now.
     assert health(port, credentials(second, second_pem)) == "OK"
+
+
+# The server's party -------------------------------------------------------------------------
+
+def test_secure_channel__reaches_only_the_party_it_names_whatever_the_address(serve):
+    ca = pki.create_ca(now=NOW, validity_days=2)
+    trust = pki.ca_certificate_pem(ca)
+    port = serve(tls.server_credentials(credentials(ca, trust, Identity("bank-c", "bank"))))
+    client = credentials(ca, trust, Identity("bank-a", "bank"))
+    outcomes = {}
+    for server in (Identity("bank-c", "bank"), Identity("bank-b", "bank"), pki.CLEARING, Identity("BANK-C", "bank")):
+        channel = tls.secure_channel(f"127.0.0.1:{port}", client, server=server)
+        try:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            outcomes[server.party_id] = "OK"
+        except grpc.RpcError as error:
+            # The wording tls.is_wrong_server looks for: an upgrade of grpcio that changes it fails here.
+            assert error.code() == grpc.StatusCode.UNAVAILABLE and tls.is_wrong_server(error), error.details()
+            outcomes[server.party_id] = "wrong server"
+        finally:
+            channel.close()
+    assert outcomes == {"bank-c": "OK", "bank-b": "wrong server", "clearing": "wrong server", "BANK-C": "wrong server"}
+
+
+def test_is_wrong_server__not_for_a_server_that_is_down():
+    ca = pki.create_ca(now=NOW, validity_days=2)
+    channel = tls.secure_channel("127.0.0.1:1", credentials(ca, pki.ca_certificate_pem(ca)), server=pki.CLEARING)
+    try:
+        with pytest.raises(grpc.RpcError) as error:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    finally:
+        channel.close()
+    assert error.value.code() == grpc.StatusCode.UNAVAILABLE and not tls.is_wrong_server(error.value)
+    assert tls.failure_text(error.value) == "UNAVAILABLE"
+
+
+def test_reloading_server_credentials__a_certificate_without_the_party_name_is_not_taken_up(serve, tmp_path):
+    ca = pki.create_ca(now=NOW, validity_days=2)
+    trust = pki.ca_certificate_pem(ca)
+    own = credentials(ca, trust, Identity("clearing", "clearing"))
+    for name, data in (("ca.pem", own.ca_pem), ("tls.crt", own.certificate_pem), ("tls.key", own.key_pem)):
+        (tmp_path / name).write_bytes(data)
+    port = serve(tls.reloading_server_credentials(tmp_path, load_tls(tmp_path), server=pki.CLEARING))
+    client = credentials(ca, trust)
+    key = pki.new_tls_key()
+    legacy = legacy_certificate(ca, pki.CLEARING, hosts=["127.0.0.1"], key=key)
+    pki.replace_file(tmp_path / "tls.key", pki.private_key_pem(key), private=True)
+    pki.replace_file(tmp_path / "tls.crt", legacy)
+    assert health(port, client) == "OK"  # Still the current certificate, which names the clearing.

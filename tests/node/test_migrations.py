@@ -10,6 +10,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from fedmall.database import make_engine
+from fedmall.pki import Identity
 from fedmall.tls import secure_channel
 from fedmall.v1 import (
     credit_pb2, credit_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, money_pb2, node_pb2, node_pb2_grpc, result_pb2)
@@ -56,7 +57,8 @@ def test_database_made_before_the_wings__upgrades_and_serves(tmp_path, consortiu
         with node.engine.connect() as connection:
             assert connection.scalar(sa.text("SELECT version_num FROM alembic_version")) == head_revision()
             assert compare_metadata(MigrationContext.configure(connection), all_tables()) == []
-        channel = secure_channel(f"127.0.0.1:{port}", consortium.credentials("bank-a"))
+        channel = secure_channel(f"127.0.0.1:{port}", consortium.credentials("bank-a"),
+                                 server=Identity("bank-a", "bank"))
         bank = node_pb2_grpc.NodeServiceStub(channel)
         market = marketplace_pb2_grpc.MarketplaceServiceStub(channel)
         credit = credit_pb2_grpc.CreditServiceStub(channel)

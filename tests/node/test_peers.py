@@ -61,7 +61,7 @@ class Quoting(PeerDirectory):
         self.up = up
         self.asked: list[str] = []
 
-    def _quote_at(self, address, items):
+    def _quote_at(self, bank_id, address, items):
         self.asked.append(address)
         if address not in self.up:
             raise Down()

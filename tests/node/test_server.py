@@ -4,6 +4,7 @@ import sys
 import grpc
 import pytest
 
+from fedmall.pki import Identity
 from fedmall.tls import secure_channel
 from fedmall.v1 import clearing_pb2, money_pb2, node_pb2, node_pb2_grpc, result_pb2, transfer_pb2
 
@@ -34,7 +35,8 @@ def federation(consortium, fake_clearing):
 
 
 def node_stub(consortium, node, as_party="bank-a", role="bank"):
-    channel = secure_channel(f"127.0.0.1:{node.port}", consortium.credentials(as_party, role))
+    channel = secure_channel(f"127.0.0.1:{node.port}", consortium.credentials(as_party, role),
+                             server=Identity(node.config.bank_id, "bank"))
     return node_pb2_grpc.NodeServiceStub(channel)
 
 
@@ -51,7 +53,8 @@ def test_node_service__other_banks_certificate_is_forbidden(consortium, federati
 
 
 def test_peer_service__quotes_only_for_banks(consortium, federation):
-    channel = secure_channel(f"127.0.0.1:{federation['bank-b'].port}", consortium.credentials("operator", "operator"))
+    channel = secure_channel(f"127.0.0.1:{federation['bank-b'].port}", consortium.credentials("operator", "operator"),
+                             server=Identity("bank-b", "bank"))
     with pytest.raises(grpc.RpcError) as denied:
         node_pb2_grpc.PeerServiceStub(channel).QuoteTransfers(node_pb2.QuoteTransfersRequest())
     assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -90,16 +90,20 @@ class ClearingWorld:
             self.stub(bank_id).GetPosition(clearing_pb2.GetPositionRequest())
         return bank
 
-    def channel(self, tls_credentials: TlsCredentials) -> grpc.Channel:
-        channel = tls.secure_channel(self.address, tls_credentials)
+    def channel(self, tls_credentials: TlsCredentials, *, address: str | None = None) -> grpc.Channel:
+        """A channel to the clearing (at address, or where it listens) that reaches only the clearing."""
+        channel = tls.secure_channel(address or self.address, tls_credentials, server=pki.CLEARING)
         self._channels.append(channel)
         return channel
 
     def stub(self, bank_id: str) -> clearing_pb2_grpc.ClearingServiceStub:
         return clearing_pb2_grpc.ClearingServiceStub(self.channel(self.banks[bank_id].tls))
 
-    def operator_stub(self) -> clearing_pb2_grpc.ClearingAdminServiceStub:
-        return clearing_pb2_grpc.ClearingAdminServiceStub(self.channel(TlsCredentials.load(self.home / "operator")))
+    def operator_stub(self, *, address: str | None = None) -> clearing_pb2_grpc.ClearingAdminServiceStub:
+        """The operator's admin client: the clearing at address (or where it listens), the
+        operator's certificate; it refuses a server that is not the clearing."""
+        return clearing_pb2_grpc.ClearingAdminServiceStub(
+            self.channel(TlsCredentials.load(self.home / "operator"), address=address))
 
     def participant(self, bank_id: str):
         return self.clearing.registry.get(bank_id)

@@ -117,8 +117,10 @@ def test_marketplace_service__other_banks_certificate_is_forbidden(market):
     market.open_account("bank-a", "settle-x")
     foreign = market.market("bank-b")  # bank-b's certificate, but bank-a's server:
     from fedmall import tls
+    from fedmall.pki import Identity
     from fedmall.v1 import marketplace_pb2_grpc
-    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks['bank-a'].node_port}", market.world.banks["bank-b"].tls)
+    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks['bank-a'].node_port}",
+                                 market.world.banks["bank-b"].tls, server=Identity("bank-a", "bank"))
     market.world._channels.append(channel)
     response = marketplace_pb2_grpc.MarketplaceServiceStub(channel).OnboardMerchant(mp.OnboardMerchantRequest(
         merchant_id="m", legal_name="M", contact="c", settlement_account_id="settle-x"))

@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from fedmall import tls
+from fedmall.pki import Identity
 from fedmall.v1 import marketplace_pb2 as mp, marketplace_pb2_grpc, money_pb2
 from fedmall.v1 import result_pb2 as rc
 
@@ -23,7 +24,8 @@ A, B, C = "bank-a", "bank-b", "bank-c"
 
 def peer(market, caller: str, callee: str) -> marketplace_pb2_grpc.MarketplacePeerServiceStub:
     """callee's MarketplacePeerService, called with caller's certificate."""
-    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks[callee].node_port}", market.world.banks[caller].tls)
+    channel = tls.secure_channel(f"127.0.0.1:{market.world.banks[callee].node_port}", market.world.banks[caller].tls,
+                                 server=Identity(callee, "bank"))
     market.world._channels.append(channel)
     return marketplace_pb2_grpc.MarketplacePeerServiceStub(channel)
 

@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from fedmall import tls
+from fedmall.pki import Identity
 from fedmall.v1 import marketplace_pb2 as mp, marketplace_pb2_grpc, money_pb2
 from fedmall.v1 import result_pb2 as rc
 
@@ -37,7 +38,7 @@ class Market(Federation):
     def market(self, bank_id: str) -> marketplace_pb2_grpc.MarketplaceServiceStub:
         if bank_id not in self._market_stubs:
             bank = self.world.banks[bank_id]
-            channel = tls.secure_channel(f"127.0.0.1:{bank.node_port}", bank.tls)
+            channel = tls.secure_channel(f"127.0.0.1:{bank.node_port}", bank.tls, server=Identity(bank_id, "bank"))
             self.world._channels.append(channel)
             self._market_stubs[bank_id] = marketplace_pb2_grpc.MarketplaceServiceStub(channel)
         return self._market_stubs[bank_id]
