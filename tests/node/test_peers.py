@@ -210,7 +210,7 @@ class Denied(grpc.RpcError):
 
 def test_quote__a_payee_that_serves_this_bank_nothing_is_forbidden_and_not_asked_again(registry, clock):
     class Refusing(Quoting):
-        def _quote_at(self, address, items):
+        def _quote_at(self, bank_id, address, items):
             self.asked.append(address)
             raise Denied()
 
