@@ -46,6 +46,7 @@ from typing import Callable
 import grpc
 
 from fedmall.config_file import ConfigError, Section, TomlFile
+from fedmall.interception import wrapped
 from fedmall.pki import Identity
 from fedmall.results import name_of
 from fedmall.tls import peer_identity
@@ -210,13 +211,8 @@ class MemberBudgets(grpc.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method.startswith(HEALTH_PREFIX):
             return handler
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._unary(handler.unary_unary, method))
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self._streaming(handler.unary_stream, method))
-        if handler.stream_unary is not None:
-            return handler._replace(stream_unary=self._unary(handler.stream_unary, method, streamed=True))
-        return handler._replace(stream_stream=self._streaming(handler.stream_stream, method, streamed=True))
+        return wrapped(handler, single=lambda behaviour, streamed: self._unary(behaviour, method, streamed=streamed),
+                       streaming=lambda behaviour, streamed: self._streaming(behaviour, method, streamed=streamed))
 
     # The calls ---------------------------------------------------------------------------
 

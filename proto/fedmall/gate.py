@@ -21,6 +21,8 @@ from typing import Callable, Collection
 import grpc
 from google.protobuf import descriptor_pool, message_factory
 
+from fedmall.interception import checked_responses, wrapped
+
 RESULT_ENUM = "fedmall.v1.ResultCode"
 DETAIL_LENGTH_MAX = 200
 
@@ -81,13 +83,8 @@ class CallerGate(grpc.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or split_method(method)[0] not in self._services:
             return handler
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._single(handler.unary_unary, method))
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self._streaming(handler.unary_stream, method))
-        if handler.stream_unary is not None:
-            return handler._replace(stream_unary=self._single(handler.stream_unary, method))
-        return handler._replace(stream_stream=self._streaming(handler.stream_stream, method))
+        return wrapped(handler, single=lambda behaviour, _: self._single(behaviour, method),
+                       streaming=lambda behaviour, _: self._streaming(behaviour, method))
 
     def _single(self, behaviour, method: str):
         def call(request_or_iterator, context):
@@ -103,15 +100,8 @@ class CallerGate(grpc.ServerInterceptor):
     def _streaming(self, behaviour, method: str):
         def call(request_or_iterator, context):
             self._check_stream(context, method)
-            responses = behaviour(request_or_iterator, context)
-            try:
-                for response in responses:
-                    self._check_stream(context, method)
-                    yield response
-            finally:  # A refusal or a cancelled call ends the servicer's stream now, not when collected.
-                close = getattr(responses, "close", None)
-                if close is not None:
-                    close()
+            yield from checked_responses(behaviour(request_or_iterator, context),
+                                         lambda: self._check_stream(context, method))
         return call
 
     def _check_stream(self, context, method: str) -> None:

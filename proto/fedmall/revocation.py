@@ -21,6 +21,7 @@ from typing import Callable, Iterable
 
 import grpc
 
+from fedmall.interception import checked_responses, wrapped
 from fedmall.tls import PeerCertificate, peer_certificate
 
 log = logging.getLogger(__name__)
@@ -43,37 +44,23 @@ class RefuseRevoked(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        if handler.unary_unary is not None:
-            return handler._replace(unary_unary=self._single(handler.unary_unary))
-        if handler.unary_stream is not None:
-            return handler._replace(unary_stream=self._streaming(handler.unary_stream))
-        if handler.stream_unary is not None:
-            return handler._replace(stream_unary=self._single(handler.stream_unary))
-        return handler._replace(stream_stream=self._streaming(handler.stream_stream))
+        return wrapped(handler, single=self._single, streaming=self._streaming)
 
     def _check(self, context: grpc.ServicerContext) -> None:
         peer = peer_certificate(context)
         if peer is not None and self._is_refused(peer.sha256):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, refusal_message(peer))
 
-    def _single(self, behaviour):
+    def _single(self, behaviour, request_streamed: bool):
         def call(request_or_iterator, context):
             self._check(context)
             return behaviour(request_or_iterator, context)
         return call
 
-    def _streaming(self, behaviour):
+    def _streaming(self, behaviour, request_streamed: bool):
         def call(request_or_iterator, context):
             self._check(context)
-            responses = behaviour(request_or_iterator, context)
-            try:
-                for response in responses:
-                    self._check(context)
-                    yield response
-            finally:  # A refusal or a cancelled call ends the servicer's stream now, not when collected.
-                close = getattr(responses, "close", None)
-                if close is not None:
-                    close()
+            yield from checked_responses(behaviour(request_or_iterator, context), lambda: self._check(context))
         return call
 
 
