@@ -45,6 +45,7 @@ from fedmall.money import format_money
 from fedmall.v1 import envelope_pb2, settlement_pb2, transfer_pb2
 
 from clearing import audit, store as clearing_store
+from clearing.movements import StatementMovements
 from clearing.transfers import state_name as transfer_state_name
 from clearing.windows import needs_answer
 from node.bank import ledger, reconcile, store as node_store
@@ -395,8 +396,7 @@ def _statement_chain_breaks(clearing: ClearingBooks) -> list[str]:
         first = pages[0]
         before = previous.get(bank_id)
         movements = [movement for page in pages for movement in page.movements]
-        settled_minor = sum(reconcile.liquidity_change_minor([m], m.amount.currency) for m in movements
-                            if m.kind == settlement_pb2.LIQUIDITY_MOVEMENT_KIND_SETTLEMENT)
+        settled_minor = StatementMovements(tuple(movements)).settled_minor
         closing_position = before.closing_position.amount_minor if before else 0
         closing_liquidity = before.closing_liquidity.amount_minor if before else 0
         if first.opening_position.amount_minor != closing_position + settled_minor:
