@@ -83,7 +83,7 @@ class Clearing:
             ClearingServicer(self.store, self.registry, self.transfers, self.windows, self._bell,
                              stopping=self._stopping),
             self._server)
-        clearing_pb2_grpc.add_ClearingAdminServiceServicer_to_server(ClearingAdminServicer(self.registry, self.funds),
+        clearing_pb2_grpc.add_ClearingAdminServiceServicer_to_server(ClearingAdminServicer(self.registry, self.funds, self.windows),
                                                                  self._server)
         services = [d.full_name for d in clearing_pb2.DESCRIPTOR.services_by_name.values()]
         tls.add_health_and_reflection(self._server, services)

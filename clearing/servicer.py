@@ -18,7 +18,7 @@ from fedmall.results import FedmallError, name_of
 from fedmall.tls import peer_identity
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, money_pb2
 from fedmall.v1 import result_pb2 as rc
-from fedmall.v1 import transfer_pb2
+from fedmall.v1 import settlement_pb2, transfer_pb2
 
 from clearing import certificates, operator, rules
 from clearing.deliveries import DeliveryBell, read_deliveries
@@ -278,9 +278,10 @@ FUNDS_STATES = {"reserved": clearing_pb2.FUNDS_MOVEMENT_STATE_RESERVED,
 
 
 class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
-    def __init__(self, registry: Registry, funds: FundsService) -> None:
+    def __init__(self, registry: Registry, funds: FundsService, windows: WindowService) -> None:
         self._registry = registry
         self._funds = funds
+        self._windows = windows
 
     def _funds_call(self, context, reason: str, change, response_class):
         """Run a funds change as the operator the certificate names, with the request's reason."""
@@ -342,3 +343,26 @@ class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
             return clearing_pb2.SetNetDebitCapResponse(result=error.code)
         unchanged = change.audit_sequence is None
         return clearing_pb2.SetNetDebitCapResponse(result=rc.RESULT_CODE_EXISTS if unchanged else rc.RESULT_CODE_OK)
+
+    def CloseWindow(self, request, context):
+        """As `fedmall-clearing windows close`: close, open the next, issue the closed one."""
+        _identity(context, "operator")
+        try:
+            closed, opened = self._windows.close(window_id=request.window_id or None)
+            self._windows.issue(closed)
+        except FedmallError as error:
+            return clearing_pb2.CloseWindowResponse(result=error.code)
+        return clearing_pb2.CloseWindowResponse(result=rc.RESULT_CODE_OK, closed_window_id=closed,
+                                                opened_window_id=opened)
+
+    def SettleWindow(self, request, context):
+        """As `fedmall-clearing settle` without an override: a dispute is never overridden here."""
+        _identity(context, "operator")
+        try:
+            nets = self._windows.settle(request.window_id)
+        except FedmallError as error:
+            return clearing_pb2.SettleWindowResponse(result=error.code)
+        return clearing_pb2.SettleWindowResponse(result=rc.RESULT_CODE_OK, nets=[settlement_pb2.NetPosition(
+            bank_id=row.bank_id, debits=money_pb2.Money(amount_minor=row.debits_minor, currency=row.currency),
+            credits=money_pb2.Money(amount_minor=row.credits_minor, currency=row.currency),
+            net=money_pb2.Money(amount_minor=row.net_minor, currency=row.currency)) for row in nets])

@@ -342,6 +342,36 @@ class AbortFundsOutResponse(_message.Message):
     state: FundsMovementState
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ...) -> None: ...
 
+class CloseWindowRequest(_message.Message):
+    __slots__ = ("window_id",)
+    WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    window_id: int
+    def __init__(self, window_id: _Optional[int] = ...) -> None: ...
+
+class CloseWindowResponse(_message.Message):
+    __slots__ = ("result", "closed_window_id", "opened_window_id")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    OPENED_WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    closed_window_id: int
+    opened_window_id: int
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., closed_window_id: _Optional[int] = ..., opened_window_id: _Optional[int] = ...) -> None: ...
+
+class SettleWindowRequest(_message.Message):
+    __slots__ = ("window_id",)
+    WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    window_id: int
+    def __init__(self, window_id: _Optional[int] = ...) -> None: ...
+
+class SettleWindowResponse(_message.Message):
+    __slots__ = ("result", "nets")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    NETS_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    nets: _containers.RepeatedCompositeFieldContainer[_settlement_pb2.NetPosition]
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., nets: _Optional[_Iterable[_Union[_settlement_pb2.NetPosition, _Mapping]]] = ...) -> None: ...
+
 class ListRevokedCertificatesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

@@ -600,6 +600,16 @@ class ClearingAdminServiceStub:
                 request_serializer=fedmall_dot_v1_dot_clearing__pb2.AbortFundsOutRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_clearing__pb2.AbortFundsOutResponse.FromString,
                 _registered_method=True)
+        self.CloseWindow = channel.unary_unary(
+                '/fedmall.v1.ClearingAdminService/CloseWindow',
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.CloseWindowRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.CloseWindowResponse.FromString,
+                _registered_method=True)
+        self.SettleWindow = channel.unary_unary(
+                '/fedmall.v1.ClearingAdminService/SettleWindow',
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.SettleWindowRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.SettleWindowResponse.FromString,
+                _registered_method=True)
 
 
 class ClearingAdminServiceServicer:
@@ -657,6 +667,24 @@ class ClearingAdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CloseWindow(self, request, context):
+        """Close the open window and open the next in one step, then issue the closed one's report
+        and statements (as `fedmall-clearing windows close`). OK with the window closed;
+        WINDOW_STATE_INVALID when window_id is set and is not the open window.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SettleWindow(self, request, context):
+        """Record final settlement of a window (as `fedmall-clearing settle`, without an override):
+        OK; WINDOW_NOT_FOUND; WINDOW_STATE_INVALID (not PENDING_SETTLEMENT, or an earlier window is
+        not settled); SETTLEMENT_DISPUTED while a member that must answer has not acknowledged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClearingAdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -694,6 +722,16 @@ def add_ClearingAdminServiceServicer_to_server(servicer, server):
                     servicer.AbortFundsOut,
                     request_deserializer=fedmall_dot_v1_dot_clearing__pb2.AbortFundsOutRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_clearing__pb2.AbortFundsOutResponse.SerializeToString,
+            ),
+            'CloseWindow': grpc.unary_unary_rpc_method_handler(
+                    servicer.CloseWindow,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.CloseWindowRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.CloseWindowResponse.SerializeToString,
+            ),
+            'SettleWindow': grpc.unary_unary_rpc_method_handler(
+                    servicer.SettleWindow,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.SettleWindowRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.SettleWindowResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -886,6 +924,60 @@ class ClearingAdminService:
             '/fedmall.v1.ClearingAdminService/AbortFundsOut',
             fedmall_dot_v1_dot_clearing__pb2.AbortFundsOutRequest.SerializeToString,
             fedmall_dot_v1_dot_clearing__pb2.AbortFundsOutResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CloseWindow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingAdminService/CloseWindow',
+            fedmall_dot_v1_dot_clearing__pb2.CloseWindowRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.CloseWindowResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SettleWindow(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingAdminService/SettleWindow',
+            fedmall_dot_v1_dot_clearing__pb2.SettleWindowRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.SettleWindowResponse.FromString,
             options,
             channel_credentials,
             insecure,
