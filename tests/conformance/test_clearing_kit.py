@@ -6,19 +6,27 @@ import shutil
 
 import pytest
 
+from clearing import servicer, transfers
+
 from conformance import cli
 
+from tests.conformance import broken
 from tests.support.federation import new_clearing_world
 
 
-@pytest.fixture
-def kit_world(tmp_path):
+def start_kit_world(tmp_path):
     """A running clearing (SQLite) with two test members admitted into a kit bundle, and the operator's folder."""
     world = new_clearing_world(tmp_path, f"sqlite:///{tmp_path / 'clearing.db'}")
     bundle = tmp_path / "bundle"
     for bank_id in ("test-a", "test-b"):
         world.admit(bank_id, cap_minor=100_000, liquidity_minor=200_000, folder=bundle)
     shutil.copytree(world.home / "operator", bundle / "operator")
+    return world, bundle
+
+
+@pytest.fixture
+def kit_world(tmp_path):
+    world, bundle = start_kit_world(tmp_path)
     yield world, bundle
     world.close()
 
@@ -34,3 +42,38 @@ def test_clearing_kit__passes_against_the_python_clearing(kit_world, capsys):
     failed = {case["name"]: case["reason"] for case in report["cases"] if not case["passed"]}
     assert failed == {} and code == 0 and report["passed"]
     assert len(report["cases"]) == 14
+
+
+def failures(report: dict) -> dict[str, str]:
+    return {case["name"]: case["reason"] for case in report["cases"] if not case["passed"]}
+
+
+def test_clearing_kit__a_clearing_that_forgets_retries_fails_idempotent_retries(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(servicer.ClearingServicer, "SubmitPrepares",
+                        broken.forgetting_retries(servicer.ClearingServicer.SubmitPrepares))
+    world, bundle = start_kit_world(tmp_path)  # After the patch: the servicer binds its methods at start.
+    try:
+        code, report = run_kit(capsys, world.address, bundle)
+    finally:
+        world.close()
+    failed = failures(report)
+    assert code == 1 and not report["passed"]
+    assert set(failed) == {"idempotent retries"}
+    assert "the same prepare again" in failed["idempotent retries"] and "'OK'" in failed["idempotent retries"]
+
+
+def test_clearing_kit__a_clearing_that_believes_any_signature_fails_the_signature_cases(kit_world, monkeypatch, capsys):
+    world, bundle = kit_world
+    monkeypatch.setattr(transfers, "open_envelope", broken.parse_without_verifying)
+    code, report = run_kit(capsys, world.address, bundle)
+    failed = failures(report)
+    assert code == 1
+    assert {"bad signature", "wrong signer"} <= set(failed)
+    assert "INVALID_SIGNATURE" in failed["bad signature"] and "SIGNER_NOT_PEER" in failed["wrong signer"]
+
+
+def test_clearing_kit__a_bundle_without_two_banks_is_refused_plainly(tmp_path, capsys):
+    (tmp_path / "bundle").mkdir()
+    code = cli.main(["clearing", "--address", "127.0.0.1:1", "--bundle", str(tmp_path / "bundle")])
+    assert code == 2
+    assert "holds 0 bank folders" in capsys.readouterr().err
