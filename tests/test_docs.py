@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TOP_LEVEL_DIRS = ("node", "clearing", "proto", "tests", "scripts", "docs")
+TOP_LEVEL_DIRS = ("node", "clearing", "proto", "tests", "scripts", "docs", "conformance")
 TOP_LEVEL_FILES = ("pyproject.toml", "README.md")
 FILE_SUFFIXES = (".py", ".pyi", ".proto", ".toml", ".md", ".mako", ".yaml", ".xsd", ".sh")
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.MULTILINE | re.DOTALL)
