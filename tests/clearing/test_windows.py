@@ -8,13 +8,14 @@ import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import grpc
 import pytest
 import sqlalchemy as sa
 
 from fedmall.envelope import Envelope, VerificationKey, open_envelope
 from fedmall import pki
 from fedmall.results import FedmallError
-from fedmall.v1 import clearing_pb2, settlement_pb2, transfer_pb2
+from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, settlement_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
 from clearing import rules
@@ -312,3 +313,37 @@ def test_settle__a_net_receiver_may_stand_above_its_cap_never_above_its_liquidit
     assert headroom == -20_000 and bank_a.position_minor <= bank_a.liquidity_minor
     refused = submit_prepares(world, "bank-a", make_prepare("bank-a", "bank-b", 1, now_ms=world.clock()))
     assert refused.results[0].result == rc.RESULT_CODE_NET_DEBIT_CAP_EXCEEDED
+
+
+def test_admin_windows__the_operator_closes_and_settles_over_grpc_refusals_are_codes(world):
+    admin = world.operator_stub()
+    transfer_id = commit(world, "bank-a", "bank-b", 500)
+    wrong = admin.CloseWindow(clearing_pb2.CloseWindowRequest(window_id=7))
+    assert (wrong.result, state(world, 1)) == (rc.RESULT_CODE_WINDOW_NOT_FOUND, "OPEN")
+    closed = admin.CloseWindow(clearing_pb2.CloseWindowRequest(window_id=1))
+    assert (closed.result, closed.closed_window_id, closed.opened_window_id) == (rc.RESULT_CODE_OK, 1, 2)
+    assert state(world, 1) == "PENDING_SETTLEMENT"  # Issued by the same call.
+    assert [entry.transfer_id for entry in statement(world, "bank-a", 1)[1][0].entries] == [transfer_id]
+
+    assert admin.SettleWindow(clearing_pb2.SettleWindowRequest(window_id=1)).result == rc.RESULT_CODE_SETTLEMENT_DISPUTED
+    assert admin.SettleWindow(clearing_pb2.SettleWindowRequest(window_id=2)).result == rc.RESULT_CODE_WINDOW_STATE_INVALID
+    assert admin.SettleWindow(clearing_pb2.SettleWindowRequest(window_id=99)).result == rc.RESULT_CODE_WINDOW_NOT_FOUND
+    assert state(world, 1) == "PENDING_SETTLEMENT"
+    acknowledge_all(world, 1)
+    settled = admin.SettleWindow(clearing_pb2.SettleWindowRequest(window_id=1))
+    assert settled.result == rc.RESULT_CODE_OK and state(world, 1) == "SETTLED"
+    nets = {net.bank_id: (net.debits.amount_minor, net.credits.amount_minor, net.net.amount_minor)
+            for net in settled.nets}
+    assert nets == {"bank-a": (500, 0, -500), "bank-b": (0, 500, 500), "bank-c": (0, 0, 0)}
+    assert sum(net for _, _, net in nets.values()) == 0
+    assert {b: world.participant(b).position_minor for b in ("bank-a", "bank-b")} == {"bank-a": 0, "bank-b": 0}
+
+
+def test_admin_windows__a_bank_certificate_is_permission_denied(world):
+    bank_admin = clearing_pb2_grpc.ClearingAdminServiceStub(world.channel(world.banks["bank-a"].tls))
+    for call in (lambda: bank_admin.CloseWindow(clearing_pb2.CloseWindowRequest()),
+                 lambda: bank_admin.SettleWindow(clearing_pb2.SettleWindowRequest(window_id=1))):
+        with pytest.raises(grpc.RpcError) as raised:
+            call()
+        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert state(world, 1) == "OPEN"
