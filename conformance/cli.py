@@ -30,6 +30,17 @@ TIMEOUT_S_DEFAULT = 10.0
 CONNECT_TIMEOUT_S_DEFAULT = 60.0
 
 
+def _seconds(text: str) -> float:
+    """A positive number of seconds, at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} s: give more than 0 and at most 3600")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fedmall-conformance", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -42,11 +53,11 @@ def _parser() -> argparse.ArgumentParser:
                                                           "that may be paid")
     member.add_argument("--listen", help="where the kit serves as the member's clearing (default: the bundle's "
                                          "clearing address)")
-    member.add_argument("--connect-timeout-s", type=float, default=CONNECT_TIMEOUT_S_DEFAULT,
+    member.add_argument("--connect-timeout-s", type=_seconds, default=CONNECT_TIMEOUT_S_DEFAULT,
                         help="how long to wait for the member's node to connect to the kit")
     for command in (clearing, member):
         command.add_argument("--bundle", required=True, type=Path, help="the credentials bundle folder")
-        command.add_argument("--timeout-s", type=float, default=TIMEOUT_S_DEFAULT,
+        command.add_argument("--timeout-s", type=_seconds, default=TIMEOUT_S_DEFAULT,
                              help="how long a case waits for something to arrive")
         command.add_argument("--json", action="store_true")
     bundle = commands.add_parser("bundle", help="make a member's test bundle: a test CA, the clearing and payer "
