@@ -355,6 +355,9 @@ class ClearingRun:
         for member in (self.a, self.b):
             pages, statement = self._statement(member, window_id)
             nets[member.bank_id] = self._check_statement(member, statement, mine)
+            fetched = member.client.get_statement(window_id)
+            expect_equal((_code(fetched.result), list(fetched.pages)), ("OK", pages),
+                         f"{member.bank_id}'s GetStatement against the pages its stream brought")
             self._reconcile(member, window_id, pages, statement)
         report = wait_for(lambda: self.a.stream.report(window_id), timeout_s=self.timeout_s,
                           waiting_for=f"settlement report of window {window_id}")

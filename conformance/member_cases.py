@@ -86,6 +86,9 @@ class MemberRun:
                  self.be_paid),
             Case("decision retry", "an answer to the member's decision is lost: it sends the same decision again; "
                                    "a COMMITTED notice delivered twice is booked once", self.decision_retry),
+            Case("modified duplicate", "a second RESERVED notice for an accepted transfer, with another amount, "
+                                       "gets no other decision; the commit of the first terms is booked",
+                 self.modified_duplicate),
             Case("reject", "a prepare the member never quoted is rejected CONDITION_MISMATCH, and not booked when "
                            "aborted", self.reject),
             Case("modified prepare", "a prepare whose amount differs from the quote, with the quoted condition, is "
@@ -155,11 +158,14 @@ class MemberRun:
                "the accept's fulfilment is not the preimage of the quoted condition")
         return decision
 
-    def _rejected(self, prepare: transfer_pb2.Prepare, *, reason: str) -> transfer_pb2.Reject:
+    def _reserve_rejected(self, prepare: transfer_pb2.Prepare, *, reason: str) -> None:
+        """Deliver prepare as RESERVED; the member must reject it for reason; then it is aborted."""
+        self.double.expect_decision(prepare)
+        self.double.deliver(self._signed(self._notices(RESERVED, prepare)))
         decision = self._decision(prepare.transfer_id)
         expect(isinstance(decision, transfer_pb2.Reject), f"the member accepted {prepare.transfer_id}")
         expect_equal(_code(decision.reason_code), reason, "the reject's reason code")
-        return decision
+        self._abort(prepare, rc.RESULT_CODE_PAYEE_REJECTED)
 
     def _commit(self, prepare: transfer_pb2.Prepare, fulfilment: bytes, *, times: int = 1) -> None:
         committed = self._notices(COMMITTED, prepare, fulfilment=fulfilment, window_id=WINDOW_ID)
@@ -216,13 +222,26 @@ class MemberRun:
         expect_equal(again, first, "the decision sent again after its answer was lost")
         self._commit(prepare, first.fulfilment, times=2)
 
+    def modified_duplicate(self) -> None:
+        item, condition = self._quoted(212)
+        prepare = self._prepare(item, condition)
+        self.double.expect_decision(prepare)
+        self.double.deliver(self._signed(self._notices(RESERVED, prepare)))
+        first = self._accepted(prepare)
+        modified = transfer_pb2.Prepare()
+        modified.CopyFrom(prepare)
+        modified.amount.amount_minor += 1
+        self.double.deliver(self._signed(self._notices(RESERVED, modified)))
+        other = stays_absent(lambda: [d for _, d in self.double.decisions_about(prepare.transfer_id) if d != first],
+                             for_s=QUIET_S)
+        expect(not other, f"the member decided {prepare.transfer_id} again, otherwise, on a modified duplicate: "
+                          f"{type(other[0]).__name__ if other else ''}")
+        self._commit(prepare, first.fulfilment)
+
     def reject(self) -> None:
         item = self._item(207)
         prepare = self._prepare(item, os.urandom(32))
-        self.double.expect_decision(prepare)
-        self.double.deliver(self._signed(self._notices(RESERVED, prepare)))
-        self._rejected(prepare, reason="CONDITION_MISMATCH")
-        self._abort(prepare, rc.RESULT_CODE_PAYEE_REJECTED)
+        self._reserve_rejected(prepare, reason="CONDITION_MISMATCH")
 
     def modified_prepare(self) -> None:
         item, condition = self._quoted(208)
@@ -230,18 +249,12 @@ class MemberRun:
         modified.CopyFrom(item)
         modified.amount.amount_minor += 1
         prepare = self._prepare(modified, condition)
-        self.double.expect_decision(prepare)
-        self.double.deliver(self._signed(self._notices(RESERVED, prepare)))
-        self._rejected(prepare, reason="CONDITION_MISMATCH")
-        self._abort(prepare, rc.RESULT_CODE_PAYEE_REJECTED)
+        self._reserve_rejected(prepare, reason="CONDITION_MISMATCH")
 
     def bad_values(self) -> None:
         item, condition = self._quoted(209)
         prepare = self._prepare(item, condition, reference="conformance \x07 kit")
-        self.double.expect_decision(prepare)
-        self.double.deliver(self._signed(self._notices(RESERVED, prepare)))
-        self._rejected(prepare, reason="INVALID_FIELD")
-        self._abort(prepare, rc.RESULT_CODE_PAYEE_REJECTED)
+        self._reserve_rejected(prepare, reason="INVALID_FIELD")
 
     def expiry(self) -> None:
         item, condition = self._quoted(210)

@@ -24,7 +24,7 @@ from tests.conformance import broken
 
 MEMBER = "bank-m"
 ACCOUNT = "alice"
-BOOKED_MINOR = 205 + 206  # What the kit commits to the member in a run: be paid, decision retry.
+BOOKED_MINOR = 205 + 206 + 212  # What the kit commits to the member in a run: be paid, decision retry, modified duplicate.
 
 
 def make_bundle(tmp_path: Path) -> tuple[Path, str, str]:
@@ -68,7 +68,7 @@ def test_member_kit__passes_against_the_python_node(tmp_path):
     code, report = run_member_kit(bundle, node_address, lambda: nodes.append(python_node(bundle)) or nodes[0])
     failed = {case["name"]: case["reason"] for case in report["cases"] if not case["passed"]}
     assert failed == {} and code == 0 and report["passed"]
-    assert len(report["cases"]) == 12
+    assert len(report["cases"]) == 13
     # The books hold exactly what the kit committed, once each, and balance.
     node = nodes[0]
     assert node.accounts.get_account(ACCOUNT).balance_minor == BOOKED_MINOR
