@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+
+from fedmall.v1 import settlement_pb2
 
 from clearing import servicer, transfers
 
@@ -14,9 +19,10 @@ from tests.conformance import broken
 from tests.support.federation import new_clearing_world
 
 
-def start_kit_world(tmp_path):
-    """A running clearing (SQLite) with two test members admitted into a kit bundle, and the operator's folder."""
-    world = new_clearing_world(tmp_path, f"sqlite:///{tmp_path / 'clearing.db'}")
+def start_kit_world(tmp_path, database_url: str | None = None):
+    """A running clearing (SQLite unless database_url) with two test members admitted into a kit
+    bundle, as `fedmall-clearing admit` writes them, and the operator's folder."""
+    world = new_clearing_world(tmp_path, database_url or f"sqlite:///{tmp_path / 'clearing.db'}")
     bundle = tmp_path / "bundle"
     for bank_id in ("test-a", "test-b"):
         world.admit(bank_id, cap_minor=100_000, liquidity_minor=200_000, folder=bundle)
@@ -36,12 +42,31 @@ def run_kit(capsys, address: str, bundle) -> tuple[int, dict]:
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_clearing_kit__passes_against_the_python_clearing(kit_world, capsys):
+def test_clearing_kit__passes_against_the_python_clearing(tmp_path, database_url, capsys):
+    world, bundle = start_kit_world(tmp_path, database_url)
+    try:
+        code, report = run_kit(capsys, world.address, bundle)
+        failed = {case["name"]: case["reason"] for case in report["cases"] if not case["passed"]}
+        assert failed == {} and code == 0 and report["passed"]
+        assert len(report["cases"]) == 14
+        # The window settled: the test members' positions are back at zero, nothing reserved.
+        for bank_id in ("test-a", "test-b"):
+            participant = world.participant(bank_id)
+            assert (participant.position_minor, participant.reserved_minor) == (0, 0)
+        assert world.clearing.windows.window(1).state == settlement_pb2.WINDOW_STATE_SETTLED
+    finally:
+        world.close()
+
+
+def test_clearing_kit__the_console_script_prints_a_table_and_exits_zero(kit_world):
     world, bundle = kit_world
-    code, report = run_kit(capsys, world.address, bundle)
-    failed = {case["name"]: case["reason"] for case in report["cases"] if not case["passed"]}
-    assert failed == {} and code == 0 and report["passed"]
-    assert len(report["cases"]) == 14
+    script = Path(sys.executable).parent / "fedmall-conformance"
+    done = subprocess.run([str(script), "clearing", "--address", world.address, "--bundle", str(bundle)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["case", "result", "ms", "reason"]
+    assert lines[-1] == f"clearing at {world.address}: 14 of 14 cases passed"
 
 
 def failures(report: dict) -> dict[str, str]:
