@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import grpc
 from google.protobuf.message import DecodeError
 
+from fedmall import limits
 from fedmall.envelope import SigningKey, VerificationKey, open_envelope
 from fedmall.pki import Identity, TlsCredentials
 from fedmall.results import FedmallError
@@ -27,6 +28,8 @@ from fedmall.v1 import (
 
 SERVER_THREADS = 16
 STREAM_POLL_S = 0.2
+# What the kit records of the member's calls: a run makes a few dozen; a member sending more is refused.
+RECORDED_CALLS_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,10 +140,15 @@ class ClearingDouble(clearing_pb2_grpc.ClearingServiceServicer):
 
     def _member_only(self, context: grpc.ServicerContext) -> None:
         identity = peer_identity(context)
-        if identity != Identity(self.member_id, "bank"):
-            with self._changed:
+        with self._changed:
+            recorded = (len(self._state.decisions) + len(self._state.reconciliations) + len(self._state.strangers)
+                        + len(self._state.sessions))
+            if identity != Identity(self.member_id, "bank") and recorded < RECORDED_CALLS_MAX:
                 self._state.strangers.append(f"{identity}")
+        if identity != Identity(self.member_id, "bank"):
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "the conformance kit serves only the member under test")
+        if recorded >= RECORDED_CALLS_MAX:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"more than {RECORDED_CALLS_MAX} calls in one run")
 
     def _member_keys(self, key_id: str) -> VerificationKey | None:
         return self._member_key if key_id == self._member_key.key_id else None
@@ -164,7 +172,8 @@ class ClearingDouble(clearing_pb2_grpc.ClearingServiceServicer):
                 if self._closed:
                     return
                 batch = []
-                while cursor + 1 + len(batch) in self._state.deliveries:
+                while (cursor + 1 + len(batch) in self._state.deliveries
+                       and len(batch) < limits.deliveries_per_stream_message_max):
                     batch.append(self._state.deliveries[cursor + 1 + len(batch)])
                 self._state.served.update(delivery.sequence for delivery in batch)
             if batch:
