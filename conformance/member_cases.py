@@ -28,7 +28,7 @@ COMMITTED = transfer_pb2.TRANSFER_STATE_COMMITTED
 ABORTED = transfer_pb2.TRANSFER_STATE_ABORTED
 WINDOW_ID = 1                  # The window the kit commits into; a fresh member has seen none.
 EXPIRES_IN_MS = 60_000
-QUIET_S = 0.5                  # How long a refused delivery must stay without a decision.
+QUIET_S = 0.5                  # How long the kit watches for a decision that must not come.
 UNKNOWN_ACCOUNT = "conformance-no-such-account"
 
 

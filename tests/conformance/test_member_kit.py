@@ -116,6 +116,19 @@ def test_member_kit__a_node_that_applies_unverified_deliveries_fails_the_signatu
     assert "decided" in failed["bad signature"] or "did not resume" in failed["bad signature"]
 
 
+def test_member_kit__a_node_booking_an_expired_transfer_fails_expiry_at_the_window(tmp_path, monkeypatch):
+    monkeypatch.setattr(notices.NoticeService, "_as_payee", broken.booking_expired_as_paid(
+        notices.NoticeService._as_payee))
+    bundle, _, node_address = make_bundle(tmp_path)
+    code, report = run_member_kit(bundle, node_address, lambda: python_node(bundle))
+    failed = failures(report)
+    assert code == 1
+    assert {"expiry", "reconciled window"} <= set(failed)
+    assert "its books at the window: MISSING_AT_CLEARING" in failed["expiry"]
+    assert "(case expiry)" in failed["reconciled window"]
+    assert not {"be paid", "decision retry", "modified duplicate", "reject"} & set(failed)
+
+
 def test_member_kit__no_node_connecting_fails_connect_alone(tmp_path):
     bundle, _, node_address = make_bundle(tmp_path)
     out = io.StringIO()
