@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedmall import pki
+from fedmall import identifiers, pki
 from fedmall.config_file import ConfigError, load_file, read_toml
 from fedmall.envelope import SigningKey, VerificationKey
 from fedmall.pki import Identity, TlsCredentials
@@ -174,8 +174,15 @@ def make_member_bundle(out: Path, *, member_id: str, currency: str, clearing_add
     fedmall.toml a Fedmall node serves from as it is (its node at node_address)."""
     if out.exists() and any(out.iterdir()):
         raise BundleError(f"{out} is not empty; a bundle goes into a new folder")
+    if not identifiers.is_bank_id(member_id):
+        raise BundleError(f"{member_id!r} is not a bank id (letters, digits, '-', '_' and '.')")
     if member_id in (PAYER_BANK_ID, pki.CLEARING.party_id, pki.OPERATOR.party_id):
         raise BundleError(f"the member cannot be called {member_id!r}")
+    for address, what in ((clearing_address, "--clearing-address"), (node_address, "--node-address")):
+        try:
+            identifiers.check_host_port(address, what)
+        except ValueError as error:
+            raise BundleError(str(error)) from None
     out.mkdir(parents=True, exist_ok=True)
     ca = pki.create_ca(now=now, validity_days=VALIDITY_DAYS + 1)
     clearing_key = pki.new_signing_key(CLEARING_KEY_ID)

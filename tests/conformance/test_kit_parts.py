@@ -45,6 +45,13 @@ def test_bundle__member_bundle_reads_back_and_refuses_a_used_folder(tmp_path):
     with pytest.raises(BundleError, match="cannot be called"):
         make_member_bundle(tmp_path / "c", member_id="clearing", currency="EUR", clearing_address="127.0.0.1:7000",
                            node_address="127.0.0.1:7101", now=now)
+    with pytest.raises(BundleError, match="not a bank id"):
+        make_member_bundle(tmp_path / "c", member_id="bank m", currency="EUR", clearing_address="127.0.0.1:7000",
+                           node_address="127.0.0.1:7101", now=now)
+    with pytest.raises(BundleError, match="--node-address must be host:port"):
+        make_member_bundle(tmp_path / "c", member_id="bank-m", currency="EUR", clearing_address="127.0.0.1:7000",
+                           node_address="127.0.0.1", now=now)
+    assert not (tmp_path / "c").exists()
 
 
 def test_cases__a_case_that_raises_fails_with_its_reason_and_no_cases_is_no_pass():
