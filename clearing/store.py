@@ -262,6 +262,17 @@ audit_head = sa.Table(
     sa.Column("entry_hash", sa.LargeBinary, nullable=False),
 )
 
+# One-time login tokens for the operator's web console (clearing.console.logins): only the
+# token's SHA-256 is kept; a token is used once, before it expires, by the operator it names.
+console_logins = sa.Table(
+    "console_logins", metadata,
+    sa.Column("token_sha256", sa.LargeBinary, primary_key=True),
+    sa.Column("operator", sa.String(64), nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("used_at_ms", sa.BigInteger, nullable=True),
+)
+
 MIGRATIONS = "clearing:migrations"
 
 
