@@ -101,7 +101,7 @@ class Clearing:
         settings = self.config.console
         app = ConsoleApp(settings, console_views.Services(store=self.store, registry=self.registry,
                                                           windows=self.windows, funds=self.funds),
-                         clock_ms=wall_clock_ms, certificate_refused=self.refused_certificates.is_refused)
+                         clock_ms=self.clock_ms, certificate_refused=self.refused_certificates.is_refused)
         return ConsoleServer(app, tls=tls_context(self.config.home, self._tls.ca_pem) if settings.uses_tls else None)
 
     def start(self) -> int:
