@@ -30,6 +30,8 @@ of an earlier kind after one of a later kind:
                                                                                   certificate rows)
     first call, set-address/name,    -                          that bank         yes
       leave (clearing.membership)
+    a console login by token         -                          -                 yes (after its
+                                                                                  console_logins row)
 
 A commit share-locks the open window before any participant, so a window closing or
 being issued meanwhile makes it wait without holding anything the other side wants.
