@@ -44,8 +44,8 @@ from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
 from clearing import (
-    audit, audit_cli, console_cli, audit_reading, certificates, certificates_cli, credentials, funds_cli, membership, membership_cli,
-    operator, participants_cli, rules, settlement_cli, transfer_list, transfer_lookup)
+    audit, audit_cli, audit_reading, certificates, certificates_cli, console_cli, credentials, funds_cli, membership,
+    membership_cli, operator, participants_cli, rules, settlement_cli, transfer_list, transfer_lookup)
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService

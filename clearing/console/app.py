@@ -105,9 +105,10 @@ class ConsoleApp:
         session, new_cookie = self._session(request)
         if isinstance(session, Response):
             return session
+        if request.path == "/login" and self.settings.authentication == "token" and (
+                session is None or request.method == "POST"):  # A new link replaces the session it finds.
+            return self._login(request)
         if session is None:
-            if request.path == "/login" and self.settings.authentication == "token":
-                return self._login(request)
             if request.method == "POST":
                 return self._refused(None, HTTPStatus.FORBIDDEN, "not logged in: nothing was changed")
             return self._redirect("/login")

@@ -48,9 +48,10 @@ def participant(services: Services, bank_id: str, *, now_ms: int) -> dict:
 
 def windows(services: Services) -> dict:
     rows = services.windows.windows()
+    newest = reversed(rows[-limits.console_page_rows_max:])
     return {"windows": [{"window": row.window_id, "state": state_name(row.state), "opened_at_ms": row.opened_at_ms,
                          "closed_at_ms": row.closed_at_ms, "settled_at_ms": row.settled_at_ms,
-                         "operator_reason": row.operator_reason} for row in reversed(rows[-limits.console_page_rows_max:])],
+                         "operator_reason": row.operator_reason} for row in newest],
             "open_window": next((row.window_id for row in rows if row.state == OPEN), None)}
 
 

@@ -337,3 +337,18 @@ def test_console_token_command__prints_a_link_or_says_the_console_is_off(console
     (home / "fedmall.toml").write_text(text[:text.index("[console]")])
     assert main(["--home", str(home), "console-token"]) == 2
     assert "the web console is off" in capsys.readouterr().err
+
+
+def test_server__a_console_that_cannot_listen_stops_the_clearing_starting(console, tmp_path):
+    from clearing.config import ClearingConfig
+    from clearing.server import Clearing
+    port = int(console.address.rsplit(":", 1)[1])
+    text = (console.world.home / "fedmall.toml").read_text()
+    (console.world.home / "fedmall.toml").write_text(text.replace('listen_address = "127.0.0.1:0"\nauthentication',
+                                                                  f'listen_address = "127.0.0.1:{port}"\nauthentication'))
+    second = Clearing(ClearingConfig.load(console.world.home))
+    try:
+        with pytest.raises(OSError, match=r"\[console\].listen_address"):
+            second.start()
+    finally:
+        second.stop()
