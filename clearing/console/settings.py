@@ -10,15 +10,20 @@ how the operator logs in. No [console] section: no console.
                                         operator), on any address
     session_s = 28800                   a login lasts this long (60..86400)
     login_token_s = 600                 a login link is good this long, once (30..86400)
+
+Override: FEDMALL_CLEARING_CONSOLE_LISTEN_ADDRESS (several clearing processes on one home and
+host each need their own port, as FEDMALL_CLEARING_LISTEN_ADDRESS gives each its gRPC port).
 """
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass
 
 from fedmall.config_file import ConfigError, TomlFile
 
 SECTION = "console"
+LISTEN_ADDRESS_ENVIRONMENT = "FEDMALL_CLEARING_CONSOLE_LISTEN_ADDRESS"
 KEYS = frozenset({"listen_address", "authentication", "session_s", "login_token_s"})
 TOKEN, CERTIFICATE = "token", "certificate"
 AUTHENTICATIONS = (TOKEN, CERTIFICATE)
@@ -55,7 +60,8 @@ def read(file: TomlFile) -> ConsoleSettings | None:
         return None
     section = file.section(SECTION)
     where = f"{file.path}: [{SECTION}]"
-    listen_address = section.text("listen_address", required=False) or LISTEN_ADDRESS_DEFAULT
+    listen_address = (os.environ.get(LISTEN_ADDRESS_ENVIRONMENT) or section.text("listen_address", required=False)
+                      or LISTEN_ADDRESS_DEFAULT)
     host, port = _host_port(listen_address, where)
     authentication = section.text("authentication", required=False) or TOKEN
     if authentication not in AUTHENTICATIONS:

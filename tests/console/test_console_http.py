@@ -311,7 +311,7 @@ def test_certificate_login__the_operator_certificate_opens_a_session_a_member_or
 # Configuration and the command line ----------------------------------------------------------
 
 
-def test_settings__a_token_console_off_loopback_or_a_misspelt_key_is_refused(tmp_path):
+def test_settings__a_token_console_off_loopback_or_a_bad_value_is_refused(tmp_path, monkeypatch):
     from fedmall.config_file import ConfigError, read_toml
     path = tmp_path / "fedmall.toml"
     for text, problem in (('listen_address = "0.0.0.0:7080"', "not a loopback address"),
@@ -323,8 +323,16 @@ def test_settings__a_token_console_off_loopback_or_a_misspelt_key_is_refused(tmp
             console_settings.read(read_toml(path))
     path.write_text('[console]\nlisten_address = "0.0.0.0:7443"\nauthentication = "certificate"\n')
     assert console_settings.read(read_toml(path)).address() == "https://0.0.0.0:7443"
+    path.write_text("[console]\n")
+    assert console_settings.read(read_toml(path)).address() == "http://127.0.0.1:7080"  # The defaults.
+    monkeypatch.setenv(console_settings.LISTEN_ADDRESS_ENVIRONMENT, "127.0.0.1:7181")
+    assert console_settings.read(read_toml(path)).address() == "http://127.0.0.1:7181"
     path.write_text("[other]\n")
     assert console_settings.read(read_toml(path)) is None
+    from clearing.config import KNOWN_KEYS
+    path.write_text('[console]\nlisten_adress = "127.0.0.1:7080"\n')
+    with pytest.raises(ConfigError, match=r"unknown key \[console\].listen_adress"):
+        read_toml(path).check_known(KNOWN_KEYS)
 
 
 def test_console_token_command__prints_a_link_or_says_the_console_is_off(console, tmp_path, capsys):
