@@ -20,6 +20,8 @@
     windows, report, reconcile, settle, abort-window: settlement (see clearing.settlement_cli)
     funds in|out|commit|abort|list: the banks' prefunded liquidity (see clearing.funds_cli)
     certificates  list, renew, revoke, rotate the CA (see clearing.certificates_cli)
+    console-token a one-time login link to the operator's web console ([console] in fedmall.toml;
+                  clearing.console)
 """
 from __future__ import annotations
 
@@ -42,14 +44,14 @@ from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
 from clearing import (
-    audit, audit_cli, audit_reading, certificates, certificates_cli, credentials, funds_cli, membership, membership_cli,
-    operator, participants_cli, rules, settlement_cli, transfer_list, transfer_lookup)
+    audit, audit_cli, audit_reading, certificates, certificates_cli, console_cli, credentials, funds_cli, membership,
+    membership_cli, operator, participants_cli, rules, settlement_cli, transfer_list, transfer_lookup)
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService
 from clearing.registry import Registry
 from clearing.server import Clearing, wall_clock_ms
-from clearing.store import StorageUnavailable, Store, participants, transfers
+from clearing.store import StorageUnavailable, Store, transfers
 from clearing.transfers import state_name
 from clearing.windows import WindowService
 
@@ -121,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     settlement_cli.add_commands(commands)
     funds_cli.add_commands(commands)
     certificates_cli.add_commands(commands)
+    console_cli.add_command(commands)
     return parser
 
 
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
                "suspend": _status, "resume": _status, "audit-verify": _audit_verify,
                "transfers": _transfers, "transfer": _transfer, "audit": _audit, "funds": _funds,
-               "certificates": certificates_cli.run}.get(args.command)
+               "certificates": certificates_cli.run, "console-token": console_cli.run}.get(args.command)
     try:
         return handler(args) if handler else _settlement(args)
     except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
@@ -220,6 +223,10 @@ def _serve(args) -> int:
     stop_signals = StopSignals()
     port = clearing.start()
     print(f"clearing listening on port {port}", flush=True)
+    if clearing.console is not None:
+        print(f"web console at {clearing.console.address} (log in: fedmall-clearing --home {args.home} "
+              f"console-token)" if clearing.config.console.authentication == "token" else
+              f"web console at {clearing.console.address} (the operator's client certificate)", flush=True)
     stop_signals.wait()
     clearing.stop()
     print("clearing stopped", flush=True)
@@ -232,20 +239,10 @@ def _participants(args) -> int:
 
 def _list_participants(args) -> int:
     _, store, registry = _open(args)
-    rows = registry.list()
-    now_ms = wall_clock_ms()
-    bank_certificates, warnings = certificates_cli.participant_certificates(store, now_ms=now_ms)
-    store.close()
-    document = [{
-        "bank_id": r.bank_id, "name": r.name, "currency": r.currency, "status": r.status,
-        "position_minor": r.position_minor, "reserved_minor": r.reserved_minor,
-        "net_debit_cap_minor": r.net_debit_cap_minor, "liquidity_minor": r.liquidity_minor,
-        "headroom_minor": rules.headroom_minor(position_minor=r.position_minor, reserved_minor=r.reserved_minor,
-                                               net_debit_cap_minor=r.net_debit_cap_minor,
-                                               liquidity_minor=rules.available_liquidity_minor(r)),
-        "funds_out_reserved_minor": r.funds_out_reserved_minor, "unsettled_gross_minor": r.unsettled_gross_minor,
-        "node_address": r.node_address, **participants_cli.usage_fields(r),
-        **certificates_cli.participant_fields(bank_certificates.get(r.bank_id), now_ms=now_ms)} for r in rows]
+    try:
+        document, warnings = participants_cli.participant_documents(store, registry, now_ms=wall_clock_ms())
+    finally:
+        store.close()
     human_rows = [{
         "bank": d["bank_id"], "status": d["status"], "currency": d["currency"],
         "position": money.format_amount(d["position_minor"], d["currency"]),
@@ -342,21 +339,10 @@ def _transfers(args) -> int:
 
 
 def _transfer_filter(args, connection: sa.Connection) -> transfer_list.TransferFilter:
-    amounts = [text for text in (args.min_amount, args.max_amount) if text is not None]
-    currency = args.currency
-    if amounts and not currency:
-        currencies = connection.scalars(sa.select(participants.c.currency).distinct()).all()
-        if len(currencies) != 1:
-            raise ValueError("--min and --max need --currency: the members hold several currencies")
-        currency = currencies[0]
-
-    def minor(text: str | None) -> int | None:
-        return None if text is None else money.parse_amount(text, currency)
-
-    return transfer_list.TransferFilter(
-        bank_id=args.bank, counterparty_id=args.counterparty, state=args.state.lower(), window_id=args.window,
+    return transfer_list.filter_of(
+        connection, bank_id=args.bank, counterparty_id=args.counterparty, state=args.state, window_id=args.window,
         since_ms=_parse_time(args.since, "--since"), until_ms=_parse_time(args.until, "--until"),
-        min_minor=minor(args.min_amount), max_minor=minor(args.max_amount))
+        min_text=args.min_amount, max_text=args.max_amount, currency=args.currency)
 
 
 def _parse_time(text: str | None, flag: str) -> int | None:

@@ -13,6 +13,9 @@
                 calls_in_flight_max = 32     (of the server's 64 threads)
                 Why these defaults, and the audit growth they allow: clearing.limits and
                 docs/architecture.md ("Limits").
+    [console]   the operator's web console, off without this section (clearing.console.settings):
+                listen_address = "127.0.0.1:7080", authentication = "token" | "certificate",
+                session_s = 28800, login_token_s = 600
 
 Overrides: FEDMALL_CLEARING_LISTEN_ADDRESS, FEDMALL_CLEARING_DATABASE_URL.
 """
@@ -27,6 +30,7 @@ from fedmall.config_file import ConfigError, TomlFile, load_signing_key, read_to
 from fedmall.envelope import SigningKey
 
 from clearing import limits
+from clearing.console import settings as console_settings
 
 CONFIG_FILE = "fedmall.toml"
 
@@ -37,6 +41,7 @@ KNOWN_KEYS = {
     "clearing": frozenset({"listen_address", "database_url", "expiry_sweep_ms", "window_close_interval_s"}),
     budgets.SECTION: frozenset({"requests_per_s", "requests_burst", "request_bytes_per_s", "request_bytes_burst",
                                 "calls_in_flight_max"}),
+    console_settings.SECTION: console_settings.KEYS,
 }
 DEFAULT_BUDGET = budgets.Budget(
     requests=budgets.Rate(per_s=limits.budget_requests_per_s_default, burst=limits.budget_requests_burst_default),
@@ -57,6 +62,7 @@ class ClearingConfig:
     expiry_sweep_ms: int
     window_close_interval_s: int
     budget: budgets.Budget = DEFAULT_BUDGET
+    console: console_settings.ConsoleSettings | None = None   # None: the web console is off.
 
     @classmethod
     def load(cls, home: Path) -> "ClearingConfig":
@@ -81,6 +87,7 @@ class ClearingConfig:
                                             high=EXPIRY_SWEEP_MS_MAX),
             window_close_interval_s=interval_s,
             budget=read_budget(file),
+            console=console_settings.read(file),
         )
 
     def signing_key(self) -> SigningKey:

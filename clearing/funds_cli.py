@@ -58,13 +58,7 @@ def run(args: argparse.Namespace, funds: FundsService, bank_currency) -> int:
         return _list(args, funds)
     action = operator.from_args(args)
     if args.action in ("in", "out"):
-        currency = bank_currency(args.bank_id)
-        if currency is None:
-            raise FedmallError(rc.RESULT_CODE_UNKNOWN_PARTICIPANT, f"no participant {args.bank_id!r}")
-        try:
-            amount_minor = money.parse_amount(args.amount, currency)
-        except money.AmountOutOfRange as error:
-            raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, str(error)) from None
+        amount_minor = parse_amount(bank_currency(args.bank_id), args.bank_id, args.amount)
         record = funds.record_funds_in if args.action == "in" else funds.reserve_funds_out
         done = record(movement_id=args.movement_id, bank_id=args.bank_id, amount_minor=amount_minor,
                       external_reference=args.reference, action=action)
@@ -76,7 +70,24 @@ def run(args: argparse.Namespace, funds: FundsService, bank_currency) -> int:
     return EXIT_OK
 
 
+def parse_amount(currency: str | None, bank_id: str, amount_text: str) -> int:
+    """A movement's amount typed in the bank's currency (None: no such bank), in minor units.
+    UNKNOWN_PARTICIPANT, INVALID_AMOUNT for one out of range; money.MoneyError for bad text."""
+    if currency is None:
+        raise FedmallError(rc.RESULT_CODE_UNKNOWN_PARTICIPANT, f"no participant {bank_id!r}")
+    try:
+        return money.parse_amount(amount_text, currency)
+    except money.AmountOutOfRange as error:
+        raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, str(error)) from None
+
+
 def _report(args: argparse.Namespace, done: FundsResult) -> None:
+    emit({**_document(done.movement), "unchanged": done.result == rc.RESULT_CODE_EXISTS}, as_json=args.json,
+         human=outcome_text(done))
+
+
+def outcome_text(done: FundsResult) -> str:
+    """What a funds command did, for people (the command line and the web console say the same)."""
     row = done.movement
     amount = money.format_money(row.amount_minor, row.currency)
     what = {("in", COMMITTED): f"funds in of {amount} to {row.bank_id} recorded",
@@ -88,8 +99,7 @@ def _report(args: argparse.Namespace, done: FundsResult) -> None:
         what = f"already done, nothing changed: {what}"
     if row.window_id is not None:
         what += f" (on the statement of window {row.window_id})"
-    emit({**_document(row), "unchanged": done.result == rc.RESULT_CODE_EXISTS}, as_json=args.json,
-         human=f"{row.movement_id}: {what}")
+    return f"{row.movement_id}: {what}"
 
 
 def _document(row: sa.Row) -> dict:

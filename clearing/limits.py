@@ -45,3 +45,13 @@ budget_calls_in_flight_max_default = 32
 
 assert budget_requests_burst_default >= budget_requests_per_s_default
 assert budget_request_bytes_burst_default >= request_bytes_max >= budget_request_bytes_per_s_default
+
+# The operator's web console (clearing.console): its sessions live in the clearing process's
+# memory; a request's body (a form) and its headers are bounded, a connection that sends
+# nothing for console_socket_timeout_s is dropped, and at most console_connections_max are
+# served at once (one operator's browser opens a handful).
+console_sessions_max = 64
+console_request_body_bytes_max = 64 * 1024
+console_socket_timeout_s = 10
+console_connections_max = 16
+console_page_rows_max = 200

@@ -38,9 +38,15 @@ def checked(operator: str, reason: str) -> OperatorAction:
     return OperatorAction(operator=operator.strip(), reason=reason.strip())
 
 
+def named_operator(operator: str) -> dict[str, str]:
+    """The operator field of an audit body when a caller names who acted (the web console
+    does; the command-line suspend, resume, close and settle name nobody)."""
+    return {"operator": operator} if operator else {}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", required=True, help="why: recorded in the audit log with the operator's name")
-    parser.add_argument("--operator", default=os.environ.get(OPERATOR_ENVIRONMENT) or _login_name(),
+    parser.add_argument("--operator", default=os.environ.get(OPERATOR_ENVIRONMENT) or login_name(),
                         help=f"who is acting (default: ${OPERATOR_ENVIRONMENT}, else the login name)")
 
 
@@ -48,7 +54,7 @@ def from_args(args: argparse.Namespace) -> OperatorAction:
     return checked(args.operator, args.reason)
 
 
-def _login_name() -> str:
+def login_name() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):

@@ -15,8 +15,9 @@ from fedmall.console import EXIT_OK, emit
 from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 
-from clearing import operator, rules
+from clearing import certificates_cli, operator, rules
 from clearing.registry import Registry, SettingChange
+from clearing.store import Store
 
 
 def add_actions(actions: argparse._SubParsersAction) -> None:
@@ -34,32 +35,61 @@ def add_actions(actions: argparse._SubParsersAction) -> None:
     set_threshold.add_argument("--json", action="store_true")
 
 
-def set_cap(args, registry: Registry) -> int:
-    action = operator.from_args(args)
-    currency = _participant(registry, args.bank_id).currency
+def participant_documents(store: Store, registry: Registry, *, now_ms: int) -> tuple[list[dict], list[str]]:
+    """Each member as `participants --json` lists it (the web console shows the same), and the
+    certificate expiry warnings."""
+    rows = registry.list()
+    bank_certificates, warnings = certificates_cli.participant_certificates(store, now_ms=now_ms)
+    return [{
+        "bank_id": r.bank_id, "name": r.name, "currency": r.currency, "status": r.status,
+        "position_minor": r.position_minor, "reserved_minor": r.reserved_minor,
+        "net_debit_cap_minor": r.net_debit_cap_minor, "liquidity_minor": r.liquidity_minor,
+        "headroom_minor": rules.headroom_minor(position_minor=r.position_minor, reserved_minor=r.reserved_minor,
+                                               net_debit_cap_minor=r.net_debit_cap_minor,
+                                               liquidity_minor=rules.available_liquidity_minor(r)),
+        "funds_out_reserved_minor": r.funds_out_reserved_minor, "unsettled_gross_minor": r.unsettled_gross_minor,
+        "node_address": r.node_address, **usage_fields(r),
+        **certificates_cli.participant_fields(bank_certificates.get(r.bank_id), now_ms=now_ms)} for r in rows], warnings
+
+
+def parse_cap(registry: Registry, bank_id: str, amount_text: str) -> tuple[int, str]:
+    """A cap typed in the bank's currency: (minor units, currency); UNKNOWN_PARTICIPANT, INVALID_AMOUNT."""
+    currency = _participant(registry, bank_id).currency
     try:
-        cap_minor = money.parse_amount(args.amount, currency, zero_allowed=True)
+        return money.parse_amount(amount_text, currency, zero_allowed=True), currency
     except money.MoneyError as error:
         raise FedmallError(rc.RESULT_CODE_INVALID_AMOUNT, str(error)) from None
+
+
+def set_cap(args, registry: Registry) -> int:
+    action = operator.from_args(args)
+    cap_minor, currency = parse_cap(registry, args.bank_id, args.amount)
     change = registry.set_net_debit_cap(args.bank_id, cap_minor=cap_minor, currency=currency, action=action)
+    row = change.participant
+    exposure_minor = row.position_minor + row.reserved_minor
+    emit({**_document(change, "net_debit_cap_minor", action), "exposure_minor": exposure_minor,
+          "over_cap": exposure_minor > row.net_debit_cap_minor}, as_json=args.json, human=cap_change_text(change))
+    return EXIT_OK
+
+
+def cap_change_text(change: SettingChange) -> str:
+    """What a cap change did, for people (the command line and the web console say the same)."""
     row = change.participant
     exposure_minor = row.position_minor + row.reserved_minor
 
     def amount(amount_minor: int) -> str:
-        return money.format_money(amount_minor, currency)
+        return money.format_money(amount_minor, row.currency)
 
     if change.audit_sequence is None:
-        human = f"{row.bank_id}: net debit cap is already {amount(row.net_debit_cap_minor)}; unchanged, nothing recorded"
+        text = f"{row.bank_id}: net debit cap is already {amount(row.net_debit_cap_minor)}; unchanged, nothing recorded"
     else:
-        human = (f"{row.bank_id}: net debit cap {amount(change.old_value)} -> {amount(row.net_debit_cap_minor)} "
-                 f"(audit entry {change.audit_sequence})")
+        text = (f"{row.bank_id}: net debit cap {amount(change.old_value)} -> {amount(row.net_debit_cap_minor)} "
+                f"(audit entry {change.audit_sequence})")
     if exposure_minor > row.net_debit_cap_minor:
-        human += (f"\nits exposure (position + reserved) of {amount(exposure_minor)} is above the cap: the "
-                  f"reservations it holds stand and may commit, but it reserves nothing more until its exposure "
-                  f"comes under {amount(row.net_debit_cap_minor)}")
-    emit({**_document(change, "net_debit_cap_minor", action), "exposure_minor": exposure_minor,
-          "over_cap": exposure_minor > row.net_debit_cap_minor}, as_json=args.json, human=human)
-    return EXIT_OK
+        text += (f"\nits exposure (position + reserved) of {amount(exposure_minor)} is above the cap: the "
+                 f"reservations it holds stand and may commit, but it reserves nothing more until its exposure "
+                 f"comes under {amount(row.net_debit_cap_minor)}")
+    return text
 
 
 def set_threshold(args, registry: Registry) -> int:

@@ -15,7 +15,7 @@ from fedmall.v1 import transfer_pb2
 
 from clearing import audit, audit_envelopes, movements, rules
 from clearing.funds import FundsService
-from clearing.operator import OperatorAction
+from clearing.operator import OperatorAction, named_operator
 from clearing.store import Store, lock_participants, participants, retry_on_conflict, signing_keys
 
 KEY_ACTIVE = "active"
@@ -107,7 +107,9 @@ class Registry:
                 "signing_key_id": signing_key_id, "signing_public_key": signing_public_key.hex()}))
 
     @retry_on_conflict
-    def set_status(self, bank_id: str, status: str) -> None:
+    def set_status(self, bank_id: str, status: str, *, operator: str = "") -> None:
+        """operator: who did it, recorded in the audit entry when named (the web console names
+        its logged-in operator)."""
         assert status in (rules.ACTIVE, rules.SUSPENDED)
         now_ms = self._clock_ms()
         with self._store.write() as connection:
@@ -123,7 +125,7 @@ class Registry:
                                    f"{bank_id} left the consortium; it can be neither suspended nor resumed")
             connection.execute(sa.update(participants).where(participants.c.bank_id == bank_id).values(status=status))
             audit.append(connection, kind=f"status.{status}", party_id="operator", now_ms=now_ms,
-                         body=audit.json_body({"bank_id": bank_id}))
+                         body=audit.json_body({"bank_id": bank_id, **named_operator(operator)}))
 
     @retry_on_conflict
     def set_net_debit_cap(self, bank_id: str, *, cap_minor: int, currency: str,

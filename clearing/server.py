@@ -14,6 +14,9 @@ from fedmall.v1 import clearing_pb2, clearing_pb2_grpc
 
 from clearing import certificates, limits
 from clearing.config import ClearingConfig
+from clearing.console import views as console_views
+from clearing.console.app import ConsoleApp
+from clearing.console.server import ConsoleServer, tls_context
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService
 from clearing.registry import Registry
@@ -87,10 +90,19 @@ class Clearing:
                                                                  self._server)
         services = [d.full_name for d in clearing_pb2.DESCRIPTOR.services_by_name.values()]
         tls.add_health_and_reflection(self._server, services)
+        self.console = self._console() if self.config.console is not None else None
         self._sweeper = threading.Thread(target=self._sweep, name="expiry-sweeper", daemon=True)
         self._scheduler = threading.Thread(target=self._schedule_windows, name="window-scheduler", daemon=True)
         self._certificate_watch = threading.Thread(target=self._watch_certificates, name="certificate-watch",
                                                    daemon=True)
+
+    def _console(self) -> ConsoleServer:
+        """The operator's web console ([console] in fedmall.toml), on the same services as gRPC."""
+        settings = self.config.console
+        app = ConsoleApp(settings, console_views.Services(store=self.store, registry=self.registry,
+                                                          windows=self.windows, funds=self.funds),
+                         clock_ms=self.clock_ms, certificate_refused=self.refused_certificates.is_refused)
+        return ConsoleServer(app, tls=tls_context(self.config.home, self._tls.ca_pem) if settings.uses_tls else None)
 
     def start(self) -> int:
         # A renewed certificate or a new trust bundle in the home is used from the next connection on.
@@ -98,6 +110,8 @@ class Clearing:
         self.port = self._server.add_secure_port(self.config.listen_address, credentials)
         if self.port == 0:
             raise OSError(f"cannot listen on {self.config.listen_address}")
+        if self.console is not None:  # Before gRPC serves: a console that cannot listen stops the start.
+            self.console.start()
         self._server.start()
         self._sweeper.start()
         self._scheduler.start()
@@ -152,6 +166,8 @@ class Clearing:
     def stop(self) -> None:
         """Stop taking calls, let in-flight ones finish (each is one transaction), close."""
         self._stopping.set()
+        if self.console is not None:
+            self.console.stop()
         self._server.stop(SHUTDOWN_GRACE_S).wait()
         for thread in (self._sweeper, self._scheduler, self._certificate_watch):
             if thread.is_alive():

@@ -30,6 +30,8 @@ of an earlier kind after one of a later kind:
                                                                                   certificate rows)
     first call, set-address/name,    -                          that bank         yes
       leave (clearing.membership)
+    a console login by token         -                          -                 yes (after its
+                                                                                  console_logins row)
 
 A commit share-locks the open window before any participant, so a window closing or
 being issued meanwhile makes it wait without holding anything the other side wants.
@@ -260,6 +262,17 @@ audit_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("sequence", sa.BigInteger, nullable=False),
     sa.Column("entry_hash", sa.LargeBinary, nullable=False),
+)
+
+# One-time login tokens for the operator's web console (clearing.console.logins): only the
+# token's SHA-256 is kept; a token is used once, before it expires, by the operator it names.
+console_logins = sa.Table(
+    "console_logins", metadata,
+    sa.Column("token_sha256", sa.LargeBinary, primary_key=True),
+    sa.Column("operator", sa.String(64), nullable=False),
+    sa.Column("created_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("expires_at_ms", sa.BigInteger, nullable=False),
+    sa.Column("used_at_ms", sa.BigInteger, nullable=True),
 )
 
 MIGRATIONS = "clearing:migrations"

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from fedmall import money
 from fedmall.results import FedmallError, name_of
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
 
-from clearing.store import transfers
+from clearing.store import participants, transfers
 from clearing.transfers import state_name
 
 PAGE_SIZE_MAX = 1_000
@@ -43,6 +44,25 @@ class ListedTransfer:
     state: str
     result: str
     window_id: int | None
+
+
+def filter_of(connection: sa.Connection, *, bank_id: str, counterparty_id: str, state: str, window_id: int | None,
+              since_ms: int | None, until_ms: int | None, min_text: str | None, max_text: str | None,
+              currency: str) -> TransferFilter:
+    """A filter from what the operator typed (the command line's flags, the console's search
+    form): amounts are decimal text in currency, by default the members' one currency;
+    ValueError (money.MoneyError) for bad text."""
+    if (min_text is not None or max_text is not None) and not currency:
+        currencies = connection.scalars(sa.select(participants.c.currency).distinct()).all()
+        if len(currencies) != 1:
+            raise ValueError("--min and --max need --currency: the members hold several currencies")
+        currency = currencies[0]
+
+    def minor(text: str | None) -> int | None:
+        return None if text is None else money.parse_amount(text, currency)
+
+    return TransferFilter(bank_id=bank_id, counterparty_id=counterparty_id, state=state.lower(), window_id=window_id,
+                          since_ms=since_ms, until_ms=until_ms, min_minor=minor(min_text), max_minor=minor(max_text))
 
 
 def cursor_of(row: ListedTransfer) -> str:

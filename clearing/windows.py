@@ -25,6 +25,7 @@ from fedmall.v1 import result_pb2 as rc
 
 from clearing import audit, audit_envelopes, movements, netting, rules
 from clearing.deliveries import DeliveryBell, deliver
+from clearing.operator import named_operator
 from clearing.registry import Registry
 from clearing.store import (
     Store, lock_participants, participants, reconciliations, retry_on_conflict, settlement_windows, statement_pages,
@@ -174,8 +175,10 @@ class WindowService:
     # Closing and issuing --------------------------------------------------------------
 
     @retry_on_conflict
-    def close(self, *, window_id: int | None = None, open_for_ms_min: int = 0) -> tuple[int, int] | None:
+    def close(self, *, window_id: int | None = None, open_for_ms_min: int = 0,
+              operator: str = "") -> tuple[int, int] | None:
         """Close the open window (or check that window_id is it) and open the next, atomically.
+        operator, when named, is recorded in the audit entry (the web console names its operator).
 
         With open_for_ms_min, close only a window open at least that long (the schedule:
         judged on the locked row, so several clearing processes close it once) and return
@@ -200,7 +203,8 @@ class WindowService:
                                .values(state=CLOSED, closed_at_ms=now_ms))
             connection.execute(sa.insert(settlement_windows).values(window_id=next_id, state=OPEN, opened_at_ms=now_ms))
             audit.append(connection, kind="window.close", party_id="operator", now_ms=now_ms,
-                         body=audit.json_body({"closed": current.window_id, "opened": next_id}))
+                         body=audit.json_body({"closed": current.window_id, "opened": next_id,
+                                               **named_operator(operator)}))
         return current.window_id, next_id
 
     def issue_closed(self) -> list[int]:
@@ -396,12 +400,12 @@ class WindowService:
     # Settling and aborting ----------------------------------------------------------------
 
     @retry_on_conflict
-    def settle(self, window_id: int, *, override_reason: str | None = None) -> list[sa.Row]:
+    def settle(self, window_id: int, *, override_reason: str | None = None, operator: str = "") -> list[sa.Row]:
         """Record final settlement: each member's liquidity and position move by its net.
 
         Refused unless the window is PENDING_SETTLEMENT and every member acknowledged its
         statement (a member idle in it need not answer: needs_answer), or the operator
-        overrides with a reason (which is recorded).
+        overrides with a reason (which is recorded, with the operator when named).
         """
         now_ms = self.clock_ms()
         with self.store.write() as connection:
@@ -443,7 +447,7 @@ class WindowService:
                 settled_at_unix_ms=now_ms, statement_window_id=statement_window))] for row in nets}, now_ms=now_ms)
             audit.append(connection, kind="window.settle", party_id="operator", now_ms=now_ms, body=audit.json_body({
                 "window_id": window_id, "override_reason": override_reason,
-                "nets": {f"{row.bank_id}/{row.currency}": row.net_minor for row in nets}}))
+                "nets": {f"{row.bank_id}/{row.currency}": row.net_minor for row in nets}, **named_operator(operator)}))
         self._bell.ring([row.bank_id for row in nets])
         return nets
 

@@ -25,6 +25,7 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -43,7 +44,7 @@ from demo_market import (  # noqa: E402
 from demo_operator import OperatorDay, raise_small_bank  # noqa: E402
 from demo_settlement import Settlement, settle_day, wait_until_booked  # noqa: E402
 import invariants  # noqa: E402
-from federation import BankSpec, Books, Federation, read_books  # noqa: E402
+from federation import BIN, BankSpec, Books, Federation, read_books  # noqa: E402
 from invariants import Check  # noqa: E402
 
 from fedmall.console import emit, fail, table  # noqa: E402
@@ -400,6 +401,19 @@ def start_consortium(federation: Federation, story: Story) -> None:
     story.done(f"processes started: clearing at {federation.clearing_address}, "
                + ", ".join(f"{bank_id} at {address}" for bank_id, address in federation.node_addresses.items()))
     story.note(f"logs in {federation.home / 'logs'}")
+    tell_console(federation, story)
+
+
+def tell_console(federation: Federation, story: Story) -> None:
+    """Where the operator's web console is and a one-time link to log in (docs/console.md)."""
+    try:
+        with urllib.request.urlopen(f"{federation.console_address}/login", timeout=RPC_TIMEOUT_S) as answer:
+            answer.read()
+    except OSError as error:
+        raise DemoError(f"the web console at {federation.console_address} does not answer: {error}") from None
+    link = federation.clearing_cli("console-token", "--operator", "demo-operator")["link"]
+    story.done(f"operator's web console at {federation.console_address}; log in once with {link}")
+    story.note(f"a new link: {BIN / 'fedmall-clearing'} --home {federation.clearing_home} console-token")
 
 
 def open_accounts(teller: Teller, customers: dict[str, list[Customer]], story: Story) -> None:
@@ -515,7 +529,7 @@ def transfer_counts(outcomes: list[Outcome]) -> dict:
 def document(run: Run, checks: list[Check]) -> dict:
     """The --json document; later issues add sections beside these."""
     return dict(
-        home=str(run.federation.home),
+        home=str(run.federation.home), console=run.federation.console_address,
         banks=bank_rows(run),
         payments=transfer_counts(run.random_outcomes),
         transfers=dict(committed=run.clearing_transfers["by_state"].get("committed", 0),
@@ -624,6 +638,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same outcomes (default 7)")
     parser.add_argument("--home", type=Path, help="keep everything here (an empty or new folder)")
     parser.add_argument("--json", action="store_true", help="print only the JSON document on stdout")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the federation up after the run, until Ctrl-C, to look around in the web console")
     return parser.parse_args()
 
 
@@ -635,6 +651,24 @@ def usage_problem(args: argparse.Namespace) -> str:
     if args.home and args.home.exists() and any(args.home.iterdir()):
         return f"--home {args.home} is not empty"
     return ""
+
+
+def report(run: Run, *, as_json: bool) -> dict:
+    data = document(run, all_checks(run))
+    emit(data, as_json=as_json, human="\n" + human_report(run, data))
+    return data
+
+
+def keep_up(federation: Federation, story: Story) -> None:
+    """--keep: wait for Ctrl-C (or SIGTERM) with every process running."""
+    story.done(f"the federation stays up: web console at {federation.console_address} (a new login link: "
+               f"{BIN / 'fedmall-clearing'} --home {federation.clearing_home} console-token); Ctrl-C stops it")
+    try:
+        while all(process.poll() is None for process in federation.processes.values()):
+            time.sleep(1)
+        story.failed("a process stopped; stopping the federation")
+    except KeyboardInterrupt:
+        story.note("stopping the federation")
 
 
 def interrupt(signal_number: int, frame) -> None:
@@ -650,12 +684,16 @@ def main() -> int:
     federation = Federation(home=home, currency=CURRENCY, banks=bank_specs(args.banks),
                             node_settings={"auto_confirm_after_s": AUTO_CONFIRM_AFTER_S,
                                            "credit_policy": POLICY_IN_BUNDLE},
-                            bundle_files={POLICY_IN_BUNDLE: POLICY_FILE})
+                            bundle_files={POLICY_IN_BUNDLE: POLICY_FILE}, console=True)
     story = Story(sys.stderr if args.json else sys.stdout)
     if not args.json:
         print(f"Fedmall demo: {args.banks} banks, {args.transfers} payments, {args.orders} orders, seed {args.seed}")
+    data = None
     try:
         run = run_demo(federation, story, transfers=args.transfers, orders=args.orders, seed=args.seed)
+        if args.keep:  # The report now, then the federation stays up (idle) until Ctrl-C.
+            data = report(run, as_json=args.json)
+            keep_up(federation, story)
     except KeyboardInterrupt:
         return fail(f"interrupted; processes stopped, logs kept in {home / 'logs'}", code=130)
     except grpc.RpcError as error:
@@ -665,8 +703,8 @@ def main() -> int:
         return fail(f"{error}\nlogs kept in {home / 'logs'}", code=1)
     finally:
         federation.stop()
-    data = document(run, all_checks(run))
-    emit(data, as_json=args.json, human="\n" + human_report(run, data))
+    if data is None:
+        data = report(run, as_json=args.json)
     if not data["invariants_ok"]:
         print(f"logs kept in {home / 'logs'}", file=sys.stderr)
         return 1

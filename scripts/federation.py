@@ -76,6 +76,8 @@ class Federation:
     clearing_processes: int = 1
     node_database_urls: dict[str, str] = field(default_factory=dict)  # Bank id -> URL; missing: SQLite in its home.
     clearing_addresses: list[str] = field(default_factory=list)
+    console: bool = False        # Turn on the clearing's web console ([console], token login) at console_address.
+    console_address: str = ""
 
     @property
     def clearing_home(self) -> Path:
@@ -100,6 +102,11 @@ class Federation:
         self.clearing_address = f"127.0.0.1:{free_port()}"
         run(str(BIN / "fedmall-clearing"), "--home", str(self.clearing_home), "init",
             "--listen", self.clearing_address, "--database-url", self.clearing_database_url)
+        if self.console:
+            port = free_port()
+            self.console_address = f"http://127.0.0.1:{port}"
+            with open(self.clearing_home / "fedmall.toml", "a") as config:
+                config.write(f'\n[console]\nlisten_address = "127.0.0.1:{port}"\n')
         for bank in self.banks:
             address = f"127.0.0.1:{free_port()}"
             self.node_addresses[bank.bank_id] = address

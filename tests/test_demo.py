@@ -22,3 +22,4 @@ def test_demo__two_banks_run_end_to_end_with_every_invariant_holding(tmp_path):
     assert credit["repaid_from_sales_minor"] > 0
     assert credit["repaid_minor"] + credit["outstanding_minor"] == credit["disbursed_minor"] + credit["fees_minor"]
     assert document["settlement"]["breaks"] == 0
+    assert document["console"].startswith("http://127.0.0.1:")  # The demo checked it answers.
