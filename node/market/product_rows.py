@@ -166,9 +166,9 @@ def write_rows(connection: sa.Connection, merchant_id: str, rows: list[ProductRo
     if new:
         numbers = _next_numbers(connection, len(new))
         connection.execute(table.insert(), [
-            dict(category_id=DEFAULT_CATEGORY, status=tables.LISTED, **_stored(row), merchant_id=merchant_id,
-                 sku=row.sku, stock_reserved=0, created_at_unix_ms=now_ms, updated_at_unix_ms=now_ms,
-                 product_number=number) for row, number in zip(new, numbers)])
+            {"category_id": DEFAULT_CATEGORY, "status": tables.LISTED, **_stored(row), "merchant_id": merchant_id,
+             "sku": row.sku, "stock_reserved": 0, "created_at_unix_ms": now_ms, "updated_at_unix_ms": now_ms,
+             "product_number": number} for row, number in zip(new, numbers)])
     for row in changed:
         connection.execute(table.update().where(table.c.merchant_id == merchant_id, table.c.sku == row.sku)
                            .values(updated_at_unix_ms=now_ms, **_stored(row)))
