@@ -154,8 +154,7 @@ def measure_searches(federation: Federation, *, searches: int, seed: int, frozen
     time_searches(market, search_requests(rng, 20, page_size=20))  # Warm the caches and channels.
     local, _ = time_searches(market, search_requests(rng, searches, page_size=20, bank_id=home))
     federated, answered = time_searches(market, search_requests(rng, searches, page_size=20))
-    if any(response.banks_not_answering for response in answered):
-        raise RuntimeError("a bank did not answer a federated search with every bank up")
+    partial = sum(1 for response in answered if response.banks_not_answering)  # Over the deadline: a figure too.
     by_page_size = {size: figures(time_searches(market, search_requests(rng, max(20, searches // 5),
                                                                          page_size=size))[0])["p50"]
                     for size in (10, 50, 100)}
@@ -174,7 +173,7 @@ def measure_searches(federation: Federation, *, searches: int, seed: int, frozen
     finally:
         process.send_signal(signal.SIGCONT)
     missing = sum(1 for response in answered if frozen_bank in response.banks_not_answering)
-    return {"local_search_ms": figures(local), "federated_search_ms": figures(federated),
+    return {"local_search_ms": figures(local), "federated_search_ms": {**figures(federated), "searches_partial": partial},
             "federated_slow_bank_ms": {**figures(slow), "slow_bank": frozen_bank, "searches_missing_it": missing},
             "by_page_size_p50_ms": by_page_size, "by_match_set_p50_ms": by_match_set, "paging": pages}
 
@@ -287,6 +286,7 @@ def main() -> int:
             import_s += import_catalogue(federation, bank.bank_id, index, share, seed=args.seed + index)
         result["import_rows_per_s"] = round(args.products / import_s)
         result["import_seconds"] = round(import_s, 2)
+        print(f"bench-catalogue: {result['import_rows_per_s']} rows/s imported", file=sys.stderr)
         print("bench-catalogue: searching ...", file=sys.stderr)
         result.update(measure_searches(federation, searches=args.searches, seed=args.seed,
                                        frozen_bank=banks[-1].bank_id))

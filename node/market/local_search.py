@@ -21,7 +21,6 @@ from fedmall import categories
 
 from node import limits
 from node.market import ranking, store as tables
-from node.market.merchants import product_query
 
 products, merchants = tables.products, tables.merchants
 
@@ -58,13 +57,23 @@ def score_expression(words: Sequence[str]):
                sa.literal(0))
 
 
+_FTS = sa.table("products_fts", sa.column("rowid"))
+
+
+def _source(dialect: str):
+    """Products with their merchants; on SQLite driven by the full-text index (the FTS5 table first,
+    each match looked up by its product number), so a query reads its matches, not the catalogue."""
+    with_merchants = products.join(merchants, merchants.c.merchant_id == products.c.merchant_id)
+    if dialect == "sqlite":
+        return _FTS.join(with_merchants, products.c.product_number == _FTS.c.rowid)
+    return with_merchants
+
+
 def _matching(dialect: str, words: Sequence[str]):
     """Every word is in the title, description or SKU: by the store's full-text index."""
     if dialect == "sqlite":
         quoted = " ".join(f'"{word}"' for word in words)
-        return products.c.product_number.in_(
-            sa.select(sa.literal_column("rowid")).select_from(sa.text("products_fts"))
-            .where(sa.text("products_fts MATCH :fts_query").bindparams(fts_query=quoted)))
+        return sa.text("products_fts MATCH :fts_query").bindparams(fts_query=quoted)
     return sa.text("to_tsvector('simple', products.search_title || ' ' || products.search_body || ' ' || "
                    "products.search_sku) @@ plainto_tsquery('simple', :ts_query)").bindparams(ts_query=" ".join(words))
 
@@ -81,8 +90,9 @@ def conditions(dialect: str, words: Sequence[str], filters: Filters) -> list:
         found.append(products.c.price_minor >= filters.price_min_minor)
     if filters.price_max_minor is not None:
         found.append(products.c.price_minor <= filters.price_max_minor)
-    if filters.merchant_id:
-        found.append(products.c.merchant_id == filters.merchant_id)
+    if filters.merchant_id:  # On SQLite not by the primary key: the full-text index leads (see _source).
+        merchant = products.c.merchant_id.concat("") if dialect == "sqlite" else products.c.merchant_id
+        found.append(merchant == filters.merchant_id)
     if filters.in_stock:
         found.append(products.c.stock_on_hand - products.c.stock_reserved > 0)
     return found
@@ -105,7 +115,8 @@ def page_query(dialect: str, words: Sequence[str], filters: Filters, *, sort: in
                limit: int):
     """The next limit rows after a position, in the sort's order."""
     compared, order = _key(sort, words)
-    query = product_query().where(*conditions(dialect, words, filters))
+    query = (sa.select(products, merchants.c.legal_name, merchants.c.status.label("merchant_status"))
+             .select_from(_source(dialect)).where(*conditions(dialect, words, filters)))
     if after is not None:
         query = query.where(sa.tuple_(*compared) > sa.tuple_(*(sa.literal(value) for value in
                                                                ranking.local_key(sort, after))))
@@ -120,7 +131,7 @@ def _band_expression():
 def counts(connection: sa.Connection, words: Sequence[str], filters: Filters) -> Counts:
     """Matches, per category and per price band, over at most search_counted_rows_max + 1 rows."""
     bounded = (sa.select(products.c.category_id, products.c.currency, _band_expression().label("band"))
-               .select_from(products.join(merchants, merchants.c.merchant_id == products.c.merchant_id))
+               .select_from(_source(connection.dialect.name))
                .where(*conditions(connection.dialect.name, words, filters))
                .limit(limits.search_counted_rows_max + 1).subquery())
     rows = connection.execute(sa.select(bounded.c.category_id, bounded.c.currency, bounded.c.band, sa.func.count())

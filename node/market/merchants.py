@@ -72,7 +72,7 @@ def load_merchant(connection: sa.Connection, merchant_id: str) -> MerchantView:
 
 def product_query():
     """Products with their merchant's name and status."""
-    return (sa.select(tables.products, tables.merchants.c.legal_name, tables.merchants.c.status)
+    return (sa.select(tables.products, tables.merchants.c.legal_name, tables.merchants.c.status.label("merchant_status"))
             .join(tables.merchants, tables.merchants.c.merchant_id == tables.products.c.merchant_id))
 
 

@@ -56,10 +56,8 @@ products = sa.Table(
     sa.Column("search_title", sa.Text, nullable=False, server_default=""),
     sa.Column("search_body", sa.Text, nullable=False, server_default=""),
     sa.Column("search_sku", sa.Text, nullable=False, server_default=""),
-    # The sort orders walk these (each ends with the total order's tail, merchant and sku).
-    sa.Index("ix_products_status_price", "status", "price_minor", "merchant_id", "sku"),
-    sa.Index("ix_products_status_created", "status", "created_at_unix_ms", "merchant_id", "sku"),
-    sa.Index("ix_products_status_category", "status", "category_id"),
+    # No index on status, category or price: the full-text index drives every search
+    # (node.market.local_search), so a query reads its matches, never the whole catalogue.
     sa.Index("ix_products_product_number", "product_number", unique=True),
 )
 LISTED, DRAFT, DELISTED = "LISTED", "DRAFT", "DELISTED"

@@ -92,9 +92,6 @@ def upgrade() -> None:
             product_id=row.sku, created_at_unix_ms=row.updated_at_unix_ms, product_number=number,
             search_title=_normalised(row.title), search_body=_normalised(row.description),
             search_sku=_normalised(row.sku)))
-    op.create_index("ix_products_status_price", "products", ["status", "price_minor", "merchant_id", "sku"])
-    op.create_index("ix_products_status_created", "products", ["status", "created_at_unix_ms", "merchant_id", "sku"])
-    op.create_index("ix_products_status_category", "products", ["status", "category_id"])
     op.create_index("ix_products_product_number", "products", ["product_number"], unique=True)
     for statement in SQLITE_SEARCH if connection.dialect.name == "sqlite" else POSTGRES_SEARCH:
         connection.exec_driver_sql(statement)
@@ -109,9 +106,7 @@ def downgrade() -> None:
     else:
         connection.exec_driver_sql("DROP INDEX ix_products_search")
         connection.exec_driver_sql("DROP SEQUENCE products_number_seq")
-    for index in ("ix_products_product_number", "ix_products_status_category", "ix_products_status_created",
-                  "ix_products_status_price"):
-        op.drop_index(index, table_name="products")
+    op.drop_index("ix_products_product_number", table_name="products")
     with op.batch_alter_table("products") as batch:
         for column in reversed(COLUMNS):
             batch.drop_column(column.name)
