@@ -8,8 +8,8 @@ peer's order never trusted), and answers one page, an opaque cursor holding each
 position (node.market.search_cursor), the banks that did not answer in time, and on the first
 page the total and the facets (per category, rolled up the tree, and per price band).
 
-A bank that did not answer a page joins the next one from its first row; a bank with nothing
-more is not asked again. The category tree's version travels with every request: a node with
+A bank that did not answer a page keeps its position and is asked again on the next; a bank
+with nothing more is not asked again. The category tree's version travels with every request: a node with
 another tree refuses (CATEGORY_TREE_VERSION_MISMATCH) and is named among those not answering.
 """
 from __future__ import annotations

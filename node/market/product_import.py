@@ -22,7 +22,7 @@ from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2
 
 from node import fields, limits
-from node.market import product_rows
+from node.market import product_rows, store as tables
 from node.market.merchants import load_merchant
 from node.market.product_rows import ProductRow
 
@@ -63,6 +63,9 @@ class ProductImport:
         try:
             with self._engine.begin() as connection:
                 load_merchant(connection, merchant_id)
+                # A first catalogue has nothing to look up (SKUs repeat in no import: _checked).
+                first_catalogue = connection.scalar(sa.select(tables.products.c.sku).where(
+                    tables.products.c.merchant_id == merchant_id).limit(1)) is None
                 for batch in batches:
                     rows_seen += len(batch)
                     if rows_seen > limits.import_rows_max:
@@ -72,8 +75,8 @@ class ProductImport:
                     good = self._checked(batch, seen_skus, problems)
                     if problems:
                         continue  # Nothing more is written; the rest is still checked to name every bad row.
-                    existing = product_rows.existing_rows(connection, merchant_id, [row.sku for _, row in good],
-                                                          for_update=True)
+                    existing = {} if first_catalogue else product_rows.existing_rows(
+                        connection, merchant_id, [row.sku for _, row in good], for_update=True)
                     held = [(number, row) for number, row in good
                             if row.sku in existing and row.stock < existing[row.sku].stock_reserved]
                     problems.extend(RowProblem(number, result_pb2.RESULT_CODE_INSUFFICIENT_STOCK,

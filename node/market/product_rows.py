@@ -115,8 +115,9 @@ def _stored(row: ProductRow) -> dict:
     values = dict(title=row.title, description=row.description, price_minor=row.price_minor,
                   currency=row.currency, stock_on_hand=row.stock, product_id=row.product_id or row.sku,
                   size=row.size, colour=row.colour,
-                  attributes=json.dumps(dict(row.attributes), sort_keys=True, ensure_ascii=False),
-                  image_refs=json.dumps(list(row.image_refs), ensure_ascii=False),
+                  attributes=json.dumps(dict(row.attributes), sort_keys=True, ensure_ascii=False)
+                  if row.attributes else "{}",
+                  image_refs=json.dumps(list(row.image_refs), ensure_ascii=False) if row.image_refs else "[]",
                   **search_text.search_columns(title=row.title, description=row.description, sku=row.sku))
     if row.category_id is not None:
         values["category_id"] = row.category_id
@@ -133,6 +134,21 @@ def _next_numbers(connection: sa.Connection, count: int) -> list[int]:
         return list(range(largest + 1, largest + 1 + count))
     return list(connection.scalars(sa.text("SELECT nextval('products_number_seq') FROM generate_series(1, :n)"),
                                    {"n": count}))
+
+
+_INSERTED = ("merchant_id", "sku", "title", "description", "price_minor", "currency", "stock_on_hand", "stock_reserved",
+             "updated_at_unix_ms", "product_id", "size", "colour", "category_id", "status", "attributes", "image_refs",
+             "created_at_unix_ms", "product_number", "search_title", "search_body", "search_sku")
+
+
+def _insert_many(connection: sa.Connection, records: list[dict]) -> None:
+    """One driver-level executemany (a bulk import's rows are many: SQLAlchemy's per-row parameter
+    processing would cost more than the store's insert). Every column of products is named."""
+    assert set(_INSERTED) == {column.name for column in tables.products.columns}, "a products column is missing"
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(
+        f"INSERT INTO products ({', '.join(_INSERTED)}) VALUES ({', '.join([mark] * len(_INSERTED))})",
+        [tuple(record[name] for name in _INSERTED) for record in records])
 
 
 def existing_rows(connection: sa.Connection, merchant_id: str, skus: list[str], *,
@@ -165,7 +181,7 @@ def write_rows(connection: sa.Connection, merchant_id: str, rows: list[ProductRo
                           f"{existing[row.sku].stock_reserved} units of {row.sku!r} are reserved by orders")
     if new:
         numbers = _next_numbers(connection, len(new))
-        connection.execute(table.insert(), [
+        _insert_many(connection, [
             {"category_id": DEFAULT_CATEGORY, "status": tables.LISTED, **_stored(row), "merchant_id": merchant_id,
              "sku": row.sku, "stock_reserved": 0, "created_at_unix_ms": now_ms, "updated_at_unix_ms": now_ms,
              "product_number": number} for row, number in zip(new, numbers)])

@@ -96,8 +96,8 @@ def merge_page(sort: int, words: Sequence[str], answers: Mapping[str, Sequence[P
                asked_for: int) -> tuple[list[ProductView], dict[str, Position], set[str]]:
     """One page from the banks' answers (bank id -> its rows after after[bank]).
 
-    Returns the page, every answering bank's new position (its last row on the page, or where it
-    stood), and the banks with nothing more (they answered fewer than asked_for rows, and all of
+    Returns the page, every bank's new position (its last row on the page, or where it stood,
+    answering or not), and the banks with nothing more (they answered fewer than asked_for rows, and all of
     them are on the page). A bank's rows that do not match, or stand at or before its position,
     are left out: a peer's answer is re-scored and re-checked, never trusted."""
     candidates = []
@@ -110,7 +110,7 @@ def merge_page(sort: int, words: Sequence[str], answers: Mapping[str, Sequence[P
                 continue
             candidates.append(product)
     page = sorted(candidates, key=lambda product: global_key(sort, words, product))[:page_size]
-    positions = {bank_id: after[bank_id] for bank_id in answers if bank_id in after}
+    positions = dict(after)  # A bank that did not answer keeps where it stood.
     taken = {bank_id: 0 for bank_id in answers}
     for product in page:
         positions[product.bank_id] = position(words, product)

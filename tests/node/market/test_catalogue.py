@@ -80,6 +80,17 @@ def test_merge_page__pages_by_position_and_never_trusts_a_peer():
     assert finished == {"bank-b"}  # bank-a answered as many rows as asked for: it may have more.
 
 
+def test_merge_page__a_bank_that_misses_a_page_keeps_its_position():
+    bank_a = [product(sku=f"a{n}", title="Kettle", price_minor=100 * n) for n in (1, 2, 3, 4)]
+    page, positions, _ = ranking.merge_page(PRICE_UP, ["kettle"], {"bank-a": bank_a[:2]}, {}, page_size=2,
+                                            asked_for=2)
+    assert [p.sku for p in page] == ["a1", "a2"]
+    _, missed, _ = ranking.merge_page(PRICE_UP, ["kettle"], {}, positions, page_size=2, asked_for=2)  # No answer.
+    assert missed == positions
+    page, _, _ = ranking.merge_page(PRICE_UP, ["kettle"], {"bank-a": bank_a}, missed, page_size=2, asked_for=2)
+    assert [p.sku for p in page] == ["a3", "a4"]  # Never a1 or a2 again.
+
+
 def test_query_words__refuses_empty_and_overlong_queries():
     with pytest.raises(InvalidRequest):
         catalogue.query_words("   ")
