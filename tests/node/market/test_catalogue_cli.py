@@ -8,11 +8,11 @@ import json
 import pytest
 
 from fedmall import categories
-from fedmall.v1 import marketplace_pb2 as M, marketplace_pb2_grpc, node_pb2_grpc
+from fedmall.v1 import marketplace_pb2 as M
 from fedmall.v1 import result_pb2 as R
 
-from tests.node.cli_support import fake_node_home, json_out
-from tests.node.market.test_cli import FakeMarketplace, Node, eur
+from tests.node.cli_support import json_out
+from tests.node.market.test_cli import FakeMarketplace, eur, serving
 
 
 class FakeCatalogue(FakeMarketplace):
@@ -38,10 +38,8 @@ class FakeCatalogue(FakeMarketplace):
 
 @pytest.fixture
 def node(consortium):
-    fake = FakeCatalogue()
-    with fake_node_home(consortium, lambda server: marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(
-            fake, server), lambda server: node_pb2_grpc.add_NodeServiceServicer_to_server(fake, server)) as home:
-        yield Node(fake=fake, home=home)
+    with serving(consortium, FakeCatalogue()) as node:
+        yield node
 
 
 CSV = """sku,title,description,price,currency,stock,category,product_id,size,colour,status,attributes,images

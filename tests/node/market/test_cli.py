@@ -1,8 +1,10 @@
 """The marketplace commands of fedmall-node against a fake MarketplaceService over real mTLS."""
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import pytest
 
@@ -118,13 +120,18 @@ class Node:
         return cli_main([*argv, "--home", self.home])
 
 
-@pytest.fixture
-def node(consortium):
-    """A fake of bank-a's node on port 0 over mTLS, and bank-a's bundle pointing at it."""
-    fake = FakeMarketplace()
+@contextlib.contextmanager
+def serving(consortium, fake: FakeMarketplace) -> Iterator[Node]:
+    """The fake as bank-a's node on port 0 over mTLS, and bank-a's bundle pointing at it."""
     with fake_node_home(consortium, lambda server: marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(
             fake, server), lambda server: node_pb2_grpc.add_NodeServiceServicer_to_server(fake, server)) as home:
         yield Node(fake=fake, home=home)
+
+
+@pytest.fixture
+def node(consortium):
+    with serving(consortium, FakeMarketplace()) as node:
+        yield node
 
 
 
