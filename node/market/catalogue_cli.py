@@ -40,6 +40,8 @@ IMPORT_COLUMNS = ("sku", "title", "description", "price", "currency", "stock", "
 import_file_bytes_max = 2 * 1024 * 1024 * 1024
 import_timeout_s = 3_600.0          # A million rows at 20,000 a second take under a minute.
 problems_shown_max = 20
+progress_every_rows = 50_000
+import_message_bytes_max = 4 * 1024 * 1024   # Well under the gRPC message bound (fedmall.limits).
 
 
 def add_set_options(sub) -> None:
@@ -180,6 +182,21 @@ def read_import(path: Path, file_format: str | None) -> tuple[list[marketplace_p
     return rows, problems
 
 
+def message_batches(rows: list[marketplace_pb2.ImportRow]) -> Iterator[list[marketplace_pb2.ImportRow]]:
+    """The rows in stream messages of at most import_rows_per_message_max rows and
+    import_message_bytes_max bytes (rows with long descriptions and many attributes are large)."""
+    batch, size = [], 0
+    for row in rows:
+        row_bytes = row.ByteSize()
+        if batch and (len(batch) == limits.import_rows_per_message_max or size + row_bytes > import_message_bytes_max):
+            yield batch
+            batch, size = [], 0
+        batch.append(row)
+        size += row_bytes
+    if batch:
+        yield batch
+
+
 # The commands.
 
 def _import(args, client) -> None:
@@ -189,12 +206,13 @@ def _import(args, client) -> None:
     started = time.monotonic()
 
     def messages() -> Iterator[marketplace_pb2.ImportProductsRequest]:
-        step = limits.import_rows_per_message_max
-        for start in range(0, len(rows), step):
-            yield marketplace_pb2.ImportProductsRequest(merchant_id=args.merchant, rows=rows[start:start + step])
-            sent = min(start + step, len(rows))
-            if not args.json and (sent == len(rows) or sent % (step * 25) == 0):
+        sent = reported = 0
+        for batch in message_batches(rows):
+            yield marketplace_pb2.ImportProductsRequest(merchant_id=args.merchant, rows=batch)
+            sent += len(batch)
+            if not args.json and (sent == len(rows) or sent - reported >= progress_every_rows):
                 print(f"sent {sent} of {len(rows)} rows", file=sys.stderr)
+                reported = sent
 
     response = client.call("ImportProducts", messages(), stub=client.marketplace, timeout_s=import_timeout_s)
     elapsed_s = max(time.monotonic() - started, 1e-9)

@@ -11,6 +11,7 @@ from fedmall import categories
 from fedmall.v1 import marketplace_pb2 as M
 from fedmall.v1 import result_pb2 as R
 
+from node.market import catalogue_cli
 from tests.node.cli_support import json_out
 from tests.node.market.test_cli import FakeMarketplace, eur, serving
 
@@ -86,6 +87,16 @@ def test_import__the_nodes_refusal_is_reported_per_row_and_exits_1(node, tmp_pat
     assert node.run("product", "import", str(path), "--merchant", "acme") == 1
     err = capsys.readouterr().err
     assert "row 2: CATEGORY_UNKNOWN: no category 'x'" in err and "nothing imported" in err
+
+
+def test_message_batches__bounded_by_rows_and_by_bytes():
+    small = [M.ImportRow(row_number=n, product=M.UpsertProductRequest(sku=f"s{n}")) for n in range(2_500)]
+    assert [len(batch) for batch in catalogue_cli.message_batches(small)] == [2_000, 500]
+    large = [M.ImportRow(row_number=n, product=M.UpsertProductRequest(sku=f"s{n}", description="d" * 2_000))
+             for n in range(5_000)]
+    batches = list(catalogue_cli.message_batches(large))
+    assert sum(len(batch) for batch in batches) == 5_000 and len(batches) == 3
+    assert all(sum(row.ByteSize() for row in batch) <= catalogue_cli.import_message_bytes_max for batch in batches)
 
 
 def test_import__unreadable_file_exits_2(node, tmp_path):
