@@ -91,6 +91,7 @@ product_image_ref_length_max = 500          # An https URL, or "sha256:" and 64 
 product_variant_value_length_max = 32       # A variant's size or colour.
 import_rows_max = 1_000_000                 # Rows in one bulk import (one transaction).
 import_rows_per_message_max = 2_000         # Rows in one ImportProducts stream message.
+products_listed_max = 1_000               # A merchant's products on one page of its list.
 import_problems_max = 100                   # Bad rows named in one refusal (all are counted).
 search_counted_rows_max = 10_000            # Matches one bank counts for totals and facets.
 search_cursor_bytes_max = 8_192

@@ -74,7 +74,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--currency", required=True)
     sub.add_argument("--stock", required=True, help="units on hand")
     catalogue_cli.add_set_options(sub)
-    add_command(actions, "list", "a merchant's products").add_argument("--merchant", required=True)
+    sub = add_command(actions, "list", "a merchant's products, a page at a time in SKU order")
+    sub.add_argument("--merchant", required=True)
+    sub.add_argument("--after", default="", help="the SKU the last page ended with")
     catalogue_cli.add_product_actions(actions)
     catalogue_cli.add_commands(commands)
     sub = add_command(commands, "checkout", "buy a cart: one order per merchant, the money held in escrow")
@@ -291,10 +293,12 @@ def _product(args, client: Client) -> None:
         catalogue_cli.COMMANDS[args.action](args, client)
         return
     if args.action == "list":
-        products = list(_market(client, "ListMerchantProducts", marketplace_pb2.ListMerchantProductsRequest(
-            merchant_id=args.merchant)).products)
+        response = _market(client, "ListMerchantProducts", marketplace_pb2.ListMerchantProductsRequest(
+            merchant_id=args.merchant, after_sku=args.after))
+        products = list(response.products)
         if args.json:
-            print_json(dict(merchant_id=args.merchant, products=[catalogue_cli.product_json(p) for p in products]))
+            print_json(dict(merchant_id=args.merchant, products=[catalogue_cli.product_json(p) for p in products],
+                            next_after_sku=response.next_after_sku))
         elif not products:
             print(f"{args.merchant} has no products")
         else:
@@ -303,6 +307,8 @@ def _product(args, client: Client) -> None:
                           "status": catalogue_cli.status_name(p.status), "price": price, "stock": p.stock_available}
                          for p, price in zip(products, prices)], ["sku", "title", "category", "status", "price",
                                                                  "stock"]))
+            if response.next_after_sku:
+                print(f"more: --after {response.next_after_sku}")
         return
     try:
         currency = check_currency(args.currency)

@@ -175,13 +175,18 @@ class MerchantService:
                                .values(status=status, updated_at_unix_ms=self._now_ms()))
         return OK
 
-    def list_products(self, merchant_id: str) -> list[ProductView]:
+    def list_products(self, merchant_id: str, *, after_sku: str = "") -> tuple[list[ProductView], str]:
+        """One page of the merchant's products in SKU order, and the after_sku of the next ("" if none)."""
         fields.check_id(merchant_id, "merchant id")
+        if after_sku:
+            fields.check_id(after_sku, "after sku")
         with read_connection(self._engine) as connection:
             load_merchant(connection, merchant_id)
-            rows = connection.execute(product_query().where(tables.products.c.merchant_id == merchant_id)
-                                      .order_by(tables.products.c.sku)).all()
-        return [product_view(row, bank_id=self._bank_id) for row in rows]
+            rows = connection.execute(product_query().where(
+                tables.products.c.merchant_id == merchant_id, tables.products.c.sku > after_sku)
+                .order_by(tables.products.c.sku).limit(limits.products_listed_max + 1)).all()
+        page = [product_view(row, bank_id=self._bank_id) for row in rows[:limits.products_listed_max]]
+        return page, page[-1].sku if len(rows) > limits.products_listed_max else ""
 
     def get_merchant(self, merchant_id: str) -> MerchantView:
         fields.check_id(merchant_id, "merchant id")

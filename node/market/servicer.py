@@ -210,9 +210,9 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
     @own_bank_only(marketplace_pb2.ListMerchantProductsResponse)
     @answers_errors(marketplace_pb2.ListMerchantProductsResponse)
     def ListMerchantProducts(self, request, context):
-        products = self._merchants.list_products(request.merchant_id)
+        products, next_after_sku = self._merchants.list_products(request.merchant_id, after_sku=request.after_sku)
         return marketplace_pb2.ListMerchantProductsResponse(
-            result=OK, products=[product_to_proto(product) for product in products])
+            result=OK, products=[product_to_proto(product) for product in products], next_after_sku=next_after_sku)
 
     def Search(self, request, context):
         identity = peer_identity(context)

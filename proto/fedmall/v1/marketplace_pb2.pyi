@@ -250,18 +250,22 @@ class UpsertProductResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
 
 class ListMerchantProductsRequest(_message.Message):
-    __slots__ = ("merchant_id",)
+    __slots__ = ("merchant_id", "after_sku")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SKU_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
-    def __init__(self, merchant_id: _Optional[str] = ...) -> None: ...
+    after_sku: str
+    def __init__(self, merchant_id: _Optional[str] = ..., after_sku: _Optional[str] = ...) -> None: ...
 
 class ListMerchantProductsResponse(_message.Message):
-    __slots__ = ("result", "products")
+    __slots__ = ("result", "products", "next_after_sku")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_AFTER_SKU_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     products: _containers.RepeatedCompositeFieldContainer[Product]
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ...) -> None: ...
+    next_after_sku: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ..., next_after_sku: _Optional[str] = ...) -> None: ...
 
 class SetProductStatusRequest(_message.Message):
     __slots__ = ("merchant_id", "sku", "status")

@@ -156,7 +156,19 @@ def test_upsert_product__stock_below_reserved_is_refused_and_never_negative(merc
     with pytest.raises(sa.exc.IntegrityError):  # The CHECK constraint holds even against our own bugs.
         with node_engine.begin() as connection:
             connection.execute(tables.products.update().values(stock_reserved=6))
-    assert merchants.list_products("m1")[0].stock_available == 1
+    assert merchants.list_products("m1")[0][0].stock_available == 1
+
+
+def test_list_products__pages_in_sku_order(merchants, monkeypatch):
+    monkeypatch.setattr(limits, "products_listed_max", 2)
+    merchants.onboard(merchant_id="m1", legal_name="M", contact="c", settlement_account_id="settle-1")
+    for sku in ("c", "a", "b"):
+        merchants.upsert_product(merchant_id="m1", sku=sku, title="T", description="", price_minor=1,
+                                 currency="EUR", stock=1)
+    first, after = merchants.list_products("m1")
+    assert ([p.sku for p in first], after) == (["a", "b"], "b")
+    rest, after = merchants.list_products("m1", after_sku=after)
+    assert ([p.sku for p in rest], after) == (["c"], "")
 
 
 # Over gRPC, real nodes ----------------------------------------------------------------------
