@@ -2,7 +2,7 @@
 
     merchant onboard M --name N --contact C --settlement-account A | suspend M | resume M
     product set --merchant M SKU --title T [--description D] --price 12.50 --currency EUR --stock N [...]
-    product list --merchant M
+    product list --merchant M [--after SKU]
     product status | product import, category list, search: node.market.catalogue_cli
     checkout --buyer A --item BANK/MERCHANT/SKU:QTY@PRICE ... | --cart FILE [--checkout-id UUID]
     ship --merchant M ORDER --tracking REF
