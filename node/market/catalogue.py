@@ -291,8 +291,10 @@ class CatalogueService:
                 counts.append(counts_from_proto(response))
         page, positions, finished = ranking.merge_page(search.sort, search.words, answers, state.positions,
                                                        page_size=page_size, asked_for=page_size)
+        # A bank not asked this time (the registry did not answer, or it was not ACTIVE) keeps its
+        # position too: should it be asked again, it goes on from where it stood.
         asked = set(bank_ids) | ({self._bank_id} - state.finished)
-        more = asked - finished
+        more = (asked | set(state.positions)) - finished
         finished |= state.finished
         next_cursor = search_cursor.encode(search_cursor.Cursor(
             positions={bank: at for bank, at in positions.items() if bank in more}, finished=frozenset(finished)),

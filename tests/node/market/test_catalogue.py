@@ -251,3 +251,47 @@ def test_search__many_at_once_with_a_silent_bank_still_hear_the_healthy_one(node
     service.close()
     assert all(page.banks_not_answering == ["bank-slow"] for page in pages)
     assert all([product.bank_id for product in page.products] == ["bank-fast"] for page in pages)
+
+
+class _FlakyRegistryPeers:
+    """bank-b's catalogue of kettles, answered in price order after the position asked for; the
+    registry fails every time in `down` (then no peer is known)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.down: set[int] = set()
+        self.products = [mp.Product(merchant_id="m", merchant_name="M", sku=f"b{n:02}", title="Kettle",
+                                    price=money_pb2.Money(amount_minor=100 * n + 50, currency="EUR"),
+                                    stock_available=1, status=mp.PRODUCT_STATUS_LISTED, category_id="kitchen")
+                         for n in range(6)]
+
+    def other_active_bank_ids(self) -> list[str]:
+        self.calls += 1
+        if self.calls in self.down:
+            raise ConnectionError("registry down")
+        return ["bank-b"]
+
+    def search_catalogue(self, bank_id, request, *, timeout_s):
+        after = (request.after.price_minor, request.after.merchant_id, request.after.sku)
+        rows = [p for p in self.products if not request.HasField("after") or
+                (p.price.amount_minor, p.merchant_id, p.sku) > after]
+        return mp.SearchCatalogueResponse(products=rows[:request.limit])
+
+
+def test_search__a_bank_left_out_of_one_page_goes_on_from_where_it_stood(merchants):
+    merchants.onboard(merchant_id="m1", legal_name="M", contact="c", settlement_account_id="settle-1")
+    for n in range(6):
+        merchants.upsert_product(merchant_id="m1", sku=f"a{n:02}", title="Kettle", description="",
+                                 price_minor=100 * n + 1, currency="EUR", stock=1)
+    peers = _FlakyRegistryPeers()
+    peers.down = {2}  # The second page is asked while the registry is down.
+    service = CatalogueService(merchants._engine, bank_id="bank-a", peers=peers, deadline_ms=5_000)
+    search = catalogue.check_search("kettle", mp.SearchFilters(), mp.SEARCH_SORT_PRICE_ASCENDING, tree_version=0)
+    seen, cursor = [], ""
+    for _ in range(10):
+        page = service.search(search, cursor=cursor, page_size=3)
+        seen.extend((p.bank_id, p.sku) for p in page.products)
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    assert len(seen) == len(set(seen)) == 12  # Every kettle of both banks, none twice.
