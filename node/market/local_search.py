@@ -46,7 +46,7 @@ class Counts:
 
 
 def _word_points(column, word: str, points: int):
-    return sa.case(((" " + column + " ").like(f"% {word} %"), points), else_=0)
+    return sa.case((column.like(f"% {word} %"), points), else_=0)  # Stored with a space each side.
 
 
 def score_expression(words: Sequence[str]):

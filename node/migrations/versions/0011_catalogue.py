@@ -73,7 +73,8 @@ POSTGRES_SEARCH = [
 
 
 def _normalised(text: str) -> str:
-    return " ".join(_WORD.findall(text.lower()))
+    """The words, space-separated, with a space before and after (node.market.search_text.stored)."""
+    return " " + " ".join(_WORD.findall(text.lower())) + " "
 
 
 def upgrade() -> None:
