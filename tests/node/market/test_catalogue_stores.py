@@ -20,12 +20,13 @@ BUYER = "ann"
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def market(world, request):
-    """Every node on the store of the parameter (the clearing on SQLite)."""
+    """Every node on the store of the parameter (the clearing on SQLite), with a search deadline no
+    busy machine misses: these tests are about what a search finds, not about late banks."""
     market = Market(world)
     for bank_id in world.banks:
         overrides = ({"database_url": request.getfixturevalue("postgres_cluster").new_database()}
                      if request.param == "postgresql" else {})
-        market.start_node(bank_id, **overrides)
+        market.start_node(bank_id, search_deadline_ms=15_000, **overrides)
     yield market
     closed_at_rest(request, market)
 
