@@ -28,5 +28,5 @@ def test_bench_catalogue__small_run_prints_every_figure(tmp_path):
     assert set(document["by_page_size_p50_ms"]) == {"10", "50", "100"}
     assert document["by_match_set_p50_ms"]["common"]["matches"] > document["by_match_set_p50_ms"]["rare"]["matches"]
     pages = document["paging"]["products_per_page"]  # No product twice (the bench fails on that).
-    assert len(pages) == 5 and all(0 <= size <= 20 for size in pages) and pages[0] > 0
+    assert 1 <= len(pages) <= 5 and all(0 <= size <= 20 for size in pages) and pages[0] > 0
     assert document["order_errors"] == []
