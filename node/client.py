@@ -24,10 +24,10 @@ class NodeClient:
         self.marketplace = marketplace_pb2_grpc.MarketplaceServiceStub(self._channel)
         self.credit = credit_pb2_grpc.CreditServiceStub(self._channel)
 
-    def call(self, method: str, request, *, stub=None):
-        """The answer; ConnectionError (exit 1) when the node does not answer."""
+    def call(self, method: str, request, *, stub=None, timeout_s: float = CALL_TIMEOUT_S):
+        """The answer; ConnectionError (exit 1) when the node does not answer (within timeout_s)."""
         try:
-            return getattr(stub or self.stub, method)(request, timeout=CALL_TIMEOUT_S)
+            return getattr(stub or self.stub, method)(request, timeout=timeout_s)
         except grpc.RpcError as error:
             if is_wrong_server(error):
                 raise ConnectionError(wrong_server_text(self._address, self._server)) from None

@@ -82,6 +82,23 @@ refund_reason_length_max = protocol.order_reason_length_max
 decline_reason_length_max = protocol.order_reason_length_max  # The order_events.reason column.
 orders_listed_max = 1_000
 
+# The catalogue (node.market.product_rows, node.market.product_import, node.market.local_search).
+product_attributes_max = 20                 # Attributes of one product (brand, material, ...).
+product_attribute_key_length_max = 40
+product_attribute_value_length_max = 200
+product_images_max = 8
+product_image_ref_length_max = 500          # An https URL, or "sha256:" and 64 hex digits.
+product_variant_value_length_max = 32       # A variant's size or colour.
+import_rows_max = 1_000_000                 # Rows in one bulk import (one transaction).
+import_rows_per_message_max = 2_000         # Rows in one ImportProducts stream message.
+products_listed_max = 1_000               # A merchant's products on one page of its list.
+import_problems_max = 100                   # Bad rows named in one refusal (all are counted).
+search_counted_rows_max = 2_000             # Matches one bank counts for totals and facets (past it: "2000+").
+search_cursor_bytes_max = 8_192
+search_cursor_banks_max = 256
+# Lower bounds of the price bands facets count, in minor units (the last band has no upper bound).
+search_price_bands_from_minor = (0, 1_000, 5_000, 10_000, 50_000, 100_000)
+
 # The marketplace: timings (config keys in [node] override the first two).
 search_deadline_ms_default = 800
 auto_confirm_after_s_default = 7 * 24 * 3600
@@ -123,6 +140,8 @@ assert place_order_timeout_ms < order_recovery_age_ms
 assert 0 < cancelled_unplaced_per_bank_max_default <= cancelled_unplaced_per_bank_max_max
 assert 0 < order_event_retry_ms_min < order_event_retry_ms_max
 assert search_words_max <= search_query_length_max
+assert import_problems_max <= import_rows_per_message_max <= import_rows_max
+assert list(search_price_bands_from_minor) == sorted(set(search_price_bands_from_minor))
 assert item_quantity_max * items_per_cart_max <= product_stock_max
 assert item_quantity_max * items_per_order_max <= reserved_units_per_buyer_bank_max_default  # One order fits.
 assert reservations_per_buyer_bank_max_default * items_per_order_max * item_quantity_max <= 2 ** 63 - 1

@@ -48,6 +48,7 @@ from node.credit.servicer import CreditServicer
 from node.market.buyer_orders import BuyerOrderService
 from node.market.catalogue import CatalogueService
 from node.market.merchants import MerchantService
+from node.market.product_import import ProductImport
 from node.market.order_events import OrderEventSender
 from node.market.seller_orders import ReservationRules, SellerOrderService
 from node.market.servicer import MarketplacePeerServicer, MarketplaceServicer
@@ -252,7 +253,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     node_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(transfers=transfers), server)
     marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(
         MarketplaceServicer(bank_id=config.bank_id, merchants=merchants, catalogue=catalogue,
-                            seller_orders=seller_orders, buyer_orders=buyer_orders), server)
+                            seller_orders=seller_orders, buyer_orders=buyer_orders,
+                            product_import=ProductImport(engine, clock=clock)), server)
     marketplace_pb2_grpc.add_MarketplacePeerServiceServicer_to_server(
         MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders), server)
     credit_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(bank_id=config.bank_id, lending=lending), server)

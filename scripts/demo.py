@@ -40,7 +40,7 @@ from demo_credit import (  # noqa: E402
     POLICY_FILE, POLICY_IN_BUNDLE, Credit, Lending, Payoff, credit_checks, credit_document, credit_report, lend,
     lines_lent, lines_paid_off, lines_repaid, pay_off_one, read_credit, read_loans)
 from demo_market import (  # noqa: E402
-    MERCHANTS_PER_BANK, MarketResult, combined, interbank_nets, open_shops, shop_around)
+    MERCHANTS_PER_BANK, MarketResult, catalogue_lines, combined, interbank_nets, open_shops, shop_around)
 from demo_operator import OperatorDay, raise_small_bank  # noqa: E402
 from demo_settlement import Settlement, settle_day, wait_until_booked  # noqa: E402
 import invariants  # noqa: E402
@@ -347,6 +347,7 @@ def run_market(federation: Federation, customers: dict[str, list[Customer]], sto
     shops = open_shops(federation, currency=CURRENCY, rng=random.Random(seed))
     story.done(f"{len(shops)} merchants opened shops ({MERCHANTS_PER_BANK} per bank), 3 products each, "
                f"selling into a settlement account at their own bank")
+    tell(story, catalogue_lines(federation, currency=CURRENCY))
     buyers = [(c.bank_id, c.account_id) for bank_customers in customers.values() for c in bank_customers]
     first_orders = orders * FIRST_ROUND_SHARE_PCT // 100
     first = shop_round(federation, buyers, story, "first", orders=first_orders, seed=seed)

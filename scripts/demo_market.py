@@ -18,14 +18,17 @@ from fedmall.v1 import marketplace_pb2 as mp
 from fedmall.v1 import money_pb2, node_pb2
 from fedmall.v1 import result_pb2 as rc
 
-GOODS = [  # word, title, description, unit price (minor units)
-    ("tea", "Green tea tin", "loose leaf tea for the kitchen", 450),
-    ("mug", "Stoneware mug", "a mug for tea or coffee", 1_200),
-    ("pot", "Cast iron pot", "kitchen pot for slow cooking", 3_500),
-    ("bowl", "Rice bowl", "porcelain bowl for the kitchen table", 800),
-    ("kettle", "Steel kettle", "kettle for tea", 2_900),
-    ("spoon", "Wooden spoon", "kitchen spoon in beech", 300),
+GOODS = [  # word, title, description, unit price (minor units), category (fedmall.categories)
+    ("tea", "Green tea tin", "loose leaf tea for the kitchen", 450, "beverages"),
+    ("mug", "Stoneware mug", "a mug for tea or coffee", 1_200, "kitchen"),
+    ("pot", "Cast iron pot", "kitchen pot for slow cooking", 3_500, "kitchen"),
+    ("bowl", "Rice bowl", "porcelain bowl for the kitchen table", 800, "kitchen"),
+    ("kettle", "Steel kettle", "kettle for tea", 2_900, "kitchen"),
+    ("spoon", "Wooden spoon", "kitchen spoon in beech", 300, "kitchen"),
 ]
+# The demo's filtered search: "kitchen" in "home" (kitchen is under it, the tea tin's beverages is
+# not), 2.00 to 30.00 (not the pot), in stock.
+FILTERED_QUERY, FILTERED_CATEGORY, FILTERED_PRICES_MINOR = "kitchen", "home", (200, 3_000)
 MERCHANTS_PER_BANK = 2
 STOCK = 400
 CANCEL_SHARE = 0.10
@@ -103,12 +106,41 @@ def open_shops(federation: Federation, *, currency: str, rng: random.Random) -> 
             _ok(market.OnboardMerchant(mp.OnboardMerchantRequest(
                 merchant_id=shop.merchant_id, legal_name=f"{bank.name} shop {index + 1}",
                 contact=f"{shop.merchant_id}@example.test", settlement_account_id=shop.settlement_account)))
-            for word, title, description, price in rng.sample(GOODS, 3):
+            for word, title, description, price, category in rng.sample(GOODS, 3):
                 _ok(market.UpsertProduct(mp.UpsertProductRequest(
                     merchant_id=shop.merchant_id, sku=f"{word}-{index + 1}", title=title, description=description,
-                    price=eur(price + rng.randrange(0, 5) * 10, currency), stock=STOCK)))
+                    price=eur(price + rng.randrange(0, 5) * 10, currency), stock=STOCK, category_id=category)))
             shops.append(shop)
     return shops
+
+
+def catalogue_lines(federation: Federation, *, currency: str) -> list[tuple[bool, str]]:
+    """The category tree every node shares, and one filtered search with its facets, checked:
+    every product found is in the category or under it, in the price range and in stock."""
+    market = federation.market_stub(federation.banks[0].bank_id)
+    tree = market.ListCategories(mp.ListCategoriesRequest())
+    parents = {c.category_id: c.parent_id for c in tree.categories}
+    tops = [c.category_id for c in tree.categories if not c.parent_id]
+    low, high = FILTERED_PRICES_MINOR
+    found = market.Search(mp.SearchRequest(query=FILTERED_QUERY, page_size=20, want_facets=True, filters=mp.SearchFilters(
+        category_id=FILTERED_CATEGORY, price_min=eur(low, currency), price_max=eur(high, currency), in_stock=True)))
+
+    def under(category_id: str) -> bool:
+        while category_id and category_id != FILTERED_CATEGORY:
+            category_id = parents.get(category_id, "")
+        return category_id == FILTERED_CATEGORY
+
+    sound = all(under(p.category_id) and low <= p.price.amount_minor <= high and p.stock_available > 0
+                for p in found.products) and found.products
+    facets = ", ".join(f"{f.category_id} {f.count}" for f in found.facets.categories)
+    shown = ", ".join(f"{p.title} {p.price.amount_minor / 100:.2f} at {p.bank_id}" for p in found.products[:4])
+    return [(bool(tree.categories), f"category tree version {tree.version}: {len(tree.categories)} categories, "
+                                    f"top level {', '.join(tops)}"),
+            (bool(sound), f"filtered search '{FILTERED_QUERY}' in {FILTERED_CATEGORY}, {low / 100:.2f}-{high / 100:.2f} "
+                          f"{currency}, in stock: {found.total} found across {len(federation.banks)} banks "
+                          f"(by category: {facets}); first: {shown}"
+                          + (f"; not answering: {', '.join(found.banks_not_answering)}"
+                             if found.banks_not_answering else ""))]
 
 
 def _ok(response) -> None:
@@ -125,7 +157,8 @@ def shop_around(federation: Federation, buyers: list[tuple[str, str]], *, orders
     while sum(o.state != mp.ORDER_STATE_FAILED for o in result.orders.values()) < orders:
         bank_id, account = rng.choice(buyers)
         market = federation.market_stub(bank_id)
-        found = market.Search(mp.SearchRequest(query=rng.choice(GOODS)[0], page_size=10))
+        found = market.Search(mp.SearchRequest(query=rng.choice(GOODS)[0], page_size=10,
+                                               filters=mp.SearchFilters(in_stock=True)))
         result.searches += 1
         result.searches_partial += bool(found.banks_not_answering)
         if not found.products:

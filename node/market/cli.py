@@ -1,9 +1,9 @@
 """The marketplace commands on fedmall-node, for each role at this bank:
 
     merchant onboard M --name N --contact C --settlement-account A | suspend M | resume M
-    product set --merchant M SKU --title T [--description D] --price 12.50 --currency EUR --stock N
-    product list --merchant M
-    search QUERY [--page N] [--page-size N]          the whole federation's catalogue
+    product set --merchant M SKU --title T [--description D] --price 12.50 --currency EUR --stock N [...]
+    product list --merchant M [--after SKU]
+    product status | product import, category list, search: node.market.catalogue_cli
     checkout --buyer A --item BANK/MERCHANT/SKU:QTY@PRICE ... | --cart FILE [--checkout-id UUID]
     ship --merchant M ORDER --tracking REF
     decline --merchant M ORDER [--reason TEXT]
@@ -31,6 +31,7 @@ from fedmall.console import table
 from fedmall.money import MoneyError, check_currency
 from fedmall.v1 import marketplace_pb2, money_pb2, node_pb2, result_pb2
 
+from node.market import catalogue_cli
 from node.command_output import (
     BadInput, Refused, add_command, amount_minor, code_name, money_column, money_json, money_text, print_json,
     print_lines, time_text)
@@ -41,8 +42,6 @@ OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
 cart_file_bytes_max = 1024 * 1024
 cart_items_max = 1_000
 count_max = 2**63 - 1  # int64 on the wire: quantities and stock.
-page_max = 2**31 - 1  # int32 on the wire: page and page size.
-search_page_size_default = 20
 
 
 class Client(Protocol):
@@ -74,12 +73,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--price", required=True, help="decimal, like 12.50")
     sub.add_argument("--currency", required=True)
     sub.add_argument("--stock", required=True, help="units on hand")
-    add_command(actions, "list", "a merchant's products").add_argument("--merchant", required=True)
-
-    sub = add_command(commands, "search", "search the catalogues of every member bank")
-    sub.add_argument("query")
-    sub.add_argument("--page", default="0", help="zero-based page of the ranked results (default 0)")
-    sub.add_argument("--page-size", default=str(search_page_size_default))
+    catalogue_cli.add_set_options(sub)
+    sub = add_command(actions, "list", "a merchant's products, a page at a time in SKU order")
+    sub.add_argument("--merchant", required=True)
+    sub.add_argument("--after", default="", help="the SKU the last page ended with")
+    catalogue_cli.add_product_actions(actions)
+    catalogue_cli.add_commands(commands)
     sub = add_command(commands, "checkout", "buy a cart: one order per merchant, the money held in escrow")
     sub.add_argument("--buyer", required=True, help="the buyer's account at this bank")
     sub.add_argument("--item", action="append", default=[], metavar="BANK/MERCHANT/SKU:QTY@PRICE",
@@ -214,12 +213,6 @@ def _problem(order: marketplace_pb2.Order) -> str:
     return f"{name}: {order.problem_detail}" if name and order.problem_detail else name or order.problem_detail
 
 
-def _product_json(product: marketplace_pb2.Product) -> dict:
-    return dict(bank_id=product.bank_id, merchant_id=product.merchant_id, merchant_name=product.merchant_name,
-                sku=product.sku, title=product.title, description=product.description,
-                stock_available=product.stock_available, **money_json("price", product.price))
-
-
 def order_json(order: marketplace_pb2.Order) -> dict:
     return dict(
         order_id=order.order_id, checkout_id=order.checkout_id, buyer_bank_id=order.buyer_bank_id,
@@ -296,17 +289,26 @@ def _merchant(args, client: Client) -> None:
 
 
 def _product(args, client: Client) -> None:
+    if args.action in catalogue_cli.COMMANDS:
+        catalogue_cli.COMMANDS[args.action](args, client)
+        return
     if args.action == "list":
-        products = list(_market(client, "ListMerchantProducts", marketplace_pb2.ListMerchantProductsRequest(
-            merchant_id=args.merchant)).products)
+        response = _market(client, "ListMerchantProducts", marketplace_pb2.ListMerchantProductsRequest(
+            merchant_id=args.merchant, after_sku=args.after))
+        products = list(response.products)
         if args.json:
-            print_json(dict(merchant_id=args.merchant, products=[_product_json(p) for p in products]))
+            print_json(dict(merchant_id=args.merchant, products=[catalogue_cli.product_json(p) for p in products],
+                            next_after_sku=response.next_after_sku))
         elif not products:
             print(f"{args.merchant} has no products")
         else:
             prices = money_column([product.price for product in products])
-            print(table([{"sku": p.sku, "title": p.title, "price": price, "stock": p.stock_available}
-                         for p, price in zip(products, prices)], ["sku", "title", "price", "stock"]))
+            print(table([{"sku": p.sku, "title": p.title, "category": p.category_id,
+                          "status": catalogue_cli.status_name(p.status), "price": price, "stock": p.stock_available}
+                         for p, price in zip(products, prices)], ["sku", "title", "category", "status", "price",
+                                                                 "stock"]))
+            if response.next_after_sku:
+                print(f"more: --after {response.next_after_sku}")
         return
     try:
         currency = check_currency(args.currency)
@@ -316,34 +318,13 @@ def _product(args, client: Client) -> None:
     stock = _count(args.stock, "--stock", minimum=0, maximum=count_max)
     response = _market(client, "UpsertProduct", marketplace_pb2.UpsertProductRequest(
         merchant_id=args.merchant, sku=args.sku, title=args.title, description=args.description,
-        price=price, stock=stock))
+        price=price, stock=stock, **catalogue_cli.set_fields(args)))
     if args.json:
         print_json(dict(merchant_id=args.merchant, sku=args.sku, stock=stock, result=code_name(response.result),
                          **money_json("price", price)))
         return
     print_lines([("merchant", args.merchant), ("sku", args.sku), ("title", args.title), ("price", money_text(price)),
                   ("stock", str(stock)), ("result", code_name(response.result))])
-
-
-def _search(args, client: Client) -> None:
-    page = _count(args.page, "--page", minimum=0, maximum=page_max)
-    page_size = _count(args.page_size, "--page-size", minimum=1, maximum=page_max)
-    response = _market(client, "Search", marketplace_pb2.SearchRequest(
-        query=args.query, page=page, page_size=page_size))
-    products, missing = list(response.products), sorted(response.banks_not_answering)
-    if args.json:
-        print_json(dict(query=args.query, page=page, page_size=page_size, total=response.total,
-                         products=[_product_json(p) for p in products], banks_not_answering=missing))
-        return
-    if products:
-        prices = money_column([product.price for product in products])
-        print(table([{"bank": p.bank_id, "merchant": p.merchant_id, "sku": p.sku, "title": p.title,
-                      "price": price, "stock": p.stock_available} for p, price in zip(products, prices)],
-                    ["bank", "merchant", "sku", "title", "price", "stock"]))
-        print(f"{len(products)} of {response.total} results, page {page}")
-    else:
-        print(f"no results on page {page} ({response.total} in all)")
-    print(f"banks not answering: {', '.join(missing)}" if missing else "every bank answered")
 
 
 def _checkout(args, client: Client) -> None:
@@ -427,7 +408,8 @@ def _orders(args, client: Client) -> None:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Client], None]] = {
-    "merchant": _merchant, "product": _product, "search": _search, "checkout": _checkout, "ship": _ship,
+    "merchant": _merchant, "product": _product, "search": catalogue_cli.COMMANDS["search"],
+    "category": catalogue_cli.COMMANDS["category"], "checkout": _checkout, "ship": _ship,
     "decline": _decline,
     "confirm": _confirm_or_cancel, "cancel": _confirm_or_cancel, "refund": _refund, "order": _order,
     "orders": _orders,

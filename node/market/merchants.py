@@ -7,6 +7,7 @@ never negative (a CHECK constraint holds it too).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,7 +19,8 @@ from fedmall.v1 import result_pb2
 from node import fields, limits
 from node.bank import store
 from node.errors import InvalidRequest, Refused
-from node.market import store as tables
+from node.market import product_rows, store as tables
+from node.market.product_rows import ProductRow
 
 OK = result_pb2.RESULT_CODE_OK
 EXISTS = result_pb2.RESULT_CODE_EXISTS
@@ -46,6 +48,14 @@ class ProductView:
     currency: str
     stock_on_hand: int
     stock_reserved: int
+    product_id: str = ""
+    size: str = ""
+    colour: str = ""
+    category_id: str = product_rows.DEFAULT_CATEGORY
+    status: str = tables.LISTED
+    attributes: tuple[tuple[str, str], ...] = ()
+    image_refs: tuple[str, ...] = ()
+    created_at_unix_ms: int = 0
 
     @property
     def stock_available(self) -> int:
@@ -62,14 +72,18 @@ def load_merchant(connection: sa.Connection, merchant_id: str) -> MerchantView:
 
 def product_query():
     """Products with their merchant's name and status."""
-    return (sa.select(tables.products, tables.merchants.c.legal_name, tables.merchants.c.status)
+    return (sa.select(tables.products, tables.merchants.c.legal_name, tables.merchants.c.status.label("merchant_status"))
             .join(tables.merchants, tables.merchants.c.merchant_id == tables.products.c.merchant_id))
 
 
 def product_view(row, *, bank_id: str) -> ProductView:
+    """One product as every answer shows it (search, a merchant's list): add a field here."""
     return ProductView(bank_id=bank_id, merchant_id=row.merchant_id, merchant_name=row.legal_name, sku=row.sku,
                        title=row.title, description=row.description, price_minor=row.price_minor,
-                       currency=row.currency, stock_on_hand=row.stock_on_hand, stock_reserved=row.stock_reserved)
+                       currency=row.currency, stock_on_hand=row.stock_on_hand, stock_reserved=row.stock_reserved,
+                       product_id=row.product_id, size=row.size, colour=row.colour, category_id=row.category_id,
+                       status=row.status, attributes=tuple(sorted(json.loads(row.attributes).items())),
+                       image_refs=tuple(json.loads(row.image_refs)), created_at_unix_ms=row.created_at_unix_ms)
 
 
 def check_quantity(quantity: int) -> int:
@@ -129,45 +143,50 @@ class MerchantService:
         return OK
 
     def upsert_product(self, *, merchant_id: str, sku: str, title: str, description: str, price_minor: int,
-                       currency: str, stock: int) -> int:
-        """Create or change a product; stock sets the stock on hand. EXISTS when nothing changed."""
+                       currency: str, stock: int, **catalogue) -> int:
+        """Create or change a product; stock sets the stock on hand; catalogue holds ProductRow's
+        other fields (variant, category, status, attributes, images). EXISTS when nothing changed."""
         fields.check_id(merchant_id, "merchant id")
-        fields.check_id(sku, "sku")
-        fields.check_text(title, "title", length_max=limits.product_title_length_max)
-        fields.check_text(description, "description", length_max=limits.product_description_length_max)
-        if not title.strip():
-            raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "title is required")
-        fields.check_amount(price_minor)
-        fields.check_currency(currency)
-        if not 0 <= stock <= limits.product_stock_max:
-            raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, f"stock must be 0..{limits.product_stock_max}")
-        table = tables.products
-        values = dict(title=title, description=description, price_minor=price_minor, currency=currency,
-                      stock_on_hand=stock)
+        row = product_rows.check_row(ProductRow(sku=sku, title=title, description=description,
+                                                price_minor=price_minor, currency=currency, stock=stock, **catalogue))
         with self._engine.begin() as connection:
             load_merchant(connection, merchant_id)
-            row = connection.execute(sa.select(table).where(
-                table.c.merchant_id == merchant_id, table.c.sku == sku).with_for_update()).first()
-            if row is None:
-                connection.execute(table.insert().values(
-                    merchant_id=merchant_id, sku=sku, stock_reserved=0, updated_at_unix_ms=self._now_ms(), **values))
-                return OK
-            if all(getattr(row, key) == value for key, value in values.items()):
+            existing = product_rows.existing_rows(connection, merchant_id, [sku], for_update=True)
+            if sku in existing and product_rows.unchanged(existing[sku], row):
                 return EXISTS
-            if stock < row.stock_reserved:
-                raise Refused(result_pb2.RESULT_CODE_INSUFFICIENT_STOCK,
-                              f"{row.stock_reserved} units of {sku!r} are reserved by orders")
-            connection.execute(table.update().where(table.c.merchant_id == merchant_id, table.c.sku == sku)
-                               .values(updated_at_unix_ms=self._now_ms(), **values))
+            product_rows.write_rows(connection, merchant_id, [row], existing=existing, now_ms=self._now_ms())
         return OK
 
-    def list_products(self, merchant_id: str) -> list[ProductView]:
+    def set_product_status(self, *, merchant_id: str, sku: str, status: str) -> int:
+        """DRAFT, LISTED or DELISTED; EXISTS when it already was."""
         fields.check_id(merchant_id, "merchant id")
+        fields.check_id(sku, "sku")
+        product_rows.check_status(status)
+        table = tables.products
+        with self._engine.begin() as connection:
+            load_merchant(connection, merchant_id)
+            current = connection.scalar(sa.select(table.c.status).where(
+                table.c.merchant_id == merchant_id, table.c.sku == sku).with_for_update())
+            if current is None:
+                raise Refused(result_pb2.RESULT_CODE_PRODUCT_UNKNOWN, f"{merchant_id!r} has no product {sku!r}")
+            if current == status:
+                return EXISTS
+            connection.execute(table.update().where(table.c.merchant_id == merchant_id, table.c.sku == sku)
+                               .values(status=status, updated_at_unix_ms=self._now_ms()))
+        return OK
+
+    def list_products(self, merchant_id: str, *, after_sku: str = "") -> tuple[list[ProductView], str]:
+        """One page of the merchant's products in SKU order, and the after_sku of the next ("" if none)."""
+        fields.check_id(merchant_id, "merchant id")
+        if after_sku:
+            fields.check_id(after_sku, "after sku")
         with read_connection(self._engine) as connection:
             load_merchant(connection, merchant_id)
-            rows = connection.execute(product_query().where(tables.products.c.merchant_id == merchant_id)
-                                      .order_by(tables.products.c.sku)).all()
-        return [product_view(row, bank_id=self._bank_id) for row in rows]
+            rows = connection.execute(product_query().where(
+                tables.products.c.merchant_id == merchant_id, tables.products.c.sku > after_sku)
+                .order_by(tables.products.c.sku).limit(limits.products_listed_max + 1)).all()
+        page = [product_view(row, bank_id=self._bank_id) for row in rows[:limits.products_listed_max]]
+        return page, page[-1].sku if len(rows) > limits.products_listed_max else ""
 
     def get_merchant(self, merchant_id: str) -> MerchantView:
         fields.check_id(merchant_id, "merchant id")

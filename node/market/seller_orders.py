@@ -267,6 +267,8 @@ class SellerOrderService:
             row = rows.get(item.sku)
             if row is None:
                 raise Refused(result_pb2.RESULT_CODE_PRODUCT_UNKNOWN, f"no product {item.sku!r}")
+            if row.status != tables.LISTED:  # Drafts and delisted products are not sold.
+                raise Refused(result_pb2.RESULT_CODE_PRODUCT_NOT_LISTED, f"{item.sku!r} is not listed")
             if row.currency != order.currency:
                 raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED, f"{item.sku!r} is sold in {row.currency}")
             if row.price_minor != item.unit_price_minor:

@@ -10,17 +10,20 @@ from __future__ import annotations
 import logging
 import grpc
 
-from fedmall.results import FedmallError
+from fedmall.results import FedmallError, name_of
 from fedmall.tls import peer_identity
 from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_pb2
 
 from node import limits
 from node.answers import answers_errors, own_bank_only
 from node.errors import InvalidRequest
-from node.market import merchants as merchant_rules, order_events
+from fedmall import categories
+from node.market import catalogue as search_rules, merchants as merchant_rules, order_events
 from node.market.buyer_orders import BuyerOrderService, CartLine
-from node.market.catalogue import CatalogueService
+from node.market.catalogue import CatalogueService, SearchPage
 from node.market.merchants import MerchantService, ProductView
+from node.market.product_import import ProductImport
+from node.market.product_rows import ProductRow
 from node.market.orders import Item, OrderView
 from node.market.seller_orders import PlaceOrder, SellerOrderService
 
@@ -36,11 +39,72 @@ def _money(amount_minor: int, currency: str) -> money_pb2.Money:
     return money_pb2.Money(amount_minor=amount_minor, currency=currency)
 
 
+_PRODUCT_STATUS = {marketplace_pb2.PRODUCT_STATUS_DRAFT: "DRAFT", marketplace_pb2.PRODUCT_STATUS_LISTED: "LISTED",
+                   marketplace_pb2.PRODUCT_STATUS_DELISTED: "DELISTED"}
+_PRODUCT_STATUS_VALUE = {name: value for value, name in _PRODUCT_STATUS.items()}
+
+
 def product_to_proto(product: ProductView) -> marketplace_pb2.Product:
+    """One product row of every answer (search, a merchant's list): add a field here."""
     return marketplace_pb2.Product(
         bank_id=product.bank_id, merchant_id=product.merchant_id, merchant_name=product.merchant_name,
         sku=product.sku, title=product.title, description=product.description,
-        price=_money(product.price_minor, product.currency), stock_available=product.stock_available)
+        price=_money(product.price_minor, product.currency), stock_available=product.stock_available,
+        product_id=product.product_id, size=product.size, colour=product.colour, category_id=product.category_id,
+        status=_PRODUCT_STATUS_VALUE.get(product.status, marketplace_pb2.PRODUCT_STATUS_UNSPECIFIED),
+        attributes=dict(product.attributes), image_refs=list(product.image_refs),
+        created_at_unix_ms=product.created_at_unix_ms)
+
+
+def product_status(status: int) -> str:
+    name = _PRODUCT_STATUS.get(status)
+    if name is None:
+        raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "status must be DRAFT, LISTED or DELISTED")
+    return name
+
+
+def row_from_proto(request: marketplace_pb2.UpsertProductRequest) -> ProductRow:
+    """A merchant's product as the service takes it; empty category and unset status: None."""
+    return ProductRow(
+        sku=request.sku, title=request.title, description=request.description,
+        price_minor=request.price.amount_minor, currency=request.price.currency, stock=request.stock,
+        product_id=request.product_id, size=request.size, colour=request.colour,
+        category_id=request.category_id or None,
+        status=None if request.status == marketplace_pb2.PRODUCT_STATUS_UNSPECIFIED else product_status(request.status),
+        attributes=tuple(sorted(request.attributes.items())), image_refs=tuple(request.image_refs))
+
+
+def import_batches(merchant_id: str, first: marketplace_pb2.ImportProductsRequest, rest):
+    """The stream's rows in batches of (row number, row or why it is unreadable)."""
+    for message in _chain(first, rest):
+        if message.merchant_id not in ("", merchant_id):
+            raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "an import is for one merchant")
+        if len(message.rows) > limits.import_rows_per_message_max:
+            raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD,
+                                 f"at most {limits.import_rows_per_message_max} rows in one message")
+        batch = []
+        for row in message.rows:
+            try:
+                batch.append((row.row_number, row_from_proto(row.product)))
+            except FedmallError as error:
+                batch.append((row.row_number, error))
+        yield batch
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+def search_response(page: SearchPage) -> marketplace_pb2.SearchResponse:
+    response = marketplace_pb2.SearchResponse(
+        products=[product_to_proto(product) for product in page.products], total=page.total,
+        banks_not_answering=page.banks_not_answering, next_cursor=page.next_cursor, total_exact=page.total_exact)
+    if page.facets is not None:
+        response.facets.CopyFrom(search_rules.counts_to_proto(search_rules.Counts(
+            matches=page.total, exact=page.facets.exact, by_category=page.facets.by_category,
+            by_price_band=page.facets.by_price_band)))
+    return response
 
 
 def order_to_proto(order: OrderView) -> marketplace_pb2.Order:
@@ -70,13 +134,21 @@ def items_from_proto(items) -> list[Item]:
                  title=item.title) for item in items]
 
 
+def abort_with_code(context: grpc.ServicerContext, error: FedmallError) -> None:
+    """Search answers no result field: INVALID_ARGUMENT, the result code's name first in the details
+    (CATEGORY_UNKNOWN: ..., CATEGORY_TREE_VERSION_MISMATCH: ...)."""
+    context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{name_of(error.code)}: {error}")
+
+
 class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
     """The bank's own channels; callers must hold this bank's certificate."""
 
     def __init__(self, *, bank_id: str, merchants: MerchantService, catalogue: CatalogueService,
-                 seller_orders: SellerOrderService, buyer_orders: BuyerOrderService) -> None:
+                 seller_orders: SellerOrderService, buyer_orders: BuyerOrderService,
+                 product_import: ProductImport) -> None:
         self._bank_id = bank_id
         self._merchants = merchants
+        self._product_import = product_import
         self._catalogue = catalogue
         self._seller_orders = seller_orders
         self._buyer_orders = buyer_orders
@@ -101,29 +173,63 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
     @own_bank_only(marketplace_pb2.UpsertProductResponse)
     @answers_errors(marketplace_pb2.UpsertProductResponse)
     def UpsertProduct(self, request, context):
+        row = row_from_proto(request)
         code = self._merchants.upsert_product(
-            merchant_id=request.merchant_id, sku=request.sku, title=request.title, description=request.description,
-            price_minor=request.price.amount_minor, currency=request.price.currency, stock=request.stock)
+            merchant_id=request.merchant_id, sku=row.sku, title=row.title, description=row.description,
+            price_minor=row.price_minor, currency=row.currency, stock=row.stock, product_id=row.product_id,
+            size=row.size, colour=row.colour, category_id=row.category_id, status=row.status,
+            attributes=row.attributes, image_refs=row.image_refs)
         return marketplace_pb2.UpsertProductResponse(result=code)
+
+    @own_bank_only(marketplace_pb2.SetProductStatusResponse)
+    @answers_errors(marketplace_pb2.SetProductStatusResponse)
+    def SetProductStatus(self, request, context):
+        return marketplace_pb2.SetProductStatusResponse(result=self._merchants.set_product_status(
+            merchant_id=request.merchant_id, sku=request.sku, status=product_status(request.status)))
+
+    @own_bank_only(marketplace_pb2.ImportProductsResponse)
+    @answers_errors(marketplace_pb2.ImportProductsResponse)
+    def ImportProducts(self, request_iterator, context):
+        first = next(request_iterator, None)
+        if first is None or not first.merchant_id:
+            raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "the first message names the merchant")
+        outcome = self._product_import.run(first.merchant_id,
+                                           import_batches(first.merchant_id, first, request_iterator))
+        return marketplace_pb2.ImportProductsResponse(
+            result=outcome.result, rows_seen=outcome.rows_seen, rows_imported=outcome.rows_imported,
+            detail=f"{outcome.problem_count} bad rows; nothing imported" if outcome.problem_count else "",
+            problems=[marketplace_pb2.RowProblem(row_number=p.row_number, code=p.code, detail=p.detail[:200])
+                      for p in outcome.problems])
+
+    @own_bank_only(marketplace_pb2.ListCategoriesResponse)
+    def ListCategories(self, request, context):
+        return marketplace_pb2.ListCategoriesResponse(version=categories.VERSION, categories=[
+            marketplace_pb2.Category(category_id=c.category_id, name=c.name, parent_id=c.parent_id)
+            for c in categories.TREE.categories])
 
     @own_bank_only(marketplace_pb2.ListMerchantProductsResponse)
     @answers_errors(marketplace_pb2.ListMerchantProductsResponse)
     def ListMerchantProducts(self, request, context):
-        products = self._merchants.list_products(request.merchant_id)
+        products, next_after_sku = self._merchants.list_products(request.merchant_id, after_sku=request.after_sku)
         return marketplace_pb2.ListMerchantProductsResponse(
-            result=OK, products=[product_to_proto(product) for product in products])
+            result=OK, products=[product_to_proto(product) for product in products], next_after_sku=next_after_sku)
 
     def Search(self, request, context):
         identity = peer_identity(context)
         if identity is None or identity.role != "bank" or identity.party_id != self._bank_id:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "only this bank's channels may search here")
         try:
-            page = self._catalogue.search(request.query, page=request.page, page_size=request.page_size)
+            if request.page:
+                raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "pages are asked for by cursor")
+            search = search_rules.check_search(request.query, request.filters, request.sort,
+                                               tree_version=request.category_tree_version)
+            page = self._catalogue.search(search, cursor=request.cursor, page_size=request.page_size)
         except FedmallError as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        return marketplace_pb2.SearchResponse(
-            products=[product_to_proto(product) for product in page.products], total=page.total,
-            banks_not_answering=page.banks_not_answering)
+            abort_with_code(context, error)
+        response = search_response(page)
+        if not request.want_facets:
+            response.ClearField("facets")
+        return response
 
     @own_bank_only(marketplace_pb2.CheckoutResponse)
     @answers_errors(marketplace_pb2.CheckoutResponse)
@@ -220,12 +326,19 @@ class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceService
     def SearchCatalogue(self, request, context):
         self._caller_bank(context)
         try:
-            products = self._catalogue.search_local(
-                request.query, limit=min(request.limit or limits.search_results_per_bank_max,
-                                         limits.search_results_per_bank_max))
+            search = search_rules.check_search(request.query, request.filters, request.sort,
+                                               tree_version=request.category_tree_version)
+            after = search_rules.position_from_proto(request.after) if request.HasField("after") else None
+            answer = self._catalogue.search_local(search, after=after, limit=request.limit,
+                                                  with_counts=request.want_facets)
         except FedmallError as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        return marketplace_pb2.SearchCatalogueResponse(products=[product_to_proto(product) for product in products])
+            abort_with_code(context, error)
+        response = marketplace_pb2.SearchCatalogueResponse(
+            products=[product_to_proto(product) for product in answer.products])
+        if answer.counts is not None:
+            response.match_count = answer.counts.matches
+            response.facets.CopyFrom(search_rules.counts_to_proto(answer.counts))
+        return response
 
     @answers_errors(marketplace_pb2.PlaceOrderResponse)
     def PlaceOrder(self, request, context):

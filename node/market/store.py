@@ -40,7 +40,27 @@ products = sa.Table(
     sa.Column("stock_reserved", sa.BigInteger, nullable=False),
     sa.Column("updated_at_unix_ms", sa.BigInteger, nullable=False),
     sa.CheckConstraint("stock_reserved >= 0 AND stock_on_hand >= stock_reserved", name="ck_products_stock"),
+    # The catalogue (node.market.product_rows). A variant is a row of its own (its SKU, price and
+    # stock) whose product_id names the product it belongs to; product_id = sku without variants.
+    sa.Column("product_id", sa.String(64), nullable=False, server_default=""),
+    sa.Column("size", sa.String(32), nullable=False, server_default=""),
+    sa.Column("colour", sa.String(32), nullable=False, server_default=""),
+    sa.Column("category_id", sa.String(64), nullable=False, server_default="other"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="LISTED"),
+    sa.Column("attributes", sa.Text, nullable=False, server_default="{}"),   # JSON object of text
+    sa.Column("image_refs", sa.Text, nullable=False, server_default="[]"),   # JSON list of text
+    sa.Column("created_at_unix_ms", sa.BigInteger, nullable=False, server_default="0"),
+    # Search (node.market.search_text): the row's number in the full-text index (SQLite FTS5
+    # products_fts's rowid), and its title, description and SKU as normalised words.
+    sa.Column("product_number", sa.BigInteger, nullable=True),
+    sa.Column("search_title", sa.Text, nullable=False, server_default=""),
+    sa.Column("search_body", sa.Text, nullable=False, server_default=""),
+    sa.Column("search_sku", sa.Text, nullable=False, server_default=""),
+    # No index on status, category or price: the full-text index drives every search
+    # (node.market.local_search), so a query reads its matches, never the whole catalogue.
+    sa.Index("ix_products_product_number", "product_number", unique=True),
 )
+LISTED, DRAFT, DELISTED = "LISTED", "DRAFT", "DELISTED"
 
 # Orders for this bank's merchants: RESERVED -> SHIPPED -> COMPLETED -> REFUNDED, or RESERVED -> CANCELLED.
 seller_orders = sa.Table(

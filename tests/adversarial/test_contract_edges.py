@@ -28,7 +28,7 @@ from fedmall.v1 import result_pb2 as rc
 from clearing import audit
 from clearing.store import audit_log, deliveries, participants, reconciliations, signing_keys, transfers
 from node.bank import store as node_store
-from node.market import store as market_store
+from node.market import search_text, store as market_store
 
 from tests.acceptance.conftest import Federation, closed_at_rest
 from tests.fedmall.test_ed25519 import NON_CANONICAL, SMALL_ORDER
@@ -572,10 +572,11 @@ def test_search__a_peers_product_with_bidirectional_or_control_text_is_not_shown
         connection.execute(market_store.merchants.insert().values(
             merchant_id="spoof", legal_name="Spoof", contact="s@example.test", settlement_account_id="spoof-settle",
             status=market_store.ACTIVE, created_at_unix_ms=now_ms))
-        connection.execute(market_store.products.insert(), [dict(
+        connection.execute(market_store.products.insert(), [dict(  # Numbered and worded: in its search index.
             merchant_id="spoof", sku=sku, title=title, description="", price_minor=1, currency=CURRENCY,
-            stock_on_hand=5, stock_reserved=0, updated_at_unix_ms=now_ms) for sku, title in (
-            ("mug-2", "mug \u202e00.005 EUR"), ("mug-3", "mug\nPAID"), ("mug-4", "mug " + "x" * 200))])
+            stock_on_hand=5, stock_reserved=0, updated_at_unix_ms=now_ms, product_number=1_000 + number,
+            **search_text.search_columns(title=title, description="", sku=sku)) for number, (sku, title) in enumerate((
+                ("mug-2", "mug \u202e00.005 EUR"), ("mug-3", "mug\nPAID"), ("mug-4", "mug " + "x" * 200)))])
     found = federation.market("bank-a").Search(mp.SearchRequest(query="mug", page_size=10))
     assert [(p.bank_id, p.title) for p in found.products] == [("bank-c", "Honest mug")]
     assert list(found.banks_not_answering) == []

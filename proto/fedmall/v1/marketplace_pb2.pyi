@@ -16,6 +16,21 @@ class MerchantStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MERCHANT_STATUS_ACTIVE: _ClassVar[MerchantStatus]
     MERCHANT_STATUS_SUSPENDED: _ClassVar[MerchantStatus]
 
+class ProductStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRODUCT_STATUS_UNSPECIFIED: _ClassVar[ProductStatus]
+    PRODUCT_STATUS_DRAFT: _ClassVar[ProductStatus]
+    PRODUCT_STATUS_LISTED: _ClassVar[ProductStatus]
+    PRODUCT_STATUS_DELISTED: _ClassVar[ProductStatus]
+
+class SearchSort(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SEARCH_SORT_UNSPECIFIED: _ClassVar[SearchSort]
+    SEARCH_SORT_RELEVANCE: _ClassVar[SearchSort]
+    SEARCH_SORT_PRICE_ASCENDING: _ClassVar[SearchSort]
+    SEARCH_SORT_PRICE_DESCENDING: _ClassVar[SearchSort]
+    SEARCH_SORT_NEWEST: _ClassVar[SearchSort]
+
 class OrderState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ORDER_STATE_UNSPECIFIED: _ClassVar[OrderState]
@@ -40,6 +55,15 @@ class OrderEventKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 MERCHANT_STATUS_UNSPECIFIED: MerchantStatus
 MERCHANT_STATUS_ACTIVE: MerchantStatus
 MERCHANT_STATUS_SUSPENDED: MerchantStatus
+PRODUCT_STATUS_UNSPECIFIED: ProductStatus
+PRODUCT_STATUS_DRAFT: ProductStatus
+PRODUCT_STATUS_LISTED: ProductStatus
+PRODUCT_STATUS_DELISTED: ProductStatus
+SEARCH_SORT_UNSPECIFIED: SearchSort
+SEARCH_SORT_RELEVANCE: SearchSort
+SEARCH_SORT_PRICE_ASCENDING: SearchSort
+SEARCH_SORT_PRICE_DESCENDING: SearchSort
+SEARCH_SORT_NEWEST: SearchSort
 ORDER_STATE_UNSPECIFIED: OrderState
 ORDER_STATE_PLACING: OrderState
 ORDER_STATE_PAID: OrderState
@@ -58,7 +82,14 @@ ORDER_EVENT_KIND_DECLINED: OrderEventKind
 ORDER_EVENT_KIND_RESERVATION_EXPIRED: OrderEventKind
 
 class Product(_message.Message):
-    __slots__ = ("bank_id", "merchant_id", "merchant_name", "sku", "title", "description", "price", "stock_available")
+    __slots__ = ("bank_id", "merchant_id", "merchant_name", "sku", "title", "description", "price", "stock_available", "product_id", "size", "colour", "category_id", "status", "attributes", "image_refs", "created_at_unix_ms")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     BANK_ID_FIELD_NUMBER: _ClassVar[int]
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     MERCHANT_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +98,14 @@ class Product(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
     STOCK_AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    COLOUR_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_REFS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     bank_id: str
     merchant_id: str
     merchant_name: str
@@ -75,7 +114,15 @@ class Product(_message.Message):
     description: str
     price: _money_pb2.Money
     stock_available: int
-    def __init__(self, bank_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., merchant_name: _Optional[str] = ..., sku: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., stock_available: _Optional[int] = ...) -> None: ...
+    product_id: str
+    size: str
+    colour: str
+    category_id: str
+    status: ProductStatus
+    attributes: _containers.ScalarMap[str, str]
+    image_refs: _containers.RepeatedScalarFieldContainer[str]
+    created_at_unix_ms: int
+    def __init__(self, bank_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., merchant_name: _Optional[str] = ..., sku: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., stock_available: _Optional[int] = ..., product_id: _Optional[str] = ..., size: _Optional[str] = ..., colour: _Optional[str] = ..., category_id: _Optional[str] = ..., status: _Optional[_Union[ProductStatus, str]] = ..., attributes: _Optional[_Mapping[str, str]] = ..., image_refs: _Optional[_Iterable[str]] = ..., created_at_unix_ms: _Optional[int] = ...) -> None: ...
 
 class OrderItem(_message.Message):
     __slots__ = ("sku", "quantity", "unit_price", "title")
@@ -160,20 +207,41 @@ class SetMerchantStatusResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
 
 class UpsertProductRequest(_message.Message):
-    __slots__ = ("merchant_id", "sku", "title", "description", "price", "stock")
+    __slots__ = ("merchant_id", "sku", "title", "description", "price", "stock", "product_id", "size", "colour", "category_id", "status", "attributes", "image_refs")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
     SKU_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     PRICE_FIELD_NUMBER: _ClassVar[int]
     STOCK_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    COLOUR_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_REFS_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
     sku: str
     title: str
     description: str
     price: _money_pb2.Money
     stock: int
-    def __init__(self, merchant_id: _Optional[str] = ..., sku: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., stock: _Optional[int] = ...) -> None: ...
+    product_id: str
+    size: str
+    colour: str
+    category_id: str
+    status: ProductStatus
+    attributes: _containers.ScalarMap[str, str]
+    image_refs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, merchant_id: _Optional[str] = ..., sku: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., stock: _Optional[int] = ..., product_id: _Optional[str] = ..., size: _Optional[str] = ..., colour: _Optional[str] = ..., category_id: _Optional[str] = ..., status: _Optional[_Union[ProductStatus, str]] = ..., attributes: _Optional[_Mapping[str, str]] = ..., image_refs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UpsertProductResponse(_message.Message):
     __slots__ = ("result",)
@@ -182,38 +250,196 @@ class UpsertProductResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
 
 class ListMerchantProductsRequest(_message.Message):
-    __slots__ = ("merchant_id",)
+    __slots__ = ("merchant_id", "after_sku")
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SKU_FIELD_NUMBER: _ClassVar[int]
     merchant_id: str
-    def __init__(self, merchant_id: _Optional[str] = ...) -> None: ...
+    after_sku: str
+    def __init__(self, merchant_id: _Optional[str] = ..., after_sku: _Optional[str] = ...) -> None: ...
 
 class ListMerchantProductsResponse(_message.Message):
-    __slots__ = ("result", "products")
+    __slots__ = ("result", "products", "next_after_sku")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_AFTER_SKU_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     products: _containers.RepeatedCompositeFieldContainer[Product]
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ...) -> None: ...
+    next_after_sku: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ..., next_after_sku: _Optional[str] = ...) -> None: ...
+
+class SetProductStatusRequest(_message.Message):
+    __slots__ = ("merchant_id", "sku", "status")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    sku: str
+    status: ProductStatus
+    def __init__(self, merchant_id: _Optional[str] = ..., sku: _Optional[str] = ..., status: _Optional[_Union[ProductStatus, str]] = ...) -> None: ...
+
+class SetProductStatusResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+
+class ImportRow(_message.Message):
+    __slots__ = ("row_number", "product")
+    ROW_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    row_number: int
+    product: UpsertProductRequest
+    def __init__(self, row_number: _Optional[int] = ..., product: _Optional[_Union[UpsertProductRequest, _Mapping]] = ...) -> None: ...
+
+class ImportProductsRequest(_message.Message):
+    __slots__ = ("merchant_id", "rows")
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    merchant_id: str
+    rows: _containers.RepeatedCompositeFieldContainer[ImportRow]
+    def __init__(self, merchant_id: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[ImportRow, _Mapping]]] = ...) -> None: ...
+
+class RowProblem(_message.Message):
+    __slots__ = ("row_number", "code", "detail")
+    ROW_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    row_number: int
+    code: _result_pb2.ResultCode
+    detail: str
+    def __init__(self, row_number: _Optional[int] = ..., code: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class ImportProductsResponse(_message.Message):
+    __slots__ = ("result", "detail", "rows_seen", "rows_imported", "problems")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ROWS_SEEN_FIELD_NUMBER: _ClassVar[int]
+    ROWS_IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    detail: str
+    rows_seen: int
+    rows_imported: int
+    problems: _containers.RepeatedCompositeFieldContainer[RowProblem]
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ..., rows_seen: _Optional[int] = ..., rows_imported: _Optional[int] = ..., problems: _Optional[_Iterable[_Union[RowProblem, _Mapping]]] = ...) -> None: ...
+
+class ListCategoriesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Category(_message.Message):
+    __slots__ = ("category_id", "name", "parent_id")
+    CATEGORY_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
+    category_id: str
+    name: str
+    parent_id: str
+    def __init__(self, category_id: _Optional[str] = ..., name: _Optional[str] = ..., parent_id: _Optional[str] = ...) -> None: ...
+
+class ListCategoriesResponse(_message.Message):
+    __slots__ = ("version", "categories")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    version: int
+    categories: _containers.RepeatedCompositeFieldContainer[Category]
+    def __init__(self, version: _Optional[int] = ..., categories: _Optional[_Iterable[_Union[Category, _Mapping]]] = ...) -> None: ...
+
+class SearchFilters(_message.Message):
+    __slots__ = ("category_id", "price_min", "price_max", "merchant_id", "bank_id", "in_stock")
+    CATEGORY_ID_FIELD_NUMBER: _ClassVar[int]
+    PRICE_MIN_FIELD_NUMBER: _ClassVar[int]
+    PRICE_MAX_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    IN_STOCK_FIELD_NUMBER: _ClassVar[int]
+    category_id: str
+    price_min: _money_pb2.Money
+    price_max: _money_pb2.Money
+    merchant_id: str
+    bank_id: str
+    in_stock: bool
+    def __init__(self, category_id: _Optional[str] = ..., price_min: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., price_max: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., merchant_id: _Optional[str] = ..., bank_id: _Optional[str] = ..., in_stock: _Optional[bool] = ...) -> None: ...
+
+class SearchPosition(_message.Message):
+    __slots__ = ("score", "price_minor", "created_at_unix_ms", "merchant_id", "sku")
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    PRICE_MINOR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    SKU_FIELD_NUMBER: _ClassVar[int]
+    score: int
+    price_minor: int
+    created_at_unix_ms: int
+    merchant_id: str
+    sku: str
+    def __init__(self, score: _Optional[int] = ..., price_minor: _Optional[int] = ..., created_at_unix_ms: _Optional[int] = ..., merchant_id: _Optional[str] = ..., sku: _Optional[str] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("query", "page_size", "page")
+    __slots__ = ("query", "page_size", "page", "filters", "sort", "cursor", "want_facets", "category_tree_version")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    SORT_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
+    WANT_FACETS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_TREE_VERSION_FIELD_NUMBER: _ClassVar[int]
     query: str
     page_size: int
     page: int
-    def __init__(self, query: _Optional[str] = ..., page_size: _Optional[int] = ..., page: _Optional[int] = ...) -> None: ...
+    filters: SearchFilters
+    sort: SearchSort
+    cursor: str
+    want_facets: bool
+    category_tree_version: int
+    def __init__(self, query: _Optional[str] = ..., page_size: _Optional[int] = ..., page: _Optional[int] = ..., filters: _Optional[_Union[SearchFilters, _Mapping]] = ..., sort: _Optional[_Union[SearchSort, str]] = ..., cursor: _Optional[str] = ..., want_facets: _Optional[bool] = ..., category_tree_version: _Optional[int] = ...) -> None: ...
+
+class CategoryFacet(_message.Message):
+    __slots__ = ("category_id", "count")
+    CATEGORY_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    category_id: str
+    count: int
+    def __init__(self, category_id: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class PriceBandFacet(_message.Message):
+    __slots__ = ("currency", "from_minor", "to_minor", "count")
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    FROM_MINOR_FIELD_NUMBER: _ClassVar[int]
+    TO_MINOR_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    currency: str
+    from_minor: int
+    to_minor: int
+    count: int
+    def __init__(self, currency: _Optional[str] = ..., from_minor: _Optional[int] = ..., to_minor: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
+
+class SearchFacets(_message.Message):
+    __slots__ = ("categories", "price_bands", "exact")
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    PRICE_BANDS_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    categories: _containers.RepeatedCompositeFieldContainer[CategoryFacet]
+    price_bands: _containers.RepeatedCompositeFieldContainer[PriceBandFacet]
+    exact: bool
+    def __init__(self, categories: _Optional[_Iterable[_Union[CategoryFacet, _Mapping]]] = ..., price_bands: _Optional[_Iterable[_Union[PriceBandFacet, _Mapping]]] = ..., exact: _Optional[bool] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("products", "total", "banks_not_answering")
+    __slots__ = ("products", "total", "banks_not_answering", "next_cursor", "facets", "total_exact")
     PRODUCTS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     BANKS_NOT_ANSWERING_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
+    FACETS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_EXACT_FIELD_NUMBER: _ClassVar[int]
     products: _containers.RepeatedCompositeFieldContainer[Product]
     total: int
     banks_not_answering: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ..., total: _Optional[int] = ..., banks_not_answering: _Optional[_Iterable[str]] = ...) -> None: ...
+    next_cursor: str
+    facets: SearchFacets
+    total_exact: bool
+    def __init__(self, products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ..., total: _Optional[int] = ..., banks_not_answering: _Optional[_Iterable[str]] = ..., next_cursor: _Optional[str] = ..., facets: _Optional[_Union[SearchFacets, _Mapping]] = ..., total_exact: _Optional[bool] = ...) -> None: ...
 
 class CartItem(_message.Message):
     __slots__ = ("seller_bank_id", "merchant_id", "sku", "quantity", "unit_price")
@@ -374,18 +600,32 @@ class ListOrdersResponse(_message.Message):
     def __init__(self, orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ...) -> None: ...
 
 class SearchCatalogueRequest(_message.Message):
-    __slots__ = ("query", "limit")
+    __slots__ = ("query", "limit", "filters", "sort", "after", "want_facets", "category_tree_version")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    SORT_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    WANT_FACETS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_TREE_VERSION_FIELD_NUMBER: _ClassVar[int]
     query: str
     limit: int
-    def __init__(self, query: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    filters: SearchFilters
+    sort: SearchSort
+    after: SearchPosition
+    want_facets: bool
+    category_tree_version: int
+    def __init__(self, query: _Optional[str] = ..., limit: _Optional[int] = ..., filters: _Optional[_Union[SearchFilters, _Mapping]] = ..., sort: _Optional[_Union[SearchSort, str]] = ..., after: _Optional[_Union[SearchPosition, _Mapping]] = ..., want_facets: _Optional[bool] = ..., category_tree_version: _Optional[int] = ...) -> None: ...
 
 class SearchCatalogueResponse(_message.Message):
-    __slots__ = ("products",)
+    __slots__ = ("products", "match_count", "facets")
     PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    MATCH_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FACETS_FIELD_NUMBER: _ClassVar[int]
     products: _containers.RepeatedCompositeFieldContainer[Product]
-    def __init__(self, products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ...) -> None: ...
+    match_count: int
+    facets: SearchFacets
+    def __init__(self, products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ..., match_count: _Optional[int] = ..., facets: _Optional[_Union[SearchFacets, _Mapping]] = ...) -> None: ...
 
 class PlaceOrderRequest(_message.Message):
     __slots__ = ("order_id", "checkout_id", "buyer_account_id", "merchant_id", "items", "total", "escrow_statement")

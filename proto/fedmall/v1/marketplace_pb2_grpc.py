@@ -58,6 +58,21 @@ class MarketplaceServiceStub:
                 request_serializer=fedmall_dot_v1_dot_marketplace__pb2.ListMerchantProductsRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_marketplace__pb2.ListMerchantProductsResponse.FromString,
                 _registered_method=True)
+        self.SetProductStatus = channel.unary_unary(
+                '/fedmall.v1.MarketplaceService/SetProductStatus',
+                request_serializer=fedmall_dot_v1_dot_marketplace__pb2.SetProductStatusRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_marketplace__pb2.SetProductStatusResponse.FromString,
+                _registered_method=True)
+        self.ImportProducts = channel.stream_unary(
+                '/fedmall.v1.MarketplaceService/ImportProducts',
+                request_serializer=fedmall_dot_v1_dot_marketplace__pb2.ImportProductsRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_marketplace__pb2.ImportProductsResponse.FromString,
+                _registered_method=True)
+        self.ListCategories = channel.unary_unary(
+                '/fedmall.v1.MarketplaceService/ListCategories',
+                request_serializer=fedmall_dot_v1_dot_marketplace__pb2.ListCategoriesRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_marketplace__pb2.ListCategoriesResponse.FromString,
+                _registered_method=True)
         self.Search = channel.unary_unary(
                 '/fedmall.v1.MarketplaceService/Search',
                 request_serializer=fedmall_dot_v1_dot_marketplace__pb2.SearchRequest.SerializeToString,
@@ -132,6 +147,29 @@ class MarketplaceServiceServicer:
 
     def ListMerchantProducts(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetProductStatus(self, request, context):
+        """Draft, list or delist one of the merchant's products (only LISTED ones are found and sold).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportProducts(self, request_iterator, context):
+        """A merchant's catalogue in bulk: every row is checked, and either all are written in one
+        transaction or none (IMPORT_ROWS_REFUSED with a problem per bad row). Idempotent: a row is
+        an upsert by SKU.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCategories(self, request, context):
+        """The consortium's category tree as this node has it (fedmall.categories).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -222,6 +260,21 @@ def add_MarketplaceServiceServicer_to_server(servicer, server):
                     servicer.ListMerchantProducts,
                     request_deserializer=fedmall_dot_v1_dot_marketplace__pb2.ListMerchantProductsRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_marketplace__pb2.ListMerchantProductsResponse.SerializeToString,
+            ),
+            'SetProductStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetProductStatus,
+                    request_deserializer=fedmall_dot_v1_dot_marketplace__pb2.SetProductStatusRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_marketplace__pb2.SetProductStatusResponse.SerializeToString,
+            ),
+            'ImportProducts': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportProducts,
+                    request_deserializer=fedmall_dot_v1_dot_marketplace__pb2.ImportProductsRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_marketplace__pb2.ImportProductsResponse.SerializeToString,
+            ),
+            'ListCategories': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCategories,
+                    request_deserializer=fedmall_dot_v1_dot_marketplace__pb2.ListCategoriesRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_marketplace__pb2.ListCategoriesResponse.SerializeToString,
             ),
             'Search': grpc.unary_unary_rpc_method_handler(
                     servicer.Search,
@@ -381,6 +434,87 @@ class MarketplaceService:
             '/fedmall.v1.MarketplaceService/ListMerchantProducts',
             fedmall_dot_v1_dot_marketplace__pb2.ListMerchantProductsRequest.SerializeToString,
             fedmall_dot_v1_dot_marketplace__pb2.ListMerchantProductsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetProductStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.MarketplaceService/SetProductStatus',
+            fedmall_dot_v1_dot_marketplace__pb2.SetProductStatusRequest.SerializeToString,
+            fedmall_dot_v1_dot_marketplace__pb2.SetProductStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportProducts(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/fedmall.v1.MarketplaceService/ImportProducts',
+            fedmall_dot_v1_dot_marketplace__pb2.ImportProductsRequest.SerializeToString,
+            fedmall_dot_v1_dot_marketplace__pb2.ImportProductsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCategories(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.MarketplaceService/ListCategories',
+            fedmall_dot_v1_dot_marketplace__pb2.ListCategoriesRequest.SerializeToString,
+            fedmall_dot_v1_dot_marketplace__pb2.ListCategoriesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,8 +1,10 @@
 """The marketplace commands of fedmall-node against a fake MarketplaceService over real mTLS."""
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import pytest
 
@@ -65,17 +67,19 @@ class FakeMarketplace(marketplace_pb2_grpc.MarketplaceServiceServicer, node_pb2_
     def ListMerchantProducts(self, request, context):
         return self._answer("ListMerchantProducts", request, M.ListMerchantProductsResponse, products=[
             M.Product(bank_id="bank-a", merchant_id=request.merchant_id, sku="SKU-1", title="Teapot",
-                      price=eur(1250), stock_available=7),
+                      price=eur(1250), stock_available=7, category_id="kitchen", status=M.PRODUCT_STATUS_LISTED),
             M.Product(bank_id="bank-a", merchant_id=request.merchant_id, sku="SKU-22", title="Kettle",
-                      price=eur(12_000), stock_available=0)])
+                      price=eur(12_000), stock_available=0, category_id="kitchen", status=M.PRODUCT_STATUS_DRAFT)])
 
     def Search(self, request, context):
         self.requests.append(("Search", request))
-        return M.SearchResponse(total=41, banks_not_answering=["bank-c"], products=[
+        return M.SearchResponse(total=41, banks_not_answering=["bank-c"], next_cursor="next-1", products=[
             M.Product(bank_id="bank-b", merchant_id="acme", merchant_name="Acme Ltd", sku="SKU-1", title="Teapot",
-                      price=eur(950), stock_available=3),
+                      price=eur(950), stock_available=3, category_id="kitchen", size="L",
+                      status=M.PRODUCT_STATUS_LISTED),
             M.Product(bank_id="bank-a", merchant_id="bob", merchant_name="Bob's", sku="T-9", title="Tea cup",
-                      price=eur(12_000), stock_available=12)])
+                      price=eur(12_000), stock_available=12, category_id="kitchen", colour="red",
+                      status=M.PRODUCT_STATUS_LISTED)])
 
     def Checkout(self, request, context):
         return self._answer("Checkout", request, M.CheckoutResponse, orders=[ORDER, FAILED_ORDER])
@@ -116,13 +120,18 @@ class Node:
         return cli_main([*argv, "--home", self.home])
 
 
-@pytest.fixture
-def node(consortium):
-    """A fake of bank-a's node on port 0 over mTLS, and bank-a's bundle pointing at it."""
-    fake = FakeMarketplace()
+@contextlib.contextmanager
+def serving(consortium, fake: FakeMarketplace) -> Iterator[Node]:
+    """The fake as bank-a's node on port 0 over mTLS, and bank-a's bundle pointing at it."""
     with fake_node_home(consortium, lambda server: marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(
             fake, server), lambda server: node_pb2_grpc.add_NodeServiceServicer_to_server(fake, server)) as home:
         yield Node(fake=fake, home=home)
+
+
+@pytest.fixture
+def node(consortium):
+    with serving(consortium, FakeMarketplace()) as node:
+        yield node
 
 
 
@@ -188,36 +197,44 @@ def test_product_list__table_with_aligned_prices(node, capsys):
     assert node.run("product", "list", "--merchant", "acme") == 0
     assert node.fake.sent("ListMerchantProducts")[0].merchant_id == "acme"
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["sku", "title", "price", "stock"]
-    assert lines[2].split() == ["SKU-1", "Teapot", "12.50", "EUR", "7"]
+    assert lines[0].split() == ["sku", "title", "category", "status", "price", "stock"]
+    assert lines[2].split() == ["SKU-1", "Teapot", "kitchen", "LISTED", "12.50", "EUR", "7"]
     assert lines[2].index("12.50") + len("12.50") == lines[3].index("120.00") + len("120.00")
 
 
 # Search.
 
-def test_search__sends_query_and_page_and_prints_table_and_missing_banks(node, capsys):
-    assert node.run("search", "tea", "--page", "2", "--page-size", "5") == 0
+def test_search__sends_filters_sort_and_cursor_and_prints_table_and_missing_banks(node, capsys):
+    assert node.run("search", "tea", "--category", "kitchen", "--min-price", "1", "--max-price", "20.50",
+                    "--currency", "EUR", "--in-stock", "--sort", "price", "--page-size", "5", "--cursor", "c-1") == 0
     [request] = node.fake.sent("Search")
-    assert (request.query, request.page, request.page_size) == ("tea", 2, 5)
+    assert (request.query, request.page_size, request.cursor, request.sort) == (
+        "tea", 5, "c-1", M.SEARCH_SORT_PRICE_ASCENDING)
+    assert request.filters == M.SearchFilters(category_id="kitchen", price_min=eur(100), price_max=eur(2050),
+                                              in_stock=True)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["bank", "merchant", "sku", "title", "price", "stock"]
-    assert lines[2].split() == ["bank-b", "acme", "SKU-1", "Teapot", "9.50", "EUR", "3"]
-    assert lines[-1] == "banks not answering: bank-c"
+    assert lines[0].split() == ["bank", "merchant", "sku", "title", "variant", "category", "price", "stock"]
+    assert lines[2].split() == ["bank-b", "acme", "SKU-1", "Teapot", "L", "kitchen", "9.50", "EUR", "3"]
+    assert lines[-2:] == ["banks not answering: bank-c", "next page: --cursor next-1"]
 
 
 def test_search__json(node, capsys):
     assert node.run("search", "tea", "--json") == 0
     document = json_out(capsys)
     assert document["banks_not_answering"] == ["bank-c"] and document["total"] == 41
+    assert document["next_cursor"] == "next-1" and document["facets"] is None
     assert document["products"][0] == {
-        "bank_id": "bank-b", "merchant_id": "acme", "merchant_name": "Acme Ltd", "sku": "SKU-1", "title": "Teapot",
-        "description": "", "price_minor": 950, "price": "9.50", "price_currency": "EUR", "stock_available": 3}
-    assert node.fake.sent("Search")[0].page == 0
+        "bank_id": "bank-b", "merchant_id": "acme", "merchant_name": "Acme Ltd", "sku": "SKU-1", "product_id": "",
+        "title": "Teapot", "description": "", "size": "L", "colour": "", "category_id": "kitchen",
+        "status": "LISTED", "attributes": {}, "image_refs": [], "stock_available": 3, "created_at_unix_ms": 0,
+        "price_minor": 950, "price": "9.50", "price_currency": "EUR"}
+    assert node.fake.sent("Search")[0].sort == M.SEARCH_SORT_RELEVANCE
 
 
-@pytest.mark.parametrize("flag, value", [("--page", "-1"), ("--page-size", "0"), ("--page-size", "3000000000")])
-def test_search__bad_page_exits_2_and_sends_nothing(node, flag, value):
-    assert node.run("search", "tea", flag, value) == 2
+@pytest.mark.parametrize("flags", [("--page-size", "0"), ("--page-size", "3000000000"), ("--min-price", "1"),
+                                   ("--min-price", "1.234", "--currency", "EUR"), ("--min-price", "1", "--currency", "X")])
+def test_search__bad_page_size_or_price_bound_exits_2_and_sends_nothing(node, flags):
+    assert node.run("search", "tea", *flags) == 2
     assert node.fake.requests == []
 
 
