@@ -20,6 +20,11 @@
     windows, report, reconcile, settle, abort-window: settlement (see clearing.settlement_cli)
     funds in|out|commit|abort|list: the banks' prefunded liquidity (see clearing.funds_cli)
     certificates  list, renew, revoke, rotate the CA (see clearing.certificates_cli)
+
+Every command takes --home (the clearing's home folder) and the log flags (fedmall.logs)
+before or after its name. serve refuses to start while another serve holds the home at the
+same listen address, or the same SQLite database (fedmall.serve_lock): exit 1, naming the
+holder. Several serves on one PostgreSQL database are the scale-out topology (docs/scale-out.md).
 """
 from __future__ import annotations
 
@@ -28,15 +33,15 @@ import csv
 import dataclasses
 import datetime as dt
 import io
-import logging
 import sys
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from fedmall import identifiers, money, pki
+from fedmall import command_line, identifiers, logs, money, pki
 from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, fail, table
 from fedmall.results import FedmallError, name_of
+from fedmall.serve_lock import AlreadyServing, ServeLock
 from fedmall.stop_signals import StopSignals
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
@@ -58,7 +63,6 @@ CERTIFICATE_VALIDITY_DAYS = credentials.CERTIFICATE_VALIDITY_DAYS
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fedmall-clearing", description="The Fedmall clearing service.")
-    parser.add_argument("--home", type=Path, required=True, help="the clearing's home folder")
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init", help="create the consortium CA and the clearing's home")
@@ -121,19 +125,27 @@ def _parser() -> argparse.ArgumentParser:
     settlement_cli.add_commands(commands)
     funds_cli.add_commands(commands)
     certificates_cli.add_commands(commands)
+    command_line.add_common_options(parser, home_help="the clearing's home folder")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.command == "serve" else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    parser = _parser()
+    args = parser.parse_args(argv)
+    command_line.require_home(parser, args)
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
                "suspend": _status, "resume": _status, "audit-verify": _audit_verify,
                "transfers": _transfers, "transfer": _transfer, "audit": _audit, "funds": _funds,
                "certificates": certificates_cli.run}.get(args.command)
+    serving = args.command == "serve"
     try:
+        logs.configure(logs.resolve(args, serving=serving), serving=serving)  # Until fedmall.toml is read.
+        if args.command != "init":
+            logs.configure(logs.resolve(args, serving=serving, from_file=ClearingConfig.load(args.home).log),
+                           serving=serving)
         return handler(args) if handler else _settlement(args)
+    except AlreadyServing as error:
+        return fail(str(error), code=EXIT_REFUSED)
     except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
         return fail(str(error))
     except FedmallError as error:
@@ -216,14 +228,29 @@ def _admit(args) -> int:
 
 
 def _serve(args) -> int:
-    clearing = Clearing(ClearingConfig.load(args.home))
+    config = ClearingConfig.load(args.home)
     stop_signals = StopSignals()
+    lock = _hold_serve_lock(config)
+    clearing = Clearing(config)
     port = clearing.start()
     print(f"clearing listening on port {port}", flush=True)
     stop_signals.wait()
     clearing.stop()
+    lock.release()
     print("clearing stopped", flush=True)
     return EXIT_OK
+
+
+def _hold_serve_lock(config: ClearingConfig) -> ServeLock:
+    """One serve per home and listen address (port 0 cannot collide), one per SQLite file; never a
+    PostgreSQL lock: several clearing processes share that database (docs/scale-out.md)."""
+    lock = ServeLock("fedmall-clearing")
+    host, _, port = config.listen_address.rpartition(":")
+    if port != "0":
+        name = "".join(c if c.isalnum() or c in ".-" else "_" for c in f"{host}_{port}")
+        lock.hold_file(config.home / f"serve-{name}.lock", what=f"the home {config.home} at {config.listen_address}")
+    lock.hold_sqlite_file(config.database_url)
+    return lock
 
 
 def _participants(args) -> int:

@@ -13,6 +13,7 @@
                 calls_in_flight_max = 32     (of the server's 64 threads)
                 Why these defaults, and the audit growth they allow: clearing.limits and
                 docs/architecture.md ("Limits").
+    [log]       level, format, file of the log lines (fedmall.logs; optional, every key defaults)
 
 Overrides: FEDMALL_CLEARING_LISTEN_ADDRESS, FEDMALL_CLEARING_DATABASE_URL.
 """
@@ -22,7 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedmall import budgets, database
+from fedmall import budgets, database, logs
 from fedmall.config_file import ConfigError, TomlFile, load_signing_key, read_toml
 from fedmall.envelope import SigningKey
 
@@ -37,6 +38,7 @@ KNOWN_KEYS = {
     "clearing": frozenset({"listen_address", "database_url", "expiry_sweep_ms", "window_close_interval_s"}),
     budgets.SECTION: frozenset({"requests_per_s", "requests_burst", "request_bytes_per_s", "request_bytes_burst",
                                 "calls_in_flight_max"}),
+    logs.SECTION: logs.KEYS,
 }
 DEFAULT_BUDGET = budgets.Budget(
     requests=budgets.Rate(per_s=limits.budget_requests_per_s_default, burst=limits.budget_requests_burst_default),
@@ -57,6 +59,7 @@ class ClearingConfig:
     expiry_sweep_ms: int
     window_close_interval_s: int
     budget: budgets.Budget = DEFAULT_BUDGET
+    log: logs.FileSettings = logs.FileSettings()
 
     @classmethod
     def load(cls, home: Path) -> "ClearingConfig":
@@ -81,6 +84,7 @@ class ClearingConfig:
                                             high=EXPIRY_SWEEP_MS_MAX),
             window_close_interval_s=interval_s,
             budget=read_budget(file),
+            log=logs.read_section(file, home),
         )
 
     def signing_key(self) -> SigningKey:

@@ -102,6 +102,7 @@ class Clearing:
         self._sweeper.start()
         self._scheduler.start()
         self._certificate_watch.start()
+        log.info("clearing listening on port %d", self.port)
         return self.port
 
     def _refused_fingerprints(self) -> set[str]:
