@@ -143,18 +143,49 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "init":
             logs.configure(logs.resolve(args, serving=serving, from_file=ClearingConfig.load(args.home).log),
                            serving=serving)
-        return handler(args) if handler else _settlement(args)
-    except AlreadyServing as error:
-        return fail(str(error), code=EXIT_REFUSED)
-    except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
+    except ValueError as error:
         return fail(str(error))
+    code, refusal = _run(args, handler or _settlement)
+    _log_operator_action(args, code, refusal)
+    return code
+
+
+def _run(args, handler) -> tuple[int, str]:
+    """The command's exit code, and when it was refused (exit 1), why."""
+    try:
+        return handler(args), ""
+    except AlreadyServing as error:
+        return fail(str(error), code=EXIT_REFUSED), str(error)
+    except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
+        return fail(str(error)), ""
     except FedmallError as error:
-        return fail(f"{name_of(error.code)}: {error}", code=EXIT_REFUSED)
+        return fail(f"{name_of(error.code)}: {error}", code=EXIT_REFUSED), f"{name_of(error.code)}: {error}"
     except StorageUnavailable as error:
         return fail(f"the clearing's database is unavailable, nothing was changed; try again ({error})",
-                    code=EXIT_REFUSED)
+                    code=EXIT_REFUSED), "the clearing's database is unavailable"
     except certificates.CertificateRefused as error:
-        return fail(str(error), code=EXIT_REFUSED)
+        return fail(str(error), code=EXIT_REFUSED), str(error)
+
+
+# What only reads (or serves); every other command is an operator action and is logged.
+READING = {("serve",), ("participants", "list"), ("participants", None), ("audit-verify",), ("audit", "list"),
+           ("audit", "show"), ("transfers",), ("transfer",), ("windows", "list"), ("windows", "show"),
+           ("report",), ("reconcile",), ("export",), ("funds", "list"), ("certificates", "list"),
+           ("certificates", None)}
+
+
+def _log_operator_action(args, code: int, refusal: str) -> None:
+    """One log line for an operator action that was done (exit 0) or refused (exit 1); bad
+    input (exit 2) changed nothing and reached nothing."""
+    has_action = args.command in ("participants", "audit", "windows", "funds", "certificates")
+    path = (args.command, getattr(args, "action", None)) if has_action else (args.command,)
+    if path in READING or code not in (EXIT_OK, EXIT_REFUSED):
+        return
+    operator.log_action(" ".join(part for part in path if part), operator=getattr(args, "operator", None)
+                        or operator.operator_name(), result="done" if code == EXIT_OK else "refused",
+                        reason=getattr(args, "reason", None) or "", detail=refusal,
+                        bank=getattr(args, "bank_id", None), window_id=getattr(args, "window", None),
+                        movement_id=getattr(args, "movement_id", None))
 
 
 def _init(args) -> int:
