@@ -139,9 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                "certificates": certificates_cli.run}.get(args.command)
     serving = args.command == "serve"
     try:
-        logs.configure(logs.resolve(args, serving=serving), serving=serving)  # Until fedmall.toml is read.
+        logs.configure(logs.resolve(args), serving=serving)  # Until fedmall.toml is read.
         if args.command != "init":
-            logs.configure(logs.resolve(args, serving=serving, from_file=ClearingConfig.load(args.home).log),
+            logs.configure(logs.resolve(args, from_file=ClearingConfig.load(args.home).log),
                            serving=serving)
     except ValueError as error:
         return fail(str(error))

@@ -118,12 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     command_line.require_home(parser, args)
     serving = args.command == "serve"
     try:
-        logs.configure(logs.resolve(args, serving=serving), serving=serving)  # Until fedmall.toml is read.
+        logs.configure(logs.resolve(args), serving=serving)  # Until fedmall.toml is read.
         if args.command in certificate_cli.COMMANDS:  # A new bank's home has no fedmall.toml yet.
             certificate_cli.COMMANDS[args.command](args)
         else:
             config = load_config(args.home)
-            logs.configure(logs.resolve(args, serving=serving, from_file=config.log), serving=serving)
+            logs.configure(logs.resolve(args, from_file=config.log), serving=serving)
             COMMANDS[args.command](args, config)
     except (command_output.BadInput, ConfigError) as error:
         print(f"fedmall-node: {error}", file=sys.stderr)

@@ -21,6 +21,7 @@ from typing import Iterable, Protocol, Sequence
 
 import sqlalchemy as sa
 
+from fedmall import logs
 from fedmall.database import read_connection
 from fedmall.v1 import marketplace_pb2, result_pb2
 
@@ -159,7 +160,8 @@ class CatalogueService:
             sound = [product for product in products if peer_product_problem(product) is None]
             if len(sound) < len(products):
                 log.warning("search: %d products from %s left out: %s", len(products) - len(sound), bank_id,
-                            next(peer_product_problem(p) for p in products if peer_product_problem(p) is not None))
+                            next(peer_product_problem(p) for p in products if peer_product_problem(p) is not None),
+                            extra=logs.fields(bank=bank_id))
             found.extend(product_from_proto(product, bank_id=bank_id) for product in sound)
         ranked = rank(words, found)
         start = page * page_size

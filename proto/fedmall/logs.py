@@ -4,11 +4,11 @@ Where each setting comes from, the first that gives it winning:
     1. the command line:  --log-level, --log-format, --log-file (before or after the subcommand)
     2. the environment:   FEDMALL_LOG_LEVEL, FEDMALL_LOG_FORMAT, FEDMALL_LOG_FILE
     3. fedmall.toml:      [log] level, format, file (a relative file is in the home folder)
-    4. the default:       info for serve, warning for the other commands; text; no file
+    4. the default:       info; text; no file
 
 Formats: `text` for people (`2026-11-30 01:02:03,456 INFO fedmall.clearing prepare batch ...
-bank=bank-a transfers=200`), `json` for machines (one object a line: time, level, logger,
-message and every field). Lines about a transfer, window or order carry its ids as fields
+bank=bank-a transfers=200`), `json` for machines (one object a line: time (ISO 8601, UTC),
+level, logger, message and every field). Lines about a transfer, window or order carry its ids as fields
 (`extra=fields(transfer_id=..., bank=...)`), so either format can be searched by them.
 
 The code keeps the standard library's loggers (`logging.getLogger`, %-style messages): only
@@ -21,11 +21,12 @@ serve code written against its own API, and ours is a hundred stdlib call sites.
 
 A command other than serve keeps the terminal for its output: its stderr shows warnings and
 worse unless a level is asked for on the command line or in the environment, while the log
-file (when there is one) gets every line at the configured level, so an operator's command
-run beside the service leaves its action in the service's log.
+file (when there is one) gets every line at the level, so an operator's command run beside
+the service leaves its action in the service's log.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import logging.handlers
 import os
@@ -44,7 +45,7 @@ KEYS = frozenset({"level", "format", "file"})
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 LEVEL_ENVIRONMENT, FORMAT_ENVIRONMENT, FILE_ENVIRONMENT = "FEDMALL_LOG_LEVEL", "FEDMALL_LOG_FORMAT", "FEDMALL_LOG_FILE"
-SERVE_LEVEL_DEFAULT, COMMAND_LEVEL_DEFAULT, FORMAT_DEFAULT = "info", "warning", "text"
+LEVEL_DEFAULT, FORMAT_DEFAULT = "info", "text"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # A successful batch names at most this many of its transfers at info (all of them at debug).
 IDS_PER_LINE_MAX = 20
@@ -99,8 +100,8 @@ def add_arguments(parser, *, default=None) -> None:
                         help=f"also append the log lines to this file (${FILE_ENVIRONMENT}, [log].file)")
 
 
-def resolve(args, *, serving: bool, from_file: FileSettings = FileSettings(),
-            environ: Mapping[str, str] = os.environ) -> LogSettings:
+def resolve(args, *, from_file: FileSettings = FileSettings(), environ: Mapping[str, str] = os.environ) \
+        -> LogSettings:
     """The settings, the command line first, then the environment, then the file, then the default."""
     def environment(name: str, allowed: tuple[str, ...] | None) -> str | None:
         value = environ.get(name, "").strip()
@@ -114,14 +115,15 @@ def resolve(args, *, serving: bool, from_file: FileSettings = FileSettings(),
     asked_level = flag_level or environment(LEVEL_ENVIRONMENT, LEVELS)
     file_text = environment(FILE_ENVIRONMENT, None)
     return LogSettings(
-        level=asked_level or from_file.level or (SERVE_LEVEL_DEFAULT if serving else COMMAND_LEVEL_DEFAULT),
+        level=asked_level or from_file.level or LEVEL_DEFAULT,
         format=flag_format or environment(FORMAT_ENVIRONMENT, FORMATS) or from_file.format or FORMAT_DEFAULT,
         file=flag_file or (Path(file_text) if file_text else None) or from_file.file,
         level_asked=asked_level is not None)
 
 
 def configure(settings: LogSettings, *, serving: bool) -> None:
-    """Replace the root logger's handlers: stderr, and the file when there is one."""
+    """Replace the root logger's handlers: stderr (warnings and worse only for a command other
+    than serve that asked for no level), and the file when there is one."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -151,7 +153,10 @@ def fields(**values) -> dict:
 
 
 def bounded_ids(ids: list[str]) -> dict:
-    """A batch's ids for an info line: the first IDS_PER_LINE_MAX, and how many more there were."""
+    """A batch's ids for an info line: the first IDS_PER_LINE_MAX, and how many more there were
+    (nothing for none)."""
+    if not ids:
+        return {}
     shown = ids[:IDS_PER_LINE_MAX]
     return {"transfer_ids": shown, **({"transfer_ids_more": len(ids) - len(shown)} if len(ids) > len(shown) else {})}
 
@@ -180,6 +185,15 @@ def _text(value) -> str:
     return repr(text) if not text or " " in text else text
 
 
+class _JsonLines(JsonFormatter):
+    """python-json-logger's lines with the time first, ISO 8601 in UTC to the millisecond."""
+
+    def add_fields(self, log_record: dict, record: logging.LogRecord, message_dict: dict) -> None:
+        log_record["time"] = dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
+        super().add_fields(log_record, record, message_dict)
+
+
 def json_formatter() -> JsonFormatter:
-    return JsonFormatter(["levelname", "name", "message"], rename_fields={"levelname": "level", "name": "logger"},
-                         timestamp="time", json_default=str, json_ensure_ascii=False)
+    return _JsonLines(["levelname", "name", "message"], rename_fields={"levelname": "level", "name": "logger"},
+                      json_default=str, json_ensure_ascii=False)
