@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedmall import budgets, database, logs
+from fedmall import budgets, database, logs, pki
 from fedmall.config_file import ConfigError, TomlFile, load_signing_key, read_toml
 from fedmall.envelope import SigningKey
 
@@ -70,8 +70,10 @@ class ClearingConfig:
         file = read_toml(path)
         file.check_known(KNOWN_KEYS)
         identity, section = file.section("identity"), file.section("clearing")
-        if identity.text("role") != "clearing":
-            raise ConfigError(f"{path}: [identity].role must be 'clearing'")
+        # A bank's or the operator's fedmall.toml is not the clearing's.
+        for key, expected in (("party_id", pki.CLEARING.party_id), ("role", pki.CLEARING.role)):
+            if identity.text(key) != expected:
+                raise ConfigError(f"{path}: [identity].{key} must be '{expected}', not {identity.values[key]!r}")
         database_url = os.environ.get("FEDMALL_CLEARING_DATABASE_URL") or section.text("database_url", required=False) \
             or database.sqlite_url(home / "clearing.db")
         interval_s = section.integer("window_close_interval_s", default=0, low=0, high=WINDOW_CLOSE_INTERVAL_S_MAX)

@@ -379,6 +379,7 @@ class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
                                 reason=request.reason, detail=str(error), bank=request.bank_id)
             return clearing_pb2.SetNetDebitCapResponse(result=error.code)
         result = rc.RESULT_CODE_EXISTS if change.audit_sequence is None else rc.RESULT_CODE_OK
-        operator.log_action("SetNetDebitCap", operator=identity.party_id, result=name_of(result), reason=request.reason,
-                            bank=request.bank_id, cap=money.format_money(request.cap.amount_minor, request.cap.currency))
+        operator.log_action("SetNetDebitCap", operator=identity.party_id, result=name_of(result),
+                            reason=request.reason, bank=request.bank_id,
+                            cap=money.format_money(request.cap.amount_minor, request.cap.currency))
         return clearing_pb2.SetNetDebitCapResponse(result=result)

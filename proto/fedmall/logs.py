@@ -45,7 +45,6 @@ KEYS = frozenset({"level", "format", "file"})
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 LEVEL_ENVIRONMENT, FORMAT_ENVIRONMENT, FILE_ENVIRONMENT = "FEDMALL_LOG_LEVEL", "FEDMALL_LOG_FORMAT", "FEDMALL_LOG_FILE"
-LEVEL_DEFAULT, FORMAT_DEFAULT = "info", "text"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # A successful batch names at most this many of its transfers at info (all of them at debug).
 IDS_PER_LINE_MAX = 20
@@ -54,11 +53,14 @@ IDS_PER_LINE_MAX = 20
 _RECORD_ATTRIBUTES = frozenset(RESERVED_ATTRS) | {"taskName"}
 
 
+LEVEL_DEFAULT, FORMAT_DEFAULT = "info", "text"
+
+
 @dataclass(frozen=True, slots=True)
 class FileSettings:
-    """The [log] section of a fedmall.toml; None where it is silent."""
-    level: str | None = None
-    format: str | None = None
+    """The [log] section of a fedmall.toml, each key its default where the section is silent."""
+    level: str = LEVEL_DEFAULT
+    format: str = FORMAT_DEFAULT
     file: Path | None = None
 
 
@@ -76,17 +78,17 @@ def read_section(file: TomlFile, home: Path) -> FileSettings:
         return FileSettings()
     section = file.section(SECTION)
 
-    def choice(key: str, allowed: tuple[str, ...]) -> str | None:
+    def choice(key: str, allowed: tuple[str, ...], default: str) -> str:
         if key not in section.values:
-            return None
+            return default
         value = section.values[key]
         if not isinstance(value, str) or value.lower() not in allowed:
             raise ConfigError(f"{file.path}: [{SECTION}].{key} must be one of {', '.join(allowed)}, not {value!r}")
         return value.lower()
 
     named = section.text("file", required=False)
-    return FileSettings(level=choice("level", LEVELS), format=choice("format", FORMATS),
-                        file=home / named if named else None)
+    return FileSettings(level=choice("level", LEVELS, LEVEL_DEFAULT),
+                        format=choice("format", FORMATS, FORMAT_DEFAULT), file=home / named if named else None)
 
 
 def add_arguments(parser, *, default=None) -> None:
@@ -115,8 +117,8 @@ def resolve(args, *, from_file: FileSettings = FileSettings(), environ: Mapping[
     asked_level = flag_level or environment(LEVEL_ENVIRONMENT, LEVELS)
     file_text = environment(FILE_ENVIRONMENT, None)
     return LogSettings(
-        level=asked_level or from_file.level or LEVEL_DEFAULT,
-        format=flag_format or environment(FORMAT_ENVIRONMENT, FORMATS) or from_file.format or FORMAT_DEFAULT,
+        level=asked_level or from_file.level,
+        format=flag_format or environment(FORMAT_ENVIRONMENT, FORMATS) or from_file.format,
         file=flag_file or (Path(file_text) if file_text else None) or from_file.file,
         level_asked=asked_level is not None)
 
