@@ -49,16 +49,9 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request, tmp_path):
-    """Both stores (tests/acceptance runs on SQLite otherwise)."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'clearing' / 'clearing.db'}"
-    return request.getfixturevalue("postgres_cluster").new_database()
-
-
 @pytest.fixture
 def clearing_home(tmp_path, database_url) -> Path:
+    """A clearing home on the store of tests/conftest.py's database_url (SQLite: clearing.db in the home)."""
     home = tmp_path / "clearing"
     assert clearing_main(["--home", str(home), "init", "--listen", f"127.0.0.1:{free_port()}",
                           "--database-url", "" if database_url.startswith("sqlite") else database_url]) == 0
