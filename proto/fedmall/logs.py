@@ -45,6 +45,7 @@ KEYS = frozenset({"level", "format", "file"})
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 LEVEL_ENVIRONMENT, FORMAT_ENVIRONMENT, FILE_ENVIRONMENT = "FEDMALL_LOG_LEVEL", "FEDMALL_LOG_FORMAT", "FEDMALL_LOG_FILE"
+HANDLER_NAME = "fedmall"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # A successful batch names at most this many of its transfers at info (all of them at debug).
 IDS_PER_LINE_MAX = 20
@@ -124,15 +125,16 @@ def resolve(args, *, from_file: FileSettings = FileSettings(), environ: Mapping[
 
 
 def configure(settings: LogSettings, *, serving: bool) -> None:
-    """Replace the root logger's handlers: stderr (warnings and worse only for a command other
-    than serve that asked for no level), and the file when there is one."""
+    """Replace the root logger's handlers this module added before: stderr (warnings and worse
+    only for a command other than serve that asked for no level), and the file when there is one."""
     root = logging.getLogger()
     for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
+        if handler.get_name() == HANDLER_NAME:  # Ours from before; anyone else's (a test's capture) stays.
+            root.removeHandler(handler)
+            handler.close()
     level = getattr(logging, settings.level.upper())
     formatter = json_formatter() if settings.format == "json" else TextFormatter(TEXT_FORMAT)
-    stderr = logging.StreamHandler(sys.stderr)
+    stderr = _StderrHandler()
     stderr.setLevel(level if serving or settings.level_asked else max(level, logging.WARNING))
     handlers: list[logging.Handler] = [stderr]
     if settings.file is not None:
@@ -143,9 +145,21 @@ def configure(settings: LogSettings, *, serving: bool) -> None:
         except OSError as error:
             raise ConfigError(f"log file {settings.file}: cannot open it ({error.strerror})") from None
     for handler in handlers:
+        handler.set_name(HANDLER_NAME)
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(level)
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to sys.stderr as it is at each line (a redirect, a test's capture), never a stale one."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):
+        return sys.stderr
 
 
 def fields(**values) -> dict:

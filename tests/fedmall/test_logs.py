@@ -3,6 +3,7 @@ fedmall.toml, then the default), both formats, and a bad setting named with wher
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import logging
 import re
@@ -125,3 +126,32 @@ def test_configure__a_command_other_than_serve_keeps_stderr_to_warnings_unless_a
         logging.getLogger("fedmall.test").info("operator alice: suspend: done")
     assert "operator alice" not in capsys.readouterr().err  # The terminal keeps the command's output...
     assert "operator alice: suspend: done" in log_file.read_text()  # ...the log file gets the action.
+
+
+LOG_METHODS = {"debug", "info", "warning", "error", "exception", "critical"}
+SOURCES = [path for folder in ("clearing", "node", "proto/fedmall") for path in
+           (Path(__file__).resolve().parents[2] / folder).rglob("*.py") if "_pb2" not in path.name]
+
+
+def unformatted_minor_units(tree: ast.AST) -> list[int]:
+    """Lines of log calls handing an amount in minor units (a name ending in _minor) straight to
+    the message or a field, rather than through fedmall.money.format_money."""
+    found = []
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr in LOG_METHODS
+                and isinstance(call.func.value, ast.Name) and call.func.value.id == "log"):
+            continue
+        values = list(call.args) + [keyword.value for keyword in call.keywords]
+        for keyword_call in (v for v in values if isinstance(v, ast.Call)):  # extra=logs.fields(...)
+            values.extend(keyword.value for keyword in keyword_call.keywords)
+        for value in values:
+            name = value.id if isinstance(value, ast.Name) else value.attr if isinstance(value, ast.Attribute) else ""
+            if name.endswith("_minor"):
+                found.append(call.lineno)
+    return found
+
+
+def test_log_lines__never_show_minor_units_as_money():
+    offending = {str(path): lines for path in SOURCES if (lines := unformatted_minor_units(ast.parse(path.read_text())))}
+    assert not offending, f"format money with fedmall.money.format_money in these log calls: {offending}"
+    assert unformatted_minor_units(ast.parse('log.info("net %s EUR", net_minor)')) == [1]  # The check can fail.
