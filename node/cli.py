@@ -116,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     command_line.require_home(parser, args)
+    with logs.session():
+        return _main(args)
+
+
+def _main(args) -> int:
     serving = args.command == "serve"
     try:
         logs.configure(logs.resolve(args), serving=serving)  # Until fedmall.toml is read.

@@ -31,9 +31,10 @@ import logging
 import logging.handlers
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
@@ -124,14 +125,31 @@ def resolve(args, *, from_file: FileSettings = FileSettings(), environ: Mapping[
         level_asked=asked_level is not None)
 
 
+@contextmanager
+def session() -> Iterator[None]:
+    """One command's logging: what configure sets inside is undone when the command returns, so
+    a process that runs several commands (a test calling main()) keeps the logging it had."""
+    root = logging.getLogger()
+    level = root.level
+    try:
+        yield
+    finally:
+        _remove_ours(root)
+        root.setLevel(level)
+
+
+def _remove_ours(root: logging.Logger) -> None:
+    for handler in list(root.handlers):
+        if handler.get_name() == HANDLER_NAME:  # Anyone else's (a test's capture) stays.
+            root.removeHandler(handler)
+            handler.close()
+
+
 def configure(settings: LogSettings, *, serving: bool) -> None:
     """Replace the root logger's handlers this module added before: stderr (warnings and worse
     only for a command other than serve that asked for no level), and the file when there is one."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if handler.get_name() == HANDLER_NAME:  # Ours from before; anyone else's (a test's capture) stays.
-            root.removeHandler(handler)
-            handler.close()
+    _remove_ours(root)
     level = getattr(logging, settings.level.upper())
     formatter = json_formatter() if settings.format == "json" else TextFormatter(TEXT_FORMAT)
     stderr = _StderrHandler()
