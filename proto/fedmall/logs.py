@@ -46,6 +46,7 @@ KEYS = frozenset({"level", "format", "file"})
 LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 LEVEL_ENVIRONMENT, FORMAT_ENVIRONMENT, FILE_ENVIRONMENT = "FEDMALL_LOG_LEVEL", "FEDMALL_LOG_FORMAT", "FEDMALL_LOG_FILE"
+LEVEL_DEFAULT, FORMAT_DEFAULT = "info", "text"
 HANDLER_NAME = "fedmall"
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 # A successful batch names at most this many of its transfers at info (all of them at debug).
@@ -53,9 +54,6 @@ IDS_PER_LINE_MAX = 20
 
 # The LogRecord's own attributes; anything else on a record came in through `extra`.
 _RECORD_ATTRIBUTES = frozenset(RESERVED_ATTRS) | {"taskName"}
-
-
-LEVEL_DEFAULT, FORMAT_DEFAULT = "info", "text"
 
 
 @dataclass(frozen=True, slots=True)
