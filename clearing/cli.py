@@ -130,11 +130,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    command_line.require_home(parser, args)
-    with logs.session():
-        return _main(args)
+    return command_line.run(_parser(), argv, _main)
 
 
 def _main(args) -> int:

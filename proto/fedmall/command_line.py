@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from fedmall import logs
 
@@ -40,6 +40,12 @@ def add_common_options(parser: argparse.ArgumentParser, *, home_help: str) -> No
             sub.description = help_text
 
 
-def require_home(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def run(parser: argparse.ArgumentParser, argv: list[str] | None,
+        command: Callable[[argparse.Namespace], int]) -> int:
+    """Parse argv (bad usage exits 2), then run the command with its logging undone on return
+    (fedmall.logs.session)."""
+    args = parser.parse_args(argv)
     if getattr(args, "home", None) is None:
         parser.error("--home is required (before or after the subcommand)")
+    with logs.session():
+        return command(args)
