@@ -22,6 +22,11 @@
     certificates  list, renew, revoke, rotate the CA (see clearing.certificates_cli)
     console-token a one-time login link to the operator's web console ([console] in fedmall.toml;
                   clearing.console)
+
+Every command takes --home (the clearing's home folder) and the log flags (fedmall.logs)
+before or after its name. serve refuses to start while another serve holds the home at the
+same listen address, or the same SQLite database (fedmall.serve_lock): exit 1, naming the
+holder. Several serves on one PostgreSQL database are the scale-out topology (docs/scale-out.md).
 """
 from __future__ import annotations
 
@@ -30,15 +35,15 @@ import csv
 import dataclasses
 import datetime as dt
 import io
-import logging
 import sys
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from fedmall import identifiers, money, pki
+from fedmall import command_line, identifiers, logs, money, pki
 from fedmall.console import EXIT_OK, EXIT_REFUSED, emit, fail, table
 from fedmall.results import FedmallError, name_of
+from fedmall.serve_lock import AlreadyServing, ServeLock
 from fedmall.stop_signals import StopSignals
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import transfer_pb2
@@ -60,7 +65,6 @@ CERTIFICATE_VALIDITY_DAYS = credentials.CERTIFICATE_VALIDITY_DAYS
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fedmall-clearing", description="The Fedmall clearing service.")
-    parser.add_argument("--home", type=Path, required=True, help="the clearing's home folder")
     commands = parser.add_subparsers(dest="command", required=True)
 
     init = commands.add_parser("init", help="create the consortium CA and the clearing's home")
@@ -124,28 +128,69 @@ def _parser() -> argparse.ArgumentParser:
     funds_cli.add_commands(commands)
     certificates_cli.add_commands(commands)
     console_cli.add_command(commands)
+    command_line.add_common_options(parser, home_help="the clearing's home folder")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.command == "serve" else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return command_line.run(_parser(), argv, _main)
+
+
+def _main(args) -> int:
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
                "suspend": _status, "resume": _status, "audit-verify": _audit_verify,
                "transfers": _transfers, "transfer": _transfer, "audit": _audit, "funds": _funds,
                "certificates": certificates_cli.run, "console-token": console_cli.run}.get(args.command)
+               "certificates": certificates_cli.run}.get(args.command)
+    serving = args.command == "serve"
     try:
-        return handler(args) if handler else _settlement(args)
-    except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
+        logs.configure(logs.resolve(args), serving=serving)  # Until fedmall.toml is read.
+        if args.command != "init":
+            logs.configure(logs.resolve(args, from_file=ClearingConfig.load(args.home).log),
+                           serving=serving)
+    except ValueError as error:
         return fail(str(error))
+    code, refusal = _run(args, handler or _settlement)
+    _log_operator_action(args, code, refusal)
+    return code
+
+
+def _run(args, handler) -> tuple[int, str]:
+    """The command's exit code, and when it was refused (exit 1), why."""
+    try:
+        return handler(args), ""
+    except AlreadyServing as error:
+        return fail(str(error), code=EXIT_REFUSED), str(error)
+    except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
+        return fail(str(error)), ""
     except FedmallError as error:
-        return fail(f"{name_of(error.code)}: {error}", code=EXIT_REFUSED)
+        return fail(f"{name_of(error.code)}: {error}", code=EXIT_REFUSED), f"{name_of(error.code)}: {error}"
     except StorageUnavailable as error:
         return fail(f"the clearing's database is unavailable, nothing was changed; try again ({error})",
-                    code=EXIT_REFUSED)
+                    code=EXIT_REFUSED), "the clearing's database is unavailable"
     except certificates.CertificateRefused as error:
-        return fail(str(error), code=EXIT_REFUSED)
+        return fail(str(error), code=EXIT_REFUSED), str(error)
+
+
+# What only reads (or serves); every other command is an operator action and is logged.
+READING = {("serve",), ("participants", "list"), ("participants", None), ("audit-verify",), ("audit", "list"),
+           ("audit", "show"), ("transfers",), ("transfer",), ("windows", "list"), ("windows", "show"),
+           ("report",), ("reconcile",), ("export",), ("funds", "list"), ("certificates", "list"),
+           ("certificates", None)}
+
+
+def _log_operator_action(args, code: int, refusal: str) -> None:
+    """One log line for an operator action that was done (exit 0) or refused (exit 1); bad
+    input (exit 2) changed nothing and reached nothing."""
+    has_action = args.command in ("participants", "audit", "windows", "funds", "certificates")
+    path = (args.command, getattr(args, "action", None)) if has_action else (args.command,)
+    if path in READING or code not in (EXIT_OK, EXIT_REFUSED):
+        return
+    operator.log_action(" ".join(part for part in path if part), operator=getattr(args, "operator", None)
+                        or operator.operator_name(), result="done" if code == EXIT_OK else "refused",
+                        reason=getattr(args, "reason", None) or "", detail=refusal,
+                        bank=getattr(args, "bank_id", None), window_id=getattr(args, "window", None),
+                        movement_id=getattr(args, "movement_id", None))
 
 
 def _init(args) -> int:
@@ -219,8 +264,10 @@ def _admit(args) -> int:
 
 
 def _serve(args) -> int:
-    clearing = Clearing(ClearingConfig.load(args.home))
+    config = ClearingConfig.load(args.home)
     stop_signals = StopSignals()
+    lock = _hold_serve_lock(config)
+    clearing = Clearing(config)
     port = clearing.start()
     print(f"clearing listening on port {port}", flush=True)
     if clearing.console is not None:
@@ -229,8 +276,21 @@ def _serve(args) -> int:
               f"web console at {clearing.console.address} (the operator's client certificate)", flush=True)
     stop_signals.wait()
     clearing.stop()
+    lock.release()
     print("clearing stopped", flush=True)
     return EXIT_OK
+
+
+def _hold_serve_lock(config: ClearingConfig) -> ServeLock:
+    """One serve per home and listen address (port 0 cannot collide), one per SQLite file; never a
+    PostgreSQL lock: several clearing processes share that database (docs/scale-out.md)."""
+    lock = ServeLock("fedmall-clearing")
+    host, _, port = config.listen_address.rpartition(":")
+    if port != "0":
+        name = "".join(c if c.isalnum() or c in ".-" else "_" for c in f"{host}_{port}")
+        lock.hold_file(config.home / f"serve-{name}.lock", what=f"the home {config.home} at {config.listen_address}")
+    lock.hold_sqlite_file(config.database_url)
+    return lock
 
 
 def _participants(args) -> int:

@@ -16,6 +16,7 @@
     [console]   the operator's web console, off without this section (clearing.console.settings):
                 listen_address = "127.0.0.1:7080", authentication = "token" | "certificate",
                 session_s = 28800, login_token_s = 600
+    [log]       level, format, file of the log lines (fedmall.logs; optional, every key defaults)
 
 Overrides: FEDMALL_CLEARING_LISTEN_ADDRESS, FEDMALL_CLEARING_DATABASE_URL.
 """
@@ -25,7 +26,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedmall import budgets, database
+from fedmall import budgets, database, logs, pki
 from fedmall.config_file import ConfigError, TomlFile, load_signing_key, read_toml
 from fedmall.envelope import SigningKey
 
@@ -42,6 +43,7 @@ KNOWN_KEYS = {
     budgets.SECTION: frozenset({"requests_per_s", "requests_burst", "request_bytes_per_s", "request_bytes_burst",
                                 "calls_in_flight_max"}),
     console_settings.SECTION: console_settings.KEYS,
+    logs.SECTION: logs.KEYS,
 }
 DEFAULT_BUDGET = budgets.Budget(
     requests=budgets.Rate(per_s=limits.budget_requests_per_s_default, burst=limits.budget_requests_burst_default),
@@ -63,6 +65,7 @@ class ClearingConfig:
     window_close_interval_s: int
     budget: budgets.Budget = DEFAULT_BUDGET
     console: console_settings.ConsoleSettings | None = None   # None: the web console is off.
+    log: logs.FileSettings = logs.FileSettings()
 
     @classmethod
     def load(cls, home: Path) -> "ClearingConfig":
@@ -73,8 +76,10 @@ class ClearingConfig:
         file = read_toml(path)
         file.check_known(KNOWN_KEYS)
         identity, section = file.section("identity"), file.section("clearing")
-        if identity.text("role") != "clearing":
-            raise ConfigError(f"{path}: [identity].role must be 'clearing'")
+        # A bank's or the operator's fedmall.toml is not the clearing's.
+        for key, expected in (("party_id", pki.CLEARING.party_id), ("role", pki.CLEARING.role)):
+            if identity.text(key) != expected:
+                raise ConfigError(f"{path}: [identity].{key} must be '{expected}', not {identity.values[key]!r}")
         database_url = os.environ.get("FEDMALL_CLEARING_DATABASE_URL") or section.text("database_url", required=False) \
             or database.sqlite_url(home / "clearing.db")
         interval_s = section.integer("window_close_interval_s", default=0, low=0, high=WINDOW_CLOSE_INTERVAL_S_MAX)
@@ -88,6 +93,7 @@ class ClearingConfig:
             window_close_interval_s=interval_s,
             budget=read_budget(file),
             console=console_settings.read(file),
+            log=logs.read_section(file, home),
         )
 
     def signing_key(self) -> SigningKey:

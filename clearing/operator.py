@@ -2,15 +2,19 @@
 
 Commands that work on the clearing's database directly (rather than through the admin
 gRPC service and the operator's certificate) record the operator's name and a reason
-in the audit entry of every change they make.
+in the audit entry of every change they make. Every operator action, done or refused,
+from a command or the admin gRPC, is also one log line (log_action), with the operator,
+the bank, the window or movement it touched and its result as fields.
 """
 from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 from dataclasses import dataclass
 
+from fedmall import logs
 from fedmall.results import FedmallError
 from fedmall.text import text_problem
 from fedmall.v1 import result_pb2 as rc
@@ -18,6 +22,8 @@ from fedmall.v1 import result_pb2 as rc
 NAME_LENGTH_MAX = 64
 REASON_LENGTH_MAX = 500
 OPERATOR_ENVIRONMENT = "FEDMALL_OPERATOR"
+
+log = logging.getLogger("fedmall.clearing.operator")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def from_args(args: argparse.Namespace) -> OperatorAction:
     return checked(args.operator, args.reason)
+
+
+def log_action(action: str, *, operator: str, result: str, reason: str = "", detail: str = "", **ids) -> None:
+    """One line for an operator action: `operator alice: participants set-cap: OK`; ids are its
+    fields (bank, window_id, movement_id...), empty ones left out."""
+    fields = {key: value for key, value in ids.items() if value not in (None, "")}
+    log.info("operator %s: %s: %s%s", operator or "?", action, result, f" ({detail})" if detail else "",
+             extra=logs.fields(operator=operator, action=action, result=result,
+                               **({"reason": reason} if reason else {}), **fields))
+
+
+def operator_name() -> str:
+    """Who runs a command that takes no --operator: $FEDMALL_OPERATOR, else the login name."""
+    return os.environ.get(OPERATOR_ENVIRONMENT) or login_name()
 
 
 def login_name() -> str:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from fedmall import budgets, pki, revocation, tls
+from fedmall import budgets, logs, pki, revocation, tls
 from fedmall.pki import Identity
 from fedmall.config_file import ConfigError, load_tls
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc
@@ -116,6 +116,7 @@ class Clearing:
         self._sweeper.start()
         self._scheduler.start()
         self._certificate_watch.start()
+        log.info("clearing listening on port %d", self.port)
         return self.port
 
     def _refused_fingerprints(self) -> set[str]:
@@ -146,7 +147,7 @@ class Clearing:
         while not self._stopping.wait(interval_s):
             try:
                 while (expired := self.transfers.expire_due()) > 0:
-                    log.info("expired %d reserved transfers", expired)
+                    log.info("expired %d reserved transfers", expired, extra=logs.fields(transfers=expired))
             except Exception:  # The sweeper must outlive a transient database error.
                 log.exception("expiry sweep failed; retrying")
 
@@ -157,9 +158,11 @@ class Clearing:
         while not self._stopping.wait(WINDOW_CHECK_INTERVAL_S):
             try:
                 if interval_ms and (closed := self.windows.close(open_for_ms_min=interval_ms)):
-                    log.info("closed settlement window %d on schedule; window %d is open", *closed)
+                    log.info("closed settlement window %d on schedule; window %d is open", *closed,
+                             extra=logs.fields(window_id=closed[0], open_window_id=closed[1]))
                 for window_id in self.windows.issue_closed():
-                    log.info("issued report and statements of window %d", window_id)
+                    log.info("issued report and statements of window %d", window_id,
+                             extra=logs.fields(window_id=window_id))
             except Exception:  # The scheduler must outlive a transient database error.
                 log.exception("window scheduling failed; retrying")
 

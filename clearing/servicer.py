@@ -10,7 +10,7 @@ import time
 import grpc
 import sqlalchemy as sa
 
-from fedmall import limits
+from fedmall import limits, logs, money
 from fedmall.envelope import Envelope
 from fedmall.gate import CallerGate, Refusal, split_method
 from fedmall.pki import Identity
@@ -44,15 +44,25 @@ def _identity(context: grpc.ServicerContext, role: str) -> Identity:
 
 
 def _log_results(kind: str, peer: str, results) -> None:
-    """One summary line per batch, and one line per refused item naming its transfer id."""
+    """One summary line per batch with its transfer ids (a bounded list at info, all at debug),
+    and one line per refused item naming its transfer id and result code."""
     counts: dict[str, int] = {}
+    accepted: list[str] = []
     for r in results:
         counts[name_of(r.result)] = counts.get(name_of(r.result), 0) + 1
-        if r.result not in (rc.RESULT_CODE_OK, rc.RESULT_CODE_EXISTS):
+        if r.result in (rc.RESULT_CODE_OK, rc.RESULT_CODE_EXISTS):
+            accepted.append(r.transfer_id)
+        else:
             # The id as the member sent it, quoted and cut: it may be exactly what was refused.
-            log.info("%s %r from %s refused: %s", kind, r.transfer_id[:limits.uuid_length + 4], peer,
-                     name_of(r.result))
-    log.info("%s batch from %s: %s", kind, peer, ", ".join(f"{n} {c}" for c, n in sorted(counts.items())))
+            transfer_id = r.transfer_id[:limits.uuid_length + 4]
+            log.info("%s %r from %s refused: %s", kind, transfer_id, peer, name_of(r.result),
+                     extra=logs.fields(transfer_id=transfer_id, bank=peer, result=name_of(r.result)))
+    summary = ", ".join(f"{n} {c}" for c, n in sorted(counts.items()))
+    log.info("%s batch from %s: %s", kind, peer, summary,
+             extra=logs.fields(bank=peer, transfers=len(results), **logs.bounded_ids(accepted)))
+    if accepted and log.isEnabledFor(logging.DEBUG):
+        log.debug("%s batch from %s: every transfer id", kind, peer,
+                  extra=logs.fields(bank=peer, transfers=len(results), transfer_ids=accepted))
 
 
 def _transfer_results(results) -> list[clearing_pb2.TransferResult]:
@@ -124,12 +134,14 @@ class MembershipGate(CallerGate):
             return Refusal(f"{identity.party_id} left the consortium")
         if status == rules.ONBOARDING:
             if self._registry.record_connected(identity.party_id):
-                log.info("%s connected for the first time: now active", identity.party_id)
+                log.info("%s connected for the first time: now active", identity.party_id,
+                         extra=logs.fields(bank=identity.party_id))
             status = rules.ACTIVE
         code = rules.call_refusal(status, split_method(method)[1])
         if code == rc.RESULT_CODE_OK:
             return None
-        log.info("%s from %s refused: %s", split_method(method)[1], identity.party_id, name_of(code))
+        log.info("%s from %s refused: %s", split_method(method)[1], identity.party_id, name_of(code),
+                 extra=logs.fields(bank=identity.party_id, result=name_of(code)))
         return Refusal(f"{identity.party_id} is {status}: {name_of(code)}", result=code)
 
 
@@ -165,7 +177,8 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         try:
             results = submit(envelope, peer=peer)
         except FedmallError as error:
-            log.warning("%s batch from %s refused: %s", kind, peer, name_of(error.code))
+            log.warning("%s batch from %s refused: %s", kind, peer, name_of(error.code),
+                        extra=logs.fields(bank=peer, result=name_of(error.code)))
             return response_class(result=error.code)
         _log_results(kind, peer, results)
         return response_class(result=rc.RESULT_CODE_OK, results=_transfer_results(results))
@@ -186,12 +199,21 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         cursor = max(request.after_sequence, 0)
         if cursor:
             self._registry.record_acknowledged(peer, cursor)
-        idle_timeout_s = limits.stream_idle_poll_ms / 1000
         # One stream per bank: a new one (a reconnect) ends the old, so dead or repeated
         # streams cannot pile up and hold the server's threads.
         with self._streams_lock:
             generation = self._stream_generation[peer] = self._stream_generation.get(peer, 0) + 1
         self._bell.ring([peer])  # Wake the old stream so it sees it was replaced.
+        log.info("%s opened its delivery stream after sequence %d%s", peer, cursor,
+                 " (a reconnect: it replaces the one before)" if generation > 1 else "",
+                 extra=logs.fields(bank=peer, after_sequence=cursor, stream=generation))
+        try:
+            yield from self._deliveries(context, peer, cursor=cursor, generation=generation)
+        finally:
+            log.info("delivery stream of %s ended", peer, extra=logs.fields(bank=peer, stream=generation))
+
+    def _deliveries(self, context, peer: str, *, cursor: int, generation: int):
+        idle_timeout_s = limits.stream_idle_poll_ms / 1000
         while context.is_active() and not self._stopping.is_set() and self._stream_generation[peer] == generation:
             rings = self._bell.rings(peer)
             with self._store.read() as connection:
@@ -250,7 +272,8 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         try:
             result = self._windows.record_reconciliation(request.envelope, peer=peer)
         except FedmallError as error:
-            log.warning("reconciliation from %s refused: %s (%s)", peer, name_of(error.code), error)
+            log.warning("reconciliation from %s refused: %s (%s)", peer, name_of(error.code), error,
+                        extra=logs.fields(bank=peer, result=name_of(error.code)))
             result = error.code
         return clearing_pb2.SubmitReconciliationResponse(result=result)
 
@@ -259,6 +282,8 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         try:
             result = self._registry.change_signing_key(request.envelope, peer=peer)
         except FedmallError as error:
+            log.warning("signing key change from %s refused: %s (%s)", peer, name_of(error.code), error,
+                        extra=logs.fields(bank=peer, result=name_of(error.code)))
             result = error.code
         return clearing_pb2.ChangeSigningKeyResponse(result=result)
 
@@ -283,13 +308,19 @@ class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
         self._funds = funds
         self._windows = windows
 
-    def _funds_call(self, context, reason: str, change, response_class):
+    def _funds_call(self, context, reason: str, change, response_class, *, bank_id: str = "", movement_id: str = ""):
         """Run a funds change as the operator the certificate names, with the request's reason."""
         identity = _identity(context, "operator")
+        action = response_class.DESCRIPTOR.name.removesuffix("Response")
         try:
             done = change(operator.checked(identity.party_id, reason))
         except FedmallError as error:
+            operator.log_action(action, operator=identity.party_id, result=name_of(error.code), reason=reason,
+                                detail=str(error), bank=bank_id, movement_id=movement_id)
             return response_class(result=error.code)
+        operator.log_action(action, operator=identity.party_id, result=name_of(done.result), reason=reason,
+                            bank=done.movement.bank_id, movement_id=done.movement.movement_id,
+                            amount=money.format_money(done.movement.amount_minor, done.movement.currency))
         response = response_class(result=done.result, state=FUNDS_STATES[done.movement.state])
         if done.movement.window_id is not None and "statement_window_id" in response_class.DESCRIPTOR.fields_by_name:
             response.statement_window_id = done.movement.window_id
@@ -302,7 +333,8 @@ class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
             return response_class(result=rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED)
         return self._funds_call(context, request.reason, lambda action: record(
             movement_id=terms.movement_id, bank_id=terms.bank_id, amount_minor=terms.amount.amount_minor,
-            external_reference=terms.external_reference, action=action), response_class)
+            external_reference=terms.external_reference, action=action), response_class,
+            bank_id=terms.bank_id, movement_id=terms.movement_id)
 
     def RecordFundsIn(self, request, context):
         return self._record(context, request, self._funds.record_funds_in, clearing_pb2.RecordFundsInResponse)
@@ -312,18 +344,22 @@ class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
 
     def CommitFundsOut(self, request, context):
         return self._funds_call(context, request.reason, lambda action: self._funds.commit_funds_out(
-            request.movement_id, action=action), clearing_pb2.CommitFundsOutResponse)
+            request.movement_id, action=action), clearing_pb2.CommitFundsOutResponse, movement_id=request.movement_id)
 
     def AbortFundsOut(self, request, context):
         return self._funds_call(context, request.reason, lambda action: self._funds.abort_funds_out(
-            request.movement_id, action=action), clearing_pb2.AbortFundsOutResponse)
+            request.movement_id, action=action), clearing_pb2.AbortFundsOutResponse, movement_id=request.movement_id)
 
     def _set_status(self, request, context, status: str) -> int:
-        _identity(context, "operator")
+        identity = _identity(context, "operator")
+        action = "SuspendParticipant" if status == rules.SUSPENDED else "ResumeParticipant"
         try:
             self._registry.set_status(request.bank_id, status)
         except FedmallError as error:
+            operator.log_action(action, operator=identity.party_id, result=name_of(error.code), detail=str(error),
+                                bank=request.bank_id)
             return error.code
+        operator.log_action(action, operator=identity.party_id, result="OK", bank=request.bank_id)
         return rc.RESULT_CODE_OK
 
     def SuspendParticipant(self, request, context):
@@ -340,28 +376,39 @@ class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
             change = self._registry.set_net_debit_cap(request.bank_id, cap_minor=request.cap.amount_minor,
                                                       currency=request.cap.currency, action=action)
         except FedmallError as error:
+            operator.log_action("SetNetDebitCap", operator=identity.party_id, result=name_of(error.code),
+                                reason=request.reason, detail=str(error), bank=request.bank_id)
             return clearing_pb2.SetNetDebitCapResponse(result=error.code)
-        unchanged = change.audit_sequence is None
-        return clearing_pb2.SetNetDebitCapResponse(result=rc.RESULT_CODE_EXISTS if unchanged else rc.RESULT_CODE_OK)
+        result = rc.RESULT_CODE_EXISTS if change.audit_sequence is None else rc.RESULT_CODE_OK
+        operator.log_action("SetNetDebitCap", operator=identity.party_id, result=name_of(result),
+                            reason=request.reason, bank=request.bank_id,
+                            cap=money.format_money(request.cap.amount_minor, request.cap.currency))
+        return clearing_pb2.SetNetDebitCapResponse(result=result)
 
     def CloseWindow(self, request, context):
         """As `fedmall-clearing windows close`: close, open the next, issue the closed one."""
-        _identity(context, "operator")
+        identity = _identity(context, "operator")
         try:
             closed, opened = self._windows.close(window_id=request.window_id or None)
             self._windows.issue(closed)
         except FedmallError as error:
+            operator.log_action("CloseWindow", operator=identity.party_id, result=name_of(error.code),
+                                window_id=request.window_id or "")
             return clearing_pb2.CloseWindowResponse(result=error.code)
+        operator.log_action("CloseWindow", operator=identity.party_id, result="OK", window_id=closed)
         return clearing_pb2.CloseWindowResponse(result=rc.RESULT_CODE_OK, closed_window_id=closed,
                                                 opened_window_id=opened)
 
     def SettleWindow(self, request, context):
         """As `fedmall-clearing settle` without an override: a dispute is never overridden here."""
-        _identity(context, "operator")
+        identity = _identity(context, "operator")
         try:
             nets = self._windows.settle(request.window_id)
         except FedmallError as error:
+            operator.log_action("SettleWindow", operator=identity.party_id, result=name_of(error.code),
+                                window_id=request.window_id)
             return clearing_pb2.SettleWindowResponse(result=error.code)
+        operator.log_action("SettleWindow", operator=identity.party_id, result="OK", window_id=request.window_id)
         return clearing_pb2.SettleWindowResponse(result=rc.RESULT_CODE_OK, nets=[settlement_pb2.NetPosition(
             bank_id=row.bank_id, debits=money_pb2.Money(amount_minor=row.debits_minor, currency=row.currency),
             credits=money_pb2.Money(amount_minor=row.credits_minor, currency=row.currency),

@@ -5,12 +5,23 @@ from __future__ import annotations
 import functools
 import logging
 
-from fedmall.results import FedmallError
+from fedmall import logs
+from fedmall.results import FedmallError, name_of
 from fedmall.tls import peer_identity
 from fedmall.v1 import result_pb2
 
 log = logging.getLogger(__name__)
 DETAIL_LENGTH_MAX = 200
+# A request's fields that name what a refusal was about, carried into its log line.
+ID_FIELDS = ("transfer_id", "order_id", "window_id", "loan_id", "merchant_id", "account_id")
+
+
+def _ids_of(request, context) -> dict:
+    """The caller's bank (a peer's certificate) and the ids the request names, for the log line."""
+    present = request.DESCRIPTOR.fields_by_name
+    ids = {name: getattr(request, name) for name in ID_FIELDS if name in present and getattr(request, name)}
+    identity = peer_identity(context)
+    return {**ids, **({"bank": identity.party_id} if identity is not None else {})}
 
 
 def answers_errors(response_class):
@@ -23,7 +34,8 @@ def answers_errors(response_class):
             try:
                 return method(self, request, context)
             except FedmallError as error:
-                log.info("%s refused: %s", method.__name__, error)
+                log.info("%s refused: %s", method.__name__, error,
+                         extra=logs.fields(result=name_of(error.code), **_ids_of(request, context)))
                 response = response_class(result=error.code)
                 if has_detail:
                     response.detail = str(error)[:DETAIL_LENGTH_MAX]

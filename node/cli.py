@@ -9,6 +9,10 @@
     merchant credit       node.credit.cli: credit offer | apply | loans | loan | payoff | book
     the certificate       node.certificate_cli: csr | install-certificate (no fedmall.toml needed)
 
+Every command takes --home (the node's home, its credentials bundle folder) and the log
+flags (fedmall.logs) before or after its name. serve refuses to start while another serve
+holds the home or its database (fedmall.serve_lock): exit 1, naming the holder.
+
 The commands that call the node use its own services over mTLS with the bundle's
 credentials (node.client). Bad input: a message on stderr, exit 2. A refusal: its result
 code name (and the node's detail, when the command has one) on stderr, exit 1.
@@ -17,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from typing import Callable
 
 import sqlalchemy as sa
 
+from fedmall import command_line, logs
+from fedmall.serve_lock import AlreadyServing, ServeLock
 from fedmall.stop_signals import StopSignals
 
 from node import certificate_cli, command_output
@@ -33,6 +38,9 @@ from node.config import ConfigError, NodeConfig, load_config
 from node.credit import cli as credit_cli
 from node.credit.loan_views import loan_book_problems
 from node.market import cli as market_cli
+
+
+SERVE_LOCK_FILE = "serve.lock"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     market_cli.add_commands(commands)
     credit_cli.add_commands(commands)
     certificate_cli.add_commands(commands)
+    command_line.add_common_options(parser, home_help="the node's home: its credentials bundle folder")
     return parser
 
 
@@ -75,12 +84,17 @@ def _serve(args, config: NodeConfig) -> None:
     from node.server import build_node  # Only serve needs the whole node.
 
     stop_signals = StopSignals()
+    lock = ServeLock("fedmall-node")  # Before anything opens the database: held until the process ends.
+    lock.hold_file(config.home / SERVE_LOCK_FILE, what=f"the home {config.home}")
+    lock.hold_sqlite_file(config.database_url)
+    lock.hold_postgresql(config.database_url, name="fedmall-node serve")  # One node per database.
     node = build_node(config, accept_database_behind=args.accept_database_behind)
     port = node.start()
     host = config.listen_address.rsplit(":", 1)[0]
     print(f"node {config.bank_id} listening on {host}:{port}", flush=True)
     stop_signals.wait()
     node.stop()  # In-flight calls finish first (node.server).
+    lock.release()
 
 
 def _with_client(group_commands: dict) -> Callable[[argparse.Namespace, NodeConfig], None]:
@@ -99,17 +113,25 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.command == "serve" else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    return command_line.run(_parser(), argv, _main)
+
+
+def _main(args) -> int:
+    serving = args.command == "serve"
     try:
+        logs.configure(logs.resolve(args), serving=serving)  # Until fedmall.toml is read.
         if args.command in certificate_cli.COMMANDS:  # A new bank's home has no fedmall.toml yet.
             certificate_cli.COMMANDS[args.command](args)
         else:
-            COMMANDS[args.command](args, load_config(args.home))
+            config = load_config(args.home)
+            logs.configure(logs.resolve(args, from_file=config.log), serving=serving)
+            COMMANDS[args.command](args, config)
     except (command_output.BadInput, ConfigError) as error:
         print(f"fedmall-node: {error}", file=sys.stderr)
         return 2
+    except AlreadyServing as error:
+        print(f"fedmall-node: {error}", file=sys.stderr)
+        return 1
     except command_output.Refused as refusal:
         name = code_name(refusal.code)
         print(f"{name}: {refusal.detail}" if refusal.detail else name, file=sys.stderr)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from pathlib import Path
 
 from fedmall.money import MoneyError, check_currency, format_amount, parse_amount
 from fedmall.results import name_of
@@ -14,9 +13,8 @@ from fedmall.v1 import money_pb2
 
 
 def add_command(parent: argparse._SubParsersAction, name: str, help_text: str) -> argparse.ArgumentParser:
-    """A command taking the bundle folder (--home) and machine-readable output (--json)."""
+    """A command with machine-readable output (--json); node.cli gives every command --home."""
     sub = parent.add_parser(name, help=help_text)
-    sub.add_argument("--home", type=Path, required=True, help="the node's credentials bundle folder")
     sub.add_argument("--json", action="store_true", help="machine-readable output")
     return sub
 

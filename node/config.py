@@ -13,6 +13,8 @@ The marketplace, as the seller's bank (node.market.seller_orders):
     [node].reservations_per_buyer_bank_max      open reservations one buyer bank may hold here
     [node].reserved_units_per_buyer_bank_max    units those reservations may hold
 
+[log] (optional): level, format and file of the node's log lines (fedmall.logs).
+
 [budget] (optional) is what each other member bank may ask of this node's peer services:
 requests, request bytes, calls in flight, quote items and quote misses (node.budgets).
 """
@@ -25,6 +27,7 @@ from typing import Mapping
 
 from fedmall import budgets as member_budgets
 from fedmall import limits as protocol
+from fedmall import logs
 from fedmall.config_file import ConfigError, load_signing_key, read_toml
 from fedmall.database import sqlite_url
 from fedmall.envelope import SigningKey
@@ -61,6 +64,8 @@ class NodeConfig:
     credit_policy_path: Path | None = None
     # What each other member bank may ask of the peer services (node.budgets).
     budget: member_budgets.Budget = budgets.DEFAULT_BUDGET
+    # [log]: what fedmall.toml says of the log lines (the command line and environment come first).
+    log: logs.FileSettings = logs.FileSettings()
 
     @property
     def fulfilment_secret_path(self) -> Path:
@@ -88,6 +93,7 @@ KNOWN_KEYS = {
                        "reservations_per_buyer_bank_max", "reserved_units_per_buyer_bank_max",
                        "cancelled_unplaced_per_bank_max"}),
     member_budgets.SECTION: budgets.KEYS,
+    logs.SECTION: logs.KEYS,
 }
 AUTO_CONFIRM_AFTER_S_MAX = 365 * 24 * 3600
 SEARCH_DEADLINE_MS_MIN = 50
@@ -132,6 +138,7 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
             "reserved_units_per_buyer_bank_max", default=limits.reserved_units_per_buyer_bank_max_default,
             low=1, high=limits.product_stock_max),
         budget=budgets.read_budget(file),
+        log=logs.read_section(file, home),
     )
 
 

@@ -30,6 +30,7 @@ from typing import Callable
 import grpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from fedmall import logs
 from fedmall import budgets
 from fedmall.envelope import VerificationKey
 from fedmall.pki import Identity, TlsCredentials
@@ -116,7 +117,8 @@ class PeerDirectory:
             except Unavailable as error:
                 if participant is None:
                     raise
-                log.warning("participant %s from the last registry read: %s", bank_id, error)
+                log.warning("participant %s from the last registry read: %s", bank_id, error,
+                            extra=logs.fields(bank=bank_id))
             participant = self._cached(bank_id)
         if participant is None:
             raise Refused(result_pb2.RESULT_CODE_UNKNOWN_PARTICIPANT, f"{bank_id!r} is not a participant")
@@ -139,9 +141,10 @@ class PeerDirectory:
             self.refresh()
         except Unavailable as error:
             if not self._ever_read:
-                log.warning("cannot check caller %s: %s", bank_id, error)
+                log.warning("cannot check caller %s: %s", bank_id, error, extra=logs.fields(bank=bank_id))
                 return result_pb2.RESULT_CODE_UNAVAILABLE
-            log.warning("participant status of %s from the last registry read: %s", bank_id, error)
+            log.warning("participant status of %s from the last registry read: %s", bank_id, error,
+                        extra=logs.fields(bank=bank_id))
         participant = self._cached(bank_id)
         if participant is None:
             return result_pb2.RESULT_CODE_UNKNOWN_PARTICIPANT
@@ -210,12 +213,14 @@ class PeerDirectory:
             if error.code() == grpc.StatusCode.PERMISSION_DENIED:
                 raise Refused(result_pb2.RESULT_CODE_FORBIDDEN,
                               f"{payee_bank_id} quotes nothing to this bank: {error.details()}") from None
-            log.warning("quote from %s failed: %s", payee_bank_id, _failure(payee_bank_id, address, error))
+            log.warning("quote from %s failed: %s", payee_bank_id, _failure(payee_bank_id, address, error),
+                        extra=logs.fields(bank=payee_bank_id))
             self.call_failed()
             moved_to = self.participant(payee_bank_id).node_address  # Re-reads the registry.
             if moved_to == address:
                 raise Unavailable(_failure(payee_bank_id, address, error)) from None
-            log.info("%s moved from %s to %s; asking there", payee_bank_id, address, moved_to)
+            log.info("%s moved from %s to %s; asking there", payee_bank_id, address, moved_to,
+                     extra=logs.fields(bank=payee_bank_id))
             try:
                 response = self._quote_at(payee_bank_id, moved_to, items)
             except grpc.RpcError as again:

@@ -637,7 +637,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--transfers", type=int, default=20, help="random interbank payments (default 20)")
     parser.add_argument("--orders", type=int, default=60, help="marketplace orders the shoppers place (default 60)")
     parser.add_argument("--seed", type=int, default=7, help="the same seed gives the same outcomes (default 7)")
-    parser.add_argument("--home", type=Path, help="keep everything here (an empty or new folder)")
+    parser.add_argument("--home", type=Path, help="keep everything here (an empty or new folder); without it the "
+                                                  "federation runs in a temporary folder of which only logs/ is kept")
     parser.add_argument("--json", action="store_true", help="print only the JSON document on stdout")
     parser.add_argument("--keep", action="store_true",
                         help="keep the federation up after the run, until Ctrl-C, to look around in the web console")
@@ -707,10 +708,13 @@ def main() -> int:
     if data is None:
         data = report(run, as_json=args.json)
     if not data["invariants_ok"]:
-        print(f"logs kept in {home / 'logs'}", file=sys.stderr)
+        print(f"everything kept in {home}, logs in {home / 'logs'}", file=sys.stderr)
         return 1
-    if not args.home:
-        shutil.rmtree(home)
+    if not args.home:  # The databases and keys of a throwaway federation go; the logs it named stay.
+        for path in home.iterdir():
+            if path.name != "logs":
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+    print(f"logs kept in {home / 'logs'}", file=sys.stderr)
     return 0
 
 

@@ -23,3 +23,7 @@ def test_demo__two_banks_run_end_to_end_with_every_invariant_holding(tmp_path):
     assert credit["repaid_minor"] + credit["outstanding_minor"] == credit["disbursed_minor"] + credit["fees_minor"]
     assert document["settlement"]["breaks"] == 0
     assert document["console"].startswith("http://127.0.0.1:")  # The demo checked it answers.
+    logs = tmp_path / "demo" / "logs"  # The demo names its log folder; it is there after the run.
+    assert f"logs kept in {logs}" in finished.stderr
+    assert {"clearing.log", "bank-a.log", "bank-b.log"} <= {path.name for path in logs.iterdir()}
+    assert "clearing listening" in (logs / "clearing.log").read_text()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from fedmall import logs
 from fedmall.envelope import SigningKey
 from fedmall.results import name_of
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, result_pb2
@@ -40,6 +41,11 @@ class DecisionSubmitter:
         answered = [result.transfer_id for result in response.results if result.transfer_id in sent]
         for result in response.results:
             if result.result not in (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS):
-                log.info("decision on %s answered %s", result.transfer_id, name_of(result.result))
+                log.info("decision on %s answered %s", result.transfer_id, name_of(result.result),
+                         extra=logs.fields(transfer_id=result.transfer_id, result=name_of(result.result)))
+        log.info("%d decisions submitted, %d answered", count, len(answered),
+                 extra=logs.fields(transfers=count, **logs.bounded_ids(answered)))
+        if answered and log.isEnabledFor(logging.DEBUG):
+            log.debug("decisions answered: every transfer id", extra=logs.fields(transfer_ids=answered))
         self._notices.mark_decisions_sent(answered)
         return count == self._batch_max

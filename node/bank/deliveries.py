@@ -35,10 +35,11 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from google.protobuf.message import Message
 
+from fedmall import logs
 from fedmall.database import read_connection
 from fedmall import limits as protocol
 from fedmall.envelope import KeyLookup, open_envelope, pae
-from fedmall.results import FedmallError
+from fedmall.results import FedmallError, name_of
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, envelope_pb2, result_pb2, settlement_pb2, transfer_pb2
 
 from node import limits
@@ -155,7 +156,7 @@ class DeliveryApplier:
             self._settlement.apply_liquidity_movement(connection, message, now_ms=now_ms)
         elif message is None:
             log.warning("delivery %d carries %s, unknown to this node; kept, not applied",
-                        sequence, envelope.payload_type)
+                        sequence, envelope.payload_type, extra=logs.fields(sequence=sequence))
         return DeliveryOutcome(applied=True)
 
 
@@ -178,6 +179,7 @@ class DeliveryConsumer:
         self._lock = threading.Lock()
         self._call = None
         self._stopped = False
+        self._sessions = 0  # Stream sessions opened: every one after the first is a reconnect.
 
     def database_problem(self) -> str | None:
         """Why this database cannot be the one that applied this bank's stream so far, or None.
@@ -210,6 +212,9 @@ class DeliveryConsumer:
             if self._stopped:
                 return False
             self._call = self._clearing.StreamDeliveries(clearing_pb2.StreamDeliveriesRequest(after_sequence=cursor))
+            self._sessions += 1
+        log.info("delivery stream %s after sequence %d", "opened" if self._sessions == 1 else "reopened (a reconnect)",
+                 cursor, extra=logs.fields(after_sequence=cursor, stream=self._sessions))
         try:
             for response in self._call:
                 for delivery in response.deliveries:
@@ -229,7 +234,8 @@ class DeliveryConsumer:
             message = verify_delivery(delivery, bank_id=self._bank_id, keys=self._keys)
         except FedmallError as error:
             log.error("REFUSED delivery %d (%s) from the clearing: %s; cursor stays, will reconnect",
-                      delivery.sequence, delivery.envelope.payload_type, error)
+                      delivery.sequence, delivery.envelope.payload_type, error,
+                      extra=logs.fields(sequence=delivery.sequence, result=name_of(error.code)))
             raise DeliveryRefused(f"delivery {delivery.sequence}: {error}") from error
         outcome = self._applier.apply(sequence=delivery.sequence, envelope=delivery.envelope, message=message)
         if outcome.decisions:

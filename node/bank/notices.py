@@ -33,6 +33,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
+from fedmall import logs
 from fedmall.database import read_connection
 from fedmall import limits as protocol
 from fedmall import text, wellformed
@@ -85,7 +86,8 @@ class UnquotedRejects:
                 dropped = next(iter(waiting))
                 del waiting[dropped]
                 log.info("rejection of unquoted transfer %s from %s dropped (over %d waiting); it will expire",
-                         dropped, payer_bank_id, self._per_bank_max)
+                         dropped, payer_bank_id, self._per_bank_max,
+                         extra=logs.fields(transfer_id=dropped, bank=payer_bank_id))
 
     def oldest(self, limit: int) -> list[str]:
         with self._lock:
@@ -196,7 +198,9 @@ class NoticeService:
         self.unquoted.forget(changes.unquoted_aborted)
         unsolicited = len(changes.unquoted) + len(changes.unquoted_aborted)
         if changes.unquoted:
-            log.warning("%d transfers this bank never quoted: rejected, no row kept", len(changes.unquoted))
+            log.warning("%d transfers this bank never quoted: rejected, no row kept", len(changes.unquoted),
+                        extra=logs.fields(transfers=len(changes.unquoted), **logs.bounded_ids(
+                            [transfer_id for _, transfer_id in changes.unquoted])))
         return BatchApplied(decisions=len(changes.incoming_new) + len(changes.unquoted),
                             kept=unsolicited < len(batch.notices))
 
@@ -218,14 +222,15 @@ class NoticeService:
                 self._as_payee(notice, incoming, accounts, changes, now_ms=now_ms)
             else:
                 log.error("notice for transfer %s names neither payer nor payee %s; ignored",
-                          prepare.transfer_id, self._bank_id)
+                          prepare.transfer_id, self._bank_id, extra=logs.fields(transfer_id=prepare.transfer_id))
         return changes
 
     def _as_payer(self, notice, row, status: dict, changes: _Changes) -> None:
         transfer_id = notice.prepare.transfer_id
         if row is None:
             log.error("notice %s for unknown outgoing transfer %s; ignored",
-                      transfer_pb2.TransferState.Name(notice.state), transfer_id)
+                      transfer_pb2.TransferState.Name(notice.state), transfer_id,
+                      extra=logs.fields(transfer_id=transfer_id))
             return
         current = status[transfer_id]
         if notice.state == RESERVED_STATE and current == PENDING:
@@ -244,7 +249,7 @@ class NoticeService:
             changes.outgoing_aborted.append((row, notice.result))
         elif notice.state == COMMITTED_STATE and current == ABORTED:
             log.error("clearing committed outgoing transfer %s that this node aborted; needs an operator",
-                      transfer_id)
+                      transfer_id, extra=logs.fields(transfer_id=transfer_id))
 
     def _as_payee(self, notice, incoming: dict, accounts: dict, changes: _Changes, *, now_ms: int) -> None:
         prepare = notice.prepare
@@ -259,7 +264,9 @@ class NoticeService:
             decision = decide(prepare, accounts.get(prepare.payee_account), self._key)
             if decision.result == result_pb2.RESULT_CODE_INVALID_FIELD:
                 log.error("incoming transfer %r breaks the contract (%s); rejected",
-                          transfer_id[:protocol.uuid_length + 4], wellformed.prepare_problem(prepare))
+                          transfer_id[:protocol.uuid_length + 4], wellformed.prepare_problem(prepare),
+                          extra=logs.fields(transfer_id=transfer_id[:protocol.uuid_length + 4],
+                                            bank=prepare.payer_bank_id))
             row = _incoming_row(prepare, now_ms=now_ms,
                                 status=ACCEPTED if decision.result == OK else REJECTED,
                                 reject_reason=result_pb2.RESULT_CODE_UNSPECIFIED if decision.result == OK else decision.result,
@@ -276,10 +283,12 @@ class NoticeService:
             if row["status"] not in (ACCEPTED, REJECTED):
                 return
             if row["status"] == REJECTED:
-                log.error("clearing committed incoming transfer %s that this node rejected", transfer_id)
+                log.error("clearing committed incoming transfer %s that this node rejected", transfer_id,
+                          extra=logs.fields(transfer_id=transfer_id, bank=prepare.payer_bank_id))
             account = accounts.get(row["payee_account_id"])
             if account is None or account.internal:
-                log.error("cannot credit incoming transfer %s: no account %s", transfer_id, row["payee_account_id"])
+                log.error("cannot credit incoming transfer %s: no account %s", transfer_id, row["payee_account_id"],
+                          extra=logs.fields(transfer_id=transfer_id, bank=prepare.payer_bank_id))
                 return
             row["status"] = COMMITTED
             row["window_id"] = notice.settlement_window_id or None

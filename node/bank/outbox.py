@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 
+from fedmall import logs
 from fedmall.envelope import SigningKey
 from fedmall.results import name_of
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, result_pb2, transfer_pb2
@@ -43,7 +44,9 @@ class OutboxSubmitter:
         if response.result in REFUSED_FOR_EVERY_PREPARE:
             # This bank may start no transfer now (it is suspended): each prepare is refused, as the
             # clearing would refuse it one by one, and reversed.
-            log.warning("clearing refused a batch of %d prepares: %s", len(prepares), name_of(response.result))
+            log.warning("clearing refused a batch of %d prepares: %s", len(prepares), name_of(response.result),
+                        extra=logs.fields(result=name_of(response.result), transfers=len(prepares),
+                                          **logs.bounded_ids([prepare.transfer_id for prepare in prepares])))
             self._transfers.record_prepare_results([(prepare.transfer_id, response.result) for prepare in prepares])
             return len(prepares) == self._batch_max
         if response.result != result_pb2.RESULT_CODE_OK:
@@ -52,8 +55,16 @@ class OutboxSubmitter:
         submitted = {prepare.transfer_id for prepare in prepares}
         results = [(result.transfer_id, result.result) for result in response.results
                    if result.transfer_id in submitted]
+        accepted = []
         for transfer_id, code in results:
-            if code not in (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS):
-                log.info("prepare %s refused by the clearing: %s", transfer_id, name_of(code))
+            if code in (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS):
+                accepted.append(transfer_id)
+            else:
+                log.info("prepare %s refused by the clearing: %s", transfer_id, name_of(code),
+                         extra=logs.fields(transfer_id=transfer_id, result=name_of(code)))
+        log.info("%d prepares submitted, %d accepted", len(prepares), len(accepted),
+                 extra=logs.fields(transfers=len(prepares), **logs.bounded_ids(accepted)))
+        if accepted and log.isEnabledFor(logging.DEBUG):
+            log.debug("prepares accepted: every transfer id", extra=logs.fields(transfer_ids=accepted))
         self._transfers.record_prepare_results(results)
         return len(prepares) == self._batch_max

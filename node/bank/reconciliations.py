@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from fedmall import logs
 from fedmall.results import name_of
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, result_pb2
 
@@ -43,13 +44,15 @@ class ReconciliationSubmitter:
             if response.result in RETRY_LATER:
                 raise ClearingNotReady(f"reconciliation of window {window_id}: {name_of(response.result)}")
             if response.result in (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS):
-                log.info("reconciliation of window %d delivered: %s", window_id, name_of(response.result))
+                log.info("reconciliation of window %d delivered: %s", window_id, name_of(response.result),
+                         extra=logs.fields(window_id=window_id, result=name_of(response.result)))
             elif (response.result == result_pb2.RESULT_CODE_WINDOW_STATE_INVALID
                   and not self._settlement.statement_needs_answer(window_id)):
                 log.info("window %d was settled before this bank's answer arrived; it had no transfers in it, so "
-                         "none was needed", window_id)
+                         "none was needed", window_id, extra=logs.fields(window_id=window_id))
             else:
                 log.error("clearing REFUSED the reconciliation of window %d: %s; an operator should look",
-                          window_id, name_of(response.result))
+                          window_id, name_of(response.result),
+                          extra=logs.fields(window_id=window_id, result=name_of(response.result)))
             self._settlement.mark_reconciliation_sent(window_id, response.result)
         return len(pending) == self._batch_max

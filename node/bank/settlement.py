@@ -30,6 +30,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
+from fedmall import logs
 from fedmall.database import read_connection, sum_of
 from fedmall.envelope import SigningKey
 from fedmall import limits as protocol
@@ -296,7 +297,7 @@ class SettlementService:
                 received_at_unix_ms=now_ms))
         elif held != envelope.payload:
             log.error("statement page %d of window %d differs from the one held; the first is kept",
-                      statement.page_index, window_id)
+                      statement.page_index, window_id, extra=logs.fields(window_id=window_id))
             return False
         answered = connection.scalar(sa.select(store.reconciliations.c.window_id)
                                      .where(store.reconciliations.c.window_id == window_id))
@@ -305,7 +306,8 @@ class SettlementService:
         held_pages = connection.execute(sa.select(pages.c.page_count, pages.c.payload)
                                         .where(pages.c.window_id == window_id).order_by(pages.c.page_index)).all()
         if {row.page_count for row in held_pages} != {statement.page_count}:
-            log.error("statement pages of window %d disagree on the page count; not reconciled", window_id)
+            log.error("statement pages of window %d disagree on the page count; not reconciled", window_id,
+                      extra=logs.fields(window_id=window_id))
             return False
         if len(held_pages) < statement.page_count:
             return False
@@ -339,17 +341,19 @@ class SettlementService:
                                      opening_liquidity_minor=read_opening_liquidity(connection, window_id, currency))
         for found in answer.breaks:
             if found.kind == reconcile.STATEMENT_INCONSISTENT:
-                log.error("statement of window %d contradicts itself: %s", window_id, found.detail)
+                log.error("statement of window %d contradicts itself: %s", window_id, found.detail,
+                          extra=logs.fields(window_id=window_id))
         answer.withdraws_previous = withdraws_previous
         break_count = len(answer.breaks)
         if break_count > limits.reconciliation_breaks_max:
             log.error("window %d: %d breaks, the answer lists the first %d", window_id, break_count,
-                      limits.reconciliation_breaks_max)
+                      limits.reconciliation_breaks_max, extra=logs.fields(window_id=window_id, breaks=break_count))
             del answer.breaks[limits.reconciliation_breaks_max:]
         if break_count:
-            log.warning("window %d: DISPUTED with %d breaks", window_id, break_count)
+            log.warning("window %d: DISPUTED with %d breaks", window_id, break_count,
+                        extra=logs.fields(window_id=window_id, breaks=break_count))
         else:
-            log.info("window %d: statement agrees with the books", window_id)
+            log.info("window %d: statement agrees with the books", window_id, extra=logs.fields(window_id=window_id))
         envelope = self._signing_key.sign(answer)
         connection.execute(store.reconciliations.insert().values(
             window_id=window_id, envelope=envelope.SerializeToString(deterministic=True), break_count=break_count,
@@ -376,7 +380,8 @@ class SettlementService:
             amount_minor=abs(net_minor), currency=currency, window_id=settled.statement_window_id,
             settled_window_id=settled.window_id, external_reference="", recorded_at_unix_ms=settled.settled_at_unix_ms,
             entry_id=entry_id))
-        log.info("window %d settled: net %s", settled.window_id, format_money(net_minor, currency))
+        log.info("window %d settled: net %s", settled.window_id, format_money(net_minor, currency),
+                 extra=logs.fields(window_id=settled.window_id, net=format_money(net_minor, currency)))
 
     def apply_liquidity_movement(self, connection: sa.Connection, movement: settlement_pb2.LiquidityMovement, *,
                                  now_ms: int) -> None:
@@ -399,7 +404,9 @@ class SettlementService:
             settled_window_id=0, external_reference=movement.external_reference,
             recorded_at_unix_ms=movement.recorded_at_unix_ms, entry_id=movement.movement_id))
         log.info("liquidity %s: %s (%s)", "in" if change_minor > 0 else "out",
-                 format_money(abs(change_minor), currency), movement.external_reference)
+                 format_money(abs(change_minor), currency), movement.external_reference,
+                 extra=logs.fields(movement_id=movement.movement_id, window_id=movement.window_id,
+                                   amount=format_money(abs(change_minor), currency)))
 
     def apply_window_aborted(self, connection: sa.Connection, aborted: settlement_pb2.WindowAborted, *,
                              now_ms: int) -> None:
@@ -413,7 +420,8 @@ class SettlementService:
         for table in (store.statement_pages, store.reconciliations):
             connection.execute(table.delete().where(table.c.window_id == aborted.window_id))
         log.warning("window %d aborted; its transfers moved to window %d", aborted.window_id,
-                    aborted.moved_to_window_id)
+                    aborted.moved_to_window_id,
+                    extra=logs.fields(window_id=aborted.window_id, moved_to_window_id=aborted.moved_to_window_id))
 
     # The outbox, as the submitter sees it ------------------------------------------------
 

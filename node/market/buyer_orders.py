@@ -53,9 +53,10 @@ from typing import Callable, Sequence
 import grpc
 import sqlalchemy as sa
 
+from fedmall import logs
 from fedmall.database import read_connection
 from fedmall.envelope import SigningKey
-from fedmall.results import FedmallError
+from fedmall.results import FedmallError, name_of
 from fedmall.v1 import marketplace_pb2, money_pb2, result_pb2
 
 from node import fields, limits
@@ -413,7 +414,8 @@ class BuyerOrderService:
             row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
             unescrow(connection, row, now_ms=now_ms)
         elif moved.rowcount:
-            log.info("order %s: the seller refused the cancellation (%d); PAID again", order_id, code)
+            log.info("order %s: the seller refused the cancellation (%s); PAID again", order_id, name_of(code),
+                     extra=logs.fields(order_id=order_id, result=name_of(code)))
 
     def event_answered(self, connection: sa.Connection, event, code: int, *, now_ms: int) -> None:
         """In the event sender's transaction: a definitive answer to an event this bank sent."""
@@ -478,7 +480,8 @@ class BuyerOrderService:
             payee_bank_id=row.seller_bank_id, payee_account_id=row.settlement_account_id,
             amount_minor=row.total_minor, currency=row.currency, reference=f"order {order_id}"), internal_source=True)
         if outcome.result not in (OK, EXISTS):
-            log.info("release of order %s refused before it went out: %d", order_id, outcome.result)
+            log.info("release of order %s refused before it went out: %s", order_id, name_of(outcome.result),
+                     extra=logs.fields(order_id=order_id, result=name_of(outcome.result)))
             self._set_problem(order_id, row.release_attempt, outcome.result, "the release transfer was refused")
         return outcome.result
 
@@ -630,7 +633,8 @@ class BuyerOrderService:
         for row in rows:
             if not self._receive(row.order_id):
                 continue
-            log.info("order %s confirmed automatically", row.order_id)
+            log.info("order %s confirmed automatically", row.order_id,
+                     extra=logs.fields(order_id=row.order_id, bank=row.seller_bank_id))
             if row.seller_bank_id in failed_banks:
                 self._set_problem(row.order_id, 1, UNAVAILABLE, self._not_asked(row.seller_bank_id))
             elif self._release(row.order_id) in order_events.RETRY_CODES:
@@ -685,7 +689,8 @@ class BuyerOrderService:
                 release_retry_at_unix_ms=None, updated_at_unix_ms=self._now_ms()))
         if not moved.rowcount:
             return OK
-        log.info("order %s: release attempt %d", row.order_id, attempt)
+        log.info("order %s: release attempt %d", row.order_id, attempt,
+                 extra=logs.fields(order_id=row.order_id, bank=row.seller_bank_id))
         return self._release(row.order_id)
 
     def recover_step(self) -> bool:

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from fedmall import categories
+from fedmall import categories, logs
 from fedmall.database import read_connection
 from fedmall.v1 import marketplace_pb2, money_pb2, result_pb2
 
@@ -327,7 +327,8 @@ class CatalogueService:
                    for product in response.products[:limits.search_results_per_bank_max]]
         problems = [problem for _, problem in checked if problem is not None]
         if problems:
-            log.warning("search: %d products from %s left out: %s", len(problems), bank_id, problems[0])
+            log.warning("search: %d products from %s left out: %s", len(problems), bank_id, problems[0],
+                        extra=logs.fields(bank=bank_id))
         return [product_from_proto(product, bank_id=bank_id) for product, problem in checked if problem is None]
 
     def _ask(self, bank_id: str, request: marketplace_pb2.SearchCatalogueRequest, *,

@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol
 import grpc
 import sqlalchemy as sa
 
+from fedmall import logs
 from fedmall.database import read_connection
 from fedmall.results import FedmallError, name_of
 from fedmall.v1 import marketplace_pb2, marketplace_pb2_grpc, money_pb2, result_pb2
@@ -147,7 +148,9 @@ class OrderEventSender:
                 # an older node refuses the kind until its bank upgrades, and the escrow must come back.
                 if code not in RETRY_CODES:
                     log.warning("order %s: %s refused the %s event (%s); retrying", row.order_id,
-                                row.recipient_bank_id, marketplace_pb2.OrderEventKind.Name(row.kind), name_of(code))
+                                row.recipient_bank_id, marketplace_pb2.OrderEventKind.Name(row.kind), name_of(code),
+                                extra=logs.fields(order_id=row.order_id, bank=row.recipient_bank_id,
+                                                  result=name_of(code)))
                 failed[row.recipient_bank_id] = row
             else:
                 answered.append((row, code))
@@ -178,12 +181,13 @@ class OrderEventSender:
                 request_of(row), timeout=limits.rpc_timeout_ms / 1000)
         except grpc.RpcError as error:
             log.warning("order event %s to %s: %s; will retry", row.event_id, row.recipient_bank_id,
-                        error.code().name)
+                        error.code().name, extra=logs.fields(order_id=row.order_id, bank=row.recipient_bank_id))
             self._peers.call_failed()
             return result_pb2.RESULT_CODE_UNAVAILABLE
         except FedmallError as error:
             return error.code
         if response.result not in (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS):
             log.info("order event %s (%s) refused by %s: %s", row.event_id, row.order_id, row.recipient_bank_id,
-                     name_of(response.result))
+                     name_of(response.result), extra=logs.fields(order_id=row.order_id, bank=row.recipient_bank_id,
+                                                                 result=name_of(response.result)))
         return response.result

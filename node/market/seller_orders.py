@@ -42,6 +42,7 @@ from typing import Callable, Sequence
 
 import sqlalchemy as sa
 
+from fedmall import logs
 from fedmall.database import read_connection
 from fedmall.envelope import Envelope, KeyLookup
 from fedmall.v1 import result_pb2
@@ -172,7 +173,7 @@ def remember_cancelled_unplaced(connection: sa.Connection, *, buyer_bank_id: str
         connection.execute(table.delete().where(table.c.buyer_bank_id == buyer_bank_id,
                                                 table.c.order_id.in_(forgotten)))
         log.info("forgot %d cancellations of unplaced orders from %s (over %d)", len(forgotten), buyer_bank_id,
-                 per_bank_max)
+                 per_bank_max, extra=logs.fields(bank=buyer_bank_id))
 
 
 class SellerOrderService:
@@ -375,7 +376,8 @@ class SellerOrderService:
                 .order_by(table.c.placed_at_unix_ms).limit(limits.orders_per_step_max)).all()
         expired = [order_id for order_id in order_ids if self._expire(order_id, due_ms=due_ms)]
         if expired:
-            log.info("%d reservations expired unshipped: %s", len(expired), ", ".join(expired))
+            log.info("%d reservations expired unshipped: %s", len(expired), ", ".join(expired),
+                     extra=logs.fields(order_ids=expired))
             self._on_event_written()
         return len(order_ids) == limits.orders_per_step_max
 
@@ -473,7 +475,8 @@ class SellerOrderService:
             return EXISTS
         remember_cancelled_unplaced(connection, buyer_bank_id=sender_bank_id, order_id=order_id, event_id=event_id,
                                     now_ms=self._now_ms(), per_bank_max=self._cancelled_unplaced_per_bank_max)
-        log.info("order %s from %s cancelled before it arrived", order_id, sender_bank_id)
+        log.info("order %s from %s cancelled before it arrived", order_id, sender_bank_id,
+                 extra=logs.fields(order_id=order_id, bank=sender_bank_id))
         return OK
 
     # Refunds -------------------------------------------------------------------------------
@@ -589,7 +592,8 @@ class SellerOrderService:
         failed = [row.refund_id for row in rows if row.status == ABORTED or (
             row.status is None and now_ms - row.created_at_unix_ms > limits.refund_abandon_age_ms)]
         for refund_id in failed:
-            log.warning("refund %s failed: its transfer aborted or never went out", refund_id)
+            log.warning("refund %s failed: its transfer aborted or never went out", refund_id,
+                        extra=logs.fields(refund_id=refund_id))
             self._fail_refund(refund_id)
         committed = [row for row in rows if row.status == COMMITTED]
         if committed:  # The notice hook does this; here only if it was missed.

@@ -52,11 +52,13 @@ class TomlFile:
         for name, value in self.document.items():
             if name not in known:
                 raise ConfigError(f"{self.path}: unknown section [{name}] (known: {', '.join(sorted(known))})")
-            if isinstance(value, dict):
-                for key in value:
-                    if key not in known[name]:
-                        raise ConfigError(f"{self.path}: unknown key [{name}].{key} "
-                                          f"(known: {', '.join(sorted(known[name]))})")
+            if not isinstance(value, dict):
+                raise ConfigError(f"{self.path}: {name} must be a section ([{name}] and its keys below it), "
+                                  f"not {value!r}")
+            for key in value:
+                if key not in known[name]:
+                    raise ConfigError(f"{self.path}: unknown key [{name}].{key} "
+                                      f"(known: {', '.join(sorted(known[name]))})")
 
     def section(self, name: str) -> "Section":
         values = self.document.get(name)
