@@ -141,7 +141,6 @@ def _main(args) -> int:
                "suspend": _status, "resume": _status, "audit-verify": _audit_verify,
                "transfers": _transfers, "transfer": _transfer, "audit": _audit, "funds": _funds,
                "certificates": certificates_cli.run, "console-token": console_cli.run}.get(args.command)
-               "certificates": certificates_cli.run}.get(args.command)
     serving = args.command == "serve"
     try:
         logs.configure(logs.resolve(args), serving=serving)  # Until fedmall.toml is read.

@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "configuration.md"
 ROW = re.compile(r"^\| `\[(?P<section>\w+)\]` \| `(?P<key>\w+)` \| [^|]+ \| (?P<default>[^|]+?) \|", re.MULTILINE)
 SERVICES = {"fedmall-clearing": clearing_config.KNOWN_KEYS, "fedmall-node": node_config.KNOWN_KEYS}
-CONFIGURATION_CODE = ("clearing/config.py", "node/config.py", "proto/fedmall/logs.py", "clearing/operator.py")
+CONFIGURATION_CODE = ("clearing/config.py", "node/config.py", "proto/fedmall/logs.py", "clearing/operator.py",
+                      "clearing/console/settings.py")
 ENVIRONMENT = re.compile(r"FEDMALL_[A-Z_]+[A-Z]")
 REQUIRED = "required"
 
@@ -112,9 +113,12 @@ def test_documented_defaults__are_the_code_s(service, written):
             with pytest.raises(ConfigError, match=re.escape(f"[{section}].{key}")):
                 load(service, home, without)
             continue
-        with_default = copy.deepcopy(without)
-        with_default.setdefault(section, {})[key] = default_value(default)
-        assert load(service, home, with_default) == load(service, home, without), \
+        # The section stays in both: a section whose presence turns a part on ([console]) is on in both.
+        with_section = copy.deepcopy(without)
+        with_section.setdefault(section, {})
+        with_default = copy.deepcopy(with_section)
+        with_default[section][key] = default_value(default)
+        assert load(service, home, with_default) == load(service, home, with_section), \
             f"[{section}].{key} = {default} is not {service}'s default"
 
 
