@@ -296,6 +296,11 @@ class WindowService:
                 bank_id=row.bank_id, debits=_money(row.debits_minor, row.currency),
                 credits=_money(row.credits_minor, row.currency), net=_money(row.net_minor, row.currency))
                 for row in result.rows],
+            bilateral=[settlement_pb2.BilateralPosition(
+                bank_id=pair.bank_id, counterparty_bank_id=pair.counterparty_bank_id,
+                paid=_money(pair.paid_minor, pair.currency), received=_money(pair.received_minor, pair.currency),
+                net=_money(pair.net_minor, pair.currency), transfer_count=pair.transfer_count)
+                for pair in result.pairs],
             audit_head=settlement_pb2.AuditHead(sequence=head.sequence, entry_hash=head.entry_hash))
 
     def _statements(self, connection: sa.Connection, window_id: int, result: netting.Netting,

@@ -4,6 +4,7 @@ import grpc
 import warnings
 
 from fedmall.v1 import clearing_pb2 as fedmall_dot_v1_dot_clearing__pb2
+from fedmall.v1 import limits_pb2 as fedmall_dot_v1_dot_limits__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -94,6 +95,11 @@ class ClearingServiceStub:
                 request_serializer=fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesResponse.FromString,
                 _registered_method=True)
+        self.GetLimits = channel.unary_unary(
+                '/fedmall.v1.ClearingService/GetLimits',
+                request_serializer=fedmall_dot_v1_dot_limits__pb2.GetLimitsRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_limits__pb2.GetLimitsResponse.FromString,
+                _registered_method=True)
 
 
 class ClearingServiceServicer:
@@ -183,6 +189,14 @@ class ClearingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLimits(self, request, context):
+        """The bounds this clearing enforces (fedmall.limits): batch sizes, envelope bytes, field
+        lengths, amounts and the expiry window. Any participant may call it, in any status.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClearingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -240,6 +254,11 @@ def add_ClearingServiceServicer_to_server(servicer, server):
                     servicer.ListRevokedCertificates,
                     request_deserializer=fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesResponse.SerializeToString,
+            ),
+            'GetLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLimits,
+                    request_deserializer=fedmall_dot_v1_dot_limits__pb2.GetLimitsRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_limits__pb2.GetLimitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -544,6 +563,33 @@ class ClearingService:
             '/fedmall.v1.ClearingService/ListRevokedCertificates',
             fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesRequest.SerializeToString,
             fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingService/GetLimits',
+            fedmall_dot_v1_dot_limits__pb2.GetLimitsRequest.SerializeToString,
+            fedmall_dot_v1_dot_limits__pb2.GetLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,
