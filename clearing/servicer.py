@@ -10,7 +10,7 @@ import time
 import grpc
 import sqlalchemy as sa
 
-from fedmall import limits
+from fedmall import limits, served_limits
 from fedmall.envelope import Envelope
 from fedmall.gate import CallerGate, Refusal, split_method
 from fedmall.pki import Identity
@@ -56,7 +56,8 @@ def _log_results(kind: str, peer: str, results) -> None:
 
 
 def _transfer_results(results) -> list[clearing_pb2.TransferResult]:
-    return [clearing_pb2.TransferResult(transfer_id=r.transfer_id, result=r.result, state=r.state) for r in results]
+    return [clearing_pb2.TransferResult(transfer_id=r.transfer_id, result=r.result, state=r.state, field=r.field)
+            for r in results]
 
 
 class StorageFailures(grpc.ServerInterceptor):
@@ -175,11 +176,12 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         try:
             row = self._transfers.get(request.transfer_id, peer=peer)
         except FedmallError as error:
-            return clearing_pb2.GetTransferResponse(result=error.code)
+            return clearing_pb2.GetTransferResponse(result=error.code, field=error.field)
         return clearing_pb2.GetTransferResponse(
             result=rc.RESULT_CODE_OK, state=row.state,
             abort_reason=row.result if row.state == transfer_pb2.TRANSFER_STATE_ABORTED else rc.RESULT_CODE_OK,
-            prepare=transfer_pb2.Prepare.FromString(row.prepare_bytes))
+            prepare=transfer_pb2.Prepare.FromString(row.prepare_bytes),
+            payee_reason_code=row.payee_reason_code or rc.RESULT_CODE_UNSPECIFIED, payee_reason=row.payee_reason or "")
 
     def StreamDeliveries(self, request, context):
         peer = self._member(context)
@@ -251,7 +253,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
             result = self._windows.record_reconciliation(request.envelope, peer=peer)
         except FedmallError as error:
             log.warning("reconciliation from %s refused: %s (%s)", peer, name_of(error.code), error)
-            result = error.code
+            return clearing_pb2.SubmitReconciliationResponse(result=error.code, field=error.field)
         return clearing_pb2.SubmitReconciliationResponse(result=result)
 
     def ChangeSigningKey(self, request, context):
@@ -259,8 +261,12 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         try:
             result = self._registry.change_signing_key(request.envelope, peer=peer)
         except FedmallError as error:
-            result = error.code
+            return clearing_pb2.ChangeSigningKeyResponse(result=error.code, field=error.field)
         return clearing_pb2.ChangeSigningKeyResponse(result=result)
+
+    def GetLimits(self, request, context):
+        self._member(context)
+        return clearing_pb2.GetLimitsResponse(limits=served_limits.limits_message())
 
     def ListRevokedCertificates(self, request, context):
         self._member(context)
@@ -277,18 +283,22 @@ FUNDS_STATES = {"reserved": clearing_pb2.FUNDS_MOVEMENT_STATE_RESERVED,
                 "aborted": clearing_pb2.FUNDS_MOVEMENT_STATE_ABORTED}
 
 
+FUNDS_TERMS_FIELDS = frozenset(clearing_pb2.FundsMovementTerms.DESCRIPTOR.fields_by_name)
+
+
 class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
     def __init__(self, registry: Registry, funds: FundsService) -> None:
         self._registry = registry
         self._funds = funds
 
-    def _funds_call(self, context, reason: str, change, response_class):
+    def _funds_call(self, context, reason: str, change, response_class, *, has_terms: bool = False):
         """Run a funds change as the operator the certificate names, with the request's reason."""
         identity = _identity(context, "operator")
         try:
             done = change(operator.checked(identity.party_id, reason))
         except FedmallError as error:
-            return response_class(result=error.code)
+            in_terms = has_terms and error.field in FUNDS_TERMS_FIELDS
+            return response_class(result=error.code, field=f"terms.{error.field}" if in_terms else error.field)
         response = response_class(result=done.result, state=FUNDS_STATES[done.movement.state])
         if done.movement.window_id is not None and "statement_window_id" in response_class.DESCRIPTOR.fields_by_name:
             response.statement_window_id = done.movement.window_id
@@ -301,7 +311,7 @@ class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
             return response_class(result=rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED)
         return self._funds_call(context, request.reason, lambda action: record(
             movement_id=terms.movement_id, bank_id=terms.bank_id, amount_minor=terms.amount.amount_minor,
-            external_reference=terms.external_reference, action=action), response_class)
+            external_reference=terms.external_reference, action=action), response_class, has_terms=True)
 
     def RecordFundsIn(self, request, context):
         return self._record(context, request, self._funds.record_funds_in, clearing_pb2.RecordFundsInResponse)
@@ -339,6 +349,6 @@ class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
             change = self._registry.set_net_debit_cap(request.bank_id, cap_minor=request.cap.amount_minor,
                                                       currency=request.cap.currency, action=action)
         except FedmallError as error:
-            return clearing_pb2.SetNetDebitCapResponse(result=error.code)
+            return clearing_pb2.SetNetDebitCapResponse(result=error.code, field=error.field)
         unchanged = change.audit_sequence is None
         return clearing_pb2.SetNetDebitCapResponse(result=rc.RESULT_CODE_EXISTS if unchanged else rc.RESULT_CODE_OK)

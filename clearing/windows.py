@@ -361,7 +361,7 @@ class WindowService:
                 raise FedmallError(rc.RESULT_CODE_FORBIDDEN, "a member answers only for itself")
             problem = wellformed.reconciliation_problem(answer)
             if problem is not None:
-                raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, problem)
+                raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, problem.text, field=problem.field)
         except FedmallError as error:
             with self.store.write() as connection:
                 audit_envelopes.record_refusal(connection, envelope.SerializeToString(), peer=peer, code=error.code,

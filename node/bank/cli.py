@@ -102,13 +102,17 @@ def _show_account(args, response) -> None:
 
 def _show_transfer(args, response) -> None:
     abort_reason = code_name(response.abort_reason) if response.abort_reason else ""
+    payee_reason_code = code_name(response.payee_reason_code) if response.payee_reason_code else ""
     emit(args, dict(transfer_id=response.transfer_id, direction=response.direction, status=response.status,
                     amount_minor=response.amount.amount_minor, currency=response.amount.currency,
                     amount=format_amount(response.amount.amount_minor, response.amount.currency),
-                    counterparty_bank_id=response.counterparty_bank_id, abort_reason=abort_reason),
+                    counterparty_bank_id=response.counterparty_bank_id, abort_reason=abort_reason,
+                    payee_reason_code=payee_reason_code, payee_reason=response.payee_reason),
          [("transfer", response.transfer_id), ("direction", response.direction), ("status", response.status),
           ("amount", _money(response.amount)), ("counterparty", response.counterparty_bank_id)]
-         + ([("abort reason", abort_reason)] if abort_reason else []))
+         + ([("abort reason", abort_reason)] if abort_reason else [])
+         # The payee's words passed fedmall.text at the clearing and at this node: printable, bounded.
+         + ([("payee's reason", f"{payee_reason_code}: {response.payee_reason}")] if payee_reason_code else []))
 
 
 def _open_account(args, config: NodeConfig) -> None:

@@ -37,6 +37,7 @@ from google.protobuf.message import Message
 
 from fedmall.database import read_connection
 from fedmall import limits as protocol
+from fedmall import wellformed
 from fedmall.envelope import KeyLookup, open_envelope, pae
 from fedmall.results import FedmallError
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, envelope_pb2, result_pb2, settlement_pb2, transfer_pb2
@@ -64,6 +65,10 @@ def _check_notice_batch(batch: transfer_pb2.NoticeBatch, *, bank_id: str) -> Non
         raise Refused(result_pb2.RESULT_CODE_FORBIDDEN, f"delivery addressed to {batch.recipient_bank_id!r}")
     if len(batch.notices) > protocol.notices_per_delivery_max:
         raise Refused(result_pb2.RESULT_CODE_BATCH_TOO_LARGE, "too many notices in one delivery")
+    # The payee's words reach this bank's books and its people: the text rule the clearing applied.
+    problem = next(filter(None, (wellformed.notice_problem(notice) for notice in batch.notices)), None)
+    if problem is not None:
+        raise Refused(result_pb2.RESULT_CODE_INVALID_FIELD, str(problem), field=f"notices.{problem.field}")
 
 
 _CHECKS: dict[type[Message], Callable[..., None]] = {

@@ -384,6 +384,16 @@ class AbortFundsOutResponse(_message.Message):
     field: str
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ..., field: _Optional[str] = ...) -> None: ...
 
+class GetLimitsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetLimitsResponse(_message.Message):
+    __slots__ = ("limits",)
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    limits: _limits_pb2.Limits
+    def __init__(self, limits: _Optional[_Union[_limits_pb2.Limits, _Mapping]] = ...) -> None: ...
+
 class ListRevokedCertificatesRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

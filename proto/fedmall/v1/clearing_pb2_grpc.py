@@ -4,7 +4,6 @@ import grpc
 import warnings
 
 from fedmall.v1 import clearing_pb2 as fedmall_dot_v1_dot_clearing__pb2
-from fedmall.v1 import limits_pb2 as fedmall_dot_v1_dot_limits__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -97,8 +96,8 @@ class ClearingServiceStub:
                 _registered_method=True)
         self.GetLimits = channel.unary_unary(
                 '/fedmall.v1.ClearingService/GetLimits',
-                request_serializer=fedmall_dot_v1_dot_limits__pb2.GetLimitsRequest.SerializeToString,
-                response_deserializer=fedmall_dot_v1_dot_limits__pb2.GetLimitsResponse.FromString,
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.GetLimitsRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.GetLimitsResponse.FromString,
                 _registered_method=True)
 
 
@@ -191,7 +190,7 @@ class ClearingServiceServicer:
 
     def GetLimits(self, request, context):
         """The bounds this clearing enforces (fedmall.limits): batch sizes, envelope bytes, field
-        lengths, amounts and the expiry window. Any participant may call it, in any status.
+        lengths, amounts and the expiry window. An active or suspended participant may call it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -257,8 +256,8 @@ def add_ClearingServiceServicer_to_server(servicer, server):
             ),
             'GetLimits': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLimits,
-                    request_deserializer=fedmall_dot_v1_dot_limits__pb2.GetLimitsRequest.FromString,
-                    response_serializer=fedmall_dot_v1_dot_limits__pb2.GetLimitsResponse.SerializeToString,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.GetLimitsRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.GetLimitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -588,8 +587,8 @@ class ClearingService:
             request,
             target,
             '/fedmall.v1.ClearingService/GetLimits',
-            fedmall_dot_v1_dot_limits__pb2.GetLimitsRequest.SerializeToString,
-            fedmall_dot_v1_dot_limits__pb2.GetLimitsResponse.FromString,
+            fedmall_dot_v1_dot_clearing__pb2.GetLimitsRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.GetLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

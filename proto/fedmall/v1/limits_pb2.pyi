@@ -1,7 +1,6 @@
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
-from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+from typing import ClassVar as _ClassVar, Optional as _Optional
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -62,13 +61,3 @@ class Limits(_message.Message):
     refused_certificates_max: int
     participants_max: int
     def __init__(self, prepares_per_batch_max: _Optional[int] = ..., decisions_per_batch_max: _Optional[int] = ..., notices_per_delivery_max: _Optional[int] = ..., deliveries_per_stream_message_max: _Optional[int] = ..., stream_message_bytes_max: _Optional[int] = ..., quote_items_per_request_max: _Optional[int] = ..., envelope_bytes_max: _Optional[int] = ..., grpc_message_bytes_max: _Optional[int] = ..., id_length_max: _Optional[int] = ..., account_id_length_max: _Optional[int] = ..., bank_id_length_max: _Optional[int] = ..., uuid_length: _Optional[int] = ..., reference_length_max: _Optional[int] = ..., reject_reason_length_max: _Optional[int] = ..., key_name_length_max: _Optional[int] = ..., key_id_length_max: _Optional[int] = ..., movement_id_length_max: _Optional[int] = ..., break_detail_length_max: _Optional[int] = ..., prepare_bytes_max: _Optional[int] = ..., amount_minor_max: _Optional[int] = ..., unsettled_gross_minor_max: _Optional[int] = ..., liquidity_ceiling_minor_max: _Optional[int] = ..., expiry_ms_min: _Optional[int] = ..., expiry_ms_max: _Optional[int] = ..., clock_skew_ms_max: _Optional[int] = ..., refused_certificates_max: _Optional[int] = ..., participants_max: _Optional[int] = ...) -> None: ...
-
-class GetLimitsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
-
-class GetLimitsResponse(_message.Message):
-    __slots__ = ("limits",)
-    LIMITS_FIELD_NUMBER: _ClassVar[int]
-    limits: Limits
-    def __init__(self, limits: _Optional[_Union[Limits, _Mapping]] = ...) -> None: ...

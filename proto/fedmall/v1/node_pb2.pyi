@@ -129,6 +129,16 @@ class GetTransferRecordResponse(_message.Message):
     payee_reason: str
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., transfer_id: _Optional[str] = ..., direction: _Optional[str] = ..., status: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., counterparty_bank_id: _Optional[str] = ..., abort_reason: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., payee_reason_code: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., payee_reason: _Optional[str] = ...) -> None: ...
 
+class PeerServiceGetLimitsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PeerServiceGetLimitsResponse(_message.Message):
+    __slots__ = ("limits",)
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    limits: _limits_pb2.Limits
+    def __init__(self, limits: _Optional[_Union[_limits_pb2.Limits, _Mapping]] = ...) -> None: ...
+
 class QuoteItem(_message.Message):
     __slots__ = ("transfer_id", "payee_account", "amount")
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]

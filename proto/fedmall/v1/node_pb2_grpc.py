@@ -3,7 +3,6 @@
 import grpc
 import warnings
 
-from fedmall.v1 import limits_pb2 as fedmall_dot_v1_dot_limits__pb2
 from fedmall.v1 import node_pb2 as fedmall_dot_v1_dot_node__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -340,8 +339,8 @@ class PeerServiceStub:
                 _registered_method=True)
         self.GetLimits = channel.unary_unary(
                 '/fedmall.v1.PeerService/GetLimits',
-                request_serializer=fedmall_dot_v1_dot_limits__pb2.GetLimitsRequest.SerializeToString,
-                response_deserializer=fedmall_dot_v1_dot_limits__pb2.GetLimitsResponse.FromString,
+                request_serializer=fedmall_dot_v1_dot_node__pb2.PeerServiceGetLimitsRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_node__pb2.PeerServiceGetLimitsResponse.FromString,
                 _registered_method=True)
 
 
@@ -374,8 +373,8 @@ def add_PeerServiceServicer_to_server(servicer, server):
             ),
             'GetLimits': grpc.unary_unary_rpc_method_handler(
                     servicer.GetLimits,
-                    request_deserializer=fedmall_dot_v1_dot_limits__pb2.GetLimitsRequest.FromString,
-                    response_serializer=fedmall_dot_v1_dot_limits__pb2.GetLimitsResponse.SerializeToString,
+                    request_deserializer=fedmall_dot_v1_dot_node__pb2.PeerServiceGetLimitsRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_node__pb2.PeerServiceGetLimitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -432,8 +431,8 @@ class PeerService:
             request,
             target,
             '/fedmall.v1.PeerService/GetLimits',
-            fedmall_dot_v1_dot_limits__pb2.GetLimitsRequest.SerializeToString,
-            fedmall_dot_v1_dot_limits__pb2.GetLimitsResponse.FromString,
+            fedmall_dot_v1_dot_node__pb2.PeerServiceGetLimitsRequest.SerializeToString,
+            fedmall_dot_v1_dot_node__pb2.PeerServiceGetLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,
