@@ -4,8 +4,13 @@ go wrong. Real clearing, real nodes, mTLS on loopback, real SQLite files."""
 from __future__ import annotations
 
 
+import json
+
 from fedmall.v1 import clearing_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
+
+from node.bank import store
+from node.cli import main as node_main
 
 from tests.support.federation import make_prepare, wait_until
 
@@ -127,6 +132,37 @@ def test_payee_rejects__prepare_whose_condition_the_payee_never_quoted(federatio
     wait_until(lambda: federation.applied_cursor("bank-b") == federation.world.participant("bank-b").delivery_sequence)
     assert federation.record("bank-b", prepare.transfer_id).result == rc.RESULT_CODE_TRANSFER_NOT_FOUND
     assert federation.balance("bank-b", "bob") == 0
+
+
+def test_payee_rejects__its_reason_reaches_the_payers_record_and_command_output(federation, capsys):
+    """The payee's signed Reject carries a code and words; the clearing passes both on in the
+    ABORTED notice, and the payer's node keeps them with the transfer and shows them."""
+    federation.open_account("bank-a", "alice", deposit_minor=EUR_100)
+    federation.open_account("bank-b", "bob")
+    federation.stop_node("bank-b")
+    node_b = federation.start_node("bank-b", workers=False)  # Quotes, but reads no deliveries yet.
+    transfer_id, response = federation.send("bank-a", "alice", "bank-b", "bob", 3_000)
+    assert response.result == rc.RESULT_CODE_OK
+    wait_until(lambda: federation.position("bank-a") == (0, 3_000))  # Reserved at the clearing.
+    with node_b.engine.begin() as connection:  # Bob's account closes between the quote and the prepare.
+        connection.execute(store.accounts.update().where(store.accounts.c.account_id == "bob").values(closed=True))
+    federation.stop_node("bank-b")
+    federation.start_node("bank-b")
+
+    record = federation.wait_final("bank-a", transfer_id)
+    assert (record.status, record.abort_reason, record.payee_reason_code, record.payee_reason) == (
+        "ABORTED", rc.RESULT_CODE_PAYEE_REJECTED, rc.RESULT_CODE_ACCOUNT_CLOSED, "the payee's account is closed")
+    assert federation.balance("bank-a", "alice") == EUR_100
+    assert federation.position("bank-a") == (0, 0)
+
+    home = str(federation.world.banks["bank-a"].bundle)
+    assert node_main(["transfer", transfer_id, "--home", home, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["abort_reason"], shown["payee_reason_code"], shown["payee_reason"]) == (
+        "PAYEE_REJECTED", "ACCOUNT_CLOSED", "the payee's account is closed")
+    assert node_main(["transfer", transfer_id, "--home", home]) == 0
+    assert "payee's reason  ACCOUNT_CLOSED: the payee's account is closed" in capsys.readouterr().out
+    federation.assert_invariants()
 
 
 def test_expiry__payee_that_never_answers_times_out_and_the_payer_is_refunded(federation):
