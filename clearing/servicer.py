@@ -10,7 +10,7 @@ import time
 import grpc
 import sqlalchemy as sa
 
-from fedmall import limits, served_limits
+from fedmall import delivery_kinds, limits, served_limits
 from fedmall.envelope import Envelope
 from fedmall.gate import CallerGate, Refusal, split_method
 from fedmall.pki import Identity
@@ -201,7 +201,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
             if rows:
                 cursor = rows[-1].sequence
                 yield clearing_pb2.StreamDeliveriesResponse(deliveries=[
-                    clearing_pb2.Delivery(sequence=row.sequence, envelope=Envelope.FromString(row.envelope)) for row in rows])
+                    delivery_kinds.delivery(row.sequence, Envelope.FromString(row.envelope)) for row in rows])
             else:
                 self._bell.wait(peer, seen_rings=rings, timeout_s=idle_timeout_s)
 

@@ -4,6 +4,7 @@ import hashlib
 import pytest
 import sqlalchemy as sa
 
+from fedmall import delivery_kinds
 from fedmall import limits as protocol_limits
 from fedmall.database import make_engine, migrate
 from fedmall.pki import new_signing_key
@@ -254,7 +255,7 @@ def clearing_keys(key_id):
 
 def delivery(sequence, recipient, notices, key=CLEARING_KEY):
     envelope = key.sign(transfer_pb2.NoticeBatch(recipient_bank_id=recipient, notices=notices))
-    return clearing_pb2.Delivery(sequence=sequence, envelope=envelope)
+    return delivery_kinds.delivery(sequence, envelope)
 
 
 def notice(prepare, state, result=R.RESULT_CODE_OK, fulfilment=b""):
