@@ -9,6 +9,9 @@ import json
 from fedmall.v1 import clearing_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
+from fedmall import served_limits, tls
+from fedmall.pki import Identity
+from fedmall.v1 import node_pb2, node_pb2_grpc
 from node.bank import store
 from node.cli import main as node_main
 
@@ -279,3 +282,14 @@ def test_key_rotation__the_bank_switches_keys_without_downtime(federation, capsy
     response = federation.world.stub("bank-a").SubmitPrepares(clearing_pb2.SubmitPreparesRequest(envelope=envelope))
     assert response.result == rc.RESULT_CODE_UNKNOWN_KEY
     federation.assert_invariants()
+
+
+def test_peer_get_limits__a_member_reads_the_bounds_another_node_enforces(federation):
+    world = federation.world
+    channel = tls.secure_channel(f"127.0.0.1:{world.banks['bank-b'].node_port}", world.banks["bank-a"].tls,
+                                 server=Identity("bank-b", "bank"))
+    try:
+        served = node_pb2_grpc.PeerServiceStub(channel).GetLimits(node_pb2.PeerServiceGetLimitsRequest()).limits
+    finally:
+        channel.close()
+    assert served == served_limits.limits_message()
