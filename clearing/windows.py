@@ -20,6 +20,7 @@ from fedmall import limits, wellformed
 from fedmall.database import sum_of
 from fedmall.envelope import Envelope, SigningKey, open_envelope
 from fedmall.results import FedmallError
+from fedmall.statement_hash import statement_sha256
 from fedmall.v1 import money_pb2, settlement_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
@@ -379,7 +380,7 @@ class WindowService:
             if not pages:  # A bank admitted after the window was issued: no statement, nothing to answer.
                 raise FedmallError(rc.RESULT_CODE_STATEMENT_MISMATCH,
                                    f"no statement was issued to {peer} for window {answer.window_id}")
-            issued_sha256 = hashlib.sha256(b"".join(Envelope.FromString(page).payload for page in pages)).digest()
+            issued_sha256 = statement_sha256(Envelope.FromString(page).payload for page in pages)
             if answer.statement_sha256 != issued_sha256:
                 raise FedmallError(rc.RESULT_CODE_STATEMENT_MISMATCH, "not the statement the clearing issued")
             key = {"window_id": answer.window_id, "bank_id": peer}
