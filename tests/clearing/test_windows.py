@@ -116,6 +116,26 @@ def test_report__bilateral_positions_are_signed_and_sum_to_each_banks_net(world)
     assert sum(p.net.amount_minor for p in report.net_positions) == 0
 
 
+def test_report_command__shows_the_bilateral_positions(world, capsys):
+    commit(world, "bank-a", "bank-b", 700)
+    commit(world, "bank-b", "bank-a", 250)
+    pair = [{"bank_id": "bank-a", "counterparty_bank_id": "bank-b", "currency": "EUR", "paid_minor": 700,
+             "received_minor": 250, "net_minor": -450, "transfer_count": 2}]
+
+    def report(window_id: int, *flags: str) -> str:
+        assert main(["--home", str(world.home), "report", "--window", str(window_id), *flags]) == 0
+        return capsys.readouterr().out
+
+    live = json.loads(report(1, "--json"))          # The open window, netted live.
+    assert (live["issued"], live["bilateral"]) == (False, pair)
+    window_id = close(world)
+    assert window_id == 1
+    issued = json.loads(report(window_id, "--json"))  # From the signed report.
+    assert (issued["issued"], issued["bilateral"]) == (True, pair)
+    out = report(window_id)
+    assert "counterparty" in out and "-4.50" in out
+
+
 def test_close__a_transfer_committed_after_close_belongs_to_the_next_window(world):
     commit(world, "bank-a", "bank-b", 100)
     window_id = close(world)
