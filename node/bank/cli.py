@@ -78,7 +78,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def _check_result(response) -> None:
     if response.result not in OK_CODES:
-        raise Refused(response.result)
+        field = getattr(response, "field", "")  # INVALID_FIELD names the request field at fault.
+        raise Refused(response.result, f"the field at fault is {field}" if field else "")
 
 
 def _account(client: NodeClient, account_id: str):

@@ -165,6 +165,13 @@ def test_payee_rejects__its_reason_reaches_the_payers_record_and_command_output(
         "PAYEE_REJECTED", "ACCOUNT_CLOSED", "the payee's account is closed")
     assert node_main(["transfer", transfer_id, "--home", home]) == 0
     assert "payee's reason  ACCOUNT_CLOSED: the payee's account is closed" in capsys.readouterr().out
+
+    # A malformed send is refused with the field at fault, over gRPC and on the command line.
+    _, refused = federation.send("bank-a", "alice", "bank-b", "bob and carol", 100)
+    assert (refused.result, refused.field) == (rc.RESULT_CODE_INVALID_FIELD, "payee_account_id")
+    assert node_main(["send", "--from", "alice", "--to-bank", "bank-b", "--to-account", "bob and carol", "1.00",
+                      "--home", home]) == 1
+    assert "INVALID_FIELD: the field at fault is payee_account_id" in capsys.readouterr().err
     federation.assert_invariants()
 
 
