@@ -25,13 +25,12 @@ def test_prepare__invalid_field_names_its_path_in_the_batch(world):
     assert positions(world)["bank-a"] == (0, 100)   # Only the sound one was reserved.
 
 
-def test_prepare__too_large_names_the_whole_prepare(world):
+def test_prepare__over_its_byte_bound_names_the_field_that_made_it_so(world):
     big = make_prepare("bank-a", "bank-b", 100, now_ms=world.clock())
-    big.reference = "\U0001F600" * limits.reference_length_max   # Within the length, over the bytes.
-    big.payee_account = "a" * limits.account_id_length_max
+    big.reference = "x" * 2_000
     assert big.ByteSize() > limits.prepare_bytes_max
     [result] = submit_prepares(world, "bank-a", big).results
-    assert (result.result, result.field) == (rc.RESULT_CODE_INVALID_FIELD, "prepares[0]")
+    assert (result.result, result.field) == (rc.RESULT_CODE_INVALID_FIELD, "prepares[0].reference")
 
 
 def test_decisions__invalid_field_names_accepts_or_rejects_and_the_field(world):
