@@ -458,8 +458,11 @@ def _transfer_report(found: transfer_lookup.TransferLookup) -> str:
         steps.append({"time": _utc(found.decided_at_ms), "what": f"{found.state.lower()} ({found.result})"})
     audit_rows = [{"audit entry": str(m.sequence), "time": _utc(m.recorded_at_ms), "kind": m.kind, "by": m.party_id,
                    "result": m.result} for m in found.audit]
+    decision = found.payee_decision
+    if found.payee_reason_code is not None:  # The payee's words are checked text (fedmall.text): safe to print.
+        decision += f" ({found.payee_reason_code}: {found.payee_reason!r})"
     lines = [f"transfer {found.transfer_id}: {found.payer_bank_id} pays {found.payee_bank_id} {amount}",
-             f"state {found.state} ({found.result}); payee's decision {found.payee_decision}; window {window}",
+             f"state {found.state} ({found.result}); payee's decision {decision}; window {window}",
              f"expires {_utc(found.expires_at_ms)}; reference {found.prepare.get('reference', '')!r}; "
              f"payee account {found.prepare.get('payee_account', '')}; prepare sha256 {found.prepare_sha256[:16]}…",
              "", table(steps, ["time", "what"]), "",

@@ -46,14 +46,14 @@ def check_movement_id(movement_id: str) -> None:
     if not identifiers.is_account_id(movement_id):
         raise FedmallError(rc.RESULT_CODE_INVALID_FIELD,
                            f"a movement id is 1..{limits.account_id_length_max} letters, digits, '-', '_' or '.', "
-                           f"not {movement_id!r}")
+                           f"not {movement_id!r}", field="movement_id")
 
 
 def check_external_reference(reference: str) -> None:
     if text.text_problem(reference, length_max=limits.reference_length_max, required=True) is not None:
         raise FedmallError(rc.RESULT_CODE_INVALID_FIELD,
                            f"the external reference (the real-money payment it records) must be "
-                           f"1..{limits.reference_length_max} printable characters")
+                           f"1..{limits.reference_length_max} printable characters", field="external_reference")
 
 
 def check_amount(bank: sa.Row, amount_minor: int, *, direction: str) -> None:

@@ -39,8 +39,25 @@ class NetRow:
 
 
 @dataclass(frozen=True, slots=True)
+class PairRow:
+    """What two banks paid each other in one currency, seen from bank_id (the lesser id)."""
+    bank_id: str
+    counterparty_bank_id: str
+    currency: str
+    paid_minor: int        # bank_id paid counterparty_bank_id (gross).
+    received_minor: int    # counterparty_bank_id paid bank_id (gross).
+    transfer_count: int    # Both ways.
+
+    @property
+    def net_minor(self) -> int:
+        """received - paid: positive means counterparty_bank_id owes bank_id."""
+        return self.received_minor - self.paid_minor
+
+
+@dataclass(frozen=True, slots=True)
 class Netting:
     rows: tuple[NetRow, ...]
+    pairs: tuple[PairRow, ...]       # Bilateral positions, one per pair of banks and currency.
     gross_minor: dict[str, int]      # currency -> sum of every transfer
     net_total_minor: dict[str, int]  # currency -> sum of the positive nets
     transfer_count: int
@@ -77,4 +94,38 @@ def net(bilateral: list[Bilateral], *, bank_ids: list[str], currencies: dict[str
         nets = [row.net_minor for row in rows if row.currency == currency]
         assert sum(nets) == 0, (currency, nets)
         net_total[currency] = sum(n for n in nets if n > 0)
-    return Netting(rows=rows, gross_minor=dict(gross), net_total_minor=dict(net_total), transfer_count=count)
+    pairs = bilateral_positions(bilateral)
+    _assert_pairs_sum_to_nets(pairs, rows)
+    return Netting(rows=rows, pairs=pairs, gross_minor=dict(gross), net_total_minor=dict(net_total),
+                   transfer_count=count)
+
+
+def bilateral_positions(bilateral: list[Bilateral]) -> tuple[PairRow, ...]:
+    """Fold the directed grosses into one row per unordered pair and currency, from the
+    lesser bank id's side, sorted."""
+    paid: dict[tuple[str, str, str], int] = defaultdict(int)
+    received: dict[tuple[str, str, str], int] = defaultdict(int)
+    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    for row in bilateral:
+        low, high = sorted((row.payer_bank_id, row.payee_bank_id))
+        key = (low, high, row.currency)
+        if row.payer_bank_id == low:
+            paid[key] += row.amount_minor
+        else:
+            received[key] += row.amount_minor
+        counts[key] += row.transfer_count
+    return tuple(PairRow(bank_id=low, counterparty_bank_id=high, currency=currency, paid_minor=paid[low, high, currency],
+                         received_minor=received[low, high, currency], transfer_count=counts[low, high, currency])
+                 for low, high, currency in sorted(counts))
+
+
+def _assert_pairs_sum_to_nets(pairs: tuple[PairRow, ...], rows: tuple[NetRow, ...]) -> None:
+    """Each pair's nets sum to zero (it is one number seen from both sides), so a bank's
+    multilateral net must be the sum of its bilateral nets: the report's two views of the
+    same transfers agree, or this module has a bug."""
+    by_bank: dict[tuple[str, str], int] = defaultdict(int)
+    for pair in pairs:
+        by_bank[pair.bank_id, pair.currency] += pair.net_minor
+        by_bank[pair.counterparty_bank_id, pair.currency] -= pair.net_minor
+    for row in rows:
+        assert by_bank.get((row.bank_id, row.currency), 0) == row.net_minor, (row, by_bank)

@@ -40,7 +40,7 @@ def checked(operator: str, reason: str) -> OperatorAction:
     for field, text, length_max in (("operator", operator, NAME_LENGTH_MAX), ("reason", reason, REASON_LENGTH_MAX)):
         if text_problem(text, length_max=length_max, required=True) is not None:
             raise FedmallError(rc.RESULT_CODE_INVALID_FIELD,
-                               f"{field} must be 1..{length_max} printable characters, not {text!r}")
+                               f"{field} must be 1..{length_max} printable characters, not {text!r}", field=field)
     return OperatorAction(operator=operator.strip(), reason=reason.strip())
 
 

@@ -253,7 +253,7 @@ class Registry:
             raise FedmallError(rc.RESULT_CODE_FORBIDDEN, "a bank may change only its own keys")
         problem = wellformed.key_change_problem(change)
         if problem is not None:
-            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, problem)
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, problem.text, field=problem.field)
         now_ms = self._clock_ms()
         with self._store.write() as connection:
             lock_participants(connection, [peer])

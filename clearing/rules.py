@@ -53,6 +53,7 @@ MEMBER_CALLS: dict[str, frozenset[str]] = {
     "GetPosition": ACTIVE_OR_SUSPENDED,
     "ListParticipants": ACTIVE_OR_SUSPENDED,
     "ListRevokedCertificates": ACTIVE_OR_SUSPENDED,
+    "GetLimits": ACTIVE_OR_SUSPENDED,
 }
 
 

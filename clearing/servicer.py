@@ -10,7 +10,7 @@ import time
 import grpc
 import sqlalchemy as sa
 
-from fedmall import limits, logs, money
+from fedmall import delivery_kinds, limits, logs, money, served_limits
 from fedmall.envelope import Envelope
 from fedmall.gate import CallerGate, Refusal, split_method
 from fedmall.pki import Identity
@@ -66,7 +66,8 @@ def _log_results(kind: str, peer: str, results) -> None:
 
 
 def _transfer_results(results) -> list[clearing_pb2.TransferResult]:
-    return [clearing_pb2.TransferResult(transfer_id=r.transfer_id, result=r.result, state=r.state) for r in results]
+    return [clearing_pb2.TransferResult(transfer_id=r.transfer_id, result=r.result, state=r.state, field=r.field)
+            for r in results]
 
 
 class StorageFailures(grpc.ServerInterceptor):
@@ -188,11 +189,12 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         try:
             row = self._transfers.get(request.transfer_id, peer=peer)
         except FedmallError as error:
-            return clearing_pb2.GetTransferResponse(result=error.code)
+            return clearing_pb2.GetTransferResponse(result=error.code, field=error.field)
         return clearing_pb2.GetTransferResponse(
             result=rc.RESULT_CODE_OK, state=row.state,
             abort_reason=row.result if row.state == transfer_pb2.TRANSFER_STATE_ABORTED else rc.RESULT_CODE_OK,
-            prepare=transfer_pb2.Prepare.FromString(row.prepare_bytes))
+            prepare=transfer_pb2.Prepare.FromString(row.prepare_bytes),
+            payee_reason_code=row.payee_reason_code or rc.RESULT_CODE_UNSPECIFIED, payee_reason=row.payee_reason or "")
 
     def StreamDeliveries(self, request, context):
         peer = self._member(context)
@@ -221,7 +223,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
             if rows:
                 cursor = rows[-1].sequence
                 yield clearing_pb2.StreamDeliveriesResponse(deliveries=[
-                    clearing_pb2.Delivery(sequence=row.sequence, envelope=Envelope.FromString(row.envelope)) for row in rows])
+                    delivery_kinds.delivery(row.sequence, Envelope.FromString(row.envelope)) for row in rows])
             else:
                 self._bell.wait(peer, seen_rings=rings, timeout_s=idle_timeout_s)
 
@@ -274,7 +276,7 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         except FedmallError as error:
             log.warning("reconciliation from %s refused: %s (%s)", peer, name_of(error.code), error,
                         extra=logs.fields(bank=peer, result=name_of(error.code)))
-            result = error.code
+            return clearing_pb2.SubmitReconciliationResponse(result=error.code, field=error.field)
         return clearing_pb2.SubmitReconciliationResponse(result=result)
 
     def ChangeSigningKey(self, request, context):
@@ -284,8 +286,12 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         except FedmallError as error:
             log.warning("signing key change from %s refused: %s (%s)", peer, name_of(error.code), error,
                         extra=logs.fields(bank=peer, result=name_of(error.code)))
-            result = error.code
+            return clearing_pb2.ChangeSigningKeyResponse(result=error.code, field=error.field)
         return clearing_pb2.ChangeSigningKeyResponse(result=result)
+
+    def GetLimits(self, request, context):
+        self._member(context)
+        return clearing_pb2.GetLimitsResponse(limits=served_limits.limits_message())
 
     def ListRevokedCertificates(self, request, context):
         self._member(context)
@@ -302,13 +308,17 @@ FUNDS_STATES = {"reserved": clearing_pb2.FUNDS_MOVEMENT_STATE_RESERVED,
                 "aborted": clearing_pb2.FUNDS_MOVEMENT_STATE_ABORTED}
 
 
+FUNDS_TERMS_FIELDS = frozenset(clearing_pb2.FundsMovementTerms.DESCRIPTOR.fields_by_name)
+
+
 class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
     def __init__(self, registry: Registry, funds: FundsService, windows: WindowService) -> None:
         self._registry = registry
         self._funds = funds
         self._windows = windows
 
-    def _funds_call(self, context, reason: str, change, response_class, *, bank_id: str = "", movement_id: str = ""):
+    def _funds_call(self, context, reason: str, change, response_class, *, has_terms: bool = False,
+                    bank_id: str = "", movement_id: str = ""):
         """Run a funds change as the operator the certificate names, with the request's reason."""
         identity = _identity(context, "operator")
         action = response_class.DESCRIPTOR.name.removesuffix("Response")
@@ -317,7 +327,8 @@ class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
         except FedmallError as error:
             operator.log_action(action, operator=identity.party_id, result=name_of(error.code), reason=reason,
                                 detail=str(error), bank=bank_id, movement_id=movement_id)
-            return response_class(result=error.code)
+            in_terms = has_terms and error.field in FUNDS_TERMS_FIELDS
+            return response_class(result=error.code, field=f"terms.{error.field}" if in_terms else error.field)
         operator.log_action(action, operator=identity.party_id, result=name_of(done.result), reason=reason,
                             bank=done.movement.bank_id, movement_id=done.movement.movement_id,
                             amount=money.format_money(done.movement.amount_minor, done.movement.currency))
@@ -333,7 +344,7 @@ class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
             return response_class(result=rc.RESULT_CODE_CURRENCY_NOT_SUPPORTED)
         return self._funds_call(context, request.reason, lambda action: record(
             movement_id=terms.movement_id, bank_id=terms.bank_id, amount_minor=terms.amount.amount_minor,
-            external_reference=terms.external_reference, action=action), response_class,
+            external_reference=terms.external_reference, action=action), response_class, has_terms=True,
             bank_id=terms.bank_id, movement_id=terms.movement_id)
 
     def RecordFundsIn(self, request, context):
@@ -378,7 +389,7 @@ class ClearingAdminServicer(clearing_pb2_grpc.ClearingAdminServiceServicer):
         except FedmallError as error:
             operator.log_action("SetNetDebitCap", operator=identity.party_id, result=name_of(error.code),
                                 reason=request.reason, detail=str(error), bank=request.bank_id)
-            return clearing_pb2.SetNetDebitCapResponse(result=error.code)
+            return clearing_pb2.SetNetDebitCapResponse(result=error.code, field=error.field)
         result = rc.RESULT_CODE_EXISTS if change.audit_sequence is None else rc.RESULT_CODE_OK
         operator.log_action("SetNetDebitCap", operator=identity.party_id, result=name_of(result),
                             reason=request.reason, bank=request.bank_id,

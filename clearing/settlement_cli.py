@@ -82,7 +82,7 @@ def report_document(windows: WindowService, window_id: int) -> dict:
         document.update(transfer_count=result.transfer_count, issued=False, nets=[
             {"bank_id": r.bank_id, "currency": r.currency, "debits_minor": r.debits_minor,
              "credits_minor": r.credits_minor, "net_minor": r.net_minor} for r in result.rows],
-            gross_minor=result.gross_minor, net_total_minor=result.net_total_minor, bilateral=[])
+            gross_minor=result.gross_minor, net_total_minor=result.net_total_minor, bilateral=[_pair_document(p) for p in result.pairs])
     else:
         _, report = windows.report(window_id)
         document.update(
@@ -92,12 +92,22 @@ def report_document(windows: WindowService, window_id: int) -> dict:
                   for p in report.net_positions],
             gross_minor={m.currency: m.amount_minor for m in report.gross},
             net_total_minor={m.currency: m.amount_minor for m in report.net_total},
+            bilateral=[_pair_document(netting.PairRow(
+                bank_id=p.bank_id, counterparty_bank_id=p.counterparty_bank_id, currency=p.net.currency,
+                paid_minor=p.paid.amount_minor, received_minor=p.received.amount_minor,
+                transfer_count=p.transfer_count)) for p in report.bilateral],
             audit_head={"sequence": report.audit_head.sequence, "entry_hash": report.audit_head.entry_hash.hex()})
     document["liquidity_saving_pct"] = {
         currency: float(netting.liquidity_saving_pct(gross_minor=gross,
                                                      net_total_minor=document["net_total_minor"].get(currency, 0)))
         for currency, gross in document["gross_minor"].items()}
     return document
+
+
+def _pair_document(pair: netting.PairRow) -> dict:
+    return {"bank_id": pair.bank_id, "counterparty_bank_id": pair.counterparty_bank_id, "currency": pair.currency,
+            "paid_minor": pair.paid_minor, "received_minor": pair.received_minor, "net_minor": pair.net_minor,
+            "transfer_count": pair.transfer_count}
 
 
 def report_command(args, windows: WindowService) -> int:
@@ -113,6 +123,14 @@ def report_command(args, windows: WindowService) -> int:
              "net": money.format_amount(n["net_minor"], n["currency"])} for n in document["nets"]]
     lines.append(table(rows, ["bank", "currency", "paid", "received", "net"]))
     lines.append("net > 0: the bank receives at settlement; net < 0: it pays.")
+    if document["bilateral"]:
+        lines.append(table([{"bank": b["bank_id"], "counterparty": b["counterparty_bank_id"], "currency": b["currency"],
+                             "paid": money.format_amount(b["paid_minor"], b["currency"]),
+                             "received": money.format_amount(b["received_minor"], b["currency"]),
+                             "net": money.format_amount(b["net_minor"], b["currency"]),
+                             "transfers": b["transfer_count"]} for b in document["bilateral"]],
+                           ["bank", "counterparty", "currency", "paid", "received", "net", "transfers"]))
+        lines.append("bilateral: what each pair of banks paid each other; net > 0: the counterparty owes the bank.")
     emit(document, as_json=args.json, human="\n".join(lines))
     return EXIT_OK
 

@@ -129,6 +129,9 @@ transfers = sa.Table(
     sa.Column("decided_at_ms", sa.BigInteger, nullable=True),
     # The settlement window that was open when the transfer committed.
     sa.Column("window_id", sa.BigInteger, nullable=True),
+    # The payee bank's Reject, when it rejected: its code and words (fedmall.limits.reject_reason_length_max).
+    sa.Column("payee_reason_code", sa.Integer, nullable=True),
+    sa.Column("payee_reason", sa.String(140), nullable=True),
     sa.Index("ix_transfers_state_expires", "state", "expires_at_ms"),
     sa.Index("ix_transfers_window", "window_id"),
 )

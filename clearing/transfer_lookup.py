@@ -42,6 +42,8 @@ class TransferLookup:
     decided_at_ms: int | None        # Committed or aborted.
     expires_at_ms: int
     payee_decision: str              # ACCEPTED (the fulfilment was given), or none yet / REJECTED / EXPIRED.
+    payee_reason_code: str | None    # When REJECTED: the payee's reason code by name, and its words.
+    payee_reason: str | None
     window_id: int | None
     window_state: str | None
     prepare: dict                    # The prepare exactly as signed, decoded.
@@ -67,7 +69,9 @@ def look_up(connection: sa.Connection, transfer_id: str) -> TransferLookup:
         amount_minor=row.amount_minor, currency=row.currency,
         state=transfers.state_name(row.state), result=name_of(row.result),
         received_at_ms=row.created_at_ms, decided_at_ms=row.decided_at_ms, expires_at_ms=row.expires_at_ms,
-        payee_decision=_payee_decision(row), window_id=row.window_id, window_state=window_state,
+        payee_decision=_payee_decision(row),
+        payee_reason_code=name_of(row.payee_reason_code) if row.payee_reason_code is not None else None,
+        payee_reason=row.payee_reason, window_id=row.window_id, window_state=window_state,
         prepare=json_format.MessageToDict(prepare, preserving_proto_field_name=True),
         prepare_sha256=row.prepare_sha256.hex(), audit=_mentions(connection, transfer_id))
 

@@ -7,6 +7,7 @@ queues the signed notices and appends to the audit log (clearing.store: the lock
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Callable
@@ -39,6 +40,7 @@ class TransferResult:
     transfer_id: str
     result: int
     state: int = transfer_pb2.TRANSFER_STATE_UNSPECIFIED
+    field: str = ""      # For INVALID_FIELD: the path in the signed batch ("prepares[3].reference").
 
 
 class _Batch:
@@ -90,22 +92,31 @@ class _Batch:
         self._decide(row, state=COMMITTED, result=rc.RESULT_CODE_OK, fulfilment=fulfilment, window_id=window_id,
                      now_ms=now_ms)
 
-    def abort(self, row: dict, *, result: int, now_ms: int) -> None:
+    def abort(self, row: dict, *, result: int, now_ms: int, rejected: transfer_pb2.Reject | None = None) -> None:
+        """rejected: the payee's Reject (result PAYEE_REJECTED), whose reason travels to the payer."""
         assert row["state"] == RESERVED, row
+        assert (rejected is not None) == (result == rc.RESULT_CODE_PAYEE_REJECTED), (row, result)
         self.reserved[row["payer_bank_id"]] -= row["amount_minor"]
         self.unsettled[row["payer_bank_id"]] -= row["amount_minor"]
         self.unsettled[row["payee_bank_id"]] -= row["amount_minor"]
-        self._decide(row, state=ABORTED, result=result, fulfilment=None, window_id=None, now_ms=now_ms)
+        self._decide(row, state=ABORTED, result=result, fulfilment=None, window_id=None, now_ms=now_ms,
+                     rejected=rejected)
 
     def _decide(self, row: dict, *, state: int, result: int, fulfilment: bytes | None, window_id: int | None,
-                now_ms: int) -> None:
-        row.update(state=state, result=result, fulfilment=fulfilment, decided_at_ms=now_ms, window_id=window_id)
+                now_ms: int, rejected: transfer_pb2.Reject | None = None) -> None:
+        reason_code = rejected.reason_code if rejected is not None else None
+        reason = rejected.reason if rejected is not None else None
+        row.update(state=state, result=result, fulfilment=fulfilment, decided_at_ms=now_ms, window_id=window_id,
+                   payee_reason_code=reason_code, payee_reason=reason)
         self.updates[row["transfer_id"]] = {"id": row["transfer_id"], "state": state, "result": result,
-                                            "fulfilment": fulfilment, "decided_at_ms": now_ms, "window": window_id}
+                                            "fulfilment": fulfilment, "decided_at_ms": now_ms, "window": window_id,
+                                            "reason_code": reason_code, "reason": reason}
         prepare = transfer_pb2.Prepare.FromString(row["prepare_bytes"])
         notice = transfer_pb2.TransferNotice(prepare=prepare, state=state, result=result,
                                              fulfilment=fulfilment or b"", decided_at_unix_ms=now_ms,
-                                             settlement_window_id=window_id or 0)
+                                             settlement_window_id=window_id or 0,
+                                             payee_reason_code=reason_code or rc.RESULT_CODE_UNSPECIFIED,
+                                             payee_reason=reason or "")
         self._notify(row["payer_bank_id"], notice)
         self._notify(row["payee_bank_id"], notice)
 
@@ -120,7 +131,8 @@ class _Batch:
                 sa.update(transfers).where(transfers.c.transfer_id == sa.bindparam("id"))
                 .values(state=sa.bindparam("state"), result=sa.bindparam("result"),
                         fulfilment=sa.bindparam("fulfilment"), decided_at_ms=sa.bindparam("decided_at_ms"),
-                        window_id=sa.bindparam("window")),
+                        window_id=sa.bindparam("window"), payee_reason_code=sa.bindparam("reason_code"),
+                        payee_reason=sa.bindparam("reason")),
                 list(self.updates.values()))
         sequences = write_deliveries(
             connection, self.notices, clearing_key=clearing_key, now_ms=now_ms,
@@ -140,6 +152,14 @@ class _Batch:
                         unsettled_gross_minor=sa.bindparam("unsettled"), delivery_sequence=sa.bindparam("sequence")),
                 changed)
         return set(self.notices)
+
+
+def _prepare_field(prepare: transfer_pb2.Prepare, index: int) -> str:
+    """Where an INVALID_FIELD prepare is at fault: the field fedmall.wellformed names, or the
+    whole prepare when only its size is (limits.prepare_bytes_max)."""
+    problem = wellformed.prepare_problem(prepare)
+    path = f"prepares[{index}]"
+    return path if problem is None else problem.within(path).field
 
 
 def _terms(locked: dict[str, sa.Row]) -> dict[str, rules.ParticipantTerms]:
@@ -199,12 +219,15 @@ class TransferService:
                           transfers.c.state).where(transfers.c.transfer_id.in_(ids)))}
             batch = _Batch(locked)
             results = []
-            for prepare in prepares:
+            for index, prepare in enumerate(prepares):
                 # Exactly the bytes the payer signed for this prepare: open_envelope refused a
                 # payload that is not in canonical form, so re-serialising any part of it gives
                 # back the very bytes it was signed with. Stored, hashed and forwarded as they are.
                 prepare_bytes = prepare.SerializeToString(deterministic=True)
-                results.append(self._prepare_one(batch, prepare, prepare_bytes, known, terms, peer=peer, now_ms=now_ms))
+                result = self._prepare_one(batch, prepare, prepare_bytes, known, terms, peer=peer, now_ms=now_ms)
+                if result.result == rc.RESULT_CODE_INVALID_FIELD:
+                    result = dataclasses.replace(result, field=_prepare_field(prepare, index))
+                results.append(result)
             recipients = batch.write(connection, clearing_key=self._clearing_key, now_ms=now_ms)
             self._audit_batch(connection, batch, envelope, results, kind="prepares", peer=peer, now_ms=now_ms)
         self._bell.ring(recipients)
@@ -262,9 +285,12 @@ class TransferService:
                                items_max=limits.decisions_per_batch_max,
                                items_of=lambda m: len(m.accepts) + len(m.rejects))
         items = [(a.transfer_id, a) for a in decisions.accepts] + [(r.transfer_id, r) for r in decisions.rejects]
+        paths = ([f"accepts[{index}]" for index in range(len(decisions.accepts))]
+                 + [f"rejects[{index}]" for index in range(len(decisions.rejects))])
         # An id not in its one spelling, or a reject whose reason is not printable text within its
-        # bound, is refused alone (INVALID_FIELD) and decides nothing.
-        well_formed = [wellformed.decision_problem(decision) is None for _, decision in items]
+        # bound, is refused alone (INVALID_FIELD, naming the field) and decides nothing.
+        problems = [wellformed.decision_problem(decision) for _, decision in items]
+        well_formed = [problem is None for problem in problems]
         with self._store.write() as connection:
             # The open window first, share-locked (it cannot close under these commits), then
             # the participants: the lock order of clearing.store.
@@ -283,8 +309,9 @@ class TransferService:
             batch = _Batch(locked)
             results = [self._decide_one(batch, rows.get(transfer_id), decision, peer=peer, window_id=window_id,
                                         now_ms=now_ms)
-                       if sound else TransferResult(transfer_id, rc.RESULT_CODE_INVALID_FIELD)
-                       for (transfer_id, decision), sound in zip(items, well_formed)]
+                       if problem is None else TransferResult(transfer_id, rc.RESULT_CODE_INVALID_FIELD,
+                                                              field=problem.within(path).field)
+                       for (transfer_id, decision), problem, path in zip(items, problems, paths)]
             recipients = batch.write(connection, clearing_key=self._clearing_key, now_ms=now_ms)
             self._audit_batch(connection, batch, envelope, results, kind="decisions", peer=peer, now_ms=now_ms)
         self._bell.ring(recipients)
@@ -306,13 +333,15 @@ class TransferService:
         if state == ABORTED:
             if row["result"] == rc.RESULT_CODE_EXPIRED:
                 return TransferResult(transfer_id, rc.RESULT_CODE_EXPIRED, state)
-            identical = not is_accept and row["result"] == rc.RESULT_CODE_PAYEE_REJECTED
+            identical = not is_accept and row["result"] == rc.RESULT_CODE_PAYEE_REJECTED and (
+                row["payee_reason_code"] is None  # Rejected before reasons were kept.
+                or (row["payee_reason_code"], row["payee_reason"]) == (decision.reason_code, decision.reason))
             return TransferResult(transfer_id, rc.RESULT_CODE_EXISTS if identical else rc.RESULT_CODE_INVALID_STATE, state)
         if now_ms >= row["expires_at_ms"]:
             batch.abort(row, result=rc.RESULT_CODE_EXPIRED, now_ms=now_ms)
             return TransferResult(transfer_id, rc.RESULT_CODE_EXPIRED, ABORTED)
         if not is_accept:
-            batch.abort(row, result=rc.RESULT_CODE_PAYEE_REJECTED, now_ms=now_ms)
+            batch.abort(row, result=rc.RESULT_CODE_PAYEE_REJECTED, now_ms=now_ms, rejected=decision)
             return TransferResult(transfer_id, rc.RESULT_CODE_OK, ABORTED)
         if hashlib.sha256(decision.fulfilment).digest() != row["condition"]:
             return TransferResult(transfer_id, rc.RESULT_CODE_INVALID_FULFILMENT, state)
@@ -343,7 +372,8 @@ class TransferService:
 
     def get(self, transfer_id: str, *, peer: str) -> sa.Row:
         if not identifiers.is_uuid(transfer_id):
-            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, "a transfer id is a lowercase hyphenated UUID")
+            raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, "a transfer id is a lowercase hyphenated UUID",
+                               field="transfer_id")
         with self._store.read() as connection:
             row = connection.execute(sa.select(transfers).where(transfers.c.transfer_id == transfer_id)).first()
         if row is None or peer not in (row.payer_bank_id, row.payee_bank_id):

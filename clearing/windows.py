@@ -20,6 +20,7 @@ from fedmall import limits, wellformed
 from fedmall.database import sum_of
 from fedmall.envelope import Envelope, SigningKey, open_envelope
 from fedmall.results import FedmallError
+from fedmall.statement_hash import statement_sha256
 from fedmall.v1 import money_pb2, settlement_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
@@ -300,6 +301,11 @@ class WindowService:
                 bank_id=row.bank_id, debits=_money(row.debits_minor, row.currency),
                 credits=_money(row.credits_minor, row.currency), net=_money(row.net_minor, row.currency))
                 for row in result.rows],
+            bilateral=[settlement_pb2.BilateralPosition(
+                bank_id=pair.bank_id, counterparty_bank_id=pair.counterparty_bank_id,
+                paid=_money(pair.paid_minor, pair.currency), received=_money(pair.received_minor, pair.currency),
+                net=_money(pair.net_minor, pair.currency), transfer_count=pair.transfer_count)
+                for pair in result.pairs],
             audit_head=settlement_pb2.AuditHead(sequence=head.sequence, entry_hash=head.entry_hash))
 
     def _statements(self, connection: sa.Connection, window_id: int, result: netting.Netting,
@@ -360,7 +366,7 @@ class WindowService:
                 raise FedmallError(rc.RESULT_CODE_FORBIDDEN, "a member answers only for itself")
             problem = wellformed.reconciliation_problem(answer)
             if problem is not None:
-                raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, problem)
+                raise FedmallError(rc.RESULT_CODE_INVALID_FIELD, problem.text, field=problem.field)
         except FedmallError as error:
             with self.store.write() as connection:
                 audit_envelopes.record_refusal(connection, envelope.SerializeToString(), peer=peer, code=error.code,
@@ -378,7 +384,7 @@ class WindowService:
             if not pages:  # A bank admitted after the window was issued: no statement, nothing to answer.
                 raise FedmallError(rc.RESULT_CODE_STATEMENT_MISMATCH,
                                    f"no statement was issued to {peer} for window {answer.window_id}")
-            issued_sha256 = hashlib.sha256(b"".join(Envelope.FromString(page).payload for page in pages)).digest()
+            issued_sha256 = statement_sha256(Envelope.FromString(page).payload for page in pages)
             if answer.statement_sha256 != issued_sha256:
                 raise FedmallError(rc.RESULT_CODE_STATEMENT_MISMATCH, "not the statement the clearing issued")
             key = {"window_id": answer.window_id, "bank_id": peer}

@@ -25,8 +25,9 @@ def _ids_of(request, context) -> dict:
 
 
 def answers_errors(response_class):
-    """Turn a FedmallError raised by a service into response_class(result=code[, detail])."""
+    """Turn a FedmallError raised by a service into response_class(result=code[, detail][, field])."""
     has_detail = "detail" in response_class.DESCRIPTOR.fields_by_name
+    has_field = "field" in response_class.DESCRIPTOR.fields_by_name
 
     def decorate(method):
         @functools.wraps(method)
@@ -39,6 +40,8 @@ def answers_errors(response_class):
                 response = response_class(result=error.code)
                 if has_detail:
                     response.detail = str(error)[:DETAIL_LENGTH_MAX]
+                if has_field:
+                    response.field = error.field
                 return response
         return wrapper
     return decorate

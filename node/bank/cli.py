@@ -78,7 +78,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def _check_result(response) -> None:
     if response.result not in OK_CODES:
-        raise Refused(response.result)
+        field = getattr(response, "field", "")  # INVALID_FIELD names the request field at fault.
+        raise Refused(response.result, f"the field at fault is {field}" if field else "")
 
 
 def _account(client: NodeClient, account_id: str):
@@ -102,13 +103,17 @@ def _show_account(args, response) -> None:
 
 def _show_transfer(args, response) -> None:
     abort_reason = code_name(response.abort_reason) if response.abort_reason else ""
+    payee_reason_code = code_name(response.payee_reason_code) if response.payee_reason_code else ""
     emit(args, dict(transfer_id=response.transfer_id, direction=response.direction, status=response.status,
                     amount_minor=response.amount.amount_minor, currency=response.amount.currency,
                     amount=format_amount(response.amount.amount_minor, response.amount.currency),
-                    counterparty_bank_id=response.counterparty_bank_id, abort_reason=abort_reason),
+                    counterparty_bank_id=response.counterparty_bank_id, abort_reason=abort_reason,
+                    payee_reason_code=payee_reason_code, payee_reason=response.payee_reason),
          [("transfer", response.transfer_id), ("direction", response.direction), ("status", response.status),
           ("amount", _money(response.amount)), ("counterparty", response.counterparty_bank_id)]
-         + ([("abort reason", abort_reason)] if abort_reason else []))
+         + ([("abort reason", abort_reason)] if abort_reason else [])
+         # The payee's words passed fedmall.text at the clearing and at this node: printable, bounded.
+         + ([("payee's reason", f"{payee_reason_code}: {response.payee_reason}")] if payee_reason_code else []))
 
 
 def _open_account(args, config: NodeConfig) -> None:

@@ -1,7 +1,8 @@
 """The delivery consumer: follows this bank's ordered stream from the clearing.
 
-Every delivery is an envelope signed by the clearing. It is verified first (size,
-signer, signature, then the payload's own checks), then applied by the
+Every delivery is an envelope signed by the clearing, stamped with its kind
+(fedmall.delivery_kinds: a kind that disagrees with the payload type is refused). It is
+verified first (size, signer, signature, then the payload's own checks), then applied by the
 DeliveryApplier in ONE transaction with the stream cursor, dispatched on its type:
 
     fedmall.v1.NoticeBatch        node.bank.notices: transfers reserved, committed, aborted (one about
@@ -38,6 +39,7 @@ from google.protobuf.message import Message
 from fedmall import logs
 from fedmall.database import read_connection
 from fedmall import limits as protocol
+from fedmall import delivery_kinds, wellformed
 from fedmall.envelope import KeyLookup, open_envelope, pae
 from fedmall.results import FedmallError, name_of
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc, envelope_pb2, result_pb2, settlement_pb2, transfer_pb2
@@ -54,6 +56,7 @@ CLEARING = "clearing"
 PAYLOAD_CLASSES: dict[str, type[Message]] = {cls.DESCRIPTOR.full_name: cls for cls in (
     transfer_pb2.NoticeBatch, settlement_pb2.Statement, settlement_pb2.SettlementReport,
     settlement_pb2.WindowSettled, settlement_pb2.WindowAborted, settlement_pb2.LiquidityMovement)}
+assert set(PAYLOAD_CLASSES) == set(delivery_kinds.KINDS), "every kind of the contract is applied here"
 
 
 class DeliveryRefused(Exception):
@@ -65,6 +68,10 @@ def _check_notice_batch(batch: transfer_pb2.NoticeBatch, *, bank_id: str) -> Non
         raise Refused(result_pb2.RESULT_CODE_FORBIDDEN, f"delivery addressed to {batch.recipient_bank_id!r}")
     if len(batch.notices) > protocol.notices_per_delivery_max:
         raise Refused(result_pb2.RESULT_CODE_BATCH_TOO_LARGE, "too many notices in one delivery")
+    # The payee's words reach this bank's books and its people: the text rule the clearing applied.
+    problem = next(filter(None, (wellformed.notice_problem(notice) for notice in batch.notices)), None)
+    if problem is not None:
+        raise Refused(result_pb2.RESULT_CODE_INVALID_FIELD, str(problem), field=f"notices.{problem.field}")
 
 
 _CHECKS: dict[type[Message], Callable[..., None]] = {
@@ -81,6 +88,9 @@ assert set(_CHECKS) == set(PAYLOAD_CLASSES.values())
 def verify_delivery(delivery: clearing_pb2.Delivery, *, bank_id: str, keys: KeyLookup) -> Message | None:
     """The verified and checked payload, or None for a type this node does not know; else FedmallError."""
     envelope = delivery.envelope
+    problem = delivery_kinds.payload_type_problem(delivery.kind, envelope.payload_type)
+    if problem is not None:
+        raise FedmallError(result_pb2.RESULT_CODE_MALFORMED_PAYLOAD, problem)
     message_class = PAYLOAD_CLASSES.get(envelope.payload_type)
     if message_class is None:
         _verify_signature(envelope, keys=keys)

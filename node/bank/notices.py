@@ -57,6 +57,22 @@ ABORTED_STATE = transfer_pb2.TRANSFER_STATE_ABORTED
 
 
 UNQUOTED_REJECT_REASON = result_pb2.RESULT_CODE_CONDITION_MISMATCH
+# What this bank tells a payer, in words, beside the code of a rejection (Reject.reason: at most
+# fedmall.limits.reject_reason_length_max characters); the code's name for any other.
+_REJECT_WORDS = {
+    result_pb2.RESULT_CODE_ACCOUNT_UNKNOWN: "no such account at the payee bank",
+    result_pb2.RESULT_CODE_ACCOUNT_CLOSED: "the payee's account is closed",
+    result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED: "the payee's account is in another currency",
+    result_pb2.RESULT_CODE_INVALID_AMOUNT: "the amount is not one the payee bank takes",
+    result_pb2.RESULT_CODE_CONDITION_MISMATCH: "the terms are not the ones the payee bank quoted",
+    result_pb2.RESULT_CODE_INVALID_FIELD: "the prepare breaks the contract",
+}
+
+
+def reject_words(code: int) -> str:
+    words = _REJECT_WORDS.get(code) or name_of(code)
+    assert len(words) <= protocol.reject_reason_length_max, words
+    return words
 
 
 def was_quoted(prepare: transfer_pb2.Prepare, key: FulfilmentKey) -> bool:
@@ -158,6 +174,7 @@ class _Changes:
     outgoing_submitted: list
     outgoing_committed: list     # (transfer id, window id)
     outgoing_aborted: list
+    payee_reasons: list          # (transfer id, reason code, words) of outgoing transfers the payee rejected.
     incoming_new: dict
     incoming_updates: dict
     unquoted: list               # (payer, transfer id) never quoted here: rejected from memory, no row.
@@ -213,7 +230,7 @@ class NoticeService:
             n.prepare.payee_account for n in batch.notices if n.prepare.payee_bank_id == self._bank_id},
             key="account_id")
         outgoing_status = {tid: row.status for tid, row in outgoing.items()}
-        changes = _Changes([], [], [], [], {}, {}, [], [])
+        changes = _Changes([], [], [], [], [], {}, {}, [], [])
         for notice in batch.notices:
             prepare = notice.prepare
             if prepare.payer_bank_id == self._bank_id:
@@ -247,6 +264,8 @@ class NoticeService:
         elif notice.state == ABORTED_STATE and current in (PENDING, SUBMITTED):
             status[transfer_id] = ABORTED
             changes.outgoing_aborted.append((row, notice.result))
+            if notice.result == result_pb2.RESULT_CODE_PAYEE_REJECTED:
+                changes.payee_reasons.append((transfer_id, notice.payee_reason_code, notice.payee_reason))
         elif notice.state == COMMITTED_STATE and current == ABORTED:
             log.error("clearing committed outgoing transfer %s that this node aborted; needs an operator",
                       transfer_id, extra=logs.fields(transfer_id=transfer_id))
@@ -332,6 +351,11 @@ class NoticeService:
                       new_window_id=row["window_id"]) for row in updates])
         done = store.existing_entry_ids(connection, [entry.entry_id for entry in changes.entries])
         reversals = aborting_outgoing(connection, changes.outgoing_aborted, now_ms=now_ms)
+        if changes.payee_reasons:
+            connection.execute(
+                table.update().where(table.c.transfer_id == sa.bindparam("target"))
+                .values(payee_reason_code=sa.bindparam("code"), payee_reason=sa.bindparam("words")),
+                [dict(target=transfer_id, code=code, words=words) for transfer_id, code, words in changes.payee_reasons])
         # One write for all the delivery's entries: accounts change in store.lock_order.
         book_settlement_credits(connection, [entry for entry in changes.entries if entry.entry_id not in done]
                                 + reversals, self._settlement_credit_hook, now_ms=now_ms)
@@ -356,7 +380,7 @@ class NoticeService:
                 batch.accepts.add(transfer_id=row.transfer_id, fulfilment=row.fulfilment)
             else:
                 batch.rejects.add(transfer_id=row.transfer_id, reason_code=row.reject_reason,
-                                  reason=name_of(row.reject_reason))
+                                  reason=reject_words(row.reject_reason))
         if len(rows) < limit:
             for transfer_id in self.unquoted.oldest(limit - len(rows)):
                 batch.rejects.add(transfer_id=transfer_id, reason_code=UNQUOTED_REJECT_REASON,

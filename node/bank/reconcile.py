@@ -28,10 +28,10 @@ listed. No breaks is an acknowledgement; any break makes the answer a dispute.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from fedmall.statement_hash import statement_sha256
 from fedmall.v1 import money_pb2, settlement_pb2
 
 DEBIT = settlement_pb2.ENTRY_DIRECTION_DEBIT     # We paid.
@@ -137,14 +137,6 @@ def net_minor(book_entries: Sequence[BookEntry], currency: str) -> int:
     """The books' credits - debits in currency."""
     return sum(entry.amount_minor if entry.direction == CREDIT else -entry.amount_minor
                for entry in book_entries if entry.currency == currency)
-
-
-def statement_sha256(pages: Sequence[bytes]) -> bytes:
-    """What was reconciled: SHA-256 over the pages' signed payload bytes, in page order."""
-    digest = hashlib.sha256()
-    for page in pages:
-        digest.update(page)
-    return digest.digest()
 
 
 def parse_pages(pages: Sequence[bytes]) -> list[settlement_pb2.Statement]:

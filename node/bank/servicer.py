@@ -5,6 +5,7 @@ import logging
 
 import grpc
 
+from fedmall import served_limits
 from fedmall.results import FedmallError
 from fedmall.tls import peer_identity
 from fedmall.v1 import money_pb2, node_pb2, node_pb2_grpc, result_pb2
@@ -12,7 +13,7 @@ from fedmall.v1 import money_pb2, node_pb2, node_pb2_grpc, result_pb2
 from node import limits
 from node.answers import answers_errors
 from node.bank.accounts import AccountService
-from node.bank.transfers import SUBMITTED, PENDING, SendRequest, TransferService
+from node.bank.transfers import SUBMITTED, PENDING, SendOutcome, SendRequest, TransferService
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
     def SendTransfer(self, request, context):
         if not self._is_own_bank(context):
             return node_pb2.SendTransferResponse(result=FORBIDDEN)
-        outcome = self._transfers.send(_send_request(request))
-        return node_pb2.SendTransferResponse(result=outcome.result, status=public_status(outcome.status))
+        return _send_response(self._transfers.send(_send_request(request)))
 
     def SendTransfers(self, request, context):
         """Many sends: one quote per payee bank, one transaction. One result per transfer, in order."""
@@ -81,9 +81,7 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
         if len(request.transfers) > limits.send_many_max:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"at most {limits.send_many_max} transfers per call")
         outcomes = self._transfers.send_many([_send_request(transfer) for transfer in request.transfers])
-        return node_pb2.SendTransfersResponse(results=[
-            node_pb2.SendTransferResponse(result=outcome.result, status=public_status(outcome.status))
-            for outcome in outcomes])
+        return node_pb2.SendTransfersResponse(results=[_send_response(outcome) for outcome in outcomes])
 
     @answers_errors(node_pb2.GetTransferRecordResponse)
     def GetTransferRecord(self, request, context):
@@ -94,7 +92,13 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
             result=OK, transfer_id=record.transfer_id, direction=record.direction,
             status=public_status(record.status),
             amount=money_pb2.Money(amount_minor=record.amount_minor, currency=record.currency),
-            counterparty_bank_id=record.counterparty_bank_id, abort_reason=record.abort_reason)
+            counterparty_bank_id=record.counterparty_bank_id, abort_reason=record.abort_reason,
+            payee_reason_code=record.payee_reason_code, payee_reason=record.payee_reason)
+
+
+def _send_response(outcome: SendOutcome) -> node_pb2.SendTransferResponse:
+    return node_pb2.SendTransferResponse(result=outcome.result, status=public_status(outcome.status),
+                                         field=outcome.field)
 
 
 def _send_request(request: node_pb2.SendTransferRequest) -> SendRequest:
@@ -110,6 +114,10 @@ class PeerServicer(node_pb2_grpc.PeerServiceServicer):
     def __init__(self, *, transfers: TransferService) -> None:
         self._transfers = transfers
 
+    def GetLimits(self, request, context):
+        """Any member bank's node may read them (the PeerService gate admitted the caller)."""
+        return node_pb2.PeerServiceGetLimitsResponse(limits=served_limits.limits_message())
+
     def QuoteTransfers(self, request, context):
         identity = peer_identity(context)
         if identity is None or identity.role != "bank":
@@ -119,5 +127,6 @@ class PeerServicer(node_pb2_grpc.PeerServiceServicer):
         except FedmallError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         return node_pb2.QuoteTransfersResponse(results=[
-            node_pb2.QuoteResult(transfer_id=outcome.transfer_id, result=outcome.result, condition=outcome.condition)
+            node_pb2.QuoteResult(transfer_id=outcome.transfer_id, result=outcome.result, condition=outcome.condition,
+                                 field=outcome.field)
             for outcome in outcomes])

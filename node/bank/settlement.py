@@ -90,7 +90,7 @@ def check_statement(statement: settlement_pb2.Statement, *, bank_id: str) -> Non
     problem = next(filter(None, (wellformed.statement_entry_problem(entry) for entry in statement.entries)), None)
     problem = problem or next(filter(None, (wellformed.movement_problem(m) for m in statement.movements)), None)
     if problem is not None:
-        _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, problem)
+        _refuse(result_pb2.RESULT_CODE_INVALID_FIELD, str(problem))
 
 
 def check_window_settled(settled: settlement_pb2.WindowSettled, *, bank_id: str) -> None:

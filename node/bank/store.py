@@ -74,6 +74,9 @@ outgoing_transfers = sa.Table(
     sa.Column("abort_reason", sa.Integer, nullable=False),
     sa.Column("created_at_unix_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_at_unix_ms", sa.BigInteger, nullable=False),
+    # When the payee bank rejected it: its reason code and words (0 and "" otherwise).
+    sa.Column("payee_reason_code", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("payee_reason", sa.String(140), nullable=False, server_default=""),
     # The settlement window the clearing committed the transfer in (None until COMMITTED).
     sa.Column("window_id", sa.BigInteger, nullable=True, index=True),
 )

@@ -52,6 +52,7 @@ class SendRequest:
 class SendOutcome:
     result: int      # A ResultCode: OK, EXISTS, or why nothing was written.
     status: str      # The outbox status when a row exists, else "".
+    field: str = ""  # For INVALID_FIELD: the request field at fault.
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class QuoteOutcome:
     transfer_id: str
     result: int
     condition: bytes
+    field: str = ""  # For INVALID_FIELD: the QuoteItem field at fault.
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,8 @@ class TransferRecord:
     currency: str
     counterparty_bank_id: str
     abort_reason: int
+    payee_reason_code: int = 0   # Why the payee bank rejected it, when it did: its code and words.
+    payee_reason: str = ""
 
 
 def payee_account_problem(account, currency: str) -> int:
@@ -173,7 +177,7 @@ class TransferService:
             try:
                 self._check_fields(request, internal_source=internal_source)
             except FedmallError as error:
-                outcomes[index] = SendOutcome(result=error.code, status="")
+                outcomes[index] = SendOutcome(result=error.code, status="", field=error.field)
         self._precheck(requests, outcomes, internal_source=internal_source)
         conditions = self._quote_all(requests, outcomes)
         if conditions:
@@ -183,14 +187,15 @@ class TransferService:
         return outcomes  # type: ignore[return-value]
 
     def _check_fields(self, request: SendRequest, *, internal_source: bool = False) -> None:
-        fields.check_uuid(request.transfer_id, "transfer id")
+        # Field names of node.v1 SendTransferRequest, which the response's field names.
+        fields.check_uuid(request.transfer_id, "transfer id", field="transfer_id")
         if not (internal_source and request.from_account_id.startswith("@")):
-            fields.check_account_id(request.from_account_id)
-        fields.check_id(request.payee_bank_id, "payee bank id")
-        fields.check_account_id(request.payee_account_id)
+            fields.check_account_id(request.from_account_id, field="from_account_id")
+        fields.check_id(request.payee_bank_id, "payee bank id", field="payee_bank_id")
+        fields.check_account_id(request.payee_account_id, field="payee_account_id")
         fields.check_amount(request.amount_minor)
         fields.check_currency(request.currency)
-        fields.check_text(request.reference, "reference", length_max=protocol.reference_length_max)
+        fields.check_text(request.reference, "reference", length_max=protocol.reference_length_max, field="reference")
         if request.payee_bank_id == self._bank_id:
             raise Refused(result_pb2.RESULT_CODE_PAYER_IS_PAYEE, "the payee bank is this bank")
 
@@ -355,35 +360,37 @@ class TransferService:
                                                     if ledger.is_valid_account_id(item.payee_account)})
         outcomes = []
         for item in items:
+            field = ""
             try:
-                fields.check_uuid(item.transfer_id, "transfer id")
-                fields.check_account_id(item.payee_account)
+                fields.check_uuid(item.transfer_id, "transfer id", field="transfer_id")
+                fields.check_account_id(item.payee_account, field="payee_account")
                 fields.check_amount(item.amount.amount_minor)
                 fields.check_currency(item.amount.currency)
                 code = payee_account_problem(accounts.get(item.payee_account), item.amount.currency)
                 if code == OK:
                     code = credit_problem(accounts[item.payee_account], item.amount.amount_minor)
             except FedmallError as error:
-                code = error.code
+                code, field = error.code, error.field
             condition = b""
             if code == OK:
                 condition = self._fulfilment_key.condition(
                     payer_bank_id=payer_bank_id, transfer_id=item.transfer_id, payee_account=item.payee_account,
                     amount_minor=item.amount.amount_minor, currency=item.amount.currency)
-            outcomes.append(QuoteOutcome(transfer_id=item.transfer_id, result=code, condition=condition))
+            outcomes.append(QuoteOutcome(transfer_id=item.transfer_id, result=code, condition=condition, field=field))
         return outcomes
 
     # Records --------------------------------------------------------------------------
 
     def get_record(self, transfer_id: str) -> TransferRecord:
-        fields.check_uuid(transfer_id, "transfer id")
+        fields.check_uuid(transfer_id, "transfer id", field="transfer_id")
         with read_connection(self._engine) as connection:
             row = connection.execute(sa.select(store.outgoing_transfers)
                                      .where(store.outgoing_transfers.c.transfer_id == transfer_id)).first()
             if row is not None:
                 return TransferRecord(
                     transfer_id=transfer_id, direction="outgoing", status=row.status, amount_minor=row.amount_minor,
-                    currency=row.currency, counterparty_bank_id=row.payee_bank_id, abort_reason=row.abort_reason)
+                    currency=row.currency, counterparty_bank_id=row.payee_bank_id, abort_reason=row.abort_reason,
+                    payee_reason_code=row.payee_reason_code, payee_reason=row.payee_reason)
             row = connection.execute(sa.select(store.incoming_transfers)
                                      .where(store.incoming_transfers.c.transfer_id == transfer_id)).first()
         if row is None:

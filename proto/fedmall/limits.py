@@ -41,7 +41,9 @@ search_query_length_max = 200
 # 4 UTF-8 bytes each (563), with tags: under 800. A larger one is refused at the clearing,
 # as is one carrying fields the contract does not define.
 prepare_bytes_max = 1024
-notice_bytes_max = prepare_bytes_max + 64  # A Prepare plus state, result, fulfilment, times.
+# A Prepare plus state, result, fulfilment, times; and on a rejection the payee's reason code and
+# words (up to 4 UTF-8 bytes a character, with tags).
+notice_bytes_max = prepare_bytes_max + 64 + 4 * reject_reason_length_max + 8
 statement_entry_bytes_max = 720  # Ids (36 + 34), amount, time and the reference (563), with tags.
 audit_refusal_bytes_max = 64 * 1024  # Larger refused envelopes are logged by hash and size.
 

@@ -17,8 +17,12 @@ def code_of(name: str) -> int:
 
 
 class FedmallError(Exception):
-    """An error with a stable result code; the servicer turns it into a response."""
+    """An error with a stable result code; the servicer turns it into a response.
 
-    def __init__(self, code: int, message: str = "") -> None:
+    field: for INVALID_FIELD, the path of the field at fault in the request or its signed
+    payload ("prepares[2].reference"), which the response carries (docs/protocol.md)."""
+
+    def __init__(self, code: int, message: str = "", *, field: str = "") -> None:
         super().__init__(message or name_of(code))
         self.code = code
+        self.field = field

@@ -4,8 +4,16 @@ go wrong. Real clearing, real nodes, mTLS on loopback, real SQLite files."""
 from __future__ import annotations
 
 
+import json
+
 from fedmall.v1 import clearing_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
+
+from fedmall import served_limits, tls
+from fedmall.pki import Identity
+from fedmall.v1 import node_pb2, node_pb2_grpc
+from node.bank import store
+from node.cli import main as node_main
 
 from tests.support.federation import make_prepare, wait_until
 
@@ -129,6 +137,44 @@ def test_payee_rejects__prepare_whose_condition_the_payee_never_quoted(federatio
     assert federation.balance("bank-b", "bob") == 0
 
 
+def test_payee_rejects__its_reason_reaches_the_payers_record_and_command_output(federation, capsys):
+    """The payee's signed Reject carries a code and words; the clearing passes both on in the
+    ABORTED notice, and the payer's node keeps them with the transfer and shows them."""
+    federation.open_account("bank-a", "alice", deposit_minor=EUR_100)
+    federation.open_account("bank-b", "bob")
+    federation.stop_node("bank-b")
+    node_b = federation.start_node("bank-b", workers=False)  # Quotes, but reads no deliveries yet.
+    transfer_id, response = federation.send("bank-a", "alice", "bank-b", "bob", 3_000)
+    assert response.result == rc.RESULT_CODE_OK
+    wait_until(lambda: federation.position("bank-a") == (0, 3_000))  # Reserved at the clearing.
+    with node_b.engine.begin() as connection:  # Bob's account closes between the quote and the prepare.
+        connection.execute(store.accounts.update().where(store.accounts.c.account_id == "bob").values(closed=True))
+    federation.stop_node("bank-b")
+    federation.start_node("bank-b")
+
+    record = federation.wait_final("bank-a", transfer_id)
+    assert (record.status, record.abort_reason, record.payee_reason_code, record.payee_reason) == (
+        "ABORTED", rc.RESULT_CODE_PAYEE_REJECTED, rc.RESULT_CODE_ACCOUNT_CLOSED, "the payee's account is closed")
+    assert federation.balance("bank-a", "alice") == EUR_100
+    assert federation.position("bank-a") == (0, 0)
+
+    home = str(federation.world.banks["bank-a"].bundle)
+    assert node_main(["transfer", transfer_id, "--home", home, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["abort_reason"], shown["payee_reason_code"], shown["payee_reason"]) == (
+        "PAYEE_REJECTED", "ACCOUNT_CLOSED", "the payee's account is closed")
+    assert node_main(["transfer", transfer_id, "--home", home]) == 0
+    assert "payee's reason  ACCOUNT_CLOSED: the payee's account is closed" in capsys.readouterr().out
+
+    # A malformed send is refused with the field at fault, over gRPC and on the command line.
+    _, refused = federation.send("bank-a", "alice", "bank-b", "bob and carol", 100)
+    assert (refused.result, refused.field) == (rc.RESULT_CODE_INVALID_FIELD, "payee_account_id")
+    assert node_main(["send", "--from", "alice", "--to-bank", "bank-b", "--to-account", "bob and carol", "1.00",
+                      "--home", home]) == 1
+    assert "INVALID_FIELD: the field at fault is payee_account_id" in capsys.readouterr().err
+    federation.assert_invariants()
+
+
 def test_expiry__payee_that_never_answers_times_out_and_the_payer_is_refunded(federation):
     federation.open_account("bank-a", "alice", deposit_minor=EUR_100)
     federation.open_account("bank-b", "bob")
@@ -243,3 +289,14 @@ def test_key_rotation__the_bank_switches_keys_without_downtime(federation, capsy
     response = federation.world.stub("bank-a").SubmitPrepares(clearing_pb2.SubmitPreparesRequest(envelope=envelope))
     assert response.result == rc.RESULT_CODE_UNKNOWN_KEY
     federation.assert_invariants()
+
+
+def test_peer_get_limits__a_member_reads_the_bounds_another_node_enforces(federation):
+    world = federation.world
+    channel = tls.secure_channel(f"127.0.0.1:{world.banks['bank-b'].node_port}", world.banks["bank-a"].tls,
+                                 server=Identity("bank-b", "bank"))
+    try:
+        served = node_pb2_grpc.PeerServiceStub(channel).GetLimits(node_pb2.PeerServiceGetLimitsRequest()).limits
+    finally:
+        channel.close()
+    assert served == served_limits.limits_message()

@@ -19,7 +19,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from fedmall import limits, pki, tls
+from fedmall import delivery_kinds, limits, pki, tls
 from fedmall.envelope import Envelope, pae
 from fedmall.v1 import clearing_pb2, marketplace_pb2 as mp, marketplace_pb2_grpc, money_pb2, node_pb2
 from fedmall.v1 import node_pb2_grpc, settlement_pb2, transfer_pb2
@@ -619,7 +619,7 @@ def test_payee_node__a_statement_page_with_a_reference_that_breaks_the_rules_is_
             reference="ok\x1b[8m hidden")
         page = settlement_pb2.Statement(window_id=1, bank_id="bank-a", page_index=0, page_count=1, entries=[entry],
                                         entry_count=1)
-        delivery = clearing_pb2.Delivery(sequence=1, envelope=node_harness.CLEARING_KEY.sign(page))
+        delivery = delivery_kinds.delivery(1, node_harness.CLEARING_KEY.sign(page))
         with pytest.raises(node_harness.DeliveryRefused):
             node_harness.consumer(bank_a, "bank-a").handle(delivery)
         assert bank_a.notices.cursor() == 0

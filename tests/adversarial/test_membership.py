@@ -230,7 +230,7 @@ def peer_answers(federation: Federation, callee: str, credentials: TlsCredential
 
 def refused_at_peers(code_name: str) -> dict[str, str]:
     """A refused caller's answers: the result code where the response carries one, else denied."""
-    return {"QuoteTransfers": DENIED, "SearchCatalogue": DENIED, "PlaceOrder": code_name,
+    return {"QuoteTransfers": DENIED, "GetLimits": DENIED, "SearchCatalogue": DENIED, "PlaceOrder": code_name,
             "NotifyOrderEvent": code_name}
 
 

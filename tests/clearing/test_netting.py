@@ -69,3 +69,26 @@ def test_liquidity_saving_pct__to_two_decimals_half_even(gross, net_total, pct):
 def test_net__a_row_paying_itself_or_nothing_is_our_bug_and_asserts(row):
     with pytest.raises(AssertionError):
         net([row], bank_ids=[], currencies={})
+
+
+def test_net__bilateral_positions_fold_both_directions_of_a_pair_and_sum_to_each_net():
+    # a pays b 100 in 2 transfers and b pays a 30; b pays c 80; c pays a 50.
+    result = net([Bilateral("a", "b", "EUR", 100, 2), Bilateral("b", "a", "EUR", 30, 1),
+                  Bilateral("b", "c", "EUR", 80, 1), Bilateral("c", "a", "EUR", 50, 1)],
+                 bank_ids=["a", "b", "c"], currencies=CURRENCIES)
+    pairs = {(p.bank_id, p.counterparty_bank_id): (p.paid_minor, p.received_minor, p.net_minor, p.transfer_count)
+             for p in result.pairs}
+    assert pairs == {("a", "b"): (100, 30, -70, 3), ("a", "c"): (0, 50, 50, 1), ("b", "c"): (80, 0, -80, 1)}
+    nets = {row.bank_id: row.net_minor for row in result.rows}
+    for bank_id, net_minor in nets.items():
+        bilateral_sum = (sum(p.net_minor for p in result.pairs if p.bank_id == bank_id)
+                         - sum(p.net_minor for p in result.pairs if p.counterparty_bank_id == bank_id))
+        assert bilateral_sum == net_minor, bank_id
+    assert sum(nets.values()) == 0
+
+
+def test_net__bilateral_positions_are_per_currency():
+    result = net([Bilateral("b", "a", "EUR", 5, 1), Bilateral("a", "b", "USD", 7, 1)],
+                 bank_ids=["a", "b"], currencies={"a": "EUR", "b": "EUR"})
+    assert [(p.bank_id, p.counterparty_bank_id, p.currency, p.net_minor) for p in result.pairs] == [
+        ("a", "b", "EUR", 5), ("a", "b", "USD", -7)]

@@ -68,6 +68,10 @@ def test_transfer__rejected_and_expired_say_why_and_name_no_window(world, capsys
         "ABORTED", "PAYEE_REJECTED", "REJECTED", None)
     assert (second["state"], second["result"], second["payee_decision"]) == ("ABORTED", "EXPIRED", "EXPIRED")
     assert [(m["kind"], m["result"]) for m in second["audit"]] == [("prepares", "OK"), ("expired", "EXPIRED")]
+    assert (first["payee_reason_code"], first["payee_reason"]) == ("ACCOUNT_UNKNOWN", "no such account")
+    assert (second["payee_reason_code"], second["payee_reason"]) == (None, None)
+    code, out, _ = look_up(capsys, world, rejected.transfer_id)
+    assert code == 0 and "payee's decision REJECTED (ACCOUNT_UNKNOWN: 'no such account')" in out
 
 
 def test_transfer__a_reserved_one_awaits_the_payee(world, capsys):

@@ -297,8 +297,25 @@ def test_reject__aborts_and_releases_the_reservation(world):
     assert positions(world)["bank-a"] == (0, 0)
     [notice] = notices(world, "bank-a", after_sequence=ADMITTED, count=1)
     assert notice.state == ABORTED and notice.result == rc.RESULT_CODE_PAYEE_REJECTED
+    assert (notice.payee_reason_code, notice.payee_reason) == (rc.RESULT_CODE_ACCOUNT_UNKNOWN, "no such account")
+    status = world.stub("bank-a").GetTransfer(clearing_pb2.GetTransferRequest(transfer_id=prepare.transfer_id))
+    assert (status.abort_reason, status.payee_reason_code, status.payee_reason) == (
+        rc.RESULT_CODE_PAYEE_REJECTED, rc.RESULT_CODE_ACCOUNT_UNKNOWN, "no such account")
     late_accept = submit_decisions(world, "bank-b", accepts=[accept(prepare.transfer_id)])
     assert [r.result for r in late_accept.results] == [rc.RESULT_CODE_INVALID_STATE]
+
+
+def test_reject__the_same_reject_again_is_exists_another_reason_is_invalid_state(world):
+    prepare = reserve(world)
+    reject = transfer_pb2.Reject(transfer_id=prepare.transfer_id, reason_code=rc.RESULT_CODE_ACCOUNT_CLOSED,
+                                 reason="closed on request")
+    assert submit_decisions(world, "bank-b", rejects=[reject]).results[0].result == rc.RESULT_CODE_OK
+    assert submit_decisions(world, "bank-b", rejects=[reject]).results[0].result == rc.RESULT_CODE_EXISTS
+    other = transfer_pb2.Reject(transfer_id=prepare.transfer_id, reason_code=rc.RESULT_CODE_ACCOUNT_CLOSED,
+                                reason="something else")
+    assert submit_decisions(world, "bank-b", rejects=[other]).results[0].result == rc.RESULT_CODE_INVALID_STATE
+    [notice] = notices(world, "bank-a", after_sequence=ADMITTED, count=1)
+    assert notice.payee_reason == "closed on request"
 
 
 def test_expiry__sweeper_aborts_reserved_transfers_and_tells_both_banks(world):

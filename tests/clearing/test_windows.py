@@ -93,6 +93,50 @@ def test_close__report_and_statements_are_signed_and_sum_to_zero(world):
         settlement_pb2.ENTRY_DIRECTION_DEBIT, "bank-b", 700)
 
 
+def test_report__bilateral_positions_are_signed_and_sum_to_each_banks_net(world):
+    commit(world, "bank-a", "bank-b", 700)
+    commit(world, "bank-b", "bank-a", 250)
+    commit(world, "bank-b", "bank-c", 200)
+    commit(world, "bank-c", "bank-a", 100)
+    window_id = close(world)
+    response = world.stub("bank-c").GetSettlementReport(clearing_pb2.GetSettlementReportRequest(window_id=window_id))
+    public_key = pki.load_public_key_pem((world.home / "clearing.pub").read_bytes())
+    key = VerificationKey("clearing/k1", "clearing", public_key)
+    report = open_envelope(response.report, settlement_pb2.SettlementReport, expected_signer="clearing",
+                           keys=lambda _: key)
+
+    pairs = {(p.bank_id, p.counterparty_bank_id): (p.paid.amount_minor, p.received.amount_minor,
+                                                   p.net.amount_minor, p.transfer_count, p.net.currency)
+             for p in report.bilateral}
+    assert pairs == {("bank-a", "bank-b"): (700, 250, -450, 2, "EUR"), ("bank-a", "bank-c"): (0, 100, 100, 1, "EUR"),
+                     ("bank-b", "bank-c"): (200, 0, -200, 1, "EUR")}
+    for position in report.net_positions:
+        from_pairs = sum(net if bank == position.bank_id else -net
+                         for (bank, other), (_, _, net, _, _) in pairs.items() if position.bank_id in (bank, other))
+        assert from_pairs == position.net.amount_minor, position.bank_id
+    assert sum(p.net.amount_minor for p in report.net_positions) == 0
+
+
+def test_report_command__shows_the_bilateral_positions(world, capsys):
+    commit(world, "bank-a", "bank-b", 700)
+    commit(world, "bank-b", "bank-a", 250)
+    pair = [{"bank_id": "bank-a", "counterparty_bank_id": "bank-b", "currency": "EUR", "paid_minor": 700,
+             "received_minor": 250, "net_minor": -450, "transfer_count": 2}]
+
+    def report(window_id: int, *flags: str) -> str:
+        assert main(["--home", str(world.home), "report", "--window", str(window_id), *flags]) == 0
+        return capsys.readouterr().out
+
+    live = json.loads(report(1, "--json"))          # The open window, netted live.
+    assert (live["issued"], live["bilateral"]) == (False, pair)
+    window_id = close(world)
+    assert window_id == 1
+    issued = json.loads(report(window_id, "--json"))  # From the signed report.
+    assert (issued["issued"], issued["bilateral"]) == (True, pair)
+    out = report(window_id)
+    assert "counterparty" in out and "-4.50" in out
+
+
 def test_close__a_transfer_committed_after_close_belongs_to_the_next_window(world):
     commit(world, "bank-a", "bank-b", 100)
     window_id = close(world)

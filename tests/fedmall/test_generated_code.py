@@ -23,8 +23,38 @@ def test_generated_code_matches_a_fresh_generation(tmp_path):
     assert stale == [], f"regenerate with scripts/gen-proto: {stale}"
 
 
-@pytest.mark.skipif(shutil.which("npx") is None, reason="npx not installed: buf lint runs in scripts/lint")
-def test_buf_lint_is_clean():
-    result = subprocess.run(["npx", "-y", "@bufbuild/buf@1.75.0", "lint"], cwd=ROOT / "proto",
-                            capture_output=True, text=True, timeout=300)
+def last_release() -> str:
+    """The release scripts/lint checks the contract against (proto/releases/)."""
+    return next(line.split("=", 1)[1] for line in (ROOT / "scripts" / "lint").read_text().splitlines()
+                if line.startswith("RELEASE_BASELINE="))
+
+
+NO_NPX = pytest.mark.skipif(shutil.which("npx") is None,
+                            reason="npx not installed: scripts/lint runs buf lint and buf breaking")
+
+
+@NO_NPX
+def test_scripts_lint__the_contract_is_buf_lint_clean_and_compatible_with_the_last_release():
+    result = subprocess.run([str(ROOT / "scripts" / "lint")], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@NO_NPX
+def test_buf_breaking__a_renumbered_field_is_caught_against_the_release(tmp_path):
+    """The check can fail: the contract with one field renumbered breaks against the release."""
+    shutil.copytree(ROOT / "proto", tmp_path / "proto",
+                    ignore=shutil.ignore_patterns("*.py", "*.pyi", "__pycache__", "releases"))
+    proto = tmp_path / "proto" / "fedmall" / "v1" / "transfer.proto"
+    original = proto.read_text()
+    proto.write_text(original.replace("  string reference = 8;", "  string reference = 9;", 1))
+    assert proto.read_text() != original
+    release = last_release()
+    baseline = ROOT / "proto" / "releases" / f"{release}.binpb"
+    result = subprocess.run(["npx", "-y", "@bufbuild/buf@1.75.0", "breaking", ".", "--against", str(baseline)],
+                            cwd=tmp_path / "proto", capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0 and '"reference"' in result.stdout, result.stdout + result.stderr
+
+
+def test_release__the_baseline_scripts_lint_names_exists():
+    release = last_release()
+    assert (ROOT / "proto" / "releases" / f"{release}.binpb").stat().st_size > 0

@@ -79,3 +79,17 @@ def test_statement_entries_and_movements__as_the_clearing_sends_them():
     assert wellformed.movement_problem(movement) is None
     movement.bank_id = ""
     assert wellformed.movement_problem(movement) is not None
+
+
+def test_problems__name_the_field_at_fault():
+    transfer_id = "0b6e2f1c-3c1e-4a55-9d55-2a8f2d1f7c11"
+    reject = transfer_pb2.Reject(transfer_id=transfer_id, reason_code=rc.RESULT_CODE_ACCOUNT_UNKNOWN,
+                                 reason="x" * (limits.reject_reason_length_max + 1))
+    assert wellformed.decision_problem(reject).field == "reason"
+    assert wellformed.decision_problem(reject).within("rejects[4]").field == "rejects[4].reason"
+    change = transfer_pb2.SigningKeyChange(bank_id="bank-a", key_id="bank-b/k2", public_key=b"\x01" * 32)
+    assert wellformed.key_change_problem(change).field == "key_id"
+    answer = settlement_pb2.Reconciliation(bank_id="bank-a", statement_sha256=b"\x00" * 32, breaks=[
+        settlement_pb2.ReconciliationBreak(kind=settlement_pb2.BREAK_KIND_DUPLICATE, node_movement=settlement_pb2.
+                                           LiquidityMovement(movement_id="funds:\u200bx"))])
+    assert wellformed.reconciliation_problem(answer).field == "breaks[0].node_movement.movement_id"

@@ -6,6 +6,7 @@ import pytest
 
 from fedmall.pki import Identity
 from fedmall.tls import secure_channel
+from fedmall import delivery_kinds
 from fedmall.v1 import clearing_pb2, money_pb2, node_pb2, node_pb2_grpc, result_pb2, transfer_pb2
 
 from node.cli import main as cli_main
@@ -85,8 +86,8 @@ def test_send__goes_through_quote_outbox_and_commit(consortium, federation, fake
     def deliver(sequence, recipient, state, fulfilment=b""):
         batch = transfer_pb2.NoticeBatch(recipient_bank_id=recipient, notices=[transfer_pb2.TransferNotice(
             prepare=prepare, state=state, fulfilment=fulfilment)])
-        fake_clearing.fake.queue_for(recipient).put(clearing_pb2.Delivery(
-            sequence=sequence, envelope=consortium.clearing_key.sign(batch)))
+        fake_clearing.fake.queue_for(recipient).put(delivery_kinds.delivery(
+            sequence, consortium.clearing_key.sign(batch)))
 
     deliver(1, "bank-b", transfer_pb2.TRANSFER_STATE_RESERVED)
     wait_until(lambda: fake_clearing.fake.decision_batches)
@@ -165,8 +166,8 @@ def test_offline_node__reconciles_when_it_comes_back_and_cli_shows_it(consortium
     messages = [transfer_pb2.NoticeBatch(recipient_bank_id="bank-a", notices=notices), *pages,
                 S.SettlementReport(window_id=3, transfer_count=3)]
     for sequence, message in enumerate(messages, start=1):
-        fake_clearing.fake.queue_for("bank-a").put(clearing_pb2.Delivery(
-            sequence=sequence, envelope=consortium.clearing_key.sign(message)))
+        fake_clearing.fake.queue_for("bank-a").put(delivery_kinds.delivery(
+            sequence, consortium.clearing_key.sign(message)))
 
     node = build_node(load_config(home, environ={}))
     node.start()

@@ -1,4 +1,5 @@
 from fedmall.v1 import envelope_pb2 as _envelope_pb2
+from fedmall.v1 import limits_pb2 as _limits_pb2
 from fedmall.v1 import money_pb2 as _money_pb2
 from fedmall.v1 import result_pb2 as _result_pb2
 from fedmall.v1 import settlement_pb2 as _settlement_pb2
@@ -11,6 +12,16 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class DeliveryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DELIVERY_KIND_UNSPECIFIED: _ClassVar[DeliveryKind]
+    DELIVERY_KIND_NOTICE_BATCH: _ClassVar[DeliveryKind]
+    DELIVERY_KIND_STATEMENT: _ClassVar[DeliveryKind]
+    DELIVERY_KIND_SETTLEMENT_REPORT: _ClassVar[DeliveryKind]
+    DELIVERY_KIND_WINDOW_SETTLED: _ClassVar[DeliveryKind]
+    DELIVERY_KIND_WINDOW_ABORTED: _ClassVar[DeliveryKind]
+    DELIVERY_KIND_LIQUIDITY_MOVEMENT: _ClassVar[DeliveryKind]
 
 class ParticipantStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -26,6 +37,13 @@ class FundsMovementState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FUNDS_MOVEMENT_STATE_RESERVED: _ClassVar[FundsMovementState]
     FUNDS_MOVEMENT_STATE_COMMITTED: _ClassVar[FundsMovementState]
     FUNDS_MOVEMENT_STATE_ABORTED: _ClassVar[FundsMovementState]
+DELIVERY_KIND_UNSPECIFIED: DeliveryKind
+DELIVERY_KIND_NOTICE_BATCH: DeliveryKind
+DELIVERY_KIND_STATEMENT: DeliveryKind
+DELIVERY_KIND_SETTLEMENT_REPORT: DeliveryKind
+DELIVERY_KIND_WINDOW_SETTLED: DeliveryKind
+DELIVERY_KIND_WINDOW_ABORTED: DeliveryKind
+DELIVERY_KIND_LIQUIDITY_MOVEMENT: DeliveryKind
 PARTICIPANT_STATUS_UNSPECIFIED: ParticipantStatus
 PARTICIPANT_STATUS_ACTIVE: ParticipantStatus
 PARTICIPANT_STATUS_SUSPENDED: ParticipantStatus
@@ -37,14 +55,16 @@ FUNDS_MOVEMENT_STATE_COMMITTED: FundsMovementState
 FUNDS_MOVEMENT_STATE_ABORTED: FundsMovementState
 
 class TransferResult(_message.Message):
-    __slots__ = ("transfer_id", "result", "state")
+    __slots__ = ("transfer_id", "result", "state", "field")
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
     transfer_id: str
     result: _result_pb2.ResultCode
     state: _transfer_pb2.TransferState
-    def __init__(self, transfer_id: _Optional[str] = ..., result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[_transfer_pb2.TransferState, str]] = ...) -> None: ...
+    field: str
+    def __init__(self, transfer_id: _Optional[str] = ..., result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[_transfer_pb2.TransferState, str]] = ..., field: _Optional[str] = ...) -> None: ...
 
 class SubmitPreparesRequest(_message.Message):
     __slots__ = ("envelope",)
@@ -81,16 +101,22 @@ class GetTransferRequest(_message.Message):
     def __init__(self, transfer_id: _Optional[str] = ...) -> None: ...
 
 class GetTransferResponse(_message.Message):
-    __slots__ = ("result", "state", "abort_reason", "prepare")
+    __slots__ = ("result", "state", "abort_reason", "prepare", "field", "payee_reason_code", "payee_reason")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ABORT_REASON_FIELD_NUMBER: _ClassVar[int]
     PREPARE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    PAYEE_REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    PAYEE_REASON_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     state: _transfer_pb2.TransferState
     abort_reason: _result_pb2.ResultCode
     prepare: _transfer_pb2.Prepare
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[_transfer_pb2.TransferState, str]] = ..., abort_reason: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., prepare: _Optional[_Union[_transfer_pb2.Prepare, _Mapping]] = ...) -> None: ...
+    field: str
+    payee_reason_code: _result_pb2.ResultCode
+    payee_reason: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[_transfer_pb2.TransferState, str]] = ..., abort_reason: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., prepare: _Optional[_Union[_transfer_pb2.Prepare, _Mapping]] = ..., field: _Optional[str] = ..., payee_reason_code: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., payee_reason: _Optional[str] = ...) -> None: ...
 
 class StreamDeliveriesRequest(_message.Message):
     __slots__ = ("after_sequence",)
@@ -99,12 +125,14 @@ class StreamDeliveriesRequest(_message.Message):
     def __init__(self, after_sequence: _Optional[int] = ...) -> None: ...
 
 class Delivery(_message.Message):
-    __slots__ = ("sequence", "envelope")
+    __slots__ = ("sequence", "envelope", "kind")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     envelope: _envelope_pb2.Envelope
-    def __init__(self, sequence: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+    kind: DeliveryKind
+    def __init__(self, sequence: _Optional[int] = ..., envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., kind: _Optional[_Union[DeliveryKind, str]] = ...) -> None: ...
 
 class StreamDeliveriesResponse(_message.Message):
     __slots__ = ("deliveries",)
@@ -175,10 +203,12 @@ class ChangeSigningKeyRequest(_message.Message):
     def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
 
 class ChangeSigningKeyResponse(_message.Message):
-    __slots__ = ("result",)
+    __slots__ = ("result", "field")
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+    field: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., field: _Optional[str] = ...) -> None: ...
 
 class GetStatementRequest(_message.Message):
     __slots__ = ("window_id",)
@@ -217,10 +247,12 @@ class SubmitReconciliationRequest(_message.Message):
     def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
 
 class SubmitReconciliationResponse(_message.Message):
-    __slots__ = ("result",)
+    __slots__ = ("result", "field")
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+    field: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., field: _Optional[str] = ...) -> None: ...
 
 class SuspendParticipantRequest(_message.Message):
     __slots__ = ("bank_id",)
@@ -257,10 +289,12 @@ class SetNetDebitCapRequest(_message.Message):
     def __init__(self, bank_id: _Optional[str] = ..., cap: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class SetNetDebitCapResponse(_message.Message):
-    __slots__ = ("result",)
+    __slots__ = ("result", "field")
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+    field: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., field: _Optional[str] = ...) -> None: ...
 
 class FundsMovementTerms(_message.Message):
     __slots__ = ("movement_id", "bank_id", "amount", "external_reference")
@@ -283,14 +317,16 @@ class RecordFundsInRequest(_message.Message):
     def __init__(self, terms: _Optional[_Union[FundsMovementTerms, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RecordFundsInResponse(_message.Message):
-    __slots__ = ("result", "state", "statement_window_id")
+    __slots__ = ("result", "state", "statement_window_id", "field")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     STATEMENT_WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     state: FundsMovementState
     statement_window_id: int
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ..., statement_window_id: _Optional[int] = ...) -> None: ...
+    field: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ..., statement_window_id: _Optional[int] = ..., field: _Optional[str] = ...) -> None: ...
 
 class ReserveFundsOutRequest(_message.Message):
     __slots__ = ("terms", "reason")
@@ -301,12 +337,14 @@ class ReserveFundsOutRequest(_message.Message):
     def __init__(self, terms: _Optional[_Union[FundsMovementTerms, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class ReserveFundsOutResponse(_message.Message):
-    __slots__ = ("result", "state")
+    __slots__ = ("result", "state", "field")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     state: FundsMovementState
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ...) -> None: ...
+    field: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ..., field: _Optional[str] = ...) -> None: ...
 
 class CommitFundsOutRequest(_message.Message):
     __slots__ = ("movement_id", "reason")
@@ -317,14 +355,16 @@ class CommitFundsOutRequest(_message.Message):
     def __init__(self, movement_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class CommitFundsOutResponse(_message.Message):
-    __slots__ = ("result", "state", "statement_window_id")
+    __slots__ = ("result", "state", "statement_window_id", "field")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     STATEMENT_WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     state: FundsMovementState
     statement_window_id: int
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ..., statement_window_id: _Optional[int] = ...) -> None: ...
+    field: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ..., statement_window_id: _Optional[int] = ..., field: _Optional[str] = ...) -> None: ...
 
 class AbortFundsOutRequest(_message.Message):
     __slots__ = ("movement_id", "reason")
@@ -335,12 +375,24 @@ class AbortFundsOutRequest(_message.Message):
     def __init__(self, movement_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class AbortFundsOutResponse(_message.Message):
-    __slots__ = ("result", "state")
+    __slots__ = ("result", "state", "field")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     state: FundsMovementState
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ...) -> None: ...
+    field: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., state: _Optional[_Union[FundsMovementState, str]] = ..., field: _Optional[str] = ...) -> None: ...
+
+class GetLimitsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetLimitsResponse(_message.Message):
+    __slots__ = ("limits",)
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    limits: _limits_pb2.Limits
+    def __init__(self, limits: _Optional[_Union[_limits_pb2.Limits, _Mapping]] = ...) -> None: ...
 
 class CloseWindowRequest(_message.Message):
     __slots__ = ("window_id",)

@@ -94,6 +94,11 @@ class ClearingServiceStub:
                 request_serializer=fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesResponse.FromString,
                 _registered_method=True)
+        self.GetLimits = channel.unary_unary(
+                '/fedmall.v1.ClearingService/GetLimits',
+                request_serializer=fedmall_dot_v1_dot_clearing__pb2.GetLimitsRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_clearing__pb2.GetLimitsResponse.FromString,
+                _registered_method=True)
 
 
 class ClearingServiceServicer:
@@ -183,6 +188,14 @@ class ClearingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLimits(self, request, context):
+        """The bounds this clearing enforces (fedmall.limits): batch sizes, envelope bytes, field
+        lengths, amounts and the expiry window. An active or suspended participant may call it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ClearingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -240,6 +253,11 @@ def add_ClearingServiceServicer_to_server(servicer, server):
                     servicer.ListRevokedCertificates,
                     request_deserializer=fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesResponse.SerializeToString,
+            ),
+            'GetLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLimits,
+                    request_deserializer=fedmall_dot_v1_dot_clearing__pb2.GetLimitsRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_clearing__pb2.GetLimitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -544,6 +562,33 @@ class ClearingService:
             '/fedmall.v1.ClearingService/ListRevokedCertificates',
             fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesRequest.SerializeToString,
             fedmall_dot_v1_dot_clearing__pb2.ListRevokedCertificatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.ClearingService/GetLimits',
+            fedmall_dot_v1_dot_clearing__pb2.GetLimitsRequest.SerializeToString,
+            fedmall_dot_v1_dot_clearing__pb2.GetLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

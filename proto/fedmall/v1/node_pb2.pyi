@@ -1,3 +1,4 @@
+from fedmall.v1 import limits_pb2 as _limits_pb2
 from fedmall.v1 import money_pb2 as _money_pb2
 from fedmall.v1 import result_pb2 as _result_pb2
 from google.protobuf.internal import containers as _containers
@@ -79,12 +80,14 @@ class SendTransferRequest(_message.Message):
     def __init__(self, transfer_id: _Optional[str] = ..., from_account_id: _Optional[str] = ..., payee_bank_id: _Optional[str] = ..., payee_account_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reference: _Optional[str] = ...) -> None: ...
 
 class SendTransferResponse(_message.Message):
-    __slots__ = ("result", "status")
+    __slots__ = ("result", "status", "field")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     status: str
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., status: _Optional[str] = ...) -> None: ...
+    field: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., status: _Optional[str] = ..., field: _Optional[str] = ...) -> None: ...
 
 class SendTransfersRequest(_message.Message):
     __slots__ = ("transfers",)
@@ -105,7 +108,7 @@ class GetTransferRecordRequest(_message.Message):
     def __init__(self, transfer_id: _Optional[str] = ...) -> None: ...
 
 class GetTransferRecordResponse(_message.Message):
-    __slots__ = ("result", "transfer_id", "direction", "status", "amount", "counterparty_bank_id", "abort_reason")
+    __slots__ = ("result", "transfer_id", "direction", "status", "amount", "counterparty_bank_id", "abort_reason", "payee_reason_code", "payee_reason")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +116,8 @@ class GetTransferRecordResponse(_message.Message):
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     COUNTERPARTY_BANK_ID_FIELD_NUMBER: _ClassVar[int]
     ABORT_REASON_FIELD_NUMBER: _ClassVar[int]
+    PAYEE_REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    PAYEE_REASON_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     transfer_id: str
     direction: str
@@ -120,7 +125,19 @@ class GetTransferRecordResponse(_message.Message):
     amount: _money_pb2.Money
     counterparty_bank_id: str
     abort_reason: _result_pb2.ResultCode
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., transfer_id: _Optional[str] = ..., direction: _Optional[str] = ..., status: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., counterparty_bank_id: _Optional[str] = ..., abort_reason: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+    payee_reason_code: _result_pb2.ResultCode
+    payee_reason: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., transfer_id: _Optional[str] = ..., direction: _Optional[str] = ..., status: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., counterparty_bank_id: _Optional[str] = ..., abort_reason: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., payee_reason_code: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., payee_reason: _Optional[str] = ...) -> None: ...
+
+class PeerServiceGetLimitsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PeerServiceGetLimitsResponse(_message.Message):
+    __slots__ = ("limits",)
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    limits: _limits_pb2.Limits
+    def __init__(self, limits: _Optional[_Union[_limits_pb2.Limits, _Mapping]] = ...) -> None: ...
 
 class QuoteItem(_message.Message):
     __slots__ = ("transfer_id", "payee_account", "amount")
@@ -133,14 +150,16 @@ class QuoteItem(_message.Message):
     def __init__(self, transfer_id: _Optional[str] = ..., payee_account: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class QuoteResult(_message.Message):
-    __slots__ = ("transfer_id", "result", "condition")
+    __slots__ = ("transfer_id", "result", "condition", "field")
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     CONDITION_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
     transfer_id: str
     result: _result_pb2.ResultCode
     condition: bytes
-    def __init__(self, transfer_id: _Optional[str] = ..., result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., condition: _Optional[bytes] = ...) -> None: ...
+    field: str
+    def __init__(self, transfer_id: _Optional[str] = ..., result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., condition: _Optional[bytes] = ..., field: _Optional[str] = ...) -> None: ...
 
 class QuoteTransfersRequest(_message.Message):
     __slots__ = ("items",)

@@ -337,6 +337,11 @@ class PeerServiceStub:
                 request_serializer=fedmall_dot_v1_dot_node__pb2.QuoteTransfersRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_node__pb2.QuoteTransfersResponse.FromString,
                 _registered_method=True)
+        self.GetLimits = channel.unary_unary(
+                '/fedmall.v1.PeerService/GetLimits',
+                request_serializer=fedmall_dot_v1_dot_node__pb2.PeerServiceGetLimitsRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_node__pb2.PeerServiceGetLimitsResponse.FromString,
+                _registered_method=True)
 
 
 class PeerServiceServicer:
@@ -351,6 +356,13 @@ class PeerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetLimits(self, request, context):
+        """The bounds this node enforces on what peers and the clearing send it (fedmall.limits).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PeerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -358,6 +370,11 @@ def add_PeerServiceServicer_to_server(servicer, server):
                     servicer.QuoteTransfers,
                     request_deserializer=fedmall_dot_v1_dot_node__pb2.QuoteTransfersRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_node__pb2.QuoteTransfersResponse.SerializeToString,
+            ),
+            'GetLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLimits,
+                    request_deserializer=fedmall_dot_v1_dot_node__pb2.PeerServiceGetLimitsRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_node__pb2.PeerServiceGetLimitsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -389,6 +406,33 @@ class PeerService:
             '/fedmall.v1.PeerService/QuoteTransfers',
             fedmall_dot_v1_dot_node__pb2.QuoteTransfersRequest.SerializeToString,
             fedmall_dot_v1_dot_node__pb2.QuoteTransfersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.PeerService/GetLimits',
+            fedmall_dot_v1_dot_node__pb2.PeerServiceGetLimitsRequest.SerializeToString,
+            fedmall_dot_v1_dot_node__pb2.PeerServiceGetLimitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

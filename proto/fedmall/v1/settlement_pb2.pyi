@@ -86,17 +86,21 @@ class NetPosition(_message.Message):
     net: _money_pb2.Money
     def __init__(self, bank_id: _Optional[str] = ..., debits: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., credits: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., net: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
-class BilateralAmount(_message.Message):
-    __slots__ = ("payer_bank_id", "payee_bank_id", "amount", "transfer_count")
-    PAYER_BANK_ID_FIELD_NUMBER: _ClassVar[int]
-    PAYEE_BANK_ID_FIELD_NUMBER: _ClassVar[int]
-    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+class BilateralPosition(_message.Message):
+    __slots__ = ("bank_id", "counterparty_bank_id", "paid", "received", "net", "transfer_count")
+    BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    COUNTERPARTY_BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    PAID_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    NET_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_COUNT_FIELD_NUMBER: _ClassVar[int]
-    payer_bank_id: str
-    payee_bank_id: str
-    amount: _money_pb2.Money
+    bank_id: str
+    counterparty_bank_id: str
+    paid: _money_pb2.Money
+    received: _money_pb2.Money
+    net: _money_pb2.Money
     transfer_count: int
-    def __init__(self, payer_bank_id: _Optional[str] = ..., payee_bank_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., transfer_count: _Optional[int] = ...) -> None: ...
+    def __init__(self, bank_id: _Optional[str] = ..., counterparty_bank_id: _Optional[str] = ..., paid: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., received: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., net: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., transfer_count: _Optional[int] = ...) -> None: ...
 
 class SettlementReport(_message.Message):
     __slots__ = ("window_id", "opened_at_unix_ms", "closed_at_unix_ms", "transfer_count", "gross", "net_total", "net_positions", "bilateral", "audit_head")
@@ -116,9 +120,9 @@ class SettlementReport(_message.Message):
     gross: _containers.RepeatedCompositeFieldContainer[_money_pb2.Money]
     net_total: _containers.RepeatedCompositeFieldContainer[_money_pb2.Money]
     net_positions: _containers.RepeatedCompositeFieldContainer[NetPosition]
-    bilateral: _containers.RepeatedCompositeFieldContainer[BilateralAmount]
+    bilateral: _containers.RepeatedCompositeFieldContainer[BilateralPosition]
     audit_head: AuditHead
-    def __init__(self, window_id: _Optional[int] = ..., opened_at_unix_ms: _Optional[int] = ..., closed_at_unix_ms: _Optional[int] = ..., transfer_count: _Optional[int] = ..., gross: _Optional[_Iterable[_Union[_money_pb2.Money, _Mapping]]] = ..., net_total: _Optional[_Iterable[_Union[_money_pb2.Money, _Mapping]]] = ..., net_positions: _Optional[_Iterable[_Union[NetPosition, _Mapping]]] = ..., bilateral: _Optional[_Iterable[_Union[BilateralAmount, _Mapping]]] = ..., audit_head: _Optional[_Union[AuditHead, _Mapping]] = ...) -> None: ...
+    def __init__(self, window_id: _Optional[int] = ..., opened_at_unix_ms: _Optional[int] = ..., closed_at_unix_ms: _Optional[int] = ..., transfer_count: _Optional[int] = ..., gross: _Optional[_Iterable[_Union[_money_pb2.Money, _Mapping]]] = ..., net_total: _Optional[_Iterable[_Union[_money_pb2.Money, _Mapping]]] = ..., net_positions: _Optional[_Iterable[_Union[NetPosition, _Mapping]]] = ..., bilateral: _Optional[_Iterable[_Union[BilateralPosition, _Mapping]]] = ..., audit_head: _Optional[_Union[AuditHead, _Mapping]] = ...) -> None: ...
 
 class StatementEntry(_message.Message):
     __slots__ = ("transfer_id", "direction", "counterparty_bank_id", "amount", "reference", "committed_at_unix_ms")

@@ -75,20 +75,24 @@ class DecisionBatch(_message.Message):
     def __init__(self, accepts: _Optional[_Iterable[_Union[Accept, _Mapping]]] = ..., rejects: _Optional[_Iterable[_Union[Reject, _Mapping]]] = ...) -> None: ...
 
 class TransferNotice(_message.Message):
-    __slots__ = ("prepare", "state", "result", "fulfilment", "decided_at_unix_ms", "settlement_window_id")
+    __slots__ = ("prepare", "state", "result", "fulfilment", "decided_at_unix_ms", "settlement_window_id", "payee_reason_code", "payee_reason")
     PREPARE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     FULFILMENT_FIELD_NUMBER: _ClassVar[int]
     DECIDED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     SETTLEMENT_WINDOW_ID_FIELD_NUMBER: _ClassVar[int]
+    PAYEE_REASON_CODE_FIELD_NUMBER: _ClassVar[int]
+    PAYEE_REASON_FIELD_NUMBER: _ClassVar[int]
     prepare: Prepare
     state: TransferState
     result: _result_pb2.ResultCode
     fulfilment: bytes
     decided_at_unix_ms: int
     settlement_window_id: int
-    def __init__(self, prepare: _Optional[_Union[Prepare, _Mapping]] = ..., state: _Optional[_Union[TransferState, str]] = ..., result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., fulfilment: _Optional[bytes] = ..., decided_at_unix_ms: _Optional[int] = ..., settlement_window_id: _Optional[int] = ...) -> None: ...
+    payee_reason_code: _result_pb2.ResultCode
+    payee_reason: str
+    def __init__(self, prepare: _Optional[_Union[Prepare, _Mapping]] = ..., state: _Optional[_Union[TransferState, str]] = ..., result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., fulfilment: _Optional[bytes] = ..., decided_at_unix_ms: _Optional[int] = ..., settlement_window_id: _Optional[int] = ..., payee_reason_code: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., payee_reason: _Optional[str] = ...) -> None: ...
 
 class NoticeBatch(_message.Message):
     __slots__ = ("recipient_bank_id", "notices")

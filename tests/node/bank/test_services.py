@@ -4,6 +4,7 @@ import hashlib
 import pytest
 import sqlalchemy as sa
 
+from fedmall import delivery_kinds
 from fedmall import limits as protocol_limits
 from fedmall.database import make_engine, migrate
 from fedmall.pki import new_signing_key
@@ -220,6 +221,17 @@ def test_send__invalid_requests_change_nothing(bank_a, quoter, overrides, code):
     assert bank_a.balance("alice") == 10_000
 
 
+@pytest.mark.parametrize("overrides,field", [
+    (dict(transfer_id="T1"), "transfer_id"), (dict(from_account_id="a b"), "from_account_id"),
+    (dict(payee_bank_id="bank b"), "payee_bank_id"), (dict(to_account="bob\n"), "payee_account_id"),
+    (dict(reference="x\u202e"), "reference"),
+])
+def test_send__invalid_field_names_the_request_field(bank_a, quoter, overrides, field):
+    outcome = bank_a.transfers.send(send(**overrides))
+    assert (outcome.result, outcome.field) == (R.RESULT_CODE_INVALID_FIELD, field)
+    assert bank_a.balance("alice") == 10_000
+
+
 def test_send_many__one_quote_call_per_bank_and_running_balance(bank_a, quoter):
     requests = [send(transfer_id=uuid_of(f"t{i}"), amount_minor=3_000) for i in range(4)] + [send(transfer_id=uuid_of("t0"))]
     outcomes = bank_a.transfers.send_many(requests)
@@ -254,7 +266,7 @@ def clearing_keys(key_id):
 
 def delivery(sequence, recipient, notices, key=CLEARING_KEY):
     envelope = key.sign(transfer_pb2.NoticeBatch(recipient_bank_id=recipient, notices=notices))
-    return clearing_pb2.Delivery(sequence=sequence, envelope=envelope)
+    return delivery_kinds.delivery(sequence, envelope)
 
 
 def notice(prepare, state, result=R.RESULT_CODE_OK, fulfilment=b""):
@@ -419,6 +431,15 @@ def test_quote__checks_accounts_and_matches_decision(bank_b):
     assert [o.result for o in outcomes] == [R.RESULT_CODE_OK, R.RESULT_CODE_CURRENCY_NOT_SUPPORTED,
                                             R.RESULT_CODE_ACCOUNT_UNKNOWN]
     assert outcomes[0].condition == bank_b_condition(uuid_of("t1"), "bob", 2_500)
+
+
+def test_quote__invalid_field_names_the_item_field(bank_b):
+    amount = money_pb2.Money(amount_minor=1, currency="EUR")
+    items = [node_pb2.QuoteItem(transfer_id="not-a-uuid", payee_account="bob", amount=amount),
+             node_pb2.QuoteItem(transfer_id=uuid_of("t2"), payee_account="bob/../x", amount=amount)]
+    outcomes = bank_b.transfers.quote(payer_bank_id="bank-a", items=items)
+    assert [(o.result, o.field, o.condition) for o in outcomes] == [
+        (R.RESULT_CODE_INVALID_FIELD, "transfer_id", b""), (R.RESULT_CODE_INVALID_FIELD, "payee_account", b"")]
 
 
 # Bounds on amounts (fedmall.limits, node.limits) -------------------------------------

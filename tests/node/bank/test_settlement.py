@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from fedmall.envelope import VerificationKey, open_envelope
 from fedmall.pki import new_signing_key
 from fedmall.results import FedmallError
+from fedmall import delivery_kinds
 from fedmall.v1 import clearing_pb2, envelope_pb2, money_pb2, result_pb2, settlement_pb2, transfer_pb2
 
 from node.bank import ledger, reconcile, settlement, store
@@ -38,8 +39,11 @@ ENTRIES = [entry(uuid_of("t1"), reconcile.DEBIT, "bank-b", 2_500), entry(uuid_of
            entry(uuid_of("t3"), reconcile.CREDIT, "bank-c", 700)]
 
 
-def signed(sequence, message, key=CLEARING_KEY):
-    return clearing_pb2.Delivery(sequence=sequence, envelope=key.sign(message))
+def signed(sequence, message, key=CLEARING_KEY, *, kind: int | None = None):
+    """A delivery of message signed by key, of its kind unless kind says otherwise."""
+    if kind is None:
+        return delivery_kinds.delivery(sequence, key.sign(message))
+    return clearing_pb2.Delivery(sequence=sequence, envelope=key.sign(message), kind=kind)
 
 
 def statement(entries, *, window_id=WINDOW, per_page=2, bank_id="bank-a", opening_minor=0):
@@ -255,12 +259,24 @@ def test_window_aborted__moves_transfers_and_forgets_the_statement(bank):
 
 # Other payload types ------------------------------------------------------------------------------
 
+NEWER_KIND = 99  # A DeliveryKind this contract does not define yet.
+
+
+@pytest.mark.parametrize("kind", [clearing_pb2.DELIVERY_KIND_UNSPECIFIED, clearing_pb2.DELIVERY_KIND_STATEMENT,
+                                  NEWER_KIND])
+def test_delivery_kind__that_disagrees_with_the_payload_type_is_refused_and_the_cursor_stays(bank, kind):
+    report = S.SettlementReport(window_id=WINDOW, transfer_count=3)
+    with pytest.raises(DeliveryRefused):
+        handle(bank, signed(2, report, kind=kind))
+    assert bank.applier.cursor() == 1
+
+
 def test_settlement_report_and_unknown_types__are_kept_and_the_cursor_moves(bank):
     report = S.SettlementReport(window_id=WINDOW, transfer_count=3)
-    unknown = S.NetPosition(bank_id="bank-a")  # Not a payload type of the stream (yet).
-    assert handle(bank, signed(2, report)) and handle(bank, signed(3, unknown))
+    unknown = S.NetPosition(bank_id="bank-a")  # Not a payload type of the stream (yet): a newer kind.
+    assert handle(bank, signed(2, report)) and handle(bank, signed(3, unknown, kind=NEWER_KIND))
     with pytest.raises(DeliveryRefused):
-        handle(bank, signed(4, unknown, key=new_signing_key("clearing/k1")))
+        handle(bank, signed(4, unknown, key=new_signing_key("clearing/k1"), kind=NEWER_KIND))
     with bank.engine.connect() as connection:
         kept = connection.execute(sa.select(store.received_deliveries.c.payload_type)
                                   .order_by(store.received_deliveries.c.sequence)).scalars().all()
