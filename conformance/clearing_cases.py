@@ -219,8 +219,12 @@ class ClearingRun:
         expect_equal((_code(answer.result), _state(answer.state)), ("OK", _state(ABORTED)), "reject")
         notice = self._notice(self.a, prepare.transfer_id, ABORTED)
         expect_equal(_code(notice.result), "PAYEE_REJECTED", "why the payer was told it aborted")
+        expect_equal((_code(notice.payee_reason_code), notice.payee_reason), ("ACCOUNT_UNKNOWN", "no such account"),
+                     "the payee's reason, carried to the payer")
         found = self.a.client.get_transfer(prepare.transfer_id)
         expect_equal(_code(found.abort_reason), "PAYEE_REJECTED", "GetTransfer abort reason")
+        expect_equal((_code(found.payee_reason_code), found.payee_reason), ("ACCOUNT_UNKNOWN", "no such account"),
+                     "GetTransfer payee reason")
         expect_equal(self._exposure(self.a), before, "payer (position, reserved) after the reject")
 
     def expiry(self) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import grpc
 from google.protobuf.message import DecodeError
 
-from fedmall import limits
+from fedmall import delivery_kinds, limits
 from fedmall.envelope import SigningKey, VerificationKey, open_envelope
 from fedmall.pki import Identity, TlsCredentials
 from fedmall.results import FedmallError
@@ -84,9 +84,9 @@ class ClearingDouble(clearing_pb2_grpc.ClearingServiceServicer):
             assert self._state.next_sequence is not None, "the member's node has not opened its stream"
             sequence = self._state.next_sequence
             self._state.next_sequence += 1
-            self._state.deliveries[sequence] = clearing_pb2.Delivery(sequence=sequence, envelope=envelope)
+            self._state.deliveries[sequence] = delivery_kinds.delivery(sequence, envelope)
             if after_refusal is not None:
-                self._state.swap_on_resume[sequence] = clearing_pb2.Delivery(sequence=sequence, envelope=after_refusal)
+                self._state.swap_on_resume[sequence] = delivery_kinds.delivery(sequence, after_refusal)
             self._changed.notify_all()
         return sequence
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import grpc
 from google.protobuf.message import Message
 
-from fedmall import pki
+from fedmall import delivery_kinds, pki
 from fedmall.envelope import VerificationKey, open_envelope
 from fedmall.results import FedmallError, name_of
 from fedmall.tls import secure_channel
@@ -141,6 +141,10 @@ class DeliveryStream:
             self._cursor = delivery.sequence
             self._received.sequences.append(delivery.sequence)
             envelope = delivery.envelope
+            kind_problem = delivery_kinds.payload_type_problem(delivery.kind, envelope.payload_type)
+            if kind_problem is not None:
+                self._received.refused.append(f"delivery {delivery.sequence}: {kind_problem}")
+                return
             message_class = DELIVERY_PAYLOADS.get(envelope.payload_type)
             if message_class is None:
                 self._received.refused.append(f"delivery {delivery.sequence}: unknown type {envelope.payload_type}")
