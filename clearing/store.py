@@ -127,8 +127,14 @@ transfers = sa.Table(
     sa.Column("decided_at_ms", sa.BigInteger, nullable=True),
     # The settlement window that was open when the transfer committed.
     sa.Column("window_id", sa.BigInteger, nullable=True),
+    # Copied from the signed Prepare (migration 0009), for looking a payment up by its UETR and a
+    # return's original: the UETR (None for a transfer stored before UETRs) and, on a return, the
+    # transfer it gives money back for.
+    sa.Column("uetr", sa.String(36), nullable=True),
+    sa.Column("original_transfer_id", sa.String(64), nullable=True),
     sa.Index("ix_transfers_state_expires", "state", "expires_at_ms"),
     sa.Index("ix_transfers_window", "window_id"),
+    sa.Index("ix_transfers_uetr", "uetr"),
 )
 
 deliveries = sa.Table(

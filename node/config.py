@@ -13,6 +13,11 @@ The marketplace, as the seller's bank (node.market.seller_orders):
     [node].reservations_per_buyer_bank_max      open reservations one buyer bank may hold here
     [node].reserved_units_per_buyer_bank_max    units those reservations may hold
 
+[node].share_party_names (default false): whether this bank shares its customers' names with
+the clearing and the other bank, the payer's name on its prepares (Prepare.debtor_name) and the
+payee's in its quotes (QuoteResult.creditor_name); they then appear in the clearing's ISO 20022
+exports. Off, the clearing sees account ids only (docs/architecture.md, "ISO 20022 exports").
+
 [budget] (optional) is what each other member bank may ask of this node's peer services:
 requests, request bytes, calls in flight, quote items and quote misses (node.budgets).
 """
@@ -61,6 +66,8 @@ class NodeConfig:
     credit_policy_path: Path | None = None
     # What each other member bank may ask of the peer services (node.budgets).
     budget: member_budgets.Budget = budgets.DEFAULT_BUDGET
+    # Whether customers' names go on prepares and quotes (see the module doc).
+    share_party_names: bool = False
 
     @property
     def fulfilment_secret_path(self) -> Path:
@@ -86,7 +93,7 @@ KNOWN_KEYS = {
     "node": frozenset({"listen_address", "database_url", "transfer_expiry_ms", "auto_confirm_after_s",
                        "search_deadline_ms", "credit_policy", "reservation_hold_s",
                        "reservations_per_buyer_bank_max", "reserved_units_per_buyer_bank_max",
-                       "cancelled_unplaced_per_bank_max"}),
+                       "cancelled_unplaced_per_bank_max", "share_party_names"}),
     member_budgets.SECTION: budgets.KEYS,
 }
 AUTO_CONFIRM_AFTER_S_MAX = 365 * 24 * 3600
@@ -132,6 +139,7 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
             "reserved_units_per_buyer_bank_max", default=limits.reserved_units_per_buyer_bank_max_default,
             low=1, high=limits.product_stock_max),
         budget=budgets.read_budget(file),
+        share_party_names=node.boolean("share_party_names", default=False),
     )
 
 

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 
 from fedmall.database import read_connection
 from fedmall import limits as protocol
-from fedmall import text, wellformed
+from fedmall import identifiers, text, wellformed
 from fedmall.money import is_valid_amount
 from fedmall.results import name_of
 from fedmall.v1 import result_pb2, transfer_pb2
@@ -382,4 +382,6 @@ def _incoming_row(prepare: transfer_pb2.Prepare, *, now_ms: int, status: str, re
         payee_account_id=prepare.payee_account, amount_minor=prepare.amount.amount_minor,
         currency=prepare.amount.currency, reference=reference, status=status,
         reject_reason=reject_reason, abort_reason=result_pb2.RESULT_CODE_UNSPECIFIED, fulfilment=fulfilment,
-        decision_sent=decision_sent, created_at_unix_ms=now_ms, updated_at_unix_ms=now_ms, window_id=None)
+        decision_sent=decision_sent, created_at_unix_ms=now_ms, updated_at_unix_ms=now_ms, window_id=None,
+        uetr=prepare.uetr if identifiers.is_uetr(prepare.uetr) else None,
+        original_transfer_id=prepare.original_transfer_id if identifiers.is_uuid(prepare.original_transfer_id) else "")

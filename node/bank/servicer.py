@@ -94,14 +94,16 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
             result=OK, transfer_id=record.transfer_id, direction=record.direction,
             status=public_status(record.status),
             amount=money_pb2.Money(amount_minor=record.amount_minor, currency=record.currency),
-            counterparty_bank_id=record.counterparty_bank_id, abort_reason=record.abort_reason)
+            counterparty_bank_id=record.counterparty_bank_id, abort_reason=record.abort_reason, uetr=record.uetr,
+            original_transfer_id=record.original_transfer_id)
 
 
 def _send_request(request: node_pb2.SendTransferRequest) -> SendRequest:
     return SendRequest(
         transfer_id=request.transfer_id, from_account_id=request.from_account_id,
         payee_bank_id=request.payee_bank_id, payee_account_id=request.payee_account_id,
-        amount_minor=request.amount.amount_minor, currency=request.amount.currency, reference=request.reference)
+        amount_minor=request.amount.amount_minor, currency=request.amount.currency, reference=request.reference,
+        original_transfer_id=request.original_transfer_id)
 
 
 class PeerServicer(node_pb2_grpc.PeerServiceServicer):
@@ -119,5 +121,6 @@ class PeerServicer(node_pb2_grpc.PeerServiceServicer):
         except FedmallError as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         return node_pb2.QuoteTransfersResponse(results=[
-            node_pb2.QuoteResult(transfer_id=outcome.transfer_id, result=outcome.result, condition=outcome.condition)
+            node_pb2.QuoteResult(transfer_id=outcome.transfer_id, result=outcome.result, condition=outcome.condition,
+                                 creditor_name=outcome.creditor_name)
             for outcome in outcomes])

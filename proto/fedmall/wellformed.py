@@ -28,7 +28,16 @@ def prepare_problem(prepare: transfer_pb2.Prepare) -> str | None:
         return "payer_bank_id or payee_bank_id is not a bank id"
     if not identifiers.is_account_id(prepare.payee_account):
         return "payee_account is not an account id"
-    return text.text_problem(prepare.reference, length_max=limits.reference_length_max, what="reference")
+    if not identifiers.is_uetr(prepare.uetr):
+        return "uetr is not a lowercase hyphenated version 4 UUID"
+    if prepare.debtor_account and not identifiers.is_account_id(prepare.debtor_account):
+        return "debtor_account is not an account id"
+    if prepare.original_transfer_id and not identifiers.is_uuid(prepare.original_transfer_id):
+        return "original_transfer_id is not a lowercase hyphenated UUID"
+    return (text.text_problem(prepare.reference, length_max=limits.reference_length_max, what="reference")
+            or text.text_problem(prepare.debtor_name, length_max=limits.party_name_length_max, what="debtor_name")
+            or text.text_problem(prepare.creditor_name, length_max=limits.party_name_length_max,
+                                 what="creditor_name"))
 
 
 def accept_problem(accept: transfer_pb2.Accept) -> str | None:

@@ -1,5 +1,5 @@
-"""Settlement exports: camt.053 and pacs.008 valid against the official ISO 20022 schemas
-(tests/schemas), their numbers add up, and the CSV report nets to zero.
+"""Settlement exports: camt.053, pacs.008 and pacs.004 valid against the official ISO 20022
+schemas (tests/schemas), their numbers add up, and the CSV report nets to zero.
 
 Most tests build the window directly in a temporary SQLite store: banks a, b, c and f in EUR
 (f moved nothing), d and e in JPY; window 1 is PENDING_SETTLEMENT, and the store also
@@ -32,6 +32,7 @@ CAMT = "{urn:iso:std:iso:20022:tech:xsd:camt.053.001.08}"
 PACS = "{urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08}"
 NS_CAMT = {"c": CAMT[1:-1]}
 NS_PACS = {"p": PACS[1:-1]}
+NS_RETURN = {"r": "urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09"}
 
 OPENED_AT_MS = 1_795_000_000_000  # 2026-11-18T11:06:40Z
 CLOSED_AT_MS = OPENED_AT_MS + 3_600_000
@@ -46,6 +47,8 @@ TRANSFERS = [
     ("t4", "bank-a", "bank-c", 199, "EUR", "order 4"),
     ("t5", "bank-d", "bank-e", 1_500, "JPY", "jp order"),
 ]
+# What the payer bank of t1 shared of its customer, and the name the payee bank quoted.
+T1_PARTIES = dict(debtor_name="Alice Buyer", debtor_account="alice-1", creditor_name="Bob's Shop")
 # Clearing positions before window 1 (positive: the bank owes); they sum to zero.
 OPENING_POSITIONS = {"bank-a": 5_000, "bank-b": -2_000, "bank-c": -3_000, "bank-f": 0, "bank-d": 700, "bank-e": -700}
 CURRENCIES = {"bank-a": "EUR", "bank-b": "EUR", "bank-c": "EUR", "bank-f": "EUR", "bank-d": "JPY", "bank-e": "JPY"}
@@ -61,12 +64,18 @@ def pacs_schema():
     return etree.XMLSchema(etree.parse(str(SCHEMAS / "pacs.008.001.08.xsd")))
 
 
+@pytest.fixture(scope="module")
+def return_schema():
+    return etree.XMLSchema(etree.parse(str(SCHEMAS / "pacs.004.001.09.xsd")))
+
+
 class Window:
     """The store of the module docstring, and the ids it gave each named transfer."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.store = Store.open(f"sqlite:///{tmp_path / 'c.db'}")
         self.ids: dict[str, str] = {}
+        self.uetrs: dict[str, str] = {}  # By transfer id: what each payer generated.
         self.out_dir = tmp_path / "exports"
         with self.store.write() as connection:
             for bank_id, currency in CURRENCIES.items():
@@ -81,7 +90,8 @@ class Window:
                 window_id=2, state=settlement_pb2.WINDOW_STATE_OPEN, opened_at_ms=CLOSED_AT_MS))
         for index, (name, payer, payee, amount_minor, currency, reference) in enumerate(TRANSFERS):
             self.ids[name] = self.add_transfer(payer, payee, amount_minor, currency, reference,
-                                               committed_at_ms=OPENED_AT_MS + 1_000 * (index + 1))
+                                               committed_at_ms=OPENED_AT_MS + 1_000 * (index + 1),
+                                               **(T1_PARTIES if name == "t1" else {}))
         self.ids["aborted"] = self.add_transfer("bank-a", "bank-b", 777, "EUR", "aborted",
                                                 committed_at_ms=OPENED_AT_MS + 9_000,
                                                 state=transfer_pb2.TRANSFER_STATE_ABORTED)
@@ -90,12 +100,15 @@ class Window:
         self.add_nets(WINDOW)
 
     def add_transfer(self, payer, payee, amount_minor, currency, reference, *, committed_at_ms,
-                     state=transfer_pb2.TRANSFER_STATE_COMMITTED, window_id=WINDOW, transfer_id=None) -> str:
+                     state=transfer_pb2.TRANSFER_STATE_COMMITTED, window_id=WINDOW, transfer_id=None,
+                     **terms) -> str:
+        """terms: other Prepare fields (the parties shared, original_transfer_id)."""
         transfer_id = transfer_id or str(uuid.uuid4())
+        self.uetrs[transfer_id] = str(uuid.uuid4())
         prepare = transfer_pb2.Prepare(
             transfer_id=transfer_id, payer_bank_id=payer, payee_bank_id=payee, payee_account=f"acct-{payee[-1]}-1",
             amount=money_pb2.Money(amount_minor=amount_minor, currency=currency), condition=b"\x01" * 32,
-            expires_at_unix_ms=committed_at_ms + 60_000, reference=reference)
+            expires_at_unix_ms=committed_at_ms + 60_000, reference=reference, uetr=self.uetrs[transfer_id], **terms)
         prepare_bytes = prepare.SerializeToString(deterministic=True)
         with self.store.write() as connection:
             connection.execute(sa.insert(transfers).values(
@@ -157,7 +170,7 @@ def entries(statement: etree._Element) -> list[etree._Element]:
 
 def entry_for(statement: etree._Element, transfer_id: str) -> etree._Element:
     for entry in entries(statement):
-        if entry.findtext("c:NtryDtls/c:TxDtls/c:Refs/c:UETR", namespaces=NS_CAMT) == transfer_id:
+        if entry.findtext("c:NtryDtls/c:TxDtls/c:Refs/c:EndToEndId", namespaces=NS_CAMT) == uuid.UUID(transfer_id).hex:
             return entry
     raise AssertionError(f"no entry for {transfer_id}")
 
@@ -177,7 +190,7 @@ def test_pacs008__validates_against_the_iso_schema(window, pacs_schema):
         pacs_schema.assertValid(window.pacs(name))
 
 
-def test_pacs008__a_non_v4_uuid_gets_no_uetr_and_still_validates(pacs_schema):
+def test_pacs008__signed_before_uetrs_a_non_v4_id_gets_no_uetr_and_still_validates(pacs_schema):
     transfer_id = str(uuid.uuid1())
     transfer = iso20022.Transfer(
         transfer_id=transfer_id, payer_bank_id="bank-a", payee_bank_id="bank-b", payee_account="acct-b-1",
@@ -258,6 +271,19 @@ def test_camt053__header_and_statement_identify_window_and_account(window):
     assert find(statement, "c:Acct/c:Id/c:Othr/c:Id") == "bank-b"
     assert find(statement, "c:Acct/c:Ccy") == "EUR"
     assert find(statement, "c:Acct/c:Ownr/c:Nm") == "Bank B"
+    assert find(statement, "c:Id") == "bank-b-W1-EUR-POS"
+
+
+def test_camt053__every_member_window_and_account_has_its_own_statement_id(window):
+    window.export()
+    ids = [statement.findtext("c:Id", namespaces=NS_CAMT)
+           for bank_id in CURRENCIES for statement in window.camt(bank_id).findall("c:BkToCstmrStmt/c:Stmt", NS_CAMT)]
+    assert len(ids) == len(set(ids)) == len(CURRENCIES)
+    long_bank = "b" * 34
+    assert len(iso20022.statement_id(bank_id=long_bank, window_id=10**12, currency="EUR", account_type="LIQUIDITY")) \
+        <= 35
+    assert iso20022.statement_id(bank_id=long_bank, window_id=1, currency="EUR", account_type="POSITION") != \
+        iso20022.statement_id(bank_id=long_bank, window_id=2, currency="EUR", account_type="POSITION")
 
 
 def test_camt053__an_entry_carries_direction_ids_counterparty_and_reference(window):
@@ -275,9 +301,12 @@ def test_camt053__an_entry_carries_direction_ids_counterparty_and_reference(wind
     assert find("c:ValDt/c:Dt") == iso20022.iso_date(OPENED_AT_MS + 1_000)
     details = "c:NtryDtls/c:TxDtls/"
     assert find(details + "c:Refs/c:EndToEndId") == uuid.UUID(transfer_id).hex
-    assert find(details + "c:Refs/c:UETR") == transfer_id
+    assert find(details + "c:Refs/c:UETR") == window.uetrs[transfer_id] != transfer_id
     assert find(details + "c:RltdAgts/c:DbtrAgt/c:FinInstnId/c:Othr/c:Id") == "bank-a"
     assert find(details + "c:RltdAgts/c:CdtrAgt/c:FinInstnId/c:Othr/c:Id") == "bank-b"
+    assert find(details + "c:RltdPties/c:Dbtr/c:Pty/c:Nm") == "Alice Buyer"
+    assert find(details + "c:RltdPties/c:DbtrAcct/c:Id/c:Othr/c:Id") == "alice-1"
+    assert find(details + "c:RltdPties/c:Cdtr/c:Pty/c:Nm") == "Bob's Shop"
     assert find(details + "c:RltdPties/c:CdtrAcct/c:Id/c:Othr/c:Id") == "acct-b-1"
     assert find(details + "c:RmtInf/c:Ustrd") == "order 1"
 
@@ -309,7 +338,7 @@ def test_pacs008__carries_uetr_end_to_end_id_amount_date_and_clrg(window):
     assert find("p:FIToFICstmrCdtTrf/p:GrpHdr/p:SttlmInf/p:SttlmMtd") == "CLRG"
     transaction = "p:FIToFICstmrCdtTrf/p:CdtTrfTxInf/"
     assert len(root.findall("p:FIToFICstmrCdtTrf/p:CdtTrfTxInf", NS_PACS)) == 1
-    assert find(transaction + "p:PmtId/p:UETR") == transfer_id
+    assert find(transaction + "p:PmtId/p:UETR") == window.uetrs[transfer_id]
     assert find(transaction + "p:PmtId/p:EndToEndId") == uuid.UUID(transfer_id).hex
     assert find(transaction + "p:PmtId/p:InstrId") == uuid.UUID(transfer_id).hex
     assert find(transaction + "p:IntrBkSttlmAmt") == "120.00"
@@ -320,6 +349,97 @@ def test_pacs008__carries_uetr_end_to_end_id_amount_date_and_clrg(window):
     assert find(transaction + "p:CdtrAgt/p:FinInstnId/p:Othr/p:Id") == "bank-b"
     assert find(transaction + "p:CdtrAcct/p:Id/p:Othr/p:Id") == "acct-b-1"
     assert find(transaction + "p:RmtInf/p:Ustrd") == "order 1"
+
+
+def test_pacs008__debtor_and_creditor_are_the_customers_and_the_agents_the_banks(window):
+    window.export()
+    transaction = window.pacs("t1").find("p:FIToFICstmrCdtTrf/p:CdtTrfTxInf", NS_PACS)
+    find = lambda path: transaction.findtext(path, namespaces=NS_PACS)
+    assert find("p:Dbtr/p:Nm") == "Alice Buyer"
+    assert transaction.find("p:Dbtr/p:Id", NS_PACS) is None  # No longer the payer bank's id.
+    assert find("p:DbtrAcct/p:Id/p:Othr/p:Id") == "alice-1"
+    assert find("p:Cdtr/p:Nm") == "Bob's Shop"
+    assert find("p:CdtrAcct/p:Id/p:Othr/p:Id") == "acct-b-1"
+    assert (find("p:InstgAgt/p:FinInstnId/p:Othr/p:Id"), find("p:InstdAgt/p:FinInstnId/p:Othr/p:Id")) == (
+        "bank-a", "bank-b")
+    assert (find("p:DbtrAgt/p:FinInstnId/p:Nm"), find("p:CdtrAgt/p:FinInstnId/p:Nm")) == ("Bank A", "Bank B")
+
+
+def test_pacs008__a_payer_that_shared_nothing_leaves_debtor_and_creditor_unnamed(window, pacs_schema):
+    window.export()
+    root = window.pacs("t3")
+    pacs_schema.assertValid(root)
+    transaction = root.find("p:FIToFICstmrCdtTrf/p:CdtTrfTxInf", NS_PACS)
+    assert len(transaction.find("p:Dbtr", NS_PACS)) == 0 and len(transaction.find("p:Cdtr", NS_PACS)) == 0
+    assert transaction.find("p:DbtrAcct", NS_PACS) is None
+    assert transaction.findtext("p:CdtrAcct/p:Id/p:Othr/p:Id", namespaces=NS_PACS) == "acct-a-1"
+    assert transaction.findtext("p:PmtId/p:UETR", namespaces=NS_PACS) == window.uetrs[window.ids["t3"]]
+
+
+# --- pacs.004 -------------------------------------------------------------------------
+
+
+def add_return(window, *, of: str, amount_minor: int, committed_at_ms: int, window_id: int = WINDOW) -> str:
+    """bank-b gives back amount_minor of t1 (bank-a paid it 120.00) to Alice's account."""
+    assert of == window.ids["t1"]
+    return window.add_transfer("bank-b", "bank-a", amount_minor, "EUR", "refund order 1",
+                               committed_at_ms=committed_at_ms, window_id=window_id, original_transfer_id=of,
+                               debtor_name="Bob's Shop", debtor_account="acct-b-1", creditor_name="Alice Buyer")
+
+
+def test_pacs004__a_return_references_the_original_transfer_and_validates(window, return_schema):
+    original = window.ids["t1"]
+    returned = add_return(window, of=original, amount_minor=5_000, committed_at_ms=OPENED_AT_MS + 50_000)
+    window.add_nets(WINDOW)
+    window.export()
+    assert not (window.out_dir / f"pacs008-{returned}.xml").exists()
+    root = etree.parse(str(window.out_dir / f"pacs004-{returned}.xml")).getroot()
+    return_schema.assertValid(root)
+    transaction = root.find("r:PmtRtr/r:TxInf", NS_RETURN)
+    find = lambda path: transaction.findtext(path, namespaces=NS_RETURN)
+    assert find("r:RtrId") == uuid.UUID(returned).hex
+    assert (find("r:OrgnlGrpInf/r:OrgnlMsgId"), find("r:OrgnlGrpInf/r:OrgnlMsgNmId")) == (
+        uuid.UUID(original).hex, "pacs.008.001.08")
+    assert find("r:OrgnlEndToEndId") == find("r:OrgnlTxId") == uuid.UUID(original).hex
+    assert find("r:OrgnlUETR") == window.uetrs[original]
+    assert (find("r:OrgnlIntrBkSttlmAmt"), find("r:RtrdIntrBkSttlmAmt")) == ("120.00", "50.00")
+    assert find("r:OrgnlIntrBkSttlmDt") == iso20022.iso_date(OPENED_AT_MS + 1_000)
+    assert (find("r:InstgAgt/r:FinInstnId/r:Othr/r:Id"), find("r:InstdAgt/r:FinInstnId/r:Othr/r:Id")) == (
+        "bank-b", "bank-a")
+    assert (find("r:RtrChain/r:Dbtr/r:Pty/r:Nm"), find("r:RtrChain/r:Cdtr/r:Pty/r:Nm")) == ("Bob's Shop",
+                                                                                          "Alice Buyer")
+    assert find("r:RtrRsnInf/r:Rsn/r:Prtry") == iso20022.RETURN_REASON
+    assert find("r:RtrRsnInf/r:AddtlInf") == "refund order 1"
+    assert find("r:OrgnlTxRef/r:DbtrAcct/r:Id/r:Othr/r:Id") == "alice-1"
+    assert find("r:OrgnlTxRef/r:CdtrAcct/r:Id/r:Othr/r:Id") == "acct-b-1"
+    assert find("r:OrgnlTxRef/r:RmtInf/r:Ustrd") == "order 1"
+
+
+def test_pacs004__the_return_is_a_return_entry_on_both_statements(window, camt_schema):
+    returned = add_return(window, of=window.ids["t1"], amount_minor=5_000, committed_at_ms=OPENED_AT_MS + 50_000)
+    window.add_nets(WINDOW)
+    window.export()
+    for bank_id, direction in (("bank-b", "DBIT"), ("bank-a", "CRDT")):
+        root = window.camt(bank_id)
+        camt_schema.assertValid(root)
+        entry = entry_for(root.find("c:BkToCstmrStmt/c:Stmt", NS_CAMT), returned)
+        assert entry.findtext("c:CdtDbtInd", namespaces=NS_CAMT) == direction
+        assert entry.findtext("c:BkTxCd/c:Domn/c:Fmly/c:SubFmlyCd", namespaces=NS_CAMT) == "RRTN"
+        assert entry.findtext("c:NtryDtls/c:TxDtls/c:Refs/c:UETR", namespaces=NS_CAMT) == window.uetrs[returned]
+
+
+def test_pacs004__an_original_of_an_earlier_window_is_still_referenced(window, return_schema):
+    """Window 2's return of window 1's t1: window 2 exports it with the original's terms."""
+    returned = add_return(window, of=window.ids["t1"], amount_minor=1_000, committed_at_ms=CLOSED_AT_MS + 5,
+                          window_id=2)
+    with window.store.write() as connection:
+        connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == 2).values(
+            state=settlement_pb2.WINDOW_STATE_PENDING_SETTLEMENT, closed_at_ms=CLOSED_AT_MS + 3_600_000))
+    window.add_nets(2)
+    exports.export_window(window.store, 2, window.out_dir, created_at_ms=CREATED_AT_MS)
+    root = etree.parse(str(window.out_dir / f"pacs004-{returned}.xml")).getroot()
+    return_schema.assertValid(root)
+    assert root.findtext("r:PmtRtr/r:TxInf/r:OrgnlUETR", namespaces=NS_RETURN) == window.uetrs[window.ids["t1"]]
 
 
 def test_pacs008__a_transfer_without_reference_has_no_remittance(window):

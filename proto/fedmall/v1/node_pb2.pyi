@@ -63,20 +63,22 @@ class GetAccountResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., account_id: _Optional[str] = ..., holder_name: _Optional[str] = ..., balance: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., closed: _Optional[bool] = ...) -> None: ...
 
 class SendTransferRequest(_message.Message):
-    __slots__ = ("transfer_id", "from_account_id", "payee_bank_id", "payee_account_id", "amount", "reference")
+    __slots__ = ("transfer_id", "from_account_id", "payee_bank_id", "payee_account_id", "amount", "reference", "original_transfer_id")
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     PAYEE_BANK_ID_FIELD_NUMBER: _ClassVar[int]
     PAYEE_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     transfer_id: str
     from_account_id: str
     payee_bank_id: str
     payee_account_id: str
     amount: _money_pb2.Money
     reference: str
-    def __init__(self, transfer_id: _Optional[str] = ..., from_account_id: _Optional[str] = ..., payee_bank_id: _Optional[str] = ..., payee_account_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reference: _Optional[str] = ...) -> None: ...
+    original_transfer_id: str
+    def __init__(self, transfer_id: _Optional[str] = ..., from_account_id: _Optional[str] = ..., payee_bank_id: _Optional[str] = ..., payee_account_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reference: _Optional[str] = ..., original_transfer_id: _Optional[str] = ...) -> None: ...
 
 class SendTransferResponse(_message.Message):
     __slots__ = ("result", "status")
@@ -105,7 +107,7 @@ class GetTransferRecordRequest(_message.Message):
     def __init__(self, transfer_id: _Optional[str] = ...) -> None: ...
 
 class GetTransferRecordResponse(_message.Message):
-    __slots__ = ("result", "transfer_id", "direction", "status", "amount", "counterparty_bank_id", "abort_reason")
+    __slots__ = ("result", "transfer_id", "direction", "status", "amount", "counterparty_bank_id", "abort_reason", "uetr", "original_transfer_id")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
@@ -113,6 +115,8 @@ class GetTransferRecordResponse(_message.Message):
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     COUNTERPARTY_BANK_ID_FIELD_NUMBER: _ClassVar[int]
     ABORT_REASON_FIELD_NUMBER: _ClassVar[int]
+    UETR_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     transfer_id: str
     direction: str
@@ -120,7 +124,9 @@ class GetTransferRecordResponse(_message.Message):
     amount: _money_pb2.Money
     counterparty_bank_id: str
     abort_reason: _result_pb2.ResultCode
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., transfer_id: _Optional[str] = ..., direction: _Optional[str] = ..., status: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., counterparty_bank_id: _Optional[str] = ..., abort_reason: _Optional[_Union[_result_pb2.ResultCode, str]] = ...) -> None: ...
+    uetr: str
+    original_transfer_id: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., transfer_id: _Optional[str] = ..., direction: _Optional[str] = ..., status: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., counterparty_bank_id: _Optional[str] = ..., abort_reason: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., uetr: _Optional[str] = ..., original_transfer_id: _Optional[str] = ...) -> None: ...
 
 class QuoteItem(_message.Message):
     __slots__ = ("transfer_id", "payee_account", "amount")
@@ -133,14 +139,16 @@ class QuoteItem(_message.Message):
     def __init__(self, transfer_id: _Optional[str] = ..., payee_account: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class QuoteResult(_message.Message):
-    __slots__ = ("transfer_id", "result", "condition")
+    __slots__ = ("transfer_id", "result", "condition", "creditor_name")
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     CONDITION_FIELD_NUMBER: _ClassVar[int]
+    CREDITOR_NAME_FIELD_NUMBER: _ClassVar[int]
     transfer_id: str
     result: _result_pb2.ResultCode
     condition: bytes
-    def __init__(self, transfer_id: _Optional[str] = ..., result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., condition: _Optional[bytes] = ...) -> None: ...
+    creditor_name: str
+    def __init__(self, transfer_id: _Optional[str] = ..., result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., condition: _Optional[bytes] = ..., creditor_name: _Optional[str] = ...) -> None: ...
 
 class QuoteTransfersRequest(_message.Message):
     __slots__ = ("items",)

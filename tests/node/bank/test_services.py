@@ -1,4 +1,5 @@
 """Accounts, sending, notices and decisions on a real SQLite file, with a fake payee bank."""
+import uuid
 import hashlib
 
 import pytest
@@ -318,7 +319,7 @@ def incoming_prepare(bank_a, transfer_id=uuid_of("t1"), payee_account="bob", amo
     return transfer_pb2.Prepare(
         transfer_id=transfer_id, payer_bank_id="bank-a", payee_bank_id="bank-b", payee_account=payee_account,
         amount=money_pb2.Money(amount_minor=amount_minor, currency="EUR"), condition=condition,
-        expires_at_unix_ms=int(NOW_S * 1000) + 30_000)
+        expires_at_unix_ms=int(NOW_S * 1000) + 30_000, uetr=str(uuid.uuid4()))
 
 
 def bank_b_condition(transfer_id, payee_account, amount_minor):
