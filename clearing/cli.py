@@ -413,7 +413,9 @@ def _transfer_report(found: transfer_lookup.TransferLookup) -> str:
         steps.append({"time": _utc(found.decided_at_ms), "what": f"{found.state.lower()} ({found.result})"})
     audit_rows = [{"audit entry": str(m.sequence), "time": _utc(m.recorded_at_ms), "kind": m.kind, "by": m.party_id,
                    "result": m.result} for m in found.audit]
+    returns = f"; returns transfer {found.original_transfer_id}" if found.original_transfer_id else ""
     lines = [f"transfer {found.transfer_id}: {found.payer_bank_id} pays {found.payee_bank_id} {amount}",
+             f"uetr {found.uetr or 'none'}{returns}",
              f"state {found.state} ({found.result}); payee's decision {found.payee_decision}; window {window}",
              f"expires {_utc(found.expires_at_ms)}; reference {found.prepare.get('reference', '')!r}; "
              f"payee account {found.prepare.get('payee_account', '')}; prepare sha256 {found.prepare_sha256[:16]}…",
