@@ -6,6 +6,9 @@
 - ``pacs008-<transfer_id>.xml``: each committed transfer of the window, but returns;
 - ``pacs004-<transfer_id>.xml``: each committed return of the window (a transfer naming the
   original it gives money back for), referencing that original, whatever window it was in;
+- ``pacs002-<bank_id>-w<window_id>.xml``: each member's status report of the transfers it paid
+  or was paid that were decided while the window was open: committed (ACSP, ACSC once the
+  window settled) and aborted (RJCT, with the reason); a member with none gets no file;
 - ``settlement-w<window_id>.csv``: the settlement report (``settlement_csv``).
 
 Only a window whose report was issued (PENDING_SETTLEMENT or SETTLED) is exported: its
@@ -34,15 +37,16 @@ from typing import Sequence
 import sqlalchemy as sa
 
 from fedmall import money
-from fedmall.results import FedmallError
+from fedmall.results import FedmallError, name_of
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import envelope_pb2, settlement_pb2, transfer_pb2
 
 from clearing import iso20022, movements, netting
-from clearing.iso20022 import Liquidity, Member, Movement, Net, Transfer, Window
+from clearing.iso20022 import Liquidity, Member, Movement, Net, Transfer, TransferStatus, Window
 from clearing.store import Store, participants, settlement_windows, statement_pages, transfers, window_nets
 
 COMMITTED = transfer_pb2.TRANSFER_STATE_COMMITTED
+ABORTED = transfer_pb2.TRANSFER_STATE_ABORTED
 EXPORTABLE_STATES = (settlement_pb2.WINDOW_STATE_PENDING_SETTLEMENT, settlement_pb2.WINDOW_STATE_SETTLED)
 
 CSV_COLUMNS = (
@@ -65,6 +69,8 @@ class WindowExport:
     liquidity: dict[str, Liquidity] = field(default_factory=dict)
     # The originals the window's returns name, by transfer id (they may be of any window).
     originals: dict[str, Transfer] = field(default_factory=dict)
+    # The transfers aborted while the window was open, with why (for the pacs.002 reports).
+    aborted: tuple[TransferStatus, ...] = ()
 
 
 def export_window(store: Store, window_id: int, out_dir: Path, *, created_at_ms: int) -> list[Path]:
@@ -96,6 +102,14 @@ def load_window(store: Store, window_id: int) -> WindowExport:
         liquidity = _liquidity(connection, window_id)
         window_transfers = tuple(_transfer(t) for t in transfer_rows)
         originals = _originals(connection, window_transfers)
+        # Decided in [opened, closed): each aborted transfer is on the report of one window.
+        aborted = tuple(
+            TransferStatus(transfer=_transfer(t), committed=False, reason=name_of(t.result),
+                           decided_at_ms=t.decided_at_ms)
+            for t in connection.execute(_TRANSFER_COLUMNS.add_columns(transfers.c.result).where(
+                transfers.c.state == ABORTED, transfers.c.decided_at_ms >= row.opened_at_ms,
+                transfers.c.decided_at_ms < row.closed_at_ms)
+                .order_by(transfers.c.decided_at_ms, transfers.c.transfer_id)))
     window = Window(window_id=row.window_id, state=row.state, opened_at_ms=row.opened_at_ms,
                     closed_at_ms=row.closed_at_ms, settled_at_ms=row.settled_at_ms)
     nets = tuple(Net(bank_id=n.bank_id, currency=n.currency, debits_minor=n.debits_minor,
@@ -108,6 +122,7 @@ def load_window(store: Store, window_id: int) -> WindowExport:
         transfers=window_transfers,
         liquidity=liquidity,
         originals=originals,
+        aborted=aborted,
     )
 
 
@@ -204,6 +219,17 @@ def write_exports(export: WindowExport, out_dir: Path, *, created_at_ms: int) ->
         else:
             message = iso20022.pacs008_transfer(transfer, payer=payer, payee=payee, created_at_ms=created_at_ms)
             paths.append(_write(out_dir / f"pacs008-{transfer.transfer_id}.xml", message))
+    statuses_by_bank: dict[str, list[TransferStatus]] = defaultdict(list)
+    committed = [TransferStatus(transfer=t, committed=True, reason="OK", decided_at_ms=t.committed_at_ms)
+                 for t in export.transfers]
+    for status in committed + list(export.aborted):
+        statuses_by_bank[status.transfer.payer_bank_id].append(status)
+        statuses_by_bank[status.transfer.payee_bank_id].append(status)
+    for bank_id, statuses in sorted(statuses_by_bank.items()):
+        report = iso20022.pacs002_status_report(window=export.window, member=export.members[bank_id],
+                                                statuses=statuses, members=export.members,
+                                                created_at_ms=created_at_ms)
+        paths.append(_write(out_dir / f"pacs002-{bank_id}-w{window_id}.xml", report))
     paths.append(_write(out_dir / f"settlement-w{window_id}.csv", settlement_csv(export.window, export.nets)))
     return paths
 

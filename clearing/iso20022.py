@@ -57,7 +57,10 @@ from fedmall.v1 import result_pb2 as rc
 CAMT053_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
 PACS008_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08"
 PACS004_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09"
+PACS002_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"
 PACS008_MESSAGE_NAME = "pacs.008.001.08"
+PACS004_MESSAGE_NAME = "pacs.004.001.09"
+CLEARING_NAME = "Fedmall clearing"
 
 # Issuer of the proprietary identifiers (bank ids, settlement accounts) and clearing system.
 ISSUER = "FEDMALL"
@@ -151,6 +154,24 @@ class Transfer:
     @property
     def is_return(self) -> bool:
         return bool(self.original_transfer_id)
+
+
+# Transaction statuses of a pacs.002 (ExternalPaymentTransactionStatus1Code).
+SETTLEMENT_IN_PROCESS = "ACSP"  # Committed at the clearing; its window not settled yet.
+SETTLEMENT_COMPLETED = "ACSC"   # Committed, and its window settled against the members' liquidity.
+REJECTED = "RJCT"               # Aborted: the payee bank rejected it, or it expired.
+
+
+@dataclass(frozen=True, slots=True)
+class TransferStatus:
+    """How one transfer ended, for its pacs.002: COMMITTED (in a window settled or not) or
+    ABORTED with the reason's name (a ResultCode without its prefix) and the time of the
+    decision."""
+
+    transfer: Transfer
+    committed: bool
+    reason: str
+    decided_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,6 +521,72 @@ def pacs004_return(transfer: Transfer, *, original: Transfer, payer: Member, pay
         _party_name(_sub(_sub(reference, "Cdtr"), "Pty"), original.creditor_name)
     _account_id(_sub(reference, "CdtrAcct"), original.payee_account)
     return _serialise(document)
+
+
+# --- pacs.002 -------------------------------------------------------------------------
+
+
+def pacs002_status_report(*, window: Window, member: Member, statuses: Sequence[TransferStatus],
+                          members: dict[str, Member], created_at_ms: int) -> bytes:
+    """The member's status report for the window: one TxInfAndSts per transfer it paid or was
+    paid that was decided while the window was open. Committed: ACSP, or ACSC once the window
+    settled (with the settlement date); aborted: RJCT with the reason as a proprietary code
+    (PAYEE_REJECTED from the payee bank, EXPIRED from the clearing). Each names its original
+    message (the pacs.008, or for a return the pacs.004) by the ids those carry."""
+    assert all(member.bank_id in (s.transfer.payer_bank_id, s.transfer.payee_bank_id) for s in statuses)
+    document = ET.Element("Document", xmlns=PACS002_NAMESPACE)
+    message = _sub(document, "FIToFIPmtStsRpt")
+    header = _sub(message, "GrpHdr")
+    _sub(header, "MsgId", _message_id("P002", f"W{window.window_id}", member.bank_id))
+    _sub(header, "CreDtTm", iso_datetime(created_at_ms))
+    _sub(_sub(_sub(header, "InstgAgt"), "FinInstnId"), "Nm", CLEARING_NAME)
+    _agent(header, "InstdAgt", member.bank_id, name=member.name)
+    for status in sorted(statuses, key=lambda s: (s.decided_at_ms, s.transfer.transfer_id)):
+        _transaction_status(message, status, window=window, members=members)
+    return _serialise(document)
+
+
+def _transaction_status(parent: ET.Element, status: TransferStatus, *, window: Window,
+                        members: dict[str, Member]) -> None:
+    transfer = status.transfer
+    compact_id = compact_transfer_id(transfer.transfer_id)
+    item = _sub(parent, "TxInfAndSts")
+    _sub(item, "StsId", compact_id)
+    group = _sub(item, "OrgnlGrpInf")
+    _sub(group, "OrgnlMsgId", compact_id)
+    _sub(group, "OrgnlMsgNmId", PACS004_MESSAGE_NAME if transfer.is_return else PACS008_MESSAGE_NAME)
+    _sub(item, "OrgnlInstrId", compact_id)
+    _sub(item, "OrgnlEndToEndId", compact_id)
+    _sub(item, "OrgnlTxId", compact_id)
+    uetr = uetr_of(transfer)
+    if uetr is not None:
+        _sub(item, "OrgnlUETR", uetr)
+    settled = status.committed and window.settled_at_ms is not None
+    if not status.committed:
+        _sub(item, "TxSts", REJECTED)
+        reason = _sub(item, "StsRsnInf")
+        by_payee = status.reason == "PAYEE_REJECTED"
+        _optional_text(_sub(reason, "Orgtr"), "Nm",
+                       members[transfer.payee_bank_id].name if by_payee else CLEARING_NAME, max140_length)
+        _sub(_sub(reason, "Rsn"), "Prtry", _checked_id(status.reason, max35_length, "result code"))
+    else:
+        _sub(item, "TxSts", SETTLEMENT_COMPLETED if settled else SETTLEMENT_IN_PROCESS)
+        _sub(item, "AccptncDtTm", iso_datetime(status.decided_at_ms))
+        if settled:
+            _sub(_sub(item, "FctvIntrBkSttlmDt"), "Dt", iso_date(window.settled_at_ms))
+    _sub(item, "ClrSysRef", compact_id)
+    _agent(item, "InstgAgt", transfer.payer_bank_id)
+    _agent(item, "InstdAgt", transfer.payee_bank_id)
+    reference = _sub(item, "OrgnlTxRef")
+    _amount(reference, "IntrBkSttlmAmt", transfer.amount_minor, transfer.currency)
+    if status.committed:
+        _sub(reference, "IntrBkSttlmDt", iso_date(status.decided_at_ms))
+    _remittance(reference, transfer.reference)
+    if transfer.debtor_account:
+        _account_id(_sub(reference, "DbtrAcct"), transfer.debtor_account)
+    _agent(reference, "DbtrAgt", transfer.payer_bank_id)
+    _agent(reference, "CdtrAgt", transfer.payee_bank_id)
+    _account_id(_sub(reference, "CdtrAcct"), transfer.payee_account)
 
 
 def _clearing_settlement(header: ET.Element) -> None:

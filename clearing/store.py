@@ -135,6 +135,7 @@ transfers = sa.Table(
     sa.Index("ix_transfers_state_expires", "state", "expires_at_ms"),
     sa.Index("ix_transfers_window", "window_id"),
     sa.Index("ix_transfers_uetr", "uetr"),
+    sa.Index("ix_transfers_state_decided", "state", "decided_at_ms"),
 )
 
 deliveries = sa.Table(

@@ -94,14 +94,15 @@ class Window:
                                                **(T1_PARTIES if name == "t1" else {}))
         self.ids["aborted"] = self.add_transfer("bank-a", "bank-b", 777, "EUR", "aborted",
                                                 committed_at_ms=OPENED_AT_MS + 9_000,
-                                                state=transfer_pb2.TRANSFER_STATE_ABORTED)
+                                                state=transfer_pb2.TRANSFER_STATE_ABORTED,
+                                                result=rc.RESULT_CODE_PAYEE_REJECTED)
         self.ids["next-window"] = self.add_transfer("bank-b", "bank-a", 888, "EUR", "later",
                                                     committed_at_ms=CLOSED_AT_MS + 1, window_id=2)
         self.add_nets(WINDOW)
 
     def add_transfer(self, payer, payee, amount_minor, currency, reference, *, committed_at_ms,
                      state=transfer_pb2.TRANSFER_STATE_COMMITTED, window_id=WINDOW, transfer_id=None,
-                     **terms) -> str:
+                     result=rc.RESULT_CODE_OK, **terms) -> str:
         """terms: other Prepare fields (the parties shared, original_transfer_id)."""
         transfer_id = transfer_id or str(uuid.uuid4())
         self.uetrs[transfer_id] = str(uuid.uuid4())
@@ -115,7 +116,7 @@ class Window:
                 transfer_id=transfer_id, payer_bank_id=payer, payee_bank_id=payee, amount_minor=amount_minor,
                 currency=currency, condition=b"\x01" * 32, expires_at_ms=committed_at_ms + 60_000,
                 prepare_bytes=prepare_bytes, prepare_sha256=hashlib.sha256(prepare_bytes).digest(), state=state,
-                result=rc.RESULT_CODE_OK, created_at_ms=committed_at_ms - 100, decided_at_ms=committed_at_ms,
+                result=result, created_at_ms=committed_at_ms - 100, decided_at_ms=committed_at_ms,
                 window_id=window_id))
         return transfer_id
 
@@ -376,6 +377,58 @@ def test_pacs008__a_payer_that_shared_nothing_leaves_debtor_and_creditor_unnamed
     assert transaction.findtext("p:PmtId/p:UETR", namespaces=NS_PACS) == window.uetrs[window.ids["t3"]]
 
 
+# --- pacs.002 -------------------------------------------------------------------------
+
+NS_STATUS = {"s": iso20022.PACS002_NAMESPACE}
+
+
+@pytest.fixture(scope="module")
+def status_schema():
+    return etree.XMLSchema(etree.parse(str(SCHEMAS / "pacs.002.001.10.xsd")))
+
+
+def statuses(window, bank_id: str) -> dict[str, etree._Element]:
+    root = etree.parse(str(window.out_dir / f"pacs002-{bank_id}-w{WINDOW}.xml")).getroot()
+    return {item.findtext("s:OrgnlUETR", namespaces=NS_STATUS): item
+            for item in root.findall("s:FIToFIPmtStsRpt/s:TxInfAndSts", NS_STATUS)}
+
+
+def test_pacs002__each_member_reports_its_committed_and_rejected_transfers_and_validates(window, status_schema):
+    expired = window.add_transfer("bank-c", "bank-a", 5, "EUR", "", committed_at_ms=OPENED_AT_MS + 30_000,
+                                  state=transfer_pb2.TRANSFER_STATE_ABORTED, result=rc.RESULT_CODE_EXPIRED)
+    window.export()
+    for bank_id in set(CURRENCIES) - {"bank-f"}:
+        status_schema.assertValid(etree.parse(str(window.out_dir / f"pacs002-{bank_id}-w1.xml")))
+    assert not (window.out_dir / "pacs002-bank-f-w1.xml").exists()
+    bank_a = statuses(window, "bank-a")
+    uetr = lambda name: window.uetrs[window.ids[name]]  # noqa: E731
+    assert set(bank_a) == {uetr("t1"), uetr("t3"), uetr("t4"), uetr("aborted"), window.uetrs[expired]}
+    find = lambda item, path: item.findtext(path, namespaces=NS_STATUS)  # noqa: E731
+    paid = bank_a[uetr("t1")]
+    assert (find(paid, "s:TxSts"), find(paid, "s:OrgnlEndToEndId")) == ("ACSP", uuid.UUID(window.ids["t1"]).hex)
+    assert find(paid, "s:OrgnlGrpInf/s:OrgnlMsgNmId") == "pacs.008.001.08"
+    assert find(paid, "s:AccptncDtTm") == iso20022.iso_datetime(OPENED_AT_MS + 1_000)
+    assert paid.find("s:FctvIntrBkSttlmDt", NS_STATUS) is None      # Not settled yet.
+    rejected = bank_a[uetr("aborted")]
+    assert (find(rejected, "s:TxSts"), find(rejected, "s:StsRsnInf/s:Rsn/s:Prtry"),
+            find(rejected, "s:StsRsnInf/s:Orgtr/s:Nm")) == ("RJCT", "PAYEE_REJECTED", "Bank B")
+    timed_out = bank_a[window.uetrs[expired]]
+    assert (find(timed_out, "s:TxSts"), find(timed_out, "s:StsRsnInf/s:Rsn/s:Prtry"),
+            find(timed_out, "s:StsRsnInf/s:Orgtr/s:Nm")) == ("RJCT", "EXPIRED", "Fedmall clearing")
+    assert uetr("next-window") not in statuses(window, "bank-b")
+
+
+def test_pacs002__once_the_window_settled_a_committed_transfer_is_acsc_with_its_settlement_date(window):
+    settled_at_ms = CLOSED_AT_MS + 86_400_000
+    with window.store.write() as connection:
+        connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == WINDOW).values(
+            state=settlement_pb2.WINDOW_STATE_SETTLED, settled_at_ms=settled_at_ms))
+    window.export()
+    paid = statuses(window, "bank-b")[window.uetrs[window.ids["t1"]]]
+    assert paid.findtext("s:TxSts", namespaces=NS_STATUS) == "ACSC"
+    assert paid.findtext("s:FctvIntrBkSttlmDt/s:Dt", namespaces=NS_STATUS) == iso20022.iso_date(settled_at_ms)
+
+
 # --- pacs.004 -------------------------------------------------------------------------
 
 
@@ -413,6 +466,8 @@ def test_pacs004__a_return_references_the_original_transfer_and_validates(window
     assert find("r:OrgnlTxRef/r:DbtrAcct/r:Id/r:Othr/r:Id") == "alice-1"
     assert find("r:OrgnlTxRef/r:CdtrAcct/r:Id/r:Othr/r:Id") == "acct-b-1"
     assert find("r:OrgnlTxRef/r:RmtInf/r:Ustrd") == "order 1"
+    status = statuses(window, "bank-a")[window.uetrs[returned]]
+    assert status.findtext("s:OrgnlGrpInf/s:OrgnlMsgNmId", namespaces=NS_STATUS) == "pacs.004.001.09"
 
 
 def test_pacs004__the_return_is_a_return_entry_on_both_statements(window, camt_schema):
@@ -499,8 +554,10 @@ def test_liquidity_saving_pct__an_empty_window_saves_nothing():
 def test_export_window__writes_the_files_and_returns_their_paths(window):
     paths = window.export()
     committed = [window.ids[t[0]] for t in TRANSFERS]
+    moved = set(CURRENCIES) - {"bank-f"}   # bank-f paid and was paid nothing: no status report.
     expected = ({window.out_dir / f"camt053-{bank_id}-w1.xml" for bank_id in CURRENCIES}
                 | {window.out_dir / f"pacs008-{transfer_id}.xml" for transfer_id in committed}
+                | {window.out_dir / f"pacs002-{bank_id}-w1.xml" for bank_id in moved}
                 | {window.out_dir / "settlement-w1.csv"})
     assert len(paths) == len(expected) and set(paths) == expected
     assert set(window.out_dir.iterdir()) == expected  # No partial files left behind.
@@ -590,7 +647,7 @@ def test_camt053__a_member_in_two_currencies_gets_one_statement_per_currency(cam
 
 
 def test_exports__of_a_window_the_clearing_netted_itself_agree_with_its_transfers(world, tmp_path, camt_schema,
-                                                                                   pacs_schema):
+                                                                                   pacs_schema, status_schema):
     paid = [("bank-a", "bank-b", 12_000), ("bank-b", "bank-c", 3_050), ("bank-c", "bank-a", 1_000),
             ("bank-a", "bank-c", 199), ("bank-b", "bank-a", 5)]
     ids = [commit(world, payer, payee, amount_minor) for payer, payee, amount_minor in paid]
@@ -621,3 +678,7 @@ def test_exports__of_a_window_the_clearing_netted_itself_agree_with_its_transfer
         assert signed_balance(booked, "CLBD") - signed_balance(booked, "OPBD") == Decimal(credits - debits) / 100
     for path in out_dir.glob("pacs008-*.xml"):
         pacs_schema.assertValid(etree.parse(str(path)))
+    reports = sorted(out_dir.glob("pacs002-*.xml"))
+    assert [path.name for path in reports] == [f"pacs002-{bank_id}-w{window_id}.xml" for bank_id in sorted(expected)]
+    for path in reports:
+        status_schema.assertValid(etree.parse(str(path)))

@@ -1,4 +1,5 @@
-"""each transfer's UETR and, for a return, the transfer it returns (both from the signed Prepare)
+"""each transfer's UETR and, for a return, the transfer it returns (both from the signed Prepare);
+transfers by state and decision time (a window's pacs.002 lists those aborted while it was open)
 
 Revision ID: 0009
 Revises: 0008
@@ -19,9 +20,11 @@ def upgrade() -> None:
     op.add_column('transfers', sa.Column('uetr', sa.String(36), nullable=True))
     op.add_column('transfers', sa.Column('original_transfer_id', sa.String(64), nullable=True))
     op.create_index('ix_transfers_uetr', 'transfers', ['uetr'])
+    op.create_index('ix_transfers_state_decided', 'transfers', ['state', 'decided_at_ms'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_transfers_state_decided', table_name='transfers')
     op.drop_index('ix_transfers_uetr', table_name='transfers')
     op.drop_column('transfers', 'original_transfer_id')
     op.drop_column('transfers', 'uetr')
