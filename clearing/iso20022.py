@@ -6,9 +6,15 @@
   its signed statement, its *liquidity* account (LIQUIDITY: its prefunded settlement
   money).
 - ``pacs008_transfer``: a ``pacs.008.001.08`` FIToFICustomerCreditTransfer for one
-  committed transfer, settled through the clearing (SttlmMtd ``CLRG``).
+  committed transfer, settled through the clearing (SttlmMtd ``CLRG``): the customers as
+  debtor and creditor (as far as the payer bank shared them), the banks as agents.
+- ``pacs004_return``: a ``pacs.004.001.09`` PaymentReturn for a committed return (a
+  transfer naming its original), referencing the original's pacs.008.
+- ``pacs002_status_report``: a ``pacs.002.001.10`` FIToFIPaymentStatusReport of one member's
+  transfers decided in the window: committed (ACSP, ACSC once settled) or rejected (RJCT).
 
-Both are checked against the official schemas in tests/schemas (see its README).
+All four are checked against the official schemas in tests/schemas (see its README);
+docs/iso20022.md maps every element.
 
 Signs. The clearing keeps a *position* per bank: positive means the bank owes the other
 members. The statement shows the same thing from the account owner's side: a position
@@ -30,12 +36,14 @@ FEDMALL), the movement id as ``NtryRef`` and the payment they record in ``AddtlN
 
 Identifiers. Transfer ids are 36-character UUIDs, one longer than ISO's ``Max35Text``,
 so ``EndToEndId``, ``InstrId``, ``TxId`` and ``MsgId`` carry the UUID's 32 hex digits
-without hyphens, and ``UETR`` carries the id itself (lowercase) when it is a version 4
-UUID, as the schema's ``UUIDv4Identifier`` pattern demands; other UUID versions get no
-UETR. A bank is identified as ``FinInstnId/Othr/Id`` = bank id with ``Issr`` FEDMALL,
-and its settlement account at the clearing as ``Acct/Id/Othr/Id`` = bank id. A bank id
-or payee account too long for ISO's fields (35 and 34 characters) is refused with
-``INVALID_FIELD`` rather than cut, since a shortened id would name someone else.
+without hyphens. ``UETR`` is the one the payer bank drew for the transfer (Prepare.uetr); a
+transfer signed before UETRs gets its id when that is a version 4 UUID and none otherwise,
+as the schema's ``UUIDv4Identifier`` pattern demands. A bank is identified as
+``FinInstnId/Othr/Id`` = bank id with ``Issr`` FEDMALL, and its settlement account at the
+clearing as ``Acct/Id/Othr/Id`` = bank id; a statement's ``Stmt/Id`` names member, window,
+currency and account (``statement_id``). A bank id or account too long for ISO's fields
+(35 and 34 characters) is refused with ``INVALID_FIELD`` rather than cut, since a shortened
+id would name someone else.
 
 Times are UTC: ``ISODateTime`` as ``2026-11-28T12:10:59.123+00:00``, dates (booking,
 value, interbank settlement) are the UTC date of the commit.
