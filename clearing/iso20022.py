@@ -430,22 +430,9 @@ def pacs008_transfer(transfer: Transfer, *, payer: Member, payee: Member, create
     """
     assert payer.bank_id == transfer.payer_bank_id and payee.bank_id == transfer.payee_bank_id
     compact_id = compact_transfer_id(transfer.transfer_id)
-    document = ET.Element("Document", xmlns=PACS008_NAMESPACE)
-    message = _sub(document, "FIToFICstmrCdtTrf")
-    header = _sub(message, "GrpHdr")
-    _sub(header, "MsgId", compact_id)
-    _sub(header, "CreDtTm", iso_datetime(created_at_ms))
-    _sub(header, "NbOfTxs", "1")
-    _clearing_settlement(header)
-
+    document, message = _settled_message(PACS008_NAMESPACE, "FIToFICstmrCdtTrf", compact_id, created_at_ms)
     transaction = _sub(message, "CdtTrfTxInf")
-    payment_id = _sub(transaction, "PmtId")
-    _sub(payment_id, "InstrId", compact_id)
-    _sub(payment_id, "EndToEndId", compact_id)
-    _sub(payment_id, "TxId", compact_id)
-    uetr = uetr_of(transfer)
-    if uetr is not None:
-        _sub(payment_id, "UETR", uetr)
+    _transaction_ids(_sub(transaction, "PmtId"), transfer)
     _amount(transaction, "IntrBkSttlmAmt", transfer.amount_minor, transfer.currency)
     _sub(transaction, "IntrBkSttlmDt", iso_date(transfer.committed_at_ms))
     _sub(transaction, "AccptncDtTm", iso_datetime(transfer.committed_at_ms))
@@ -479,26 +466,10 @@ def pacs004_return(transfer: Transfer, *, original: Transfer, payer: Member, pay
     assert (original.payer_bank_id, original.payee_bank_id) == (transfer.payee_bank_id, transfer.payer_bank_id)
     assert payer.bank_id == transfer.payer_bank_id and payee.bank_id == transfer.payee_bank_id
     compact_id = compact_transfer_id(transfer.transfer_id)
-    original_id = compact_transfer_id(original.transfer_id)
-    document = ET.Element("Document", xmlns=PACS004_NAMESPACE)
-    message = _sub(document, "PmtRtr")
-    header = _sub(message, "GrpHdr")
-    _sub(header, "MsgId", compact_id)
-    _sub(header, "CreDtTm", iso_datetime(created_at_ms))
-    _sub(header, "NbOfTxs", "1")
-    _clearing_settlement(header)
-
+    document, message = _settled_message(PACS004_NAMESPACE, "PmtRtr", compact_id, created_at_ms)
     returned = _sub(message, "TxInf")
     _sub(returned, "RtrId", compact_id)
-    group = _sub(returned, "OrgnlGrpInf")
-    _sub(group, "OrgnlMsgId", original_id)
-    _sub(group, "OrgnlMsgNmId", PACS008_MESSAGE_NAME)
-    _sub(returned, "OrgnlInstrId", original_id)
-    _sub(returned, "OrgnlEndToEndId", original_id)
-    _sub(returned, "OrgnlTxId", original_id)
-    original_uetr = uetr_of(original)
-    if original_uetr is not None:
-        _sub(returned, "OrgnlUETR", original_uetr)
+    _original_ids(returned, original)
     _amount(returned, "OrgnlIntrBkSttlmAmt", original.amount_minor, original.currency)
     _sub(returned, "OrgnlIntrBkSttlmDt", iso_date(original.committed_at_ms))
     _amount(returned, "RtrdIntrBkSttlmAmt", transfer.amount_minor, transfer.currency)
@@ -560,15 +531,7 @@ def _transaction_status(parent: ET.Element, status: TransferStatus, *, window: W
     compact_id = compact_transfer_id(transfer.transfer_id)
     item = _sub(parent, "TxInfAndSts")
     _sub(item, "StsId", compact_id)
-    group = _sub(item, "OrgnlGrpInf")
-    _sub(group, "OrgnlMsgId", compact_id)
-    _sub(group, "OrgnlMsgNmId", PACS004_MESSAGE_NAME if transfer.is_return else PACS008_MESSAGE_NAME)
-    _sub(item, "OrgnlInstrId", compact_id)
-    _sub(item, "OrgnlEndToEndId", compact_id)
-    _sub(item, "OrgnlTxId", compact_id)
-    uetr = uetr_of(transfer)
-    if uetr is not None:
-        _sub(item, "OrgnlUETR", uetr)
+    _original_ids(item, transfer)
     settled = status.committed and window.settled_at_ms is not None
     if not status.committed:
         _sub(item, "TxSts", REJECTED)
@@ -597,10 +560,39 @@ def _transaction_status(parent: ET.Element, status: TransferStatus, *, window: W
     _account_id(_sub(reference, "CdtrAcct"), transfer.payee_account)
 
 
-def _clearing_settlement(header: ET.Element) -> None:
+def _settled_message(namespace: str, tag: str, compact_id: str, created_at_ms: int) -> tuple[ET.Element, ET.Element]:
+    """A Document of one transaction settled through the clearing: its message element, with the
+    group header written (MsgId the compact transfer id, SttlmMtd CLRG, ClrSys FEDMALL)."""
+    document = ET.Element("Document", xmlns=namespace)
+    message = _sub(document, tag)
+    header = _sub(message, "GrpHdr")
+    _sub(header, "MsgId", compact_id)
+    _sub(header, "CreDtTm", iso_datetime(created_at_ms))
+    _sub(header, "NbOfTxs", "1")
     settlement = _sub(header, "SttlmInf")
     _sub(settlement, "SttlmMtd", "CLRG")
     _sub(_sub(settlement, "ClrSys"), "Prtry", ISSUER)
+    return document, message
+
+
+def _original_ids(parent: ET.Element, original: Transfer) -> None:
+    """Names the message that carried a transfer (its pacs.008, or its pacs.004 for a return) by
+    the ids that message carries: OrgnlGrpInf, OrgnlInstrId, OrgnlEndToEndId, OrgnlTxId, OrgnlUETR."""
+    group = _sub(parent, "OrgnlGrpInf")
+    _sub(group, "OrgnlMsgId", compact_transfer_id(original.transfer_id))
+    _sub(group, "OrgnlMsgNmId", PACS004_MESSAGE_NAME if original.is_return else PACS008_MESSAGE_NAME)
+    _transaction_ids(parent, original, prefix="Orgnl")
+
+
+def _transaction_ids(parent: ET.Element, transfer: Transfer, *, prefix: str = "") -> None:
+    """InstrId, EndToEndId, TxId (the compact id) and the UETR, in the pacs order; prefix "Orgnl"
+    for the same ids naming an original."""
+    compact_id = compact_transfer_id(transfer.transfer_id)
+    for tag in ("InstrId", "EndToEndId", "TxId"):
+        _sub(parent, prefix + tag, compact_id)
+    uetr = uetr_of(transfer)
+    if uetr is not None:
+        _sub(parent, prefix + "UETR", uetr)
 
 
 # --- identifiers, amounts, times ------------------------------------------------------
