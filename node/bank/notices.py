@@ -46,7 +46,7 @@ from node.bank.fulfilment import FulfilmentKey, condition_of
 from node.bank.settlement_credits import SettlementCreditHook, book_settlement_credits
 from node.bank.transfers import (
     ABORTED, ACCEPTED, COMMITTED, OK, PENDING, REJECTED, SUBMITTED, aborting_outgoing, credit_problem,
-    payee_account_problem)
+    payee_account_problem, shared_name)
 
 log = logging.getLogger(__name__)
 
@@ -129,12 +129,17 @@ def decide(prepare: transfer_pb2.Prepare, account, key: FulfilmentKey) -> Decisi
     A prepare whose fields break the contract (an id in another spelling, a reference with
     control or bidirectional characters...) is rejected with INVALID_FIELD: the clearing
     refuses those (fedmall.wellformed, the same check), so one here means the clearing let it
-    through, and this bank's books do not take it on trust."""
+    through, and this bank's books do not take it on trust. So is one naming its customer by
+    another name than the account's holder (Prepare.creditor_name)."""
     if wellformed.prepare_problem(prepare) is not None:
         return Decision(result=result_pb2.RESULT_CODE_INVALID_FIELD, fulfilment=b"")
     code = payee_account_problem(account, prepare.amount.currency)
     if code != OK:
         return Decision(result=code, fulfilment=b"")
+    # The creditor's name goes into the clearing's exports as this bank's customer: only the
+    # name this bank would quote for the account, or none, is taken.
+    if prepare.creditor_name and prepare.creditor_name != shared_name(account.holder_name):
+        return Decision(result=result_pb2.RESULT_CODE_INVALID_FIELD, fulfilment=b"")
     if not is_valid_amount(prepare.amount.amount_minor):
         return Decision(result=result_pb2.RESULT_CODE_INVALID_AMOUNT, fulfilment=b"")
     code = credit_problem(account, prepare.amount.amount_minor)

@@ -468,6 +468,17 @@ def test_quote__checks_accounts_and_matches_decision(bank_b):
     assert outcomes[0].creditor_name == ""    # bank-b does not share names.
 
 
+@pytest.mark.parametrize("creditor_name, accepted", [("", True), ("Bob", True), ("Robert Forged", False)])
+def test_payee__takes_only_its_own_customers_name_as_the_creditor(bank_b, creditor_name, accepted):
+    prepare = incoming_prepare(None)
+    prepare.creditor_name = creditor_name
+    consumer(bank_b, "bank-b").handle(delivery(1, "bank-b", [notice(prepare, transfer_pb2.TRANSFER_STATE_RESERVED)]))
+    decisions = bank_b.notices.pending_decisions(limit=10)
+    assert (len(decisions.accepts), len(decisions.rejects)) == ((1, 0) if accepted else (0, 1))
+    if not accepted:
+        assert decisions.rejects[0].reason_code == R.RESULT_CODE_INVALID_FIELD
+
+
 def test_quote__a_bank_that_shares_names_names_the_creditor(tmp_path):
     bank = Bank(tmp_path, "bank-b", FakeQuoter(), share_party_names=True)
     bank.accounts.open_account(account_id="bob", holder_name="Bob's Bikes", currency="EUR")
