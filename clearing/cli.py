@@ -461,7 +461,9 @@ def _transfer_report(found: transfer_lookup.TransferLookup) -> str:
     decision = found.payee_decision
     if found.payee_reason_code is not None:  # The payee's words are checked text (fedmall.text): safe to print.
         decision += f" ({found.payee_reason_code}: {found.payee_reason!r})"
+    returns = f"; returns transfer {found.original_transfer_id}" if found.original_transfer_id else ""
     lines = [f"transfer {found.transfer_id}: {found.payer_bank_id} pays {found.payee_bank_id} {amount}",
+             f"uetr {found.uetr or 'none'}{returns}",
              f"state {found.state} ({found.result}); payee's decision {decision}; window {window}",
              f"expires {_utc(found.expires_at_ms)}; reference {found.prepare.get('reference', '')!r}; "
              f"payee account {found.prepare.get('payee_account', '')}; prepare sha256 {found.prepare_sha256[:16]}…",

@@ -3,7 +3,12 @@
 ``export_window`` reads one window from the store (``load_window``) and writes:
 
 - ``camt053-<bank_id>-w<window_id>.xml``: each member's statement (clearing.iso20022);
-- ``pacs008-<transfer_id>.xml``: each committed transfer of the window;
+- ``pacs008-<transfer_id>.xml``: each committed transfer of the window, but returns;
+- ``pacs004-<transfer_id>.xml``: each committed return of the window (a transfer naming the
+  original it gives money back for), referencing that original, whatever window it was in;
+- ``pacs002-<bank_id>-w<window_id>.xml``: each member's status report of the transfers it paid
+  or was paid that were decided while the window was open: committed (ACSP, ACSC once the
+  window settled) and aborted (RJCT, with the reason); a member with none gets no file;
 - ``settlement-w<window_id>.csv``: the settlement report (``settlement_csv``).
 
 Only a window whose report was issued (PENDING_SETTLEMENT or SETTLED) is exported: its
@@ -32,15 +37,16 @@ from typing import Sequence
 import sqlalchemy as sa
 
 from fedmall import money
-from fedmall.results import FedmallError
+from fedmall.results import FedmallError, name_of
 from fedmall.v1 import result_pb2 as rc
 from fedmall.v1 import envelope_pb2, settlement_pb2, transfer_pb2
 
 from clearing import iso20022, movements, netting
-from clearing.iso20022 import Liquidity, Member, Movement, Net, Transfer, Window
+from clearing.iso20022 import Liquidity, Member, Movement, Net, Transfer, TransferStatus, Window
 from clearing.store import Store, participants, settlement_windows, statement_pages, transfers, window_nets
 
 COMMITTED = transfer_pb2.TRANSFER_STATE_COMMITTED
+ABORTED = transfer_pb2.TRANSFER_STATE_ABORTED
 EXPORTABLE_STATES = (settlement_pb2.WINDOW_STATE_PENDING_SETTLEMENT, settlement_pb2.WINDOW_STATE_SETTLED)
 
 CSV_COLUMNS = (
@@ -61,6 +67,10 @@ class WindowExport:
     transfers: tuple[Transfer, ...]
     # Each bank's liquidity account, from its signed statement (absent for a bank sent none).
     liquidity: dict[str, Liquidity] = field(default_factory=dict)
+    # The originals the window's returns name, by transfer id (they may be of any window).
+    originals: dict[str, Transfer] = field(default_factory=dict)
+    # The transfers aborted while the window was open, with why (for the pacs.002 reports).
+    aborted: tuple[TransferStatus, ...] = ()
 
 
 def export_window(store: Store, window_id: int, out_dir: Path, *, created_at_ms: int) -> list[Path]:
@@ -86,13 +96,20 @@ def load_window(store: Store, window_id: int) -> WindowExport:
             sa.select(window_nets).where(window_nets.c.window_id == window_id)
             .order_by(window_nets.c.bank_id, window_nets.c.currency)).all()
         transfer_rows = connection.execute(
-            sa.select(transfers.c.transfer_id, transfers.c.payer_bank_id, transfers.c.payee_bank_id,
-                      transfers.c.amount_minor, transfers.c.currency, transfers.c.prepare_bytes,
-                      transfers.c.decided_at_ms)
-            .where(transfers.c.window_id == window_id, transfers.c.state == COMMITTED)
+            _TRANSFER_COLUMNS.where(transfers.c.window_id == window_id, transfers.c.state == COMMITTED)
             .order_by(transfers.c.decided_at_ms, transfers.c.transfer_id)).all()
         member_rows = connection.execute(sa.select(participants.c.bank_id, participants.c.name)).all()
         liquidity = _liquidity(connection, window_id)
+        window_transfers = tuple(_transfer(t) for t in transfer_rows)
+        originals = _originals(connection, window_transfers)
+        # Decided in [opened, closed): each aborted transfer is on the report of one window.
+        aborted = tuple(
+            TransferStatus(transfer=_transfer(t), committed=False, reason=name_of(t.result),
+                           decided_at_ms=t.decided_at_ms)
+            for t in connection.execute(_TRANSFER_COLUMNS.add_columns(transfers.c.result).where(
+                transfers.c.state == ABORTED, transfers.c.decided_at_ms >= row.opened_at_ms,
+                transfers.c.decided_at_ms < row.closed_at_ms)
+                .order_by(transfers.c.decided_at_ms, transfers.c.transfer_id)))
     window = Window(window_id=row.window_id, state=row.state, opened_at_ms=row.opened_at_ms,
                     closed_at_ms=row.closed_at_ms, settled_at_ms=row.settled_at_ms)
     nets = tuple(Net(bank_id=n.bank_id, currency=n.currency, debits_minor=n.debits_minor,
@@ -102,8 +119,10 @@ def load_window(store: Store, window_id: int) -> WindowExport:
         window=window,
         members={m.bank_id: Member(bank_id=m.bank_id, name=m.name) for m in member_rows},
         nets=nets,
-        transfers=tuple(_transfer(t) for t in transfer_rows),
+        transfers=window_transfers,
         liquidity=liquidity,
+        originals=originals,
+        aborted=aborted,
     )
 
 
@@ -134,6 +153,24 @@ def _liquidity(connection: sa.Connection, window_id: int) -> dict[str, Liquidity
     return accounts
 
 
+def _originals(connection: sa.Connection, returns: Sequence[Transfer]) -> dict[str, Transfer]:
+    """The committed transfers the returns name. The clearing reserved each return only once its
+    original had committed the other way (clearing.rules.return_problem), so each is there."""
+    ids = sorted({t.original_transfer_id for t in returns if t.is_return})
+    if not ids:
+        return {}
+    rows = connection.execute(_TRANSFER_COLUMNS.where(transfers.c.transfer_id.in_(ids),
+                                                      transfers.c.state == COMMITTED)).all()
+    found = {row.transfer_id: _transfer(row) for row in rows}
+    assert set(found) == set(ids), ("a return whose original is not committed", set(ids) - set(found))
+    return found
+
+
+_TRANSFER_COLUMNS = sa.select(transfers.c.transfer_id, transfers.c.payer_bank_id, transfers.c.payee_bank_id,
+                              transfers.c.amount_minor, transfers.c.currency, transfers.c.prepare_bytes,
+                              transfers.c.decided_at_ms)
+
+
 def _transfer(row: sa.Row) -> Transfer:
     # The stored Prepare is the payer's signed terms; the columns were copied from it.
     prepare = transfer_pb2.Prepare.FromString(row.prepare_bytes)
@@ -141,7 +178,9 @@ def _transfer(row: sa.Row) -> Transfer:
     return Transfer(
         transfer_id=row.transfer_id, payer_bank_id=row.payer_bank_id, payee_bank_id=row.payee_bank_id,
         payee_account=prepare.payee_account, amount_minor=row.amount_minor, currency=row.currency,
-        reference=prepare.reference, committed_at_ms=row.decided_at_ms,
+        reference=prepare.reference, committed_at_ms=row.decided_at_ms, uetr=prepare.uetr,
+        debtor_name=prepare.debtor_name, debtor_account=prepare.debtor_account, creditor_name=prepare.creditor_name,
+        original_transfer_id=prepare.original_transfer_id,
     )
 
 
@@ -172,10 +211,25 @@ def write_exports(export: WindowExport, out_dir: Path, *, created_at_ms: int) ->
     paths = [_write(out_dir / f"camt053-{bank_id}-w{window_id}.xml", statement)
              for bank_id, statement in statements.items()]
     for transfer in export.transfers:
-        message = iso20022.pacs008_transfer(
-            transfer, payer=export.members[transfer.payer_bank_id], payee=export.members[transfer.payee_bank_id],
-            created_at_ms=created_at_ms)
-        paths.append(_write(out_dir / f"pacs008-{transfer.transfer_id}.xml", message))
+        payer, payee = export.members[transfer.payer_bank_id], export.members[transfer.payee_bank_id]
+        if transfer.is_return:
+            message = iso20022.pacs004_return(transfer, original=export.originals[transfer.original_transfer_id],
+                                              payer=payer, payee=payee, created_at_ms=created_at_ms)
+            paths.append(_write(out_dir / f"pacs004-{transfer.transfer_id}.xml", message))
+        else:
+            message = iso20022.pacs008_transfer(transfer, payer=payer, payee=payee, created_at_ms=created_at_ms)
+            paths.append(_write(out_dir / f"pacs008-{transfer.transfer_id}.xml", message))
+    statuses_by_bank: dict[str, list[TransferStatus]] = defaultdict(list)
+    committed = [TransferStatus(transfer=t, committed=True, reason="OK", decided_at_ms=t.committed_at_ms)
+                 for t in export.transfers]
+    for status in committed + list(export.aborted):
+        statuses_by_bank[status.transfer.payer_bank_id].append(status)
+        statuses_by_bank[status.transfer.payee_bank_id].append(status)
+    for bank_id, statuses in sorted(statuses_by_bank.items()):
+        report = iso20022.pacs002_status_report(window=export.window, member=export.members[bank_id],
+                                                statuses=statuses, members=export.members,
+                                                created_at_ms=created_at_ms)
+        paths.append(_write(out_dir / f"pacs002-{bank_id}-w{window_id}.xml", report))
     paths.append(_write(out_dir / f"settlement-w{window_id}.csv", settlement_csv(export.window, export.nets)))
     return paths
 

@@ -6,9 +6,15 @@
   its signed statement, its *liquidity* account (LIQUIDITY: its prefunded settlement
   money).
 - ``pacs008_transfer``: a ``pacs.008.001.08`` FIToFICustomerCreditTransfer for one
-  committed transfer, settled through the clearing (SttlmMtd ``CLRG``).
+  committed transfer, settled through the clearing (SttlmMtd ``CLRG``): the customers as
+  debtor and creditor (as far as the payer bank shared them), the banks as agents.
+- ``pacs004_return``: a ``pacs.004.001.09`` PaymentReturn for a committed return (a
+  transfer naming its original), referencing the original's pacs.008.
+- ``pacs002_status_report``: a ``pacs.002.001.10`` FIToFIPaymentStatusReport of one member's
+  transfers decided in the window: committed (ACSP, ACSC once settled) or rejected (RJCT).
 
-Both are checked against the official schemas in tests/schemas (see its README).
+All four are checked against the official schemas in tests/schemas (see its README);
+docs/iso20022.md maps every element.
 
 Signs. The clearing keeps a *position* per bank: positive means the bank owes the other
 members. The statement shows the same thing from the account owner's side: a position
@@ -30,12 +36,14 @@ FEDMALL), the movement id as ``NtryRef`` and the payment they record in ``AddtlN
 
 Identifiers. Transfer ids are 36-character UUIDs, one longer than ISO's ``Max35Text``,
 so ``EndToEndId``, ``InstrId``, ``TxId`` and ``MsgId`` carry the UUID's 32 hex digits
-without hyphens, and ``UETR`` carries the id itself (lowercase) when it is a version 4
-UUID, as the schema's ``UUIDv4Identifier`` pattern demands; other UUID versions get no
-UETR. A bank is identified as ``FinInstnId/Othr/Id`` = bank id with ``Issr`` FEDMALL,
-and its settlement account at the clearing as ``Acct/Id/Othr/Id`` = bank id. A bank id
-or payee account too long for ISO's fields (35 and 34 characters) is refused with
-``INVALID_FIELD`` rather than cut, since a shortened id would name someone else.
+without hyphens. ``UETR`` is the one the payer bank drew for the transfer (Prepare.uetr); a
+transfer signed before UETRs gets its id when that is a version 4 UUID and none otherwise,
+as the schema's ``UUIDv4Identifier`` pattern demands. A bank is identified as
+``FinInstnId/Othr/Id`` = bank id with ``Issr`` FEDMALL, and its settlement account at the
+clearing as ``Acct/Id/Othr/Id`` = bank id; a statement's ``Stmt/Id`` names member, window,
+currency and account (``statement_id``). A bank id or account too long for ISO's fields
+(35 and 34 characters) is refused with ``INVALID_FIELD`` rather than cut, since a shortened
+id would name someone else.
 
 Times are UTC: ``ISODateTime`` as ``2026-11-28T12:10:59.123+00:00``, dates (booking,
 value, interbank settlement) are the UTC date of the commit.
@@ -50,12 +58,17 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from fedmall import limits, money
+from fedmall import identifiers, limits, money
 from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 
 CAMT053_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
 PACS008_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08"
+PACS004_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09"
+PACS002_NAMESPACE = "urn:iso:std:iso:20022:tech:xsd:pacs.002.001.10"
+PACS008_MESSAGE_NAME = "pacs.008.001.08"
+PACS004_MESSAGE_NAME = "pacs.004.001.09"
+CLEARING_NAME = "Fedmall clearing"
 
 # Issuer of the proprietary identifiers (bank ids, settlement accounts) and clearing system.
 ISSUER = "FEDMALL"
@@ -63,6 +76,7 @@ ISSUER = "FEDMALL"
 # Field lengths of the ISO 20022 types used here.
 max35_length = 35
 max34_length = 34  # Max34Text: GenericAccountIdentification1/Id.
+max105_length = 105
 max140_length = 140
 # ActiveOrHistoricCurrencyAndAmount and DecimalNumber: totalDigits 18. An amount of at
 # most 18 digits in minor units has at most 18 digits as a decimal. fedmall.limits sizes
@@ -77,6 +91,10 @@ DOMAIN_PAYMENTS = "PMNT"
 FAMILY_ISSUED_CREDIT_TRANSFER = "ICDT"
 FAMILY_RECEIVED_CREDIT_TRANSFER = "RCDT"
 SUBFAMILY_ACH_TRANSACTION = "ATXN"
+SUBFAMILY_RETURN = "RRTN"  # Reversal due to payment return: a return's entry.
+# A return's reason (RtrRsnInf/Rsn/Prtry): the payee bank gave the money back; its words, the
+# return's reference, follow in AddtlInf.
+RETURN_REASON = "RETURNED_BY_PAYEE_BANK"
 
 CREDIT = "CRDT"
 DEBIT = "DBIT"
@@ -120,7 +138,11 @@ class Net:
 
 @dataclass(frozen=True, slots=True)
 class Transfer:
-    """A committed transfer with the terms the payer signed."""
+    """A committed transfer with the terms the payer signed.
+
+    The parties are what the payer bank chose to share (docs/architecture.md, "ISO 20022
+    exports"): the debtor's name and account and the creditor's name may be empty; the
+    creditor's account never is. uetr is empty only for a transfer signed before UETRs."""
 
     transfer_id: str
     payer_bank_id: str
@@ -130,6 +152,34 @@ class Transfer:
     currency: str
     reference: str
     committed_at_ms: int
+    uetr: str = ""
+    debtor_name: str = ""
+    debtor_account: str = ""
+    creditor_name: str = ""
+    # A return: the transfer it gives money back for ("" for an ordinary transfer).
+    original_transfer_id: str = ""
+
+    @property
+    def is_return(self) -> bool:
+        return bool(self.original_transfer_id)
+
+
+# Transaction statuses of a pacs.002 (ExternalPaymentTransactionStatus1Code).
+SETTLEMENT_IN_PROCESS = "ACSP"  # Committed at the clearing; its window not settled yet.
+SETTLEMENT_COMPLETED = "ACSC"   # Committed, and its window settled against the members' liquidity.
+REJECTED = "RJCT"               # Aborted: the payee bank rejected it, or it expired.
+
+
+@dataclass(frozen=True, slots=True)
+class TransferStatus:
+    """How one transfer ended, for its pacs.002: COMMITTED (in a window settled or not) or
+    ABORTED with the reason's name (a ResultCode without its prefix) and the time of the
+    decision."""
+
+    transfer: Transfer
+    committed: bool
+    reason: str
+    decided_at_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +297,9 @@ def _account_statement(
     assert opening_minor + sum(signed) == closing_minor, (member.bank_id, currency, account_type)
     bank_id = member.bank_id
     statement = _sub(parent, "Stmt")
-    _sub(statement, "Id", f"W{window.window_id}-{currency}-{account_type[:3]}")
+    # Unique across members, windows, currencies and accounts (every member's used to be the same).
+    _sub(statement, "Id", statement_id(bank_id=bank_id, window_id=window.window_id, currency=currency,
+                                       account_type=account_type))
     _sub(statement, "ElctrncSeqNb", str(window.window_id))
     _sub(statement, "CreDtTm", iso_datetime(created_at_ms))
     period = _sub(statement, "FrToDt")
@@ -282,6 +334,12 @@ def _account_statement(
     for entry in entries:
         element = _sub(statement, "Ntry")
         entry.write(element)
+
+
+def statement_id(*, bank_id: str, window_id: int, currency: str, account_type: str) -> str:
+    """The Stmt/Id of one member's account for one window: "<bank>-W<window>-<currency>-POS" or
+    "-LIQ", or when that is longer than Max35Text its head and a hash of the whole."""
+    return _message_id(bank_id, f"W{window_id}", currency, account_type[:3])
 
 
 def _movement_entry(movement: Movement, *, change_minor: int) -> _Entry:
@@ -327,13 +385,19 @@ def _transfer_entry(entry: ET.Element, transfer: Transfer, *, incoming: bool) ->
     _sub(domain, "Cd", DOMAIN_PAYMENTS)
     family = _sub(domain, "Fmly")
     _sub(family, "Cd", FAMILY_RECEIVED_CREDIT_TRANSFER if incoming else FAMILY_ISSUED_CREDIT_TRANSFER)
-    _sub(family, "SubFmlyCd", SUBFAMILY_ACH_TRANSACTION)
+    _sub(family, "SubFmlyCd", SUBFAMILY_RETURN if transfer.is_return else SUBFAMILY_ACH_TRANSACTION)
 
     details = _sub(_sub(entry, "NtryDtls"), "TxDtls")
     _references(_sub(details, "Refs"), transfer)
     _amount(details, "Amt", transfer.amount_minor, transfer.currency)
     _sub(details, "CdtDbtInd", direction)
     parties = _sub(details, "RltdPties")
+    if transfer.debtor_name:
+        _party_name(_sub(_sub(parties, "Dbtr"), "Pty"), transfer.debtor_name)
+    if transfer.debtor_account:
+        _account_id(_sub(parties, "DbtrAcct"), transfer.debtor_account)
+    if transfer.creditor_name:
+        _party_name(_sub(_sub(parties, "Cdtr"), "Pty"), transfer.creditor_name)
     creditor_account = _sub(parties, "CdtrAcct")
     _account_id(creditor_account, transfer.payee_account)
     agents = _sub(details, "RltdAgts")
@@ -346,7 +410,7 @@ def _references(refs: ET.Element, transfer: Transfer) -> None:
     compact_id = compact_transfer_id(transfer.transfer_id)
     _sub(refs, "InstrId", compact_id)
     _sub(refs, "EndToEndId", compact_id)
-    uetr = uetr_of(transfer.transfer_id)
+    uetr = uetr_of(transfer)
     if uetr is not None:
         _sub(refs, "UETR", uetr)
     _sub(refs, "TxId", compact_id)
@@ -358,14 +422,149 @@ def _references(refs: ET.Element, transfer: Transfer) -> None:
 def pacs008_transfer(transfer: Transfer, *, payer: Member, payee: Member, created_at_ms: int) -> bytes:
     """One committed transfer as the credit transfer the clearing settled (method CLRG).
 
-    The clearing knows the payer only as its bank (the Prepare names no payer account),
-    so the payer bank is both Dbtr and DbtrAgt; the creditor is known by its account
-    (CdtrAcct) at the payee bank, not by name, so Cdtr is empty.
+    Debtor and creditor are the customers, as far as the payer bank shared them: Dbtr/Nm
+    and DbtrAcct from the Prepare's debtor fields, Cdtr/Nm from the name the payee bank
+    quoted, CdtrAcct the payee account; the banks are the agents (DbtrAgt, CdtrAgt, and the
+    instructing and instructed agents). A party nothing was shared of is an empty Dbtr or
+    Cdtr, which the schema allows: it is known by its account at its agent.
     """
     assert payer.bank_id == transfer.payer_bank_id and payee.bank_id == transfer.payee_bank_id
     compact_id = compact_transfer_id(transfer.transfer_id)
-    document = ET.Element("Document", xmlns=PACS008_NAMESPACE)
-    message = _sub(document, "FIToFICstmrCdtTrf")
+    document, message = _settled_message(PACS008_NAMESPACE, "FIToFICstmrCdtTrf", compact_id, created_at_ms)
+    transaction = _sub(message, "CdtTrfTxInf")
+    _transaction_ids(_sub(transaction, "PmtId"), transfer)
+    _amount(transaction, "IntrBkSttlmAmt", transfer.amount_minor, transfer.currency)
+    _sub(transaction, "IntrBkSttlmDt", iso_date(transfer.committed_at_ms))
+    _sub(transaction, "AccptncDtTm", iso_datetime(transfer.committed_at_ms))
+    _sub(transaction, "ChrgBr", "SLEV")
+    _agent(transaction, "InstgAgt", payer.bank_id)
+    _agent(transaction, "InstdAgt", payee.bank_id)
+    _party_name(_sub(transaction, "Dbtr"), transfer.debtor_name)
+    if transfer.debtor_account:
+        _account_id(_sub(transaction, "DbtrAcct"), transfer.debtor_account)
+    _agent(transaction, "DbtrAgt", payer.bank_id, name=payer.name)
+    _agent(transaction, "CdtrAgt", payee.bank_id, name=payee.name)
+    _party_name(_sub(transaction, "Cdtr"), transfer.creditor_name)
+    _account_id(_sub(transaction, "CdtrAcct"), transfer.payee_account)
+    _remittance(transaction, transfer.reference)
+    return _serialise(document)
+
+
+# --- pacs.004 -------------------------------------------------------------------------
+
+
+def pacs004_return(transfer: Transfer, *, original: Transfer, payer: Member, payee: Member,
+                   created_at_ms: int) -> bytes:
+    """A committed return as the PaymentReturn of the original credit transfer (method CLRG).
+
+    The original is named as its pacs.008 names it: OrgnlGrpInf (its MsgId and message
+    name), OrgnlInstrId, OrgnlEndToEndId, OrgnlTxId, OrgnlUETR, its amount and settlement
+    date; OrgnlTxRef repeats its parties and remittance. RtrChain carries the return's own
+    parties: its debtor is the original creditor, its creditor the original debtor.
+    """
+    assert transfer.original_transfer_id == original.transfer_id, (transfer.transfer_id, original.transfer_id)
+    assert (original.payer_bank_id, original.payee_bank_id) == (transfer.payee_bank_id, transfer.payer_bank_id)
+    assert payer.bank_id == transfer.payer_bank_id and payee.bank_id == transfer.payee_bank_id
+    compact_id = compact_transfer_id(transfer.transfer_id)
+    document, message = _settled_message(PACS004_NAMESPACE, "PmtRtr", compact_id, created_at_ms)
+    returned = _sub(message, "TxInf")
+    _sub(returned, "RtrId", compact_id)
+    _original_ids(returned, original)
+    _amount(returned, "OrgnlIntrBkSttlmAmt", original.amount_minor, original.currency)
+    _sub(returned, "OrgnlIntrBkSttlmDt", iso_date(original.committed_at_ms))
+    _amount(returned, "RtrdIntrBkSttlmAmt", transfer.amount_minor, transfer.currency)
+    _sub(returned, "IntrBkSttlmDt", iso_date(transfer.committed_at_ms))
+    _sub(returned, "ChrgBr", "SLEV")
+    _agent(returned, "InstgAgt", payer.bank_id)
+    _agent(returned, "InstdAgt", payee.bank_id)
+    chain = _sub(returned, "RtrChain")
+    _party_name(_sub(_sub(chain, "Dbtr"), "Pty"), transfer.debtor_name)
+    _agent(chain, "DbtrAgt", payer.bank_id, name=payer.name)
+    _agent(chain, "CdtrAgt", payee.bank_id, name=payee.name)
+    _party_name(_sub(_sub(chain, "Cdtr"), "Pty"), transfer.creditor_name)
+    reason = _sub(returned, "RtrRsnInf")
+    _sub(_sub(reason, "Rsn"), "Prtry", RETURN_REASON)
+    _optional_text(reason, "AddtlInf", transfer.reference, max105_length)
+
+    reference = _sub(returned, "OrgnlTxRef")
+    _amount(reference, "IntrBkSttlmAmt", original.amount_minor, original.currency)
+    _sub(reference, "IntrBkSttlmDt", iso_date(original.committed_at_ms))
+    _remittance(reference, original.reference)
+    if original.debtor_name:
+        _party_name(_sub(_sub(reference, "Dbtr"), "Pty"), original.debtor_name)
+    if original.debtor_account:
+        _account_id(_sub(reference, "DbtrAcct"), original.debtor_account)
+    _agent(reference, "DbtrAgt", original.payer_bank_id)
+    _agent(reference, "CdtrAgt", original.payee_bank_id)
+    if original.creditor_name:
+        _party_name(_sub(_sub(reference, "Cdtr"), "Pty"), original.creditor_name)
+    _account_id(_sub(reference, "CdtrAcct"), original.payee_account)
+    return _serialise(document)
+
+
+# --- pacs.002 -------------------------------------------------------------------------
+
+
+def pacs002_status_report(*, window: Window, member: Member, statuses: Sequence[TransferStatus],
+                          members: dict[str, Member], created_at_ms: int) -> bytes:
+    """The member's status report for the window: one TxInfAndSts per transfer it paid or was
+    paid that was decided while the window was open. Committed: ACSP, or ACSC once the window
+    settled (with the settlement date); aborted: RJCT with the reason as a proprietary code
+    (PAYEE_REJECTED from the payee bank, EXPIRED from the clearing). Each names its original
+    message (the pacs.008, or for a return the pacs.004) by the ids those carry."""
+    assert all(member.bank_id in (s.transfer.payer_bank_id, s.transfer.payee_bank_id) for s in statuses)
+    document = ET.Element("Document", xmlns=PACS002_NAMESPACE)
+    message = _sub(document, "FIToFIPmtStsRpt")
+    header = _sub(message, "GrpHdr")
+    _sub(header, "MsgId", _message_id("P002", f"W{window.window_id}", member.bank_id))
+    _sub(header, "CreDtTm", iso_datetime(created_at_ms))
+    _sub(_sub(_sub(header, "InstgAgt"), "FinInstnId"), "Nm", CLEARING_NAME)
+    _agent(header, "InstdAgt", member.bank_id, name=member.name)
+    for status in sorted(statuses, key=lambda s: (s.decided_at_ms, s.transfer.transfer_id)):
+        _transaction_status(message, status, window=window, members=members)
+    return _serialise(document)
+
+
+def _transaction_status(parent: ET.Element, status: TransferStatus, *, window: Window,
+                        members: dict[str, Member]) -> None:
+    transfer = status.transfer
+    compact_id = compact_transfer_id(transfer.transfer_id)
+    item = _sub(parent, "TxInfAndSts")
+    _sub(item, "StsId", compact_id)
+    _original_ids(item, transfer)
+    settled = status.committed and window.settled_at_ms is not None
+    if not status.committed:
+        _sub(item, "TxSts", REJECTED)
+        reason = _sub(item, "StsRsnInf")
+        by_payee = status.reason == "PAYEE_REJECTED"
+        _optional_text(_sub(reason, "Orgtr"), "Nm",
+                       members[transfer.payee_bank_id].name if by_payee else CLEARING_NAME, max140_length)
+        _sub(_sub(reason, "Rsn"), "Prtry", _checked_id(status.reason, max35_length, "result code"))
+    else:
+        _sub(item, "TxSts", SETTLEMENT_COMPLETED if settled else SETTLEMENT_IN_PROCESS)
+        _sub(item, "AccptncDtTm", iso_datetime(status.decided_at_ms))
+        if settled:
+            _sub(_sub(item, "FctvIntrBkSttlmDt"), "Dt", iso_date(window.settled_at_ms))
+    _sub(item, "ClrSysRef", compact_id)
+    _agent(item, "InstgAgt", transfer.payer_bank_id)
+    _agent(item, "InstdAgt", transfer.payee_bank_id)
+    reference = _sub(item, "OrgnlTxRef")
+    _amount(reference, "IntrBkSttlmAmt", transfer.amount_minor, transfer.currency)
+    if status.committed:
+        _sub(reference, "IntrBkSttlmDt", iso_date(status.decided_at_ms))
+    _remittance(reference, transfer.reference)
+    if transfer.debtor_account:
+        _account_id(_sub(reference, "DbtrAcct"), transfer.debtor_account)
+    _agent(reference, "DbtrAgt", transfer.payer_bank_id)
+    _agent(reference, "CdtrAgt", transfer.payee_bank_id)
+    _account_id(_sub(reference, "CdtrAcct"), transfer.payee_account)
+
+
+def _settled_message(namespace: str, tag: str, compact_id: str, created_at_ms: int) -> tuple[ET.Element, ET.Element]:
+    """A Document of one transaction settled through the clearing: its message element, with the
+    group header written (MsgId the compact transfer id, SttlmMtd CLRG, ClrSys FEDMALL)."""
+    document = ET.Element("Document", xmlns=namespace)
+    message = _sub(document, tag)
     header = _sub(message, "GrpHdr")
     _sub(header, "MsgId", compact_id)
     _sub(header, "CreDtTm", iso_datetime(created_at_ms))
@@ -373,30 +572,27 @@ def pacs008_transfer(transfer: Transfer, *, payer: Member, payee: Member, create
     settlement = _sub(header, "SttlmInf")
     _sub(settlement, "SttlmMtd", "CLRG")
     _sub(_sub(settlement, "ClrSys"), "Prtry", ISSUER)
+    return document, message
 
-    transaction = _sub(message, "CdtTrfTxInf")
-    payment_id = _sub(transaction, "PmtId")
-    _sub(payment_id, "InstrId", compact_id)
-    _sub(payment_id, "EndToEndId", compact_id)
-    _sub(payment_id, "TxId", compact_id)
-    uetr = uetr_of(transfer.transfer_id)
+
+def _original_ids(parent: ET.Element, original: Transfer) -> None:
+    """Names the message that carried a transfer (its pacs.008, or its pacs.004 for a return) by
+    the ids that message carries: OrgnlGrpInf, OrgnlInstrId, OrgnlEndToEndId, OrgnlTxId, OrgnlUETR."""
+    group = _sub(parent, "OrgnlGrpInf")
+    _sub(group, "OrgnlMsgId", compact_transfer_id(original.transfer_id))
+    _sub(group, "OrgnlMsgNmId", PACS004_MESSAGE_NAME if original.is_return else PACS008_MESSAGE_NAME)
+    _transaction_ids(parent, original, prefix="Orgnl")
+
+
+def _transaction_ids(parent: ET.Element, transfer: Transfer, *, prefix: str = "") -> None:
+    """InstrId, EndToEndId, TxId (the compact id) and the UETR, in the pacs order; prefix "Orgnl"
+    for the same ids naming an original."""
+    compact_id = compact_transfer_id(transfer.transfer_id)
+    for tag in ("InstrId", "EndToEndId", "TxId"):
+        _sub(parent, prefix + tag, compact_id)
+    uetr = uetr_of(transfer)
     if uetr is not None:
-        _sub(payment_id, "UETR", uetr)
-    _amount(transaction, "IntrBkSttlmAmt", transfer.amount_minor, transfer.currency)
-    _sub(transaction, "IntrBkSttlmDt", iso_date(transfer.committed_at_ms))
-    _sub(transaction, "AccptncDtTm", iso_datetime(transfer.committed_at_ms))
-    _sub(transaction, "ChrgBr", "SLEV")
-    _agent(transaction, "InstgAgt", payer.bank_id)
-    _agent(transaction, "InstdAgt", payee.bank_id)
-    debtor = _sub(transaction, "Dbtr")
-    _optional_text(debtor, "Nm", payer.name, max140_length)
-    _organisation_id(debtor, payer.bank_id)
-    _agent(transaction, "DbtrAgt", payer.bank_id, name=payer.name)
-    _agent(transaction, "CdtrAgt", payee.bank_id, name=payee.name)
-    _sub(transaction, "Cdtr")
-    _account_id(_sub(transaction, "CdtrAcct"), transfer.payee_account)
-    _remittance(transaction, transfer.reference)
-    return _serialise(document)
+        _sub(parent, prefix + "UETR", uetr)
 
 
 # --- identifiers, amounts, times ------------------------------------------------------
@@ -410,15 +606,13 @@ def compact_transfer_id(transfer_id: str) -> str:
         return _checked_id(transfer_id, max35_length, "transfer id")
 
 
-def uetr_of(transfer_id: str) -> str | None:
-    """The id as a UETR when it is an RFC 4122 version 4 UUID, else None (no UETR)."""
-    try:
-        parsed = uuid.UUID(transfer_id)
-    except ValueError:
-        return None
-    if parsed.version != 4 or parsed.variant != uuid.RFC_4122:
-        return None
-    return str(parsed)
+def uetr_of(transfer: Transfer) -> str | None:
+    """The transfer's UETR: the one its payer bank generated (Prepare.uetr). A transfer signed
+    before UETRs has none; then its id serves when it is a version 4 UUID, else it gets no
+    UETR (the schema's UUIDv4Identifier admits nothing else)."""
+    if identifiers.is_uetr(transfer.uetr):
+        return transfer.uetr
+    return transfer.transfer_id if identifiers.is_uetr(transfer.transfer_id) else None
 
 
 def iso_datetime(at_ms: int) -> str:
@@ -469,6 +663,11 @@ def _agent(parent: ET.Element, tag: str, bank_id: str, *, name: str = "") -> Non
     other = _sub(institution, "Othr")
     _sub(other, "Id", _checked_id(bank_id, max35_length, "bank id"))
     _sub(other, "Issr", ISSUER)
+
+
+def _party_name(party: ET.Element, name: str) -> None:
+    """A customer as a party: its name when its bank shared one, else the element stays empty."""
+    _optional_text(party, "Nm", name, max140_length)
 
 
 def _organisation_id(party: ET.Element, bank_id: str) -> None:

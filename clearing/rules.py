@@ -113,6 +113,32 @@ def prepare_problem(
     return rc.RESULT_CODE_OK
 
 
+@dataclass(frozen=True, slots=True)
+class OriginalTransfer:
+    """The transfer a return names, as the clearing holds it."""
+    payer_bank_id: str
+    payee_bank_id: str
+    amount_minor: int
+    currency: str
+    committed: bool
+
+
+def return_problem(prepare: transfer_pb2.Prepare, original: OriginalTransfer | None) -> int:
+    """A return (prepare.original_transfer_id set) gives money back along the original's path:
+    the original committed, went the other way between the same two banks, in the same
+    currency, for at least this amount. RETURN_NOT_OF_ORIGINAL otherwise, so a pacs.004 never
+    names a payment that did not happen or that other banks made. Several partial returns of
+    one original are each checked against the original's amount, not their sum: a payee bank
+    that returns more than it was paid over several returns pays it from its own position."""
+    if original is None or not original.committed:
+        return rc.RESULT_CODE_RETURN_NOT_OF_ORIGINAL
+    if (original.payer_bank_id, original.payee_bank_id) != (prepare.payee_bank_id, prepare.payer_bank_id):
+        return rc.RESULT_CODE_RETURN_NOT_OF_ORIGINAL
+    if original.currency != prepare.amount.currency or prepare.amount.amount_minor > original.amount_minor:
+        return rc.RESULT_CODE_RETURN_NOT_OF_ORIGINAL
+    return rc.RESULT_CODE_OK
+
+
 def headroom_problem(
     *, position_minor: int, reserved_minor: int, amount_minor: int,
     net_debit_cap_minor: int, liquidity_minor: int,

@@ -132,8 +132,15 @@ transfers = sa.Table(
     # The payee bank's Reject, when it rejected: its code and words (fedmall.limits.reject_reason_length_max).
     sa.Column("payee_reason_code", sa.Integer, nullable=True),
     sa.Column("payee_reason", sa.String(140), nullable=True),
+    # Copied from the signed Prepare (migration 0011), for looking a payment up by its UETR and a
+    # return's original: the UETR (None for a transfer stored before UETRs) and, on a return, the
+    # transfer it gives money back for.
+    sa.Column("uetr", sa.String(36), nullable=True),
+    sa.Column("original_transfer_id", sa.String(64), nullable=True),
     sa.Index("ix_transfers_state_expires", "state", "expires_at_ms"),
     sa.Index("ix_transfers_window", "window_id"),
+    sa.Index("ix_transfers_uetr", "uetr"),
+    sa.Index("ix_transfers_state_decided", "state", "decided_at_ms"),
 )
 
 deliveries = sa.Table(

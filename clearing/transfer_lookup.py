@@ -1,5 +1,5 @@
-"""One transfer as the clearing knows it, for the operator: the prepare as the payer signed
-it, each state with its time, the payee's decision, the window and whether it is settled,
+"""One transfer as the clearing knows it, for the operator: its UETR (and, for a return, the
+original it gives money back for), the prepare as the payer signed it, each state with its time, the payee's decision, the window and whether it is settled,
 and every audit entry that names the transfer.
 
 The audit entries that name a transfer are the batches of prepares and of decisions that
@@ -32,6 +32,8 @@ class AuditMention:
 @dataclass(frozen=True, slots=True)
 class TransferLookup:
     transfer_id: str
+    uetr: str                        # The payer's UETR ("" for a transfer signed before UETRs).
+    original_transfer_id: str        # For a return: the transfer it gives money back for; else "".
     payer_bank_id: str
     payee_bank_id: str
     amount_minor: int
@@ -65,7 +67,8 @@ def look_up(connection: sa.Connection, transfer_id: str) -> TransferLookup:
             sa.select(settlement_windows.c.state).where(settlement_windows.c.window_id == row.window_id)))
     prepare = transfer_pb2.Prepare.FromString(row.prepare_bytes)
     return TransferLookup(
-        transfer_id=row.transfer_id, payer_bank_id=row.payer_bank_id, payee_bank_id=row.payee_bank_id,
+        transfer_id=row.transfer_id, uetr=row.uetr or "", original_transfer_id=row.original_transfer_id or "",
+        payer_bank_id=row.payer_bank_id, payee_bank_id=row.payee_bank_id,
         amount_minor=row.amount_minor, currency=row.currency,
         state=transfers.state_name(row.state), result=name_of(row.result),
         received_at_ms=row.created_at_ms, decided_at_ms=row.decided_at_ms, expires_at_ms=row.expires_at_ms,

@@ -79,6 +79,7 @@ class _Batch:
             "expires_at_ms": prepare.expires_at_unix_ms, "prepare_bytes": prepare_bytes,
             "prepare_sha256": hashlib.sha256(prepare_bytes).digest(), "state": RESERVED,
             "result": rc.RESULT_CODE_OK, "fulfilment": None, "created_at_ms": now_ms, "decided_at_ms": None,
+            "uetr": prepare.uetr, "original_transfer_id": prepare.original_transfer_id or None,
         })
         self._notify(prepare.payee_bank_id, transfer_pb2.TransferNotice(
             prepare=prepare, state=RESERVED, result=rc.RESULT_CODE_OK, decided_at_unix_ms=now_ms))
@@ -162,6 +163,19 @@ def _prepare_field(prepare: transfer_pb2.Prepare, index: int) -> str:
     return path if problem is None else problem.within(path).field
 
 
+def _originals(connection: sa.Connection, prepares: list[transfer_pb2.Prepare]) -> dict[str, rules.OriginalTransfer]:
+    """The transfers the returns among prepares name, as far as the clearing holds them."""
+    ids = sorted({p.original_transfer_id for p in prepares if identifiers.is_uuid(p.original_transfer_id)})
+    if not ids:
+        return {}
+    t = transfers.c
+    return {row.transfer_id: rules.OriginalTransfer(
+                payer_bank_id=row.payer_bank_id, payee_bank_id=row.payee_bank_id, amount_minor=row.amount_minor,
+                currency=row.currency, committed=row.state == COMMITTED)
+            for row in connection.execute(sa.select(t.transfer_id, t.payer_bank_id, t.payee_bank_id, t.amount_minor,
+                                                    t.currency, t.state).where(t.transfer_id.in_(ids)))}
+
+
 def _terms(locked: dict[str, sa.Row]) -> dict[str, rules.ParticipantTerms]:
     return {b: rules.ParticipantTerms(bank_id=b, currency=r.currency, status=r.status) for b, r in locked.items()}
 
@@ -217,6 +231,7 @@ class TransferService:
             known = {row.transfer_id: (row.payer_bank_id, row.prepare_sha256, row.state) for row in connection.execute(
                 sa.select(transfers.c.transfer_id, transfers.c.payer_bank_id, transfers.c.prepare_sha256,
                           transfers.c.state).where(transfers.c.transfer_id.in_(ids)))}
+            originals = _originals(connection, prepares)
             batch = _Batch(locked)
             results = []
             for index, prepare in enumerate(prepares):
@@ -224,7 +239,8 @@ class TransferService:
                 # payload that is not in canonical form, so re-serialising any part of it gives
                 # back the very bytes it was signed with. Stored, hashed and forwarded as they are.
                 prepare_bytes = prepare.SerializeToString(deterministic=True)
-                result = self._prepare_one(batch, prepare, prepare_bytes, known, terms, peer=peer, now_ms=now_ms)
+                result = self._prepare_one(batch, prepare, prepare_bytes, known, terms, originals, peer=peer,
+                                           now_ms=now_ms)
                 if result.result == rc.RESULT_CODE_INVALID_FIELD:
                     result = dataclasses.replace(result, field=_prepare_field(prepare, index))
                 results.append(result)
@@ -234,7 +250,8 @@ class TransferService:
         return results
 
     @staticmethod
-    def _prepare_one(batch: _Batch, prepare, prepare_bytes: bytes, known: dict, terms, *, peer: str, now_ms: int) -> TransferResult:
+    def _prepare_one(batch: _Batch, prepare, prepare_bytes: bytes, known: dict, terms,
+                     originals: dict[str, rules.OriginalTransfer], *, peer: str, now_ms: int) -> TransferResult:
         """The prepare's result, reserving it when OK.
 
         Transfer ids are one namespace across the consortium (the id is the transfer's
@@ -258,6 +275,8 @@ class TransferService:
                 return TransferResult(transfer_id, rc.RESULT_CODE_MODIFIED_REQUEST, state)
             held_by_another = True
         problem = rules.prepare_problem(prepare, signer=peer, participants=terms, now_ms=now_ms)
+        if problem == rc.RESULT_CODE_OK and prepare.original_transfer_id:
+            problem = rules.return_problem(prepare, originals.get(prepare.original_transfer_id))
         if problem != rc.RESULT_CODE_OK:
             return TransferResult(transfer_id, problem)
         payer = batch.participants[prepare.payer_bank_id]

@@ -15,6 +15,11 @@ The marketplace, as the seller's bank (node.market.seller_orders):
 
 [log] (optional): level, format and file of the node's log lines (fedmall.logs).
 
+[node].share_party_names (default false): whether this bank shares its customers' names with
+the clearing and the other bank, the payer's name on its prepares (Prepare.debtor_name) and the
+payee's in its quotes (QuoteResult.creditor_name); they then appear in the clearing's ISO 20022
+exports. Off, the clearing sees account ids only (docs/architecture.md, "ISO 20022 exports").
+
 [budget] (optional) is what each other member bank may ask of this node's peer services:
 requests, request bytes, calls in flight, quote items and quote misses (node.budgets).
 """
@@ -66,6 +71,8 @@ class NodeConfig:
     budget: member_budgets.Budget = budgets.DEFAULT_BUDGET
     # [log]: what fedmall.toml says of the log lines (the command line and environment come first).
     log: logs.FileSettings = logs.FileSettings()
+    # Whether customers' names go on prepares and quotes (see the module doc).
+    share_party_names: bool = False
 
     @property
     def fulfilment_secret_path(self) -> Path:
@@ -91,7 +98,7 @@ KNOWN_KEYS = {
     "node": frozenset({"listen_address", "database_url", "transfer_expiry_ms", "auto_confirm_after_s",
                        "search_deadline_ms", "credit_policy", "reservation_hold_s",
                        "reservations_per_buyer_bank_max", "reserved_units_per_buyer_bank_max",
-                       "cancelled_unplaced_per_bank_max"}),
+                       "cancelled_unplaced_per_bank_max", "share_party_names"}),
     member_budgets.SECTION: budgets.KEYS,
     logs.SECTION: logs.KEYS,
 }
@@ -139,6 +146,7 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
             low=1, high=limits.product_stock_max),
         budget=budgets.read_budget(file),
         log=logs.read_section(file, home),
+        share_party_names=node.boolean("share_party_names", default=False),
     )
 
 

@@ -185,7 +185,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     accounts = AccountService(engine, clock=clock)
     transfers = TransferService(
         engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, quoter=quoter or peers, clock=clock,
-        transfer_expiry_ms=config.transfer_expiry_ms, on_outbox_written=lambda: workers["outbox"].wake())
+        transfer_expiry_ms=config.transfer_expiry_ms, on_outbox_written=lambda: workers["outbox"].wake(),
+        share_party_names=config.share_party_names)
     notices = NoticeService(engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, clock=clock,
                             settlement_credit_hook=repayments,
                             on_outgoing_committed=lambda connection, transfer_ids, now_ms: orders_committed(

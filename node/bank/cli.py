@@ -60,6 +60,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("amount", help="decimal, like 12.50, in the sending account's currency")
     sub.add_argument("--reference", default="")
     sub.add_argument("--transfer-id", default=None)
+    sub.add_argument("--returns", default="", metavar="TRANSFER_ID",
+                     help="return money the other bank paid here by this transfer (a pacs.004 at the clearing)")
     sub.add_argument("--wait", type=float, default=0.0, metavar="S", help="wait up to S seconds for the outcome")
     sub = command("account", "show an account")
     sub.add_argument("account")
@@ -108,9 +110,12 @@ def _show_transfer(args, response) -> None:
                     amount_minor=response.amount.amount_minor, currency=response.amount.currency,
                     amount=format_amount(response.amount.amount_minor, response.amount.currency),
                     counterparty_bank_id=response.counterparty_bank_id, abort_reason=abort_reason,
-                    payee_reason_code=payee_reason_code, payee_reason=response.payee_reason),
-         [("transfer", response.transfer_id), ("direction", response.direction), ("status", response.status),
-          ("amount", _money(response.amount)), ("counterparty", response.counterparty_bank_id)]
+                    payee_reason_code=payee_reason_code, payee_reason=response.payee_reason,
+                    uetr=response.uetr, original_transfer_id=response.original_transfer_id),
+         [("transfer", response.transfer_id), ("uetr", response.uetr), ("direction", response.direction),
+          ("status", response.status), ("amount", _money(response.amount)),
+          ("counterparty", response.counterparty_bank_id)]
+         + ([("returns transfer", response.original_transfer_id)] if response.original_transfer_id else [])
          + ([("abort reason", abort_reason)] if abort_reason else [])
          # The payee's words passed fedmall.text at the clearing and at this node: printable, bounded.
          + ([("payee's reason", f"{payee_reason_code}: {response.payee_reason}")] if payee_reason_code else []))
@@ -148,7 +153,7 @@ def _send(args, config: NodeConfig) -> None:
     transfer_id = args.transfer_id or str(uuid.uuid4())
     response = client.call("SendTransfer", node_pb2.SendTransferRequest(
         transfer_id=transfer_id, from_account_id=args.from_account, payee_bank_id=args.to_bank,
-        payee_account_id=args.to_account, amount=amount, reference=args.reference))
+        payee_account_id=args.to_account, amount=amount, reference=args.reference, original_transfer_id=args.returns))
     _check_result(response)
     record = client.call("GetTransferRecord", node_pb2.GetTransferRecordRequest(transfer_id=transfer_id))
     deadline = time.monotonic() + args.wait

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from fedmall import logs
 from fedmall.database import read_connection
 from fedmall import limits as protocol
-from fedmall import text, wellformed
+from fedmall import identifiers, text, wellformed
 from fedmall.money import is_valid_amount
 from fedmall.results import name_of
 from fedmall.v1 import result_pb2, transfer_pb2
@@ -47,7 +47,7 @@ from node.bank.fulfilment import FulfilmentKey, condition_of
 from node.bank.settlement_credits import SettlementCreditHook, book_settlement_credits
 from node.bank.transfers import (
     ABORTED, ACCEPTED, COMMITTED, OK, PENDING, REJECTED, SUBMITTED, aborting_outgoing, credit_problem,
-    payee_account_problem)
+    payee_account_problem, shared_name)
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +147,17 @@ def decide(prepare: transfer_pb2.Prepare, account, key: FulfilmentKey) -> Decisi
     A prepare whose fields break the contract (an id in another spelling, a reference with
     control or bidirectional characters...) is rejected with INVALID_FIELD: the clearing
     refuses those (fedmall.wellformed, the same check), so one here means the clearing let it
-    through, and this bank's books do not take it on trust."""
+    through, and this bank's books do not take it on trust. So is one naming its customer by
+    another name than the account's holder (Prepare.creditor_name)."""
     if wellformed.prepare_problem(prepare) is not None:
         return Decision(result=result_pb2.RESULT_CODE_INVALID_FIELD, fulfilment=b"")
     code = payee_account_problem(account, prepare.amount.currency)
     if code != OK:
         return Decision(result=code, fulfilment=b"")
+    # The creditor's name goes into the clearing's exports as this bank's customer: only the
+    # name this bank would quote for the account, or none, is taken.
+    if prepare.creditor_name and prepare.creditor_name != shared_name(account.holder_name):
+        return Decision(result=result_pb2.RESULT_CODE_INVALID_FIELD, fulfilment=b"")
     if not is_valid_amount(prepare.amount.amount_minor):
         return Decision(result=result_pb2.RESULT_CODE_INVALID_AMOUNT, fulfilment=b"")
     code = credit_problem(account, prepare.amount.amount_minor)
@@ -415,4 +420,6 @@ def _incoming_row(prepare: transfer_pb2.Prepare, *, now_ms: int, status: str, re
         payee_account_id=prepare.payee_account, amount_minor=prepare.amount.amount_minor,
         currency=prepare.amount.currency, reference=reference, status=status,
         reject_reason=reject_reason, abort_reason=result_pb2.RESULT_CODE_UNSPECIFIED, fulfilment=fulfilment,
-        decision_sent=decision_sent, created_at_unix_ms=now_ms, updated_at_unix_ms=now_ms, window_id=None)
+        decision_sent=decision_sent, created_at_unix_ms=now_ms, updated_at_unix_ms=now_ms, window_id=None,
+        uetr=prepare.uetr if identifiers.is_uetr(prepare.uetr) else None,
+        original_transfer_id=prepare.original_transfer_id if identifiers.is_uuid(prepare.original_transfer_id) else "")

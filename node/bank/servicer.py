@@ -93,7 +93,8 @@ class NodeServicer(node_pb2_grpc.NodeServiceServicer):
             status=public_status(record.status),
             amount=money_pb2.Money(amount_minor=record.amount_minor, currency=record.currency),
             counterparty_bank_id=record.counterparty_bank_id, abort_reason=record.abort_reason,
-            payee_reason_code=record.payee_reason_code, payee_reason=record.payee_reason)
+            payee_reason_code=record.payee_reason_code, payee_reason=record.payee_reason, uetr=record.uetr,
+            original_transfer_id=record.original_transfer_id)
 
 
 def _send_response(outcome: SendOutcome) -> node_pb2.SendTransferResponse:
@@ -105,7 +106,8 @@ def _send_request(request: node_pb2.SendTransferRequest) -> SendRequest:
     return SendRequest(
         transfer_id=request.transfer_id, from_account_id=request.from_account_id,
         payee_bank_id=request.payee_bank_id, payee_account_id=request.payee_account_id,
-        amount_minor=request.amount.amount_minor, currency=request.amount.currency, reference=request.reference)
+        amount_minor=request.amount.amount_minor, currency=request.amount.currency, reference=request.reference,
+        original_transfer_id=request.original_transfer_id)
 
 
 class PeerServicer(node_pb2_grpc.PeerServiceServicer):
@@ -128,5 +130,5 @@ class PeerServicer(node_pb2_grpc.PeerServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         return node_pb2.QuoteTransfersResponse(results=[
             node_pb2.QuoteResult(transfer_id=outcome.transfer_id, result=outcome.result, condition=outcome.condition,
-                                 field=outcome.field)
+                                 field=outcome.field, creditor_name=outcome.creditor_name)
             for outcome in outcomes])

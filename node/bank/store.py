@@ -79,6 +79,14 @@ outgoing_transfers = sa.Table(
     sa.Column("payee_reason", sa.String(140), nullable=False, server_default=""),
     # The settlement window the clearing committed the transfer in (None until COMMITTED).
     sa.Column("window_id", sa.BigInteger, nullable=True, index=True),
+    # The Prepare's other terms, fixed when the row is written so every retry signs the same
+    # bytes (migration 0013): the UETR, the parties this bank shares ("" when it shares none)
+    # and, for a return, the transfer it gives money back for ("" otherwise).
+    sa.Column("uetr", sa.String(36), nullable=True),
+    sa.Column("debtor_name", sa.String(70), nullable=False, server_default=""),
+    sa.Column("debtor_account_id", sa.String(80), nullable=False, server_default=""),
+    sa.Column("creditor_name", sa.String(70), nullable=False, server_default=""),
+    sa.Column("original_transfer_id", sa.String(64), nullable=False, server_default=""),
 )
 
 # Transfers to this bank's customers. ACCEPTED | REJECTED (our decision) -> COMMITTED | ABORTED.
@@ -101,6 +109,9 @@ incoming_transfers = sa.Table(
     sa.Column("updated_at_unix_ms", sa.BigInteger, nullable=False),
     # The settlement window the clearing committed the transfer in (None until COMMITTED).
     sa.Column("window_id", sa.BigInteger, nullable=True, index=True),
+    # From the payer's Prepare (migration 0013): its UETR, and for a return the original.
+    sa.Column("uetr", sa.String(36), nullable=True),
+    sa.Column("original_transfer_id", sa.String(64), nullable=False, server_default=""),
 )
 
 # Every delivery applied, exactly as the clearing signed it (so the bank can prove it); not one

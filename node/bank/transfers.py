@@ -7,6 +7,7 @@ signs and sends to the clearing. Nothing is written when anything before fails.
 """
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence
@@ -14,6 +15,7 @@ from typing import Callable, Protocol, Sequence
 import sqlalchemy as sa
 
 from fedmall.database import read_connection
+from fedmall import identifiers, text
 from fedmall import limits as protocol
 from fedmall.results import FedmallError
 from fedmall.v1 import money_pb2, node_pb2, result_pb2, transfer_pb2
@@ -46,6 +48,17 @@ class SendRequest:
     amount_minor: int
     currency: str
     reference: str = ""
+    # Who the debtor is when it is not the account the money leaves (a marketplace release leaves
+    # the escrow account for the buyer), and for a return the transfer it gives money back for.
+    debtor_account_id: str = ""
+    original_transfer_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Quoted:
+    """A payee bank's answer to one quote item: the condition, and the creditor's name if shared."""
+    condition: bytes
+    creditor_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +74,7 @@ class QuoteOutcome:
     result: int
     condition: bytes
     field: str = ""  # For INVALID_FIELD: the QuoteItem field at fault.
+    creditor_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +88,8 @@ class TransferRecord:
     abort_reason: int
     payee_reason_code: int = 0   # Why the payee bank rejected it, when it did: its code and words.
     payee_reason: str = ""
+    uetr: str = ""
+    original_transfer_id: str = ""
 
 
 def payee_account_problem(account, currency: str) -> int:
@@ -97,8 +113,16 @@ def credit_problem(account, amount_minor: int) -> int:
 
 def _same_terms(row, request: SendRequest) -> bool:
     return (row.from_account_id, row.payee_bank_id, row.payee_account_id, row.amount_minor, row.currency,
-            row.reference) == (request.from_account_id, request.payee_bank_id, request.payee_account_id,
-                               request.amount_minor, request.currency, request.reference)
+            row.reference, row.original_transfer_id) == (
+        request.from_account_id, request.payee_bank_id, request.payee_account_id, request.amount_minor,
+        request.currency, request.reference, request.original_transfer_id)
+
+
+def shared_name(holder_name: str) -> str:
+    """A holder name as it may go on a prepare or quote: cut to party_name_length_max, or "" when
+    it is not text the contract allows (then the clearing would refuse the whole prepare)."""
+    name = holder_name.strip()[:protocol.party_name_length_max].strip()
+    return name if text.is_text(name, length_max=protocol.party_name_length_max) else ""
 
 
 def _replay(row, request: SendRequest) -> SendOutcome:
@@ -134,6 +158,7 @@ class TransferService:
         clock: Callable[[], float],
         transfer_expiry_ms: int,
         on_outbox_written: Callable[[], None] = lambda: None,
+        share_party_names: bool = False,
     ) -> None:
         assert protocol.expiry_ms_min <= transfer_expiry_ms <= protocol.expiry_ms_max
         self._engine = engine
@@ -143,6 +168,7 @@ class TransferService:
         self._clock = clock
         self._transfer_expiry_ms = transfer_expiry_ms
         self._on_outbox_written = on_outbox_written
+        self._share_party_names = share_party_names
 
     @property
     def bank_id(self) -> str:
@@ -196,6 +222,10 @@ class TransferService:
         fields.check_amount(request.amount_minor)
         fields.check_currency(request.currency)
         fields.check_text(request.reference, "reference", length_max=protocol.reference_length_max, field="reference")
+        if request.debtor_account_id:
+            fields.check_account_id(request.debtor_account_id, field="debtor_account_id")
+        if request.original_transfer_id:
+            fields.check_uuid(request.original_transfer_id, "original transfer id", field="original_transfer_id")
         if request.payee_bank_id == self._bank_id:
             raise Refused(result_pb2.RESULT_CODE_PAYER_IS_PAYEE, "the payee bank is this bank")
 
@@ -230,13 +260,13 @@ class TransferService:
             return result_pb2.RESULT_CODE_INSUFFICIENT_FUNDS
         return OK
 
-    def _quote_all(self, requests: Sequence[SendRequest], outcomes: list[SendOutcome | None]) -> dict[int, bytes]:
-        """Ask each payee bank once (per chunk) for conditions; index -> condition."""
+    def _quote_all(self, requests: Sequence[SendRequest], outcomes: list[SendOutcome | None]) -> dict[int, Quoted]:
+        """Ask each payee bank once (per chunk) for conditions; index -> its answer."""
         by_bank: dict[str, list[int]] = defaultdict(list)
         for index, outcome in enumerate(outcomes):
             if outcome is None:
                 by_bank[requests[index].payee_bank_id].append(index)
-        conditions: dict[int, bytes] = {}
+        conditions: dict[int, Quoted] = {}
         step = protocol.quote_items_per_request_max
         for bank_id, indexes in sorted(by_bank.items()):
             for start in range(0, len(indexes), step):
@@ -245,7 +275,7 @@ class TransferService:
         return conditions
 
     def _quote_chunk(self, bank_id: str, chunk: list[int], requests: Sequence[SendRequest],
-                     outcomes: list[SendOutcome | None]) -> dict[int, bytes]:
+                     outcomes: list[SendOutcome | None]) -> dict[int, Quoted]:
         items = [node_pb2.QuoteItem(
             transfer_id=requests[index].transfer_id, payee_account=requests[index].payee_account_id,
             amount=money_pb2.Money(amount_minor=requests[index].amount_minor, currency=requests[index].currency))
@@ -267,11 +297,12 @@ class TransferService:
             elif len(result.condition) != CONDITION_BYTES:
                 outcomes[index] = SendOutcome(result=result_pb2.RESULT_CODE_INVALID_CONDITION, status="")
             else:
-                conditions[index] = result.condition
+                # A name the contract would refuse is left out, not passed on to fail the prepare.
+                conditions[index] = Quoted(result.condition, shared_name(result.creditor_name))
         return conditions
 
     def _write_outbox(self, requests: Sequence[SendRequest], outcomes: list[SendOutcome | None],
-                      conditions: dict[int, bytes], *, internal_source: bool = False) -> None:
+                      conditions: dict[int, Quoted], *, internal_source: bool = False) -> None:
         now_ms = self._now_ms()
         rows, entries = [], []
         with self._engine.begin() as connection:
@@ -279,6 +310,8 @@ class TransferService:
             existing = _outgoing_by_id(connection, {requests[index].transfer_id for index in conditions})
             accounts = _accounts_by_id(  # Locked before the internal accounts (store.lock_order).
                 connection, {requests[index].from_account_id for index in conditions}, for_update=True)
+            debtors = _accounts_by_id(connection, {requests[index].debtor_account_id for index in conditions
+                                                   if requests[index].debtor_account_id})
             balances = {account_id: row.balance_minor for account_id, row in accounts.items()}
             for index in sorted(conditions):
                 request = requests[index]
@@ -292,7 +325,8 @@ class TransferService:
                     outcomes[index] = SendOutcome(result=code, status="")
                     continue
                 balances[request.from_account_id] -= request.amount_minor
-                row = self._outbox_row(request, conditions[index], now_ms)
+                debtor = debtors.get(request.debtor_account_id) if request.debtor_account_id else account
+                row = self._outbox_row(request, conditions[index], self._debtor_terms(debtor), now_ms)
                 existing[request.transfer_id] = _RowView(**row)
                 rows.append(row)
                 entries.append(ledger.move(
@@ -304,13 +338,25 @@ class TransferService:
                 connection.execute(store.outgoing_transfers.insert(), rows)
                 store.write_entries(connection, entries, now_ms=now_ms)
 
-    def _outbox_row(self, request: SendRequest, condition: bytes, now_ms: int) -> dict:
+    def _debtor_terms(self, debtor) -> dict:
+        """The debtor this bank shares on the prepare: a customer account's id (where a return
+        would go), and its holder's name only when the bank shares names. An internal account
+        (escrow) names no customer, so nothing is shared for it."""
+        if debtor is None or debtor.internal or not identifiers.is_account_id(debtor.account_id):
+            return dict(debtor_account_id="", debtor_name="")
+        return dict(debtor_account_id=debtor.account_id,
+                    debtor_name=shared_name(debtor.holder_name) if self._share_party_names else "")
+
+    def _outbox_row(self, request: SendRequest, quoted: Quoted, debtor: dict, now_ms: int) -> dict:
+        # The UETR is drawn once, here: every later retry of the prepare signs this same row.
         return dict(
             transfer_id=request.transfer_id, from_account_id=request.from_account_id,
             payee_bank_id=request.payee_bank_id, payee_account_id=request.payee_account_id,
             amount_minor=request.amount_minor, currency=request.currency, reference=request.reference,
-            condition=condition, expires_at_unix_ms=now_ms + self._transfer_expiry_ms, status=PENDING,
-            abort_reason=result_pb2.RESULT_CODE_UNSPECIFIED, created_at_unix_ms=now_ms, updated_at_unix_ms=now_ms)
+            condition=quoted.condition, expires_at_unix_ms=now_ms + self._transfer_expiry_ms, status=PENDING,
+            abort_reason=result_pb2.RESULT_CODE_UNSPECIFIED, created_at_unix_ms=now_ms, updated_at_unix_ms=now_ms,
+            uetr=str(uuid.uuid4()), creditor_name=quoted.creditor_name,
+            original_transfer_id=request.original_transfer_id, **debtor)
 
     # The outbox, as the submitter sees it --------------------------------------------
 
@@ -325,7 +371,9 @@ class TransferService:
             transfer_id=row.transfer_id, payer_bank_id=self._bank_id, payee_bank_id=row.payee_bank_id,
             payee_account=row.payee_account_id,
             amount=money_pb2.Money(amount_minor=row.amount_minor, currency=row.currency),
-            condition=row.condition, expires_at_unix_ms=row.expires_at_unix_ms, reference=row.reference)
+            condition=row.condition, expires_at_unix_ms=row.expires_at_unix_ms, reference=row.reference,
+            uetr=row.uetr, debtor_name=row.debtor_name, debtor_account=row.debtor_account_id,
+            creditor_name=row.creditor_name, original_transfer_id=row.original_transfer_id)
             for row in rows]
 
     def record_prepare_results(self, results: Sequence[tuple[str, int]]) -> None:
@@ -371,12 +419,15 @@ class TransferService:
                     code = credit_problem(accounts[item.payee_account], item.amount.amount_minor)
             except FedmallError as error:
                 code, field = error.code, error.field
-            condition = b""
+            condition, creditor_name = b"", ""
             if code == OK:
                 condition = self._fulfilment_key.condition(
                     payer_bank_id=payer_bank_id, transfer_id=item.transfer_id, payee_account=item.payee_account,
                     amount_minor=item.amount.amount_minor, currency=item.amount.currency)
-            outcomes.append(QuoteOutcome(transfer_id=item.transfer_id, result=code, condition=condition, field=field))
+                if self._share_party_names:
+                    creditor_name = shared_name(accounts[item.payee_account].holder_name)
+            outcomes.append(QuoteOutcome(transfer_id=item.transfer_id, result=code, condition=condition, field=field,
+                                         creditor_name=creditor_name))
         return outcomes
 
     # Records --------------------------------------------------------------------------
@@ -390,7 +441,8 @@ class TransferService:
                 return TransferRecord(
                     transfer_id=transfer_id, direction="outgoing", status=row.status, amount_minor=row.amount_minor,
                     currency=row.currency, counterparty_bank_id=row.payee_bank_id, abort_reason=row.abort_reason,
-                    payee_reason_code=row.payee_reason_code, payee_reason=row.payee_reason)
+                    payee_reason_code=row.payee_reason_code, payee_reason=row.payee_reason,
+                    uetr=row.uetr or "", original_transfer_id=row.original_transfer_id)
             row = connection.execute(sa.select(store.incoming_transfers)
                                      .where(store.incoming_transfers.c.transfer_id == transfer_id)).first()
         if row is None:
@@ -398,7 +450,8 @@ class TransferService:
         return TransferRecord(
             transfer_id=transfer_id, direction="incoming", status=row.status, amount_minor=row.amount_minor,
             currency=row.currency, counterparty_bank_id=row.payer_bank_id,
-            abort_reason=row.abort_reason or row.reject_reason)
+            abort_reason=row.abort_reason or row.reject_reason, uetr=row.uetr or "",
+            original_transfer_id=row.original_transfer_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +470,11 @@ class _RowView:
     abort_reason: int
     created_at_unix_ms: int
     updated_at_unix_ms: int
+    uetr: str
+    creditor_name: str
+    original_transfer_id: str
+    debtor_account_id: str
+    debtor_name: str
 
 
 def abort_outgoing(connection: sa.Connection, rows_and_reasons: Sequence[tuple[object, int]], *, now_ms: int) -> None:

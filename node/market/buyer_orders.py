@@ -478,7 +478,8 @@ class BuyerOrderService:
         outcome = self._transfers.send_system(SendRequest(
             transfer_id=row.release_transfer_id, from_account_id=escrow_account(row.currency),
             payee_bank_id=row.seller_bank_id, payee_account_id=row.settlement_account_id,
-            amount_minor=row.total_minor, currency=row.currency, reference=f"order {order_id}"), internal_source=True)
+            amount_minor=row.total_minor, currency=row.currency, reference=f"order {order_id}",
+            debtor_account_id=row.buyer_account_id), internal_source=True)
         if outcome.result not in (OK, EXISTS):
             log.info("release of order %s refused before it went out: %s", order_id, name_of(outcome.result),
                      extra=logs.fields(order_id=order_id, result=name_of(outcome.result)))

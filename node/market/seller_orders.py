@@ -536,7 +536,8 @@ class SellerOrderService:
             outcome = self._transfers.send_system(SendRequest(
                 transfer_id=transfer_id, from_account_id=merchant.settlement_account_id,
                 payee_bank_id=row.buyer_bank_id, payee_account_id=row.buyer_account_id, amount_minor=amount_minor,
-                currency=currency, reference=f"refund {order_id}"), internal_source=False)
+                currency=currency, reference=f"refund {order_id}",
+                original_transfer_id=row.payment_transfer_id or ""), internal_source=False)
             if outcome.result not in (OK, EXISTS):
                 self._fail_refund(refund_id)
                 raise Refused(outcome.result, "the refund transfer was refused")

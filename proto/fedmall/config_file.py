@@ -90,6 +90,12 @@ class Section:
             raise ConfigError(f"{self._where(key)} must be an integer in {low}..{high}, not {value!r}")
         return value
 
+    def boolean(self, key: str, *, default: bool) -> bool:
+        value = self.values.get(key, default)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self._where(key)} must be true or false, not {value!r}")
+        return value
+
 
 def load_file(path: Path, what: str, parse: Callable[[bytes], Parsed]) -> Parsed:
     """parse(the file's bytes), every failure a ConfigError naming the file and what it should hold."""

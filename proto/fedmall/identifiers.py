@@ -35,6 +35,16 @@ def is_uuid(text: str) -> bool:
     return len(text) == limits.uuid_length and bool(_UUID.fullmatch(text)) and text not in (NIL_UUID, MAX_UUID)
 
 
+# A UETR (ISO 20022 UUIDv4Identifier): a canonical UUID whose version nibble is 4 and whose
+# variant bits are RFC 4122's (10xx), the pattern the pacs and camt schemas demand.
+_UUID_V4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+def is_uetr(text: str) -> bool:
+    """A lowercase hyphenated version 4 UUID."""
+    return len(text) == limits.uuid_length and bool(_UUID_V4.fullmatch(text))
+
+
 _KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,%d}$" % (limits.key_name_length_max - 1))
 
 

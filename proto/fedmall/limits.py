@@ -36,11 +36,16 @@ product_description_length_max = 2_000
 tracking_reference_length_max = 100
 order_reason_length_max = 140    # Why an order was declined or refunded.
 search_query_length_max = 200
+# The debtor's and creditor's names a bank may share on a Prepare (ISO 20022 Dbtr/Cdtr Nm,
+# and the Max70Text of an account's name).
+party_name_length_max = 70
 # One serialised Prepare with every field at its max: ids and accounts (36 + 3 * 34), the
 # amount (~16), condition (34), expiry (~11) and a reference of 140 characters of up to
-# 4 UTF-8 bytes each (563), with tags: under 800. A larger one is refused at the clearing,
-# as is one carrying fields the contract does not define.
-prepare_bytes_max = 1024
+# 4 UTF-8 bytes each (563), with tags: under 800; then the UETR and the original transfer id
+# (2 * 38), the debtor account (36) and two names of 70 characters of up to 4 bytes (2 * 283):
+# under 1,480. A larger one is refused at the clearing, as is one carrying fields the
+# contract does not define.
+prepare_bytes_max = 1536
 # A Prepare plus state, result, fulfilment, times; and on a rejection the payee's reason code and
 # words (up to 4 UTF-8 bytes a character, with tags).
 notice_bytes_max = prepare_bytes_max + 64 + 4 * reject_reason_length_max + 8

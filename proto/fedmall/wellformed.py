@@ -52,12 +52,21 @@ def _bank_id(value: str, field: str) -> Problem | None:
     return None if identifiers.is_bank_id(value) else Problem(field, f"{field} is not a bank id")
 
 
+def _account_id(value: str, field: str) -> Problem | None:
+    return None if identifiers.is_account_id(value) else Problem(field, f"{field} is not an account id")
+
+
 def prepare_problem(prepare: transfer_pb2.Prepare) -> Problem | None:
     return (_uuid(prepare.transfer_id, "transfer_id")
             or _bank_id(prepare.payer_bank_id, "payer_bank_id") or _bank_id(prepare.payee_bank_id, "payee_bank_id")
-            or (None if identifiers.is_account_id(prepare.payee_account)
-                else Problem("payee_account", "payee_account is not an account id"))
-            or _text(prepare.reference, "reference", length_max=limits.reference_length_max))
+            or _account_id(prepare.payee_account, "payee_account")
+            or (None if identifiers.is_uetr(prepare.uetr)
+                else Problem("uetr", "uetr is not a lowercase hyphenated version 4 UUID"))
+            or (_account_id(prepare.debtor_account, "debtor_account") if prepare.debtor_account else None)
+            or (_uuid(prepare.original_transfer_id, "original_transfer_id") if prepare.original_transfer_id else None)
+            or _text(prepare.reference, "reference", length_max=limits.reference_length_max)
+            or _text(prepare.debtor_name, "debtor_name", length_max=limits.party_name_length_max)
+            or _text(prepare.creditor_name, "creditor_name", length_max=limits.party_name_length_max))
 
 
 def accept_problem(accept: transfer_pb2.Accept) -> Problem | None:

@@ -5,12 +5,22 @@ each step. Real clearing, three real nodes, mTLS on loopback."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+from lxml import etree
 
 from fedmall.v1 import marketplace_pb2 as mp
-from fedmall.v1 import money_pb2
+from fedmall.v1 import money_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
-from tests.support.federation import CURRENCY, wait_until
+from clearing import exports
+from clearing.store import transfers
+from tests.support.federation import CURRENCY, close_and_issue, wait_until
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+PACS004 = {"r": "urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09"}
+PACS008 = {"p": "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08"}
 
 BUYER = "ana"
 CATALOGUE = {  # bank -> (merchant, sku, title, unit price, stock)
@@ -53,7 +63,31 @@ def wait_state(federation, order_id: str, state: int) -> mp.Order:
     return wait_until(lambda: (o := buyer_order(federation, order_id)).state == state and o, timeout_s=20)
 
 
-def test_a_buyer_at_bank_a_buys_from_merchants_at_a_b_and_c_in_one_cart(federation):
+def assert_refund_is_a_return_of_the_release(federation, release_id: str, tmp_path: Path) -> None:
+    """At the clearing the refund names the release it returns; the release names the buyer as its
+    debtor (not the escrow account its money left), the refund the merchant; the window's export
+    has the release as a pacs.008 and the refund as a pacs.004 of it, both valid."""
+    store = federation.world.clearing.store
+    with store.read() as connection:
+        rows = connection.execute(sa.select(transfers.c.transfer_id, transfers.c.original_transfer_id,
+                                            transfers.c.prepare_bytes)).all()
+    prepares = {row.transfer_id: transfer_pb2.Prepare.FromString(row.prepare_bytes) for row in rows}
+    [refund] = [p for p in prepares.values() if p.original_transfer_id == release_id]
+    release = prepares[release_id]
+    assert (release.debtor_account, release.payee_account) == (BUYER, "mug-works-settle")
+    assert (refund.debtor_account, refund.payee_account) == ("mug-works-settle", BUYER)
+    assert release.uetr != refund.uetr and all(p.uetr for p in prepares.values())
+    window_id = close_and_issue(federation.world.clearing.windows)
+    exports.export_window(store, window_id, tmp_path / "exports", created_at_ms=1)
+    returned = etree.parse(str(tmp_path / "exports" / f"pacs004-{refund.transfer_id}.xml"))
+    etree.XMLSchema(etree.parse(str(SCHEMAS / "pacs.004.001.09.xsd"))).assertValid(returned)
+    assert returned.findtext("r:PmtRtr/r:TxInf/r:OrgnlUETR", namespaces=PACS004) == release.uetr
+    paid = etree.parse(str(tmp_path / "exports" / f"pacs008-{release_id}.xml"))
+    etree.XMLSchema(etree.parse(str(SCHEMAS / "pacs.008.001.08.xsd"))).assertValid(paid)
+    assert paid.findtext("p:FIToFICstmrCdtTrf/p:CdtTrfTxInf/p:DbtrAcct/p:Id/p:Othr/p:Id", namespaces=PACS008) == BUYER
+
+
+def test_a_buyer_at_bank_a_buys_from_merchants_at_a_b_and_c_in_one_cart(federation, tmp_path):
     provision(federation)
 
     # Search the federation: every bank's kitchen things, ranked, from bank A.
@@ -145,6 +179,7 @@ def test_a_buyer_at_bank_a_buys_from_merchants_at_a_b_and_c_in_one_cart(federati
     rest = federation.market("bank-b").RefundOrder(mp.RefundOrderRequest(
         refund_id=str(uuid.uuid4()), merchant_id="mug-works", order_id=mug, amount=eur(701)))
     assert rest.result == rc.RESULT_CODE_REFUND_EXCEEDS_PAID
+    assert_refund_is_a_return_of_the_release(federation, completed.release_transfer_id, tmp_path)
 
     assert [available(federation, b) for b in ("bank-a", "bank-b", "bank-c")] == [8, 4, 3]
     federation.assert_invariants()

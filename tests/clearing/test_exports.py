@@ -1,5 +1,5 @@
-"""Settlement exports: camt.053 and pacs.008 valid against the official ISO 20022 schemas
-(tests/schemas), their numbers add up, and the CSV report nets to zero.
+"""Settlement exports: camt.053, pacs.008 and pacs.004 valid against the official ISO 20022
+schemas (tests/schemas), their numbers add up, and the CSV report nets to zero.
 
 Most tests build the window directly in a temporary SQLite store: banks a, b, c and f in EUR
 (f moved nothing), d and e in JPY; window 1 is PENDING_SETTLEMENT, and the store also
@@ -32,6 +32,7 @@ CAMT = "{urn:iso:std:iso:20022:tech:xsd:camt.053.001.08}"
 PACS = "{urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08}"
 NS_CAMT = {"c": CAMT[1:-1]}
 NS_PACS = {"p": PACS[1:-1]}
+NS_RETURN = {"r": "urn:iso:std:iso:20022:tech:xsd:pacs.004.001.09"}
 
 OPENED_AT_MS = 1_795_000_000_000  # 2026-11-18T11:06:40Z
 CLOSED_AT_MS = OPENED_AT_MS + 3_600_000
@@ -46,6 +47,8 @@ TRANSFERS = [
     ("t4", "bank-a", "bank-c", 199, "EUR", "order 4"),
     ("t5", "bank-d", "bank-e", 1_500, "JPY", "jp order"),
 ]
+# What the payer bank of t1 shared of its customer, and the name the payee bank quoted.
+T1_PARTIES = dict(debtor_name="Alice Buyer", debtor_account="alice-1", creditor_name="Bob's Shop")
 # Clearing positions before window 1 (positive: the bank owes); they sum to zero.
 OPENING_POSITIONS = {"bank-a": 5_000, "bank-b": -2_000, "bank-c": -3_000, "bank-f": 0, "bank-d": 700, "bank-e": -700}
 CURRENCIES = {"bank-a": "EUR", "bank-b": "EUR", "bank-c": "EUR", "bank-f": "EUR", "bank-d": "JPY", "bank-e": "JPY"}
@@ -61,12 +64,18 @@ def pacs_schema():
     return etree.XMLSchema(etree.parse(str(SCHEMAS / "pacs.008.001.08.xsd")))
 
 
+@pytest.fixture(scope="module")
+def return_schema():
+    return etree.XMLSchema(etree.parse(str(SCHEMAS / "pacs.004.001.09.xsd")))
+
+
 class Window:
     """The store of the module docstring, and the ids it gave each named transfer."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.store = Store.open(f"sqlite:///{tmp_path / 'c.db'}")
         self.ids: dict[str, str] = {}
+        self.uetrs: dict[str, str] = {}  # By transfer id: what each payer generated.
         self.out_dir = tmp_path / "exports"
         with self.store.write() as connection:
             for bank_id, currency in CURRENCIES.items():
@@ -81,28 +90,33 @@ class Window:
                 window_id=2, state=settlement_pb2.WINDOW_STATE_OPEN, opened_at_ms=CLOSED_AT_MS))
         for index, (name, payer, payee, amount_minor, currency, reference) in enumerate(TRANSFERS):
             self.ids[name] = self.add_transfer(payer, payee, amount_minor, currency, reference,
-                                               committed_at_ms=OPENED_AT_MS + 1_000 * (index + 1))
+                                               committed_at_ms=OPENED_AT_MS + 1_000 * (index + 1),
+                                               **(T1_PARTIES if name == "t1" else {}))
         self.ids["aborted"] = self.add_transfer("bank-a", "bank-b", 777, "EUR", "aborted",
                                                 committed_at_ms=OPENED_AT_MS + 9_000,
-                                                state=transfer_pb2.TRANSFER_STATE_ABORTED)
+                                                state=transfer_pb2.TRANSFER_STATE_ABORTED,
+                                                result=rc.RESULT_CODE_PAYEE_REJECTED)
         self.ids["next-window"] = self.add_transfer("bank-b", "bank-a", 888, "EUR", "later",
                                                     committed_at_ms=CLOSED_AT_MS + 1, window_id=2)
         self.add_nets(WINDOW)
 
     def add_transfer(self, payer, payee, amount_minor, currency, reference, *, committed_at_ms,
-                     state=transfer_pb2.TRANSFER_STATE_COMMITTED, window_id=WINDOW, transfer_id=None) -> str:
+                     state=transfer_pb2.TRANSFER_STATE_COMMITTED, window_id=WINDOW, transfer_id=None,
+                     result=rc.RESULT_CODE_OK, **terms) -> str:
+        """terms: other Prepare fields (the parties shared, original_transfer_id)."""
         transfer_id = transfer_id or str(uuid.uuid4())
+        self.uetrs[transfer_id] = str(uuid.uuid4())
         prepare = transfer_pb2.Prepare(
             transfer_id=transfer_id, payer_bank_id=payer, payee_bank_id=payee, payee_account=f"acct-{payee[-1]}-1",
             amount=money_pb2.Money(amount_minor=amount_minor, currency=currency), condition=b"\x01" * 32,
-            expires_at_unix_ms=committed_at_ms + 60_000, reference=reference)
+            expires_at_unix_ms=committed_at_ms + 60_000, reference=reference, uetr=self.uetrs[transfer_id], **terms)
         prepare_bytes = prepare.SerializeToString(deterministic=True)
         with self.store.write() as connection:
             connection.execute(sa.insert(transfers).values(
                 transfer_id=transfer_id, payer_bank_id=payer, payee_bank_id=payee, amount_minor=amount_minor,
                 currency=currency, condition=b"\x01" * 32, expires_at_ms=committed_at_ms + 60_000,
                 prepare_bytes=prepare_bytes, prepare_sha256=hashlib.sha256(prepare_bytes).digest(), state=state,
-                result=rc.RESULT_CODE_OK, created_at_ms=committed_at_ms - 100, decided_at_ms=committed_at_ms,
+                result=result, created_at_ms=committed_at_ms - 100, decided_at_ms=committed_at_ms,
                 window_id=window_id))
         return transfer_id
 
@@ -157,7 +171,7 @@ def entries(statement: etree._Element) -> list[etree._Element]:
 
 def entry_for(statement: etree._Element, transfer_id: str) -> etree._Element:
     for entry in entries(statement):
-        if entry.findtext("c:NtryDtls/c:TxDtls/c:Refs/c:UETR", namespaces=NS_CAMT) == transfer_id:
+        if entry.findtext("c:NtryDtls/c:TxDtls/c:Refs/c:EndToEndId", namespaces=NS_CAMT) == uuid.UUID(transfer_id).hex:
             return entry
     raise AssertionError(f"no entry for {transfer_id}")
 
@@ -177,7 +191,7 @@ def test_pacs008__validates_against_the_iso_schema(window, pacs_schema):
         pacs_schema.assertValid(window.pacs(name))
 
 
-def test_pacs008__a_non_v4_uuid_gets_no_uetr_and_still_validates(pacs_schema):
+def test_pacs008__signed_before_uetrs_a_non_v4_id_gets_no_uetr_and_still_validates(pacs_schema):
     transfer_id = str(uuid.uuid1())
     transfer = iso20022.Transfer(
         transfer_id=transfer_id, payer_bank_id="bank-a", payee_bank_id="bank-b", payee_account="acct-b-1",
@@ -258,6 +272,19 @@ def test_camt053__header_and_statement_identify_window_and_account(window):
     assert find(statement, "c:Acct/c:Id/c:Othr/c:Id") == "bank-b"
     assert find(statement, "c:Acct/c:Ccy") == "EUR"
     assert find(statement, "c:Acct/c:Ownr/c:Nm") == "Bank B"
+    assert find(statement, "c:Id") == "bank-b-W1-EUR-POS"
+
+
+def test_camt053__every_member_window_and_account_has_its_own_statement_id(window):
+    window.export()
+    ids = [statement.findtext("c:Id", namespaces=NS_CAMT)
+           for bank_id in CURRENCIES for statement in window.camt(bank_id).findall("c:BkToCstmrStmt/c:Stmt", NS_CAMT)]
+    assert len(ids) == len(set(ids)) == len(CURRENCIES)
+    long_bank = "b" * 34
+    assert len(iso20022.statement_id(bank_id=long_bank, window_id=10**12, currency="EUR", account_type="LIQUIDITY")) \
+        <= 35
+    assert iso20022.statement_id(bank_id=long_bank, window_id=1, currency="EUR", account_type="POSITION") != \
+        iso20022.statement_id(bank_id=long_bank, window_id=2, currency="EUR", account_type="POSITION")
 
 
 def test_camt053__an_entry_carries_direction_ids_counterparty_and_reference(window):
@@ -275,9 +302,12 @@ def test_camt053__an_entry_carries_direction_ids_counterparty_and_reference(wind
     assert find("c:ValDt/c:Dt") == iso20022.iso_date(OPENED_AT_MS + 1_000)
     details = "c:NtryDtls/c:TxDtls/"
     assert find(details + "c:Refs/c:EndToEndId") == uuid.UUID(transfer_id).hex
-    assert find(details + "c:Refs/c:UETR") == transfer_id
+    assert find(details + "c:Refs/c:UETR") == window.uetrs[transfer_id] != transfer_id
     assert find(details + "c:RltdAgts/c:DbtrAgt/c:FinInstnId/c:Othr/c:Id") == "bank-a"
     assert find(details + "c:RltdAgts/c:CdtrAgt/c:FinInstnId/c:Othr/c:Id") == "bank-b"
+    assert find(details + "c:RltdPties/c:Dbtr/c:Pty/c:Nm") == "Alice Buyer"
+    assert find(details + "c:RltdPties/c:DbtrAcct/c:Id/c:Othr/c:Id") == "alice-1"
+    assert find(details + "c:RltdPties/c:Cdtr/c:Pty/c:Nm") == "Bob's Shop"
     assert find(details + "c:RltdPties/c:CdtrAcct/c:Id/c:Othr/c:Id") == "acct-b-1"
     assert find(details + "c:RmtInf/c:Ustrd") == "order 1"
 
@@ -309,7 +339,7 @@ def test_pacs008__carries_uetr_end_to_end_id_amount_date_and_clrg(window):
     assert find("p:FIToFICstmrCdtTrf/p:GrpHdr/p:SttlmInf/p:SttlmMtd") == "CLRG"
     transaction = "p:FIToFICstmrCdtTrf/p:CdtTrfTxInf/"
     assert len(root.findall("p:FIToFICstmrCdtTrf/p:CdtTrfTxInf", NS_PACS)) == 1
-    assert find(transaction + "p:PmtId/p:UETR") == transfer_id
+    assert find(transaction + "p:PmtId/p:UETR") == window.uetrs[transfer_id]
     assert find(transaction + "p:PmtId/p:EndToEndId") == uuid.UUID(transfer_id).hex
     assert find(transaction + "p:PmtId/p:InstrId") == uuid.UUID(transfer_id).hex
     assert find(transaction + "p:IntrBkSttlmAmt") == "120.00"
@@ -320,6 +350,151 @@ def test_pacs008__carries_uetr_end_to_end_id_amount_date_and_clrg(window):
     assert find(transaction + "p:CdtrAgt/p:FinInstnId/p:Othr/p:Id") == "bank-b"
     assert find(transaction + "p:CdtrAcct/p:Id/p:Othr/p:Id") == "acct-b-1"
     assert find(transaction + "p:RmtInf/p:Ustrd") == "order 1"
+
+
+def test_pacs008__debtor_and_creditor_are_the_customers_and_the_agents_the_banks(window):
+    window.export()
+    transaction = window.pacs("t1").find("p:FIToFICstmrCdtTrf/p:CdtTrfTxInf", NS_PACS)
+    find = lambda path: transaction.findtext(path, namespaces=NS_PACS)
+    assert find("p:Dbtr/p:Nm") == "Alice Buyer"
+    assert transaction.find("p:Dbtr/p:Id", NS_PACS) is None  # No longer the payer bank's id.
+    assert find("p:DbtrAcct/p:Id/p:Othr/p:Id") == "alice-1"
+    assert find("p:Cdtr/p:Nm") == "Bob's Shop"
+    assert find("p:CdtrAcct/p:Id/p:Othr/p:Id") == "acct-b-1"
+    assert (find("p:InstgAgt/p:FinInstnId/p:Othr/p:Id"), find("p:InstdAgt/p:FinInstnId/p:Othr/p:Id")) == (
+        "bank-a", "bank-b")
+    assert (find("p:DbtrAgt/p:FinInstnId/p:Nm"), find("p:CdtrAgt/p:FinInstnId/p:Nm")) == ("Bank A", "Bank B")
+
+
+def test_pacs008__a_payer_that_shared_nothing_leaves_debtor_and_creditor_unnamed(window, pacs_schema):
+    window.export()
+    root = window.pacs("t3")
+    pacs_schema.assertValid(root)
+    transaction = root.find("p:FIToFICstmrCdtTrf/p:CdtTrfTxInf", NS_PACS)
+    assert len(transaction.find("p:Dbtr", NS_PACS)) == 0 and len(transaction.find("p:Cdtr", NS_PACS)) == 0
+    assert transaction.find("p:DbtrAcct", NS_PACS) is None
+    assert transaction.findtext("p:CdtrAcct/p:Id/p:Othr/p:Id", namespaces=NS_PACS) == "acct-a-1"
+    assert transaction.findtext("p:PmtId/p:UETR", namespaces=NS_PACS) == window.uetrs[window.ids["t3"]]
+
+
+# --- pacs.002 -------------------------------------------------------------------------
+
+NS_STATUS = {"s": iso20022.PACS002_NAMESPACE}
+
+
+@pytest.fixture(scope="module")
+def status_schema():
+    return etree.XMLSchema(etree.parse(str(SCHEMAS / "pacs.002.001.10.xsd")))
+
+
+def statuses(window, bank_id: str) -> dict[str, etree._Element]:
+    root = etree.parse(str(window.out_dir / f"pacs002-{bank_id}-w{WINDOW}.xml")).getroot()
+    return {item.findtext("s:OrgnlUETR", namespaces=NS_STATUS): item
+            for item in root.findall("s:FIToFIPmtStsRpt/s:TxInfAndSts", NS_STATUS)}
+
+
+def test_pacs002__each_member_reports_its_committed_and_rejected_transfers_and_validates(window, status_schema):
+    expired = window.add_transfer("bank-c", "bank-a", 5, "EUR", "", committed_at_ms=OPENED_AT_MS + 30_000,
+                                  state=transfer_pb2.TRANSFER_STATE_ABORTED, result=rc.RESULT_CODE_EXPIRED)
+    window.export()
+    for bank_id in set(CURRENCIES) - {"bank-f"}:
+        status_schema.assertValid(etree.parse(str(window.out_dir / f"pacs002-{bank_id}-w1.xml")))
+    assert not (window.out_dir / "pacs002-bank-f-w1.xml").exists()
+    bank_a = statuses(window, "bank-a")
+    uetr = lambda name: window.uetrs[window.ids[name]]  # noqa: E731
+    assert set(bank_a) == {uetr("t1"), uetr("t3"), uetr("t4"), uetr("aborted"), window.uetrs[expired]}
+    find = lambda item, path: item.findtext(path, namespaces=NS_STATUS)  # noqa: E731
+    paid = bank_a[uetr("t1")]
+    assert (find(paid, "s:TxSts"), find(paid, "s:OrgnlEndToEndId")) == ("ACSP", uuid.UUID(window.ids["t1"]).hex)
+    assert find(paid, "s:OrgnlGrpInf/s:OrgnlMsgNmId") == "pacs.008.001.08"
+    assert find(paid, "s:AccptncDtTm") == iso20022.iso_datetime(OPENED_AT_MS + 1_000)
+    assert paid.find("s:FctvIntrBkSttlmDt", NS_STATUS) is None      # Not settled yet.
+    rejected = bank_a[uetr("aborted")]
+    assert (find(rejected, "s:TxSts"), find(rejected, "s:StsRsnInf/s:Rsn/s:Prtry"),
+            find(rejected, "s:StsRsnInf/s:Orgtr/s:Nm")) == ("RJCT", "PAYEE_REJECTED", "Bank B")
+    timed_out = bank_a[window.uetrs[expired]]
+    assert (find(timed_out, "s:TxSts"), find(timed_out, "s:StsRsnInf/s:Rsn/s:Prtry"),
+            find(timed_out, "s:StsRsnInf/s:Orgtr/s:Nm")) == ("RJCT", "EXPIRED", "Fedmall clearing")
+    assert uetr("next-window") not in statuses(window, "bank-b")
+
+
+def test_pacs002__once_the_window_settled_a_committed_transfer_is_acsc_with_its_settlement_date(window):
+    settled_at_ms = CLOSED_AT_MS + 86_400_000
+    with window.store.write() as connection:
+        connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == WINDOW).values(
+            state=settlement_pb2.WINDOW_STATE_SETTLED, settled_at_ms=settled_at_ms))
+    window.export()
+    paid = statuses(window, "bank-b")[window.uetrs[window.ids["t1"]]]
+    assert paid.findtext("s:TxSts", namespaces=NS_STATUS) == "ACSC"
+    assert paid.findtext("s:FctvIntrBkSttlmDt/s:Dt", namespaces=NS_STATUS) == iso20022.iso_date(settled_at_ms)
+
+
+# --- pacs.004 -------------------------------------------------------------------------
+
+
+def add_return(window, *, of: str, amount_minor: int, committed_at_ms: int, window_id: int = WINDOW) -> str:
+    """bank-b gives back amount_minor of t1 (bank-a paid it 120.00) to Alice's account."""
+    assert of == window.ids["t1"]
+    return window.add_transfer("bank-b", "bank-a", amount_minor, "EUR", "refund order 1",
+                               committed_at_ms=committed_at_ms, window_id=window_id, original_transfer_id=of,
+                               debtor_name="Bob's Shop", debtor_account="acct-b-1", creditor_name="Alice Buyer")
+
+
+def test_pacs004__a_return_references_the_original_transfer_and_validates(window, return_schema):
+    original = window.ids["t1"]
+    returned = add_return(window, of=original, amount_minor=5_000, committed_at_ms=OPENED_AT_MS + 50_000)
+    window.add_nets(WINDOW)
+    window.export()
+    assert not (window.out_dir / f"pacs008-{returned}.xml").exists()
+    root = etree.parse(str(window.out_dir / f"pacs004-{returned}.xml")).getroot()
+    return_schema.assertValid(root)
+    transaction = root.find("r:PmtRtr/r:TxInf", NS_RETURN)
+    find = lambda path: transaction.findtext(path, namespaces=NS_RETURN)
+    assert find("r:RtrId") == uuid.UUID(returned).hex
+    assert (find("r:OrgnlGrpInf/r:OrgnlMsgId"), find("r:OrgnlGrpInf/r:OrgnlMsgNmId")) == (
+        uuid.UUID(original).hex, "pacs.008.001.08")
+    assert find("r:OrgnlEndToEndId") == find("r:OrgnlTxId") == uuid.UUID(original).hex
+    assert find("r:OrgnlUETR") == window.uetrs[original]
+    assert (find("r:OrgnlIntrBkSttlmAmt"), find("r:RtrdIntrBkSttlmAmt")) == ("120.00", "50.00")
+    assert find("r:OrgnlIntrBkSttlmDt") == iso20022.iso_date(OPENED_AT_MS + 1_000)
+    assert (find("r:InstgAgt/r:FinInstnId/r:Othr/r:Id"), find("r:InstdAgt/r:FinInstnId/r:Othr/r:Id")) == (
+        "bank-b", "bank-a")
+    assert (find("r:RtrChain/r:Dbtr/r:Pty/r:Nm"), find("r:RtrChain/r:Cdtr/r:Pty/r:Nm")) == ("Bob's Shop",
+                                                                                          "Alice Buyer")
+    assert find("r:RtrRsnInf/r:Rsn/r:Prtry") == iso20022.RETURN_REASON
+    assert find("r:RtrRsnInf/r:AddtlInf") == "refund order 1"
+    assert find("r:OrgnlTxRef/r:DbtrAcct/r:Id/r:Othr/r:Id") == "alice-1"
+    assert find("r:OrgnlTxRef/r:CdtrAcct/r:Id/r:Othr/r:Id") == "acct-b-1"
+    assert find("r:OrgnlTxRef/r:RmtInf/r:Ustrd") == "order 1"
+    status = statuses(window, "bank-a")[window.uetrs[returned]]
+    assert status.findtext("s:OrgnlGrpInf/s:OrgnlMsgNmId", namespaces=NS_STATUS) == "pacs.004.001.09"
+
+
+def test_pacs004__the_return_is_a_return_entry_on_both_statements(window, camt_schema):
+    returned = add_return(window, of=window.ids["t1"], amount_minor=5_000, committed_at_ms=OPENED_AT_MS + 50_000)
+    window.add_nets(WINDOW)
+    window.export()
+    for bank_id, direction in (("bank-b", "DBIT"), ("bank-a", "CRDT")):
+        root = window.camt(bank_id)
+        camt_schema.assertValid(root)
+        entry = entry_for(root.find("c:BkToCstmrStmt/c:Stmt", NS_CAMT), returned)
+        assert entry.findtext("c:CdtDbtInd", namespaces=NS_CAMT) == direction
+        assert entry.findtext("c:BkTxCd/c:Domn/c:Fmly/c:SubFmlyCd", namespaces=NS_CAMT) == "RRTN"
+        assert entry.findtext("c:NtryDtls/c:TxDtls/c:Refs/c:UETR", namespaces=NS_CAMT) == window.uetrs[returned]
+
+
+def test_pacs004__an_original_of_an_earlier_window_is_still_referenced(window, return_schema):
+    """Window 2's return of window 1's t1: window 2 exports it with the original's terms."""
+    returned = add_return(window, of=window.ids["t1"], amount_minor=1_000, committed_at_ms=CLOSED_AT_MS + 5,
+                          window_id=2)
+    with window.store.write() as connection:
+        connection.execute(sa.update(settlement_windows).where(settlement_windows.c.window_id == 2).values(
+            state=settlement_pb2.WINDOW_STATE_PENDING_SETTLEMENT, closed_at_ms=CLOSED_AT_MS + 3_600_000))
+    window.add_nets(2)
+    exports.export_window(window.store, 2, window.out_dir, created_at_ms=CREATED_AT_MS)
+    root = etree.parse(str(window.out_dir / f"pacs004-{returned}.xml")).getroot()
+    return_schema.assertValid(root)
+    assert root.findtext("r:PmtRtr/r:TxInf/r:OrgnlUETR", namespaces=NS_RETURN) == window.uetrs[window.ids["t1"]]
 
 
 def test_pacs008__a_transfer_without_reference_has_no_remittance(window):
@@ -379,8 +554,10 @@ def test_liquidity_saving_pct__an_empty_window_saves_nothing():
 def test_export_window__writes_the_files_and_returns_their_paths(window):
     paths = window.export()
     committed = [window.ids[t[0]] for t in TRANSFERS]
+    moved = set(CURRENCIES) - {"bank-f"}   # bank-f paid and was paid nothing: no status report.
     expected = ({window.out_dir / f"camt053-{bank_id}-w1.xml" for bank_id in CURRENCIES}
                 | {window.out_dir / f"pacs008-{transfer_id}.xml" for transfer_id in committed}
+                | {window.out_dir / f"pacs002-{bank_id}-w1.xml" for bank_id in moved}
                 | {window.out_dir / "settlement-w1.csv"})
     assert len(paths) == len(expected) and set(paths) == expected
     assert set(window.out_dir.iterdir()) == expected  # No partial files left behind.
@@ -470,7 +647,7 @@ def test_camt053__a_member_in_two_currencies_gets_one_statement_per_currency(cam
 
 
 def test_exports__of_a_window_the_clearing_netted_itself_agree_with_its_transfers(world, tmp_path, camt_schema,
-                                                                                   pacs_schema):
+                                                                                   pacs_schema, status_schema):
     paid = [("bank-a", "bank-b", 12_000), ("bank-b", "bank-c", 3_050), ("bank-c", "bank-a", 1_000),
             ("bank-a", "bank-c", 199), ("bank-b", "bank-a", 5)]
     ids = [commit(world, payer, payee, amount_minor) for payer, payee, amount_minor in paid]
@@ -501,3 +678,7 @@ def test_exports__of_a_window_the_clearing_netted_itself_agree_with_its_transfer
         assert signed_balance(booked, "CLBD") - signed_balance(booked, "OPBD") == Decimal(credits - debits) / 100
     for path in out_dir.glob("pacs008-*.xml"):
         pacs_schema.assertValid(etree.parse(str(path)))
+    reports = sorted(out_dir.glob("pacs002-*.xml"))
+    assert [path.name for path in reports] == [f"pacs002-{bank_id}-w{window_id}.xml" for bank_id in sorted(expected)]
+    for path in reports:
+        status_schema.assertValid(etree.parse(str(path)))

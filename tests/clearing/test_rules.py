@@ -47,6 +47,14 @@ def test_prepare__a_sound_prepare_is_ok():
     (dict(payee_account="bad account"), rc.RESULT_CODE_INVALID_FIELD),
     (dict(payee_account=""), rc.RESULT_CODE_INVALID_FIELD),
     (dict(reference="r" * (limits.reference_length_max + 1)), rc.RESULT_CODE_INVALID_FIELD),
+    (dict(uetr=""), rc.RESULT_CODE_INVALID_FIELD),                                  # Every transfer has one.
+    (dict(uetr=str(uuid.uuid1())), rc.RESULT_CODE_INVALID_FIELD),                   # Not version 4.
+    (dict(uetr=str(uuid.uuid4()).upper()), rc.RESULT_CODE_INVALID_FIELD),
+    (dict(uetr="0" * 8 + "-0000-4000-c000-" + "0" * 12), rc.RESULT_CODE_INVALID_FIELD),   # Not RFC 4122's variant.
+    (dict(debtor_account="bad account"), rc.RESULT_CODE_INVALID_FIELD),
+    (dict(debtor_name="d" * (limits.party_name_length_max + 1)), rc.RESULT_CODE_INVALID_FIELD),
+    (dict(creditor_name="Bob\u200bShop"), rc.RESULT_CODE_INVALID_FIELD),
+    (dict(original_transfer_id="not-a-uuid"), rc.RESULT_CODE_INVALID_FIELD),
     (dict(payer_bank_id="bank-b"), rc.RESULT_CODE_PAYER_NOT_SIGNER),
     (dict(payer_bank_id="bank-0"), rc.RESULT_CODE_PAYER_NOT_SIGNER),   # Before the signer in order, not only after.
     (dict(payee_bank_id="bank-z"), rc.RESULT_CODE_UNKNOWN_PARTICIPANT),
@@ -79,13 +87,24 @@ def test_prepare__expiry_exactly_at_its_bounds_is_allowed_one_past_is_not(expire
     assert problem(prepare(expires_at_unix_ms=NOW_MS + expires_in_ms)) == code
 
 
+def test_prepare__the_parties_shared_are_optional_and_allowed_at_their_bounds():
+    assert problem(prepare(debtor_name="", debtor_account="", creditor_name="")) == rc.RESULT_CODE_OK
+    assert problem(prepare(debtor_name="\u5f20" * limits.party_name_length_max, creditor_name="Bob's Shop",
+                           debtor_account="a" * limits.account_id_length_max,
+                           original_transfer_id=str(uuid.uuid4()))) == rc.RESULT_CODE_OK
+
+
 def test_prepare__every_field_at_its_bound_fits_under_the_byte_limit():
     """The byte bound is a second line: a prepare whose fields are all within their own bounds
-    (ids, accounts, a reference of 140 four-byte characters, the largest amount) is under it."""
+    (ids, accounts, a reference of 140 four-byte characters, two names of 70, the largest
+    amount) is under it."""
     payer, payee = "p" * limits.bank_id_length_max, "q" * limits.bank_id_length_max
     largest = make_prepare(payer, payee, limits.amount_minor_max, now_ms=NOW_MS, account="a" * limits.account_id_length_max,
                            expires_in_ms=limits.expiry_ms_max)
     largest.reference = "\U0001D11E" * limits.reference_length_max
+    largest.debtor_name = largest.creditor_name = "\U0001D11E" * limits.party_name_length_max
+    largest.debtor_account = "d" * limits.account_id_length_max
+    largest.original_transfer_id = str(uuid.uuid4())
     assert largest.ByteSize() <= limits.prepare_bytes_max
     terms = {bank_id: rules.ParticipantTerms(bank_id, "EUR", rules.ACTIVE) for bank_id in (payer, payee)}
     assert problem(largest, signer=payer, participants=terms) == rc.RESULT_CODE_OK
@@ -207,3 +226,28 @@ def test_bounds_problem__each_bank_within_its_unsettled_gross_and_the_payee_its_
 def test_liquidity_ceiling_problem__liquidity_plus_unsettled_gross_plus_amount(liquidity, gross, amount, over):
     assert rules.liquidity_ceiling_problem(liquidity_minor=liquidity, unsettled_gross_minor=gross,
                                            amount_minor=amount) is over
+
+
+# --- returns ----------------------------------------------------------------------------
+
+ORIGINAL = rules.OriginalTransfer(payer_bank_id="bank-b", payee_bank_id="bank-a", amount_minor=1_000, currency="EUR",
+                                  committed=True)
+
+
+def test_return__back_along_a_committed_original_up_to_its_amount_is_ok():
+    assert rules.return_problem(prepare(amount_minor=1_000), ORIGINAL) == rc.RESULT_CODE_OK
+    assert rules.return_problem(prepare(amount_minor=1), ORIGINAL) == rc.RESULT_CODE_OK
+
+
+@pytest.mark.parametrize("original, amount_minor", [
+    (None, 1_000),                                                             # Unknown to the clearing.
+    (rules.OriginalTransfer("bank-b", "bank-a", 1_000, "EUR", committed=False), 1_000),   # Reserved or aborted.
+    (rules.OriginalTransfer("bank-a", "bank-b", 1_000, "EUR", committed=True), 1_000),    # The same way round.
+    (rules.OriginalTransfer("bank-c", "bank-a", 1_000, "EUR", committed=True), 1_000),    # Another bank's.
+    (rules.OriginalTransfer("bank-b", "bank-c", 1_000, "EUR", committed=True), 1_000),
+    (rules.OriginalTransfer("bank-b", "bank-a", 1_000, "USD", committed=True), 1_000),
+    (ORIGINAL, 1_001),                                                         # More than was paid.
+])
+def test_return__not_back_along_its_original_is_refused(original, amount_minor):
+    assert rules.return_problem(prepare(amount_minor=amount_minor), original) == \
+        rc.RESULT_CODE_RETURN_NOT_OF_ORIGINAL

@@ -38,6 +38,7 @@ def test_transfer__committed_with_its_prepare_times_window_and_audit_entries(wor
         "state": "COMMITTED", "result": "OK", "payee_decision": "ACCEPTED", "window_id": window_id,
         "window_state": "PENDING_SETTLEMENT"}
     assert found["prepare"]["transfer_id"] == transfer_id and found["prepare"]["amount"]["amount_minor"] == "1250"
+    assert found["uetr"] == found["prepare"]["uetr"] != transfer_id and found["original_transfer_id"] == ""
     assert found["received_at_ms"] <= found["decided_at_ms"] < found["expires_at_ms"]
     assert [(m["kind"], m["party_id"], m["result"]) for m in found["audit"]] == [
         ("prepares", "bank-a", "OK"), ("decisions", "bank-b", "OK"), ("decisions", "bank-b", "EXISTS")]
@@ -45,6 +46,7 @@ def test_transfer__committed_with_its_prepare_times_window_and_audit_entries(wor
     code, out, _ = look_up(capsys, world, transfer_id)
     assert code == 0
     assert f"transfer {transfer_id}: bank-a pays bank-b 12.50 EUR" in out
+    assert f"uetr {found['uetr']}\n" in out
     assert f"payee's decision ACCEPTED; window {window_id} (PENDING_SETTLEMENT)" in out
     assert "committed (OK)" in out and "decisions" in out
 

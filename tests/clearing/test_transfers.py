@@ -8,12 +8,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from fedmall.envelope import open_envelope, VerificationKey
 from fedmall import identifiers, limits, pki
 from fedmall.v1 import clearing_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
+from clearing.store import transfers
 from tests.support.federation import fulfilment_for, make_prepare, next_deliveries
 
 RESERVED = transfer_pb2.TRANSFER_STATE_RESERVED
@@ -376,3 +378,62 @@ def test_stream__a_new_stream_for_the_same_bank_ends_the_old_one(world):
     assert next(old).deliveries[0].sequence == ADMITTED + 1
     assert [d.sequence for d in next_deliveries(world.stub("bank-b"), after_sequence=ADMITTED, count=1)] == [2]
     assert list(old) == []  # The replaced stream ends cleanly instead of waiting for its deadline.
+
+
+# --- UETRs and returns ------------------------------------------------------------------
+
+
+def stored(world, transfer_id: str):
+    with world.clearing.store.read() as connection:
+        return connection.execute(sa.select(transfers.c.uetr, transfers.c.original_transfer_id, transfers.c.state)
+                                  .where(transfers.c.transfer_id == transfer_id)).one()
+
+
+def paid(world, payer: str, payee: str, amount_minor: int) -> transfer_pb2.Prepare:
+    prepare = make_prepare(payer, payee, amount_minor, now_ms=world.clock())
+    assert submit_prepares(world, payer, prepare).results[0].result == rc.RESULT_CODE_OK
+    assert submit_decisions(world, payee, accepts=[accept(prepare.transfer_id)]).results[0].result == rc.RESULT_CODE_OK
+    return prepare
+
+
+def test_prepare__the_uetr_is_stored_and_one_without_is_refused_and_changes_nothing(world):
+    prepare = make_prepare("bank-a", "bank-b", 100, now_ms=world.clock())
+    assert submit_prepares(world, "bank-a", prepare).results[0].result == rc.RESULT_CODE_OK
+    assert stored(world, prepare.transfer_id).uetr == prepare.uetr
+    bare = make_prepare("bank-a", "bank-b", 100, now_ms=world.clock())
+    bare.uetr = ""
+    before = positions(world)
+    assert submit_prepares(world, "bank-a", bare).results[0].result == rc.RESULT_CODE_INVALID_FIELD
+    assert positions(world) == before
+
+
+def test_return__back_along_a_committed_original_is_reserved_and_names_it(world):
+    original = paid(world, "bank-a", "bank-b", 1_000)
+    refund = make_prepare("bank-b", "bank-a", 400, now_ms=world.clock())
+    refund.original_transfer_id = original.transfer_id
+    assert submit_prepares(world, "bank-b", refund).results[0].result == rc.RESULT_CODE_OK
+    row = stored(world, refund.transfer_id)
+    assert (row.original_transfer_id, row.uetr) == (original.transfer_id, refund.uetr)
+
+
+@pytest.mark.parametrize("payer, payee, amount_minor", [
+    ("bank-a", "bank-b", 100),     # The original's own direction.
+    ("bank-c", "bank-a", 100),     # A bank that was not paid by it.
+    ("bank-b", "bank-a", 1_001),   # More than it paid.
+])
+def test_return__not_back_along_its_original_is_refused_and_changes_nothing(world, payer, payee, amount_minor):
+    original = paid(world, "bank-a", "bank-b", 1_000)
+    refund = make_prepare(payer, payee, amount_minor, now_ms=world.clock())
+    refund.original_transfer_id = original.transfer_id
+    before = positions(world)
+    assert submit_prepares(world, payer, refund).results[0].result == rc.RESULT_CODE_RETURN_NOT_OF_ORIGINAL
+    assert positions(world) == before
+
+
+def test_return__of_a_transfer_not_committed_or_unknown_is_refused(world):
+    reserved = make_prepare("bank-a", "bank-b", 1_000, now_ms=world.clock())
+    assert submit_prepares(world, "bank-a", reserved).results[0].result == rc.RESULT_CODE_OK
+    for original_id in (reserved.transfer_id, str(uuid.uuid4())):
+        refund = make_prepare("bank-b", "bank-a", 100, now_ms=world.clock())
+        refund.original_transfer_id = original_id
+        assert submit_prepares(world, "bank-b", refund).results[0].result == rc.RESULT_CODE_RETURN_NOT_OF_ORIGINAL

@@ -63,6 +63,17 @@ def test_load_config__reservation_hold_and_bounds_default_and_are_read_in_range(
         load_config(home, environ={})
 
 
+def test_load_config__share_party_names_is_off_unless_set_and_must_be_a_boolean(consortium):
+    home = consortium.bundle("bank-a")
+    assert load_config(home, environ={}).share_party_names is False
+    text = (home / "fedmall.toml").read_text()   # [node] is the file's last section.
+    (home / "fedmall.toml").write_text(text + "share_party_names = true\n")
+    assert load_config(home, environ={}).share_party_names is True
+    (home / "fedmall.toml").write_text(text + 'share_party_names = "yes"\n')
+    with pytest.raises(ConfigError, match="share_party_names must be true or false"):
+        load_config(home, environ={})
+
+
 def test_build_node__a_bad_credit_policy_stops_the_start_with_every_problem(consortium):
     from node.server import build_node
 

@@ -1,4 +1,5 @@
 """A whole node over real gRPC with mTLS, against a fake clearing and a real peer node."""
+import uuid
 import sys
 
 import grpc
@@ -154,7 +155,8 @@ def test_offline_node__reconciles_when_it_comes_back_and_cli_shows_it(consortium
     node.stop(grace_s=0)  # Offline while the clearing commits, closes window 3 and issues the statement.
 
     prepares = [transfer_pb2.Prepare(transfer_id=uuid_of(f"t{i}"), payer_bank_id="bank-b", payee_bank_id="bank-a",
-                                     payee_account="alice", amount=eur(100 * i), condition=b"c" * 32)
+                                     payee_account="alice", amount=eur(100 * i), condition=b"c" * 32,
+                                     uetr=str(uuid.uuid4()))
                 for i in (1, 2, 3)]
     notices = [transfer_pb2.TransferNotice(prepare=p, state=transfer_pb2.TRANSFER_STATE_COMMITTED,
                                            settlement_window_id=3) for p in prepares]

@@ -136,7 +136,7 @@ def make_prepare(payer: str, payee: str, amount_minor: int, *, now_ms: int, tran
         transfer_id=transfer_id, payer_bank_id=payer, payee_bank_id=payee, payee_account=account,
         amount=money_pb2.Money(amount_minor=amount_minor, currency=currency),
         condition=hashlib.sha256(fulfilment_for(transfer_id)).digest(),
-        expires_at_unix_ms=now_ms + expires_in_ms, reference="test")
+        expires_at_unix_ms=now_ms + expires_in_ms, reference="test", uetr=str(uuid.uuid4()))
 
 
 def next_deliveries(stub, *, after_sequence: int, count: int, timeout_s: float = 10.0) -> list:

@@ -27,7 +27,7 @@ from fedmall.v1 import money_pb2 as fedmall_dot_v1_dot_money__pb2
 from fedmall.v1 import result_pb2 as fedmall_dot_v1_dot_result__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66\x65\x64mall/v1/node.proto\x12\nfedmall.v1\x1a\x17\x66\x65\x64mall/v1/limits.proto\x1a\x16\x66\x65\x64mall/v1/money.proto\x1a\x17\x66\x65\x64mall/v1/result.proto\"O\n\x12OpenAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0bholder_name\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\"=\n\x13OpenAccountResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\"[\n\x0e\x44\x65positRequest\x12\x12\n\ndeposit_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12!\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x11.fedmall.v1.Money\"]\n\x0f\x44\x65positResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\"\n\x07\x62\x61lance\x18\x02 \x01(\x0b\x32\x11.fedmall.v1.Money\"\'\n\x11GetAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"\x99\x01\n\x12GetAccountResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x13\n\x0bholder_name\x18\x03 \x01(\t\x12\"\n\x07\x62\x61lance\x18\x04 \x01(\x0b\x32\x11.fedmall.v1.Money\x12\x0e\n\x06\x63losed\x18\x05 \x01(\x08\"\xaa\x01\n\x13SendTransferRequest\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x17\n\x0f\x66rom_account_id\x18\x02 \x01(\t\x12\x15\n\rpayee_bank_id\x18\x03 \x01(\t\x12\x18\n\x10payee_account_id\x18\x04 \x01(\t\x12!\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x11.fedmall.v1.Money\x12\x11\n\treference\x18\x06 \x01(\t\"]\n\x14SendTransferResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\"J\n\x14SendTransfersRequest\x12\x32\n\ttransfers\x18\x01 \x03(\x0b\x32\x1f.fedmall.v1.SendTransferRequest\"J\n\x15SendTransfersResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .fedmall.v1.SendTransferResponse\"/\n\x18GetTransferRecordRequest\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\"\xb3\x02\n\x19GetTransferRecordResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x13\n\x0btransfer_id\x18\x02 \x01(\t\x12\x11\n\tdirection\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12!\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x11.fedmall.v1.Money\x12\x1c\n\x14\x63ounterparty_bank_id\x18\x06 \x01(\t\x12,\n\x0c\x61\x62ort_reason\x18\x07 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x31\n\x11payee_reason_code\x18\x08 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x14\n\x0cpayee_reason\x18\t \x01(\t\"\x1d\n\x1bPeerServiceGetLimitsRequest\"B\n\x1cPeerServiceGetLimitsResponse\x12\"\n\x06limits\x18\x01 \x01(\x0b\x32\x12.fedmall.v1.Limits\"Z\n\tQuoteItem\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x15\n\rpayee_account\x18\x02 \x01(\t\x12!\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x11.fedmall.v1.Money\"l\n\x0bQuoteResult\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12&\n\x06result\x18\x02 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x11\n\tcondition\x18\x03 \x01(\x0c\x12\r\n\x05\x66ield\x18\x04 \x01(\t\"=\n\x15QuoteTransfersRequest\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.fedmall.v1.QuoteItem\"B\n\x16QuoteTransfersResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.fedmall.v1.QuoteResult2\xf9\x03\n\x0bNodeService\x12N\n\x0bOpenAccount\x12\x1e.fedmall.v1.OpenAccountRequest\x1a\x1f.fedmall.v1.OpenAccountResponse\x12\x42\n\x07\x44\x65posit\x12\x1a.fedmall.v1.DepositRequest\x1a\x1b.fedmall.v1.DepositResponse\x12K\n\nGetAccount\x12\x1d.fedmall.v1.GetAccountRequest\x1a\x1e.fedmall.v1.GetAccountResponse\x12Q\n\x0cSendTransfer\x12\x1f.fedmall.v1.SendTransferRequest\x1a .fedmall.v1.SendTransferResponse\x12T\n\rSendTransfers\x12 .fedmall.v1.SendTransfersRequest\x1a!.fedmall.v1.SendTransfersResponse\x12`\n\x11GetTransferRecord\x12$.fedmall.v1.GetTransferRecordRequest\x1a%.fedmall.v1.GetTransferRecordResponse2\xc6\x01\n\x0bPeerService\x12W\n\x0eQuoteTransfers\x12!.fedmall.v1.QuoteTransfersRequest\x1a\".fedmall.v1.QuoteTransfersResponse\x12^\n\tGetLimits\x12\'.fedmall.v1.PeerServiceGetLimitsRequest\x1a(.fedmall.v1.PeerServiceGetLimitsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15\x66\x65\x64mall/v1/node.proto\x12\nfedmall.v1\x1a\x17\x66\x65\x64mall/v1/limits.proto\x1a\x16\x66\x65\x64mall/v1/money.proto\x1a\x17\x66\x65\x64mall/v1/result.proto\"O\n\x12OpenAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x13\n\x0bholder_name\x18\x02 \x01(\t\x12\x10\n\x08\x63urrency\x18\x03 \x01(\t\"=\n\x13OpenAccountResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\"[\n\x0e\x44\x65positRequest\x12\x12\n\ndeposit_id\x18\x01 \x01(\t\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12!\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x11.fedmall.v1.Money\"]\n\x0f\x44\x65positResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\"\n\x07\x62\x61lance\x18\x02 \x01(\x0b\x32\x11.fedmall.v1.Money\"\'\n\x11GetAccountRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\"\x99\x01\n\x12GetAccountResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x12\n\naccount_id\x18\x02 \x01(\t\x12\x13\n\x0bholder_name\x18\x03 \x01(\t\x12\"\n\x07\x62\x61lance\x18\x04 \x01(\x0b\x32\x11.fedmall.v1.Money\x12\x0e\n\x06\x63losed\x18\x05 \x01(\x08\"\xc8\x01\n\x13SendTransferRequest\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x17\n\x0f\x66rom_account_id\x18\x02 \x01(\t\x12\x15\n\rpayee_bank_id\x18\x03 \x01(\t\x12\x18\n\x10payee_account_id\x18\x04 \x01(\t\x12!\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x11.fedmall.v1.Money\x12\x11\n\treference\x18\x06 \x01(\t\x12\x1c\n\x14original_transfer_id\x18\x07 \x01(\t\"]\n\x14SendTransferResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\"J\n\x14SendTransfersRequest\x12\x32\n\ttransfers\x18\x01 \x03(\x0b\x32\x1f.fedmall.v1.SendTransferRequest\"J\n\x15SendTransfersResponse\x12\x31\n\x07results\x18\x01 \x03(\x0b\x32 .fedmall.v1.SendTransferResponse\"/\n\x18GetTransferRecordRequest\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\"\xdf\x02\n\x19GetTransferRecordResponse\x12&\n\x06result\x18\x01 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x13\n\x0btransfer_id\x18\x02 \x01(\t\x12\x11\n\tdirection\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12!\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x11.fedmall.v1.Money\x12\x1c\n\x14\x63ounterparty_bank_id\x18\x06 \x01(\t\x12,\n\x0c\x61\x62ort_reason\x18\x07 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x31\n\x11payee_reason_code\x18\x08 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x14\n\x0cpayee_reason\x18\t \x01(\t\x12\x0c\n\x04uetr\x18\n \x01(\t\x12\x1c\n\x14original_transfer_id\x18\x0b \x01(\t\"\x1d\n\x1bPeerServiceGetLimitsRequest\"B\n\x1cPeerServiceGetLimitsResponse\x12\"\n\x06limits\x18\x01 \x01(\x0b\x32\x12.fedmall.v1.Limits\"Z\n\tQuoteItem\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x15\n\rpayee_account\x18\x02 \x01(\t\x12!\n\x06\x61mount\x18\x03 \x01(\x0b\x32\x11.fedmall.v1.Money\"\x83\x01\n\x0bQuoteResult\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12&\n\x06result\x18\x02 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x11\n\tcondition\x18\x03 \x01(\x0c\x12\r\n\x05\x66ield\x18\x04 \x01(\t\x12\x15\n\rcreditor_name\x18\x05 \x01(\t\"=\n\x15QuoteTransfersRequest\x12$\n\x05items\x18\x01 \x03(\x0b\x32\x15.fedmall.v1.QuoteItem\"B\n\x16QuoteTransfersResponse\x12(\n\x07results\x18\x01 \x03(\x0b\x32\x17.fedmall.v1.QuoteResult2\xf9\x03\n\x0bNodeService\x12N\n\x0bOpenAccount\x12\x1e.fedmall.v1.OpenAccountRequest\x1a\x1f.fedmall.v1.OpenAccountResponse\x12\x42\n\x07\x44\x65posit\x12\x1a.fedmall.v1.DepositRequest\x1a\x1b.fedmall.v1.DepositResponse\x12K\n\nGetAccount\x12\x1d.fedmall.v1.GetAccountRequest\x1a\x1e.fedmall.v1.GetAccountResponse\x12Q\n\x0cSendTransfer\x12\x1f.fedmall.v1.SendTransferRequest\x1a .fedmall.v1.SendTransferResponse\x12T\n\rSendTransfers\x12 .fedmall.v1.SendTransfersRequest\x1a!.fedmall.v1.SendTransfersResponse\x12`\n\x11GetTransferRecord\x12$.fedmall.v1.GetTransferRecordRequest\x1a%.fedmall.v1.GetTransferRecordResponse2\xc6\x01\n\x0bPeerService\x12W\n\x0eQuoteTransfers\x12!.fedmall.v1.QuoteTransfersRequest\x1a\".fedmall.v1.QuoteTransfersResponse\x12^\n\tGetLimits\x12\'.fedmall.v1.PeerServiceGetLimitsRequest\x1a(.fedmall.v1.PeerServiceGetLimitsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,31 +47,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETACCOUNTRESPONSE']._serialized_start=485
   _globals['_GETACCOUNTRESPONSE']._serialized_end=638
   _globals['_SENDTRANSFERREQUEST']._serialized_start=641
-  _globals['_SENDTRANSFERREQUEST']._serialized_end=811
-  _globals['_SENDTRANSFERRESPONSE']._serialized_start=813
-  _globals['_SENDTRANSFERRESPONSE']._serialized_end=906
-  _globals['_SENDTRANSFERSREQUEST']._serialized_start=908
-  _globals['_SENDTRANSFERSREQUEST']._serialized_end=982
-  _globals['_SENDTRANSFERSRESPONSE']._serialized_start=984
-  _globals['_SENDTRANSFERSRESPONSE']._serialized_end=1058
-  _globals['_GETTRANSFERRECORDREQUEST']._serialized_start=1060
-  _globals['_GETTRANSFERRECORDREQUEST']._serialized_end=1107
-  _globals['_GETTRANSFERRECORDRESPONSE']._serialized_start=1110
-  _globals['_GETTRANSFERRECORDRESPONSE']._serialized_end=1417
-  _globals['_PEERSERVICEGETLIMITSREQUEST']._serialized_start=1419
-  _globals['_PEERSERVICEGETLIMITSREQUEST']._serialized_end=1448
-  _globals['_PEERSERVICEGETLIMITSRESPONSE']._serialized_start=1450
-  _globals['_PEERSERVICEGETLIMITSRESPONSE']._serialized_end=1516
-  _globals['_QUOTEITEM']._serialized_start=1518
-  _globals['_QUOTEITEM']._serialized_end=1608
-  _globals['_QUOTERESULT']._serialized_start=1610
-  _globals['_QUOTERESULT']._serialized_end=1718
-  _globals['_QUOTETRANSFERSREQUEST']._serialized_start=1720
-  _globals['_QUOTETRANSFERSREQUEST']._serialized_end=1781
-  _globals['_QUOTETRANSFERSRESPONSE']._serialized_start=1783
-  _globals['_QUOTETRANSFERSRESPONSE']._serialized_end=1849
-  _globals['_NODESERVICE']._serialized_start=1852
-  _globals['_NODESERVICE']._serialized_end=2357
-  _globals['_PEERSERVICE']._serialized_start=2360
-  _globals['_PEERSERVICE']._serialized_end=2558
+  _globals['_SENDTRANSFERREQUEST']._serialized_end=841
+  _globals['_SENDTRANSFERRESPONSE']._serialized_start=843
+  _globals['_SENDTRANSFERRESPONSE']._serialized_end=936
+  _globals['_SENDTRANSFERSREQUEST']._serialized_start=938
+  _globals['_SENDTRANSFERSREQUEST']._serialized_end=1012
+  _globals['_SENDTRANSFERSRESPONSE']._serialized_start=1014
+  _globals['_SENDTRANSFERSRESPONSE']._serialized_end=1088
+  _globals['_GETTRANSFERRECORDREQUEST']._serialized_start=1090
+  _globals['_GETTRANSFERRECORDREQUEST']._serialized_end=1137
+  _globals['_GETTRANSFERRECORDRESPONSE']._serialized_start=1140
+  _globals['_GETTRANSFERRECORDRESPONSE']._serialized_end=1491
+  _globals['_PEERSERVICEGETLIMITSREQUEST']._serialized_start=1493
+  _globals['_PEERSERVICEGETLIMITSREQUEST']._serialized_end=1522
+  _globals['_PEERSERVICEGETLIMITSRESPONSE']._serialized_start=1524
+  _globals['_PEERSERVICEGETLIMITSRESPONSE']._serialized_end=1590
+  _globals['_QUOTEITEM']._serialized_start=1592
+  _globals['_QUOTEITEM']._serialized_end=1682
+  _globals['_QUOTERESULT']._serialized_start=1685
+  _globals['_QUOTERESULT']._serialized_end=1816
+  _globals['_QUOTETRANSFERSREQUEST']._serialized_start=1818
+  _globals['_QUOTETRANSFERSREQUEST']._serialized_end=1879
+  _globals['_QUOTETRANSFERSRESPONSE']._serialized_start=1881
+  _globals['_QUOTETRANSFERSRESPONSE']._serialized_end=1947
+  _globals['_NODESERVICE']._serialized_start=1950
+  _globals['_NODESERVICE']._serialized_end=2455
+  _globals['_PEERSERVICE']._serialized_start=2458
+  _globals['_PEERSERVICE']._serialized_end=2656
 # @@protoc_insertion_point(module_scope)

@@ -64,20 +64,22 @@ class GetAccountResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., account_id: _Optional[str] = ..., holder_name: _Optional[str] = ..., balance: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., closed: _Optional[bool] = ...) -> None: ...
 
 class SendTransferRequest(_message.Message):
-    __slots__ = ("transfer_id", "from_account_id", "payee_bank_id", "payee_account_id", "amount", "reference")
+    __slots__ = ("transfer_id", "from_account_id", "payee_bank_id", "payee_account_id", "amount", "reference", "original_transfer_id")
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     PAYEE_BANK_ID_FIELD_NUMBER: _ClassVar[int]
     PAYEE_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     AMOUNT_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     transfer_id: str
     from_account_id: str
     payee_bank_id: str
     payee_account_id: str
     amount: _money_pb2.Money
     reference: str
-    def __init__(self, transfer_id: _Optional[str] = ..., from_account_id: _Optional[str] = ..., payee_bank_id: _Optional[str] = ..., payee_account_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reference: _Optional[str] = ...) -> None: ...
+    original_transfer_id: str
+    def __init__(self, transfer_id: _Optional[str] = ..., from_account_id: _Optional[str] = ..., payee_bank_id: _Optional[str] = ..., payee_account_id: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., reference: _Optional[str] = ..., original_transfer_id: _Optional[str] = ...) -> None: ...
 
 class SendTransferResponse(_message.Message):
     __slots__ = ("result", "status", "field")
@@ -108,7 +110,7 @@ class GetTransferRecordRequest(_message.Message):
     def __init__(self, transfer_id: _Optional[str] = ...) -> None: ...
 
 class GetTransferRecordResponse(_message.Message):
-    __slots__ = ("result", "transfer_id", "direction", "status", "amount", "counterparty_bank_id", "abort_reason", "payee_reason_code", "payee_reason")
+    __slots__ = ("result", "transfer_id", "direction", "status", "amount", "counterparty_bank_id", "abort_reason", "payee_reason_code", "payee_reason", "uetr", "original_transfer_id")
     RESULT_FIELD_NUMBER: _ClassVar[int]
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     DIRECTION_FIELD_NUMBER: _ClassVar[int]
@@ -118,6 +120,8 @@ class GetTransferRecordResponse(_message.Message):
     ABORT_REASON_FIELD_NUMBER: _ClassVar[int]
     PAYEE_REASON_CODE_FIELD_NUMBER: _ClassVar[int]
     PAYEE_REASON_FIELD_NUMBER: _ClassVar[int]
+    UETR_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     result: _result_pb2.ResultCode
     transfer_id: str
     direction: str
@@ -127,7 +131,9 @@ class GetTransferRecordResponse(_message.Message):
     abort_reason: _result_pb2.ResultCode
     payee_reason_code: _result_pb2.ResultCode
     payee_reason: str
-    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., transfer_id: _Optional[str] = ..., direction: _Optional[str] = ..., status: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., counterparty_bank_id: _Optional[str] = ..., abort_reason: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., payee_reason_code: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., payee_reason: _Optional[str] = ...) -> None: ...
+    uetr: str
+    original_transfer_id: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., transfer_id: _Optional[str] = ..., direction: _Optional[str] = ..., status: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., counterparty_bank_id: _Optional[str] = ..., abort_reason: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., payee_reason_code: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., payee_reason: _Optional[str] = ..., uetr: _Optional[str] = ..., original_transfer_id: _Optional[str] = ...) -> None: ...
 
 class PeerServiceGetLimitsRequest(_message.Message):
     __slots__ = ()
@@ -150,16 +156,18 @@ class QuoteItem(_message.Message):
     def __init__(self, transfer_id: _Optional[str] = ..., payee_account: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class QuoteResult(_message.Message):
-    __slots__ = ("transfer_id", "result", "condition", "field")
+    __slots__ = ("transfer_id", "result", "condition", "field", "creditor_name")
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     CONDITION_FIELD_NUMBER: _ClassVar[int]
     FIELD_FIELD_NUMBER: _ClassVar[int]
+    CREDITOR_NAME_FIELD_NUMBER: _ClassVar[int]
     transfer_id: str
     result: _result_pb2.ResultCode
     condition: bytes
     field: str
-    def __init__(self, transfer_id: _Optional[str] = ..., result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., condition: _Optional[bytes] = ..., field: _Optional[str] = ...) -> None: ...
+    creditor_name: str
+    def __init__(self, transfer_id: _Optional[str] = ..., result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., condition: _Optional[bytes] = ..., field: _Optional[str] = ..., creditor_name: _Optional[str] = ...) -> None: ...
 
 class QuoteTransfersRequest(_message.Message):
     __slots__ = ("items",)

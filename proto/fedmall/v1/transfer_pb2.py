@@ -26,29 +26,29 @@ from fedmall.v1 import money_pb2 as fedmall_dot_v1_dot_money__pb2
 from fedmall.v1 import result_pb2 as fedmall_dot_v1_dot_result__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66\x65\x64mall/v1/transfer.proto\x12\nfedmall.v1\x1a\x16\x66\x65\x64mall/v1/money.proto\x1a\x17\x66\x65\x64mall/v1/result.proto\"\xc8\x01\n\x07Prepare\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x15\n\rpayer_bank_id\x18\x02 \x01(\t\x12\x15\n\rpayee_bank_id\x18\x03 \x01(\t\x12\x15\n\rpayee_account\x18\x04 \x01(\t\x12!\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x11.fedmall.v1.Money\x12\x11\n\tcondition\x18\x06 \x01(\x0c\x12\x1a\n\x12\x65xpires_at_unix_ms\x18\x07 \x01(\x03\x12\x11\n\treference\x18\x08 \x01(\t\"5\n\x0cPrepareBatch\x12%\n\x08prepares\x18\x01 \x03(\x0b\x32\x13.fedmall.v1.Prepare\"1\n\x06\x41\x63\x63\x65pt\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x12\n\nfulfilment\x18\x02 \x01(\x0c\"Z\n\x06Reject\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12+\n\x0breason_code\x18\x02 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x0e\n\x06reason\x18\x03 \x01(\t\"Y\n\rDecisionBatch\x12#\n\x07\x61\x63\x63\x65pts\x18\x01 \x03(\x0b\x32\x12.fedmall.v1.Accept\x12#\n\x07rejects\x18\x02 \x03(\x0b\x32\x12.fedmall.v1.Reject\"\x9f\x02\n\x0eTransferNotice\x12$\n\x07prepare\x18\x01 \x01(\x0b\x32\x13.fedmall.v1.Prepare\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.fedmall.v1.TransferState\x12&\n\x06result\x18\x03 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x12\n\nfulfilment\x18\x04 \x01(\x0c\x12\x1a\n\x12\x64\x65\x63ided_at_unix_ms\x18\x05 \x01(\x03\x12\x1c\n\x14settlement_window_id\x18\x06 \x01(\x03\x12\x31\n\x11payee_reason_code\x18\x07 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x14\n\x0cpayee_reason\x18\x08 \x01(\t\"U\n\x0bNoticeBatch\x12\x19\n\x11recipient_bank_id\x18\x01 \x01(\t\x12+\n\x07notices\x18\x02 \x03(\x0b\x32\x1a.fedmall.v1.TransferNotice\"W\n\x10SigningKeyChange\x12\x0f\n\x07\x62\x61nk_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x0e\n\x06revoke\x18\x04 \x01(\x08*\xa3\x01\n\rTransferState\x12\x1e\n\x1aTRANSFER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17TRANSFER_STATE_RECEIVED\x10\x01\x12\x1b\n\x17TRANSFER_STATE_RESERVED\x10\x02\x12\x1c\n\x18TRANSFER_STATE_COMMITTED\x10\x03\x12\x1a\n\x16TRANSFER_STATE_ABORTED\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x66\x65\x64mall/v1/transfer.proto\x12\nfedmall.v1\x1a\x16\x66\x65\x64mall/v1/money.proto\x1a\x17\x66\x65\x64mall/v1/result.proto\"\xb8\x02\n\x07Prepare\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x15\n\rpayer_bank_id\x18\x02 \x01(\t\x12\x15\n\rpayee_bank_id\x18\x03 \x01(\t\x12\x15\n\rpayee_account\x18\x04 \x01(\t\x12!\n\x06\x61mount\x18\x05 \x01(\x0b\x32\x11.fedmall.v1.Money\x12\x11\n\tcondition\x18\x06 \x01(\x0c\x12\x1a\n\x12\x65xpires_at_unix_ms\x18\x07 \x01(\x03\x12\x11\n\treference\x18\x08 \x01(\t\x12\x0c\n\x04uetr\x18\t \x01(\t\x12\x13\n\x0b\x64\x65\x62tor_name\x18\n \x01(\t\x12\x16\n\x0e\x64\x65\x62tor_account\x18\x0b \x01(\t\x12\x15\n\rcreditor_name\x18\x0c \x01(\t\x12\x1c\n\x14original_transfer_id\x18\r \x01(\t\"5\n\x0cPrepareBatch\x12%\n\x08prepares\x18\x01 \x03(\x0b\x32\x13.fedmall.v1.Prepare\"1\n\x06\x41\x63\x63\x65pt\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12\x12\n\nfulfilment\x18\x02 \x01(\x0c\"Z\n\x06Reject\x12\x13\n\x0btransfer_id\x18\x01 \x01(\t\x12+\n\x0breason_code\x18\x02 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x0e\n\x06reason\x18\x03 \x01(\t\"Y\n\rDecisionBatch\x12#\n\x07\x61\x63\x63\x65pts\x18\x01 \x03(\x0b\x32\x12.fedmall.v1.Accept\x12#\n\x07rejects\x18\x02 \x03(\x0b\x32\x12.fedmall.v1.Reject\"\x9f\x02\n\x0eTransferNotice\x12$\n\x07prepare\x18\x01 \x01(\x0b\x32\x13.fedmall.v1.Prepare\x12(\n\x05state\x18\x02 \x01(\x0e\x32\x19.fedmall.v1.TransferState\x12&\n\x06result\x18\x03 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x12\n\nfulfilment\x18\x04 \x01(\x0c\x12\x1a\n\x12\x64\x65\x63ided_at_unix_ms\x18\x05 \x01(\x03\x12\x1c\n\x14settlement_window_id\x18\x06 \x01(\x03\x12\x31\n\x11payee_reason_code\x18\x07 \x01(\x0e\x32\x16.fedmall.v1.ResultCode\x12\x14\n\x0cpayee_reason\x18\x08 \x01(\t\"U\n\x0bNoticeBatch\x12\x19\n\x11recipient_bank_id\x18\x01 \x01(\t\x12+\n\x07notices\x18\x02 \x03(\x0b\x32\x1a.fedmall.v1.TransferNotice\"W\n\x10SigningKeyChange\x12\x0f\n\x07\x62\x61nk_id\x18\x01 \x01(\t\x12\x0e\n\x06key_id\x18\x02 \x01(\t\x12\x12\n\npublic_key\x18\x03 \x01(\x0c\x12\x0e\n\x06revoke\x18\x04 \x01(\x08*\xa3\x01\n\rTransferState\x12\x1e\n\x1aTRANSFER_STATE_UNSPECIFIED\x10\x00\x12\x1b\n\x17TRANSFER_STATE_RECEIVED\x10\x01\x12\x1b\n\x17TRANSFER_STATE_RESERVED\x10\x02\x12\x1c\n\x18TRANSFER_STATE_COMMITTED\x10\x03\x12\x1a\n\x16TRANSFER_STATE_ABORTED\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'fedmall.v1.transfer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_TRANSFERSTATE']._serialized_start=1049
-  _globals['_TRANSFERSTATE']._serialized_end=1212
+  _globals['_TRANSFERSTATE']._serialized_start=1161
+  _globals['_TRANSFERSTATE']._serialized_end=1324
   _globals['_PREPARE']._serialized_start=91
-  _globals['_PREPARE']._serialized_end=291
-  _globals['_PREPAREBATCH']._serialized_start=293
-  _globals['_PREPAREBATCH']._serialized_end=346
-  _globals['_ACCEPT']._serialized_start=348
-  _globals['_ACCEPT']._serialized_end=397
-  _globals['_REJECT']._serialized_start=399
-  _globals['_REJECT']._serialized_end=489
-  _globals['_DECISIONBATCH']._serialized_start=491
-  _globals['_DECISIONBATCH']._serialized_end=580
-  _globals['_TRANSFERNOTICE']._serialized_start=583
-  _globals['_TRANSFERNOTICE']._serialized_end=870
-  _globals['_NOTICEBATCH']._serialized_start=872
-  _globals['_NOTICEBATCH']._serialized_end=957
-  _globals['_SIGNINGKEYCHANGE']._serialized_start=959
-  _globals['_SIGNINGKEYCHANGE']._serialized_end=1046
+  _globals['_PREPARE']._serialized_end=403
+  _globals['_PREPAREBATCH']._serialized_start=405
+  _globals['_PREPAREBATCH']._serialized_end=458
+  _globals['_ACCEPT']._serialized_start=460
+  _globals['_ACCEPT']._serialized_end=509
+  _globals['_REJECT']._serialized_start=511
+  _globals['_REJECT']._serialized_end=601
+  _globals['_DECISIONBATCH']._serialized_start=603
+  _globals['_DECISIONBATCH']._serialized_end=692
+  _globals['_TRANSFERNOTICE']._serialized_start=695
+  _globals['_TRANSFERNOTICE']._serialized_end=982
+  _globals['_NOTICEBATCH']._serialized_start=984
+  _globals['_NOTICEBATCH']._serialized_end=1069
+  _globals['_SIGNINGKEYCHANGE']._serialized_start=1071
+  _globals['_SIGNINGKEYCHANGE']._serialized_end=1158
 # @@protoc_insertion_point(module_scope)

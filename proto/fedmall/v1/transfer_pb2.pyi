@@ -23,7 +23,7 @@ TRANSFER_STATE_COMMITTED: TransferState
 TRANSFER_STATE_ABORTED: TransferState
 
 class Prepare(_message.Message):
-    __slots__ = ("transfer_id", "payer_bank_id", "payee_bank_id", "payee_account", "amount", "condition", "expires_at_unix_ms", "reference")
+    __slots__ = ("transfer_id", "payer_bank_id", "payee_bank_id", "payee_account", "amount", "condition", "expires_at_unix_ms", "reference", "uetr", "debtor_name", "debtor_account", "creditor_name", "original_transfer_id")
     TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     PAYER_BANK_ID_FIELD_NUMBER: _ClassVar[int]
     PAYEE_BANK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +32,11 @@ class Prepare(_message.Message):
     CONDITION_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    UETR_FIELD_NUMBER: _ClassVar[int]
+    DEBTOR_NAME_FIELD_NUMBER: _ClassVar[int]
+    DEBTOR_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    CREDITOR_NAME_FIELD_NUMBER: _ClassVar[int]
+    ORIGINAL_TRANSFER_ID_FIELD_NUMBER: _ClassVar[int]
     transfer_id: str
     payer_bank_id: str
     payee_bank_id: str
@@ -40,7 +45,12 @@ class Prepare(_message.Message):
     condition: bytes
     expires_at_unix_ms: int
     reference: str
-    def __init__(self, transfer_id: _Optional[str] = ..., payer_bank_id: _Optional[str] = ..., payee_bank_id: _Optional[str] = ..., payee_account: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., condition: _Optional[bytes] = ..., expires_at_unix_ms: _Optional[int] = ..., reference: _Optional[str] = ...) -> None: ...
+    uetr: str
+    debtor_name: str
+    debtor_account: str
+    creditor_name: str
+    original_transfer_id: str
+    def __init__(self, transfer_id: _Optional[str] = ..., payer_bank_id: _Optional[str] = ..., payee_bank_id: _Optional[str] = ..., payee_account: _Optional[str] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., condition: _Optional[bytes] = ..., expires_at_unix_ms: _Optional[int] = ..., reference: _Optional[str] = ..., uetr: _Optional[str] = ..., debtor_name: _Optional[str] = ..., debtor_account: _Optional[str] = ..., creditor_name: _Optional[str] = ..., original_transfer_id: _Optional[str] = ...) -> None: ...
 
 class PrepareBatch(_message.Message):
     __slots__ = ("prepares",)

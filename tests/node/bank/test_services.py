@@ -1,10 +1,11 @@
 """Accounts, sending, notices and decisions on a real SQLite file, with a fake payee bank."""
 import hashlib
+import uuid
 
 import pytest
 import sqlalchemy as sa
 
-from fedmall import delivery_kinds
+from fedmall import delivery_kinds, identifiers
 from fedmall import limits as protocol_limits
 from fedmall.database import make_engine, migrate
 from fedmall.pki import new_signing_key
@@ -31,9 +32,10 @@ PAYEE_KEY = FulfilmentKey(b"p" * 32)
 class FakeQuoter:
     """The payee bank bank-b: quotes with PAYEE_KEY for accounts it knows."""
 
-    def __init__(self, known=("bob",), fail=False):
+    def __init__(self, known=("bob",), fail=False, creditor_name=""):
         self.known = set(known)
         self.fail = fail
+        self.creditor_name = creditor_name
         self.calls = []
 
     def quote(self, payee_bank_id, items):
@@ -46,12 +48,12 @@ class FakeQuoter:
             condition=PAYEE_KEY.condition(payer_bank_id="bank-a", transfer_id=item.transfer_id,
                                           payee_account=item.payee_account, amount_minor=item.amount.amount_minor,
                                           currency=item.amount.currency)
-            if item.payee_account in self.known else b"")
+            if item.payee_account in self.known else b"", creditor_name=self.creditor_name)
             for item in items]
 
 
 class Bank:
-    def __init__(self, tmp_path, bank_id, quoter, *, database_url: str = ""):
+    def __init__(self, tmp_path, bank_id, quoter, *, database_url: str = "", share_party_names: bool = False):
         self.engine = make_engine(database_url or f"sqlite:///{tmp_path / (bank_id + '.db')}")
         migrate(self.engine, "node:migrations")
         with self.engine.begin() as connection:
@@ -61,7 +63,8 @@ class Bank:
         self.accounts = AccountService(self.engine, clock=clock)
         self.woken = 0
         self.transfers = TransferService(self.engine, bank_id=bank_id, fulfilment_key=key, quoter=quoter,
-                                         clock=clock, transfer_expiry_ms=30_000, on_outbox_written=self._wake)
+                                         clock=clock, transfer_expiry_ms=30_000, on_outbox_written=self._wake,
+                                         share_party_names=share_party_names)
         self.notices = NoticeService(self.engine, bank_id=bank_id, fulfilment_key=key, clock=clock,
                                      settlement_credit_hook=NoClaims())
         self.signing_key = new_signing_key(f"{bank_id}/k1")
@@ -171,6 +174,47 @@ def test_send__debits_customer_into_owed_to_clearing_and_writes_outbox(bank_a):
     assert prepare.expires_at_unix_ms == int(NOW_S * 1000) + 30_000
     assert len(prepare.condition) == 32
     assert bank_a.books_problems() == []
+
+
+def test_send__the_prepare_carries_a_uetr_drawn_once_and_the_debtor_account_not_its_name(bank_a, quoter):
+    quoter.creditor_name = "Bob Builder"   # The payee bank's choice: passed on as it quoted it.
+    bank_a.transfers.send(send())
+    [prepare] = bank_a.transfers.pending_prepares(limit=10)
+    [again] = bank_a.transfers.pending_prepares(limit=10)    # A retry signs the very same terms.
+    assert identifiers.is_uetr(prepare.uetr) and prepare.uetr != prepare.transfer_id
+    assert again.SerializeToString(deterministic=True) == prepare.SerializeToString(deterministic=True)
+    assert (prepare.debtor_account, prepare.debtor_name, prepare.creditor_name) == ("alice", "", "Bob Builder")
+    assert prepare.original_transfer_id == ""
+    assert bank_a.transfers.get_record(uuid_of("t1")).uetr == prepare.uetr
+    assert bank_a.transfers.send(send()).result == R.RESULT_CODE_EXISTS
+    assert bank_a.transfers.pending_prepares(limit=10)[0].uetr == prepare.uetr
+
+
+def test_send__a_bank_that_shares_names_names_its_customer(tmp_path, quoter):
+    bank = Bank(tmp_path, "bank-a", quoter, share_party_names=True)
+    bank.accounts.open_account(account_id="alice", holder_name="Alice Liddell", currency="EUR")
+    bank.accounts.deposit(deposit_id=uuid_of("d1"), account_id="alice", amount_minor=10_000, currency="EUR")
+    bank.transfers.send(send())
+    [prepare] = bank.transfers.pending_prepares(limit=10)
+    assert (prepare.debtor_name, prepare.debtor_account) == ("Alice Liddell", "alice")
+    bank.engine.dispose()
+
+
+def test_send__a_creditor_name_the_contract_would_refuse_is_left_out(bank_a, quoter):
+    quoter.creditor_name = "Bob\u202eShop"
+    bank_a.transfers.send(send())
+    assert bank_a.transfers.pending_prepares(limit=10)[0].creditor_name == ""
+
+
+def test_send__a_return_names_its_original_and_a_malformed_one_is_refused(bank_a):
+    original = uuid_of("paid-to-us")
+    assert bank_a.transfers.send(send(original_transfer_id=original)).result == R.RESULT_CODE_OK
+    assert bank_a.transfers.pending_prepares(limit=10)[0].original_transfer_id == original
+    assert bank_a.transfers.get_record(uuid_of("t1")).original_transfer_id == original
+    assert bank_a.transfers.send(send(original_transfer_id=uuid_of("other"))).result == \
+        R.RESULT_CODE_MODIFIED_REQUEST
+    refused = bank_a.transfers.send(send(uuid_of("t2"), original_transfer_id="not-a-uuid"))
+    assert refused.result == R.RESULT_CODE_INVALID_FIELD and bank_a.balance("alice") == 7_500
 
 
 def test_send__same_id_same_content_exists_other_content_modified(bank_a):
@@ -330,7 +374,7 @@ def incoming_prepare(bank_a, transfer_id=uuid_of("t1"), payee_account="bob", amo
     return transfer_pb2.Prepare(
         transfer_id=transfer_id, payer_bank_id="bank-a", payee_bank_id="bank-b", payee_account=payee_account,
         amount=money_pb2.Money(amount_minor=amount_minor, currency="EUR"), condition=condition,
-        expires_at_unix_ms=int(NOW_S * 1000) + 30_000)
+        expires_at_unix_ms=int(NOW_S * 1000) + 30_000, uetr=str(uuid.uuid4()))
 
 
 def bank_b_condition(transfer_id, payee_account, amount_minor):
@@ -352,7 +396,8 @@ def test_payee__accepts_then_credits_on_commit_once(bank_b):
     handler.handle(commit)
     handler.handle(delivery(3, "bank-b", list(transfer_pb2.NoticeBatch.FromString(commit.envelope.payload).notices)))
     assert (bank_b.balance("bob"), bank_b.balance(CLEARING)) == (2_500, -2_500)
-    assert bank_b.transfers.get_record(uuid_of("t1")).status == "COMMITTED"
+    record = bank_b.transfers.get_record(uuid_of("t1"))
+    assert (record.status, record.uetr) == ("COMMITTED", prepare.uetr)
     assert bank_b.books_problems() == []
 
 
@@ -431,6 +476,28 @@ def test_quote__checks_accounts_and_matches_decision(bank_b):
     assert [o.result for o in outcomes] == [R.RESULT_CODE_OK, R.RESULT_CODE_CURRENCY_NOT_SUPPORTED,
                                             R.RESULT_CODE_ACCOUNT_UNKNOWN]
     assert outcomes[0].condition == bank_b_condition(uuid_of("t1"), "bob", 2_500)
+    assert outcomes[0].creditor_name == ""    # bank-b does not share names.
+
+
+@pytest.mark.parametrize("creditor_name, accepted", [("", True), ("Bob", True), ("Robert Forged", False)])
+def test_payee__takes_only_its_own_customers_name_as_the_creditor(bank_b, creditor_name, accepted):
+    prepare = incoming_prepare(None)
+    prepare.creditor_name = creditor_name
+    consumer(bank_b, "bank-b").handle(delivery(1, "bank-b", [notice(prepare, transfer_pb2.TRANSFER_STATE_RESERVED)]))
+    decisions = bank_b.notices.pending_decisions(limit=10)
+    assert (len(decisions.accepts), len(decisions.rejects)) == ((1, 0) if accepted else (0, 1))
+    if not accepted:
+        assert decisions.rejects[0].reason_code == R.RESULT_CODE_INVALID_FIELD
+
+
+def test_quote__a_bank_that_shares_names_names_the_creditor(tmp_path):
+    bank = Bank(tmp_path, "bank-b", FakeQuoter(), share_party_names=True)
+    bank.accounts.open_account(account_id="bob", holder_name="Bob's Bikes", currency="EUR")
+    item = node_pb2.QuoteItem(transfer_id=uuid_of("t1"), payee_account="bob",
+                              amount=money_pb2.Money(amount_minor=2_500, currency="EUR"))
+    [outcome] = bank.transfers.quote(payer_bank_id="bank-a", items=[item])
+    assert (outcome.result, outcome.creditor_name) == (R.RESULT_CODE_OK, "Bob's Bikes")
+    bank.engine.dispose()
 
 
 def test_quote__invalid_field_names_the_item_field(bank_b):

@@ -3,6 +3,7 @@
 bank-a commits, in window 7: t1 (pays bank-b 25.00), t2 (pays bank-b 10.00) and t3
 (is paid 7.00 by bank-c). Its net for the window is 7.00 - 35.00 = -28.00.
 """
+import uuid
 import grpc
 import pytest
 import sqlalchemy as sa
@@ -67,7 +68,7 @@ def bank(tmp_path):
     prepares = bank.transfers.pending_prepares(limit=10)
     prepares.append(transfer_pb2.Prepare(
         transfer_id=uuid_of("t3"), payer_bank_id="bank-c", payee_bank_id="bank-a", payee_account="alice", amount=eur(700),
-        condition=b"c" * 32, expires_at_unix_ms=int(NOW_S * 1000) + 30_000))
+        condition=b"c" * 32, expires_at_unix_ms=int(NOW_S * 1000) + 30_000, uetr=str(uuid.uuid4())))
     notices = [transfer_pb2.TransferNotice(prepare=prepare, state=transfer_pb2.TRANSFER_STATE_COMMITTED,
                                            result=R.RESULT_CODE_OK, settlement_window_id=WINDOW)
                for prepare in prepares]

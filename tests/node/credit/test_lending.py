@@ -4,6 +4,8 @@ and every refusal leaving the books untouched. The interbank path through real n
 tests/acceptance/test_credit.py."""
 from __future__ import annotations
 
+import uuid
+
 
 import pytest
 import sqlalchemy as sa
@@ -281,7 +283,8 @@ def test_overdue__limit_drops_to_zero_a_repayment_cures_it_non_performing_stays(
 def incoming_commit(transfer_id: str, account_id: str, amount_minor: int) -> transfer_pb2.NoticeBatch:
     """The clearing's COMMITTED notice of an interbank payment to account_id at bank-a."""
     prepare = transfer_pb2.Prepare(transfer_id=transfer_id, payer_bank_id="bank-b", payee_bank_id="bank-a",
-                                   payee_account=account_id, amount=Money(amount_minor=amount_minor, currency="EUR"))
+                                   payee_account=account_id, amount=Money(amount_minor=amount_minor, currency="EUR"),
+                                   uetr=str(uuid.uuid4()))
     batch = transfer_pb2.NoticeBatch(recipient_bank_id="bank-a")
     batch.notices.add(prepare=prepare, state=transfer_pb2.TRANSFER_STATE_COMMITTED, fulfilment=b"\x01" * 32,
                       settlement_window_id=7)
