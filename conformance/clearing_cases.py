@@ -115,7 +115,8 @@ class ClearingRun:
     def _prepare(self, payer: Member, payee: Member, amount_minor: int, *, expires_in_ms: int = EXPIRES_IN_MS,
                  **terms) -> tuple[transfer_pb2.Prepare, bytes]:
         fulfilment = os.urandom(32)
-        fields = dict(transfer_id=str(uuid.uuid4()), payer_bank_id=payer.bank_id, payee_bank_id=payee.bank_id,
+        fields = dict(transfer_id=str(uuid.uuid4()), uetr=str(uuid.uuid4()), payer_bank_id=payer.bank_id,
+                      payee_bank_id=payee.bank_id,
                       payee_account="conformance", amount=money_pb2.Money(amount_minor=amount_minor,
                                                                           currency=self.currency),
                       condition=hashlib.sha256(fulfilment).digest(),

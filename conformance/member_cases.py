@@ -123,7 +123,8 @@ class MemberRun:
         return item, results[0].condition
 
     def _prepare(self, item: node_pb2.QuoteItem, condition: bytes, **terms) -> transfer_pb2.Prepare:
-        fields = dict(transfer_id=item.transfer_id, payer_bank_id=self.payer_id, payee_bank_id=self.bundle.member_id,
+        fields = dict(transfer_id=item.transfer_id, uetr=str(uuid.uuid4()), payer_bank_id=self.payer_id,
+                      payee_bank_id=self.bundle.member_id,
                       payee_account=item.payee_account, amount=item.amount, condition=condition,
                       expires_at_unix_ms=int(time.time() * 1000) + EXPIRES_IN_MS, reference="conformance kit")
         fields.update(terms)

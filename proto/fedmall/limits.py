@@ -3,7 +3,7 @@
 # Envelopes and batches.
 prepares_per_batch_max = 2_000
 decisions_per_batch_max = 2_000
-notices_per_delivery_max = 2_000
+notices_per_delivery_max = 1_500  # Of notice_bytes_max each (a prepare, its UETR and parties, the payee's reason): under envelope_bytes_max.
 deliveries_per_stream_message_max = 64
 stream_message_bytes_max = 8 * 1024 * 1024
 quote_items_per_request_max = 2_000

@@ -46,7 +46,7 @@ def test_buf_breaking__a_renumbered_field_is_caught_against_the_release(tmp_path
                     ignore=shutil.ignore_patterns("*.py", "*.pyi", "__pycache__", "releases"))
     proto = tmp_path / "proto" / "fedmall" / "v1" / "transfer.proto"
     original = proto.read_text()
-    proto.write_text(original.replace("  string reference = 8;", "  string reference = 9;", 1))
+    proto.write_text(original.replace("  string reference = 8;", "  string reference = 99;", 1))
     assert proto.read_text() != original
     release = last_release()
     baseline = ROOT / "proto" / "releases" / f"{release}.binpb"
