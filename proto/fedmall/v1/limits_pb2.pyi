@@ -5,7 +5,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Limits(_message.Message):
-    __slots__ = ("prepares_per_batch_max", "decisions_per_batch_max", "notices_per_delivery_max", "deliveries_per_stream_message_max", "stream_message_bytes_max", "quote_items_per_request_max", "envelope_bytes_max", "grpc_message_bytes_max", "id_length_max", "account_id_length_max", "bank_id_length_max", "uuid_length", "reference_length_max", "reject_reason_length_max", "key_name_length_max", "key_id_length_max", "movement_id_length_max", "break_detail_length_max", "prepare_bytes_max", "amount_minor_max", "unsettled_gross_minor_max", "liquidity_ceiling_minor_max", "expiry_ms_min", "expiry_ms_max", "clock_skew_ms_max", "refused_certificates_max", "participants_max")
+    __slots__ = ("prepares_per_batch_max", "decisions_per_batch_max", "notices_per_delivery_max", "deliveries_per_stream_message_max", "stream_message_bytes_max", "quote_items_per_request_max", "envelope_bytes_max", "grpc_message_bytes_max", "id_length_max", "account_id_length_max", "bank_id_length_max", "uuid_length", "reference_length_max", "reject_reason_length_max", "key_name_length_max", "key_id_length_max", "movement_id_length_max", "break_detail_length_max", "prepare_bytes_max", "amount_minor_max", "unsettled_gross_minor_max", "liquidity_ceiling_minor_max", "expiry_ms_min", "expiry_ms_max", "clock_skew_ms_max", "refused_certificates_max", "participants_max", "party_name_length_max")
     PREPARES_PER_BATCH_MAX_FIELD_NUMBER: _ClassVar[int]
     DECISIONS_PER_BATCH_MAX_FIELD_NUMBER: _ClassVar[int]
     NOTICES_PER_DELIVERY_MAX_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,7 @@ class Limits(_message.Message):
     CLOCK_SKEW_MS_MAX_FIELD_NUMBER: _ClassVar[int]
     REFUSED_CERTIFICATES_MAX_FIELD_NUMBER: _ClassVar[int]
     PARTICIPANTS_MAX_FIELD_NUMBER: _ClassVar[int]
+    PARTY_NAME_LENGTH_MAX_FIELD_NUMBER: _ClassVar[int]
     prepares_per_batch_max: int
     decisions_per_batch_max: int
     notices_per_delivery_max: int
@@ -60,4 +61,5 @@ class Limits(_message.Message):
     clock_skew_ms_max: int
     refused_certificates_max: int
     participants_max: int
-    def __init__(self, prepares_per_batch_max: _Optional[int] = ..., decisions_per_batch_max: _Optional[int] = ..., notices_per_delivery_max: _Optional[int] = ..., deliveries_per_stream_message_max: _Optional[int] = ..., stream_message_bytes_max: _Optional[int] = ..., quote_items_per_request_max: _Optional[int] = ..., envelope_bytes_max: _Optional[int] = ..., grpc_message_bytes_max: _Optional[int] = ..., id_length_max: _Optional[int] = ..., account_id_length_max: _Optional[int] = ..., bank_id_length_max: _Optional[int] = ..., uuid_length: _Optional[int] = ..., reference_length_max: _Optional[int] = ..., reject_reason_length_max: _Optional[int] = ..., key_name_length_max: _Optional[int] = ..., key_id_length_max: _Optional[int] = ..., movement_id_length_max: _Optional[int] = ..., break_detail_length_max: _Optional[int] = ..., prepare_bytes_max: _Optional[int] = ..., amount_minor_max: _Optional[int] = ..., unsettled_gross_minor_max: _Optional[int] = ..., liquidity_ceiling_minor_max: _Optional[int] = ..., expiry_ms_min: _Optional[int] = ..., expiry_ms_max: _Optional[int] = ..., clock_skew_ms_max: _Optional[int] = ..., refused_certificates_max: _Optional[int] = ..., participants_max: _Optional[int] = ...) -> None: ...
+    party_name_length_max: int
+    def __init__(self, prepares_per_batch_max: _Optional[int] = ..., decisions_per_batch_max: _Optional[int] = ..., notices_per_delivery_max: _Optional[int] = ..., deliveries_per_stream_message_max: _Optional[int] = ..., stream_message_bytes_max: _Optional[int] = ..., quote_items_per_request_max: _Optional[int] = ..., envelope_bytes_max: _Optional[int] = ..., grpc_message_bytes_max: _Optional[int] = ..., id_length_max: _Optional[int] = ..., account_id_length_max: _Optional[int] = ..., bank_id_length_max: _Optional[int] = ..., uuid_length: _Optional[int] = ..., reference_length_max: _Optional[int] = ..., reject_reason_length_max: _Optional[int] = ..., key_name_length_max: _Optional[int] = ..., key_id_length_max: _Optional[int] = ..., movement_id_length_max: _Optional[int] = ..., break_detail_length_max: _Optional[int] = ..., prepare_bytes_max: _Optional[int] = ..., amount_minor_max: _Optional[int] = ..., unsettled_gross_minor_max: _Optional[int] = ..., liquidity_ceiling_minor_max: _Optional[int] = ..., expiry_ms_min: _Optional[int] = ..., expiry_ms_max: _Optional[int] = ..., clock_skew_ms_max: _Optional[int] = ..., refused_certificates_max: _Optional[int] = ..., participants_max: _Optional[int] = ..., party_name_length_max: _Optional[int] = ...) -> None: ...
