@@ -220,6 +220,8 @@ def _serve(args) -> int:
     stop_signals = StopSignals()
     port = clearing.start()
     print(f"clearing listening on port {port}", flush=True)
+    if clearing.observability is not None:
+        print(f"metrics, health and status on http://{clearing.observability.address}", flush=True)
     stop_signals.wait()
     clearing.stop()
     print("clearing stopped", flush=True)

@@ -13,6 +13,8 @@
                 calls_in_flight_max = 32     (of the server's 64 threads)
                 Why these defaults, and the audit growth they allow: clearing.limits and
                 docs/architecture.md ("Limits").
+    [metrics]   enabled = true, listen_address = "127.0.0.1:0"  (Prometheus /metrics, /healthz,
+                /readyz and /status over HTTP; fedmall.observability, docs/observability.md)
 
 Overrides: FEDMALL_CLEARING_LISTEN_ADDRESS, FEDMALL_CLEARING_DATABASE_URL.
 """
@@ -22,7 +24,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedmall import budgets, database
+from fedmall import budgets, database, observability
 from fedmall.config_file import ConfigError, TomlFile, load_signing_key, read_toml
 from fedmall.envelope import SigningKey
 
@@ -37,6 +39,7 @@ KNOWN_KEYS = {
     "clearing": frozenset({"listen_address", "database_url", "expiry_sweep_ms", "window_close_interval_s"}),
     budgets.SECTION: frozenset({"requests_per_s", "requests_burst", "request_bytes_per_s", "request_bytes_burst",
                                 "calls_in_flight_max"}),
+    observability.SECTION: observability.KEYS,
 }
 DEFAULT_BUDGET = budgets.Budget(
     requests=budgets.Rate(per_s=limits.budget_requests_per_s_default, burst=limits.budget_requests_burst_default),
@@ -57,6 +60,7 @@ class ClearingConfig:
     expiry_sweep_ms: int
     window_close_interval_s: int
     budget: budgets.Budget = DEFAULT_BUDGET
+    metrics: observability.MetricsSettings = observability.MetricsSettings()
 
     @classmethod
     def load(cls, home: Path) -> "ClearingConfig":
@@ -81,6 +85,7 @@ class ClearingConfig:
                                             high=EXPIRY_SWEEP_MS_MAX),
             window_close_interval_s=interval_s,
             budget=read_budget(file),
+            metrics=observability.read_settings(file),
         )
 
     def signing_key(self) -> SigningKey:

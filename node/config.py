@@ -15,6 +15,9 @@ The marketplace, as the seller's bank (node.market.seller_orders):
 
 [budget] (optional) is what each other member bank may ask of this node's peer services:
 requests, request bytes, calls in flight, quote items and quote misses (node.budgets).
+
+[metrics] (optional): enabled = true, listen_address = "127.0.0.1:0": Prometheus /metrics,
+/healthz, /readyz and /status over HTTP (fedmall.observability, docs/observability.md).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Mapping
 
 from fedmall import budgets as member_budgets
+from fedmall import observability
 from fedmall import limits as protocol
 from fedmall.config_file import ConfigError, load_signing_key, read_toml
 from fedmall.database import sqlite_url
@@ -61,6 +65,7 @@ class NodeConfig:
     credit_policy_path: Path | None = None
     # What each other member bank may ask of the peer services (node.budgets).
     budget: member_budgets.Budget = budgets.DEFAULT_BUDGET
+    metrics: observability.MetricsSettings = observability.MetricsSettings()
 
     @property
     def fulfilment_secret_path(self) -> Path:
@@ -88,6 +93,7 @@ KNOWN_KEYS = {
                        "reservations_per_buyer_bank_max", "reserved_units_per_buyer_bank_max",
                        "cancelled_unplaced_per_bank_max"}),
     member_budgets.SECTION: budgets.KEYS,
+    observability.SECTION: observability.KEYS,
 }
 AUTO_CONFIRM_AFTER_S_MAX = 365 * 24 * 3600
 SEARCH_DEADLINE_MS_MIN = 50
@@ -132,6 +138,7 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
             "reserved_units_per_buyer_bank_max", default=limits.reserved_units_per_buyer_bank_max_default,
             low=1, high=limits.product_stock_max),
         budget=budgets.read_budget(file),
+        metrics=observability.read_settings(file),
     )
 
 
