@@ -79,6 +79,8 @@ def _serve(args, config: NodeConfig) -> None:
     port = node.start()
     host = config.listen_address.rsplit(":", 1)[0]
     print(f"node {config.bank_id} listening on {host}:{port}", flush=True)
+    if node.observability is not None:
+        print(f"metrics, health and status on http://{node.observability.address}", flush=True)
     stop_signals.wait()
     node.stop()  # In-flight calls finish first (node.server).
 

@@ -17,7 +17,7 @@ import concurrent.futures
 import logging
 import time
 from dataclasses import dataclass
-from typing import Iterable, Protocol, Sequence
+from typing import Callable, Iterable, Protocol, Sequence
 
 import sqlalchemy as sa
 
@@ -107,11 +107,14 @@ def product_from_proto(product: marketplace_pb2.Product, *, bank_id: str) -> Pro
 
 
 class CatalogueService:
-    def __init__(self, engine: sa.Engine, *, bank_id: str, peers: CataloguePeers, deadline_ms: int) -> None:
+    def __init__(self, engine: sa.Engine, *, bank_id: str, peers: CataloguePeers, deadline_ms: int,
+                 on_searched: Callable[[float, list[str]], None] = lambda seconds, not_answering: None) -> None:
+        """on_searched(seconds, the banks that did not answer) after each federated search: the metrics."""
         self._engine = engine
         self._bank_id = bank_id
         self._peers = peers
         self._deadline_ms = deadline_ms
+        self._on_searched = on_searched
 
     def search_local(self, query: str, *, limit: int) -> list[ProductView]:
         """This bank's best matches (at most limit)."""
@@ -163,6 +166,7 @@ class CatalogueService:
             found.extend(product_from_proto(product, bank_id=bank_id) for product in sound)
         ranked = rank(words, found)
         start = page * page_size
+        self._on_searched(time.monotonic() - started, not_answering)
         return SearchPage(products=ranked[start:start + page_size], total=len(ranked),
                           banks_not_answering=sorted(not_answering))
 

@@ -29,6 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from cryptography import x509
 from prometheus_client import CollectorRegistry, exposition
 
 from fedmall.config_file import ConfigError, Section, TomlFile
@@ -160,6 +161,15 @@ class ProcessFacts:
         return {"role": self._role, "party_id": self._party_id, "version": version(),
                 "started_at_ms": int(self.started_at_s * 1000), "uptime_s": int(self._clock() - self.started_at_s),
                 "ready": not problems, "problems": problems, **self._extra()}
+
+
+def certificate_not_after_ms(path: Path) -> int | None:
+    """When the PEM certificate at path expires (ms since the epoch); None when it cannot be read."""
+    try:
+        certificate = x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return int(certificate.not_valid_after_utc.timestamp() * 1000)
 
 
 def running_status(home: Path) -> tuple[dict | None, str]:
