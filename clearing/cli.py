@@ -20,6 +20,8 @@
     windows, report, reconcile, settle, abort-window: settlement (see clearing.settlement_cli)
     funds in|out|commit|abort|list: the banks' prefunded liquidity (see clearing.funds_cli)
     certificates  list, renew, revoke, rotate the CA (see clearing.certificates_cli)
+    status        is it up and ready, connected members, backlogs, the open window, the last
+                  minute's throughput, certificate expiry (see clearing.service_status)
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ from fedmall.v1 import transfer_pb2
 
 from clearing import (
     audit, audit_cli, audit_reading, certificates, certificates_cli, credentials, funds_cli, membership, membership_cli,
-    operator, participants_cli, rules, settlement_cli, transfer_list, transfer_lookup)
+    operator, participants_cli, rules, service_status, settlement_cli, transfer_list, transfer_lookup)
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService
@@ -121,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     settlement_cli.add_commands(commands)
     funds_cli.add_commands(commands)
     certificates_cli.add_commands(commands)
+    service_status.add_command(commands)
     return parser
 
 
@@ -131,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
                "suspend": _status, "resume": _status, "audit-verify": _audit_verify,
                "transfers": _transfers, "transfer": _transfer, "audit": _audit, "funds": _funds,
-               "certificates": certificates_cli.run}.get(args.command)
+               "certificates": certificates_cli.run, "status": service_status.run}.get(args.command)
     try:
         return handler(args) if handler else _settlement(args)
     except (FileNotFoundError, FileExistsError, money.MoneyError, ValueError) as error:
