@@ -107,6 +107,12 @@ class OpenStreams:
             return dict(self._sent)
 
 
+def delivery_taken(*, issued: int, acknowledged: int, streamed: int) -> int:
+    """The newest sequence a member's node has taken: its cursor when it last resumed its stream
+    (acknowledged, in the database), or what an open stream of this process sent it since."""
+    return min(max(acknowledged, streamed), issued)
+
+
 def _gauge(name: str, documentation: str, labels: list[str] | None = None) -> GaugeMetricFamily:
     return GaugeMetricFamily(f"{PREFIX}_{name}", documentation, labels=labels)
 
@@ -191,7 +197,8 @@ class StateCollector(Collector):
                                 ("headroom", headroom_minor)):
                 amounts[name].add_metric(labels, value)
             status.add_metric([row.bank_id, row.status], 1)
-            taken = min(max(row.acknowledged_sequence, sent.get(row.bank_id, 0)), row.delivery_sequence)
+            taken = delivery_taken(issued=row.delivery_sequence, acknowledged=row.acknowledged_sequence,
+                                   streamed=sent.get(row.bank_id, 0))
             issued.add_metric([row.bank_id], row.delivery_sequence)
             acknowledged.add_metric([row.bank_id], taken)
             lag.add_metric([row.bank_id], row.delivery_sequence - taken)

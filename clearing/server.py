@@ -129,7 +129,8 @@ class Clearing:
 
     def _live_facts(self) -> dict:
         """What only this process knows, for the status command."""
-        return {"connected_members": self.streams.connected(), "grpc_port": self.port}
+        return {"connected_members": self.streams.connected(), "streamed_sequences": self.streams.sent_sequences(),
+                "grpc_port": self.port}
 
     def _refused_fingerprints(self) -> set[str]:
         with self.store.read() as connection:

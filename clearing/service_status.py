@@ -19,6 +19,7 @@ from fedmall.console import emit, table, utc_time
 
 from clearing import certificates
 from clearing.config import ClearingConfig
+from clearing.metrics import delivery_taken
 from clearing.store import participants, settlement_windows, transfers
 from clearing.transfers import ABORTED, COMMITTED, RESERVED
 from clearing import windows
@@ -42,8 +43,12 @@ def run(args) -> int:
     except (sa.exc.SQLAlchemyError, OSError) as error:
         document["database_error"] = " ".join(str(getattr(error, "orig", None) or error).split())
     connected = set(process.get("connected_members", []))
+    streamed = process.get("streamed_sequences", {})
     for member in document.get("members", []):
         member["connected"] = member["bank_id"] in connected if process["running"] else None
+        member["delivery_lag"] = member["delivery_issued"] - delivery_taken(
+            issued=member["delivery_issued"], acknowledged=member["delivery_acknowledged"],
+            streamed=streamed.get(member["bank_id"], 0))
     emit(document, as_json=args.json, human=_human(document))
     return status_view.exit_code(process)
 
@@ -109,8 +114,8 @@ def _human(document: dict) -> str:
         text += "\n\n" + table([{
             "bank": m["bank_id"], "status": m["status"],
             "stream": {True: "connected", False: "not connected", None: "-"}[m["connected"]],
-            "issued": m["delivery_issued"], "acknowledged": m["delivery_acknowledged"],
+            "issued": m["delivery_issued"], "lag": m["delivery_lag"],
             "certificate": status_view.certificate_text({"not_after_ms": m["certificate_not_after_ms"],
                                                          "days_left": m["certificate_days_left"]}),
-        } for m in members], ["bank", "status", "stream", "issued", "acknowledged", "certificate"])
+        } for m in members], ["bank", "status", "stream", "issued", "lag", "certificate"])
     return text

@@ -30,11 +30,13 @@ from pathlib import Path
 from typing import Callable
 
 from cryptography import x509
-from prometheus_client import CollectorRegistry, exposition
+from prometheus_client import CollectorRegistry, disable_created_metrics, exposition
 
 from fedmall.config_file import ConfigError, Section, TomlFile
 
 log = logging.getLogger("fedmall.observability")
+# No <family>_created series: Prometheus needs none of them, and they double what a scrape reads.
+disable_created_metrics()
 
 SECTION = "metrics"
 KEYS = frozenset({"enabled", "listen_address"})

@@ -144,6 +144,8 @@ def test_status__running_and_stopped_clearing_and_node(federation, capsys):
     assert code == 0 and document["process"]["running"] and document["process"]["ready"]
     assert [(m["bank_id"], m["connected"]) for m in document["members"]] == [
         ("bank-a", True), ("bank-b", True), ("bank-c", True)]
+    wait_until(lambda: all(m["delivery_lag"] == 0 for m in json.loads(
+        run_cli(capsys, clearing_cli.main, ["--home", home, "status", "--json"])[1])["members"]))
     assert document["last_minute"]["committed"] == sum(LOAD.values())
     assert document["open_window"]["window_id"] == 1 and document["certificate"]["days_left"] > 80
     code, out = run_cli(capsys, clearing_cli.main, ["--home", home, "status"])
