@@ -24,7 +24,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from fedmall.results import name_of
-from fedmall.rpc_metrics import LATENCY_BUCKETS_S
+from fedmall.rpc_metrics import LATENCY_BUCKETS_S, RpcMetrics
 
 from clearing import certificates, rules
 from clearing.store import CONFLICTS, Store, audit_head, participants, settlement_windows, transfers
@@ -38,6 +38,14 @@ PREFIX = "fedmall_clearing"
 BATCH_ITEMS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 # Reserve to decision: a payee answering at once (~10 ms) up to an expiry (minutes).
 DECISION_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+def new_registry(store: Store, streams: "OpenStreams", *, clock_ms: Callable[[], int]
+                 ) -> tuple[CollectorRegistry, "HotPath", RpcMetrics]:
+    """Every family the clearing exports: the state collector, the hot path's and the gRPC interceptor's."""
+    registry = CollectorRegistry()
+    registry.register(StateCollector(store, streams, clock_ms=clock_ms))
+    return registry, HotPath(registry), RpcMetrics(registry, prefix=PREFIX)
 
 
 class HotPath:

@@ -8,11 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from prometheus_client import CollectorRegistry
-
 from fedmall import budgets, observability, pki, revocation, tls
 from fedmall.readiness import DatabaseCheck, ReadinessWatch
-from fedmall.rpc_metrics import RpcMetrics
 from fedmall.pki import Identity
 from fedmall.config_file import ConfigError, load_tls
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc
@@ -21,7 +18,7 @@ from clearing import certificates, limits
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService
-from clearing.metrics import HotPath, OpenStreams, StateCollector
+from clearing.metrics import OpenStreams, new_registry
 from clearing.registry import Registry
 from clearing.servicer import ClearingAdminServicer, ClearingServicer, MembershipGate, StorageFailures
 from clearing.store import MIGRATIONS, Store
@@ -73,10 +70,9 @@ class Clearing:
         self.registry = Registry(self.store, clock_ms=self.clock_ms)
         self._bell = DeliveryBell()
         # Metrics: state read from the database at each scrape, rates counted on the request path.
-        self.metrics_registry = CollectorRegistry()
-        self._hot_path = HotPath(self.metrics_registry)
         self.streams = OpenStreams()
-        self.metrics_registry.register(StateCollector(self.store, self.streams, clock_ms=wall_clock_ms))
+        self.metrics_registry, self._hot_path, rpc_metrics = new_registry(self.store, self.streams,
+                                                                          clock_ms=wall_clock_ms)
         self.transfers = TransferService(self.store, self.registry, clearing_key=signing_key,
                                          bell=self._bell, clock_ms=self.clock_ms, on_decided=self._hot_path.decided)
         self.windows = WindowService(self.store, self.registry, clearing_key=signing_key, bell=self._bell,
@@ -88,7 +84,7 @@ class Clearing:
         # does not allow the call: all before any servicer runs, so a refused call writes nothing.
         self.budgets = budgets.MemberBudgets(self.config.budget, server="the clearing", exempt=is_operator)
         self._server = tls.new_server(threads=SERVER_THREADS, interceptors=[
-            RpcMetrics(self.metrics_registry, prefix="fedmall_clearing"), StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused), self.budgets,
+            rpc_metrics, StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused), self.budgets,
             MembershipGate(self.registry)])
         clearing_pb2_grpc.add_ClearingServiceServicer_to_server(
             ClearingServicer(self.store, self.registry, self.transfers, self.windows, self._bell,

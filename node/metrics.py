@@ -20,7 +20,7 @@ from prometheus_client.registry import Collector
 
 from fedmall.database import read_connection, sum_of
 from fedmall.observability import certificate_not_after_ms
-from fedmall.rpc_metrics import LATENCY_BUCKETS_S
+from fedmall.rpc_metrics import LATENCY_BUCKETS_S, RpcMetrics
 from fedmall.v1 import node_pb2
 
 from node.bank import store as bank_store
@@ -34,6 +34,15 @@ PREFIX = "fedmall_node"
 BATCH_ITEMS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 # Outbox to booked: a transfer decided at once (~0.1 s) up to its expiry (minutes).
 BOOKED_BUCKETS_S = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+def new_registry(engine: sa.Engine, *, stream_connected: Callable[[], bool], certificate_path: Path,
+                 clock: Callable[[], float] = time.time) -> tuple[CollectorRegistry, "HotPath", RpcMetrics]:
+    """Every family a node exports: the state collector, the hot path's and the gRPC interceptor's."""
+    registry = CollectorRegistry()
+    registry.register(StateCollector(engine, stream_connected=stream_connected, certificate_path=certificate_path,
+                                     clock=clock))
+    return registry, HotPath(registry), RpcMetrics(registry, prefix=PREFIX)
 
 
 class HotPath:

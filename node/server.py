@@ -18,13 +18,11 @@ import time
 from typing import Callable
 
 import grpc
-from prometheus_client import CollectorRegistry
 
 from fedmall.envelope import VerificationKey
 from fedmall.config_file import load_file, load_tls
 from fedmall import observability, pki
 from fedmall.readiness import DatabaseCheck, ReadinessWatch
-from fedmall.rpc_metrics import RpcMetrics
 from fedmall.pki import Identity, TlsCredentials, load_public_key_pem
 from fedmall.budgets import MemberBudgets
 from fedmall.revocation import RefuseRevoked
@@ -198,9 +196,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
 
     workers: dict[str, Worker] = {}
     # Metrics: state read from the database at each scrape, rates counted through the services' hooks.
-    registry = CollectorRegistry()
-    hot_path = metrics.HotPath(registry)
-    watch: list[ReadinessWatch] = []  # Set below; the delivery stream tells it when it opens or ends.
+    registry, hot_path, rpc_metrics = metrics.new_registry(  # The consumer is built below, before any scrape.
+        engine, stream_connected=lambda: consumer.connected, certificate_path=config.home / "tls.crt", clock=clock)
     # Merchant credit takes its share of every sale credited to a borrower (node.credit.repayments).
     repayments = RepaymentFromSales()
     accounts = AccountService(engine, clock=clock)
@@ -221,7 +218,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         bank_id=config.bank_id, keys=lambda key_id: clearing_key if key_id == clearing_key.key_id else None,
         on_decisions=lambda: workers["decisions"].wake(),
         on_reconciliations=lambda: workers["reconciliations"].wake(), check_database=not accept_database_behind,
-        on_connection_change=lambda: [w.update() for w in watch])
+        on_connection_change=lambda: readiness.update())  # Built below; the stream starts after build_node.
     merchants = MerchantService(engine, bank_id=config.bank_id, clock=clock)
     catalogue = CatalogueService(engine, bank_id=config.bank_id, peers=peers, deadline_ms=config.search_deadline_ms,
                                  on_searched=hot_path.searched)
@@ -271,7 +268,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     member_budgets = MemberBudgets(config.budget, server=f"{config.bank_id}'s node",
                                    exempt=budgets.not_metered(config.bank_id))
     server = new_server(threads=limits.server_threads, interceptors=[
-        RpcMetrics(registry, prefix=metrics.PREFIX), RefuseRevoked(revocations.refused.is_refused), member_budgets,
+        rpc_metrics, RefuseRevoked(revocations.refused.is_refused), member_budgets,
         peer_gate(peers)])
     node_pb2_grpc.add_NodeServiceServicer_to_server(
         NodeServicer(bank_id=config.bank_id, accounts=accounts, transfers=transfers), server)
@@ -286,9 +283,6 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     readiness = ReadinessWatch(health, SERVICE_NAMES, [DatabaseCheck(engine, store.MIGRATIONS),
                                                       lambda: None if consumer.connected else
                                                       "the delivery stream from the clearing is not connected"])
-    watch.append(readiness)
-    registry.register(metrics.StateCollector(
-        engine, stream_connected=lambda: consumer.connected, certificate_path=config.home / "tls.crt", clock=clock))
     observability_server = None
     if config.metrics.enabled:
         observability_server = observability.ObservabilityServer(
