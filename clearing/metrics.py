@@ -19,7 +19,7 @@ import threading
 from typing import Callable, Iterable
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -44,6 +44,7 @@ def new_registry(store: Store, streams: "OpenStreams", *, clock_ms: Callable[[],
                  ) -> tuple[CollectorRegistry, "HotPath", RpcMetrics]:
     """Every family the clearing exports: the state collector, the hot path's and the gRPC interceptor's."""
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)  # The standard process_ families: CPU, memory, open files, start time.
     registry.register(StateCollector(store, streams, clock_ms=clock_ms))
     return registry, HotPath(registry), RpcMetrics(registry, prefix=PREFIX)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -40,6 +40,7 @@ def new_registry(engine: sa.Engine, *, stream_connected: Callable[[], bool], cer
                  clock: Callable[[], float] = time.time) -> tuple[CollectorRegistry, "HotPath", RpcMetrics]:
     """Every family a node exports: the state collector, the hot path's and the gRPC interceptor's."""
     registry = CollectorRegistry()
+    ProcessCollector(registry=registry)  # The standard process_ families: CPU, memory, open files, start time.
     registry.register(StateCollector(engine, stream_connected=stream_connected, certificate_path=certificate_path,
                                      clock=clock))
     return registry, HotPath(registry), RpcMetrics(registry, prefix=PREFIX)

@@ -76,6 +76,7 @@ class Federation:
     clearing_processes: int = 1
     node_database_urls: dict[str, str] = field(default_factory=dict)  # Bank id -> URL; missing: SQLite in its home.
     clearing_addresses: list[str] = field(default_factory=list)
+    metrics: bool = True  # False: every process runs with [metrics] enabled = false.
 
     @property
     def clearing_home(self) -> Path:
@@ -110,6 +111,11 @@ class Federation:
                 shutil.copyfile(source, self.bundle(bank.bank_id) / name)
             with open(self.bundle(bank.bank_id) / "fedmall.toml", "a") as config:  # [node] is the last section.
                 config.writelines(f"{key} = {toml_value(value)}\n" for key, value in self.node_settings.items())
+                if not self.metrics:
+                    config.write("\n[metrics]\nenabled = false\n")
+        if not self.metrics:
+            with open(self.clearing_home / "fedmall.toml", "a") as config:
+                config.write("\n[metrics]\nenabled = false\n")
 
     def start(self) -> None:
         logs = self.home / "logs"

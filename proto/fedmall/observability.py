@@ -111,8 +111,12 @@ class ObservabilityServer:
             return
         self._server.shutdown()
         self._server.server_close()
-        self._address_file.unlink(missing_ok=True)
         self._server = None
+        try:  # Another process serving from the same home (docs/scale-out.md) may have written it since.
+            if self._address_file.read_text().strip() == self.address:
+                self._address_file.unlink()
+        except FileNotFoundError:
+            pass
 
     def _handler_class(self):
         owner = self
