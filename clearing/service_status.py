@@ -38,10 +38,7 @@ def run(args) -> int:
     document = {"version": observability.version(), "home": str(config.home), "listen_address": config.listen_address,
                 "database": database.shown_url(config.database_url), "process": process,
                 "certificate": status_view.certificate_facts(config.home / "tls.crt", now_ms=now_ms)}
-    try:
-        document.update(_database_facts(config.database_url, now_ms=now_ms))
-    except (sa.exc.SQLAlchemyError, OSError) as error:
-        document["database_error"] = " ".join(str(getattr(error, "orig", None) or error).split())
+    document.update(status_view.database_facts(config.database_url, lambda connection: _read(connection, now_ms=now_ms)))
     connected = set(process.get("connected_members", []))
     streamed = process.get("streamed_sequences", {})
     for member in document.get("members", []):
@@ -51,15 +48,6 @@ def run(args) -> int:
             streamed=streamed.get(member["bank_id"], 0))
     emit(document, as_json=args.json, human=_human(document))
     return status_view.exit_code(process)
-
-
-def _database_facts(url: str, *, now_ms: int) -> dict:
-    engine = database.make_engine(url)
-    try:
-        with database.read_connection(engine) as connection:
-            return _read(connection, now_ms=now_ms)
-    finally:
-        engine.dispose()
 
 
 def _read(connection: sa.Connection, *, now_ms: int) -> dict:

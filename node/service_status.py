@@ -31,10 +31,7 @@ def run(args, config: NodeConfig) -> None:
                 "clearing_address": config.clearing_address, "process": process,
                 "stream_connected": process.get("stream_connected") if process["running"] else None,
                 "certificate": status_view.certificate_facts(config.home / "tls.crt", now_ms=now_ms)}
-    try:
-        document.update(_database_facts(config.database_url, now_ms=now_ms))
-    except (sa.exc.SQLAlchemyError, OSError) as error:
-        document["database_error"] = " ".join(str(getattr(error, "orig", None) or error).split())
+    document.update(status_view.database_facts(config.database_url, lambda connection: _read(connection, now_ms=now_ms)))
     if args.json:
         print_json(document)
     else:
@@ -42,15 +39,6 @@ def run(args, config: NodeConfig) -> None:
     code = status_view.exit_code(process)
     if code:
         raise SystemExit(code)
-
-
-def _database_facts(url: str, *, now_ms: int) -> dict:
-    engine = database.make_engine(url)
-    try:
-        with database.read_connection(engine) as connection:
-            return _read(connection, now_ms=now_ms)
-    finally:
-        engine.dispose()
 
 
 def _count(connection: sa.Connection, table: sa.Table, *conditions) -> int:

@@ -6,6 +6,7 @@ responses are not counted.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 
 import grpc
@@ -32,31 +33,29 @@ class RpcMetrics(grpc.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method.rsplit("/", 1)[-1]
-        seconds, failures = self._seconds.labels(method), self._failures
+
+        @contextlib.contextmanager
+        def timed(context: grpc.ServicerContext):
+            started = time.perf_counter()
+            try:
+                yield
+            except Exception:
+                self._failures.labels(method, _code_name(context)).inc()
+                raise
+            finally:
+                self._seconds.labels(method).observe(time.perf_counter() - started)
 
         def single(behaviour, _streamed):
-            def timed(request, context):
-                started = time.perf_counter()
-                try:
+            def answer(request, context):
+                with timed(context):
                     return behaviour(request, context)
-                except Exception:
-                    failures.labels(method, _code_name(context)).inc()
-                    raise
-                finally:
-                    seconds.observe(time.perf_counter() - started)
-            return timed
+            return answer
 
         def streaming(behaviour, _streamed):
-            def timed(request, context):
-                started = time.perf_counter()
-                try:
+            def answers(request, context):
+                with timed(context):
                     yield from behaviour(request, context)
-                except Exception:
-                    failures.labels(method, _code_name(context)).inc()
-                    raise
-                finally:
-                    seconds.observe(time.perf_counter() - started)
-            return timed
+            return answers
 
         return wrapped(handler, single=single, streaming=streaming)
 

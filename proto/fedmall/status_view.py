@@ -8,9 +8,11 @@ command itself, so it shows the same whether the server runs or not.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from fedmall import observability
+import sqlalchemy as sa
+
+from fedmall import database, observability
 from fedmall.console import table, utc_time
 
 DAY_MS = 24 * 3600 * 1000
@@ -23,6 +25,19 @@ def process_facts(home: Path) -> dict[str, Any]:
     if facts is None:
         return {"running": False, "why": address_or_why}
     return {"running": True, "metrics_address": address_or_why, **facts}
+
+
+def database_facts(url: str, read: Callable[[sa.Connection], dict]) -> dict[str, Any]:
+    """read(a read-only connection), on an engine of its own; {"database_error": why} when the
+    database cannot be read. Never migrates: a status must not change what it looks at."""
+    engine = database.make_engine(url)
+    try:
+        with database.read_connection(engine) as connection:
+            return read(connection)
+    except (sa.exc.SQLAlchemyError, OSError) as error:
+        return {"database_error": " ".join(str(getattr(error, "orig", None) or error).split())}
+    finally:
+        engine.dispose()
 
 
 def certificate_facts(path: Path, *, now_ms: int) -> dict[str, Any]:
