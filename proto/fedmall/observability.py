@@ -96,7 +96,11 @@ class ObservabilityServer:
 
     def start(self) -> str:
         host, port = split_address(self._listen_address, where="[metrics].listen_address")
-        self._server = http.server.ThreadingHTTPServer((host, port), self._handler_class())
+        try:
+            self._server = http.server.ThreadingHTTPServer((host, port), self._handler_class())
+        except OSError as error:
+            raise ConfigError(f"[{SECTION}].listen_address {self._listen_address}: cannot listen there "
+                              f"({error.strerror or error}); set another, or enabled = false") from None
         self._server.daemon_threads = True
         bound_host, bound_port = self._server.server_address[:2]
         self.address = f"{bound_host}:{bound_port}"

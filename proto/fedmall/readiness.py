@@ -61,6 +61,7 @@ class ReadinessWatch:
         self._interval_s = interval_s
         self._stopping = threading.Event()
         self._serving: bool | None = None
+        self._lock = threading.Lock()  # The watch and a node's delivery stream both update.
         self._thread = threading.Thread(target=self._run, name="readiness-watch", daemon=True)
 
     def problems(self) -> list[str]:
@@ -71,6 +72,10 @@ class ReadinessWatch:
         self._thread.start()
 
     def update(self) -> list[str]:
+        with self._lock:
+            return self._update()
+
+    def _update(self) -> list[str]:
         problems = self.problems()
         serving = not problems
         if serving != self._serving:
