@@ -159,10 +159,13 @@ class StateCollector(Collector):
         table = bank_store.reconciliations
         family = _gauge("reconciliations", "This bank's answers to its statements: acknowledged or disputed, "
                         "and whether the clearing has taken them", ["answer", "sent"])
-        answer = sa.case((table.c.break_count == 0, "acknowledged"), else_="disputed")
-        for value, sent, count in connection.execute(sa.select(answer, table.c.sent, sa.func.count())
-                                                     .group_by(answer, table.c.sent)):
-            family.add_metric([value, "true" if sent else "false"], count)
+        counts: dict[tuple[str, str], int] = {}
+        for break_count, sent, count in connection.execute(sa.select(table.c.break_count, table.c.sent, sa.func.count())
+                                                           .group_by(table.c.break_count, table.c.sent)):
+            key = ("disputed" if break_count else "acknowledged", "true" if sent else "false")
+            counts[key] = counts.get(key, 0) + count
+        for labels, count in sorted(counts.items()):
+            family.add_metric(list(labels), count)
         return family
 
     @staticmethod

@@ -15,7 +15,7 @@ from clearing import cli as clearing_cli
 from node import cli as node_cli
 
 from tests.acceptance import test_marketplace as market
-from tests.support.federation import wait_until
+from tests.support.federation import close_and_issue, wait_until
 
 # payer -> payee, how many transfers of 10.00 EUR.
 LOAD = {("bank-a", "bank-b"): 12, ("bank-b", "bank-c"): 10, ("bank-c", "bank-a"): 8}
@@ -115,6 +115,17 @@ def test_metrics__a_running_clearing_and_nodes_export_their_families_with_the_lo
     assert value(nodes["bank-a"], "fedmall_node_search_seconds_count") == 1
     assert by_label(nodes["bank-a"], "fedmall_node_buyer_orders", "state") == {"PAID": 2}
     assert by_label(nodes["bank-b"], "fedmall_node_seller_orders", "state") == {"RESERVED": 1}
+
+    # The window closes and is issued: every member answers its statement, and both sides count the answers.
+    window_id = close_and_issue(world.clearing.windows)
+    samples = wait_until(lambda: (s := scrape(clearing_address)) and value(
+        s, "fedmall_clearing_reconciliation_answers", answer="acknowledged") == 3 and s)
+    assert value(samples, "fedmall_clearing_windows", state="PENDING_SETTLEMENT") == 1
+    assert value(samples, "fedmall_clearing_window_open_id") == window_id + 1
+    assert value(samples, "fedmall_clearing_reconciliation_answers", answer="silent") == 0
+    for bank_id, node in federation.nodes.items():
+        assert wait_until(lambda: by_label(scrape(node.observability.address), "fedmall_node_reconciliations",
+                                           "answer") == {"acknowledged": 1})
 
 
 def test_health__healthz_and_readyz_answer_beside_the_metrics(federation):

@@ -11,6 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from scripts.postgres_cluster import PostgresCluster, find_bin_dir
 
 from tests.acceptance.conftest import Federation
+from tests.acceptance.test_observability import scrape, value
 from tests.support.federation import new_clearing_world, wait_until
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
@@ -56,11 +57,18 @@ def test_readyz__not_ready_while_the_database_is_down_and_ready_again_when_it_re
         for name, address in addresses.items():
             assert wait_until(lambda: readyz(address) == (200, "ready\n"), timeout_s=20)
             assert wait_until(lambda: status(name) == SERVING, timeout_s=20)
+        # The state collectors read PostgreSQL as they read SQLite.
+        assert value(scrape(addresses["clearing"]), "fedmall_clearing_participant_status", bank="bank-a",
+                     status="active") == 1
+        node_samples = scrape(addresses["node"])
+        assert value(node_samples, "fedmall_node_database_up") == 1
+        assert value(node_samples, "fedmall_node_outbox_backlog") == 0
 
         cluster.pause()
         for name, address in addresses.items():
             code, body = wait_until(lambda: (answer := readyz(address))[0] == 503 and answer, timeout_s=20)
             assert "database unreachable" in body
+            assert value(scrape(address), f"fedmall_{name}_database_up") == 0  # The scrape still answers.
             assert wait_until(lambda: status(name) == NOT_SERVING, timeout_s=20)
             assert healthz(address) == 200  # Alive all the same: an orchestrator must not kill it for this.
 
