@@ -84,8 +84,8 @@ class Clearing:
         # does not allow the call: all before any servicer runs, so a refused call writes nothing.
         self.budgets = budgets.MemberBudgets(self.config.budget, server="the clearing", exempt=is_operator)
         self._server = tls.new_server(threads=SERVER_THREADS, interceptors=[
-            rpc_metrics, StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused), self.budgets,
-            MembershipGate(self.registry)])
+            rpc_metrics, StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused),
+            self.budgets, MembershipGate(self.registry)])
         clearing_pb2_grpc.add_ClearingServiceServicer_to_server(
             ClearingServicer(self.store, self.registry, self.transfers, self.windows, self._bell,
                              stopping=self._stopping, hot_path=self._hot_path, streams=self.streams),

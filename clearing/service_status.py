@@ -38,7 +38,8 @@ def run(args) -> int:
     document = {"version": observability.version(), "home": str(config.home), "listen_address": config.listen_address,
                 "database": database.shown_url(config.database_url), "process": process,
                 "certificate": status_view.certificate_facts(config.home / "tls.crt", now_ms=now_ms)}
-    document.update(status_view.database_facts(config.database_url, lambda connection: _read(connection, now_ms=now_ms)))
+    document.update(status_view.database_facts(config.database_url,
+                                               lambda connection: _read(connection, now_ms=now_ms)))
     connected = set(process.get("connected_members", []))
     streamed = process.get("streamed_sequences", {})
     for member in document.get("members", []):
@@ -90,8 +91,9 @@ def _human(document: dict) -> str:
     if "database_error" not in document:
         window, minute, backlogs = document["open_window"], document["last_minute"], document["backlogs"]
         rows += [
-            {"what": "open window", "value": f"{window['window_id']}, open since {utc_time(window['opened_at_ms'])} "
-                                             f"UTC ({status_view.duration_text(window['age_s'])})" if window else "none"},
+            {"what": "open window", "value": "none" if window is None else (
+                f"{window['window_id']}, open since {utc_time(window['opened_at_ms'])} UTC "
+                f"({status_view.duration_text(window['age_s'])})")},
             {"what": "backlogs", "value": f"{backlogs['reserved_transfers']} transfers reserved and undecided, "
                                           f"{backlogs['windows_not_settled']} windows closed and not settled"},
             {"what": "last minute", "value": f"{minute['received']} received, {minute['committed']} committed "

@@ -31,7 +31,8 @@ def run(args, config: NodeConfig) -> None:
                 "clearing_address": config.clearing_address, "process": process,
                 "stream_connected": process.get("stream_connected") if process["running"] else None,
                 "certificate": status_view.certificate_facts(config.home / "tls.crt", now_ms=now_ms)}
-    document.update(status_view.database_facts(config.database_url, lambda connection: _read(connection, now_ms=now_ms)))
+    document.update(status_view.database_facts(config.database_url,
+                                               lambda connection: _read(connection, now_ms=now_ms)))
     if args.json:
         print_json(document)
     else:

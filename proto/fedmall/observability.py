@@ -43,6 +43,7 @@ KEYS = frozenset({"enabled", "listen_address"})
 LISTEN_ADDRESS_DEFAULT = "127.0.0.1:0"
 ADDRESS_FILE = "metrics.address"
 STATUS_TIMEOUT_S = 2.0
+STOP_POLL_S = 0.05  # How soon stop() returns: the serving loop looks for it this often.
 
 
 def version() -> str:
@@ -104,7 +105,8 @@ class ObservabilityServer:
         self._server.daemon_threads = True
         bound_host, bound_port = self._server.server_address[:2]
         self.address = f"{bound_host}:{bound_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="observability-http", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S},
+                                        name="observability-http", daemon=True)
         self._thread.start()
         self._address_file.write_text(self.address + "\n")
         log.info("metrics, health and status on http://%s (/metrics /healthz /readyz /status)", self.address)

@@ -7,6 +7,7 @@ the gRPC health protocol and one that polls /readyz see the same thing.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Callable, Iterable
@@ -28,14 +29,20 @@ def problems_of(checks: Iterable[Check]) -> list[str]:
     return [problem for check in checks if (problem := check()) is not None]
 
 
+@functools.cache
+def newest_revisions(migrations: str) -> frozenset[str]:
+    """The head revisions of the migrations at migrations (read once per process: they ship with it)."""
+    config = Config()
+    config.set_main_option("script_location", migrations)
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
 class DatabaseCheck:
     """The database answers and its schema is at the newest migration this release ships."""
 
     def __init__(self, engine: sa.Engine, migrations: str) -> None:
         self._engine = engine
-        config = Config()
-        config.set_main_option("script_location", migrations)
-        self._heads = set(ScriptDirectory.from_config(config).get_heads())
+        self._heads = newest_revisions(migrations)
 
     def __call__(self) -> str | None:
         try:
