@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessColl
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from fedmall.batch_histogram import BatchHistogram
 from fedmall.database import read_connection, sum_of
 from fedmall.observability import certificate_not_after_ms
 from fedmall.rpc_metrics import LATENCY_BUCKETS_S, RpcMetrics
@@ -57,9 +58,10 @@ class HotPath:
                                               registry=registry)
         self.outbox_batch_items = Histogram(f"{PREFIX}_outbox_batch_items", "Prepares in one batch submitted to "
                                             "the clearing", buckets=BATCH_ITEMS_BUCKETS, registry=registry)
-        self.booked_seconds = Histogram(f"{PREFIX}_transfer_booked_seconds", "Time from a send entering the "
-                                        "outbox to its outcome booked here, by status", ["status"],
-                                        buckets=BOOKED_BUCKETS_S, registry=registry)
+        # Per transfer, so a delivery's worth at once (fedmall.batch_histogram).
+        self.booked_seconds = BatchHistogram(f"{PREFIX}_transfer_booked_seconds", "Time from a send entering the "
+                                             "outbox to its outcome booked here, by status", ["status"],
+                                             buckets=BOOKED_BUCKETS_S, registry=registry)
         self.search_seconds = Histogram(f"{PREFIX}_search_seconds", "Time to answer a federated search",
                                         buckets=LATENCY_BUCKETS_S, registry=registry)
         self.search_not_answering = Counter(f"{PREFIX}_search_banks_not_answering_total", "Member banks that "
@@ -71,8 +73,11 @@ class HotPath:
         self.outbox_batch_seconds.observe(seconds)
 
     def booked(self, outcomes: list[tuple[str, int]]) -> None:
+        by_status: dict[str, list[float]] = {}
         for status, waited_ms in outcomes:
-            self.booked_seconds.labels(status).observe(max(waited_ms, 0) / 1000)
+            by_status.setdefault(status, []).append(max(waited_ms, 0) / 1000)
+        for status, seconds in by_status.items():
+            self.booked_seconds.observe_many((status,), seconds)
 
     def searched(self, seconds: float, not_answering: list[str]) -> None:
         self.search_seconds.observe(seconds)
