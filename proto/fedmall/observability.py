@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.server
 import json
 import logging
+import socket
 import threading
 import time
 import urllib.error
@@ -43,6 +44,8 @@ KEYS = frozenset({"enabled", "listen_address"})
 LISTEN_ADDRESS_DEFAULT = "127.0.0.1:0"
 ADDRESS_FILE = "metrics.address"
 STATUS_TIMEOUT_S = 2.0
+REQUESTS_IN_FLIGHT_MAX = 8
+REQUEST_TIMEOUT_S = 10.0
 STOP_POLL_S = 0.05  # How soon stop() returns: the serving loop looks for it this often.
 
 
@@ -81,6 +84,31 @@ def split_address(address: str, *, where: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+class _BoundedServer(http.server.ThreadingHTTPServer):
+    """At most REQUESTS_IN_FLIGHT_MAX requests at once, each given REQUEST_TIMEOUT_S: a client that
+    floods or stalls the listener cannot pile up threads in the server beside it."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        self._slots = threading.BoundedSemaphore(REQUESTS_IN_FLIGHT_MAX)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.shutdown_request(request)  # Busy: the scraper tries again at its next interval.
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
 class ObservabilityServer:
     """One small threaded HTTP server; start() binds and returns 'host:port', stop() closes it."""
 
@@ -98,13 +126,12 @@ class ObservabilityServer:
     def start(self) -> str:
         host, port = split_address(self._listen_address, where="[metrics].listen_address")
         try:
-            self._server = http.server.ThreadingHTTPServer((host, port), self._handler_class())
+            self._server = _BoundedServer((host, port), self._handler_class())
         except OSError as error:
             raise ConfigError(f"[{SECTION}].listen_address {self._listen_address}: cannot listen there "
                               f"({error.strerror or error}); set another, or enabled = false") from None
-        self._server.daemon_threads = True
         bound_host, bound_port = self._server.server_address[:2]
-        self.address = f"{bound_host}:{bound_port}"
+        self.address = f"[{bound_host}]:{bound_port}" if ":" in bound_host else f"{bound_host}:{bound_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": STOP_POLL_S},
                                         name="observability-http", daemon=True)
         self._thread.start()
@@ -128,6 +155,8 @@ class ObservabilityServer:
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            timeout = REQUEST_TIMEOUT_S
+
             def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
                 path = self.path.split("?", 1)[0]
                 if path == "/metrics":

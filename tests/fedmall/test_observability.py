@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -92,3 +93,34 @@ def test_server__a_port_already_taken_is_a_config_error_naming_it(tmp_path):
                                                    readiness=list, status=dict, home=tmp_path)
         with pytest.raises(ConfigError, match=r"\[metrics\].listen_address .* cannot listen there"):
             server.start()
+
+
+def test_server__holds_at_most_its_bound_of_requests_at_once(tmp_path):
+    server = observability.ObservabilityServer(listen_address="127.0.0.1:0", registry=CollectorRegistry(),
+                                               readiness=list, status=dict, home=tmp_path)
+    address = server.start()
+    host, port = address.rsplit(":", 1)
+    stalled = [socket.create_connection((host, int(port))) for _ in range(observability.REQUESTS_IN_FLIGHT_MAX)]
+    try:
+        time.sleep(0.3)  # Each is accepted and holds a slot, sending nothing.
+        with pytest.raises((urllib.error.URLError, ConnectionError)):
+            urllib.request.urlopen(f"http://{address}/healthz", timeout=5).read()
+        for connection in stalled:
+            connection.close()
+        assert wait_for(lambda: get(address, "/healthz") == (200, "ok\n"))
+    finally:
+        for connection in stalled:
+            connection.close()
+        server.stop()
+
+
+def wait_for(predicate, *, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.05)
+    return False
