@@ -16,6 +16,7 @@ from node import cli as node_cli
 
 from tests.acceptance import test_marketplace as market
 from tests.support.federation import close_and_issue, wait_until
+from tests.support.http import get
 
 # payer -> payee, how many transfers of 10.00 EUR.
 LOAD = {("bank-a", "bank-b"): 12, ("bank-b", "bank-c"): 10, ("bank-c", "bank-a"): 8}
@@ -36,14 +37,6 @@ def value(samples: dict, name: str, **labels: str) -> float:
 
 def by_label(samples: dict, name: str, label: str) -> dict[str, float]:
     return {dict(key)[label]: v for (sample_name, key), v in samples.items() if sample_name == name}
-
-
-def get(address: str, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://{address}{path}", timeout=10) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def run_load(federation) -> None:

@@ -2,9 +2,6 @@
 PostgreSQL cluster turn not-ready when it stops and ready again when it is back."""
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
-
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -13,21 +10,17 @@ from scripts.postgres_cluster import PostgresCluster, find_bin_dir
 from tests.acceptance.conftest import Federation
 from tests.acceptance.test_observability import scrape, value
 from tests.support.federation import new_clearing_world, wait_until
+from tests.support.http import get
 
 SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
 
 
 def readyz(address: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://{address}/readyz", timeout=10) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+    return get(address, "/readyz")
 
 
 def healthz(address: str) -> int:
-    with urllib.request.urlopen(f"http://{address}/healthz", timeout=10) as answer:
-        return answer.status
+    return get(address, "/healthz")[0]
 
 
 @pytest.fixture

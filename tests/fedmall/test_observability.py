@@ -14,19 +14,13 @@ from prometheus_client import CollectorRegistry, Counter
 from fedmall import observability
 from fedmall.config_file import ConfigError, read_toml
 
+from tests.support.http import get
+
 
 def settings_of(tmp_path, text: str) -> observability.MetricsSettings:
     path = tmp_path / "fedmall.toml"
     path.write_text(text)
     return observability.read_settings(read_toml(path))
-
-
-def get(address: str, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://{address}{path}", timeout=5) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 def test_settings__absent_means_on_loopback_on_a_free_port(tmp_path):
