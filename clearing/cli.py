@@ -23,6 +23,9 @@
     console-token a one-time login link to the operator's web console ([console] in fedmall.toml;
                   clearing.console)
 
+    status        is it up and ready, connected members, backlogs, the open window, the last
+                  minute's throughput, certificate expiry (see clearing.service_status)
+
 Every command takes --home (the clearing's home folder) and the log flags (fedmall.logs)
 before or after its name. serve refuses to start while another serve holds the home at the
 same listen address, or the same SQLite database (fedmall.serve_lock): exit 1, naming the
@@ -50,7 +53,7 @@ from fedmall.v1 import transfer_pb2
 
 from clearing import (
     audit, audit_cli, audit_reading, certificates, certificates_cli, console_cli, credentials, funds_cli, membership,
-    membership_cli, operator, participants_cli, rules, settlement_cli, transfer_list, transfer_lookup)
+    membership_cli, operator, participants_cli, rules, service_status, settlement_cli, transfer_list, transfer_lookup)
 from clearing.config import ClearingConfig
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService
@@ -129,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     certificates_cli.add_commands(commands)
     console_cli.add_command(commands)
     command_line.add_common_options(parser, home_help="the clearing's home folder")
+    service_status.add_command(commands)
     return parser
 
 
@@ -140,7 +144,8 @@ def _main(args) -> int:
     handler = {"init": _init, "admit": _admit, "serve": _serve, "participants": _participants,
                "suspend": _status, "resume": _status, "audit-verify": _audit_verify,
                "transfers": _transfers, "transfer": _transfer, "audit": _audit, "funds": _funds,
-               "certificates": certificates_cli.run, "console-token": console_cli.run}.get(args.command)
+               "certificates": certificates_cli.run, "console-token": console_cli.run,
+               "status": service_status.run}.get(args.command)
     serving = args.command == "serve"
     try:
         logs.configure(logs.resolve(args), serving=serving)  # Until fedmall.toml is read.
@@ -273,6 +278,8 @@ def _serve(args) -> int:
         print(f"web console at {clearing.console.address} (log in: fedmall-clearing --home {args.home} "
               f"console-token)" if clearing.config.console.authentication == "token" else
               f"web console at {clearing.console.address} (the operator's client certificate)", flush=True)
+    if clearing.observability is not None:
+        print(f"metrics, health and status on http://{clearing.observability.address}", flush=True)
     stop_signals.wait()
     clearing.stop()
     lock.release()

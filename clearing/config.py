@@ -17,6 +17,8 @@
                 listen_address = "127.0.0.1:7080", authentication = "token" | "certificate",
                 session_s = 28800, login_token_s = 600
     [log]       level, format, file of the log lines (fedmall.logs; optional, every key defaults)
+    [metrics]   enabled = true, listen_address = "127.0.0.1:0"  (Prometheus /metrics, /healthz,
+                /readyz and /status over HTTP; fedmall.observability, docs/observability.md)
 
 Overrides: FEDMALL_CLEARING_LISTEN_ADDRESS, FEDMALL_CLEARING_DATABASE_URL.
 """
@@ -26,7 +28,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedmall import budgets, database, logs, pki
+from fedmall import budgets, database, logs, observability, pki
 from fedmall.config_file import ConfigError, TomlFile, load_signing_key, read_toml
 from fedmall.envelope import SigningKey
 
@@ -44,6 +46,7 @@ KNOWN_KEYS = {
                                 "calls_in_flight_max"}),
     console_settings.SECTION: console_settings.KEYS,
     logs.SECTION: logs.KEYS,
+    observability.SECTION: observability.KEYS,
 }
 DEFAULT_BUDGET = budgets.Budget(
     requests=budgets.Rate(per_s=limits.budget_requests_per_s_default, burst=limits.budget_requests_burst_default),
@@ -66,6 +69,7 @@ class ClearingConfig:
     budget: budgets.Budget = DEFAULT_BUDGET
     console: console_settings.ConsoleSettings | None = None   # None: the web console is off.
     log: logs.FileSettings = logs.FileSettings()
+    metrics: observability.MetricsSettings = observability.MetricsSettings()
 
     @classmethod
     def load(cls, home: Path) -> "ClearingConfig":
@@ -94,6 +98,7 @@ class ClearingConfig:
             budget=read_budget(file),
             console=console_settings.read(file),
             log=logs.read_section(file, home),
+            metrics=observability.read_settings(file),
         )
 
     def signing_key(self) -> SigningKey:

@@ -1,4 +1,5 @@
-"""Assemble and run the clearing: store, registry, transfer service, gRPC, expiry sweeper."""
+"""Assemble and run the clearing: store, registry, transfer service, gRPC, expiry sweeper, and the
+HTTP listener for metrics, health and status (fedmall.observability)."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from fedmall import budgets, logs, pki, revocation, tls
+from fedmall import budgets, logs, observability, pki, revocation, tls
+from fedmall.readiness import DatabaseCheck, ReadinessWatch
 from fedmall.pki import Identity
 from fedmall.config_file import ConfigError, load_tls
 from fedmall.v1 import clearing_pb2, clearing_pb2_grpc
@@ -19,9 +21,10 @@ from clearing.console.app import ConsoleApp
 from clearing.console.server import ConsoleServer, tls_context
 from clearing.deliveries import DeliveryBell
 from clearing.funds import FundsService
+from clearing.metrics import OpenStreams, new_registry
 from clearing.registry import Registry
 from clearing.servicer import ClearingAdminServicer, ClearingServicer, MembershipGate, StorageFailures
-from clearing.store import Store
+from clearing.store import MIGRATIONS, Store
 from clearing.transfers import TransferService
 from clearing.windows import WindowService
 
@@ -69,8 +72,12 @@ class Clearing:
             self._refused_fingerprints, max_age_ms=limits.refused_certificates_cache_ms)
         self.registry = Registry(self.store, clock_ms=self.clock_ms)
         self._bell = DeliveryBell()
+        # Metrics: state read from the database at each scrape, rates counted on the request path.
+        self.streams = OpenStreams()
+        self.metrics_registry, self._hot_path, rpc_metrics = new_registry(self.store, self.streams,
+                                                                          clock_ms=wall_clock_ms)
         self.transfers = TransferService(self.store, self.registry, clearing_key=signing_key,
-                                         bell=self._bell, clock_ms=self.clock_ms)
+                                         bell=self._bell, clock_ms=self.clock_ms, on_decided=self._hot_path.decided)
         self.windows = WindowService(self.store, self.registry, clearing_key=signing_key, bell=self._bell,
                                      clock_ms=self.clock_ms)
         self.funds = FundsService(self.store, clearing_key=signing_key, clock_ms=self.clock_ms)
@@ -80,16 +87,25 @@ class Clearing:
         # does not allow the call: all before any servicer runs, so a refused call writes nothing.
         self.budgets = budgets.MemberBudgets(self.config.budget, server="the clearing", exempt=is_operator)
         self._server = tls.new_server(threads=SERVER_THREADS, interceptors=[
-            StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused), self.budgets,
-            MembershipGate(self.registry)])
+            rpc_metrics, StorageFailures(), revocation.RefuseRevoked(self.refused_certificates.is_refused),
+            self.budgets, MembershipGate(self.registry)])
         clearing_pb2_grpc.add_ClearingServiceServicer_to_server(
             ClearingServicer(self.store, self.registry, self.transfers, self.windows, self._bell,
-                             stopping=self._stopping),
+                             stopping=self._stopping, hot_path=self._hot_path, streams=self.streams),
             self._server)
         clearing_pb2_grpc.add_ClearingAdminServiceServicer_to_server(ClearingAdminServicer(self.registry, self.funds, self.windows),
                                                                  self._server)
         services = [d.full_name for d in clearing_pb2.DESCRIPTOR.services_by_name.values()]
-        tls.add_health_and_reflection(self._server, services)
+        health = tls.add_health_and_reflection(self._server, services)
+        # Ready: the database answers at the newest schema; the gRPC health check follows it.
+        self.readiness = ReadinessWatch(health, services, [DatabaseCheck(self.store.engine, MIGRATIONS)])
+        self.observability = None
+        if self.config.metrics.enabled:
+            self.observability = observability.ObservabilityServer(
+                listen_address=self.config.metrics.listen_address, registry=self.metrics_registry,
+                readiness=self.readiness.problems, home=self.config.home,
+                status=observability.ProcessFacts(role="clearing", party_id=pki.CLEARING.party_id,
+                                                  readiness=self.readiness.problems, extra=self._live_facts))
         self.console = self._console() if self.config.console is not None else None
         self._sweeper = threading.Thread(target=self._sweep, name="expiry-sweeper", daemon=True)
         self._scheduler = threading.Thread(target=self._schedule_windows, name="window-scheduler", daemon=True)
@@ -113,11 +129,19 @@ class Clearing:
         if self.console is not None:  # Before gRPC serves: a console that cannot listen stops the start.
             self.console.start()
         self._server.start()
+        self.readiness.start()
+        if self.observability is not None:
+            self.observability.start()
         self._sweeper.start()
         self._scheduler.start()
         self._certificate_watch.start()
         log.info("clearing listening on port %d", self.port)
         return self.port
+
+    def _live_facts(self) -> dict:
+        """What only this process knows, for the status command."""
+        return {"connected_members": self.streams.connected(), "streamed_sequences": self.streams.sent_sequences(),
+                "grpc_port": self.port}
 
     def _refused_fingerprints(self) -> set[str]:
         with self.store.read() as connection:
@@ -171,6 +195,9 @@ class Clearing:
         self._stopping.set()
         if self.console is not None:
             self.console.stop()
+        if self.observability is not None:
+            self.observability.stop()
+        self.readiness.stop()
         self._server.stop(SHUTDOWN_GRACE_S).wait()
         for thread in (self._sweeper, self._scheduler, self._certificate_watch):
             if thread.is_alive():

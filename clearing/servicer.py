@@ -23,6 +23,7 @@ from fedmall.v1 import settlement_pb2, transfer_pb2
 from clearing import certificates, operator, rules
 from clearing.deliveries import DeliveryBell, read_deliveries
 from clearing.funds import FundsService
+from clearing.metrics import HotPath, OpenStreams
 from clearing.registry import Registry
 from clearing.store import Store, StorageUnavailable
 from clearing.transfers import TransferService
@@ -148,8 +149,10 @@ class MembershipGate(CallerGate):
 
 class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
     def __init__(self, store: Store, registry: Registry, transfers: TransferService, windows: WindowService,
-                 bell: DeliveryBell, *, stopping: threading.Event) -> None:
+                 bell: DeliveryBell, *, stopping: threading.Event, hot_path: HotPath, streams: OpenStreams) -> None:
         self._store = store
+        self._hot_path = hot_path
+        self._streams = streams
         self._registry = registry
         self._transfers = transfers
         self._windows = windows
@@ -175,12 +178,16 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
     def _submit(self, context, kind: str, submit, envelope, response_class):
         """A signed batch: an envelope-level refusal, or one result per item."""
         peer = self._member(context)
+        started = time.perf_counter()
         try:
             results = submit(envelope, peer=peer)
         except FedmallError as error:
             log.warning("%s batch from %s refused: %s", kind, peer, name_of(error.code),
                         extra=logs.fields(bank=peer, result=name_of(error.code)))
+            self._hot_path.refused(kind, error.code)
             return response_class(result=error.code)
+        self._hot_path.batch(kind, items=len(results), seconds=time.perf_counter() - started,
+                             results=(r.result for r in results))
         _log_results(kind, peer, results)
         return response_class(result=rc.RESULT_CODE_OK, results=_transfer_results(results))
 
@@ -209,9 +216,13 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
         log.info("%s opened its delivery stream after sequence %d%s", peer, cursor,
                  " (a reconnect: it replaces the one before)" if generation > 1 else "",
                  extra=logs.fields(bank=peer, after_sequence=cursor, stream=generation))
+        # Headers now, not with the first delivery: the node counts its stream as connected on them.
+        context.send_initial_metadata(())
+        self._streams.opened(peer)
         try:
             yield from self._deliveries(context, peer, cursor=cursor, generation=generation)
         finally:
+            self._streams.closed(peer)
             log.info("delivery stream of %s ended", peer, extra=logs.fields(bank=peer, stream=generation))
 
     def _deliveries(self, context, peer: str, *, cursor: int, generation: int):
@@ -221,9 +232,10 @@ class ClearingServicer(clearing_pb2_grpc.ClearingServiceServicer):
             with self._store.read() as connection:
                 rows = read_deliveries(connection, peer, after_sequence=cursor)
             if rows:
-                cursor = rows[-1].sequence
                 yield clearing_pb2.StreamDeliveriesResponse(deliveries=[
                     delivery_kinds.delivery(row.sequence, Envelope.FromString(row.envelope)) for row in rows])
+                cursor = rows[-1].sequence
+                self._streams.sent(peer, cursor)
             else:
                 self._bell.wait(peer, seen_rings=rings, timeout_s=idle_timeout_s)
 

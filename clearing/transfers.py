@@ -58,6 +58,8 @@ class _Batch:
         self.notices: dict[str, list[transfer_pb2.TransferNotice]] = {}
         self.inserts: list[dict] = []
         self.updates: dict[str, dict] = {}
+        # (state, milliseconds from reserve to decision) of each transfer decided: a metric.
+        self.decided: list[tuple[int, int]] = []
 
     @property
     def changed(self) -> bool:
@@ -109,6 +111,7 @@ class _Batch:
         reason = rejected.reason if rejected is not None else None
         row.update(state=state, result=result, fulfilment=fulfilment, decided_at_ms=now_ms, window_id=window_id,
                    payee_reason_code=reason_code, payee_reason=reason)
+        self.decided.append((state, now_ms - row["created_at_ms"]))
         self.updates[row["transfer_id"]] = {"id": row["transfer_id"], "state": state, "result": result,
                                             "fulfilment": fulfilment, "decided_at_ms": now_ms, "window": window_id,
                                             "reason_code": reason_code, "reason": reason}
@@ -183,13 +186,15 @@ def _terms(locked: dict[str, sa.Row]) -> dict[str, rules.ParticipantTerms]:
 class TransferService:
     def __init__(
         self, store: Store, registry: Registry, *, clearing_key: SigningKey, bell: DeliveryBell,
-        clock_ms: Callable[[], int],
+        clock_ms: Callable[[], int], on_decided: Callable[[list[tuple[int, int]]], None] = lambda decided: None,
     ) -> None:
+        """on_decided(each decided transfer's (state, ms from reserve to decision)), after its commit."""
         self._store = store
         self._registry = registry
         self._clearing_key = clearing_key
         self._bell = bell
         self._clock_ms = clock_ms
+        self._on_decided = on_decided
 
     def _open(self, envelope: Envelope, message_class, *, peer: str, items_max: int, items_of):
         """Verify and parse an envelope; audit and re-raise any refusal."""
@@ -334,6 +339,7 @@ class TransferService:
             recipients = batch.write(connection, clearing_key=self._clearing_key, now_ms=now_ms)
             self._audit_batch(connection, batch, envelope, results, kind="decisions", peer=peer, now_ms=now_ms)
         self._bell.ring(recipients)
+        self._on_decided(batch.decided)
         return results
 
     @staticmethod
@@ -387,6 +393,7 @@ class TransferService:
             audit.append(connection, kind="expired", party_id="clearing", now_ms=now_ms,
                          body=audit.json_body({"transfer_ids": [row.transfer_id for row in rows]}))
         self._bell.ring(recipients)
+        self._on_decided(batch.decided)
         return len(rows)
 
     def get(self, transfer_id: str, *, peer: str) -> sa.Row:

@@ -2,6 +2,8 @@
 
     serve                 run the node until SIGTERM or SIGINT
     ledger-check          check the books and the loan book in the database directly
+    status                is it up and ready, the link to the clearing, backlogs, throughput,
+                          certificate expiry (node.service_status)
     the bank's commands   node.bank.cli: open-account | deposit | send | account | transfer |
                           reconciliations | reconciliation | rotate-key | revoke-key
     the marketplace's     node.market.cli: merchant | product | search | checkout | ship |
@@ -30,7 +32,7 @@ from fedmall import command_line, logs
 from fedmall.serve_lock import AlreadyServing, ServeLock
 from fedmall.stop_signals import StopSignals
 
-from node import certificate_cli, command_output
+from node import certificate_cli, command_output, service_status
 from node.bank import cli as bank_cli, ledger, store as bank_store
 from node.client import NodeClient
 from node.command_output import add_command, code_name, emit
@@ -56,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
                           "and replay the delivery stream onto it")
     bank_cli.add_commands(commands)
     command("ledger-check", "check the books in the database directly")
+    command("status", "is the node up and ready: its database, the link to the clearing, backlogs, the last "
+                      "minute's throughput, certificate expiry (exit 1 when not running or not ready)")
     market_cli.add_commands(commands)
     credit_cli.add_commands(commands)
     certificate_cli.add_commands(commands)
@@ -92,6 +96,8 @@ def _serve(args, config: NodeConfig) -> None:
     port = node.start()
     host = config.listen_address.rsplit(":", 1)[0]
     print(f"node {config.bank_id} listening on {host}:{port}", flush=True)
+    if node.observability is not None:
+        print(f"metrics, health and status on http://{node.observability.address}", flush=True)
     stop_signals.wait()
     node.stop()  # In-flight calls finish first (node.server).
     lock.release()
@@ -105,7 +111,7 @@ def _with_client(group_commands: dict) -> Callable[[argparse.Namespace, NodeConf
 
 
 COMMANDS = {
-    "serve": _serve, "ledger-check": _ledger_check,
+    "serve": _serve, "ledger-check": _ledger_check, "status": service_status.run,
     **bank_cli.COMMANDS,
     **dict.fromkeys(market_cli.COMMANDS, _with_client(market_cli.COMMANDS)),
     **dict.fromkeys(credit_cli.COMMANDS, _with_client(credit_cli.COMMANDS)),

@@ -22,6 +22,9 @@ exports. Off, the clearing sees account ids only (docs/architecture.md, "ISO 200
 
 [budget] (optional) is what each other member bank may ask of this node's peer services:
 requests, request bytes, calls in flight, quote items and quote misses (node.budgets).
+
+[metrics] (optional): enabled = true, listen_address = "127.0.0.1:0": Prometheus /metrics,
+/healthz, /readyz and /status over HTTP (fedmall.observability, docs/observability.md).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Mapping
 
 from fedmall import budgets as member_budgets
+from fedmall import observability
 from fedmall import limits as protocol
 from fedmall import logs
 from fedmall.config_file import ConfigError, load_signing_key, read_toml
@@ -73,6 +77,7 @@ class NodeConfig:
     log: logs.FileSettings = logs.FileSettings()
     # Whether customers' names go on prepares and quotes (see the module doc).
     share_party_names: bool = False
+    metrics: observability.MetricsSettings = observability.MetricsSettings()
 
     @property
     def fulfilment_secret_path(self) -> Path:
@@ -101,6 +106,7 @@ KNOWN_KEYS = {
                        "cancelled_unplaced_per_bank_max", "share_party_names"}),
     member_budgets.SECTION: budgets.KEYS,
     logs.SECTION: logs.KEYS,
+    observability.SECTION: observability.KEYS,
 }
 AUTO_CONFIRM_AFTER_S_MAX = 365 * 24 * 3600
 SEARCH_DEADLINE_MS_MIN = 50
@@ -147,6 +153,7 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
         budget=budgets.read_budget(file),
         log=logs.read_section(file, home),
         share_party_names=node.boolean("share_party_names", default=False),
+        metrics=observability.read_settings(file),
     )
 
 

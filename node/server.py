@@ -4,6 +4,10 @@
     port = node.start()       # serving NodeService + PeerService, workers running
     ...
     node.stop()               # stop accepting, let in-flight calls finish, stop workers, close
+
+Beside the gRPC port, [metrics] opens the HTTP listener of fedmall.observability: the
+families of node.metrics, /healthz, /readyz (the database, its schema and the delivery
+stream) and /status; the gRPC health service follows the same readiness.
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ import grpc
 
 from fedmall.envelope import VerificationKey
 from fedmall.config_file import load_file, load_tls
-from fedmall import pki
+from fedmall import observability, pki
+from fedmall.readiness import DatabaseCheck, ReadinessWatch
 from fedmall.pki import Identity, TlsCredentials, load_public_key_pem
 from fedmall.budgets import MemberBudgets
 from fedmall.revocation import RefuseRevoked
@@ -27,7 +32,7 @@ from fedmall.tls import (
 from fedmall.v1 import (
     clearing_pb2_grpc, credit_pb2, credit_pb2_grpc, marketplace_pb2, marketplace_pb2_grpc, node_pb2, node_pb2_grpc)
 
-from node import budgets, certificates, limits, store
+from node import budgets, certificates, limits, metrics, store
 from node.callers import peer_gate
 from node.bank import store as bank_store
 from node.bank.accounts import AccountService
@@ -75,8 +80,11 @@ class Node:
                  settlement: SettlementService, workers: list[Worker], consumer: DeliveryConsumer,
                  closers: list[Callable[[], None]], merchants: MerchantService | None = None,
                  catalogue: CatalogueService | None = None, seller_orders=None, buyer_orders=None,
-                 lending: LendingService | None = None) -> None:
+                 lending: LendingService | None = None, readiness: ReadinessWatch | None = None,
+                 observability_server: observability.ObservabilityServer | None = None) -> None:
         self.config = config
+        self.readiness = readiness
+        self.observability = observability_server
         self.engine = engine
         self.accounts = accounts
         self.transfers = transfers
@@ -109,6 +117,10 @@ class Node:
         if workers:
             for worker in self._workers:
                 worker.start()
+        if self.readiness is not None:
+            self.readiness.start()
+        if self.observability is not None:
+            self.observability.start()
         log.info("node %s listening on port %d", self.config.bank_id, self.port)
         warning = certificates.expiry_warning(self._tls.certificate_pem, now=dt.datetime.now(dt.timezone.utc))
         if warning:
@@ -135,6 +147,10 @@ class Node:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self.observability is not None:
+            self.observability.stop()
+        if self.readiness is not None:
+            self.readiness.stop()
         self._health.enter_graceful_shutdown()
         self._server.stop(grace_s).wait()
         self._consumer.stop()
@@ -180,28 +196,34 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     revocations = RevocationWatch(clearing)
 
     workers: dict[str, Worker] = {}
+    # Metrics: state read from the database at each scrape, rates counted through the services' hooks.
+    registry, hot_path, rpc_metrics = metrics.new_registry(  # The consumer is built below, before any scrape.
+        engine, stream_connected=lambda: consumer.connected, certificate_path=config.home / "tls.crt", clock=clock)
     # Merchant credit takes its share of every sale credited to a borrower (node.credit.repayments).
     repayments = RepaymentFromSales()
     accounts = AccountService(engine, clock=clock)
     transfers = TransferService(
-        engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, quoter=quoter or peers, clock=clock,
+        engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key,
+        quoter=metrics.TimedQuoter(quoter or peers, hot_path.quote_seconds), clock=clock,
         transfer_expiry_ms=config.transfer_expiry_ms, on_outbox_written=lambda: workers["outbox"].wake(),
         share_party_names=config.share_party_names)
     notices = NoticeService(engine, bank_id=config.bank_id, fulfilment_key=fulfilment_key, clock=clock,
-                            settlement_credit_hook=repayments,
+                            settlement_credit_hook=repayments, on_booked=hot_path.booked,
                             on_outgoing_committed=lambda connection, transfer_ids, now_ms: orders_committed(
                                 connection, transfer_ids, now_ms))
     settlement = SettlementService(engine, bank_id=config.bank_id, signing_key=signing_key, clock=clock)
-    outbox = OutboxSubmitter(transfers, clearing, signing_key)
+    outbox = OutboxSubmitter(transfers, clearing, signing_key, on_submitted=hot_path.submitted)
     decisions = DecisionSubmitter(notices, clearing, signing_key)
     reconciliations = ReconciliationSubmitter(settlement, clearing)
     consumer = DeliveryConsumer(
         DeliveryApplier(engine, notices=notices, settlement=settlement, clock=clock), clearing,
         bank_id=config.bank_id, keys=lambda key_id: clearing_key if key_id == clearing_key.key_id else None,
         on_decisions=lambda: workers["decisions"].wake(),
-        on_reconciliations=lambda: workers["reconciliations"].wake(), check_database=not accept_database_behind)
+        on_reconciliations=lambda: workers["reconciliations"].wake(), check_database=not accept_database_behind,
+        on_connection_change=lambda: readiness.update())  # Built below; the stream starts after build_node.
     merchants = MerchantService(engine, bank_id=config.bank_id, clock=clock)
-    catalogue = CatalogueService(engine, bank_id=config.bank_id, peers=peers, deadline_ms=config.search_deadline_ms)
+    catalogue = CatalogueService(engine, bank_id=config.bank_id, peers=peers, deadline_ms=config.search_deadline_ms,
+                                 on_searched=hot_path.searched)
     seller_orders = SellerOrderService(
         engine, bank_id=config.bank_id, transfers=transfers, clock=clock, keys=peers.signing_key,
         rules=ReservationRules(hold_s=config.reservation_hold_s,
@@ -247,8 +269,9 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     # is not an ACTIVE participant (node.callers), before any servicer runs.
     member_budgets = MemberBudgets(config.budget, server=f"{config.bank_id}'s node",
                                    exempt=budgets.not_metered(config.bank_id))
-    server = new_server(threads=limits.server_threads, interceptors=[RefuseRevoked(revocations.refused.is_refused),
-                                                                     member_budgets, peer_gate(peers)])
+    server = new_server(threads=limits.server_threads, interceptors=[
+        rpc_metrics, RefuseRevoked(revocations.refused.is_refused), member_budgets,
+        peer_gate(peers)])
     node_pb2_grpc.add_NodeServiceServicer_to_server(
         NodeServicer(bank_id=config.bank_id, accounts=accounts, transfers=transfers), server)
     node_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(transfers=transfers), server)
@@ -260,6 +283,16 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders), server)
     credit_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(bank_id=config.bank_id, lending=lending), server)
     health = add_health_and_reflection(server, SERVICE_NAMES)
+    readiness = ReadinessWatch(health, SERVICE_NAMES, [DatabaseCheck(engine, store.MIGRATIONS),
+                                                      lambda: None if consumer.connected else
+                                                      "the delivery stream from the clearing is not connected"])
+    observability_server = None
+    if config.metrics.enabled:
+        observability_server = observability.ObservabilityServer(
+            listen_address=config.metrics.listen_address, registry=registry, readiness=readiness.problems,
+            home=config.home, status=observability.ProcessFacts(
+                role="bank", party_id=config.bank_id, readiness=readiness.problems,
+                extra=lambda: {"stream_connected": consumer.connected, "clearing_address": config.clearing_address}))
 
     closers = [catalogue.close, buyer_orders.close, peers.close, engine.dispose]
     if clearing_channel is None:
@@ -267,7 +300,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     return Node(config=config, engine=engine, server=server, health=health, tls=tls, accounts=accounts,
                 transfers=transfers, notices=notices, settlement=settlement, workers=list(workers.values()),
                 consumer=consumer, closers=closers, merchants=merchants, catalogue=catalogue,
-                seller_orders=seller_orders, buyer_orders=buyer_orders, lending=lending)
+                seller_orders=seller_orders, buyer_orders=buyer_orders, lending=lending, readiness=readiness,
+                observability_server=observability_server)
 
 
 __all__ = ["Node", "build_node", "SERVICE_NAMES"]

@@ -20,6 +20,7 @@ the flood added beside the bound its budget allows (clearing.audit_growth).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -107,6 +109,42 @@ def drive(federation: Federation, databases: Databases, bank_id: str, others: li
             errors.append(f"{bank_id}: {len(refused)} sends refused, first {name_of(refused[0].result)}")
             return
         sent += size
+
+
+class Scraper:
+    """With --metrics on, scrapes every process's /metrics every SCRAPE_INTERVAL_S while the
+    transfers run, as Prometheus would (far more often than its usual 15 s: a run lasts seconds),
+    timing each scrape."""
+
+    SCRAPE_INTERVAL_S = 1.0
+
+    def __init__(self, homes: list[Path]) -> None:
+        self._homes = homes
+        self._stop = threading.Event()
+        self.seconds: list[float] = []
+        self._thread = threading.Thread(target=self._run, name="scraper", daemon=True)
+
+    def __enter__(self) -> "Scraper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.SCRAPE_INTERVAL_S):
+            for home in self._homes:
+                started = time.monotonic()
+                address = (home / "metrics.address").read_text().strip()
+                with urllib.request.urlopen(f"http://{address}/metrics", timeout=30) as answer:
+                    answer.read()
+                self.seconds.append(time.monotonic() - started)
+
+    def figures(self) -> dict:
+        ordered = sorted(self.seconds)
+        return {"metrics_scrapes": len(ordered), "metrics_scrape_p50_s": round(percentile(ordered, 0.5), 4),
+                "metrics_scrape_max_s": round(ordered[-1], 4) if ordered else 0.0}
 
 
 def provision(federation: Federation) -> None:
@@ -203,6 +241,8 @@ def main() -> int:
     parser.add_argument("--audit-flood-s", type=float, default=1.0,
                         help="after the transfers, one bank floods the clearing with refused input this long to "
                              "measure the audit log's growth (audit_* figures; 0 skips them)")
+    parser.add_argument("--metrics", choices=("on", "off"), default="on",
+                        help="off: every process runs with [metrics] enabled = false (to measure what metrics cost)")
     args = parser.parse_args()
     if args.clearings > 1 and args.store != "postgresql":
         parser.error("several clearing processes share one PostgreSQL database: add --store postgresql")
@@ -211,7 +251,8 @@ def main() -> int:
     banks = [BankSpec(f"bank-{chr(97 + i)}", f"Bank {chr(65 + i)}", "1000000000.00", "1000000000.00")
              for i in range(args.banks)]
     cluster = None
-    federation = Federation(home=home, currency=CURRENCY, banks=banks, clearing_processes=args.clearings)
+    federation = Federation(home=home, currency=CURRENCY, banks=banks, clearing_processes=args.clearings,
+                            metrics=args.metrics == "on")
     if args.store == "postgresql":
         bin_dir = find_bin_dir()
         if bin_dir is None:
@@ -235,17 +276,22 @@ def main() -> int:
         threads = [threading.Thread(target=drive, args=(federation, databases, b, [o for o in ids if o != b]),
                                     kwargs=dict(count=per_bank, batch_size=args.batch_size, window=args.window,
                                                 seed=args.seed + i, errors=errors)) for i, b in enumerate(ids)]
+        scraper = Scraper([federation.clearing_home, *(federation.bundle(b) for b in ids)]) if federation.metrics \
+            else contextlib.nullcontext()
         started = time.monotonic()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with scraper:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
         if errors:
             raise RuntimeError("; ".join(errors))
         wait_final(databases, expected=per_bank * args.banks, timeout_s=600)
         wall_s = time.monotonic() - started
         cpu = {name: round(cpu_seconds(p.pid) - cpu_before[name], 2) for name, p in federation.processes.items()}
         result = measure(databases)
+        if federation.metrics:
+            result.update(scraper.figures())
         problems = invariants_broken(federation)
         if args.audit_flood_s > 0:  # After every other figure: refused input, nothing changes.
             result.update(measure_audit_growth(federation, databases.clearing, flood_s=args.audit_flood_s))
@@ -262,7 +308,7 @@ def main() -> int:
             result["netting_1m_s"] = netting["netting_s"]
     result.update({
         "cores": os.cpu_count(), "batch_size": args.batch_size, "banks": args.banks, "store": args.store,
-        "clearing_processes": args.clearings, **conflicts(federation),
+        "clearing_processes": args.clearings, "metrics": args.metrics, **conflicts(federation),
         "wall_seconds": round(wall_s, 2), "cpu_seconds_by_process": cpu,
         "cpu_utilisation_of_machine": round(sum(cpu.values()) / (wall_s * os.cpu_count()), 2),
         "invariants_ok": not problems and not errors, "problems": problems + errors[:5], "home": str(home),

@@ -78,6 +78,7 @@ class Federation:
     clearing_addresses: list[str] = field(default_factory=list)
     console: bool = False        # Turn on the clearing's web console ([console], token login) at console_address.
     console_address: str = ""
+    metrics: bool = True  # False: every process runs with [metrics] enabled = false.
 
     @property
     def clearing_home(self) -> Path:
@@ -117,6 +118,11 @@ class Federation:
                 shutil.copyfile(source, self.bundle(bank.bank_id) / name)
             with open(self.bundle(bank.bank_id) / "fedmall.toml", "a") as config:  # [node] is the last section.
                 config.writelines(f"{key} = {toml_value(value)}\n" for key, value in self.node_settings.items())
+                if not self.metrics:
+                    config.write("\n[metrics]\nenabled = false\n")
+        if not self.metrics:
+            with open(self.clearing_home / "fedmall.toml", "a") as config:
+                config.write("\n[metrics]\nenabled = false\n")
 
     def start(self) -> None:
         logs = self.home / "logs"

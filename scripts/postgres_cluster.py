@@ -48,6 +48,14 @@ class PostgresCluster:
 
     def start(self) -> None:
         self._run(str(self._bin / "initdb"), "-D", str(self._data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        self.resume()
+
+    def pause(self) -> None:
+        """Stop the server and keep its data: the database goes away, as in an outage."""
+        self._run(str(self._bin / "pg_ctl"), "-D", str(self._data), "-m", "fast", "-w", "stop")
+
+    def resume(self) -> None:
+        """Start the server on its data, on the same port."""
         options = f"-p {self.port} -k {self._folder} -c listen_addresses=127.0.0.1 -c max_connections=200"
         if not self._durable:
             options += " -c fsync=off"

@@ -177,8 +177,10 @@ class DatabaseBehind(Exception):
 class DeliveryConsumer:
     def __init__(self, applier: DeliveryApplier, clearing: clearing_pb2_grpc.ClearingServiceStub, *,
                  bank_id: str, keys: KeyLookup, on_decisions: Callable[[], None] = lambda: None,
-                 on_reconciliations: Callable[[], None] = lambda: None, check_database: bool = True) -> None:
-        """check_database=False: the operator accepted replaying onto a database that is behind."""
+                 on_reconciliations: Callable[[], None] = lambda: None, check_database: bool = True,
+                 on_connection_change: Callable[[], None] = lambda: None) -> None:
+        """check_database=False: the operator accepted replaying onto a database that is behind.
+        on_connection_change() runs as the stream opens and as it ends (the node's readiness)."""
         self._applier = applier
         self._clearing = clearing
         self._bank_id = bank_id
@@ -190,6 +192,13 @@ class DeliveryConsumer:
         self._call = None
         self._stopped = False
         self._sessions = 0  # Stream sessions opened: every one after the first is a reconnect.
+        self._connected = threading.Event()
+        self._on_connection_change = on_connection_change
+
+    @property
+    def connected(self) -> bool:
+        """A stream session with the clearing is open (the clearing sent its headers)."""
+        return self._connected.is_set()
 
     def database_problem(self) -> str | None:
         """Why this database cannot be the one that applied this bank's stream so far, or None.
@@ -222,11 +231,16 @@ class DeliveryConsumer:
             if self._stopped:
                 return False
             self._call = self._clearing.StreamDeliveries(clearing_pb2.StreamDeliveriesRequest(after_sequence=cursor))
+            call = self._call
             self._sessions += 1
         log.info("delivery stream %s after sequence %d", "opened" if self._sessions == 1 else "reopened (a reconnect)",
                  cursor, extra=logs.fields(after_sequence=cursor, stream=self._sessions))
         try:
-            for response in self._call:
+            call.initial_metadata()  # The clearing sends its headers as it opens the stream.
+            if call.is_active():
+                self._connected.set()
+                self._on_connection_change()
+            for response in call:
                 for delivery in response.deliveries:
                     self.handle(delivery)
         except grpc.RpcError as error:
@@ -234,6 +248,9 @@ class DeliveryConsumer:
                 return False
             raise
         finally:
+            if self._connected.is_set():
+                self._connected.clear()
+                self._on_connection_change()
             with self._lock:
                 self._call = None
         return False

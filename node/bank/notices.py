@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import sqlalchemy as sa
@@ -184,20 +184,24 @@ class _Changes:
     incoming_updates: dict
     unquoted: list               # (payer, transfer id) never quoted here: rejected from memory, no row.
     unquoted_aborted: list       # Their ABORTED notices: nothing to write.
+    booked: list = field(default_factory=list)  # (status, created at) of outgoing ones decided: a metric.
 
 
 class NoticeService:
     def __init__(self, engine: sa.Engine, *, bank_id: str, fulfilment_key: FulfilmentKey,
                  clock: Callable[[], float], settlement_credit_hook: SettlementCreditHook,
                  on_outgoing_committed: Callable[[sa.Connection, list[str], int], None] = lambda *_: None,
+                 on_booked: Callable[[list[tuple[str, int]]], None] = lambda booked: None,
                  unquoted_rejects_per_bank_max: int = limits.unquoted_rejects_per_bank_max) -> None:
         """on_outgoing_committed(connection, transfer ids, now_ms) runs in the delivery's transaction
         after outgoing transfers committed (the marketplace completes orders and refunds there);
         settlement_credit_hook claims its share of every payment to a customer, in the same
-        transaction (node.bank.settlement_credits)."""
+        transaction (node.bank.settlement_credits). on_booked(each outgoing transfer decided: its
+        status and ms since it entered the outbox) counts them for the metrics (node.metrics)."""
         self.unquoted = UnquotedRejects(per_bank_max=unquoted_rejects_per_bank_max)
         self._settlement_credit_hook = settlement_credit_hook
         self._on_outgoing_committed = on_outgoing_committed
+        self._on_booked = on_booked
         self._engine = engine
         self._bank_id = bank_id
         self._key = fulfilment_key
@@ -215,6 +219,7 @@ class NoticeService:
         assert len(batch.notices) <= protocol.notices_per_delivery_max, "node.bank.deliveries checks the size"
         changes = self._plan(connection, batch, now_ms=now_ms)
         self._write(connection, changes, now_ms=now_ms)
+        self._on_booked([(status, now_ms - created_ms) for status, created_ms in changes.booked])
         for payer_bank_id, transfer_id in changes.unquoted:
             self.unquoted.add(payer_bank_id, transfer_id)
         self.unquoted.forget(changes.unquoted_aborted)
@@ -261,6 +266,7 @@ class NoticeService:
         elif notice.state == COMMITTED_STATE and current in (PENDING, SUBMITTED):
             status[transfer_id] = COMMITTED
             changes.outgoing_committed.append((transfer_id, notice.settlement_window_id or None))
+            changes.booked.append((COMMITTED, row.created_at_unix_ms))
             changes.entries.append(ledger.move(
                 f"settle:{transfer_id}", "settle",
                 source=ledger.internal_account_id(ledger.OWED_TO_CLEARING, row.currency),
@@ -271,6 +277,7 @@ class NoticeService:
             changes.outgoing_aborted.append((row, notice.result))
             if notice.result == result_pb2.RESULT_CODE_PAYEE_REJECTED:
                 changes.payee_reasons.append((transfer_id, notice.payee_reason_code, notice.payee_reason))
+            changes.booked.append((ABORTED, row.created_at_unix_ms))
         elif notice.state == COMMITTED_STATE and current == ABORTED:
             log.error("clearing committed outgoing transfer %s that this node aborted; needs an operator",
                       transfer_id, extra=logs.fields(transfer_id=transfer_id))

@@ -5,6 +5,8 @@ Retrying is always safe: the clearing answers EXISTS for an identical prepare.
 from __future__ import annotations
 
 import logging
+import time
+from typing import Callable
 
 from fedmall import logs
 from fedmall.envelope import SigningKey
@@ -27,14 +29,18 @@ class ClearingRefused(Exception):
 
 class OutboxSubmitter:
     def __init__(self, transfers: TransferService, clearing: clearing_pb2_grpc.ClearingServiceStub,
-                 signing_key: SigningKey, *, batch_max: int = limits.outbox_batch_max) -> None:
+                 signing_key: SigningKey, *, batch_max: int = limits.outbox_batch_max,
+                 on_submitted: Callable[[int, float], None] = lambda items, seconds: None) -> None:
+        """on_submitted(prepares, seconds from reading the outbox to recording the answers) for the metrics."""
         self._transfers = transfers
+        self._on_submitted = on_submitted
         self._clearing = clearing
         self._signing_key = signing_key
         self._batch_max = batch_max
 
     def step(self) -> bool:
         """Submit one batch; True when a full batch went out (more may be waiting)."""
+        started = time.perf_counter()
         prepares = self._transfers.pending_prepares(limit=self._batch_max)
         if not prepares:
             return False
@@ -67,4 +73,5 @@ class OutboxSubmitter:
         if accepted and log.isEnabledFor(logging.DEBUG):
             log.debug("prepares accepted: every transfer id", extra=logs.fields(transfer_ids=accepted))
         self._transfers.record_prepare_results(results)
+        self._on_submitted(len(prepares), time.perf_counter() - started)
         return len(prepares) == self._batch_max

@@ -18,7 +18,7 @@ import concurrent.futures
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Iterable, Protocol, Sequence
 
 import sqlalchemy as sa
 
@@ -231,11 +231,14 @@ def merge_counts(answers: list[Counts]) -> Facets:
 
 
 class CatalogueService:
-    def __init__(self, engine: sa.Engine, *, bank_id: str, peers: CataloguePeers, deadline_ms: int) -> None:
+    def __init__(self, engine: sa.Engine, *, bank_id: str, peers: CataloguePeers, deadline_ms: int,
+                 on_searched: Callable[[float, list[str]], None] = lambda seconds, not_answering: None) -> None:
+        """on_searched(seconds, the banks that did not answer) after each federated search: the metrics."""
         self._engine = engine
         self._bank_id = bank_id
         self._peers = peers
         self._deadline_ms = deadline_ms
+        self._on_searched = on_searched
 
     def search_local(self, search: Search, *, after: ranking.Position | None, limit: int,
                      with_counts: bool) -> LocalAnswer:
@@ -300,6 +303,7 @@ class CatalogueService:
             positions={bank: at for bank, at in positions.items() if bank in more}, finished=frozenset(finished)),
             digest=search.digest) if more else ""
         facets = merge_counts(counts) if first_page else None
+        self._on_searched(time.monotonic() - started, not_answering)
         return SearchPage(products=page, total=sum(c.matches for c in counts), banks_not_answering=sorted(not_answering),
                           total_exact=all(c.exact for c in counts) and not not_answering, next_cursor=next_cursor,
                           facets=facets)

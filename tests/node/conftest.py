@@ -130,6 +130,7 @@ class FakeClearing(clearing_pb2_grpc.ClearingServiceServicer):
         bank_id = peer_identity(context).party_id
         self.acknowledged[bank_id] = max(self.acknowledged.get(bank_id, 0), request.after_sequence)
         bank_queue = self.queue_for(bank_id)
+        context.send_initial_metadata(())  # As the clearing does: the node's stream counts as connected.
         while context.is_active():
             try:
                 delivery = bank_queue.get(timeout=0.05)

@@ -4,8 +4,9 @@
     node/bank/           shared + bank
     node/market/         shared + bank + market
     node/credit/         shared + bank + market + credit
-    node/server.py, node/cli.py, node/migrations/   compose the node: may import anything,
-                                                     and nothing else may import them
+    node/server.py, node/cli.py, node/migrations/,  compose the node: may import anything,
+    node/metrics.py, node/service_status.py          and nothing else may import them (the last
+                                                     two read every wing's tables)
 
 Imports are read with ast from every module, those inside functions included, so a
 comment or a string cannot make the check pass by accident.
@@ -21,7 +22,7 @@ NODE_ROOT = Path(__file__).resolve().parents[2] / "node"
 
 SHARED, BANK, MARKET, CREDIT, COMPOSITION = "shared", "bank", "market", "credit", "composition"
 WINGS = (BANK, MARKET, CREDIT)
-COMPOSITION_MODULES = ("node.server", "node.cli", "node.migrations")
+COMPOSITION_MODULES = ("node.server", "node.cli", "node.migrations", "node.metrics", "node.service_status")
 MAY_IMPORT = {
     SHARED: {SHARED},
     BANK: {SHARED, BANK},
