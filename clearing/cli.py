@@ -131,8 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     funds_cli.add_commands(commands)
     certificates_cli.add_commands(commands)
     console_cli.add_command(commands)
-    command_line.add_common_options(parser, home_help="the clearing's home folder")
     service_status.add_command(commands)
+    command_line.add_common_options(parser, home_help="the clearing's home folder")
     return parser
 
 

@@ -52,6 +52,8 @@ def toml_text(document: dict) -> str:
     def literal(value) -> str:
         if isinstance(value, list):
             return "[" + ", ".join(literal(item) for item in value) + "]"
+        if isinstance(value, bool):
+            return "true" if value else "false"
         return json.dumps(value) if isinstance(value, str) else str(value)
     return "".join(f"[{name}]\n" + "".join(f"{key} = {literal(value)}\n" for key, value in values.items()) + "\n"
                    for name, values in document.items())
