@@ -36,6 +36,8 @@ product_description_length_max = 2_000
 tracking_reference_length_max = 100
 order_reason_length_max = 140    # Why an order was declined or refunded.
 search_query_length_max = 200
+review_text_length_max = 1_000    # A buyer's words on a verified review (node.market.reviews).
+review_rating_min, review_rating_max = 1, 5
 # One serialised Prepare with every field at its max: ids and accounts (36 + 3 * 34), the
 # amount (~16), condition (34), expiry (~11) and a reference of 140 characters of up to
 # 4 UTF-8 bytes each (563), with tags: under 800. A larger one is refused at the clearing,
