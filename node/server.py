@@ -41,6 +41,8 @@ from node.bank.servicer import NodeServicer, PeerServicer
 from node.bank.settlement import SettlementService
 from node.bank.transfers import Quoter, TransferService
 from node.config import ConfigError, NodeConfig
+from node.credit.consumer_policy import load_consumer_policy
+from node.credit.instalments import InstalmentService
 from node.credit.lending import LendingService
 from node.credit.policy import PolicyError, load_policy
 from node.credit.repayments import RepaymentFromSales
@@ -74,7 +76,7 @@ class Node:
                  settlement: SettlementService, workers: list[Worker], consumer: DeliveryConsumer,
                  closers: list[Callable[[], None]], merchants: MerchantService | None = None,
                  catalogue: CatalogueService | None = None, seller_orders=None, buyer_orders=None,
-                 lending: LendingService | None = None) -> None:
+                 lending: LendingService | None = None, instalments: InstalmentService | None = None) -> None:
         self.config = config
         self.engine = engine
         self.accounts = accounts
@@ -86,6 +88,7 @@ class Node:
         self.seller_orders = seller_orders
         self.buyer_orders = buyer_orders
         self.lending = lending
+        self.instalments = instalments
         self.port = 0
         self._server = server
         self._health = health
@@ -159,6 +162,11 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         credit_policy = load_policy(config.credit_policy_path) if config.credit_policy_path else None
     except PolicyError as error:
         raise ConfigError(f"[node].credit_policy: {error}") from None
+    try:
+        consumer_policy = (load_consumer_policy(config.consumer_credit_policy_path)
+                           if config.consumer_credit_policy_path else None)
+    except PolicyError as error:
+        raise ConfigError(f"[node].consumer_credit_policy: {error}") from None
     signing_key = config.signing_key()
     clearing_key = VerificationKey(
         key_id=config.clearing_signing_key_id, owner="clearing",
@@ -207,9 +215,12 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
                                units_per_buyer_bank_max=config.reserved_units_per_buyer_bank_max),
         cancelled_unplaced_per_bank_max=config.cancelled_unplaced_per_bank_max,
         on_event_written=lambda: workers["order-events"].wake())
+    # Checkouts in instalments are financed by this bank's consumer credit (node.credit.instalments).
+    instalments = InstalmentService(engine, policy=consumer_policy, clock=clock)
     buyer_orders = BuyerOrderService(engine, bank_id=config.bank_id, peers=peers, transfers=transfers, clock=clock,
                                      auto_confirm_after_s=config.auto_confirm_after_s, settlement_credit_hook=repayments,
-                                     signing_key=signing_key, on_event_written=lambda: workers["order-events"].wake())
+                                     signing_key=signing_key, on_event_written=lambda: workers["order-events"].wake(),
+                                     financing=instalments)
 
     lending = LendingService(engine, bank_id=config.bank_id, policy=credit_policy, clock=clock)
 
@@ -239,6 +250,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
                                     poll_ms=limits.revocation_refresh_ms)
     workers["loan-review"] = Worker(f"{config.bank_id}-loan-review", lending.review_step,
                                     poll_ms=limits.loan_review_poll_ms)
+    workers["instalments"] = Worker(f"{config.bank_id}-instalments", instalments.collect_step,
+                                    poll_ms=limits.instalment_collection_poll_ms)
 
     # Every call with a certificate the clearing revoked is refused (node.revocation), then every
     # other member's call is paid for from its budget (node.budgets), and refused from a bank that
@@ -255,7 +268,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
                             seller_orders=seller_orders, buyer_orders=buyer_orders), server)
     marketplace_pb2_grpc.add_MarketplacePeerServiceServicer_to_server(
         MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders), server)
-    credit_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(bank_id=config.bank_id, lending=lending), server)
+    credit_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(bank_id=config.bank_id, lending=lending, instalments=instalments), server)
     health = add_health_and_reflection(server, SERVICE_NAMES)
 
     closers = [catalogue.close, buyer_orders.close, peers.close, engine.dispose]
@@ -264,7 +277,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     return Node(config=config, engine=engine, server=server, health=health, tls=tls, accounts=accounts,
                 transfers=transfers, notices=notices, settlement=settlement, workers=list(workers.values()),
                 consumer=consumer, closers=closers, merchants=merchants, catalogue=catalogue,
-                seller_orders=seller_orders, buyer_orders=buyer_orders, lending=lending)
+                seller_orders=seller_orders, buyer_orders=buyer_orders, lending=lending, instalments=instalments)
 
 
 __all__ = ["Node", "build_node", "SERVICE_NAMES"]

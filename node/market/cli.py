@@ -5,6 +5,7 @@
     product list --merchant M
     search QUERY [--page N] [--page-size N]          the whole federation's catalogue
     checkout --buyer A --item BANK/MERCHANT/SKU:QTY@PRICE ... | --cart FILE [--checkout-id UUID]
+             [--instalments N]                   financed by this bank in N monthly instalments
     ship --merchant M ORDER --tracking REF
     decline --merchant M ORDER [--reason TEXT]
     confirm --buyer A ORDER | cancel --buyer A ORDER
@@ -34,6 +35,8 @@ from fedmall.v1 import marketplace_pb2, money_pb2, node_pb2, result_pb2
 from node.command_output import (
     BadInput, Refused, add_command, amount_minor, code_name, money_column, money_json, money_text, print_json,
     print_lines, time_text)
+
+from node.limits import instalments_per_plan_max
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
 
@@ -87,6 +90,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--cart", type=Path, help='JSON list of {"seller_bank_id", "merchant_id", "sku", '
                                                '"quantity", "unit_price"}')
     sub.add_argument("--checkout-id", default=None, help="UUID; a retry with the same id is safe")
+    sub.add_argument("--instalments", default="0", metavar="N",
+                     help="pay in N monthly instalments financed by this bank (its consumer credit policy "
+                          "says which N it offers); the schedule: credit plan --buyer A ORDER")
     sub = add_command(commands, "ship", "the merchant ships an order")
     sub.add_argument("--merchant", required=True)
     sub.add_argument("order_id")
@@ -231,7 +237,8 @@ def order_json(order: marketplace_pb2.Order) -> dict:
         tracking_reference=order.tracking_reference,
         problem=code_name(order.problem) if _has_problem(order) else "", problem_detail=order.problem_detail,
         release_transfer_id=order.release_transfer_id, placed_at_unix_ms=order.placed_at_unix_ms,
-        updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms)
+        updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms,
+        instalments=order.instalments)
 
 
 def _show_order(args, order: marketplace_pb2.Order, result: int) -> None:
@@ -353,13 +360,14 @@ def _checkout(args, client: Client) -> None:
     if len(specs) > cart_items_max:
         raise BadInput(f"at most {cart_items_max} items in one checkout")
     checkout_id = _uuid(args.checkout_id, "--checkout-id")
+    instalments = _count(args.instalments, "--instalments", minimum=0, maximum=instalments_per_plan_max)
     currency = _currency_of_account(client, args.buyer)
     items = [marketplace_pb2.CartItem(
         seller_bank_id=bank, merchant_id=merchant, sku=sku, quantity=quantity,
         unit_price=money_pb2.Money(amount_minor=amount_minor(price, currency), currency=currency))
         for bank, merchant, sku, quantity, price in specs]
     response = _market(client, "Checkout", marketplace_pb2.CheckoutRequest(
-        checkout_id=checkout_id, buyer_account_id=args.buyer, items=items))
+        checkout_id=checkout_id, buyer_account_id=args.buyer, items=items, instalments=instalments))
     orders = list(response.orders)
     if args.json:
         print_json(dict(checkout_id=checkout_id, result=code_name(response.result), detail=response.detail,
@@ -372,6 +380,9 @@ def _checkout(args, client: Client) -> None:
                 ["order", "seller bank", "merchant", "total", "state", "problem"]))
     detail = f", {response.detail}" if response.detail else ""
     print(f"checkout {checkout_id}: {code_name(response.result)}{detail}")
+    if instalments:
+        print(f"financed in {instalments} monthly instalments, one plan per order; its schedule: "
+              f"fedmall-node credit plan --buyer {args.buyer} ORDER")
 
 
 def _ship(args, client: Client) -> None:

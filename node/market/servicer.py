@@ -56,7 +56,8 @@ def order_to_proto(order: OrderView) -> marketplace_pb2.Order:
         tracking_reference=order.tracking_reference, refunded=_money(order.refunded_minor, order.currency),
         problem=order.problem, problem_detail=order.problem_detail,
         release_transfer_id=order.release_transfer_id, placed_at_unix_ms=order.placed_at_unix_ms,
-        updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms)
+        updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms,
+        instalments=order.instalments)
 
 
 def newest_first(orders: list[OrderView]) -> list[OrderView]:
@@ -132,7 +133,8 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             checkout_id=request.checkout_id, buyer_account_id=request.buyer_account_id,
             lines=[CartLine(seller_bank_id=item.seller_bank_id, merchant_id=item.merchant_id, sku=item.sku,
                             quantity=item.quantity, unit_price_minor=item.unit_price.amount_minor,
-                            currency=item.unit_price.currency) for item in request.items])
+                            currency=item.unit_price.currency) for item in request.items],
+            instalments=request.instalments)
         return marketplace_pb2.CheckoutResponse(
             result=outcome.result, orders=[order_to_proto(order) for order in outcome.orders])
 
