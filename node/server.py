@@ -50,6 +50,7 @@ from node.credit.servicer import CreditServicer
 from node.market.buyer_orders import BuyerOrderService
 from node.market.catalogue import CatalogueService
 from node.market.merchants import MerchantService
+from node.market.order_lists import OrderLists
 from node.market.order_events import OrderEventSender
 from node.market.seller_orders import ReservationRules, SellerOrderService
 from node.market.servicer import MarketplacePeerServicer, MarketplaceServicer
@@ -265,7 +266,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     node_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(transfers=transfers), server)
     marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(
         MarketplaceServicer(bank_id=config.bank_id, merchants=merchants, catalogue=catalogue,
-                            seller_orders=seller_orders, buyer_orders=buyer_orders), server)
+                            seller_orders=seller_orders, buyer_orders=buyer_orders,
+                            order_lists=OrderLists(engine, bank_id=config.bank_id)), server)
     marketplace_pb2_grpc.add_MarketplacePeerServiceServicer_to_server(
         MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders), server)
     credit_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(bank_id=config.bank_id, lending=lending, instalments=instalments), server)

@@ -383,16 +383,6 @@ class BuyerOrderService:
         with read_connection(self._engine) as connection:
             return buyer_view(self._own_order(connection, buyer_account_id, order_id), bank_id=self._bank_id)
 
-    def list(self, *, buyer_account_id: str = "") -> list[OrderView]:
-        """The newest orders first, at most orders_listed_max."""
-        table = tables.buyer_orders
-        query = sa.select(table).order_by(table.c.placed_at_unix_ms.desc(), table.c.order_id.desc()).limit(
-            limits.orders_listed_max)
-        if buyer_account_id:
-            query = query.where(table.c.buyer_account_id == fields.check_account_id(buyer_account_id))
-        with read_connection(self._engine) as connection:
-            return [buyer_view(row, bank_id=self._bank_id) for row in connection.execute(query)]
-
     def cancel(self, *, buyer_account_id: str, order_id: str) -> OrderView:
         """PAID -> CANCELLING (recorded, event queued), then ask the seller's bank and apply its answer.
 

@@ -11,7 +11,8 @@
     confirm --buyer A ORDER | cancel --buyer A ORDER
     refund --merchant M ORDER AMOUNT [--reason TEXT] [--refund-id UUID]
     order ORDER (--buyer A | --merchant M)
-    orders [--buyer A | --merchant M]
+    orders [--buyer A | --merchant M] [--state S ...] [--from DATE] [--to DATE] [--limit N] [--cursor C]
+           [--csv FILE]                           filtered, newest first, a page at a time (node.market.orders_cli)
 
 Each calls the node's own MarketplaceService through the client node.cli hands in (the
 bundle's mTLS credentials). Amounts are typed and shown as decimals; the wire carries
@@ -37,6 +38,7 @@ from node.command_output import (
     print_lines, time_text)
 
 from node.limits import instalments_per_plan_max
+from node.market import orders_cli
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
 
@@ -119,6 +121,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub = add_command(commands, "orders", "a buyer's or a merchant's orders (neither: all at this bank)")
     sub.add_argument("--buyer")
     sub.add_argument("--merchant")
+    orders_cli.add_arguments(sub)
 
 
 # Parsing what the user typed. Pure; BadInput on anything wrong.
@@ -427,14 +430,9 @@ def _order(args, client: Client) -> None:
 
 def _orders(args, client: Client) -> None:
     buyer, merchant = _one_actor(args, required=False)
-    orders = list(_market(client, "ListOrders", marketplace_pb2.ListOrdersRequest(
-        buyer_account_id=buyer, merchant_id=merchant)).orders)
-    if args.json:
-        print_json(dict(buyer_account_id=buyer, merchant_id=merchant, orders=[order_json(o) for o in orders]))
-    elif not orders:
-        print("no orders")
-    else:
-        print(_orders_table(orders))
+    response = _market(client, "ListOrders", orders_cli.request_of(args, buyer=buyer, merchant=merchant))
+    orders_cli.show(args, response, document=dict(buyer_account_id=buyer, merchant_id=merchant),
+                    order_json=order_json, orders_table=_orders_table, state_name=_state_name)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Client], None]] = {

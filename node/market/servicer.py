@@ -21,6 +21,7 @@ from node.market import merchants as merchant_rules, order_events
 from node.market.buyer_orders import BuyerOrderService, CartLine
 from node.market.catalogue import CatalogueService
 from node.market.merchants import MerchantService, ProductView
+from node.market.order_lists import OrderFilter, OrderLists
 from node.market.orders import Item, OrderView
 from node.market.seller_orders import PlaceOrder, SellerOrderService
 
@@ -60,12 +61,6 @@ def order_to_proto(order: OrderView) -> marketplace_pb2.Order:
         instalments=order.instalments)
 
 
-def newest_first(orders: list[OrderView]) -> list[OrderView]:
-    """Newest placed first, at most orders_listed_max. Pure."""
-    ordered = sorted(orders, key=lambda order: (order.placed_at_unix_ms, order.order_id), reverse=True)
-    return ordered[:limits.orders_listed_max]
-
-
 def items_from_proto(items) -> list[Item]:
     return [Item(sku=item.sku, quantity=item.quantity, unit_price_minor=item.unit_price.amount_minor,
                  title=item.title) for item in items]
@@ -75,8 +70,9 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
     """The bank's own channels; callers must hold this bank's certificate."""
 
     def __init__(self, *, bank_id: str, merchants: MerchantService, catalogue: CatalogueService,
-                 seller_orders: SellerOrderService, buyer_orders: BuyerOrderService) -> None:
+                 seller_orders: SellerOrderService, buyer_orders: BuyerOrderService, order_lists: OrderLists) -> None:
         self._bank_id = bank_id
+        self._order_lists = order_lists
         self._merchants = merchants
         self._catalogue = catalogue
         self._seller_orders = seller_orders
@@ -183,23 +179,18 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             order = self._seller_orders.get(merchant_id=request.merchant_id, order_id=request.order_id)
         return marketplace_pb2.GetOrderResponse(result=OK, order=order_to_proto(order))
 
+    @own_bank_only(marketplace_pb2.ListOrdersResponse)
+    @answers_errors(marketplace_pb2.ListOrdersResponse)
     def ListOrders(self, request, context):
-        identity = peer_identity(context)
-        if identity is None or identity.role != "bank" or identity.party_id != self._bank_id:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only this bank's channels may list orders")
-        try:
-            if request.buyer_account_id and request.merchant_id:
-                raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "name at most one of buyer or merchant")
-            if request.buyer_account_id:
-                orders = self._buyer_orders.list(buyer_account_id=request.buyer_account_id)
-            elif request.merchant_id:
-                orders = self._seller_orders.list(merchant_id=request.merchant_id)
-            else:  # The bank's view: its buyers' orders, and its merchants' orders for other banks' buyers.
-                orders = newest_first(self._buyer_orders.list() + [
-                    order for order in self._seller_orders.list() if order.buyer_bank_id != self._bank_id])
-        except FedmallError as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        return marketplace_pb2.ListOrdersResponse(orders=[order_to_proto(order) for order in orders])
+        by_number = marketplace_pb2.OrderState.DESCRIPTOR.values_by_number  # Unknown numbers: refused below.
+        states = tuple(by_number[state].name.removeprefix("ORDER_STATE_") if state in by_number else str(state)
+                       for state in request.states)
+        page = self._order_lists.page(OrderFilter(
+            buyer_account_id=request.buyer_account_id, merchant_id=request.merchant_id, states=states,
+            placed_from_unix_ms=request.placed_from_unix_ms, placed_before_unix_ms=request.placed_before_unix_ms),
+            page_size=request.page_size, cursor=request.cursor)
+        return marketplace_pb2.ListOrdersResponse(result=OK, orders=[order_to_proto(order) for order in page.orders],
+                                                  next_cursor=page.next_cursor)
 
 
 class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceServicer):

@@ -1,6 +1,8 @@
 """The marketplace commands of fedmall-node against a fake MarketplaceService over real mTLS."""
 from __future__ import annotations
 
+import contextlib
+
 import json
 from dataclasses import dataclass, field
 
@@ -104,7 +106,8 @@ class FakeMarketplace(marketplace_pb2_grpc.MarketplaceServiceServicer, node_pb2_
 
     def ListOrders(self, request, context):
         self.requests.append(("ListOrders", request))
-        return M.ListOrdersResponse(orders=[ORDER, FAILED_ORDER])
+        return M.ListOrdersResponse(result=self.results.get("ListOrders", R.RESULT_CODE_OK),
+                                    orders=[ORDER, FAILED_ORDER], next_cursor="next-page")
 
 
 @dataclass
@@ -415,6 +418,38 @@ def test_orders__table_for_a_merchant_and_all_as_json(node, capsys):
     assert node.run("orders", "--json") == 0
     assert [o["order_id"] for o in json_out(capsys)["orders"]] == ["o-1", "o-2"]
     assert [(r.buyer_account_id, r.merchant_id) for r in node.fake.sent("ListOrders")] == [("", "acme"), ("", "")]
+
+
+def test_orders__filters_page_and_csv(node, capsys, tmp_path):
+    assert node.run("orders", "--buyer", "alice", "--state", "PAID", "--state", "SHIPPED", "--from", "2026-11-01",
+                    "--to", "2026-11-30", "--limit", "2", "--cursor", "abc") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "more: --cursor next-page"
+    [request] = node.fake.sent("ListOrders")
+    assert (list(request.states), request.page_size, request.cursor) == (
+        [M.ORDER_STATE_PAID, M.ORDER_STATE_SHIPPED], 2, "abc")
+    assert (request.placed_from_unix_ms, request.placed_before_unix_ms) == (1_793_491_200_000, 1_796_083_200_000)
+    assert node.run("orders", "--merchant", "acme", "--csv", "-") == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0] == ",".join(("order_id", "placed_at", "state", "buyer_bank_id", "buyer_account_id",
+                                "seller_bank_id", "merchant_id", "total_minor", "currency", "refunded_minor",
+                                "instalments", "tracking_reference"))
+    assert rows[1].split(",")[:3] == ["o-1", rows[1].split(",")[1], "SHIPPED"] and len(rows) == 3
+    assert node.run("orders", "--csv", str(tmp_path / "orders.csv")) == 0
+    assert (tmp_path / "orders.csv").read_text(encoding="utf-8").count("\n") == 3
+
+
+def test_orders__bad_filters_exit_2_and_send_nothing(node, capsys):
+    for bad in (["--from", "2026-13-01"], ["--limit", "0"], ["--from", "2026-11-02", "--to", "2026-11-01"],
+                ["--state", "LOST"]):
+        with pytest.raises(SystemExit) if bad[0] == "--state" else contextlib.nullcontext():
+            assert node.run("orders", *bad) == 2
+    assert node.fake.requests == []
+
+
+def test_orders__a_refused_cursor_exits_1(node, capsys):
+    node.fake.results["ListOrders"] = R.RESULT_CODE_INVALID_FIELD
+    assert node.run("orders", "--cursor", "stale") == 1
+    assert capsys.readouterr().err.strip() == "INVALID_FIELD"
 
 
 def test_orders__both_actors_exit_2(node):
