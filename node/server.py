@@ -51,6 +51,7 @@ from node.market.buyer_orders import BuyerOrderService
 from node.market.catalogue import CatalogueService
 from node.market.merchants import MerchantService
 from node.market.order_lists import OrderLists
+from node.market.reviews import ReviewService
 from node.market.order_events import OrderEventSender
 from node.market.seller_orders import ReservationRules, SellerOrderService
 from node.market.servicer import MarketplacePeerServicer, MarketplaceServicer
@@ -216,6 +217,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
                                units_per_buyer_bank_max=config.reserved_units_per_buyer_bank_max),
         cancelled_unplaced_per_bank_max=config.cancelled_unplaced_per_bank_max,
         on_event_written=lambda: workers["order-events"].wake())
+    reviews = ReviewService(engine, bank_id=config.bank_id, peers=peers, signing_key=signing_key,
+                            keys=peers.signing_key, clock=clock)
     # Checkouts in instalments are financed by this bank's consumer credit (node.credit.instalments).
     instalments = InstalmentService(engine, policy=consumer_policy, clock=clock)
     buyer_orders = BuyerOrderService(engine, bank_id=config.bank_id, peers=peers, transfers=transfers, clock=clock,
@@ -236,6 +239,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         buyer_orders.release_step()
         buyer_orders.recover_step()
         seller_orders.watch_refunds()
+        reviews.deliver_step()
         return seller_orders.expire_step() | more
 
     order_event_sender = OrderEventSender(
@@ -267,9 +271,10 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(
         MarketplaceServicer(bank_id=config.bank_id, merchants=merchants, catalogue=catalogue,
                             seller_orders=seller_orders, buyer_orders=buyer_orders,
-                            order_lists=OrderLists(engine, bank_id=config.bank_id)), server)
+                            order_lists=OrderLists(engine, bank_id=config.bank_id), reviews=reviews), server)
     marketplace_pb2_grpc.add_MarketplacePeerServiceServicer_to_server(
-        MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders), server)
+        MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders,
+                                reviews=reviews), server)
     credit_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(bank_id=config.bank_id, lending=lending, instalments=instalments), server)
     health = add_health_and_reflection(server, SERVICE_NAMES)
 

@@ -55,6 +55,7 @@ from node.credit.instalments import instalment_book_problems
 from node.credit.loan_views import loan_book_problems
 from node.market import store as market_store
 from node.market.buyer_orders import escrow_held_by_currency
+from node.market.reviews import ASK_AGAIN
 
 COMMITTED_AT_CLEARING = transfer_pb2.TRANSFER_STATE_COMMITTED
 ABORTED_AT_CLEARING = transfer_pb2.TRANSFER_STATE_ABORTED
@@ -136,6 +137,8 @@ def _read_node(connection: sa.Connection) -> NodeBooks:
         cursor=node_store.read_cursor(connection),
         unsent={"decisions": count(node_store.incoming_transfers, ~inc.decision_sent),
                 "order events": count(market_store.order_events, ~market_store.order_events.c.sent),
+                "reviews": count(market_store.buyer_reviews, ~market_store.buyer_reviews.c.delivered
+                                 & market_store.buyer_reviews.c.answer_result.in_(ASK_AGAIN)),
                 "reconciliation answers": count(node_store.reconciliations, ~node_store.reconciliations.c.sent)})
 
 

@@ -103,7 +103,9 @@ def product_from_proto(product: marketplace_pb2.Product, *, bank_id: str) -> Pro
     return ProductView(bank_id=bank_id, merchant_id=product.merchant_id, merchant_name=product.merchant_name,
                        sku=product.sku, title=product.title, description=product.description,
                        price_minor=product.price.amount_minor, currency=product.price.currency,
-                       stock_on_hand=max(product.stock_available, 0), stock_reserved=0)
+                       stock_on_hand=max(product.stock_available, 0), stock_reserved=0,
+                       rating_count=max(product.rating_count, 0),
+                       rating_average_centi=min(max(product.rating_average_centi, 0), 500))
 
 
 class CatalogueService:

@@ -46,6 +46,9 @@ class ProductView:
     currency: str
     stock_on_hand: int
     stock_reserved: int
+    # Verified reviews of orders that held it (node.market.reviews): how many, and their mean x 100.
+    rating_count: int = 0
+    rating_average_centi: int = 0
 
     @property
     def stock_available(self) -> int:
@@ -61,15 +64,21 @@ def load_merchant(connection: sa.Connection, merchant_id: str) -> MerchantView:
 
 
 def product_query():
-    """Products with their merchant's name and status."""
-    return (sa.select(tables.products, tables.merchants.c.legal_name, tables.merchants.c.status)
-            .join(tables.merchants, tables.merchants.c.merchant_id == tables.products.c.merchant_id))
+    """Products with their merchant's name and status, and their rating (node.market.reviews)."""
+    products, ratings = tables.products, tables.product_ratings
+    return (sa.select(products, tables.merchants.c.legal_name, tables.merchants.c.status, ratings.c.rating_sum,
+                      ratings.c.rating_count)
+            .join(tables.merchants, tables.merchants.c.merchant_id == products.c.merchant_id)
+            .outerjoin(ratings, sa.and_(ratings.c.merchant_id == products.c.merchant_id,
+                                        ratings.c.sku == products.c.sku)))
 
 
 def product_view(row, *, bank_id: str) -> ProductView:
     return ProductView(bank_id=bank_id, merchant_id=row.merchant_id, merchant_name=row.legal_name, sku=row.sku,
                        title=row.title, description=row.description, price_minor=row.price_minor,
-                       currency=row.currency, stock_on_hand=row.stock_on_hand, stock_reserved=row.stock_reserved)
+                       currency=row.currency, stock_on_hand=row.stock_on_hand, stock_reserved=row.stock_reserved,
+                       rating_count=row.rating_count or 0,
+                       rating_average_centi=row.rating_sum * 100 // row.rating_count if row.rating_count else 0)
 
 
 def check_quantity(quantity: int) -> int:

@@ -22,6 +22,7 @@ from node.market.buyer_orders import BuyerOrderService, CartLine
 from node.market.catalogue import CatalogueService
 from node.market.merchants import MerchantService, ProductView
 from node.market.order_lists import OrderFilter, OrderLists
+from node.market.reviews import ReviewService
 from node.market.orders import Item, OrderView
 from node.market.seller_orders import PlaceOrder, SellerOrderService
 
@@ -41,7 +42,8 @@ def product_to_proto(product: ProductView) -> marketplace_pb2.Product:
     return marketplace_pb2.Product(
         bank_id=product.bank_id, merchant_id=product.merchant_id, merchant_name=product.merchant_name,
         sku=product.sku, title=product.title, description=product.description,
-        price=_money(product.price_minor, product.currency), stock_available=product.stock_available)
+        price=_money(product.price_minor, product.currency), stock_available=product.stock_available,
+        rating_count=product.rating_count, rating_average_centi=product.rating_average_centi)
 
 
 def order_to_proto(order: OrderView) -> marketplace_pb2.Order:
@@ -70,9 +72,11 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
     """The bank's own channels; callers must hold this bank's certificate."""
 
     def __init__(self, *, bank_id: str, merchants: MerchantService, catalogue: CatalogueService,
-                 seller_orders: SellerOrderService, buyer_orders: BuyerOrderService, order_lists: OrderLists) -> None:
+                 seller_orders: SellerOrderService, buyer_orders: BuyerOrderService, order_lists: OrderLists,
+                 reviews: ReviewService) -> None:
         self._bank_id = bank_id
         self._order_lists = order_lists
+        self._reviews = reviews
         self._merchants = merchants
         self._catalogue = catalogue
         self._seller_orders = seller_orders
@@ -192,13 +196,21 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
         return marketplace_pb2.ListOrdersResponse(result=OK, orders=[order_to_proto(order) for order in page.orders],
                                                   next_cursor=page.next_cursor)
 
+    @own_bank_only(marketplace_pb2.ReviewOrderResponse)
+    @answers_errors(marketplace_pb2.ReviewOrderResponse)
+    def ReviewOrder(self, request, context):
+        code, delivered = self._reviews.review(buyer_account_id=request.buyer_account_id, order_id=request.order_id,
+                                               rating=request.rating, text=request.text)
+        return marketplace_pb2.ReviewOrderResponse(result=code, delivered=delivered)
+
 
 class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceServicer):
     """Calls from member banks' nodes (this bank's own too); the caller is its certificate.
     node.callers lets only ACTIVE members' calls reach it."""
 
     def __init__(self, *, catalogue: CatalogueService, seller_orders: SellerOrderService,
-                 buyer_orders: BuyerOrderService) -> None:
+                 buyer_orders: BuyerOrderService, reviews: ReviewService) -> None:
+        self._reviews = reviews
         self._catalogue = catalogue
         self._seller_orders = seller_orders
         self._buyer_orders = buyer_orders
@@ -244,3 +256,10 @@ class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceService
         else:
             code = result_pb2.RESULT_CODE_INVALID_FIELD
         return marketplace_pb2.NotifyOrderEventResponse(result=code)
+
+    @answers_errors(marketplace_pb2.SubmitReviewResponse)
+    def SubmitReview(self, request, context):
+        sender_bank_id = self._caller_bank(context)
+        code = self._reviews.accept(sender_bank_id=sender_bank_id,
+                                    envelope=request.review if request.HasField("review") else None)
+        return marketplace_pb2.SubmitReviewResponse(result=code)
