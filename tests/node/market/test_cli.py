@@ -254,6 +254,16 @@ def test_checkout__cart_file_and_json(node, capsys, tmp_path):
         ("o-1", "SHIPPED", 2500, ""), ("o-2", "FAILED", 99_900, "PRICE_CHANGED")]
 
 
+def test_checkout__in_instalments_names_the_schedule_command(node, capsys):
+    assert node.run("checkout", "--buyer", "alice", "--item", "bank-b/acme/SKU-1:1@12.50", "--instalments", "6") == 0
+    assert node.fake.sent("Checkout")[0].instalments == 6
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "financed in 6 monthly instalments, one plan per order; its schedule: "
+        "fedmall-node credit plan --buyer alice ORDER")
+    assert node.run("checkout", "--buyer", "alice", "--item", "bank-b/acme/SKU-1:1@12.50", "--instalments", "61") == 2
+    assert len(node.fake.sent("Checkout")) == 1
+
+
 def test_checkout__currency_comes_from_the_buyers_account(node):
     node.fake.account_currency = "JPY"
     assert node.run("checkout", "--buyer", "taro", "--item", "bank-b/acme/SKU-1:1@1500") == 0
