@@ -4,11 +4,11 @@ collection of each instalment on its due date, a short balance, a cancelled or r
 The merchant is paid in full exactly as for any order: the bank funds the escrow, the buyer owes
 the bank. Every entry is written in the transaction of its cause (node.market.financing):
 
-    checkout   escrow:<order>       @consumer-lending -(x + fee), @escrow +x, @credit-fees +fee
+    checkout   escrow:<order>       @consumer-lending -(x + fee), @escrow +x, @consumer-fees +fee
                (refusals first, node.credit.instalment_plans.refusal: nothing is written)
     collect    collect:<plan>:<n>   buyer -amount, @consumer-lending +amount   (due date reached)
-    late fee   late-fee:<plan>:<n>  @consumer-lending -fee, @credit-fees +fee   (once per instalment)
-    unwind     unescrow:<order>     @escrow -x, @credit-fees -(fee + late fees), buyer +collected,
+    late fee   late-fee:<plan>:<n>  @consumer-lending -fee, @consumer-fees +fee   (once per instalment)
+    unwind     unescrow:<order>     @escrow -x, @consumer-fees -(fee + late fees), buyer +collected,
                                     @consumer-lending +outstanding: the order did not complete, the
                                     plan is CANCELLED, the buyer owes nothing and gets back what it paid
     refund     paydown:<cause>      buyer -p, @consumer-lending +p, p = min(refund, outstanding,
@@ -49,7 +49,7 @@ def lending_account(currency: str) -> str:
 
 
 def fees_account(currency: str) -> str:
-    return ledger.internal_account_id(ledger.CREDIT_FEES, currency)
+    return ledger.internal_account_id(ledger.CONSUMER_FEES, currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,7 +435,8 @@ def _book_totals(connection: sa.Connection, currency: str) -> BookTotals:
 def instalment_book_problems(connection: sa.Connection) -> list[str]:
     """Every way the plans disagree with themselves or with the ledger; [] when they agree.
 
-    Per currency, minus the @consumer-lending balance is what the open plans owe; per plan, the
+    Per currency, minus the @consumer-lending balance is what the open plans owe and the
+    @consumer-fees balance the fees charged less those waived; per plan, the
     payments add up to what was repaid, the open instalments to what is still owed (a DEFAULTED
     plan's too: collection stopped, the debt did not), and only a plan owed nothing is closed.
     """
@@ -451,6 +452,16 @@ def instalment_book_problems(connection: sa.Connection) -> list[str]:
         if owed.get(currency, 0) != lending.get(currency, 0):
             problems.append(f"instalment plans in {currency} owe {owed.get(currency, 0)}, but "
                             f"@consumer-lending/{currency} shows {lending.get(currency, 0)}")
+    earned = dict(connection.execute(
+        sa.select(table.c.currency, sum_of(table.c.fee_minor + table.c.late_fees_minor - table.c.waived_minor))
+        .group_by(table.c.currency)).all())
+    fees = {row.account_id.split("/")[1]: row.balance_minor for row in connection.execute(
+        sa.select(store.accounts.c.account_id, store.accounts.c.balance_minor)
+        .where(store.accounts.c.account_id.like(fees_account("%"))))}
+    for currency in sorted(set(earned) | {c for c, minor in fees.items() if minor}):
+        if earned.get(currency, 0) != fees.get(currency, 0):
+            problems.append(f"instalment plans in {currency} earned {earned.get(currency, 0)} in fees, but "
+                            f"@consumer-fees/{currency} shows {fees.get(currency, 0)}")
     paid = sa.select(payments.c.plan_id, sum_of(payments.c.amount_minor).label("total")) \
         .group_by(payments.c.plan_id).subquery()
     left = sa.select(schedule.c.plan_id, sum_of(schedule.c.amount_minor - schedule.c.collected_minor).label("total")) \

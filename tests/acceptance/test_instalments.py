@@ -146,7 +146,7 @@ def test_a_financed_purchase__merchant_paid_in_full_instalments_collected_and_a_
     assert market.balance(BUYER_BANK, "ann") == 50_000
     assert market.escrow(BUYER_BANK) == PRICE
     assert market.internal(BUYER_BANK, "consumer-lending") == -12_300
-    assert market.internal(BUYER_BANK, "credit-fees") == 300
+    assert market.internal(BUYER_BANK, "consumer-fees") == 300
     plan = plan_of(market, "ann", order.order_id)
     assert (plan.status, plan.principal.amount_minor, plan.fee.amount_minor, plan.outstanding.amount_minor) == (
         cr.PLAN_STATUS_ACTIVE, PRICE, 300, 12_300)
@@ -219,7 +219,7 @@ def test_a_short_balance__retried_then_late_with_its_fee_collected_then_a_defaul
     assert (plan.status, plan.late_fees.amount_minor, plan.outstanding.amount_minor) == (
         cr.PLAN_STATUS_LATE, 1_000, 7_000)
     assert (plan.schedule[0].status, plan.schedule[0].amount.amount_minor) == (cr.INSTALMENT_STATUS_LATE, 3_000)
-    assert market.internal(BUYER_BANK, "credit-fees") == 1_000
+    assert market.internal(BUYER_BANK, "consumer-fees") == 1_000
     # A plan in arrears: no new plan for this buyer.
     before = snapshot(market)
     refused = market.market(BUYER_BANK).Checkout(mp.CheckoutRequest(
@@ -261,7 +261,7 @@ def test_a_cancelled_financed_order__the_plan_is_unwound_and_the_buyer_owes_noth
     checkout = buy(market, "ann", instalments=12)
     assert checkout.result == rc.RESULT_CODE_OK, checkout
     order_id = checkout.orders[0].order_id
-    assert market.internal(BUYER_BANK, "credit-fees") == 720   # 6 % of 120.00.
+    assert market.internal(BUYER_BANK, "consumer-fees") == 720   # 6 % of 120.00.
     cancelled = market.market(BUYER_BANK).CancelOrder(mp.CancelOrderRequest(buyer_account_id="ann",
                                                                             order_id=order_id))
     assert cancelled.order.state == mp.ORDER_STATE_CANCELLED, cancelled
@@ -270,6 +270,6 @@ def test_a_cancelled_financed_order__the_plan_is_unwound_and_the_buyer_owes_noth
     assert {item.status for item in plan.schedule} == {cr.INSTALMENT_STATUS_WAIVED}
     assert market.balance(BUYER_BANK, "ann") == 50_000
     assert (market.escrow(BUYER_BANK), market.internal(BUYER_BANK, "consumer-lending"),
-            market.internal(BUYER_BANK, "credit-fees")) == (0, 0, 0)
+            market.internal(BUYER_BANK, "consumer-fees")) == (0, 0, 0)
     assert market.products(SELLER, MERCHANT)["loaf"].stock_available == 100
     assert_instalment_book_agrees(market)
