@@ -1,5 +1,6 @@
 """The README's main command stays true: a small demo runs end to end on this machine and
-its JSON says every invariant held, with credit lent and repaid from sales."""
+its JSON says every invariant held, with credit lent and repaid from sales, and an instalment
+purchase collected and reviewed."""
 from __future__ import annotations
 
 import json
@@ -22,3 +23,10 @@ def test_demo__two_banks_run_end_to_end_with_every_invariant_holding(tmp_path):
     assert credit["repaid_from_sales_minor"] > 0
     assert credit["repaid_minor"] + credit["outstanding_minor"] == credit["disbursed_minor"] + credit["fees_minor"]
     assert document["settlement"]["breaks"] == 0
+    instalments = document["instalments"]
+    assert (instalments["refused"], instalments["review"], instalments["second_review"]) == (
+        "INSTALMENTS_TERM_NOT_OFFERED", "OK", "REVIEW_ALREADY_GIVEN")
+    assert [item["status"] for item in instalments["schedule"]][:3] == ["COLLECTED", "COLLECTED", "SCHEDULED"]
+    assert instalments["collected_minor"] + instalments["outstanding_minor"] == (
+        instalments["financed_minor"] + instalments["fee_minor"])
+    assert instalments["product_rating"] == dict(count=1, average_centi=500)

@@ -10,6 +10,7 @@
     decline --merchant M ORDER [--reason TEXT]
     confirm --buyer A ORDER | cancel --buyer A ORDER
     refund --merchant M ORDER AMOUNT [--reason TEXT] [--refund-id UUID]
+    review --buyer A ORDER --rating 1..5 [--text T]   once per completed order, signed by this bank
     order ORDER (--buyer A | --merchant M)
     orders [--buyer A | --merchant M] [--state S ...] [--from DATE] [--to DATE] [--limit N] [--cursor C]
            [--csv FILE]                           filtered, newest first, a page at a time (node.market.orders_cli)
@@ -114,6 +115,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("amount", help="decimal, in the order's currency")
     sub.add_argument("--reason", default="")
     sub.add_argument("--refund-id", default=None, help="UUID; a retry with the same id is safe")
+    sub = add_command(commands, "review", "the buyer rates an order that completed (once); this bank signs it "
+                                          "for the seller's bank")
+    sub.add_argument("--buyer", required=True)
+    sub.add_argument("order_id")
+    sub.add_argument("--rating", required=True, help="1 to 5")
+    sub.add_argument("--text", default="", help="optional, at most 1000 characters")
     sub = add_command(commands, "order", "one order, as its buyer or its merchant sees it")
     sub.add_argument("order_id")
     sub.add_argument("--buyer")
@@ -421,6 +428,18 @@ def _refund(args, client: Client) -> None:
     _show_order(args, response.order, response.result)
 
 
+def _review(args, client: Client) -> None:
+    rating = _count(args.rating, "--rating", minimum=1, maximum=5)
+    response = _market(client, "ReviewOrder", marketplace_pb2.ReviewOrderRequest(
+        buyer_account_id=args.buyer, order_id=args.order_id, rating=rating, text=args.text))
+    if args.json:
+        print_json(dict(result=code_name(response.result), order_id=args.order_id, rating=rating,
+                         delivered=response.delivered))
+        return
+    where = "the seller's bank has it" if response.delivered else "the seller's bank gets it when it answers"
+    print(f"review of {args.order_id}: {code_name(response.result)}, {rating} of 5; {where}")
+
+
 def _order(args, client: Client) -> None:
     buyer, merchant = _one_actor(args, required=True)
     response = _market(client, "GetOrder", marketplace_pb2.GetOrderRequest(
@@ -438,6 +457,6 @@ def _orders(args, client: Client) -> None:
 COMMANDS: dict[str, Callable[[argparse.Namespace, Client], None]] = {
     "merchant": _merchant, "product": _product, "search": _search, "checkout": _checkout, "ship": _ship,
     "decline": _decline,
-    "confirm": _confirm_or_cancel, "cancel": _confirm_or_cancel, "refund": _refund, "order": _order,
+    "confirm": _confirm_or_cancel, "cancel": _confirm_or_cancel, "refund": _refund, "review": _review, "order": _order,
     "orders": _orders,
 }

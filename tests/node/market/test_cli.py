@@ -104,6 +104,10 @@ class FakeMarketplace(marketplace_pb2_grpc.MarketplaceServiceServicer, node_pb2_
         order.total.currency = self.account_currency
         return self._answer("GetOrder", request, M.GetOrderResponse, order=order)
 
+    def ReviewOrder(self, request, context):
+        self.requests.append(("ReviewOrder", request))
+        return M.ReviewOrderResponse(result=self.results.get("ReviewOrder", R.RESULT_CODE_OK), delivered=True)
+
     def ListOrders(self, request, context):
         self.requests.append(("ListOrders", request))
         return M.ListOrdersResponse(result=self.results.get("ListOrders", R.RESULT_CODE_OK),
@@ -460,6 +464,17 @@ def test_orders__a_refused_cursor_exits_1(node, capsys):
     node.fake.results["ListOrders"] = R.RESULT_CODE_INVALID_FIELD
     assert node.run("orders", "--cursor", "stale") == 1
     assert capsys.readouterr().err.strip() == "INVALID_FIELD"
+
+
+def test_review__sends_the_rating_and_says_where_it_went(node, capsys):
+    assert node.run("review", "--buyer", "alice", "o-1", "--rating", "4", "--text", "good") == 0
+    assert capsys.readouterr().out.strip() == "review of o-1: OK, 4 of 5; the seller's bank has it"
+    [request] = node.fake.sent("ReviewOrder")
+    assert (request.buyer_account_id, request.order_id, request.rating, request.text) == ("alice", "o-1", 4, "good")
+    assert node.run("review", "--buyer", "alice", "o-1", "--rating", "6") == 2
+    node.fake.results["ReviewOrder"] = R.RESULT_CODE_REVIEW_ALREADY_GIVEN
+    assert node.run("review", "--buyer", "alice", "o-1", "--rating", "2", "--json") == 1
+    assert "REVIEW_ALREADY_GIVEN" in capsys.readouterr().err
 
 
 def test_orders__both_actors_exit_2(node):
