@@ -23,11 +23,11 @@
     default_after_days = 60            not collected this many days after its due date: the plan
                                        DEFAULTS (collection stops; the debt stays on the book)
 
-validate() is pure and returns every problem; load_consumer_policy() refuses a file with any.
+validate() is pure and returns every problem; load_consumer_policy() refuses a file with any
+(node.credit.policy.PolicyError, as for the merchant policy).
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from fedmall import limits as protocol
 
 from node import limits
 from node.credit.features import BASIS_POINTS
-from node.credit.policy import PolicyError, check_int, check_keys, table
+from node.credit.policy import check_int, check_keys, checked_document, read_policy_text, table
 
 HOUR_MS = 3_600_000
 _TOP_KEYS = ("name", "currency", "eligibility", "limit", "terms", "collection")
@@ -138,19 +138,8 @@ def policy_from_document(document: dict) -> ConsumerPolicy:
 
 def parse_consumer_policy(text: str, *, source: str) -> ConsumerPolicy:
     """A policy from TOML text; PolicyError naming source and every problem otherwise."""
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise PolicyError(f"{source}: not valid TOML: {error}") from None
-    problems = validate(document)
-    if problems:
-        raise PolicyError(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
-    return policy_from_document(document)
+    return policy_from_document(checked_document(text, source=source, problems_of=validate))
 
 
 def load_consumer_policy(path: Path) -> ConsumerPolicy:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PolicyError(f"{path}: cannot read the consumer credit policy: {error.strerror}") from None
-    return parse_consumer_policy(text, source=str(path))
+    return parse_consumer_policy(read_policy_text(path, "consumer credit policy"), source=str(path))

@@ -445,9 +445,8 @@ def instalment_book_problems(connection: sa.Connection) -> list[str]:
     owed = dict(connection.execute(
         sa.select(table.c.currency, sum_of(table.c.outstanding_minor))
         .where(table.c.status.in_(tables.PLAN_OPEN_STATUSES)).group_by(table.c.currency)).all())
-    lending = {row.account_id.split("/")[1]: -row.balance_minor for row in connection.execute(
-        sa.select(store.accounts.c.account_id, store.accounts.c.balance_minor)
-        .where(store.accounts.c.account_id.like(lending_account("%"))))}
+    lending = {currency: -minor for currency, minor in
+               store.internal_balances_by_currency(connection, ledger.CONSUMER_LENDING).items()}
     for currency in sorted(set(owed) | {c for c, minor in lending.items() if minor}):
         if owed.get(currency, 0) != lending.get(currency, 0):
             problems.append(f"instalment plans in {currency} owe {owed.get(currency, 0)}, but "
@@ -455,9 +454,7 @@ def instalment_book_problems(connection: sa.Connection) -> list[str]:
     earned = dict(connection.execute(
         sa.select(table.c.currency, sum_of(table.c.fee_minor + table.c.late_fees_minor - table.c.waived_minor))
         .group_by(table.c.currency)).all())
-    fees = {row.account_id.split("/")[1]: row.balance_minor for row in connection.execute(
-        sa.select(store.accounts.c.account_id, store.accounts.c.balance_minor)
-        .where(store.accounts.c.account_id.like(fees_account("%"))))}
+    fees = store.internal_balances_by_currency(connection, ledger.CONSUMER_FEES)
     for currency in sorted(set(earned) | {c for c, minor in fees.items() if minor}):
         if earned.get(currency, 0) != fees.get(currency, 0):
             problems.append(f"instalment plans in {currency} earned {earned.get(currency, 0)} in fees, but "

@@ -183,9 +183,8 @@ def loan_book_problems(connection: sa.Connection) -> list[str]:
     owed = dict(connection.execute(
         sa.select(table.c.currency, sum_of(table.c.outstanding_minor))
         .where(table.c.status.in_(tables.OPEN_STATUSES)).group_by(table.c.currency)).all())
-    lending = {row.account_id.split("/")[1]: -row.balance_minor for row in connection.execute(
-        sa.select(store.accounts.c.account_id, store.accounts.c.balance_minor)
-        .where(store.accounts.c.account_id.like(ledger.internal_account_id(ledger.LENDING, "%"))))}
+    lending = {currency: -minor for currency, minor in
+               store.internal_balances_by_currency(connection, ledger.LENDING).items()}
     for currency in sorted(set(owed) | {c for c, minor in lending.items() if minor}):
         if owed.get(currency, 0) != lending.get(currency, 0):
             problems.append(f"loans in {currency} are owed {owed.get(currency, 0)}, but @lending/{currency} "

@@ -38,7 +38,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fedmall import limits as protocol
 
@@ -313,21 +313,30 @@ def _bands(bands: list[dict]) -> tuple[Band, ...]:
     return tuple(result)
 
 
-def parse_policy(text: str, *, source: str) -> CreditPolicy:
-    """A policy from TOML text; PolicyError naming source and every problem otherwise."""
+def checked_document(text: str, *, source: str, problems_of: Callable[[dict], list[str]]) -> dict:
+    """A TOML document problems_of finds sound; PolicyError naming source and every problem otherwise.
+    The merchant and the consumer policy (node.credit.consumer_policy) are read through it."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise PolicyError(f"{source}: not valid TOML: {error}") from None
-    problems = validate(document)
+    problems = problems_of(document)
     if problems:
         raise PolicyError(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
-    return policy_from_document(document)
+    return document
+
+
+def read_policy_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PolicyError(f"{path}: cannot read the {what}: {error.strerror}") from None
+
+
+def parse_policy(text: str, *, source: str) -> CreditPolicy:
+    """A policy from TOML text; PolicyError naming source and every problem otherwise."""
+    return policy_from_document(checked_document(text, source=source, problems_of=validate))
 
 
 def load_policy(path: Path) -> CreditPolicy:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PolicyError(f"{path}: cannot read the credit policy: {error.strerror}") from None
-    return parse_policy(text, source=str(path))
+    return parse_policy(read_policy_text(path, "credit policy"), source=str(path))

@@ -11,7 +11,8 @@ import pytest
 from fedmall.v1 import result_pb2 as rc
 
 from node.credit import instalment_plans as plans
-from node.credit.consumer_policy import PolicyError, load_consumer_policy, parse_consumer_policy, validate
+from node.credit.consumer_policy import load_consumer_policy, parse_consumer_policy, validate
+from node.credit.policy import PolicyError
 from node.credit.features import DAY_MS
 from tests.support.credit import CONSUMER_EXAMPLE_POLICY
 

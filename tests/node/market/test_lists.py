@@ -9,25 +9,13 @@ import sqlalchemy as sa
 from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2 as rc
 
-from node import store
-from node.bank import store as bank_store
 from node.market import store as tables
 from node.market.order_lists import OrderFilter, OrderLists, decode_cursor
 from node.market.orders import Item, items_to_json
 from tests.node.books import open_account
 from tests.node.market.test_buyer_worker import add_orders
+from tests.node.market.test_concurrency import engine  # noqa: F401  (a node database, the buyer's account open)
 from tests.support.ids import uuid_of
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    url = (f"sqlite:///{tmp_path / 'node.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_cluster").new_database())
-    engine = store.open_database(url)
-    with engine.begin() as connection:
-        bank_store.ensure_internal_accounts(connection, now_ms=0)
-    yield engine
-    engine.dispose()
 
 
 def add_seller_orders(engine, count: int, *, first: int = 0, buyer_bank_id: str = "bank-x") -> None:
@@ -46,8 +34,7 @@ def add_seller_orders(engine, count: int, *, first: int = 0, buyer_bank_id: str 
 
 
 @pytest.fixture
-def lists(engine) -> OrderLists:
-    open_account(engine, "buyer", balance_minor=10_000)
+def lists(engine) -> OrderLists:  # noqa: F811
     open_account(engine, "settle")
     add_orders(engine, "bank-up", 5, state="PAID", now_ms=0)   # bank-up-0 .. -4, placed at 0 .. 4.
     add_seller_orders(engine, 5)                                 # s-0 .. s-4, placed at 1000 .. 1004.
@@ -82,7 +69,7 @@ def test_lists__filters_by_state_and_placing_time_with_the_states_callers_see(li
     assert all_pages(lists, OrderFilter(buyer_account_id="nobody"), page_size=10) == [[]]
 
 
-def test_lists__a_cursor_is_stable_while_orders_are_placed(lists, engine):
+def test_lists__a_cursor_is_stable_while_orders_are_placed(lists, engine):  # noqa: F811
     order_filter = OrderFilter(merchant_id="beta")
     first = lists.page(order_filter, page_size=2)
     assert [order.order_id for order in first.orders] == ["s-4", "s-3"]
