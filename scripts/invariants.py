@@ -9,8 +9,8 @@ Most invariants hold only at rest (nothing in flight): wait for that before chec
                             its loan book equals its @lending account and its instalment plans
                             its @consumer-lending account
     nothing_in_flight       every transfer final at payer, clearing and payee; nothing reserved
-                            or owed to the clearing; every delivery, order event and
-                            reconciliation answer delivered
+                            or owed to the clearing; every delivery, order event, review
+                            and reconciliation answer delivered
     transfers_agree         payer, clearing and payee agree on each transfer's outcome, and each
                             bank holds exactly the journal entries that outcome implies
     escrow_matches_orders   each node's @escrow holds exactly its buyers' open orders
