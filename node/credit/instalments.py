@@ -196,11 +196,14 @@ class InstalmentService:
         """The order ended without completing: the plan is CANCELLED, its fees waived, the escrow back
         into the bank's lending, and what the buyer paid so far back to the buyer."""
         plan = self._locked_plan(connection, order_id)
-        assert plan.status in tables.PLAN_OPEN_STATUSES, f"plan {order_id} is {plan.status}"
+        # Called once per order, when it ends (the market's state change guards it); a plan repaid
+        # in full before that (instalments collected while the order waited) unwinds the same way.
+        assert plan.status != tables.PLAN_CANCELLED, f"plan {order_id} was unwound already"
         currency, collected_minor = plan.currency, plan.repaid_minor
         waived_minor = plan.fee_minor + plan.late_fees_minor
-        postings = [ledger.Posting(ledger.internal_account_id(ledger.ESCROW, currency), -plan.principal_minor, currency),
-                    ledger.Posting(lending_account(currency), plan.outstanding_minor, currency)]
+        postings = [ledger.Posting(ledger.internal_account_id(ledger.ESCROW, currency), -plan.principal_minor, currency)]
+        if plan.outstanding_minor:
+            postings.append(ledger.Posting(lending_account(currency), plan.outstanding_minor, currency))
         if waived_minor:
             postings.append(ledger.Posting(fees_account(currency), -waived_minor, currency))
         if collected_minor:

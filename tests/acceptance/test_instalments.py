@@ -256,19 +256,23 @@ def test_a_short_balance__retried_then_late_with_its_fee_collected_then_a_defaul
     assert market.internal(BUYER_BANK, "consumer-lending") == -5_000
 
 
-def test_a_cancelled_financed_order__the_plan_is_unwound_and_the_buyer_owes_nothing(market):
+def test_a_cancelled_financed_order__the_plan_is_unwound_and_the_buyer_gets_back_what_it_paid(market, clock):
     market.open_account(BUYER_BANK, "ann", deposit_minor=50_000)
     checkout = buy(market, "ann", instalments=12)
     assert checkout.result == rc.RESULT_CODE_OK, checkout
     order_id = checkout.orders[0].order_id
     assert market.internal(BUYER_BANK, "consumer-fees") == 720   # 6 % of 120.00.
+    clock.advance(days=30)   # The merchant has not shipped yet; the first instalment is collected.
+    collect(market)
+    assert market.balance(BUYER_BANK, "ann") == 50_000 - 1_060   # 127.20 over 12 instalments.
     cancelled = market.market(BUYER_BANK).CancelOrder(mp.CancelOrderRequest(buyer_account_id="ann",
                                                                             order_id=order_id))
     assert cancelled.order.state == mp.ORDER_STATE_CANCELLED, cancelled
     plan = plan_of(market, "ann", order_id)
     assert (plan.status, plan.outstanding.amount_minor) == (cr.PLAN_STATUS_CANCELLED, 0)
-    assert {item.status for item in plan.schedule} == {cr.INSTALMENT_STATUS_WAIVED}
-    assert market.balance(BUYER_BANK, "ann") == 50_000
+    assert [item.status for item in plan.schedule] == [cr.INSTALMENT_STATUS_COLLECTED] + [
+        cr.INSTALMENT_STATUS_WAIVED] * 11
+    assert (plan.repaid.amount_minor, market.balance(BUYER_BANK, "ann")) == (PRICE, 50_000)
     assert (market.escrow(BUYER_BANK), market.internal(BUYER_BANK, "consumer-lending"),
             market.internal(BUYER_BANK, "consumer-fees")) == (0, 0, 0)
     assert market.products(SELLER, MERCHANT)["loaf"].stock_available == 100
