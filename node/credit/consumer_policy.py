@@ -36,7 +36,8 @@ from fedmall import limits as protocol
 
 from node import limits
 from node.credit.features import BASIS_POINTS
-from node.credit.policy import check_int, check_keys, checked_document, read_policy_text, table
+from node.credit.policy import (
+    check_int, check_keys, check_name_and_currency, checked_document, read_policy_text, table)
 
 HOUR_MS = 3_600_000
 _TOP_KEYS = ("name", "currency", "eligibility", "limit", "terms", "collection")
@@ -77,11 +78,7 @@ def validate(document: dict) -> list[str]:
     """Every problem of a parsed policy document, in reading order; [] when it is sound."""
     problems: list[str] = []
     check_keys(problems, "policy", document, allowed=_TOP_KEYS, required=())
-    if not isinstance(document.get("name"), str) or not document["name"].strip():
-        problems.append("name: must be a non-empty string")
-    currency = document.get("currency")
-    if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii() and currency.isupper()):
-        problems.append("currency: must be an ISO 4217 code such as \"EUR\"")
+    check_name_and_currency(problems, document)
     sections = [("eligibility", _ELIGIBILITY_KEYS), ("limit", _LIMIT_KEYS), ("collection", _COLLECTION_KEYS)]
     highs = dict(account_age_days_min=(0, _days_max), inflows_minor_90d_min=(0, protocol.amount_minor_max),
                  inflows_multiple_bp=(0, 100 * BASIS_POINTS), limit_max_minor=(0, protocol.amount_minor_max),

@@ -37,6 +37,7 @@ from node.bank import ledger, store
 from node.credit import instalment_plans as plans, store as tables
 from node.credit.consumer_policy import ConsumerPolicy
 from node.credit.features import DAY_MS
+from node.credit.loan_views import total_where
 from node.errors import Refused
 from node.market.financing import FinancedOrder
 
@@ -415,10 +416,7 @@ def plan_view(connection: sa.Connection, row, *, with_schedule: bool = True) -> 
 def _book_totals(connection: sa.Connection, currency: str) -> BookTotals:
     table = tables.instalment_plans
     open_ = table.c.status.in_(tables.PLAN_OPEN_STATUSES)
-
-    def total(column, condition=sa.true()):
-        return sa.func.coalesce(sum_of(sa.case((condition, column), else_=0)), 0)
-
+    total = total_where
     row = connection.execute(sa.select(
         sa.func.count().label("plans"), total(1, open_).label("plans_open"),
         total(table.c.principal_minor).label("financed"), total(table.c.fee_minor).label("fees"),

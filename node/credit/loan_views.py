@@ -110,13 +110,15 @@ def loan_view(connection: sa.Connection, row, *, now_ms: int, with_schedule: boo
         due_by_now_minor=loans.due_by(installments, now_ms) if installments else 0)
 
 
+def total_where(column, condition=sa.true()):
+    """SUM(column) over the rows where condition holds, 0 when none: one column of a book's totals."""
+    return sa.func.coalesce(sum_of(sa.case((condition, column), else_=0)), 0)
+
+
 def _book_totals(connection: sa.Connection, currency: str) -> BookTotals:
     table = tables.loans
     open_ = table.c.status.in_(tables.OPEN_STATUSES)
-
-    def total(column, condition=sa.true()):
-        return sa.func.coalesce(sum_of(sa.case((condition, column), else_=0)), 0)
-
+    total = total_where
     row = connection.execute(sa.select(
         sa.func.count().label("loans"), total(1, open_).label("loans_open"),
         total(table.c.principal_minor).label("disbursed"), total(table.c.fee_minor).label("fees"),

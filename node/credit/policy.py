@@ -149,15 +149,20 @@ def table(problems: list[str], document: dict, key: str) -> dict:
     return value
 
 
-def validate(document: dict) -> list[str]:
-    """Every problem of a parsed policy document, in reading order; [] when it is sound."""
-    problems: list[str] = []
-    check_keys(problems, "policy", document, allowed=_TOP_KEYS, required=())
+def check_name_and_currency(problems: list[str], document: dict) -> None:
+    """Every policy file (merchant, consumer) starts with its name and its currency."""
     if not isinstance(document.get("name"), str) or not document["name"].strip():
         problems.append("name: must be a non-empty string")
     currency = document.get("currency")
     if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii() and currency.isupper()):
         problems.append("currency: must be an ISO 4217 code such as \"EUR\"")
+
+
+def validate(document: dict) -> list[str]:
+    """Every problem of a parsed policy document, in reading order; [] when it is sound."""
+    problems: list[str] = []
+    check_keys(problems, "policy", document, allowed=_TOP_KEYS, required=())
+    check_name_and_currency(problems, document)
     check_int(problems, "ship_within_hours", document.get("ship_within_hours"), low=1, high=24 * 365)
 
     knockouts = table(problems, document, "knockouts")
