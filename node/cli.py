@@ -38,6 +38,7 @@ from node.client import NodeClient
 from node.command_output import add_command, code_name, emit
 from node.config import ConfigError, NodeConfig, load_config
 from node.credit import cli as credit_cli
+from node.credit.instalments import instalment_book_problems
 from node.credit.loan_views import loan_book_problems
 from node.market import cli as market_cli
 
@@ -68,11 +69,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _ledger_check(args, config: NodeConfig) -> None:
-    """The books balance, balances match their postings, and the loan book matches @lending."""
+    """The books balance, balances match their postings, the loan book matches @lending and the
+    instalment plans match @consumer-lending."""
     summary, entries, loan_problems = bank_cli.read_database(config, lambda connection: (
         bank_store.read_books(connection),
         connection.scalar(sa.select(sa.func.count()).select_from(bank_store.journal_entries)),
-        loan_book_problems(connection)))
+        loan_book_problems(connection) + instalment_book_problems(connection)))
     problems = ledger.books_problems(summary) + loan_problems
     internal = {a: b for a, b in sorted(summary.stored_balances.items()) if a.startswith("@")}
     customers_minor = sum(b for a, b in summary.stored_balances.items() if not a.startswith("@"))

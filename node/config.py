@@ -5,7 +5,8 @@
     FEDMALL_CLEARING_ADDRESS      [clearing].address
 
 [node].credit_policy names the bank's merchant credit policy file (relative to home);
-without it the node does not lend.
+without it the node does not lend. [node].consumer_credit_policy names its consumer credit
+policy (instalments at checkout, node.credit.consumer_policy); without it the node offers none.
 
 The marketplace, as the seller's bank (node.market.seller_orders):
     [node].reservation_hold_s                   how long a merchant's stock stays reserved for an
@@ -71,6 +72,8 @@ class NodeConfig:
     cancelled_unplaced_per_bank_max: int = limits.cancelled_unplaced_per_bank_max_default
     # Merchant credit: the bank's policy file (node.credit.policy); None: this bank does not lend.
     credit_policy_path: Path | None = None
+    # Consumer instalments: the bank's policy file (node.credit.consumer_policy); None: none offered.
+    consumer_credit_policy_path: Path | None = None
     # What each other member bank may ask of the peer services (node.budgets).
     budget: member_budgets.Budget = budgets.DEFAULT_BUDGET
     # [log]: what fedmall.toml says of the log lines (the command line and environment come first).
@@ -101,7 +104,7 @@ KNOWN_KEYS = {
     "identity": frozenset({"party_id", "role", "signing_key_id"}),
     "clearing": frozenset({"address", "signing_key_id"}),
     "node": frozenset({"listen_address", "database_url", "transfer_expiry_ms", "auto_confirm_after_s",
-                       "search_deadline_ms", "credit_policy", "reservation_hold_s",
+                       "search_deadline_ms", "credit_policy", "consumer_credit_policy", "reservation_hold_s",
                        "reservations_per_buyer_bank_max", "reserved_units_per_buyer_bank_max",
                        "cancelled_unplaced_per_bank_max", "share_party_names"}),
     member_budgets.SECTION: budgets.KEYS,
@@ -124,6 +127,7 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
         raise ConfigError(f"{file.path}: [identity].role must be 'bank' for a node")
     database_url = environ.get("FEDMALL_NODE_DATABASE_URL") or node.text("database_url", required=False)
     credit_policy = node.text("credit_policy", required=False)
+    consumer_credit_policy = node.text("consumer_credit_policy", required=False)
     return NodeConfig(
         home=home,
         bank_id=identity.text("party_id"),
@@ -142,6 +146,7 @@ def load_config(home: Path, environ: Mapping[str, str] = os.environ) -> NodeConf
             "cancelled_unplaced_per_bank_max", default=limits.cancelled_unplaced_per_bank_max_default,
             low=1, high=limits.cancelled_unplaced_per_bank_max_max),
         credit_policy_path=home / credit_policy if credit_policy else None,
+        consumer_credit_policy_path=home / consumer_credit_policy if consumer_credit_policy else None,
         reservation_hold_s=node.integer("reservation_hold_s", default=limits.reservation_hold_s_default,
                                         low=1, high=RESERVATION_HOLD_S_MAX),
         reservations_per_buyer_bank_max=node.integer(

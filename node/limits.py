@@ -80,7 +80,11 @@ search_results_per_bank_max = 200           # Best matches one bank returns to a
 tracking_reference_length_max = protocol.tracking_reference_length_max
 refund_reason_length_max = protocol.order_reason_length_max
 decline_reason_length_max = protocol.order_reason_length_max  # The order_events.reason column.
-orders_listed_max = 1_000
+orders_listed_max = 1_000                   # The most orders one page may list.
+orders_page_size_default = 50               # Orders in one ListOrders page unless the caller asks.
+orders_page_size_max = 1_000                # ... and at most (node.market.order_lists).
+order_cursor_length_max = 200               # An opaque ListOrders cursor, as the caller sends it back.
+reviews_per_step_max = 64                   # Undelivered reviews one worker pass sends.
 
 # The catalogue (node.market.product_rows, node.market.product_import, node.market.local_search).
 product_attributes_max = 20                 # Attributes of one product (brand, material, ...).
@@ -132,6 +136,14 @@ loan_bytes_max = 1_000                      # One Loan message without its sched
 loans_reviewed_per_step_max = 500           # Loans the review worker judges in one transaction.
 loan_review_poll_ms = 60_000                # The review worker looks at the loans this often.
 
+# Consumer instalments (node.credit.instalments).
+instalment_plans_listed_max = 100           # A buyer's plans, newest first.
+instalment_book_listed_max = 5_000          # Plans listed in the bank's instalment book, newest first.
+instalment_plan_bytes_max = 1_500           # One InstalmentPlan message without its schedule.
+instalments_collected_per_step_max = 200    # Instalments the collection worker tries in one pass.
+instalment_collection_poll_ms = 60_000      # The collection worker looks for due instalments this often.
+instalments_per_plan_max = 60               # The longest term a policy may offer, in months.
+
 assert retry_backoff_ms_min < retry_backoff_ms_max
 assert registry_refresh_ms_min < registry_age_ms_max
 assert items_per_order_max <= items_per_cart_max
@@ -151,6 +163,8 @@ assert decision_batch_max <= protocol.decisions_per_batch_max
 assert reconciliation_breaks_max * reconciliation_break_bytes_max <= protocol.envelope_bytes_max
 assert protocol.reference_length_max * 4 * 2 < reconciliation_break_bytes_max
 assert loan_book_listed_max * loan_bytes_max <= protocol.grpc_message_bytes_max
+assert instalment_book_listed_max * instalment_plan_bytes_max <= protocol.grpc_message_bytes_max
+assert 0 < orders_page_size_default <= orders_page_size_max <= orders_listed_max
 assert protocol.quote_items_per_request_max * quote_item_bytes_max <= peer_request_bytes_max
 assert budget_request_bytes_burst_default >= peer_request_bytes_max
 assert budget_quote_items_burst_default >= protocol.quote_items_per_request_max

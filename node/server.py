@@ -46,6 +46,8 @@ from node.bank.servicer import NodeServicer, PeerServicer
 from node.bank.settlement import SettlementService
 from node.bank.transfers import Quoter, TransferService
 from node.config import ConfigError, NodeConfig
+from node.credit.consumer_policy import load_consumer_policy
+from node.credit.instalments import InstalmentService
 from node.credit.lending import LendingService
 from node.credit.policy import PolicyError, load_policy
 from node.credit.repayments import RepaymentFromSales
@@ -54,6 +56,8 @@ from node.market.buyer_orders import BuyerOrderService
 from node.market.catalogue import CatalogueService
 from node.market.merchants import MerchantService
 from node.market.product_import import ProductImport
+from node.market.order_lists import OrderLists
+from node.market.reviews import ReviewService
 from node.market.order_events import OrderEventSender
 from node.market.seller_orders import ReservationRules, SellerOrderService
 from node.market.servicer import MarketplacePeerServicer, MarketplaceServicer
@@ -80,7 +84,8 @@ class Node:
                  settlement: SettlementService, workers: list[Worker], consumer: DeliveryConsumer,
                  closers: list[Callable[[], None]], merchants: MerchantService | None = None,
                  catalogue: CatalogueService | None = None, seller_orders=None, buyer_orders=None,
-                 lending: LendingService | None = None, readiness: ReadinessWatch | None = None,
+                 lending: LendingService | None = None, instalments: InstalmentService | None = None,
+                 readiness: ReadinessWatch | None = None,
                  observability_server: observability.ObservabilityServer | None = None) -> None:
         self.config = config
         self.readiness = readiness
@@ -95,6 +100,7 @@ class Node:
         self.seller_orders = seller_orders
         self.buyer_orders = buyer_orders
         self.lending = lending
+        self.instalments = instalments
         self.port = 0
         self._server = server
         self._health = health
@@ -176,6 +182,11 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         credit_policy = load_policy(config.credit_policy_path) if config.credit_policy_path else None
     except PolicyError as error:
         raise ConfigError(f"[node].credit_policy: {error}") from None
+    try:
+        consumer_policy = (load_consumer_policy(config.consumer_credit_policy_path)
+                           if config.consumer_credit_policy_path else None)
+    except PolicyError as error:
+        raise ConfigError(f"[node].consumer_credit_policy: {error}") from None
     signing_key = config.signing_key()
     clearing_key = VerificationKey(
         key_id=config.clearing_signing_key_id, owner="clearing",
@@ -231,9 +242,14 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
                                units_per_buyer_bank_max=config.reserved_units_per_buyer_bank_max),
         cancelled_unplaced_per_bank_max=config.cancelled_unplaced_per_bank_max,
         on_event_written=lambda: workers["order-events"].wake())
+    reviews = ReviewService(engine, bank_id=config.bank_id, peers=peers, signing_key=signing_key,
+                            keys=peers.signing_key, clock=clock)
+    # Checkouts in instalments are financed by this bank's consumer credit (node.credit.instalments).
+    instalments = InstalmentService(engine, policy=consumer_policy, clock=clock)
     buyer_orders = BuyerOrderService(engine, bank_id=config.bank_id, peers=peers, transfers=transfers, clock=clock,
                                      auto_confirm_after_s=config.auto_confirm_after_s, settlement_credit_hook=repayments,
-                                     signing_key=signing_key, on_event_written=lambda: workers["order-events"].wake())
+                                     signing_key=signing_key, on_event_written=lambda: workers["order-events"].wake(),
+                                     financing=instalments)
 
     lending = LendingService(engine, bank_id=config.bank_id, policy=credit_policy, clock=clock)
 
@@ -248,6 +264,7 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
         buyer_orders.release_step()
         buyer_orders.recover_step()
         seller_orders.watch_refunds()
+        reviews.deliver_step()
         return seller_orders.expire_step() | more
 
     order_event_sender = OrderEventSender(
@@ -263,6 +280,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
                                     poll_ms=limits.revocation_refresh_ms)
     workers["loan-review"] = Worker(f"{config.bank_id}-loan-review", lending.review_step,
                                     poll_ms=limits.loan_review_poll_ms)
+    workers["instalments"] = Worker(f"{config.bank_id}-instalments", instalments.collect_step,
+                                    poll_ms=limits.instalment_collection_poll_ms)
 
     # Every call with a certificate the clearing revoked is refused (node.revocation), then every
     # other member's call is paid for from its budget (node.budgets), and refused from a bank that
@@ -278,10 +297,12 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     marketplace_pb2_grpc.add_MarketplaceServiceServicer_to_server(
         MarketplaceServicer(bank_id=config.bank_id, merchants=merchants, catalogue=catalogue,
                             seller_orders=seller_orders, buyer_orders=buyer_orders,
-                            product_import=ProductImport(engine, clock=clock)), server)
+                            product_import=ProductImport(engine, clock=clock),
+                            order_lists=OrderLists(engine, bank_id=config.bank_id), reviews=reviews), server)
     marketplace_pb2_grpc.add_MarketplacePeerServiceServicer_to_server(
-        MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders), server)
-    credit_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(bank_id=config.bank_id, lending=lending), server)
+        MarketplacePeerServicer(catalogue=catalogue, seller_orders=seller_orders, buyer_orders=buyer_orders,
+                                reviews=reviews), server)
+    credit_pb2_grpc.add_CreditServiceServicer_to_server(CreditServicer(bank_id=config.bank_id, lending=lending, instalments=instalments), server)
     health = add_health_and_reflection(server, SERVICE_NAMES)
     readiness = ReadinessWatch(health, SERVICE_NAMES, [DatabaseCheck(engine, store.MIGRATIONS),
                                                       lambda: None if consumer.connected else
@@ -300,8 +321,8 @@ def build_node(config: NodeConfig, *, clock: Callable[[], float] = time.time,
     return Node(config=config, engine=engine, server=server, health=health, tls=tls, accounts=accounts,
                 transfers=transfers, notices=notices, settlement=settlement, workers=list(workers.values()),
                 consumer=consumer, closers=closers, merchants=merchants, catalogue=catalogue,
-                seller_orders=seller_orders, buyer_orders=buyer_orders, lending=lending, readiness=readiness,
-                observability_server=observability_server)
+                seller_orders=seller_orders, buyer_orders=buyer_orders, lending=lending, instalments=instalments,
+                readiness=readiness, observability_server=observability_server)
 
 
 __all__ = ["Node", "build_node", "SERVICE_NAMES"]

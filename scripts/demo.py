@@ -39,6 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo_credit import (  # noqa: E402
     POLICY_FILE, POLICY_IN_BUNDLE, Credit, Lending, Payoff, credit_checks, credit_document, credit_report, lend,
     lines_lent, lines_paid_off, lines_repaid, pay_off_one, read_credit, read_loans)
+from demo_instalments import (  # noqa: E402
+    CONSUMER_POLICY_FILE, CONSUMER_POLICY_IN_BUNDLE, Instalments, instalment_checks, instalment_document,
+    run_instalments, lines as lines_instalments)
 from demo_market import (  # noqa: E402
     MERCHANTS_PER_BANK, MarketResult, catalogue_lines, combined, interbank_nets, open_shops, shop_around)
 from demo_operator import OperatorDay, raise_small_bank  # noqa: E402
@@ -294,13 +297,14 @@ class Run:
     showcases: list[Showcase]
     transfers: list[tuple[Transfer, Outcome]]   # Every transfer moved, random and showcase, in order.
     random_outcomes: list[Outcome]
-    market: MarketResult                        # Both rounds of shopping.
+    market: MarketResult                        # Both rounds of shopping, and the financed order.
     credit: Credit
     settlement: Settlement
     clearing_transfers: dict                    # `fedmall-clearing transfers --json`
     books: Books
     operator_day: OperatorDay
     resent: Outcome                             # The refused payment, sent again after the cap was raised.
+    instalments: Instalments                    # The instalment purchase, its collections and review.
 
 
 def run_demo(federation: Federation, story: Story, *, transfers: int, orders: int, seed: int) -> Run:
@@ -314,12 +318,12 @@ def run_demo(federation: Federation, story: Story, *, transfers: int, orders: in
     operator_day, resent = run_operator_day(federation, teller, showcases, story)
     moved = move_random(teller, customers, story, count=transfers, seed=seed)
     showcase_moves = [(case.transfer, case.outcome) for case in showcases] + [resent]
-    market, lending, payoff = run_market(federation, customers, story, orders=orders, seed=seed)
+    market, lending, payoff, instalments = run_market(federation, customers, story, orders=orders, seed=seed)
     settlement = settle_day(federation, currency=CURRENCY)
     tell_settlement(story, settlement)
     return Run(federation, customers, showcases, showcase_moves + moved, [outcome for _, outcome in moved],
                market, read_credit(federation, lending, payoff), settlement, federation.clearing_cli("transfers", "--summary"),
-               read_books(federation), operator_day, resent[1])
+               read_books(federation), operator_day, resent[1], instalments)
 
 
 def run_operator_day(federation: Federation, teller: Teller, showcases: list[Showcase],
@@ -342,8 +346,9 @@ def run_operator_day(federation: Federation, teller: Teller, showcases: list[Sho
 
 
 def run_market(federation: Federation, customers: dict[str, list[Customer]], story: Story, *,
-               orders: int, seed: int) -> tuple[MarketResult, Lending, Payoff | None]:
-    """Shops open; a first round of shopping; merchants borrow; a second round repays; one pays off."""
+               orders: int, seed: int) -> tuple[MarketResult, Lending, Payoff | None, Instalments]:
+    """Shops open; a first round of shopping; merchants borrow; a second round repays; a buyer pays in
+    instalments and reviews the order; one merchant pays off."""
     shops = open_shops(federation, currency=CURRENCY, rng=random.Random(seed))
     story.done(f"{len(shops)} merchants opened shops ({MERCHANTS_PER_BANK} per bank), 3 products each, "
                f"selling into a settlement account at their own bank")
@@ -355,12 +360,14 @@ def run_market(federation: Federation, customers: dict[str, list[Customer]], sto
     tell(story, lines_lent(lending))
     second = shop_round(federation, buyers, story, "second", orders=orders - first_orders,
                         seed=seed + 1)  # Another seed: other checkout and refund ids.
+    instalments = run_instalments(federation, buyers[0], currency=CURRENCY)
+    tell(story, lines_instalments(instalments))
     wait_until_booked(federation, currency=CURRENCY)  # So that every sale's repayment is in.
     repaying = read_loans(federation, lending)
     tell(story, lines_repaid(repaying, CURRENCY))
     payoff = pay_off_one(federation, repaying)
     tell(story, lines_paid_off(payoff, CURRENCY))
-    return combined([first, second]), lending, payoff
+    return combined([first, second, instalments.as_market()]), lending, payoff, instalments
 
 
 def shop_round(federation: Federation, buyers: list[tuple[str, str]], story: Story, name: str, *,
@@ -500,7 +507,7 @@ def all_checks(run: Run) -> list[Check]:
     federation = run.federation
     return invariants.check_databases(federation.clearing_url(), federation.node_urls(), currency=CURRENCY) + [
         nets_match_transfers(run), window_settled(run), showcases_as_expected(run), operator_day_worked(run)] \
-        + credit_checks(run.credit, run.books)
+        + credit_checks(run.credit, run.books) + instalment_checks(run.instalments, run.books)
 
 
 def committed_minor(run: Run, bank_id: str, side: str) -> int:
@@ -539,6 +546,7 @@ def document(run: Run, checks: list[Check]) -> dict:
         orders=run.market.counts(),
         market_money=run.market.money(),
         credit=credit_document(run.credit),
+        instalments=instalment_document(run.instalments),
         settlement=settlement_document(run.settlement),
         showcases={case.key: dict(ok=case.ok, expected=asdict(case.expected), outcome=asdict(case.outcome),
                                   payer_balance_unchanged=case.payer_balance_unchanged) for case in run.showcases},
@@ -685,8 +693,10 @@ def main() -> int:
     home = (args.home or Path(tempfile.mkdtemp(prefix="fedmall-demo-"))).resolve()
     federation = Federation(home=home, currency=CURRENCY, banks=bank_specs(args.banks),
                             node_settings={"auto_confirm_after_s": AUTO_CONFIRM_AFTER_S,
-                                           "credit_policy": POLICY_IN_BUNDLE},
-                            bundle_files={POLICY_IN_BUNDLE: POLICY_FILE}, console=True)
+                                           "credit_policy": POLICY_IN_BUNDLE,
+                                           "consumer_credit_policy": CONSUMER_POLICY_IN_BUNDLE},
+                            bundle_files={POLICY_IN_BUNDLE: POLICY_FILE, CONSUMER_POLICY_IN_BUNDLE: CONSUMER_POLICY_FILE},
+                            console=True)
     story = Story(sys.stderr if args.json else sys.stdout)
     if not args.json:
         print(f"Fedmall demo: {args.banks} banks, {args.transfers} payments, {args.orders} orders, seed {args.seed}")

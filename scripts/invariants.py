@@ -6,16 +6,17 @@ reports every broken invariant at once, each with the numbers behind it.
 Most invariants hold only at rest (nothing in flight): wait for that before checking.
 
     ledgers_balanced        every node's entries balance, its balances equal their postings,
-                            its loan book equals its @lending account
+                            its loan book equals its @lending account and its instalment plans
+                            its @consumer-lending account
     nothing_in_flight       every transfer final at payer, clearing and payee; nothing reserved
-                            or owed to the clearing; every delivery, order event and
-                            reconciliation answer delivered
+                            or owed to the clearing; every delivery, order event, review
+                            and reconciliation answer delivered
     transfers_agree         payer, clearing and payee agree on each transfer's outcome, and each
                             bank holds exactly the journal entries that outcome implies
     escrow_matches_orders   each node's @escrow holds exactly its buyers' open orders
     money_conserved         customers' money plus escrow equals deposits plus loans disbursed
-                            minus loans repaid, across the federation (read from the causes'
-                            own tables, not the ledger)
+                            and checkouts financed, minus what loans and plans were repaid,
+                            across the federation (read from the causes' own tables, not the ledger)
     positions_match         positions recomputed from the committed transfers of unsettled
                             windows equal the stored ones and sum to zero, and so does each
                             bank's unsettled gross (with its reservations); each node's
@@ -50,9 +51,11 @@ from clearing.transfers import state_name as transfer_state_name
 from clearing.windows import needs_answer
 from node.bank import ledger, reconcile, store as node_store
 from node.credit import store as credit_store
+from node.credit.instalments import instalment_book_problems
 from node.credit.loan_views import loan_book_problems
 from node.market import store as market_store
 from node.market.buyer_orders import escrow_held_by_currency
+from node.market.reviews import ASK_AGAIN
 
 COMMITTED_AT_CLEARING = transfer_pb2.TRANSFER_STATE_COMMITTED
 ABORTED_AT_CLEARING = transfer_pb2.TRANSFER_STATE_ABORTED
@@ -89,8 +92,8 @@ class NodeBooks:
     internal_minor: dict[str, int]                # @kind/currency -> balance
     customers_minor: int
     deposits_minor: int
-    lent_minor: int                               # Principal disbursed.
-    repaid_minor: int                             # What loans were repaid (fees included).
+    lent_minor: int                               # Principal disbursed, and checkouts financed.
+    repaid_minor: int                             # What loans and plans were repaid (fees included).
     escrowed_orders_minor: dict[str, int]         # currency -> what open orders hold in escrow
     cursor: int
     unsent: dict[str, int]                        # What waits to be told to another party, by kind.
@@ -112,7 +115,7 @@ def read_node(url: str) -> NodeBooks:
 
 def _read_node(connection: sa.Connection) -> NodeBooks:
     out, inc = node_store.outgoing_transfers.c, node_store.incoming_transfers.c
-    loans = credit_store.loans.c
+    loans, plans = credit_store.loans.c, credit_store.instalment_plans.c
     balances = {row.account_id: (row.internal, row.balance_minor)
                 for row in connection.execute(sa.select(node_store.accounts))}
     total = lambda column: connection.scalar(sa.select(sa.func.coalesce(sa.func.sum(column), 0)))  # noqa: E731
@@ -123,16 +126,19 @@ def _read_node(connection: sa.Connection) -> NodeBooks:
                   for row in connection.execute(sa.select(out.transfer_id, out.status, out.window_id))},
         incoming={row.transfer_id: row.status for row in connection.execute(sa.select(inc.transfer_id, inc.status))},
         entry_ids=frozenset(connection.scalars(sa.select(node_store.journal_entries.c.entry_id))),
-        problems=ledger.books_problems(node_store.read_books(connection)) + loan_book_problems(connection),
+        problems=ledger.books_problems(node_store.read_books(connection)) + loan_book_problems(connection)
+        + instalment_book_problems(connection),
         internal_minor={account: balance for account, (internal, balance) in balances.items() if internal},
         customers_minor=sum(balance for internal, balance in balances.values() if not internal),
         deposits_minor=total(node_store.deposits.c.amount_minor),
-        lent_minor=total(loans.principal_minor),
-        repaid_minor=total(loans.repaid_minor),
+        lent_minor=total(loans.principal_minor) + total(plans.principal_minor),
+        repaid_minor=total(loans.repaid_minor) + total(plans.repaid_minor),
         escrowed_orders_minor=escrow_held_by_currency(connection),
         cursor=node_store.read_cursor(connection),
         unsent={"decisions": count(node_store.incoming_transfers, ~inc.decision_sent),
                 "order events": count(market_store.order_events, ~market_store.order_events.c.sent),
+                "reviews": count(market_store.buyer_reviews, ~market_store.buyer_reviews.c.delivered
+                                 & market_store.buyer_reviews.c.answer_result.in_(ASK_AGAIN)),
                 "reconciliation answers": count(node_store.reconciliations, ~node_store.reconciliations.c.sent)})
 
 

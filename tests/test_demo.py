@@ -1,5 +1,6 @@
 """The README's main command stays true: a small demo runs end to end on this machine and
-its JSON says every invariant held, with credit lent and repaid from sales."""
+its JSON says every invariant held, with credit lent and repaid from sales, and an instalment
+purchase collected and reviewed."""
 from __future__ import annotations
 
 import json
@@ -27,3 +28,10 @@ def test_demo__two_banks_run_end_to_end_with_every_invariant_holding(tmp_path):
     assert f"logs kept in {logs}" in finished.stderr
     assert {"clearing.log", "bank-a.log", "bank-b.log"} <= {path.name for path in logs.iterdir()}
     assert "clearing listening" in (logs / "clearing.log").read_text()
+    instalments = document["instalments"]
+    assert (instalments["refused"], instalments["review"], instalments["second_review"]) == (
+        "INSTALMENTS_TERM_NOT_OFFERED", "OK", "REVIEW_ALREADY_GIVEN")
+    assert [item["status"] for item in instalments["schedule"]][:3] == ["COLLECTED", "COLLECTED", "SCHEDULED"]
+    assert instalments["collected_minor"] + instalments["outstanding_minor"] == (
+        instalments["financed_minor"] + instalments["fee_minor"])
+    assert instalments["product_rating"] == dict(count=1, average_centi=500)

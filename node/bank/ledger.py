@@ -24,6 +24,11 @@ Internal accounts, one per kind and currency, have ids customers cannot take
                               A disbursement takes principal + fee out of it; every repayment
                               puts money back, so -balance = the loans' outstanding total
     @credit-fees/EUR          the bank's fee income on merchant loans, earned at disbursement
+    @consumer-lending/EUR     consumer instalment plans (node.credit.instalments): minus what buyers
+                              owe the bank. A financed checkout takes total + fee out of it (the
+                              total into @escrow); every collection puts money back
+    @consumer-fees/EUR        the bank's fee income on instalment plans: the fee at checkout and late
+                              fees; given back when an order is cancelled
 
 Every entry id is derived from what caused it ("deposit:<id>", "send:<transfer>"...),
 so applying the same cause twice is detectable: the entry already exists.
@@ -43,8 +48,11 @@ LIQUIDITY = "liquidity"
 ESCROW = "escrow"
 LENDING = "lending"
 CREDIT_FEES = "credit-fees"
+CONSUMER_LENDING = "consumer-lending"
+CONSUMER_FEES = "consumer-fees"
 RESERVES = "reserves"
-INTERNAL_KINDS = (CASH, OWED_TO_CLEARING, CLEARING, LIQUIDITY, ESCROW, LENDING, CREDIT_FEES, RESERVES)
+INTERNAL_KINDS = (CASH, OWED_TO_CLEARING, CLEARING, LIQUIDITY, ESCROW, LENDING, CREDIT_FEES, RESERVES,
+                  CONSUMER_LENDING, CONSUMER_FEES)
 
 is_valid_account_id = identifiers.is_account_id
 

@@ -232,6 +232,13 @@ def write_entries(connection: sa.Connection, entries: list[ledger.Entry], *, now
             changes)
 
 
+def internal_balances_by_currency(connection: sa.Connection, kind: str) -> dict[str, int]:
+    """currency -> balance of the internal account of that kind (node.bank.ledger), for each currency."""
+    pattern = ledger.internal_account_id(kind, "%")
+    return {row.account_id.rsplit("/", 1)[1]: row.balance_minor for row in connection.execute(
+        sa.select(accounts.c.account_id, accounts.c.balance_minor).where(accounts.c.account_id.like(pattern)))}
+
+
 def existing_entry_ids(connection: sa.Connection, entry_ids: Iterable[str]) -> set[str]:
     entry_ids = list(entry_ids)
     if not entry_ids:

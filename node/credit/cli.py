@@ -12,6 +12,7 @@ here and for the bank's own staff:
     credit payoff --merchant M LOAN        repay what is left from the settlement account
     credit book [--csv FILE | --csv -]     the bank's loan book: totals per currency and the
                                            loans; --csv writes one row per loan (CSV_COLUMNS)
+    credit plans | plan | instalment-book  consumer instalment plans (node.credit.instalment_cli)
 
 Each calls the node's own CreditService through the client node.cli hands in (the
 bundle's mTLS credentials). Amounts are typed and shown as decimals, basis points as
@@ -38,6 +39,7 @@ from fedmall.console import table
 from fedmall.v1 import credit_pb2, money_pb2, result_pb2
 
 from node import fields
+from node.credit import instalment_cli
 from node.command_output import (
     BadInput, Refused, add_command, amount_minor, code_name, decimal_text, money_column, money_json, money_text,
     print_json, print_lines, time_text, utc)
@@ -62,7 +64,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         return add_command(actions, name, help_text)
 
-    credit = commands.add_parser("credit", help="merchant credit at this bank: offers, loans, the loan book")
+    credit = commands.add_parser("credit", help="credit at this bank: merchant offers, loans, the loan book; "
+                                                   "buyers' instalment plans")
     actions = credit.add_subparsers(dest="action", required=True)
     command("offer", "a merchant's score, grade and limit now, every line explained").add_argument(
         "--merchant", required=True)
@@ -81,6 +84,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         sub.add_argument("loan_id")
     sub = command("book", "the bank's loan book: totals per currency and every loan")
     sub.add_argument("--csv", default=None, metavar="FILE", help="also write one row per loan; '-' for stdout only")
+    instalment_cli.add_actions(command)
 
 
 # Checking what the user typed, before anything is sent. BadInput on anything wrong.
@@ -375,6 +379,9 @@ ACTIONS: dict[str, Callable[[argparse.Namespace, Client], None]] = {
 
 
 def _run(args, client: Client) -> None:
+    if args.action in instalment_cli.ACTIONS:
+        instalment_cli.ACTIONS[args.action](args, lambda method, request: _credit(client, method, request))
+        return
     ACTIONS[args.action](args, client)
 
 

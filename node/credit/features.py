@@ -30,6 +30,9 @@ are left out):
                               buyers of the last 180 days' sales.
     days_since_last_sale      whole days since the newest sale was placed; tenure_days if none.
     current_loan_balance_minor, loans_*   copied from LoanHistory.
+    rating_count              verified reviews of the merchant's orders at this bank, all time
+                              (node.market.reviews: one per completed order, signed by the buyer's bank).
+    rating_average_centi      their mean rating (1 to 5) x 100, rounded down; 0 without reviews.
 
 Rates round against the merchant: adverse rates (refund, cancellation) up, favourable ones
 (on-time, cross-bank) down. A rate with nothing to divide by is 0; the scorecard's minimum
@@ -48,6 +51,7 @@ from node import limits
 from node.errors import Refused
 from node.market import order_events, store as tables
 from node.market.orders import CANCELLED, COMPLETED, REFUNDED, RESERVED, SHIPPED, derived_id
+from node.market.reviews import merchant_ratings
 
 DAY_MS = 86_400_000
 BASIS_POINTS = 10_000                   # One, in basis points.
@@ -94,9 +98,20 @@ NO_LOANS = LoanHistory(outstanding_minor=0, repaid_on_time_count=0, repaid_late_
 
 
 @dataclass(frozen=True, slots=True)
+class Ratings:
+    """The verified reviews of the merchant's orders (node.market.reviews.merchant_ratings)."""
+    count: int
+    total: int      # The sum of their ratings.
+
+
+NO_RATINGS = Ratings(count=0, total=0)
+
+
+@dataclass(frozen=True, slots=True)
 class TradeRecord:
     merchant: MerchantRecord
     orders: tuple[OrderRecord, ...]
+    ratings: Ratings = NO_RATINGS
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +140,8 @@ class TradeFeatures:
     loans_repaid_late: int
     loans_overdue: int
     loans_non_performing: int
+    rating_count: int = 0
+    rating_average_centi: int = 0
 
 
 # The integer features a policy may score (every int field but the timestamp).
@@ -150,7 +167,7 @@ def _within(order: OrderRecord, *, now_ms: int, days: int) -> bool:
 
 
 def trade_features(*, merchant: MerchantRecord, orders: Sequence[OrderRecord], loans: LoanHistory, now_ms: int,
-                   currency: str, ship_within_ms: int) -> TradeFeatures:
+                   currency: str, ship_within_ms: int, ratings: Ratings = NO_RATINGS) -> TradeFeatures:
     """The features of one merchant's trade as of now_ms, in currency (see the module docstring)."""
     assert ship_within_ms > 0
     assert loans.outstanding_minor >= 0
@@ -208,6 +225,8 @@ def trade_features(*, merchant: MerchantRecord, orders: Sequence[OrderRecord], l
         loans_repaid_late=loans.repaid_late_count,
         loans_overdue=loans.overdue_count,
         loans_non_performing=loans.non_performing_count,
+        rating_count=ratings.count,
+        rating_average_centi=ratings.total * 100 // ratings.count if ratings.count else 0,
     )
 
 
@@ -249,7 +268,8 @@ def read_trade_record(connection: sa.Connection, merchant_id: str, *, bank_id: s
         merchant=MerchantRecord(merchant_id=merchant.merchant_id, bank_id=bank_id, status=merchant.status,
                                 created_at_unix_ms=merchant.created_at_unix_ms),
         orders=tuple(_order_record(row, shipped_at.get(row.order_id), declined=row.order_id in declined)
-                     for row in rows))
+                     for row in rows),
+        ratings=Ratings(*merchant_ratings(connection, merchant_id)))
 
 
 def _event_times(connection: sa.Connection, order_ids: Sequence[str], *, cause: str, kind: int) -> dict[str, int]:

@@ -100,7 +100,8 @@ class LendingService:
         record = read_trade_record(connection, merchant_id, bank_id=self._bank_id, now_ms=now_ms)
         features = trade_features(merchant=record.merchant, orders=record.orders,
                                   loans=read_loan_history(connection, merchant_id), now_ms=now_ms,
-                                  currency=policy.currency, ship_within_ms=policy.ship_within_ms)
+                                  currency=policy.currency, ship_within_ms=policy.ship_within_ms,
+                                  ratings=record.ratings)
         return Offer(features=features, decision=score(features, policy), policy=policy)
 
     def offer(self, merchant_id: str) -> Offer:

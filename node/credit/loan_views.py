@@ -110,13 +110,15 @@ def loan_view(connection: sa.Connection, row, *, now_ms: int, with_schedule: boo
         due_by_now_minor=loans.due_by(installments, now_ms) if installments else 0)
 
 
+def total_where(column, condition=sa.true()):
+    """SUM(column) over the rows where condition holds, 0 when none: one column of a book's totals."""
+    return sa.func.coalesce(sum_of(sa.case((condition, column), else_=0)), 0)
+
+
 def _book_totals(connection: sa.Connection, currency: str) -> BookTotals:
     table = tables.loans
     open_ = table.c.status.in_(tables.OPEN_STATUSES)
-
-    def total(column, condition=sa.true()):
-        return sa.func.coalesce(sum_of(sa.case((condition, column), else_=0)), 0)
-
+    total = total_where
     row = connection.execute(sa.select(
         sa.func.count().label("loans"), total(1, open_).label("loans_open"),
         total(table.c.principal_minor).label("disbursed"), total(table.c.fee_minor).label("fees"),
@@ -183,9 +185,8 @@ def loan_book_problems(connection: sa.Connection) -> list[str]:
     owed = dict(connection.execute(
         sa.select(table.c.currency, sum_of(table.c.outstanding_minor))
         .where(table.c.status.in_(tables.OPEN_STATUSES)).group_by(table.c.currency)).all())
-    lending = {row.account_id.split("/")[1]: -row.balance_minor for row in connection.execute(
-        sa.select(store.accounts.c.account_id, store.accounts.c.balance_minor)
-        .where(store.accounts.c.account_id.like(ledger.internal_account_id(ledger.LENDING, "%"))))}
+    lending = {currency: -minor for currency, minor in
+               store.internal_balances_by_currency(connection, ledger.LENDING).items()}
     for currency in sorted(set(owed) | {c for c, minor in lending.items() if minor}):
         if owed.get(currency, 0) != lending.get(currency, 0):
             problems.append(f"loans in {currency} are owed {owed.get(currency, 0)}, but @lending/{currency} "

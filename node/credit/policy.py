@@ -38,7 +38,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from fedmall import limits as protocol
 
@@ -122,7 +122,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_int(problems: list[str], where: str, value: Any, *, low: int, high: int) -> bool:
+def check_int(problems: list[str], where: str, value: Any, *, low: int, high: int) -> bool:
     if not _is_int(value):
         problems.append(f"{where}: must be an integer")
         return False
@@ -132,7 +132,7 @@ def _check_int(problems: list[str], where: str, value: Any, *, low: int, high: i
     return True
 
 
-def _check_keys(problems: list[str], where: str, table: dict, *, allowed: set[str] | tuple[str, ...],
+def check_keys(problems: list[str], where: str, table: dict, *, allowed: set[str] | tuple[str, ...],
                 required: set[str] | tuple[str, ...]) -> None:
     for key in sorted(set(table) - set(allowed)):
         problems.append(f"{where}: unknown key {key!r}")
@@ -141,7 +141,7 @@ def _check_keys(problems: list[str], where: str, table: dict, *, allowed: set[st
             problems.append(f"{where}: missing {key!r}")
 
 
-def _table(problems: list[str], document: dict, key: str) -> dict:
+def table(problems: list[str], document: dict, key: str) -> dict:
     value = document.get(key)
     if not isinstance(value, dict):
         problems.append(f"missing table [{key}]")
@@ -149,39 +149,44 @@ def _table(problems: list[str], document: dict, key: str) -> dict:
     return value
 
 
-def validate(document: dict) -> list[str]:
-    """Every problem of a parsed policy document, in reading order; [] when it is sound."""
-    problems: list[str] = []
-    _check_keys(problems, "policy", document, allowed=_TOP_KEYS, required=())
+def check_name_and_currency(problems: list[str], document: dict) -> None:
+    """Every policy file (merchant, consumer) starts with its name and its currency."""
     if not isinstance(document.get("name"), str) or not document["name"].strip():
         problems.append("name: must be a non-empty string")
     currency = document.get("currency")
     if not (isinstance(currency, str) and len(currency) == 3 and currency.isascii() and currency.isupper()):
         problems.append("currency: must be an ISO 4217 code such as \"EUR\"")
-    _check_int(problems, "ship_within_hours", document.get("ship_within_hours"), low=1, high=24 * 365)
 
-    knockouts = _table(problems, document, "knockouts")
-    _check_keys(problems, "knockouts", knockouts, allowed=_KNOCKOUT_KEYS, required=_KNOCKOUT_KEYS)
+
+def validate(document: dict) -> list[str]:
+    """Every problem of a parsed policy document, in reading order; [] when it is sound."""
+    problems: list[str] = []
+    check_keys(problems, "policy", document, allowed=_TOP_KEYS, required=())
+    check_name_and_currency(problems, document)
+    check_int(problems, "ship_within_hours", document.get("ship_within_hours"), low=1, high=24 * 365)
+
+    knockouts = table(problems, document, "knockouts")
+    check_keys(problems, "knockouts", knockouts, allowed=_KNOCKOUT_KEYS, required=_KNOCKOUT_KEYS)
     for key, high in (("tenure_days_min", _days_max), ("gross_sales_minor_90d_min", protocol.amount_minor_max),
                       ("refund_rate_bp_max", BASIS_POINTS)):
         if key in knockouts:
-            _check_int(problems, f"knockouts.{key}", knockouts[key], low=0, high=high)
+            check_int(problems, f"knockouts.{key}", knockouts[key], low=0, high=high)
 
-    limit = _table(problems, document, "limit")
-    _check_keys(problems, "limit", limit, allowed=("round_down_to_minor",), required=("round_down_to_minor",))
+    limit = table(problems, document, "limit")
+    check_keys(problems, "limit", limit, allowed=("round_down_to_minor",), required=("round_down_to_minor",))
     if "round_down_to_minor" in limit:
-        _check_int(problems, "limit.round_down_to_minor", limit["round_down_to_minor"], low=1,
+        check_int(problems, "limit.round_down_to_minor", limit["round_down_to_minor"], low=1,
                    high=protocol.amount_minor_max)
 
-    loans = _table(problems, document, "loans")
-    _check_keys(problems, "loans", loans, allowed=_LOAN_KEYS, required=_LOAN_KEYS)
+    loans = table(problems, document, "loans")
+    check_keys(problems, "loans", loans, allowed=_LOAN_KEYS, required=_LOAN_KEYS)
     if "repayment_share_bp" in loans:
-        _check_int(problems, "loans.repayment_share_bp", loans["repayment_share_bp"], low=1, high=BASIS_POINTS)
+        check_int(problems, "loans.repayment_share_bp", loans["repayment_share_bp"], low=1, high=BASIS_POINTS)
     if "term_days" in loans:
-        _check_int(problems, "loans.term_days", loans["term_days"], low=1, high=_days_max)
-    overdue_ok = "overdue_after_days" in loans and _check_int(
+        check_int(problems, "loans.term_days", loans["term_days"], low=1, high=_days_max)
+    overdue_ok = "overdue_after_days" in loans and check_int(
         problems, "loans.overdue_after_days", loans["overdue_after_days"], low=1, high=_days_max)
-    non_performing_ok = "non_performing_after_days" in loans and _check_int(
+    non_performing_ok = "non_performing_after_days" in loans and check_int(
         problems, "loans.non_performing_after_days", loans["non_performing_after_days"], low=1, high=_days_max)
     if overdue_ok and non_performing_ok and loans["non_performing_after_days"] <= loans["overdue_after_days"]:
         problems.append("loans.non_performing_after_days: must be more than overdue_after_days")
@@ -201,7 +206,7 @@ def _grade_problems(grades: Any) -> list[str]:
         name = grade.get("name")
         where = f"grades[{index}]" if not isinstance(name, str) else f"grade {name}"
         last = index == len(grades) - 1
-        _check_keys(problems, where, grade, allowed=_GRADE_KEYS,
+        check_keys(problems, where, grade, allowed=_GRADE_KEYS,
                     required=("name", "sales_multiple_bp", "limit_max_minor", "fee_bp"))
         if not isinstance(name, str) or not name.strip():
             problems.append(f"{where}: name must be a non-empty string")
@@ -210,20 +215,20 @@ def _grade_problems(grades: Any) -> list[str]:
         else:
             names.add(name)
         if "sales_multiple_bp" in grade:
-            _check_int(problems, f"{where}.sales_multiple_bp", grade["sales_multiple_bp"], low=0,
+            check_int(problems, f"{where}.sales_multiple_bp", grade["sales_multiple_bp"], low=0,
                        high=100 * BASIS_POINTS)
         if "limit_max_minor" in grade:
-            _check_int(problems, f"{where}.limit_max_minor", grade["limit_max_minor"], low=0,
+            check_int(problems, f"{where}.limit_max_minor", grade["limit_max_minor"], low=0,
                        high=protocol.amount_minor_max)
         if "fee_bp" in grade:
-            _check_int(problems, f"{where}.fee_bp", grade["fee_bp"], low=0, high=BASIS_POINTS)
+            check_int(problems, f"{where}.fee_bp", grade["fee_bp"], low=0, high=BASIS_POINTS)
         if last:
             if "points_min" in grade:
                 problems.append(f"{where}: the last grade takes every lower total; leave out points_min")
             continue
         if "points_min" not in grade:
             problems.append(f"{where}: missing 'points_min' (only the last grade leaves it out)")
-        elif _check_int(problems, f"{where}.points_min", grade["points_min"], low=-_points_abs_max * _weight_max,
+        elif check_int(problems, f"{where}.points_min", grade["points_min"], low=-_points_abs_max * _weight_max,
                         high=_points_abs_max * _weight_max):
             if previous_min is not None and grade["points_min"] >= previous_min:
                 problems.append(f"{where}.points_min: must be below the previous grade's ({previous_min})")
@@ -243,9 +248,9 @@ def _scorecard_problems(scorecard: Any) -> list[str]:
         if not isinstance(entry, dict):
             problems.append(f"{where}: must be a table with weight and bands")
             continue
-        _check_keys(problems, where, entry, allowed=("weight", "bands"), required=("weight", "bands"))
+        check_keys(problems, where, entry, allowed=("weight", "bands"), required=("weight", "bands"))
         if "weight" in entry:
-            _check_int(problems, f"{where}.weight", entry["weight"], low=0, high=_weight_max)
+            check_int(problems, f"{where}.weight", entry["weight"], low=0, high=_weight_max)
         if "bands" in entry:
             problems.extend(_band_problems(where, entry["bands"]))
     return problems
@@ -260,9 +265,9 @@ def _band_problems(where: str, bands: Any) -> list[str]:
     for index, band in enumerate(bands):
         here = f"{where}.bands[{index}]"
         last = index == len(bands) - 1
-        _check_keys(problems, here, band, allowed=("at_least", "below", "points"), required=("points",))
+        check_keys(problems, here, band, allowed=("at_least", "below", "points"), required=("points",))
         if "points" in band:
-            _check_int(problems, f"{here}.points", band["points"], low=-_points_abs_max, high=_points_abs_max)
+            check_int(problems, f"{here}.points", band["points"], low=-_points_abs_max, high=_points_abs_max)
         at_least = band.get("at_least", start)
         if not _is_int(at_least):
             problems.append(f"{here}.at_least: must be an integer")
@@ -313,21 +318,30 @@ def _bands(bands: list[dict]) -> tuple[Band, ...]:
     return tuple(result)
 
 
-def parse_policy(text: str, *, source: str) -> CreditPolicy:
-    """A policy from TOML text; PolicyError naming source and every problem otherwise."""
+def checked_document(text: str, *, source: str, problems_of: Callable[[dict], list[str]]) -> dict:
+    """A TOML document problems_of finds sound; PolicyError naming source and every problem otherwise.
+    The merchant and the consumer policy (node.credit.consumer_policy) are read through it."""
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise PolicyError(f"{source}: not valid TOML: {error}") from None
-    problems = validate(document)
+    problems = problems_of(document)
     if problems:
         raise PolicyError(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
-    return policy_from_document(document)
+    return document
+
+
+def read_policy_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PolicyError(f"{path}: cannot read the {what}: {error.strerror}") from None
+
+
+def parse_policy(text: str, *, source: str) -> CreditPolicy:
+    """A policy from TOML text; PolicyError naming source and every problem otherwise."""
+    return policy_from_document(checked_document(text, source=source, problems_of=validate))
 
 
 def load_policy(path: Path) -> CreditPolicy:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PolicyError(f"{path}: cannot read the credit policy: {error.strerror}") from None
-    return parse_policy(text, source=str(path))
+    return parse_policy(read_policy_text(path, "credit policy"), source=str(path))

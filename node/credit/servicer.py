@@ -12,6 +12,8 @@ from fedmall.v1 import credit_pb2, credit_pb2_grpc, money_pb2, result_pb2
 
 from node.answers import answers_errors, own_bank_only
 from node.credit.features import SCORABLE_FEATURES
+from node.credit.instalment_servicer import InstalmentCalls
+from node.credit.instalments import InstalmentService
 from node.credit.lending import LendingService, Offer
 from node.credit.loan_views import LoanView, StatementLine
 from node.credit.store import CURRENT, NON_PERFORMING, OVERDUE, REPAID
@@ -66,8 +68,9 @@ def line_to_proto(line: StatementLine, currency: str) -> credit_pb2.StatementLin
         outstanding_after=_money(line.outstanding_after_minor, currency))
 
 
-class CreditServicer(credit_pb2_grpc.CreditServiceServicer):
-    def __init__(self, *, bank_id: str, lending: LendingService) -> None:
+class CreditServicer(InstalmentCalls, credit_pb2_grpc.CreditServiceServicer):
+    def __init__(self, *, bank_id: str, lending: LendingService, instalments: InstalmentService) -> None:
+        self._instalments = instalments
         self._bank_id = bank_id
         self._lending = lending
 

@@ -86,3 +86,84 @@ loan_repayments = sa.Table(
     sa.Column("created_at_unix_ms", sa.BigInteger, nullable=False),
     sa.Index("ix_loan_repayments_loan", "loan_id", "created_at_unix_ms"),
 )
+
+
+# Consumer instalment plans (node.credit.instalments), at the buyer's bank: one plan per financed
+# order (plan_id = the order id), written in the checkout's transaction.
+#
+#     instalment_plans     the plan, the policy terms it was opened with (frozen), what it owes
+#     instalment_schedule  one row per monthly instalment: due date, amount, what was collected
+#     instalment_payments  every movement of the buyer's debt, keyed by the journal entry that
+#                          carried it; a collection also by (plan, instalment number), so no
+#                          instalment is ever collected twice
+#
+# outstanding_minor = principal + fee + late fees - repaid - waived, always; across the open plans
+# of a currency (ACTIVE, LATE, DEFAULTED) it equals minus the balance of @consumer-lending/<currency>.
+PLAN_ACTIVE, PLAN_LATE, PLAN_DEFAULTED = "ACTIVE", "LATE", "DEFAULTED"
+PLAN_REPAID, PLAN_CANCELLED = "REPAID", "CANCELLED"
+PLAN_OPEN_STATUSES = (PLAN_ACTIVE, PLAN_LATE, PLAN_DEFAULTED)
+PLAN_COLLECTING_STATUSES = (PLAN_ACTIVE, PLAN_LATE)     # Collection stops at DEFAULTED.
+# Instalment statuses.
+SCHEDULED, COLLECTED, LATE, WAIVED = "SCHEDULED", "COLLECTED", "LATE", "WAIVED"
+DUE_STATUSES = (SCHEDULED, LATE)
+# How the debt moved.
+COLLECTION, REFUND_PAYDOWN, UNWOUND = "COLLECTION", "REFUND", "UNWOUND"
+
+instalment_plans = sa.Table(
+    "instalment_plans", metadata,
+    sa.Column("plan_id", sa.String(64), primary_key=True),
+    sa.Column("buyer_account_id", sa.String(80), sa.ForeignKey("accounts.account_id"), nullable=False, index=True),
+    sa.Column("checkout_id", sa.String(64), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("instalments", sa.Integer, nullable=False),
+    sa.Column("policy_name", sa.String(100), nullable=False),
+    sa.Column("principal_minor", sa.BigInteger, nullable=False),   # The order's total, paid into escrow.
+    sa.Column("fee_minor", sa.BigInteger, nullable=False),
+    sa.Column("late_fees_minor", sa.BigInteger, nullable=False),
+    sa.Column("repaid_minor", sa.BigInteger, nullable=False),
+    sa.Column("waived_minor", sa.BigInteger, nullable=False),      # Fees given up when the order was cancelled.
+    sa.Column("outstanding_minor", sa.BigInteger, nullable=False),
+    # The policy's collection terms on the day the plan opened.
+    sa.Column("late_fee_minor", sa.BigInteger, nullable=False),
+    sa.Column("retry_after_ms", sa.BigInteger, nullable=False),
+    sa.Column("late_after_days", sa.Integer, nullable=False),
+    sa.Column("default_after_days", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("opened_at_unix_ms", sa.BigInteger, nullable=False),
+    sa.Column("status_changed_at_unix_ms", sa.BigInteger, nullable=False),
+    sa.Column("closed_at_unix_ms", sa.BigInteger, nullable=True),
+    sa.CheckConstraint(
+        "principal_minor > 0 AND fee_minor >= 0 AND late_fees_minor >= 0 AND repaid_minor >= 0 AND waived_minor >= 0 "
+        "AND outstanding_minor >= 0 "
+        "AND outstanding_minor = principal_minor + fee_minor + late_fees_minor - repaid_minor - waived_minor",
+        name="ck_instalment_plans_amounts"),
+)
+
+instalment_schedule = sa.Table(
+    "instalment_schedule", metadata,
+    sa.Column("plan_id", sa.String(64), sa.ForeignKey("instalment_plans.plan_id"), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("due_at_unix_ms", sa.BigInteger, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),      # A late fee included.
+    sa.Column("collected_minor", sa.BigInteger, nullable=False),
+    sa.Column("late_fee_minor", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at_unix_ms", sa.BigInteger, nullable=False),
+    sa.Index("ix_instalment_schedule_due", "status", "next_attempt_at_unix_ms"),
+    sa.CheckConstraint("amount_minor >= 0 AND collected_minor >= 0 AND collected_minor <= amount_minor",
+                       name="ck_instalment_schedule_amounts"),
+)
+
+instalment_payments = sa.Table(
+    "instalment_payments", metadata,
+    sa.Column("entry_id", sa.String(120), sa.ForeignKey("journal_entries.entry_id"), primary_key=True),
+    sa.Column("plan_id", sa.String(64), sa.ForeignKey("instalment_plans.plan_id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("number", sa.Integer, nullable=True),                 # The instalment a COLLECTION collected.
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),       # What it repaid.
+    sa.Column("outstanding_after_minor", sa.BigInteger, nullable=False),
+    sa.Column("created_at_unix_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("plan_id", "number", name="uq_instalment_payments_collection"),
+    sa.Index("ix_instalment_payments_plan", "plan_id", "created_at_unix_ms"),
+)

@@ -3,7 +3,12 @@
     Checkout         -> PLACING            escrow:<order>    buyer -x, @escrow +x, in the transaction
                                            that writes the orders; then PlaceOrder at the seller's bank,
                                            with an EscrowStatement of the order signed by this bank
-                                           (node.market.escrow_proofs)
+                                           (node.market.escrow_proofs). With N instalments the bank
+                                           funds the escrow instead (node.market.financing): the
+                                           financing's escrow:<order> takes x out of the bank's
+                                           lending, not the buyer's account, and opens a plan; every
+                                           unescrow:<order> below then goes back into the plan, and a
+                                           counted refund pays the buyer's debt down first
                      PLACING -> PAID       the seller reserved the stock (no money moves)
                      PLACING -> FAILED     the seller refused or did not answer (or recovery gave up);
                                            unescrow:<order>  @escrow -x, buyer +x, in the same transaction
@@ -66,6 +71,7 @@ from node.bank.settlement_credits import SettlementCreditHook, book_settlement_c
 from node.bank.transfers import ABORTED, COMMITTED, SendRequest, TransferService
 from node.errors import InvalidRequest, Refused, Unavailable
 from node.market import escrow_proofs, order_events, store as tables
+from node.market.financing import NO_FINANCING, FinancedOrder, Financing
 from node.market.merchants import check_quantity
 from node.market.order_events import MarketplacePeers
 from node.market.orders import (
@@ -122,8 +128,10 @@ def split_cart(lines: Sequence[CartLine]) -> dict[tuple[str, str], list[Item]]:
     return orders
 
 
-def request_sha256(buyer_account_id: str, lines: Sequence[CartLine]) -> str:
-    text = json.dumps([buyer_account_id, [list(vars_of(line)) for line in lines]], separators=(",", ":"))
+def request_sha256(buyer_account_id: str, lines: Sequence[CartLine], instalments: int = 0) -> str:
+    """A checkout paid now hashes as it always has, so its retries still match."""
+    request = [buyer_account_id, [list(vars_of(line)) for line in lines]] + ([instalments] if instalments else [])
+    text = json.dumps(request, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -135,12 +143,17 @@ def escrow_account(currency: str) -> str:
     return ledger.internal_account_id(ledger.ESCROW, currency)
 
 
-def unescrow(connection: sa.Connection, row, *, now_ms: int) -> None:
-    """The order's whole escrow back to its buyer (unescrow:<order>), in the caller's transaction
-    and only after the caller moved the order to a state that ends it: written once."""
+def unescrow(connection: sa.Connection, row, *, financing: Financing, now_ms: int) -> None:
+    """The order's whole escrow back to its buyer (unescrow:<order>), or into its instalment plan
+    when the bank financed it, in the caller's transaction and only after the caller moved the
+    order to a state that ends it: written once."""
+    entry_id = f"unescrow:{row.order_id}"
+    if row.instalments:
+        financing.unwind(connection, order_id=row.order_id, entry_id=entry_id, now_ms=now_ms)
+        return
     store.write_entries(connection, [ledger.move(
-        f"unescrow:{row.order_id}", "unescrow", source=escrow_account(row.currency),
-        destination=row.buyer_account_id, amount_minor=row.total_minor, currency=row.currency)], now_ms=now_ms)
+        entry_id, "unescrow", source=escrow_account(row.currency), destination=row.buyer_account_id,
+        amount_minor=row.total_minor, currency=row.currency)], now_ms=now_ms)
 
 
 class BuyerOrderService:
@@ -148,9 +161,12 @@ class BuyerOrderService:
                  clock: Callable[[], float], auto_confirm_after_s: int, settlement_credit_hook: SettlementCreditHook,
                  signing_key: SigningKey, on_event_written: Callable[[], None] = lambda: None,
                  recovery_age_ms: int = limits.order_recovery_age_ms,
-                 release_retry_pause_ms: int = limits.release_retry_pause_ms) -> None:
-        """signing_key: this bank's, as the clearing registered it; it signs the escrow statements."""
+                 release_retry_pause_ms: int = limits.release_retry_pause_ms,
+                 financing: Financing = NO_FINANCING) -> None:
+        """signing_key: this bank's, as the clearing registered it; it signs the escrow statements.
+        financing: how checkouts with instalments are financed (node.credit.instalments)."""
         self._engine = engine
+        self._financing = financing
         self._bank_id = bank_id
         self._signing_key = signing_key
         self._peers = peers
@@ -171,12 +187,17 @@ class BuyerOrderService:
 
     # Checkout -------------------------------------------------------------------------------
 
-    def checkout(self, *, checkout_id: str, buyer_account_id: str, lines: Sequence[CartLine]) -> CheckoutResult:
-        """Split the cart, escrow every order's total, then place each order at its seller's bank."""
+    def checkout(self, *, checkout_id: str, buyer_account_id: str, lines: Sequence[CartLine],
+                 instalments: int = 0) -> CheckoutResult:
+        """Split the cart, escrow every order's total (from the buyer's account, or financed by this
+        bank in instalments), then place each order at its seller's bank."""
         fields.check_uuid(checkout_id, "checkout id")
         fields.check_account_id(buyer_account_id)
         check_lines(lines)
-        digest = request_sha256(buyer_account_id, lines)
+        if not 0 <= instalments <= limits.instalments_per_plan_max:
+            raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD,
+                                 f"instalments must be 0..{limits.instalments_per_plan_max}")
+        digest = request_sha256(buyer_account_id, lines, instalments)
         replay = self._replay(checkout_id, digest)
         if replay is not None:
             return replay
@@ -192,7 +213,7 @@ class BuyerOrderService:
                 raise Refused(result_pb2.RESULT_CODE_CURRENCY_NOT_SUPPORTED,
                               f"account {buyer_account_id!r} holds {account.currency}")
             totals = {key: items_total(items) for key, items in orders.items()}
-            if sum(totals.values()) > account.balance_minor:
+            if not instalments and sum(totals.values()) > account.balance_minor:
                 raise Refused(result_pb2.RESULT_CODE_INSUFFICIENT_FUNDS,
                               f"the cart costs {sum(totals.values())}, the balance is {account.balance_minor}")
             now_ms = self._now_ms()
@@ -212,13 +233,22 @@ class BuyerOrderService:
                     currency=currency, state=PLACING, tracking_reference="", refunded_minor=0, problem=NO_PROBLEM,
                     problem_detail="", settlement_account_id="", release_attempt=0, release_transfer_id=None,
                     release_retry_at_unix_ms=None, auto_confirm_at_unix_ms=None, placed_at_unix_ms=now_ms,
-                    updated_at_unix_ms=now_ms) for (seller_bank_id, merchant_id), items in orders.items()]
+                    updated_at_unix_ms=now_ms, instalments=instalments)
+                    for (seller_bank_id, merchant_id), items in orders.items()]
                 connection.execute(tables.buyer_orders.insert(), rows)
                 # The money is in escrow before any seller reserves: PAID can only follow a held escrow.
-                store.write_entries(connection, [ledger.move(
-                    escrow_proofs.escrow_entry_id(row["order_id"]), "escrow", source=buyer_account_id,
-                    destination=escrow_account(currency), amount_minor=row["total_minor"], currency=currency)
-                    for row in rows], now_ms=now_ms)
+                if instalments:  # A refusal raises here and rolls the whole checkout back.
+                    entries = self._financing.finance(
+                        connection, checkout_id=checkout_id, buyer_account_id=buyer_account_id, currency=currency,
+                        instalments=instalments, now_ms=now_ms, orders=[FinancedOrder(
+                            order_id=row["order_id"], escrow_entry_id=escrow_proofs.escrow_entry_id(row["order_id"]),
+                            total_minor=row["total_minor"]) for row in rows])
+                else:
+                    entries = [ledger.move(
+                        escrow_proofs.escrow_entry_id(row["order_id"]), "escrow", source=buyer_account_id,
+                        destination=escrow_account(currency), amount_minor=row["total_minor"], currency=currency)
+                        for row in rows]
+                store.write_entries(connection, entries, now_ms=now_ms)
         if replay is None:
             return self._replay(checkout_id, digest)
         self._place_all(self._orders_of(checkout_id))
@@ -335,7 +365,7 @@ class BuyerOrderService:
                                            updated_at_unix_ms=now_ms))
         if moved.rowcount == 0:
             return
-        unescrow(connection, row, now_ms=now_ms)
+        unescrow(connection, row, financing=self._financing, now_ms=now_ms)
         if tell_seller:
             order_events.enqueue(connection, event_id=derived_id(row.order_id, "cancel"), order_id=row.order_id,
                                  recipient_bank_id=row.seller_bank_id, kind=order_events.CANCELLED, now_ms=now_ms)
@@ -353,16 +383,6 @@ class BuyerOrderService:
     def get(self, *, buyer_account_id: str, order_id: str) -> OrderView:
         with read_connection(self._engine) as connection:
             return buyer_view(self._own_order(connection, buyer_account_id, order_id), bank_id=self._bank_id)
-
-    def list(self, *, buyer_account_id: str = "") -> list[OrderView]:
-        """The newest orders first, at most orders_listed_max."""
-        table = tables.buyer_orders
-        query = sa.select(table).order_by(table.c.placed_at_unix_ms.desc(), table.c.order_id.desc()).limit(
-            limits.orders_listed_max)
-        if buyer_account_id:
-            query = query.where(table.c.buyer_account_id == fields.check_account_id(buyer_account_id))
-        with read_connection(self._engine) as connection:
-            return [buyer_view(row, bank_id=self._bank_id) for row in connection.execute(query)]
 
     def cancel(self, *, buyer_account_id: str, order_id: str) -> OrderView:
         """PAID -> CANCELLING (recorded, event queued), then ask the seller's bank and apply its answer.
@@ -412,7 +432,7 @@ class BuyerOrderService:
                                    .values(state=CANCELLED if agreed else PAID, updated_at_unix_ms=now_ms))
         if moved.rowcount and agreed:
             row = connection.execute(sa.select(table).where(table.c.order_id == order_id)).one()
-            unescrow(connection, row, now_ms=now_ms)
+            unescrow(connection, row, financing=self._financing, now_ms=now_ms)
         elif moved.rowcount:
             log.info("order %s: the seller refused the cancellation (%s); PAID again", order_id, name_of(code),
                      extra=logs.fields(order_id=order_id, result=name_of(code)))
@@ -562,7 +582,7 @@ class BuyerOrderService:
             table.c.order_id == row.order_id, table.c.state.in_([PAID, CANCELLING])).values(
             state=CANCELLED, **declined))
         if moved.rowcount:
-            unescrow(connection, row, now_ms=now_ms)
+            unescrow(connection, row, financing=self._financing, now_ms=now_ms)
         return OK
 
     def _refunded(self, connection: sa.Connection, row, event, *, sender_bank_id: str, now_ms: int) -> int:
@@ -587,6 +607,9 @@ class BuyerOrderService:
             state=REFUNDED, refunded_minor=table.c.refunded_minor + amount.amount_minor, updated_at_unix_ms=now_ms))
         if updated.rowcount != 1:
             raise Refused(result_pb2.RESULT_CODE_REFUND_EXCEEDS_PAID, f"order {row.order_id!r} was paid {row.total_minor}")
+        if row.instalments:  # The refund pays the buyer's debt down first.
+            self._financing.refunded(connection, order_id=row.order_id, amount_minor=amount.amount_minor,
+                                     cause_id=f"{sender_bank_id}/{event.event_id}", now_ms=now_ms)
         return OK
 
     @staticmethod

@@ -172,7 +172,8 @@ def product_from_proto(product: marketplace_pb2.Product, *, bank_id: str) -> Pro
                        product_id=product.product_id, size=product.size, colour=product.colour,
                        category_id=product.category_id, status="LISTED",
                        attributes=tuple(sorted(product.attributes.items())), image_refs=tuple(product.image_refs),
-                       created_at_unix_ms=product.created_at_unix_ms)
+                       created_at_unix_ms=product.created_at_unix_ms, rating_count=max(product.rating_count, 0),
+                       rating_average_centi=min(max(product.rating_average_centi, 0), 500))
 
 
 def position_to_proto(at: ranking.Position) -> marketplace_pb2.SearchPosition:

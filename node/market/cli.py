@@ -5,12 +5,15 @@
     product list --merchant M [--after SKU]
     product status | product import, category list, search: node.market.catalogue_cli
     checkout --buyer A --item BANK/MERCHANT/SKU:QTY@PRICE ... | --cart FILE [--checkout-id UUID]
+             [--instalments N]                   financed by this bank in N monthly instalments
     ship --merchant M ORDER --tracking REF
     decline --merchant M ORDER [--reason TEXT]
     confirm --buyer A ORDER | cancel --buyer A ORDER
     refund --merchant M ORDER AMOUNT [--reason TEXT] [--refund-id UUID]
+    review --buyer A ORDER --rating 1..5 [--text T]   once per completed order, signed by this bank
     order ORDER (--buyer A | --merchant M)
-    orders [--buyer A | --merchant M]
+    orders [--buyer A | --merchant M] [--state S ...] [--from DATE] [--to DATE] [--limit N] [--cursor C]
+           [--csv FILE]                           filtered, newest first, a page at a time (node.market.orders_cli)
 
 Each calls the node's own MarketplaceService through the client node.cli hands in (the
 bundle's mTLS credentials). Amounts are typed and shown as decimals; the wire carries
@@ -35,6 +38,9 @@ from node.market import catalogue_cli
 from node.command_output import (
     BadInput, Refused, add_command, amount_minor, code_name, money_column, money_json, money_text, print_json,
     print_lines, time_text)
+
+from node.limits import instalments_per_plan_max
+from node.market import orders_cli
 
 OK_CODES = (result_pb2.RESULT_CODE_OK, result_pb2.RESULT_CODE_EXISTS)
 
@@ -86,6 +92,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--cart", type=Path, help='JSON list of {"seller_bank_id", "merchant_id", "sku", '
                                                '"quantity", "unit_price"}')
     sub.add_argument("--checkout-id", default=None, help="UUID; a retry with the same id is safe")
+    sub.add_argument("--instalments", default="0", metavar="N",
+                     help="pay in N monthly instalments financed by this bank (its consumer credit policy "
+                          "says which N it offers); the schedule: credit plan --buyer A ORDER")
     sub = add_command(commands, "ship", "the merchant ships an order")
     sub.add_argument("--merchant", required=True)
     sub.add_argument("order_id")
@@ -105,6 +114,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("amount", help="decimal, in the order's currency")
     sub.add_argument("--reason", default="")
     sub.add_argument("--refund-id", default=None, help="UUID; a retry with the same id is safe")
+    sub = add_command(commands, "review", "the buyer rates an order that completed (once); this bank signs it "
+                                          "for the seller's bank")
+    sub.add_argument("--buyer", required=True)
+    sub.add_argument("order_id")
+    sub.add_argument("--rating", required=True, help="1 to 5")
+    sub.add_argument("--text", default="", help="optional, at most 1000 characters")
     sub = add_command(commands, "order", "one order, as its buyer or its merchant sees it")
     sub.add_argument("order_id")
     sub.add_argument("--buyer")
@@ -112,6 +127,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     sub = add_command(commands, "orders", "a buyer's or a merchant's orders (neither: all at this bank)")
     sub.add_argument("--buyer")
     sub.add_argument("--merchant")
+    orders_cli.add_arguments(sub)
 
 
 # Parsing what the user typed. Pure; BadInput on anything wrong.
@@ -224,7 +240,8 @@ def order_json(order: marketplace_pb2.Order) -> dict:
         tracking_reference=order.tracking_reference,
         problem=code_name(order.problem) if _has_problem(order) else "", problem_detail=order.problem_detail,
         release_transfer_id=order.release_transfer_id, placed_at_unix_ms=order.placed_at_unix_ms,
-        updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms)
+        updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms,
+        instalments=order.instalments)
 
 
 def _show_order(args, order: marketplace_pb2.Order, result: int) -> None:
@@ -334,13 +351,14 @@ def _checkout(args, client: Client) -> None:
     if len(specs) > cart_items_max:
         raise BadInput(f"at most {cart_items_max} items in one checkout")
     checkout_id = _uuid(args.checkout_id, "--checkout-id")
+    instalments = _count(args.instalments, "--instalments", minimum=0, maximum=instalments_per_plan_max)
     currency = _currency_of_account(client, args.buyer)
     items = [marketplace_pb2.CartItem(
         seller_bank_id=bank, merchant_id=merchant, sku=sku, quantity=quantity,
         unit_price=money_pb2.Money(amount_minor=amount_minor(price, currency), currency=currency))
         for bank, merchant, sku, quantity, price in specs]
     response = _market(client, "Checkout", marketplace_pb2.CheckoutRequest(
-        checkout_id=checkout_id, buyer_account_id=args.buyer, items=items))
+        checkout_id=checkout_id, buyer_account_id=args.buyer, items=items, instalments=instalments))
     orders = list(response.orders)
     if args.json:
         print_json(dict(checkout_id=checkout_id, result=code_name(response.result), detail=response.detail,
@@ -353,6 +371,9 @@ def _checkout(args, client: Client) -> None:
                 ["order", "seller bank", "merchant", "total", "state", "problem"]))
     detail = f", {response.detail}" if response.detail else ""
     print(f"checkout {checkout_id}: {code_name(response.result)}{detail}")
+    if instalments:
+        print(f"financed in {instalments} monthly instalments, one plan per order; its schedule: "
+              f"fedmall-node credit plan --buyer {args.buyer} ORDER")
 
 
 def _ship(args, client: Client) -> None:
@@ -388,6 +409,18 @@ def _refund(args, client: Client) -> None:
     _show_order(args, response.order, response.result)
 
 
+def _review(args, client: Client) -> None:
+    rating = _count(args.rating, "--rating", minimum=1, maximum=5)
+    response = _market(client, "ReviewOrder", marketplace_pb2.ReviewOrderRequest(
+        buyer_account_id=args.buyer, order_id=args.order_id, rating=rating, text=args.text))
+    if args.json:
+        print_json(dict(result=code_name(response.result), order_id=args.order_id, rating=rating,
+                         delivered=response.delivered))
+        return
+    where = "the seller's bank has it" if response.delivered else "the seller's bank gets it when it answers"
+    print(f"review of {args.order_id}: {code_name(response.result)}, {rating} of 5; {where}")
+
+
 def _order(args, client: Client) -> None:
     buyer, merchant = _one_actor(args, required=True)
     response = _market(client, "GetOrder", marketplace_pb2.GetOrderRequest(
@@ -397,20 +430,15 @@ def _order(args, client: Client) -> None:
 
 def _orders(args, client: Client) -> None:
     buyer, merchant = _one_actor(args, required=False)
-    orders = list(_market(client, "ListOrders", marketplace_pb2.ListOrdersRequest(
-        buyer_account_id=buyer, merchant_id=merchant)).orders)
-    if args.json:
-        print_json(dict(buyer_account_id=buyer, merchant_id=merchant, orders=[order_json(o) for o in orders]))
-    elif not orders:
-        print("no orders")
-    else:
-        print(_orders_table(orders))
+    response = _market(client, "ListOrders", orders_cli.request_of(args, buyer=buyer, merchant=merchant))
+    orders_cli.show(args, response, document=dict(buyer_account_id=buyer, merchant_id=merchant),
+                    order_json=order_json, orders_table=_orders_table, state_name=_state_name)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Client], None]] = {
     "merchant": _merchant, "product": _product, "search": catalogue_cli.COMMANDS["search"],
     "category": catalogue_cli.COMMANDS["category"], "checkout": _checkout, "ship": _ship,
     "decline": _decline,
-    "confirm": _confirm_or_cancel, "cancel": _confirm_or_cancel, "refund": _refund, "order": _order,
+    "confirm": _confirm_or_cancel, "cancel": _confirm_or_cancel, "refund": _refund, "review": _review, "order": _order,
     "orders": _orders,
 }

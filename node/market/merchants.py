@@ -56,6 +56,9 @@ class ProductView:
     attributes: tuple[tuple[str, str], ...] = ()
     image_refs: tuple[str, ...] = ()
     created_at_unix_ms: int = 0
+    # Verified reviews of orders that held it (node.market.reviews): how many, and their mean x 100.
+    rating_count: int = 0
+    rating_average_centi: int = 0
 
     @property
     def stock_available(self) -> int:
@@ -71,9 +74,13 @@ def load_merchant(connection: sa.Connection, merchant_id: str) -> MerchantView:
 
 
 def product_query():
-    """Products with their merchant's name and status."""
-    return (sa.select(tables.products, tables.merchants.c.legal_name, tables.merchants.c.status.label("merchant_status"))
-            .join(tables.merchants, tables.merchants.c.merchant_id == tables.products.c.merchant_id))
+    """Products with their merchant's name and status, and their rating (node.market.reviews)."""
+    products, ratings = tables.products, tables.product_ratings
+    return (sa.select(products, tables.merchants.c.legal_name, tables.merchants.c.status.label("merchant_status"),
+                      ratings.c.rating_sum, ratings.c.rating_count)
+            .join(tables.merchants, tables.merchants.c.merchant_id == products.c.merchant_id)
+            .outerjoin(ratings, sa.and_(ratings.c.merchant_id == products.c.merchant_id,
+                                        ratings.c.sku == products.c.sku)))
 
 
 def product_view(row, *, bank_id: str) -> ProductView:
@@ -83,7 +90,9 @@ def product_view(row, *, bank_id: str) -> ProductView:
                        currency=row.currency, stock_on_hand=row.stock_on_hand, stock_reserved=row.stock_reserved,
                        product_id=row.product_id, size=row.size, colour=row.colour, category_id=row.category_id,
                        status=row.status, attributes=tuple(sorted(json.loads(row.attributes).items())),
-                       image_refs=tuple(json.loads(row.image_refs)), created_at_unix_ms=row.created_at_unix_ms)
+                       image_refs=tuple(json.loads(row.image_refs)), created_at_unix_ms=row.created_at_unix_ms,
+                       rating_count=row.rating_count or 0,
+                       rating_average_centi=row.rating_sum * 100 // row.rating_count if row.rating_count else 0)
 
 
 def check_quantity(quantity: int) -> int:

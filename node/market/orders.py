@@ -118,6 +118,7 @@ class OrderView:
     placed_at_unix_ms: int
     updated_at_unix_ms: int
     auto_confirm_at_unix_ms: int
+    instalments: int = 0    # At the buyer's bank: financed in this many monthly instalments (0: paid now).
 
 
 def buyer_view(row, *, bank_id: str) -> OrderView:
@@ -128,7 +129,7 @@ def buyer_view(row, *, bank_id: str) -> OrderView:
         state=PAID if row.state == CANCELLING else row.state, tracking_reference=row.tracking_reference, refunded_minor=row.refunded_minor, problem=row.problem,
         problem_detail=row.problem_detail, release_transfer_id=row.release_transfer_id or "",
         placed_at_unix_ms=row.placed_at_unix_ms, updated_at_unix_ms=row.updated_at_unix_ms,
-        auto_confirm_at_unix_ms=row.auto_confirm_at_unix_ms or 0)
+        auto_confirm_at_unix_ms=row.auto_confirm_at_unix_ms or 0, instalments=row.instalments)
 
 
 def seller_view(row, *, bank_id: str) -> OrderView:

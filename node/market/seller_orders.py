@@ -609,13 +609,3 @@ class SellerOrderService:
     def get(self, *, merchant_id: str, order_id: str) -> OrderView:
         with read_connection(self._engine) as connection:
             return seller_view(self._own_order(connection, merchant_id, order_id), bank_id=self._bank_id)
-
-    def list(self, *, merchant_id: str = "") -> list[OrderView]:
-        """The newest orders first, at most orders_listed_max."""
-        table = tables.seller_orders
-        query = sa.select(table).order_by(table.c.placed_at_unix_ms.desc(), table.c.order_id.desc()).limit(
-            limits.orders_listed_max)
-        if merchant_id:
-            query = query.where(table.c.merchant_id == fields.check_id(merchant_id, "merchant id"))
-        with read_connection(self._engine) as connection:
-            return [seller_view(row, bank_id=self._bank_id) for row in connection.execute(query)]

@@ -24,6 +24,8 @@ from node.market.catalogue import CatalogueService, SearchPage
 from node.market.merchants import MerchantService, ProductView
 from node.market.product_import import ProductImport
 from node.market.product_rows import ProductRow
+from node.market.order_lists import OrderFilter, OrderLists
+from node.market.reviews import ReviewService
 from node.market.orders import Item, OrderView
 from node.market.seller_orders import PlaceOrder, SellerOrderService
 
@@ -53,7 +55,8 @@ def product_to_proto(product: ProductView) -> marketplace_pb2.Product:
         product_id=product.product_id, size=product.size, colour=product.colour, category_id=product.category_id,
         status=_PRODUCT_STATUS_VALUE.get(product.status, marketplace_pb2.PRODUCT_STATUS_UNSPECIFIED),
         attributes=dict(product.attributes), image_refs=list(product.image_refs),
-        created_at_unix_ms=product.created_at_unix_ms)
+        created_at_unix_ms=product.created_at_unix_ms, rating_count=product.rating_count,
+        rating_average_centi=product.rating_average_centi)
 
 
 def product_status(status: int) -> str:
@@ -120,13 +123,8 @@ def order_to_proto(order: OrderView) -> marketplace_pb2.Order:
         tracking_reference=order.tracking_reference, refunded=_money(order.refunded_minor, order.currency),
         problem=order.problem, problem_detail=order.problem_detail,
         release_transfer_id=order.release_transfer_id, placed_at_unix_ms=order.placed_at_unix_ms,
-        updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms)
-
-
-def newest_first(orders: list[OrderView]) -> list[OrderView]:
-    """Newest placed first, at most orders_listed_max. Pure."""
-    ordered = sorted(orders, key=lambda order: (order.placed_at_unix_ms, order.order_id), reverse=True)
-    return ordered[:limits.orders_listed_max]
+        updated_at_unix_ms=order.updated_at_unix_ms, auto_confirm_at_unix_ms=order.auto_confirm_at_unix_ms,
+        instalments=order.instalments)
 
 
 def items_from_proto(items) -> list[Item]:
@@ -145,8 +143,10 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
 
     def __init__(self, *, bank_id: str, merchants: MerchantService, catalogue: CatalogueService,
                  seller_orders: SellerOrderService, buyer_orders: BuyerOrderService,
-                 product_import: ProductImport) -> None:
+                 product_import: ProductImport, order_lists: OrderLists, reviews: ReviewService) -> None:
         self._bank_id = bank_id
+        self._order_lists = order_lists
+        self._reviews = reviews
         self._merchants = merchants
         self._product_import = product_import
         self._catalogue = catalogue
@@ -238,7 +238,8 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             checkout_id=request.checkout_id, buyer_account_id=request.buyer_account_id,
             lines=[CartLine(seller_bank_id=item.seller_bank_id, merchant_id=item.merchant_id, sku=item.sku,
                             quantity=item.quantity, unit_price_minor=item.unit_price.amount_minor,
-                            currency=item.unit_price.currency) for item in request.items])
+                            currency=item.unit_price.currency) for item in request.items],
+            instalments=request.instalments)
         return marketplace_pb2.CheckoutResponse(
             result=outcome.result, orders=[order_to_proto(order) for order in outcome.orders])
 
@@ -287,23 +288,25 @@ class MarketplaceServicer(marketplace_pb2_grpc.MarketplaceServiceServicer):
             order = self._seller_orders.get(merchant_id=request.merchant_id, order_id=request.order_id)
         return marketplace_pb2.GetOrderResponse(result=OK, order=order_to_proto(order))
 
+    @own_bank_only(marketplace_pb2.ListOrdersResponse)
+    @answers_errors(marketplace_pb2.ListOrdersResponse)
     def ListOrders(self, request, context):
-        identity = peer_identity(context)
-        if identity is None or identity.role != "bank" or identity.party_id != self._bank_id:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, "only this bank's channels may list orders")
-        try:
-            if request.buyer_account_id and request.merchant_id:
-                raise InvalidRequest(result_pb2.RESULT_CODE_INVALID_FIELD, "name at most one of buyer or merchant")
-            if request.buyer_account_id:
-                orders = self._buyer_orders.list(buyer_account_id=request.buyer_account_id)
-            elif request.merchant_id:
-                orders = self._seller_orders.list(merchant_id=request.merchant_id)
-            else:  # The bank's view: its buyers' orders, and its merchants' orders for other banks' buyers.
-                orders = newest_first(self._buyer_orders.list() + [
-                    order for order in self._seller_orders.list() if order.buyer_bank_id != self._bank_id])
-        except FedmallError as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        return marketplace_pb2.ListOrdersResponse(orders=[order_to_proto(order) for order in orders])
+        by_number = marketplace_pb2.OrderState.DESCRIPTOR.values_by_number  # Unknown numbers: refused below.
+        states = tuple(by_number[state].name.removeprefix("ORDER_STATE_") if state in by_number else str(state)
+                       for state in request.states)
+        page = self._order_lists.page(OrderFilter(
+            buyer_account_id=request.buyer_account_id, merchant_id=request.merchant_id, states=states,
+            placed_from_unix_ms=request.placed_from_unix_ms, placed_before_unix_ms=request.placed_before_unix_ms),
+            page_size=request.page_size, cursor=request.cursor)
+        return marketplace_pb2.ListOrdersResponse(result=OK, orders=[order_to_proto(order) for order in page.orders],
+                                                  next_cursor=page.next_cursor)
+
+    @own_bank_only(marketplace_pb2.ReviewOrderResponse)
+    @answers_errors(marketplace_pb2.ReviewOrderResponse)
+    def ReviewOrder(self, request, context):
+        code, delivered = self._reviews.review(buyer_account_id=request.buyer_account_id, order_id=request.order_id,
+                                               rating=request.rating, text=request.text)
+        return marketplace_pb2.ReviewOrderResponse(result=code, delivered=delivered)
 
 
 class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceServicer):
@@ -311,7 +314,8 @@ class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceService
     node.callers lets only ACTIVE members' calls reach it."""
 
     def __init__(self, *, catalogue: CatalogueService, seller_orders: SellerOrderService,
-                 buyer_orders: BuyerOrderService) -> None:
+                 buyer_orders: BuyerOrderService, reviews: ReviewService) -> None:
+        self._reviews = reviews
         self._catalogue = catalogue
         self._seller_orders = seller_orders
         self._buyer_orders = buyer_orders
@@ -364,3 +368,10 @@ class MarketplacePeerServicer(marketplace_pb2_grpc.MarketplacePeerServiceService
         else:
             code = result_pb2.RESULT_CODE_INVALID_FIELD
         return marketplace_pb2.NotifyOrderEventResponse(result=code)
+
+    @answers_errors(marketplace_pb2.SubmitReviewResponse)
+    def SubmitReview(self, request, context):
+        sender_bank_id = self._caller_bank(context)
+        code = self._reviews.accept(sender_bank_id=sender_bank_id,
+                                    envelope=request.review if request.HasField("review") else None)
+        return marketplace_pb2.SubmitReviewResponse(result=code)

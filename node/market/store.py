@@ -88,6 +88,7 @@ seller_orders = sa.Table(
     # buyers): each transfer pays one order.
     sa.Column("payment_transfer_id", sa.String(64), nullable=True, unique=True, index=True),
     sa.Index("ix_seller_orders_buyer_bank_id_state", "buyer_bank_id", "state"),
+    sa.Index("ix_seller_orders_placed", "placed_at_unix_ms", "order_id"),
 )
 
 # Refunds the merchants approved. PENDING (an interbank transfer on its way) -> DONE | FAILED.
@@ -146,6 +147,11 @@ buyer_orders = sa.Table(
     sa.Column("auto_confirm_at_unix_ms", sa.BigInteger, nullable=True),
     sa.Column("placed_at_unix_ms", sa.BigInteger, nullable=False),
     sa.Column("updated_at_unix_ms", sa.BigInteger, nullable=False),
+    # 0: paid from the buyer's account. N: financed by this bank in N monthly instalments (a plan
+    # of node.credit.instalments, written in the checkout's transaction).
+    sa.Column("instalments", sa.Integer, nullable=False, server_default="0"),
+    # Listing newest first, by buyer or by all (node.market.order_lists).
+    sa.Index("ix_buyer_orders_placed", "placed_at_unix_ms", "order_id"),
 )
 
 # Return transfers counted as refunds of this bank's buyers' orders (node.market.buyer_orders):
@@ -191,4 +197,42 @@ received_order_events = sa.Table(
     sa.Column("order_id", sa.String(64), nullable=False),
     sa.Column("kind", sa.Integer, nullable=False),
     sa.Column("received_at_unix_ms", sa.BigInteger, nullable=False),
+)
+
+
+# Verified reviews (node.market.reviews). At the buyer's bank, the buyer's review of its order,
+# signed by this bank, until the seller's bank accepted it (delivered); at the seller's bank,
+# the reviews it accepted, and per product the running sum and count of their ratings (so search
+# shows a rating without reading the reviews).
+buyer_reviews = sa.Table(
+    "buyer_reviews", metadata,
+    sa.Column("order_id", sa.String(64), sa.ForeignKey("buyer_orders.order_id"), primary_key=True),
+    sa.Column("rating", sa.Integer, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("envelope", sa.LargeBinary, nullable=False),     # The signed OrderReview, as sent.
+    sa.Column("delivered", sa.Boolean, nullable=False, index=True),
+    sa.Column("answer_result", sa.Integer, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at_unix_ms", sa.BigInteger, nullable=False),
+    sa.Column("reviewed_at_unix_ms", sa.BigInteger, nullable=False),
+)
+
+seller_reviews = sa.Table(
+    "seller_reviews", metadata,
+    sa.Column("order_id", sa.String(64), sa.ForeignKey("seller_orders.order_id"), primary_key=True),
+    sa.Column("merchant_id", sa.String(64), sa.ForeignKey("merchants.merchant_id"), nullable=False, index=True),
+    sa.Column("buyer_bank_id", sa.String(64), nullable=False),
+    sa.Column("rating", sa.Integer, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("envelope", sa.LargeBinary, nullable=False),     # The buyer bank's signed OrderReview.
+    sa.Column("received_at_unix_ms", sa.BigInteger, nullable=False),
+)
+
+product_ratings = sa.Table(
+    "product_ratings", metadata,
+    sa.Column("merchant_id", sa.String(64), primary_key=True),
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("rating_sum", sa.BigInteger, nullable=False),
+    sa.Column("rating_count", sa.BigInteger, nullable=False),
+    sa.ForeignKeyConstraint(["merchant_id", "sku"], ["products.merchant_id", "products.sku"]),
 )

@@ -39,6 +39,8 @@ search_query_length_max = 200
 # The debtor's and creditor's names a bank may share on a Prepare (ISO 20022 Dbtr/Cdtr Nm,
 # and the Max70Text of an account's name).
 party_name_length_max = 70
+review_text_length_max = 1_000    # A buyer's words on a verified review (node.market.reviews).
+review_rating_min, review_rating_max = 1, 5
 # One serialised Prepare with every field at its max: ids and accounts (36 + 3 * 34), the
 # amount (~16), condition (34), expiry (~11) and a reference of 140 characters of up to
 # 4 UTF-8 bytes each (563), with tags: under 800; then the UETR and the original transfer id

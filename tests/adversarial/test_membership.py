@@ -231,7 +231,7 @@ def peer_answers(federation: Federation, callee: str, credentials: TlsCredential
 def refused_at_peers(code_name: str) -> dict[str, str]:
     """A refused caller's answers: the result code where the response carries one, else denied."""
     return {"QuoteTransfers": DENIED, "GetLimits": DENIED, "SearchCatalogue": DENIED, "PlaceOrder": code_name,
-            "NotifyOrderEvent": code_name}
+            "NotifyOrderEvent": code_name, "SubmitReview": code_name}
 
 
 def test_nodes__every_peer_service_is_guarded():

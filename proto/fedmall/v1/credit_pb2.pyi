@@ -16,11 +16,39 @@ class LoanStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LOAN_STATUS_OVERDUE: _ClassVar[LoanStatus]
     LOAN_STATUS_NON_PERFORMING: _ClassVar[LoanStatus]
     LOAN_STATUS_REPAID: _ClassVar[LoanStatus]
+
+class PlanStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PLAN_STATUS_UNSPECIFIED: _ClassVar[PlanStatus]
+    PLAN_STATUS_ACTIVE: _ClassVar[PlanStatus]
+    PLAN_STATUS_LATE: _ClassVar[PlanStatus]
+    PLAN_STATUS_DEFAULTED: _ClassVar[PlanStatus]
+    PLAN_STATUS_REPAID: _ClassVar[PlanStatus]
+    PLAN_STATUS_CANCELLED: _ClassVar[PlanStatus]
+
+class InstalmentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INSTALMENT_STATUS_UNSPECIFIED: _ClassVar[InstalmentStatus]
+    INSTALMENT_STATUS_SCHEDULED: _ClassVar[InstalmentStatus]
+    INSTALMENT_STATUS_COLLECTED: _ClassVar[InstalmentStatus]
+    INSTALMENT_STATUS_LATE: _ClassVar[InstalmentStatus]
+    INSTALMENT_STATUS_WAIVED: _ClassVar[InstalmentStatus]
 LOAN_STATUS_UNSPECIFIED: LoanStatus
 LOAN_STATUS_CURRENT: LoanStatus
 LOAN_STATUS_OVERDUE: LoanStatus
 LOAN_STATUS_NON_PERFORMING: LoanStatus
 LOAN_STATUS_REPAID: LoanStatus
+PLAN_STATUS_UNSPECIFIED: PlanStatus
+PLAN_STATUS_ACTIVE: PlanStatus
+PLAN_STATUS_LATE: PlanStatus
+PLAN_STATUS_DEFAULTED: PlanStatus
+PLAN_STATUS_REPAID: PlanStatus
+PLAN_STATUS_CANCELLED: PlanStatus
+INSTALMENT_STATUS_UNSPECIFIED: InstalmentStatus
+INSTALMENT_STATUS_SCHEDULED: InstalmentStatus
+INSTALMENT_STATUS_COLLECTED: InstalmentStatus
+INSTALMENT_STATUS_LATE: InstalmentStatus
+INSTALMENT_STATUS_WAIVED: InstalmentStatus
 
 class FeatureScore(_message.Message):
     __slots__ = ("feature", "value", "band", "weight", "points")
@@ -284,3 +312,127 @@ class GetLoanBookResponse(_message.Message):
     loans: _containers.RepeatedCompositeFieldContainer[Loan]
     loans_truncated: bool
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ..., totals: _Optional[_Iterable[_Union[LoanBookTotals, _Mapping]]] = ..., loans: _Optional[_Iterable[_Union[Loan, _Mapping]]] = ..., loans_truncated: _Optional[bool] = ...) -> None: ...
+
+class Instalment(_message.Message):
+    __slots__ = ("number", "due_at_unix_ms", "amount", "collected", "status", "attempts", "next_attempt_at_unix_ms")
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    COLLECTED_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    number: int
+    due_at_unix_ms: int
+    amount: _money_pb2.Money
+    collected: _money_pb2.Money
+    status: InstalmentStatus
+    attempts: int
+    next_attempt_at_unix_ms: int
+    def __init__(self, number: _Optional[int] = ..., due_at_unix_ms: _Optional[int] = ..., amount: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., collected: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., status: _Optional[_Union[InstalmentStatus, str]] = ..., attempts: _Optional[int] = ..., next_attempt_at_unix_ms: _Optional[int] = ...) -> None: ...
+
+class InstalmentPlan(_message.Message):
+    __slots__ = ("plan_id", "buyer_account_id", "policy_name", "instalments", "principal", "fee", "late_fees", "repaid", "outstanding", "status", "opened_at_unix_ms", "schedule")
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    POLICY_NAME_FIELD_NUMBER: _ClassVar[int]
+    INSTALMENTS_FIELD_NUMBER: _ClassVar[int]
+    PRINCIPAL_FIELD_NUMBER: _ClassVar[int]
+    FEE_FIELD_NUMBER: _ClassVar[int]
+    LATE_FEES_FIELD_NUMBER: _ClassVar[int]
+    REPAID_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OPENED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_FIELD_NUMBER: _ClassVar[int]
+    plan_id: str
+    buyer_account_id: str
+    policy_name: str
+    instalments: int
+    principal: _money_pb2.Money
+    fee: _money_pb2.Money
+    late_fees: _money_pb2.Money
+    repaid: _money_pb2.Money
+    outstanding: _money_pb2.Money
+    status: PlanStatus
+    opened_at_unix_ms: int
+    schedule: _containers.RepeatedCompositeFieldContainer[Instalment]
+    def __init__(self, plan_id: _Optional[str] = ..., buyer_account_id: _Optional[str] = ..., policy_name: _Optional[str] = ..., instalments: _Optional[int] = ..., principal: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., fee: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., late_fees: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., repaid: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., outstanding: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., status: _Optional[_Union[PlanStatus, str]] = ..., opened_at_unix_ms: _Optional[int] = ..., schedule: _Optional[_Iterable[_Union[Instalment, _Mapping]]] = ...) -> None: ...
+
+class GetInstalmentPlanRequest(_message.Message):
+    __slots__ = ("buyer_account_id", "plan_id")
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    PLAN_ID_FIELD_NUMBER: _ClassVar[int]
+    buyer_account_id: str
+    plan_id: str
+    def __init__(self, buyer_account_id: _Optional[str] = ..., plan_id: _Optional[str] = ...) -> None: ...
+
+class GetInstalmentPlanResponse(_message.Message):
+    __slots__ = ("result", "detail", "plan")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    PLAN_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    detail: str
+    plan: InstalmentPlan
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ..., plan: _Optional[_Union[InstalmentPlan, _Mapping]] = ...) -> None: ...
+
+class ListInstalmentPlansRequest(_message.Message):
+    __slots__ = ("buyer_account_id",)
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    buyer_account_id: str
+    def __init__(self, buyer_account_id: _Optional[str] = ...) -> None: ...
+
+class ListInstalmentPlansResponse(_message.Message):
+    __slots__ = ("result", "detail", "plans")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    PLANS_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    detail: str
+    plans: _containers.RepeatedCompositeFieldContainer[InstalmentPlan]
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ..., plans: _Optional[_Iterable[_Union[InstalmentPlan, _Mapping]]] = ...) -> None: ...
+
+class GetInstalmentBookRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class InstalmentBookTotals(_message.Message):
+    __slots__ = ("currency", "plans", "plans_open", "financed", "fees", "late_fees", "repaid", "outstanding", "late", "defaulted", "lending_account")
+    CURRENCY_FIELD_NUMBER: _ClassVar[int]
+    PLANS_FIELD_NUMBER: _ClassVar[int]
+    PLANS_OPEN_FIELD_NUMBER: _ClassVar[int]
+    FINANCED_FIELD_NUMBER: _ClassVar[int]
+    FEES_FIELD_NUMBER: _ClassVar[int]
+    LATE_FEES_FIELD_NUMBER: _ClassVar[int]
+    REPAID_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_FIELD_NUMBER: _ClassVar[int]
+    LATE_FIELD_NUMBER: _ClassVar[int]
+    DEFAULTED_FIELD_NUMBER: _ClassVar[int]
+    LENDING_ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    currency: str
+    plans: int
+    plans_open: int
+    financed: _money_pb2.Money
+    fees: _money_pb2.Money
+    late_fees: _money_pb2.Money
+    repaid: _money_pb2.Money
+    outstanding: _money_pb2.Money
+    late: _money_pb2.Money
+    defaulted: _money_pb2.Money
+    lending_account: _money_pb2.Money
+    def __init__(self, currency: _Optional[str] = ..., plans: _Optional[int] = ..., plans_open: _Optional[int] = ..., financed: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., fees: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., late_fees: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., repaid: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., outstanding: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., late: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., defaulted: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., lending_account: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class GetInstalmentBookResponse(_message.Message):
+    __slots__ = ("result", "detail", "totals", "plans", "plans_truncated")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    TOTALS_FIELD_NUMBER: _ClassVar[int]
+    PLANS_FIELD_NUMBER: _ClassVar[int]
+    PLANS_TRUNCATED_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    detail: str
+    totals: _containers.RepeatedCompositeFieldContainer[InstalmentBookTotals]
+    plans: _containers.RepeatedCompositeFieldContainer[InstalmentPlan]
+    plans_truncated: bool
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ..., totals: _Optional[_Iterable[_Union[InstalmentBookTotals, _Mapping]]] = ..., plans: _Optional[_Iterable[_Union[InstalmentPlan, _Mapping]]] = ..., plans_truncated: _Optional[bool] = ...) -> None: ...

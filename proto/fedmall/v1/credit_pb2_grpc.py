@@ -68,6 +68,21 @@ class CreditServiceStub:
                 request_serializer=fedmall_dot_v1_dot_credit__pb2.GetLoanBookRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_credit__pb2.GetLoanBookResponse.FromString,
                 _registered_method=True)
+        self.GetInstalmentPlan = channel.unary_unary(
+                '/fedmall.v1.CreditService/GetInstalmentPlan',
+                request_serializer=fedmall_dot_v1_dot_credit__pb2.GetInstalmentPlanRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_credit__pb2.GetInstalmentPlanResponse.FromString,
+                _registered_method=True)
+        self.ListInstalmentPlans = channel.unary_unary(
+                '/fedmall.v1.CreditService/ListInstalmentPlans',
+                request_serializer=fedmall_dot_v1_dot_credit__pb2.ListInstalmentPlansRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_credit__pb2.ListInstalmentPlansResponse.FromString,
+                _registered_method=True)
+        self.GetInstalmentBook = channel.unary_unary(
+                '/fedmall.v1.CreditService/GetInstalmentBook',
+                request_serializer=fedmall_dot_v1_dot_credit__pb2.GetInstalmentBookRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_credit__pb2.GetInstalmentBookResponse.FromString,
+                _registered_method=True)
 
 
 class CreditServiceServicer:
@@ -120,6 +135,27 @@ class CreditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetInstalmentPlan(self, request, context):
+        """Consumer instalments (checkout with instalments): one plan per financed order, at the
+        buyer's bank. A buyer sees only its own plans (another's is ORDER_UNKNOWN).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListInstalmentPlans(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetInstalmentBook(self, request, context):
+        """The bank's consumer instalment book: totals per currency and the newest plans.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CreditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -152,6 +188,21 @@ def add_CreditServiceServicer_to_server(servicer, server):
                     servicer.GetLoanBook,
                     request_deserializer=fedmall_dot_v1_dot_credit__pb2.GetLoanBookRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_credit__pb2.GetLoanBookResponse.SerializeToString,
+            ),
+            'GetInstalmentPlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInstalmentPlan,
+                    request_deserializer=fedmall_dot_v1_dot_credit__pb2.GetInstalmentPlanRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_credit__pb2.GetInstalmentPlanResponse.SerializeToString,
+            ),
+            'ListInstalmentPlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListInstalmentPlans,
+                    request_deserializer=fedmall_dot_v1_dot_credit__pb2.ListInstalmentPlansRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_credit__pb2.ListInstalmentPlansResponse.SerializeToString,
+            ),
+            'GetInstalmentBook': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetInstalmentBook,
+                    request_deserializer=fedmall_dot_v1_dot_credit__pb2.GetInstalmentBookRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_credit__pb2.GetInstalmentBookResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -320,6 +371,87 @@ class CreditService:
             '/fedmall.v1.CreditService/GetLoanBook',
             fedmall_dot_v1_dot_credit__pb2.GetLoanBookRequest.SerializeToString,
             fedmall_dot_v1_dot_credit__pb2.GetLoanBookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInstalmentPlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.CreditService/GetInstalmentPlan',
+            fedmall_dot_v1_dot_credit__pb2.GetInstalmentPlanRequest.SerializeToString,
+            fedmall_dot_v1_dot_credit__pb2.GetInstalmentPlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListInstalmentPlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.CreditService/ListInstalmentPlans',
+            fedmall_dot_v1_dot_credit__pb2.ListInstalmentPlansRequest.SerializeToString,
+            fedmall_dot_v1_dot_credit__pb2.ListInstalmentPlansResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetInstalmentBook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.CreditService/GetInstalmentBook',
+            fedmall_dot_v1_dot_credit__pb2.GetInstalmentBookRequest.SerializeToString,
+            fedmall_dot_v1_dot_credit__pb2.GetInstalmentBookResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,7 +82,7 @@ ORDER_EVENT_KIND_DECLINED: OrderEventKind
 ORDER_EVENT_KIND_RESERVATION_EXPIRED: OrderEventKind
 
 class Product(_message.Message):
-    __slots__ = ("bank_id", "merchant_id", "merchant_name", "sku", "title", "description", "price", "stock_available", "product_id", "size", "colour", "category_id", "status", "attributes", "image_refs", "created_at_unix_ms")
+    __slots__ = ("bank_id", "merchant_id", "merchant_name", "sku", "title", "description", "price", "stock_available", "product_id", "size", "colour", "category_id", "status", "attributes", "image_refs", "created_at_unix_ms", "rating_count", "rating_average_centi")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +106,8 @@ class Product(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     IMAGE_REFS_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    RATING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RATING_AVERAGE_CENTI_FIELD_NUMBER: _ClassVar[int]
     bank_id: str
     merchant_id: str
     merchant_name: str
@@ -122,7 +124,9 @@ class Product(_message.Message):
     attributes: _containers.ScalarMap[str, str]
     image_refs: _containers.RepeatedScalarFieldContainer[str]
     created_at_unix_ms: int
-    def __init__(self, bank_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., merchant_name: _Optional[str] = ..., sku: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., stock_available: _Optional[int] = ..., product_id: _Optional[str] = ..., size: _Optional[str] = ..., colour: _Optional[str] = ..., category_id: _Optional[str] = ..., status: _Optional[_Union[ProductStatus, str]] = ..., attributes: _Optional[_Mapping[str, str]] = ..., image_refs: _Optional[_Iterable[str]] = ..., created_at_unix_ms: _Optional[int] = ...) -> None: ...
+    rating_count: int
+    rating_average_centi: int
+    def __init__(self, bank_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., merchant_name: _Optional[str] = ..., sku: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., stock_available: _Optional[int] = ..., product_id: _Optional[str] = ..., size: _Optional[str] = ..., colour: _Optional[str] = ..., category_id: _Optional[str] = ..., status: _Optional[_Union[ProductStatus, str]] = ..., attributes: _Optional[_Mapping[str, str]] = ..., image_refs: _Optional[_Iterable[str]] = ..., created_at_unix_ms: _Optional[int] = ..., rating_count: _Optional[int] = ..., rating_average_centi: _Optional[int] = ...) -> None: ...
 
 class OrderItem(_message.Message):
     __slots__ = ("sku", "quantity", "unit_price", "title")
@@ -137,7 +141,7 @@ class OrderItem(_message.Message):
     def __init__(self, sku: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., title: _Optional[str] = ...) -> None: ...
 
 class Order(_message.Message):
-    __slots__ = ("order_id", "checkout_id", "buyer_bank_id", "buyer_account_id", "seller_bank_id", "merchant_id", "items", "total", "state", "tracking_reference", "refunded", "problem", "problem_detail", "release_transfer_id", "placed_at_unix_ms", "updated_at_unix_ms", "auto_confirm_at_unix_ms")
+    __slots__ = ("order_id", "checkout_id", "buyer_bank_id", "buyer_account_id", "seller_bank_id", "merchant_id", "items", "total", "state", "tracking_reference", "refunded", "problem", "problem_detail", "release_transfer_id", "placed_at_unix_ms", "updated_at_unix_ms", "auto_confirm_at_unix_ms", "instalments")
     ORDER_ID_FIELD_NUMBER: _ClassVar[int]
     CHECKOUT_ID_FIELD_NUMBER: _ClassVar[int]
     BUYER_BANK_ID_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +159,7 @@ class Order(_message.Message):
     PLACED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     AUTO_CONFIRM_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    INSTALMENTS_FIELD_NUMBER: _ClassVar[int]
     order_id: str
     checkout_id: str
     buyer_bank_id: str
@@ -172,7 +177,8 @@ class Order(_message.Message):
     placed_at_unix_ms: int
     updated_at_unix_ms: int
     auto_confirm_at_unix_ms: int
-    def __init__(self, order_id: _Optional[str] = ..., checkout_id: _Optional[str] = ..., buyer_bank_id: _Optional[str] = ..., buyer_account_id: _Optional[str] = ..., seller_bank_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[OrderItem, _Mapping]]] = ..., total: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., state: _Optional[_Union[OrderState, str]] = ..., tracking_reference: _Optional[str] = ..., refunded: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., problem: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., problem_detail: _Optional[str] = ..., release_transfer_id: _Optional[str] = ..., placed_at_unix_ms: _Optional[int] = ..., updated_at_unix_ms: _Optional[int] = ..., auto_confirm_at_unix_ms: _Optional[int] = ...) -> None: ...
+    instalments: int
+    def __init__(self, order_id: _Optional[str] = ..., checkout_id: _Optional[str] = ..., buyer_bank_id: _Optional[str] = ..., buyer_account_id: _Optional[str] = ..., seller_bank_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[OrderItem, _Mapping]]] = ..., total: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., state: _Optional[_Union[OrderState, str]] = ..., tracking_reference: _Optional[str] = ..., refunded: _Optional[_Union[_money_pb2.Money, _Mapping]] = ..., problem: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., problem_detail: _Optional[str] = ..., release_transfer_id: _Optional[str] = ..., placed_at_unix_ms: _Optional[int] = ..., updated_at_unix_ms: _Optional[int] = ..., auto_confirm_at_unix_ms: _Optional[int] = ..., instalments: _Optional[int] = ...) -> None: ...
 
 class OnboardMerchantRequest(_message.Message):
     __slots__ = ("merchant_id", "legal_name", "contact", "settlement_account_id")
@@ -456,14 +462,16 @@ class CartItem(_message.Message):
     def __init__(self, seller_bank_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., sku: _Optional[str] = ..., quantity: _Optional[int] = ..., unit_price: _Optional[_Union[_money_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class CheckoutRequest(_message.Message):
-    __slots__ = ("checkout_id", "buyer_account_id", "items")
+    __slots__ = ("checkout_id", "buyer_account_id", "items", "instalments")
     CHECKOUT_ID_FIELD_NUMBER: _ClassVar[int]
     BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     ITEMS_FIELD_NUMBER: _ClassVar[int]
+    INSTALMENTS_FIELD_NUMBER: _ClassVar[int]
     checkout_id: str
     buyer_account_id: str
     items: _containers.RepeatedCompositeFieldContainer[CartItem]
-    def __init__(self, checkout_id: _Optional[str] = ..., buyer_account_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[CartItem, _Mapping]]] = ...) -> None: ...
+    instalments: int
+    def __init__(self, checkout_id: _Optional[str] = ..., buyer_account_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[CartItem, _Mapping]]] = ..., instalments: _Optional[int] = ...) -> None: ...
 
 class CheckoutResponse(_message.Message):
     __slots__ = ("result", "detail", "orders")
@@ -586,18 +594,88 @@ class GetOrderResponse(_message.Message):
     def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., order: _Optional[_Union[Order, _Mapping]] = ...) -> None: ...
 
 class ListOrdersRequest(_message.Message):
-    __slots__ = ("buyer_account_id", "merchant_id")
+    __slots__ = ("buyer_account_id", "merchant_id", "states", "placed_from_unix_ms", "placed_before_unix_ms", "page_size", "cursor")
     BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
     MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    PLACED_FROM_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    PLACED_BEFORE_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    CURSOR_FIELD_NUMBER: _ClassVar[int]
     buyer_account_id: str
     merchant_id: str
-    def __init__(self, buyer_account_id: _Optional[str] = ..., merchant_id: _Optional[str] = ...) -> None: ...
+    states: _containers.RepeatedScalarFieldContainer[OrderState]
+    placed_from_unix_ms: int
+    placed_before_unix_ms: int
+    page_size: int
+    cursor: str
+    def __init__(self, buyer_account_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., states: _Optional[_Iterable[_Union[OrderState, str]]] = ..., placed_from_unix_ms: _Optional[int] = ..., placed_before_unix_ms: _Optional[int] = ..., page_size: _Optional[int] = ..., cursor: _Optional[str] = ...) -> None: ...
 
 class ListOrdersResponse(_message.Message):
-    __slots__ = ("orders",)
+    __slots__ = ("orders", "result", "detail", "next_cursor")
     ORDERS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
     orders: _containers.RepeatedCompositeFieldContainer[Order]
-    def __init__(self, orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ...) -> None: ...
+    result: _result_pb2.ResultCode
+    detail: str
+    next_cursor: str
+    def __init__(self, orders: _Optional[_Iterable[_Union[Order, _Mapping]]] = ..., result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ..., next_cursor: _Optional[str] = ...) -> None: ...
+
+class ReviewOrderRequest(_message.Message):
+    __slots__ = ("buyer_account_id", "order_id", "rating", "text")
+    BUYER_ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    buyer_account_id: str
+    order_id: str
+    rating: int
+    text: str
+    def __init__(self, buyer_account_id: _Optional[str] = ..., order_id: _Optional[str] = ..., rating: _Optional[int] = ..., text: _Optional[str] = ...) -> None: ...
+
+class ReviewOrderResponse(_message.Message):
+    __slots__ = ("result", "detail", "delivered")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    detail: str
+    delivered: bool
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ..., delivered: _Optional[bool] = ...) -> None: ...
+
+class OrderReview(_message.Message):
+    __slots__ = ("order_id", "buyer_bank_id", "seller_bank_id", "merchant_id", "rating", "text", "reviewed_at_unix_ms")
+    ORDER_ID_FIELD_NUMBER: _ClassVar[int]
+    BUYER_BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    SELLER_BANK_ID_FIELD_NUMBER: _ClassVar[int]
+    MERCHANT_ID_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    REVIEWED_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    order_id: str
+    buyer_bank_id: str
+    seller_bank_id: str
+    merchant_id: str
+    rating: int
+    text: str
+    reviewed_at_unix_ms: int
+    def __init__(self, order_id: _Optional[str] = ..., buyer_bank_id: _Optional[str] = ..., seller_bank_id: _Optional[str] = ..., merchant_id: _Optional[str] = ..., rating: _Optional[int] = ..., text: _Optional[str] = ..., reviewed_at_unix_ms: _Optional[int] = ...) -> None: ...
+
+class SubmitReviewRequest(_message.Message):
+    __slots__ = ("review",)
+    REVIEW_FIELD_NUMBER: _ClassVar[int]
+    review: _envelope_pb2.Envelope
+    def __init__(self, review: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+
+class SubmitReviewResponse(_message.Message):
+    __slots__ = ("result", "detail")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    result: _result_pb2.ResultCode
+    detail: str
+    def __init__(self, result: _Optional[_Union[_result_pb2.ResultCode, str]] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class SearchCatalogueRequest(_message.Message):
     __slots__ = ("query", "limit", "filters", "sort", "after", "want_facets", "category_tree_version")

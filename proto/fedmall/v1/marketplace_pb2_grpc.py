@@ -118,6 +118,11 @@ class MarketplaceServiceStub:
                 request_serializer=fedmall_dot_v1_dot_marketplace__pb2.ListOrdersRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_marketplace__pb2.ListOrdersResponse.FromString,
                 _registered_method=True)
+        self.ReviewOrder = channel.unary_unary(
+                '/fedmall.v1.MarketplaceService/ReviewOrder',
+                request_serializer=fedmall_dot_v1_dot_marketplace__pb2.ReviewOrderRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_marketplace__pb2.ReviewOrderResponse.FromString,
+                _registered_method=True)
 
 
 class MarketplaceServiceServicer:
@@ -233,7 +238,16 @@ class MarketplaceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListOrders(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Orders filtered by state, placing time, merchant or buyer, newest first, a page at a time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReviewOrder(self, request, context):
+        """The buyer rates an order that completed (at the buyer's bank), once; the buyer's bank signs
+        the review and delivers it to the seller's bank (retried until it answers).
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -320,6 +334,11 @@ def add_MarketplaceServiceServicer_to_server(servicer, server):
                     servicer.ListOrders,
                     request_deserializer=fedmall_dot_v1_dot_marketplace__pb2.ListOrdersRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_marketplace__pb2.ListOrdersResponse.SerializeToString,
+            ),
+            'ReviewOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReviewOrder,
+                    request_deserializer=fedmall_dot_v1_dot_marketplace__pb2.ReviewOrderRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_marketplace__pb2.ReviewOrderResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -768,6 +787,33 @@ class MarketplaceService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def ReviewOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.MarketplaceService/ReviewOrder',
+            fedmall_dot_v1_dot_marketplace__pb2.ReviewOrderRequest.SerializeToString,
+            fedmall_dot_v1_dot_marketplace__pb2.ReviewOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class MarketplacePeerServiceStub:
     """Calls between member banks' nodes for the marketplace. The caller is the bank in its
@@ -797,6 +843,11 @@ class MarketplacePeerServiceStub:
                 '/fedmall.v1.MarketplacePeerService/NotifyOrderEvent',
                 request_serializer=fedmall_dot_v1_dot_marketplace__pb2.NotifyOrderEventRequest.SerializeToString,
                 response_deserializer=fedmall_dot_v1_dot_marketplace__pb2.NotifyOrderEventResponse.FromString,
+                _registered_method=True)
+        self.SubmitReview = channel.unary_unary(
+                '/fedmall.v1.MarketplacePeerService/SubmitReview',
+                request_serializer=fedmall_dot_v1_dot_marketplace__pb2.SubmitReviewRequest.SerializeToString,
+                response_deserializer=fedmall_dot_v1_dot_marketplace__pb2.SubmitReviewResponse.FromString,
                 _registered_method=True)
 
 
@@ -830,6 +881,15 @@ class MarketplacePeerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitReview(self, request, context):
+        """The buyer's bank delivers a buyer's review of an order, as a signed OrderReview: the seller's
+        bank checks the signature, that the order is its own, from the caller, and completed on its
+        side, and that it has no other review of it. Idempotent by order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketplacePeerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -847,6 +907,11 @@ def add_MarketplacePeerServiceServicer_to_server(servicer, server):
                     servicer.NotifyOrderEvent,
                     request_deserializer=fedmall_dot_v1_dot_marketplace__pb2.NotifyOrderEventRequest.FromString,
                     response_serializer=fedmall_dot_v1_dot_marketplace__pb2.NotifyOrderEventResponse.SerializeToString,
+            ),
+            'SubmitReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitReview,
+                    request_deserializer=fedmall_dot_v1_dot_marketplace__pb2.SubmitReviewRequest.FromString,
+                    response_serializer=fedmall_dot_v1_dot_marketplace__pb2.SubmitReviewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -935,6 +1000,33 @@ class MarketplacePeerService:
             '/fedmall.v1.MarketplacePeerService/NotifyOrderEvent',
             fedmall_dot_v1_dot_marketplace__pb2.NotifyOrderEventRequest.SerializeToString,
             fedmall_dot_v1_dot_marketplace__pb2.NotifyOrderEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedmall.v1.MarketplacePeerService/SubmitReview',
+            fedmall_dot_v1_dot_marketplace__pb2.SubmitReviewRequest.SerializeToString,
+            fedmall_dot_v1_dot_marketplace__pb2.SubmitReviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

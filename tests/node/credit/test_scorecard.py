@@ -93,7 +93,7 @@ def test_good_merchant__features_points_grade_a_and_limit():
     assert points(decision) == {
         "tenure_days": 25, "sales_trend_bp": 15, "gross_sales_minor_90d": 20, "refund_rate_bp": 15,
         "cancellation_rate_bp": 0, "on_time_shipping_rate_bp": 5, "cross_bank_buyer_share_bp": 10,
-        "days_since_last_sale": 5, "loans_repaid_late": 0}
+        "days_since_last_sale": 5, "loans_repaid_late": 0, "rating_average_centi": 0, "rating_count": 0}
     assert decision.total_points == 95
     assert (decision.grade, decision.knockouts, decision.declined) == ("A", (), False)
     assert decision.monthly_sales_minor == 593_333                # 1 780 000 // 3.
@@ -144,7 +144,7 @@ def test_declining_merchant__lower_grade_and_limit():
     assert points(decision) == {
         "tenure_days": 25, "sales_trend_bp": -10, "gross_sales_minor_90d": 20, "refund_rate_bp": 15,
         "cancellation_rate_bp": 5, "on_time_shipping_rate_bp": 10, "cross_bank_buyer_share_bp": 10,
-        "days_since_last_sale": 5, "loans_repaid_late": 0}
+        "days_since_last_sale": 5, "loans_repaid_late": 0, "rating_average_centi": 0, "rating_count": 0}
     assert decision.total_points == 80 and decision.grade == "B"
     assert decision.monthly_sales_minor == 360_000
     assert decision.limit_minor == 540_000                       # x 1.5, under the B cap.

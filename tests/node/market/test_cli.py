@@ -106,9 +106,14 @@ class FakeMarketplace(marketplace_pb2_grpc.MarketplaceServiceServicer, node_pb2_
         order.total.currency = self.account_currency
         return self._answer("GetOrder", request, M.GetOrderResponse, order=order)
 
+    def ReviewOrder(self, request, context):
+        self.requests.append(("ReviewOrder", request))
+        return M.ReviewOrderResponse(result=self.results.get("ReviewOrder", R.RESULT_CODE_OK), delivered=True)
+
     def ListOrders(self, request, context):
         self.requests.append(("ListOrders", request))
-        return M.ListOrdersResponse(orders=[ORDER, FAILED_ORDER])
+        return M.ListOrdersResponse(result=self.results.get("ListOrders", R.RESULT_CODE_OK),
+                                    orders=[ORDER, FAILED_ORDER], next_cursor="next-page")
 
 
 @dataclass
@@ -266,6 +271,16 @@ def test_checkout__cart_file_and_json(node, capsys, tmp_path):
     assert document["checkout_id"] == request.checkout_id and document["result"] == "OK"
     assert [(o["order_id"], o["state"], o["total_minor"], o["problem"]) for o in document["orders"]] == [
         ("o-1", "SHIPPED", 2500, ""), ("o-2", "FAILED", 99_900, "PRICE_CHANGED")]
+
+
+def test_checkout__in_instalments_names_the_schedule_command(node, capsys):
+    assert node.run("checkout", "--buyer", "alice", "--item", "bank-b/acme/SKU-1:1@12.50", "--instalments", "6") == 0
+    assert node.fake.sent("Checkout")[0].instalments == 6
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "financed in 6 monthly instalments, one plan per order; its schedule: "
+        "fedmall-node credit plan --buyer alice ORDER")
+    assert node.run("checkout", "--buyer", "alice", "--item", "bank-b/acme/SKU-1:1@12.50", "--instalments", "61") == 2
+    assert len(node.fake.sent("Checkout")) == 1
 
 
 def test_checkout__currency_comes_from_the_buyers_account(node):
@@ -432,6 +447,49 @@ def test_orders__table_for_a_merchant_and_all_as_json(node, capsys):
     assert node.run("orders", "--json") == 0
     assert [o["order_id"] for o in json_out(capsys)["orders"]] == ["o-1", "o-2"]
     assert [(r.buyer_account_id, r.merchant_id) for r in node.fake.sent("ListOrders")] == [("", "acme"), ("", "")]
+
+
+def test_orders__filters_page_and_csv(node, capsys, tmp_path):
+    assert node.run("orders", "--buyer", "alice", "--state", "PAID", "--state", "SHIPPED", "--from", "2026-11-01",
+                    "--to", "2026-11-30", "--limit", "2", "--cursor", "abc") == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "more: --cursor next-page"
+    [request] = node.fake.sent("ListOrders")
+    assert (list(request.states), request.page_size, request.cursor) == (
+        [M.ORDER_STATE_PAID, M.ORDER_STATE_SHIPPED], 2, "abc")
+    assert (request.placed_from_unix_ms, request.placed_before_unix_ms) == (1_793_491_200_000, 1_796_083_200_000)
+    assert node.run("orders", "--merchant", "acme", "--csv", "-") == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert rows[0] == ",".join(("order_id", "placed_at", "state", "buyer_bank_id", "buyer_account_id",
+                                "seller_bank_id", "merchant_id", "total_minor", "currency", "refunded_minor",
+                                "instalments", "tracking_reference"))
+    assert rows[1].split(",")[:3] == ["o-1", rows[1].split(",")[1], "SHIPPED"] and len(rows) == 3
+    assert node.run("orders", "--csv", str(tmp_path / "orders.csv")) == 0
+    assert (tmp_path / "orders.csv").read_text(encoding="utf-8").count("\n") == 3
+
+
+def test_orders__bad_filters_exit_2_and_send_nothing(node, capsys):
+    for bad in (["--from", "2026-13-01"], ["--limit", "0"], ["--from", "2026-11-02", "--to", "2026-11-01"],
+                ["--state", "LOST"]):
+        with pytest.raises(SystemExit) if bad[0] == "--state" else contextlib.nullcontext():
+            assert node.run("orders", *bad) == 2
+    assert node.fake.requests == []
+
+
+def test_orders__a_refused_cursor_exits_1(node, capsys):
+    node.fake.results["ListOrders"] = R.RESULT_CODE_INVALID_FIELD
+    assert node.run("orders", "--cursor", "stale") == 1
+    assert capsys.readouterr().err.strip() == "INVALID_FIELD"
+
+
+def test_review__sends_the_rating_and_says_where_it_went(node, capsys):
+    assert node.run("review", "--buyer", "alice", "o-1", "--rating", "4", "--text", "good") == 0
+    assert capsys.readouterr().out.strip() == "review of o-1: OK, 4 of 5; the seller's bank has it"
+    [request] = node.fake.sent("ReviewOrder")
+    assert (request.buyer_account_id, request.order_id, request.rating, request.text) == ("alice", "o-1", 4, "good")
+    assert node.run("review", "--buyer", "alice", "o-1", "--rating", "6") == 2
+    node.fake.results["ReviewOrder"] = R.RESULT_CODE_REVIEW_ALREADY_GIVEN
+    assert node.run("review", "--buyer", "alice", "o-1", "--rating", "2", "--json") == 1
+    assert "REVIEW_ALREADY_GIVEN" in capsys.readouterr().err
 
 
 def test_orders__both_actors_exit_2(node):
