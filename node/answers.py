@@ -18,7 +18,8 @@ ID_FIELDS = ("transfer_id", "order_id", "window_id", "loan_id", "merchant_id", "
 
 def _ids_of(request, context) -> dict:
     """The caller's bank (a peer's certificate) and the ids the request names, for the log line."""
-    present = request.DESCRIPTOR.fields_by_name
+    descriptor = getattr(request, "DESCRIPTOR", None)  # None: a client stream's iterator.
+    present = descriptor.fields_by_name if descriptor is not None else {}
     ids = {name: getattr(request, name) for name in ID_FIELDS if name in present and getattr(request, name)}
     identity = peer_identity(context)
     return {**ids, **({"bank": identity.party_id} if identity is not None else {})}

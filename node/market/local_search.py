@@ -22,7 +22,7 @@ from fedmall import categories
 from node import limits
 from node.market import ranking, store as tables
 
-products, merchants = tables.products, tables.merchants
+products, merchants, ratings = tables.products, tables.merchants, tables.product_ratings
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +115,11 @@ def page_query(dialect: str, words: Sequence[str], filters: Filters, *, sort: in
                limit: int):
     """The next limit rows after a position, in the sort's order."""
     compared, order = _key(sort, words)
-    query = (sa.select(products, merchants.c.legal_name, merchants.c.status.label("merchant_status"))
-             .select_from(_source(dialect)).where(*conditions(dialect, words, filters)))
+    rated = _source(dialect).outerjoin(ratings, sa.and_(ratings.c.merchant_id == products.c.merchant_id,
+                                                        ratings.c.sku == products.c.sku))
+    query = (sa.select(products, merchants.c.legal_name, merchants.c.status.label("merchant_status"),
+                       ratings.c.rating_sum, ratings.c.rating_count)
+             .select_from(rated).where(*conditions(dialect, words, filters)))
     if after is not None:
         query = query.where(sa.tuple_(*compared) > sa.tuple_(*(sa.literal(value) for value in
                                                                ranking.local_key(sort, after))))
