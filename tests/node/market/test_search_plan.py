@@ -13,13 +13,12 @@ import sqlalchemy as sa
 from fedmall.results import FedmallError
 
 from node import limits, store
-from node.bank import store as bank_store
 from node.market import ranking, search_plan
 from node.market.local_search import Filters
 from node.market.merchants import MerchantService, product_view
 from node.market.product_import import ProductImport
 from node.market.product_rows import ProductRow
-from tests.node.books import open_account
+from tests.node.books import open_account, store_engine  # noqa: F401
 
 ADJECTIVES = ("red", "blue", "small", "large", "steel", "wood")
 NOUNS = {"kitchen": ("kettle", "pan", "mug"), "garden": ("hose", "rake"), "furniture": ("chair", "desk")}
@@ -41,18 +40,12 @@ def catalogue_rows(seed: int) -> list[ProductRow]:
     return rows
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    url = (f"sqlite:///{tmp_path / 'node.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_cluster").new_database())
-    engine = store.open_database(url)
-    with engine.begin() as connection:
-        bank_store.ensure_internal_accounts(connection, now_ms=0)
-    open_account(engine, "settle-1")
-    MerchantService(engine, bank_id="bank-a", clock=time.time).onboard(
+@pytest.fixture
+def engine(store_engine):
+    open_account(store_engine, "settle-1")
+    MerchantService(store_engine, bank_id="bank-a", clock=time.time).onboard(
         merchant_id="m1", legal_name="M", contact="c", settlement_account_id="settle-1")
-    yield engine
-    engine.dispose()
+    return store_engine
 
 
 def imported(engine: sa.Engine, rows: list[ProductRow | FedmallError]):
