@@ -55,7 +55,7 @@ def page_rows(connection: sa.Connection, words: Sequence[str], filters: Filters,
     if dialect != "sqlite" or len(words) > TIER_WORDS_MAX:
         return _sorted(connection, words, filters, sort=sort, after=after, limit=limit)
     rows: list[sa.Row] = []
-    for score in range(max(_points_of_word()) * len(words), len(words) - 1, -1):
+    for score in range(max(_POINTS_OF_WORD) * len(words), len(words) - 1, -1):
         if len(rows) >= limit:
             break
         if after is not None and score > after.score:
@@ -179,10 +179,13 @@ def _points_of_word() -> dict[int, list[tuple[str, ...]]]:
     return found
 
 
+_POINTS_OF_WORD = _points_of_word()
+
+
 def _word_scoring(word: str, points: int) -> str:
     """FTS5: the word is in exactly the columns of one of the patterns that score points."""
     patterns = []
-    for held in _points_of_word()[points]:
+    for held in _POINTS_OF_WORD[points]:
         present = " AND ".join(f'{name} : "{word}"' for name in held)
         absent = " OR ".join(f'{name} : "{word}"' for name, _ in _COLUMN_POINTS if name not in held)
         patterns.append(f"(({present}) NOT ({absent}))" if absent else f"({present})")
@@ -191,7 +194,7 @@ def _word_scoring(word: str, points: int) -> str:
 
 def tier_expression(words: Sequence[str], score: int) -> str:
     """FTS5: the products whose score (ranking.score) for these words is score (every word held)."""
-    by_points = _points_of_word()
-    combinations = [points for points in itertools.product(sorted(by_points), repeat=len(words)) if sum(points) == score]
+    combinations = [points for points in itertools.product(sorted(_POINTS_OF_WORD), repeat=len(words))
+                    if sum(points) == score]
     return " OR ".join("(" + " AND ".join(_word_scoring(word, points) for word, points in zip(words, combination)) + ")"
                        for combination in combinations)
