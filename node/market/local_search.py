@@ -96,6 +96,13 @@ def _unindexed(column, dialect: str):
     return column + 0 if dialect == "sqlite" else column
 
 
+def index_matches(dialect: str, words: Sequence[str], match: str | None = None):
+    """The product numbers of the rows the full-text index finds (no product row read on SQLite)."""
+    if dialect == "sqlite":
+        return sa.select(_FTS.c.rowid.label("number")).where(_matching(dialect, words, match))
+    return sa.select(products.c.product_number.label("number")).where(_matching(dialect, words, match))
+
+
 def conditions(dialect: str, words: Sequence[str], filters: Filters, match: str | None = None) -> list:
     """Listed products of active merchants matching the words (by the full-text index) and the
     filters (the category checked by the caller: fedmall.categories.TREE knows it)."""
@@ -165,11 +172,7 @@ def counts(connection: sa.Connection, words: Sequence[str], filters: Filters) ->
     full-text index finds (before the filters: a filter that keeps few of a common word's matches
     costs no more to count). Past that bound the counts are a lower bound, flagged inexact."""
     dialect, bound = connection.dialect.name, limits.search_counted_rows_max
-    if dialect == "sqlite":
-        found = sa.select(_FTS.c.rowid.label("number")).where(_matching(dialect, words))
-    else:
-        found = sa.select(products.c.product_number.label("number")).where(_matching(dialect, words))
-    found = found.limit(bound + 1).subquery()
+    found = index_matches(dialect, words).limit(bound + 1).subquery()
     examined = connection.scalar(sa.select(sa.func.count()).select_from(found))
     with_merchants = products.join(merchants, merchants.c.merchant_id == products.c.merchant_id)
     rows = connection.execute(

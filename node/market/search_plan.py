@@ -73,15 +73,9 @@ def _sorted(connection, words, filters, *, sort, after, limit, match=None, extra
 
 def _bounded_count(connection: sa.Connection, words: Sequence[str], match: str | None = None) -> int:
     """Rows the full-text index finds, counted up to search_sorted_matches_max + 1 (no product row read)."""
-    bound = limits.search_sorted_matches_max + 1
-    if connection.dialect.name == "sqlite":
-        return connection.exec_driver_sql(
-            "SELECT count(*) FROM (SELECT rowid FROM products_fts WHERE products_fts MATCH ? LIMIT ?)",
-            (match or local_search.fts_words(words), bound)).scalar_one()
-    return connection.execute(sa.text(
-        "SELECT count(*) FROM (SELECT 1 FROM products WHERE to_tsvector('simple', search_title || ' ' || search_body "
-        "|| ' ' || search_sku) @@ plainto_tsquery('simple', :words) LIMIT :bound) AS found"),
-        {"words": " ".join(words), "bound": bound}).scalar_one()
+    found = local_search.index_matches(connection.dialect.name, words, match)
+    return connection.scalar(sa.select(sa.func.count()).select_from(
+        found.limit(limits.search_sorted_matches_max + 1).subquery()))
 
 
 def _tier_rows(connection, words, filters, *, score: int, after, limit: int) -> list[sa.Row]:
