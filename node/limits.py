@@ -98,6 +98,8 @@ import_rows_per_message_max = 2_000         # Rows in one ImportProducts stream 
 products_listed_max = 1_000               # A merchant's products on one page of its list.
 import_problems_max = 100                   # Bad rows named in one refusal (all are counted).
 search_counted_rows_max = 2_000             # Matches one bank counts for totals and facets (past it: "2000+").
+search_sorted_matches_max = 5_000           # A match set (or relevance tier) this small is ordered whole...
+search_walk_rows_max = 20_000               # ...a larger one walks a sort-order index, this many rows at most.
 search_cursor_bytes_max = 8_192
 search_cursor_banks_max = 256
 # Lower bounds of the price bands facets count, in minor units (the last band has no upper bound).

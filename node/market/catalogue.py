@@ -28,7 +28,7 @@ from fedmall.v1 import marketplace_pb2, money_pb2, result_pb2
 
 from node import fields, limits
 from node.errors import InvalidRequest, Refused
-from node.market import local_search, ranking, search_cursor, search_text
+from node.market import local_search, ranking, search_cursor, search_plan, search_text
 from node.market.local_search import Counts, Filters
 from node.market.merchants import ProductView, product_view
 from node.market.product_rows import ProductRow, check_row
@@ -248,9 +248,8 @@ class CatalogueService:
         if search.filters.bank_id and search.filters.bank_id != self._bank_id:
             return LocalAnswer(products=[], counts=Counts(0, True, {}, {}) if with_counts else None)
         with read_connection(self._engine) as connection:
-            rows = connection.execute(local_search.page_query(
-                connection.dialect.name, search.words, search.filters, sort=search.sort, after=after,
-                limit=limit)).all()
+            rows = search_plan.page_rows(connection, search.words, search.filters, sort=search.sort, after=after,
+                                         limit=limit)
             counts = local_search.counts(connection, search.words, search.filters) if with_counts else None
         return LocalAnswer(products=[product_view(row, bank_id=self._bank_id) for row in rows], counts=counts)
 

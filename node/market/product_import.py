@@ -22,7 +22,7 @@ from fedmall.results import FedmallError
 from fedmall.v1 import result_pb2
 
 from node import fields, limits
-from node.market import product_rows, store as tables
+from node.market import product_rows, search_index, store as tables
 from node.market.merchants import load_merchant
 from node.market.product_rows import ProductRow
 
@@ -61,7 +61,7 @@ class ProductImport:
         seen_skus: set[str] = set()
         rows_seen = imported = 0
         try:
-            with self._engine.begin() as connection:
+            with self._engine.begin() as connection, search_index.insert_trigger_suspended(connection) as index_here:
                 load_merchant(connection, merchant_id)
                 # A first catalogue has nothing to look up (SKUs repeat in no import: _checked).
                 first_catalogue = connection.scalar(sa.select(tables.products.c.sku).where(
@@ -84,7 +84,8 @@ class ProductImport:
                                                f"reserved by orders") for number, row in held)
                     if not problems:
                         imported += product_rows.write_rows(connection, merchant_id, [row for _, row in good],
-                                                            existing=existing, now_ms=now_ms)
+                                                            existing=existing, now_ms=now_ms,
+                                                            index_new_rows=index_here)
                 if problems:
                     raise _Refusal
         except _Refusal:

@@ -25,7 +25,7 @@ from fedmall.v1 import result_pb2
 
 from node import fields, limits
 from node.errors import InvalidRequest, Refused
-from node.market import search_text, store as tables
+from node.market import search_index, search_text, store as tables
 
 STATUSES = (tables.DRAFT, tables.LISTED, tables.DELISTED)
 DEFAULT_CATEGORY = "other"
@@ -168,10 +168,12 @@ def unchanged(existing: sa.Row, row: ProductRow) -> bool:
 
 
 def write_rows(connection: sa.Connection, merchant_id: str, rows: list[ProductRow], *, existing: dict[str, sa.Row],
-               now_ms: int) -> int:
+               now_ms: int, index_new_rows: bool = False) -> int:
     """Insert the new rows and update the changed ones (rows checked by check_row, SKUs unique,
     existing from existing_rows in this transaction). Refused (INSUFFICIENT_STOCK) when a row
-    sets stock below what orders reserve. Returns how many rows changed."""
+    sets stock below what orders reserve. Returns how many rows changed. index_new_rows: the
+    caller suspended SQLite's insert trigger (node.market.search_index), the new rows are
+    indexed here in one statement."""
     table = tables.products
     new = [row for row in rows if row.sku not in existing]
     changed = [row for row in rows if row.sku in existing and not unchanged(existing[row.sku], row)]
@@ -185,6 +187,8 @@ def write_rows(connection: sa.Connection, merchant_id: str, rows: list[ProductRo
             {"category_id": DEFAULT_CATEGORY, "status": tables.LISTED, **_stored(row), "merchant_id": merchant_id,
              "sku": row.sku, "stock_reserved": 0, "created_at_unix_ms": now_ms, "updated_at_unix_ms": now_ms,
              "product_number": number} for row, number in zip(new, numbers)])
+        if index_new_rows:
+            search_index.index_new_rows(connection, numbers[0], numbers[-1])  # Consecutive on SQLite.
     for row in changed:
         connection.execute(table.update().where(table.c.merchant_id == merchant_id, table.c.sku == row.sku)
                            .values(updated_at_unix_ms=now_ms, **_stored(row)))

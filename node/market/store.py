@@ -56,10 +56,13 @@ products = sa.Table(
     sa.Column("search_title", sa.Text, nullable=False, server_default=""),
     sa.Column("search_body", sa.Text, nullable=False, server_default=""),
     sa.Column("search_sku", sa.Text, nullable=False, server_default=""),
-    # No index on status, category or price: the full-text index drives every search
-    # (node.market.local_search), so a query reads its matches, never the whole catalogue.
+    # No index on status or category. A search reads its matches through the full-text index, or, for
+    # a common word, walks one of the sort-order indexes below (node.market.search_plan, migration 0015).
     sa.Index("ix_products_product_number", "product_number", unique=True),
+    sa.Index("ix_products_walk_price", "price_minor", "merchant_id", "sku"),
 )
+sa.Index("ix_products_walk_price_desc", products.c.price_minor.desc(), products.c.merchant_id, products.c.sku)
+sa.Index("ix_products_walk_newest", products.c.created_at_unix_ms.desc(), products.c.merchant_id, products.c.sku)
 LISTED, DRAFT, DELISTED = "LISTED", "DRAFT", "DELISTED"
 
 # Orders for this bank's merchants: RESERVED -> SHIPPED -> COMPLETED -> REFUNDED, or RESERVED -> CANCELLED.

@@ -13,11 +13,25 @@ from tests.support.federation import CURRENCY
 @pytest.fixture
 def node_engine(tmp_path):
     """A migrated node database with its internal accounts, and no server."""
-    engine = store.open_database(f"sqlite:///{tmp_path / 'node.db'}")
-    with engine.begin() as connection:
-        bank_store.ensure_internal_accounts(connection, now_ms=0)
+    engine = _migrated(f"sqlite:///{tmp_path / 'node.db'}")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_engine(request, tmp_path):
+    """node_engine on each store: the embedded default and the production one."""
+    engine = _migrated(f"sqlite:///{tmp_path / 'node.db'}" if request.param == "sqlite"
+                       else request.getfixturevalue("postgres_cluster").new_database())
+    yield engine
+    engine.dispose()
+
+
+def _migrated(database_url: str) -> sa.Engine:
+    engine = store.open_database(database_url)
+    with engine.begin() as connection:
+        bank_store.ensure_internal_accounts(connection, now_ms=0)
+    return engine
 
 
 def open_account(engine, account_id: str, *, balance_minor: int = 0, currency: str = CURRENCY) -> None:

@@ -20,15 +20,14 @@ from fedmall.results import FedmallError
 from fedmall.v1 import marketplace_pb2 as mp, money_pb2
 from fedmall.v1 import result_pb2 as rc
 
-from node import store
-from node.bank import ledger, store as bank_store
+from node.bank import ledger
 from node.bank.fulfilment import FulfilmentKey
 from node.bank.transfers import TransferService
 from node.market import order_events, store as tables
 from node.market.buyer_orders import CartLine
 from node.market.seller_orders import REFUND_FAILED, SellerOrderService
 from tests.node.bank.test_services import FakeQuoter
-from tests.node.books import balance, books_problems, open_account
+from tests.node.books import balance, books_problems, open_account, store_engine  # noqa: F401
 from tests.node.market.proofs import RULES, keys
 from tests.node.market.test_buyer_worker import UP, FakePeers, FakeTransfers, add_orders, service
 from tests.support.concurrency import at_once
@@ -41,16 +40,10 @@ BOOK, INTERBANK = "bank-a", "bank-b"   # The buyer's bank: this bank (a book ref
 OK, INSUFFICIENT, EXCEEDS = rc.RESULT_CODE_OK, rc.RESULT_CODE_INSUFFICIENT_FUNDS, rc.RESULT_CODE_REFUND_EXCEEDS_PAID
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine(request, tmp_path):
-    url = (f"sqlite:///{tmp_path / 'node.db'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_cluster").new_database())
-    engine = store.open_database(url)
-    with engine.begin() as connection:
-        bank_store.ensure_internal_accounts(connection, now_ms=0)
-    open_account(engine, "buyer", balance_minor=10_000)
-    yield engine
-    engine.dispose()
+@pytest.fixture
+def engine(store_engine):
+    open_account(store_engine, "buyer", balance_minor=10_000)
+    return store_engine
 
 
 def test_checkouts__eight_at_once_from_one_account_never_overdraw_it(engine):

@@ -13,7 +13,7 @@ from node.market import order_events, store as tables
 from node.market.merchants import MerchantService
 from node.market.orders import Item, derived_id
 from node.market.seller_orders import PlaceOrder, ReservationRules, SellerOrderService
-from tests.node.books import open_account
+from tests.node.books import open_account, store_engine  # noqa: F401 - the engine fixture below uses it.
 from tests.node.market.proofs import RULES, keys, proved
 from tests.node.market.test_buyer_worker import FakeTransfers
 from tests.node.market.test_concurrency import engine  # noqa: F401
