@@ -12,7 +12,7 @@ from fedmall.v1 import result_pb2 as rc
 from node.market import store as tables
 from node.market.order_lists import OrderFilter, OrderLists, decode_cursor
 from node.market.orders import Item, items_to_json
-from tests.node.books import open_account
+from tests.node.books import open_account, store_engine  # noqa: F401  (the engine fixture below uses it)
 from tests.node.market.test_buyer_worker import add_orders
 from tests.node.market.test_concurrency import engine  # noqa: F401  (a node database, the buyer's account open)
 from tests.support.ids import uuid_of
