@@ -189,6 +189,9 @@ def test_foreign_member__pays_is_paid_rejects_and_settles_from_the_document_alon
         # The window: both banks get statements and acknowledge; the operator settles.
         windows = world.clearing.windows
         window_id = close_and_issue(windows)
+        statement = member.wait_for("statement", window_id=str(window_id))
+        assert (statement["entries"], statement["movements"], statement["node_net"]) == (
+            2, [f"funds:admission:{FOREIGN}"], str(700 - 1_500))
         reconciled = member.wait_for("reconciled", window_id=str(window_id))
         assert (reconciled["result"], reconciled["breaks"]) == ("OK", 0)
         wait_until(lambda: {a.status for a in windows.answers(window_id)} <= {"acknowledged", "idle"}, timeout_s=20)

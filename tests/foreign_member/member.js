@@ -334,7 +334,8 @@ class Member {
     const statementSha256 = signing.statementSha256(payloads);
     const { windowId, breaks, nodeNet } = reconcile(decoded, this.books, this.me);
     emit({ event: 'statement', window_id: windowId, pages: count, statement_sha256: statementSha256.toString('hex'),
-      breaks: breaks.length, node_net: nodeNet });
+      breaks: breaks.length, node_net: nodeNet, entries: decoded.flatMap((page) => page.entries || []).length,
+      movements: decoded.flatMap((page) => (page.movements || []).map((m) => m.movement_id)) });
     const envelope = this.signed('fedmall.v1.Reconciliation', 'Reconciliation', { window_id: windowId, bank_id: this.me,
       statement_sha256: statementSha256, breaks, node_net: { amount_minor: nodeNet, currency: this.currency } });
     const response = await unary(this.clearing, 'SubmitReconciliation', { envelope });
