@@ -16,9 +16,11 @@ import time
 import tomllib
 from pathlib import Path
 
+import grpc
 import pytest
 
 from fedmall import pki, tls
+from fedmall.pki import TlsCredentials
 from fedmall.v1 import clearing_pb2, node_pb2, node_pb2_grpc, settlement_pb2, transfer_pb2
 from fedmall.v1 import result_pb2 as rc
 
@@ -130,10 +132,10 @@ def admit_foreign(world: ClearingWorld, folder: Path) -> Path:
     return folder
 
 
-def peer_limits(world: ClearingWorld, bundle: Path) -> node_pb2.PeerServiceGetLimitsResponse:
-    """The foreign member's PeerService.GetLimits, called as bank-a over mTLS, demanding its party name."""
+def peer_limits(bundle: Path, caller: TlsCredentials) -> node_pb2.PeerServiceGetLimitsResponse:
+    """The foreign member's PeerService.GetLimits over mTLS, demanding its party name."""
     address = tomllib.loads((bundle / "fedmall.toml").read_text())["node"]["listen_address"]
-    with tls.secure_channel(address, world.banks["bank-a"].tls, server=pki.Identity(FOREIGN, "bank")) as channel:
+    with tls.secure_channel(address, caller, server=pki.Identity(FOREIGN, "bank")) as channel:
         return node_pb2_grpc.PeerServiceStub(channel).GetLimits(node_pb2.PeerServiceGetLimitsRequest(), timeout=10)
 
 
@@ -148,8 +150,11 @@ def test_foreign_member__pays_is_paid_rejects_and_settles_from_the_document_alon
         ready = member.wait_for("ready")
         assert ready["party_name"] == f"x--{base64.b32encode(FOREIGN.encode()).decode().lower().rstrip('=')}.bank.fedmall"
         wait_until(lambda: world.participant(FOREIGN).status == "active")
-        # It serves PeerService over mTLS under its party name: the bounds it enforces.
-        assert peer_limits(world, bundle).limits.quote_items_per_request_max == 2000
+        # It serves PeerService over mTLS under its party name, to active banks only.
+        assert peer_limits(bundle, world.banks["bank-a"].tls).limits.quote_items_per_request_max == 2000
+        with pytest.raises(grpc.RpcError) as refused:
+            peer_limits(bundle, TlsCredentials.load(world.home / "operator"))
+        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
         # It pays: quote at bank-a's node, sign and submit the prepare, the commit on its stream.
         member.send(cmd="pay", payee_bank="bank-a", account="alice", amount_minor=1_500, from_account="xavier",
@@ -166,6 +171,10 @@ def test_foreign_member__pays_is_paid_rejects_and_settles_from_the_document_alon
         assert member.wait_for("decided", transfer_id=transfer_id)["decision"] == "accept"
         assert federation.wait_final("bank-a", transfer_id).status == "COMMITTED"
         assert member.wait_for("final", transfer_id=transfer_id)["state"] == "COMMITTED"
+
+        # It refuses to quote an account it does not hold; nothing is prepared.
+        _, response = federation.send("bank-a", "alice", FOREIGN, "nobody", 100)
+        assert response.result == rc.RESULT_CODE_ACCOUNT_UNKNOWN
 
         # It rejects, with its reason: dave's holder closes the account between quote and prepare.
         member.send(cmd="close_after_quote", account="dave")

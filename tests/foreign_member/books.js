@@ -16,7 +16,7 @@ class Books {
     this.state = state;
   }
 
-  static open(file, { accounts, currency }) {
+  static open(file, accounts) {
     if (fs.existsSync(file)) {
       const state = JSON.parse(fs.readFileSync(file, 'utf8'), (key, value) =>
         (typeof value === 'string' && BIG.test(value) ? BigInt(value.slice(0, -1)) : value));
@@ -24,7 +24,7 @@ class Books {
     }
     const state = {
       cursor: 0n,
-      currency,
+      currency: null,   // The bank's own, from ListParticipants (the bundle does not say).
       fulfilmentSecret: crypto.randomBytes(32).toString('hex'),
       accounts: {},
       transfers: {},
@@ -34,12 +34,12 @@ class Books {
       settled: {},
       lastStatement: null,
       evidence: [],
+      owedToClearing: 0n,
     };
     for (const [accountId, balance] of Object.entries(accounts)) {
       state.accounts[accountId] = { holder: accountId[0].toUpperCase() + accountId.slice(1), balance: BigInt(balance),
         open: true, closeAfterQuote: false };
     }
-    state.owedToClearing = 0n;
     const books = new Books(file, state);
     books.save();
     return books;

@@ -83,6 +83,7 @@ class Member {
     }
     this.limits = (await unary(this.clearing, 'GetLimits', {})).limits;
     await this.refreshRegistry();
+    this.books.state.currency = this.currency;
     this.registryTimer = setInterval(() => this.refreshRegistry().catch(() => {}), 10_000);
     const position = await unary(this.clearing, 'GetPosition', {});
     if (BigInt(position.delivery_sequence_acknowledged) > this.books.state.cursor) {
@@ -182,6 +183,19 @@ class Member {
     return this.peers.get(key);
   }
 
+  // A signed submission, sent again unchanged when no answer came (section 5: retries are safe).
+  async retried(method, request) {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await unary(this.clearing, method, request);
+      } catch (error) {
+        const transient = [grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.RESOURCE_EXHAUSTED];
+        if (attempt >= 5 || !transient.includes(error.code)) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    }
+  }
+
   signed(payloadType, typeName, message) {
     const envelope = signing.sign(payloadType, encode(definition, typeName, message), this.bundle.signingKeyId,
       this.bundle.signingKey);
@@ -206,7 +220,7 @@ class Member {
     const envelope = this.signed('fedmall.v1.PrepareBatch', 'PrepareBatch', { prepares: [prepare] });
     this.books.recordOutgoing(prepare, fromAccount);
     this.books.save();   // Money out of the customer's account before the clearing hears of it.
-    const response = await unary(this.clearing, 'SubmitPrepares', { envelope });
+    const response = await this.retried('SubmitPrepares', { envelope });
     const result = response.result === RESULT.OK ? response.results[0] : { result: response.result, state: 0 };
     if (result.result !== RESULT.OK && result.result !== RESULT.EXISTS) {
       this.books.refuseOutgoing(transferId);
@@ -228,10 +242,11 @@ class Member {
     };
     call.on('data', (message) => {
       for (const delivery of message.deliveries) {
-        this.queue = this.queue.then(() => this.apply(delivery)).catch((error) => {
+        // One at a time, in order; after a refusal nothing more from this stream is applied.
+        this.queue = this.queue.then(() => (call.refused ? null : this.apply(delivery))).catch((error) => {
+          call.refused = true;
           emit({ event: 'delivery_refused', sequence: delivery.sequence, error: String(error.message || error) });
           call.cancel();
-          this.queue = Promise.resolve();
           again();
         });
       }
@@ -313,7 +328,7 @@ class Member {
 
   async submitDecisions(accepts, rejects) {
     const envelope = this.signed('fedmall.v1.DecisionBatch', 'DecisionBatch', { accepts, rejects });
-    const response = await unary(this.clearing, 'SubmitDecisions', { envelope });
+    const response = await this.retried('SubmitDecisions', { envelope });
     if (response.result !== RESULT.OK) throw new Error(`decisions refused: ${RESULT_NAME[response.result]}`);
     [...accepts, ...rejects].forEach((decision, i) => {
       const result = response.results[i];
@@ -338,7 +353,7 @@ class Member {
       movements: decoded.flatMap((page) => (page.movements || []).map((m) => m.movement_id)) });
     const envelope = this.signed('fedmall.v1.Reconciliation', 'Reconciliation', { window_id: windowId, bank_id: this.me,
       statement_sha256: statementSha256, breaks, node_net: { amount_minor: nodeNet, currency: this.currency } });
-    const response = await unary(this.clearing, 'SubmitReconciliation', { envelope });
+    const response = await this.retried('SubmitReconciliation', { envelope });
     if (response.result !== RESULT.OK && response.result !== RESULT.EXISTS) {
       throw new Error(`reconciliation refused: ${RESULT_NAME[response.result]} ${response.field}`);
     }
@@ -362,10 +377,9 @@ async function main() {
   const options = args();
   const bundle = loadBundle(options.bundle);
   checkVectors(definition);
-  const books = Books.open(options.books, { accounts: options.accounts });
+  const books = Books.open(options.books, options.accounts);
   const member = new Member(bundle, books);
   await member.start();
-  books.state.currency = member.currency;
   const commands = readline.createInterface({ input: process.stdin });
   for await (const line of commands) {
     if (!line.trim()) continue;
