@@ -18,6 +18,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from cryptography import x509
 
 from fedmall import pki, tls
 from fedmall.pki import TlsCredentials
@@ -139,6 +140,14 @@ def peer_limits(bundle: Path, caller: TlsCredentials) -> node_pb2.PeerServiceGet
         return node_pb2_grpc.PeerServiceStub(channel).GetLimits(node_pb2.PeerServiceGetLimitsRequest(), timeout=10)
 
 
+def peer_call_status(bundle: Path, caller: TlsCredentials) -> grpc.StatusCode:
+    try:
+        peer_limits(bundle, caller)
+    except grpc.RpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
 @pytest.mark.books_left_broken("the foreign bank has no node database: the test checks the other invariants itself")
 def test_foreign_member__pays_is_paid_rejects_and_settles_from_the_document_alone(federation, tmp_path):
     world = federation.world
@@ -152,9 +161,7 @@ def test_foreign_member__pays_is_paid_rejects_and_settles_from_the_document_alon
         wait_until(lambda: world.participant(FOREIGN).status == "active")
         # It serves PeerService over mTLS under its party name, to active banks only.
         assert peer_limits(bundle, world.banks["bank-a"].tls).limits.quote_items_per_request_max == 2000
-        with pytest.raises(grpc.RpcError) as refused:
-            peer_limits(bundle, TlsCredentials.load(world.home / "operator"))
-        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert peer_call_status(bundle, TlsCredentials.load(world.home / "operator")) == grpc.StatusCode.PERMISSION_DENIED
 
         # It pays: quote at bank-a's node, sign and submit the prepare, the commit on its stream.
         member.send(cmd="pay", payee_bank="bank-a", account="alice", amount_minor=1_500, from_account="xavier",
@@ -216,5 +223,11 @@ def test_foreign_member__pays_is_paid_rejects_and_settles_from_the_document_alon
         checks = invariants.check(*federation.read_books(), currency=CURRENCY)
         assert {check.key for check in checks} >= NEED_EVERY_NODE_DATABASE
         assert invariants.failures([check for check in checks if check.key not in NEED_EVERY_NODE_DATABASE]) == []
+
+        # It reads the clearing's revocations: once bank-a's certificate is revoked, it refuses it.
+        bank_a = world.banks["bank-a"].tls
+        serial = pki.serial_text(x509.load_pem_x509_certificate(bank_a.certificate_pem))
+        assert clearing_cli.main(["--home", str(world.home), "certificates", "revoke", serial, "--reason", "test"]) == 0
+        wait_until(lambda: peer_call_status(bundle, bank_a) == grpc.StatusCode.UNAUTHENTICATED, timeout_s=10)
     finally:
         member.stop()

@@ -23,6 +23,7 @@ const { loadBundle, bankPartyName, firstDnsName } = require('./bundle');
 const { Books } = require('./books');
 const { reconcile } = require('./reconcile');
 const { checkVectors } = require('./vectors');
+const { followsTextRule } = require('./text');
 
 const PROTO = path.join(__dirname, '..', '..', 'proto');
 const definition = protoLoader.loadSync(
@@ -85,6 +86,8 @@ class Member {
     await this.refreshRegistry();
     this.books.state.currency = this.currency;
     this.registryTimer = setInterval(() => this.refreshRegistry().catch(() => {}), 10_000);
+    await this.refreshRevoked();
+    this.revokedTimer = setInterval(() => this.refreshRevoked().catch(() => {}), 2_000);
     const position = await unary(this.clearing, 'GetPosition', {});
     if (BigInt(position.delivery_sequence_acknowledged) > this.books.state.cursor) {
       throw new Error('the stored cursor is below what the clearing saw acknowledged: data was lost');
@@ -98,6 +101,12 @@ class Member {
     const response = await unary(this.clearing, 'ListParticipants', {});
     this.registry = new Map(response.participants.map((p) => [p.bank_id, p]));
     this.currency = this.registry.get(this.me).currency;
+  }
+
+  // Section 1: certificates the clearing refuses, by SHA-256 of their DER bytes.
+  async refreshRevoked() {
+    const response = await unary(this.clearing, 'ListRevokedCertificates', {});
+    this.revoked = new Set(response.certificates.map((c) => Buffer.from(c.sha256_fingerprint).toString('hex')));
   }
 
   // Section 1: PeerService (quotes, GetLimits) with mTLS, for ACTIVE banks only.
@@ -117,6 +126,10 @@ class Member {
   guarded(call, callback, handler) {
     const certificate = call.getAuthContext().sslPeerCertificate;
     const subject = (certificate && certificate.subject) || {};
+    if (certificate && this.revoked.has(crypto.createHash('sha256').update(certificate.raw).digest('hex'))) {
+      callback({ code: grpc.status.UNAUTHENTICATED, details: 'certificate revoked' });
+      return;
+    }
     const participant = this.registry.get(subject.CN);
     if (subject.OU !== 'bank' || !participant || participant.status !== ACTIVE) {
       callback({ code: grpc.status.PERMISSION_DENIED, details: 'not an active member bank' });
@@ -287,6 +300,12 @@ class Member {
     if (batch.recipient_bank_id !== this.me) throw new Error('MALFORMED_PAYLOAD: a notice batch for another bank');
     const notices = batch.notices || [];
     if (notices.length > Number(this.limits.notices_per_delivery_max)) throw new Error('BATCH_TOO_LARGE');
+    const texts = (n) => [[n.prepare.reference, this.limits.reference_length_max],
+      [n.payee_reason, this.limits.reject_reason_length_max], [n.prepare.debtor_name, this.limits.party_name_length_max],
+      [n.prepare.creditor_name, this.limits.party_name_length_max]];
+    if (notices.some((n) => texts(n).some(([text, max]) => !followsTextRule(text, Number(max))))) {
+      throw new Error('MALFORMED_PAYLOAD: a notice text breaks the text rule');
+    }
     const accepts = [];
     const rejects = [];
     for (const notice of notices) {
@@ -366,6 +385,7 @@ class Member {
   stop() {
     this.stopped = true;
     clearInterval(this.registryTimer);
+    clearInterval(this.revokedTimer);
     if (this.stream) this.stream.cancel();
     this.server.forceShutdown();
     this.clearing.close();
