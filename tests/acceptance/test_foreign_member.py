@@ -220,6 +220,7 @@ def test_foreign_member__pays_is_paid_rejects_and_settles_from_the_document_alon
 
         # Money is conserved across both banks' customers, and every other invariant holds.
         assert federation.balance("bank-a", "alice") + sum(int(v) for v in foreign["accounts"].values()) == 10_000 + 5_000
+        wait_until(lambda: not invariants.in_flight(*federation.read_books(), currency=CURRENCY), timeout_s=20)
         checks = invariants.check(*federation.read_books(), currency=CURRENCY)
         assert {check.key for check in checks} >= NEED_EVERY_NODE_DATABASE
         assert invariants.failures([check for check in checks if check.key not in NEED_EVERY_NODE_DATABASE]) == []
