@@ -211,9 +211,10 @@ class SpecMember(node_pb2_grpc.PeerServiceServicer):
                 timeout=5).results
         assert quote.result == result_pb2.RESULT_CODE_OK, quote
         prepare = transfer_pb2.Prepare(
-            transfer_id=transfer_id, uetr=str(uuid.uuid4()), payer_bank_id=self.bank_id, payee_bank_id=payee_bank_id,
-            payee_account=account, amount=amount, condition=quote.condition, expires_at_unix_ms=now_ms + expires_in_ms,
-            reference="paid by a member written from the spec")
+            transfer_id=transfer_id, payer_bank_id=self.bank_id, payee_bank_id=payee_bank_id, payee_account=account,
+            amount=amount, condition=quote.condition, expires_at_unix_ms=now_ms + expires_in_ms,
+            reference="paid by a member written from the spec", uetr=str(uuid.uuid4()),
+            creditor_name=quote.creditor_name)   # Section 5 step 2: uetr is required.
         response = self.clearing.SubmitPrepares(clearing_pb2.SubmitPreparesRequest(
             envelope=self.sign(transfer_pb2.PrepareBatch(prepares=[prepare]))), timeout=10)
         assert response.result == result_pb2.RESULT_CODE_OK, response
