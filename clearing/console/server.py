@@ -8,13 +8,14 @@ writes back the Response; the app decides everything else.
 from __future__ import annotations
 
 import logging
-import socket
 import ssl
 import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+from fedmall.bounded_http import BoundedHTTPServer
 
 from clearing import limits
 from clearing.console.app import ConsoleApp, Request, Response, SECURITY_HEADERS
@@ -39,12 +40,9 @@ class ConsoleServer:
 
     def __init__(self, app: ConsoleApp, *, tls: ssl.SSLContext | None) -> None:
         self.app = app
-        self._httpd = _BoundedServer((app.settings.host, app.settings.port), _handler_class(app, tls),
-                                     bind_and_activate=False)
-        if ":" in app.settings.host:
-            self._httpd.address_family = socket.AF_INET6
-            self._httpd.socket.close()
-            self._httpd.socket = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        self._httpd = BoundedHTTPServer((app.settings.host, app.settings.port), _handler_class(app, tls),
+                                        requests_in_flight_max=limits.console_connections_max,
+                                        bind_and_activate=False)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="console", daemon=True)
 
     def start(self) -> int:
@@ -68,29 +66,6 @@ class ConsoleServer:
             self._httpd.shutdown()
             self._thread.join()
         self._httpd.server_close()
-
-
-class _BoundedServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._slots = threading.BoundedSemaphore(limits.console_connections_max)
-
-    def process_request(self, request, client_address) -> None:
-        if not self._slots.acquire(blocking=False):  # Busy: drop it rather than queue without bound.
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-    def handle_error(self, request, client_address) -> None:
-        log.debug("console connection from %s failed", client_address, exc_info=True)
 
 
 def _handler_class(app: ConsoleApp, tls: ssl.SSLContext | None):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import http.server
 import json
 import logging
-import socket
 import threading
 import time
 import urllib.error
@@ -33,6 +32,7 @@ from typing import Callable
 from cryptography import x509
 from prometheus_client import CollectorRegistry, disable_created_metrics, exposition
 
+from fedmall.bounded_http import BoundedHTTPServer
 from fedmall.config_file import ConfigError, Section, TomlFile
 
 log = logging.getLogger("fedmall.observability")
@@ -82,31 +82,6 @@ def split_address(address: str, *, where: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class _BoundedServer(http.server.ThreadingHTTPServer):
-    """At most REQUESTS_IN_FLIGHT_MAX requests at once, each given REQUEST_TIMEOUT_S: a client that
-    floods or stalls the listener cannot pile up threads in the server beside it."""
-
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self._slots = threading.BoundedSemaphore(REQUESTS_IN_FLIGHT_MAX)
-        super().__init__(address, handler)
-
-    def process_request(self, request, client_address) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.shutdown_request(request)  # Busy: the scraper tries again at its next interval.
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._slots.release()
-
-
 class ObservabilityServer:
     """One small threaded HTTP server; start() binds and returns 'host:port', stop() closes it."""
 
@@ -124,7 +99,8 @@ class ObservabilityServer:
     def start(self) -> str:
         host, port = split_address(self._listen_address, where="[metrics].listen_address")
         try:
-            self._server = _BoundedServer((host, port), self._handler_class())
+            self._server = BoundedHTTPServer((host, port), self._handler_class(),
+                                             requests_in_flight_max=REQUESTS_IN_FLIGHT_MAX)
         except OSError as error:
             raise ConfigError(f"[{SECTION}].listen_address {self._listen_address}: cannot listen there "
                               f"({error.strerror or error}); set another, or enabled = false") from None
