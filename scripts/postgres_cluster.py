@@ -24,10 +24,20 @@ def find_bin_dir() -> Path | None:
     return next((d for d in BIN_DIRS if (d / "initdb").exists()), None)
 
 
+_PORTS_GIVEN: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now and not handed out before by this process: a port is bound only
+    later, and gRPC servers share a port (SO_REUSEPORT), so one given twice would put two
+    servers behind one address."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _PORTS_GIVEN:
+            _PORTS_GIVEN.add(port)
+            return port
 
 
 class PostgresCluster:
